@@ -1,0 +1,266 @@
+"""The `Ledger` application: records stock changes on per-SKU aggregates, exactly once each."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
+from application.receipts import HistoryFilter, Receipt, ReceiptStore
+from domain.errors import DomainError
+from domain.inventory import InventoryItem, inventory_item_id
+from domain.stock import StockChange
+
+
+class OutcomeStatus(StrEnum):
+    APPLIED = "applied"  # recorded now
+    DUPLICATE = "duplicate"  # its business key was recorded before: nothing changed
+    REJECTED = "rejected"  # it broke a domain rule: nothing changed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one stock change. `receipt` is the first recording of its business key."""
+
+    change: StockChange
+    status: OutcomeStatus
+    receipt: Receipt | None = None
+    error: DomainError | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    events: list[InventoryItem.StockEvent]
+    next_cursor: int | None
+
+
+class _StripedLocks:
+    """Serialises writers of the same SKU inside one process, so threads queue instead of
+    fighting over aggregate versions (each fight costs a reload and a retry)."""
+
+    def __init__(self, stripes: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def holding(self, skus: Sequence[str]) -> Iterator[None]:
+        # Sorted acquisition: two batches sharing stripes can never deadlock.
+        indexes = sorted({hash(sku) % len(self._locks) for sku in skus})
+        for index in indexes:
+            self._locks[index].acquire()
+        try:
+            yield
+        finally:
+            for index in reversed(indexes):
+                self._locks[index].release()
+
+
+class Ledger(Application[UUID]):
+    """The single source of truth for stock: every change an immutable event on its SKU's
+    `InventoryItem`, with a receipt per business key saved in the same transaction."""
+
+    name = "Ledger"
+    is_snapshotting_enabled = True
+    snapshot_interval: ClassVar[int] = 100
+    log_section_size = 1000
+    env: ClassVar[dict[str, str]] = {
+        # Writers keep recently used items in memory; a stale one (another process wrote since)
+        # is caught by the optimistic version check, evicted and reloaded.
+        "AGGREGATE_CACHE_MAXSIZE": "50000",
+    }
+    max_attempts: ClassVar[int] = 30
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        if not isinstance(self.recorder, ReceiptStore):
+            raise StorageNotConfigured(
+                f"the ledger refuses {type(self.recorder).__name__}: it needs the invsync "
+                "PostgreSQL recorder (in-memory or SQLite storage would lose or split the ledger)"
+            )
+        self.receipts: ReceiptStore = self.recorder
+        self._locks = _StripedLocks()
+
+    # Commands ------------------------------------------------------------------------------
+
+    def record(self, change: StockChange) -> Outcome:
+        """Apply one stock change once: a business key seen before returns its first outcome."""
+        return self.record_batch([change])[0]
+
+    def record_batch(self, changes: Sequence[StockChange]) -> list[Outcome]:
+        """Apply many changes in one transaction (one `save()`), grouped by SKU.
+
+        Returns one outcome per change, in order. A change that breaks a domain rule is rejected
+        alone; the others are applied. Raises `LedgerBusy` if writers in other processes kept
+        winning the race for the same SKUs.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._try_batch(changes)
+            except IntegrityError:
+                # Another writer got there first: a newer version of an item, or the same
+                # business key. The next attempt reloads and sees which.
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
+
+    def _try_batch(self, changes: Sequence[StockChange]) -> list[Outcome]:
+        first_of_key: dict[str, StockChange] = {}
+        for change in changes:
+            first_of_key.setdefault(change.business_key, change)
+        known = self.receipts.select_receipts(list(first_of_key))
+        fresh = [change for key, change in first_of_key.items() if key not in known]
+        skus = sorted({change.sku for change in fresh})
+        results: dict[str, Outcome] = {}
+        with self._locks.holding(skus):
+            items = {sku: self._load_for_write(sku) for sku in skus}
+            # Stored versions: a new item's pending Created event is not stored yet.
+            versions_before = {s: i.version - len(i.pending_events) for s, i in items.items()}
+            try:
+                results = self._apply(fresh, items)
+                receipts = [o.receipt for o in results.values() if o.receipt is not None]
+                self.save(*items.values(), receipts=receipts)
+            except BaseException:
+                self._forget(items.values())
+                raise
+            self._cache_and_snapshot(items, versions_before)
+        first_index: dict[str, int] = {}
+        return [
+            self._outcome_of(
+                change, results, known, first_index.setdefault(change.business_key, i) != i
+            )
+            for i, change in enumerate(changes)
+        ]
+
+    def _apply(
+        self, changes: list[StockChange], items: dict[str, InventoryItem]
+    ) -> dict[str, Outcome]:
+        results: dict[str, Outcome] = {}
+        for change in changes:
+            item = items[change.sku]
+            first_version = item.version + 1
+            try:
+                item.record(change)
+            except DomainError as error:
+                results[change.business_key] = Outcome(change, OutcomeStatus.REJECTED, error=error)
+                continue
+            event = cast(InventoryItem.StockEvent, item.pending_events[-1])
+            receipt = Receipt(
+                business_key=change.business_key,
+                sku=change.sku,
+                item_id=item.id,
+                kind=change.kind,
+                first_version=first_version,
+                last_version=item.version,
+                recorded_at=event.timestamp,
+                occurred_at=change.occurred_at,
+                source=change.source,
+                shortfall=getattr(event, "shortfall", 0),
+            )
+            results[change.business_key] = Outcome(change, OutcomeStatus.APPLIED, receipt)
+        return results
+
+    @staticmethod
+    def _outcome_of(
+        change: StockChange, results: dict[str, Outcome], known: dict[str, Receipt], repeated: bool
+    ) -> Outcome:
+        if change.business_key in known:
+            return Outcome(change, OutcomeStatus.DUPLICATE, known[change.business_key])
+        first = results[change.business_key]
+        if not repeated:
+            return first
+        # A later change in the same batch with a key already used in it.
+        if first.status is OutcomeStatus.REJECTED:
+            return Outcome(change, OutcomeStatus.REJECTED, error=first.error)
+        return Outcome(change, OutcomeStatus.DUPLICATE, first.receipt)
+
+    def _load_for_write(self, sku: str) -> InventoryItem:
+        item_id = inventory_item_id(sku)
+        cache = self.repository.cache
+        assert cache is not None  # AGGREGATE_CACHE_MAXSIZE is set on the class
+        try:
+            return cast(InventoryItem, cache.get(item_id))
+        except KeyError:
+            pass
+        try:
+            return cast(InventoryItem, self.repository.get(item_id, deepcopy_from_cache=False))
+        except AggregateNotFoundError:
+            return InventoryItem(sku)
+
+    def _forget(self, items: Any) -> None:
+        cache = self.repository.cache
+        assert cache is not None
+        for item in items:
+            with contextlib.suppress(KeyError):
+                cache.get(item.id, evict=True)
+
+    def _cache_and_snapshot(
+        self, items: dict[str, InventoryItem], versions_before: dict[str, int]
+    ) -> None:
+        cache = self.repository.cache
+        assert cache is not None
+        assert self.snapshots is not None
+        snapshots = []
+        for sku, item in items.items():
+            cache.put(item.id, item)
+            if (
+                item.version // self.snapshot_interval
+                > versions_before[sku] // self.snapshot_interval
+            ):
+                # Taken from the item in hand: the library's own interval snapshots would reload
+                # every such item from the database first.
+                snapshots.append(InventoryItem.Snapshot.take(item))
+        if snapshots:
+            self.snapshots.put(snapshots)
+
+    # Queries -------------------------------------------------------------------------------
+
+    def get_item(self, sku: str) -> InventoryItem:
+        """The current stock of a SKU. Raises `UnknownSku`."""
+        with self._locks.holding([sku]):
+            try:
+                return cast(InventoryItem, self.repository.get(inventory_item_id(sku)))
+            except AggregateNotFoundError:
+                raise UnknownSku(f"no stock has been recorded for SKU {sku!r}") from None
+
+    def item_at(self, sku: str, at: datetime) -> InventoryItem:
+        """The stock of a SKU as recorded at time `at`. Raises `UnknownSku`."""
+        version = self.receipts.version_at(inventory_item_id(sku), at)
+        if version is None:
+            raise UnknownSku(f"no stock had been recorded for SKU {sku!r} at {at.isoformat()}")
+        return cast(InventoryItem, self.repository.get(inventory_item_id(sku), version=version))
+
+    def history(self, sku: str, history: HistoryFilter, limit: int = 50) -> HistoryPage:
+        """A page of a SKU's ledger events, filtered by kind and recorded time."""
+        item_id = inventory_item_id(sku)
+        receipts = self.receipts.select_history(item_id, history, limit + 1)
+        page, more = receipts[:limit], len(receipts) > limit
+        if not page:
+            return HistoryPage([], None)
+        wanted = {v for r in page for v in range(r.first_version, r.last_version + 1)}
+        stored = self.events.get(
+            item_id,
+            gt=min(r.first_version for r in page) - 1,
+            lte=max(r.last_version for r in page),
+            desc=history.newest_first,
+        )
+        events = [
+            event
+            for event in stored
+            if event.originator_version in wanted and isinstance(event, InventoryItem.StockEvent)
+        ]
+        cursor = page[-1].first_version if history.newest_first else page[-1].last_version
+        return HistoryPage(events, cursor if more else None)
+
+    def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
+        """Sales that drove available stock below zero, newest first."""
+        return self.receipts.select_oversells(limit, before)

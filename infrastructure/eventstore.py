@@ -1,0 +1,162 @@
+"""The ledger's event store: the library's PostgreSQL recorder plus a receipts table written in
+the same transaction as the events, under the same table lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from application.receipts import HistoryFilter, Receipt
+from domain.stock import ChangeKind
+
+_COLUMNS = (
+    "business_key, sku, item_id, kind, first_version, last_version, "
+    "recorded_at, occurred_at, source, shortfall"
+)
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """Stores events and, atomically with them, one receipt per applied business fact.
+
+    The receipt's primary key is the business key: a fact recorded twice fails the whole
+    transaction with an `IntegrityError`, so it can never count twice.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.receipts_table = events_table_name.removesuffix("_events") + "_receipts"
+        self.sql_create_statements.extend(self._receipt_ddl())
+
+    def _sql(self, template: str) -> Composed:
+        return SQL(template).format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.receipts_table)
+        )
+
+    def _receipt_ddl(self) -> list[Composed]:
+        return [
+            self._sql(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "business_key text PRIMARY KEY, sku text NOT NULL, item_id uuid NOT NULL, "
+                "kind text NOT NULL, first_version bigint NOT NULL, "
+                "last_version bigint NOT NULL, recorded_at timestamptz NOT NULL, "
+                "occurred_at timestamptz NOT NULL, source text NOT NULL, "
+                "shortfall integer NOT NULL DEFAULT 0)"
+            ),
+            self._index("item_version", "(item_id, last_version)"),
+            self._index("item_time", "(item_id, recorded_at)"),
+            self._index("oversells", "(recorded_at) WHERE shortfall > 0"),
+        ]
+
+    def _index(self, name: str, definition: str) -> Composed:
+        return SQL("CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} " + definition).format(
+            index=Identifier(f"{self.receipts_table}_{name}_idx"),
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.receipts_table),
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        receipts: Sequence[Receipt] = kwargs.get("receipts", ())
+        if receipts:
+            # Take the events table lock first, as the event insert will: every ledger writer
+            # then queues on one lock, and receipts of overlapping batches cannot deadlock.
+            self._lock_table(curs)
+            curs.execute(
+                self._sql(
+                    f"INSERT INTO {{schema}}.{{table}} ({_COLUMNS}) SELECT * FROM unnest("
+                    "%s::text[], %s::text[], %s::uuid[], %s::text[], %s::bigint[], "
+                    "%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::int[])"
+                ),
+                [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def _select(self, query: Composed, params: Sequence[Any]) -> list[Receipt]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params)
+            return [_receipt(row) for row in curs.fetchall()]
+
+    def select_receipts(self, business_keys: Sequence[str]) -> dict[str, Receipt]:
+        if not business_keys:
+            return {}
+        query = self._sql(
+            f"SELECT {_COLUMNS} FROM {{schema}}.{{table}} WHERE business_key = ANY(%s)"
+        )
+        return {r.business_key: r for r in self._select(query, [list(business_keys)])}
+
+    def version_at(self, item_id: UUID, at: datetime) -> int | None:
+        query = self._sql(
+            "SELECT max(last_version) AS version FROM {schema}.{table} "
+            "WHERE item_id = %s AND recorded_at <= %s"
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, [item_id, at])
+            row = curs.fetchone()
+        return None if row is None else row["version"]
+
+    def select_history(self, item_id: UUID, history: HistoryFilter, limit: int) -> list[Receipt]:
+        where: list[str] = ["item_id = %s"]
+        params: list[Any] = [item_id]
+        if history.kinds:
+            where.append("kind = ANY(%s)")
+            params.append(sorted(k.value for k in history.kinds))
+        if history.since is not None:
+            where.append("recorded_at >= %s")
+            params.append(history.since)
+        if history.until is not None:
+            where.append("recorded_at < %s")
+            params.append(history.until)
+        if history.cursor is not None:
+            where.append("last_version < %s" if history.newest_first else "first_version > %s")
+            params.append(history.cursor)
+        order = "DESC" if history.newest_first else "ASC"
+        query = self._sql(
+            f"SELECT {_COLUMNS} FROM {{schema}}.{{table}} WHERE {' AND '.join(where)} "
+            f"ORDER BY last_version {order} LIMIT %s"
+        )
+        return self._select(query, [*params, limit])
+
+    def select_oversells(self, limit: int, before: datetime | None) -> list[Receipt]:
+        query = self._sql(
+            f"SELECT {_COLUMNS} FROM {{schema}}.{{table}} WHERE shortfall > 0 "
+            "AND (%s::timestamptz IS NULL OR recorded_at < %s) "
+            "ORDER BY recorded_at DESC LIMIT %s"
+        )
+        return self._select(query, [before, before, limit])
+
+
+class LedgerFactory(PostgresFactory):
+    """`PERSISTENCE_MODULE` for the ledger: the library's PostgreSQL factory with our recorder."""
+
+    application_recorder_class = LedgerRecorder
+
+
+LEDGER_FACTORY_TOPIC = f"{LedgerFactory.__module__}:{LedgerFactory.__qualname__}"
+
+
+def _row(r: Receipt) -> tuple[Any, ...]:
+    return (
+        r.business_key,
+        r.sku,
+        r.item_id,
+        r.kind.value,
+        r.first_version,
+        r.last_version,
+        r.recorded_at,
+        r.occurred_at,
+        r.source,
+        r.shortfall,
+    )
+
+
+def _receipt(row: DictRow) -> Receipt:
+    return Receipt(**{**row, "kind": ChangeKind(row["kind"])})

@@ -1,0 +1,55 @@
+"""PostgreSQL wiring: the library's configuration from one URL, the one-time migration, a probe."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from domain.errors import InvsyncError
+from infrastructure.eventstore import LEDGER_FACTORY_TOPIC
+
+
+class DatabaseUnavailable(InvsyncError):
+    """Raised when PostgreSQL cannot be reached or refuses the connection."""
+
+
+def eventsourcing_env(database_url: str, *, create_table: bool = False) -> dict[str, str]:
+    """The `eventsourcing` settings for an application stored in the database at `database_url`.
+
+    Tables are created only by the migration (`create_table=True`): several processes creating
+    them at once crash on `CREATE OR REPLACE FUNCTION`.
+    """
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": LEDGER_FACTORY_TOPIC,
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def check_database(database_url: str, timeout: float = 3.0) -> None:
+    """Raise `DatabaseUnavailable` unless PostgreSQL answers a query within `timeout` seconds."""
+    try:
+        with psycopg.connect(database_url, connect_timeout=max(1, int(timeout))) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        raise DatabaseUnavailable(f"PostgreSQL is unreachable: {error}".strip()) from error
+
+
+class NotMigrated(InvsyncError):
+    """Raised when the database lacks invsync's tables: run `invsync migrate` first."""
+
+
+def check_migrated(database_url: str, table: str = "ledger_receipts") -> None:
+    """Raise `NotMigrated` unless the migration has created the ledger's tables."""
+    check_database(database_url)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", [table]).fetchone()
+    if row is None or row[0] is None:
+        raise NotMigrated("the database has no invsync tables yet: run `invsync migrate` first")

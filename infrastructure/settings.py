@@ -1,0 +1,45 @@
+"""Settings, read once from the environment into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.errors import InvsyncError
+
+
+class SettingsError(InvsyncError):
+    """Raised when an environment variable holds a value invsync cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything invsync reads from its environment.
+
+    With `database_url` and `redis_url` unset, invsync starts embedded servers under `data_dir`.
+    """
+
+    database_url: str | None
+    redis_url: str | None
+    data_dir: Path
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        port = environ.get("INVSYNC_HTTP_PORT", "8000")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"INVSYNC_HTTP_PORT must be a port number, got {port!r}")
+        return cls(
+            database_url=environ.get("INVSYNC_DATABASE_URL") or None,
+            redis_url=environ.get("INVSYNC_REDIS_URL") or None,
+            data_dir=Path(environ.get("INVSYNC_DATA_DIR") or ".invsync").absolute(),
+            http_host=environ.get("INVSYNC_HTTP_HOST", "127.0.0.1"),
+            http_port=int(port),
+        )

@@ -1,0 +1,320 @@
+"""The `invsync` command line: run the service, migrate, and work the ledger from a terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from application.ledger import Ledger, OutcomeStatus
+from application.receipts import HistoryFilter
+from domain.errors import InvsyncError
+from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
+from infrastructure.settings import Settings
+from interfaces import composition
+from interfaces.presenters import event_document, item_document
+
+app = typer.Typer(help="invsync: the inventory sync hub.", no_args_is_help=True)
+stock = typer.Typer(help="Record and inspect stock in the ledger.", no_args_is_help=True)
+app.add_typer(stock, name="stock")
+console = Console()
+
+Location = Annotated[str, typer.Option("--location", "-l", help="Our location id.")]
+Key = Annotated[
+    str | None,
+    typer.Option("--key", help="Business key of this fact; the same key is applied once."),
+]
+Reference = Annotated[str, typer.Option("--reference", help="URI of the source document.")]
+Note = Annotated[str, typer.Option("--note", help="Why, in a few words.")]
+
+
+class CliError(Exception):
+    """Raised when the command line itself is wrong."""
+
+
+@contextmanager
+def _errors_as_messages() -> Iterator[None]:
+    # One line a person can act on, never a traceback.
+    try:
+        yield
+    except (InvsyncError, CliError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _ledger() -> Iterator[Ledger]:
+    settings = Settings.from_env()
+    with composition.servers(settings, with_redis=False) as found:
+        if settings.database_url is None:
+            composition.migrate(found.database_url)  # embedded: nobody else creates tables
+        ledger = composition.open_ledger(found.database_url)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+@app.command()
+def run() -> None:
+    """Start the service (embedded PostgreSQL and Redis unless configured)."""
+    import uvicorn
+
+    from infrastructure.postgres import check_database
+    from infrastructure.redis import check_redis
+    from interfaces.http.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with _errors_as_messages():
+        settings = Settings.from_env()
+        with composition.servers(settings) as found:
+            composition.migrate(found.database_url)
+            ledger = composition.open_ledger(found.database_url)
+            redis_url = found.redis_url
+            assert redis_url is not None
+            probes = {
+                "database": lambda: check_database(found.database_url),
+                "redis": lambda: check_redis(redis_url),
+            }
+            try:
+                uvicorn.run(
+                    create_app(ledger, probes), host=settings.http_host, port=settings.http_port
+                )
+            finally:
+                ledger.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Create invsync's tables (safe to run again)."""
+    with _errors_as_messages():
+        with composition.servers(Settings.from_env(), with_redis=False) as found:
+            composition.migrate(found.database_url)
+        typer.echo("migrated")
+
+
+def _record(change_of: Callable[[str, datetime], StockChange]) -> None:
+    with _errors_as_messages(), _ledger() as ledger:
+        outcome = ledger.record(change_of(f"cli:{uuid.uuid4()}", datetime.now(UTC)))
+        if outcome.status is OutcomeStatus.REJECTED:
+            raise CliError(str(outcome.error))
+        note = (
+            " (already recorded: nothing changed)"
+            if outcome.status is OutcomeStatus.DUPLICATE
+            else ""
+        )
+        item = ledger.get_item(outcome.change.sku)
+        typer.echo(f"{outcome.change.kind} {outcome.change.business_key}{note}")
+        _print_item(item_document(item))
+
+
+def _change(
+    kind: ChangeKind,
+    sku: str,
+    location: str,
+    quantity: int,
+    key: str | None,
+    reference: str,
+    reason: str,
+    **extra: Any,
+) -> Callable[[str, datetime], StockChange]:
+    def build(generated_key: str, now: datetime) -> StockChange:
+        return StockChange(
+            kind=kind,
+            sku=sku,
+            location=location,
+            quantity=quantity,
+            business_key=key or generated_key,
+            source="cli",
+            occurred_at=now,
+            reference=reference,
+            reason=reason,
+            **extra,
+        )
+
+    return build
+
+
+@stock.command()
+def receive(
+    sku: str,
+    quantity: int,
+    location: Location = "main",
+    key: Key = None,
+    reference: Reference = "",
+    note: Note = "",
+) -> None:
+    """Record a purchase-order receipt: QUANTITY units arrive at LOCATION."""
+    _record(_change(ChangeKind.RECEIPT, sku, location, quantity, key, reference, note))
+
+
+@stock.command(context_settings={"ignore_unknown_options": True})
+def adjust(
+    sku: str,
+    delta: int,
+    reason: Annotated[AdjustmentReason, typer.Option("--reason", help="Why the stock changed.")],
+    location: Location = "main",
+    unavailable: Annotated[
+        bool, typer.Option("--unavailable", help="Adjust unavailable units, not on_hand.")
+    ] = False,
+    key: Key = None,
+    reference: Reference = "",
+) -> None:
+    """Adjust on_hand (or unavailable) by DELTA, e.g. -3 --reason damaged."""
+    state = QuantityState.UNAVAILABLE if unavailable else QuantityState.ON_HAND
+    _record(
+        _change(
+            ChangeKind.ADJUSTMENT, sku, location, delta, key, reference, reason.value, state=state
+        )
+    )
+
+
+@stock.command()
+def count(
+    sku: str,
+    counted: int,
+    location: Location = "main",
+    expected: Annotated[int | None, typer.Option(help="On hand you expected to find.")] = None,
+    key: Key = None,
+    reference: Reference = "",
+    note: Note = "",
+) -> None:
+    """Record a cycle count: COUNTED units found at LOCATION."""
+    _record(
+        _change(ChangeKind.COUNT, sku, location, counted, key, reference, note, expected=expected)
+    )
+
+
+@stock.command()
+def transfer(
+    sku: str,
+    quantity: int,
+    source: Annotated[str, typer.Option("--from", help="Location the units leave.")],
+    destination: Annotated[str, typer.Option("--to", help="Location they reach.")],
+    key: Key = None,
+    reference: Reference = "",
+    note: Note = "",
+) -> None:
+    """Move QUANTITY units of SKU between two locations."""
+    _record(
+        _change(
+            ChangeKind.TRANSFER,
+            sku,
+            source,
+            quantity,
+            key,
+            reference,
+            note,
+            to_location=destination,
+        )
+    )
+
+
+@stock.command()
+def show(
+    sku: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    at: Annotated[str | None, typer.Option(help="ISO time: stock as it was then.")] = None,
+) -> None:
+    """Show a SKU's stock per location, now or at a past time."""
+    with _errors_as_messages(), _ledger() as ledger:
+        item = ledger.item_at(sku, _parse_time(at)) if at else ledger.get_item(sku)
+        document = item_document(item)
+        if as_json:
+            typer.echo(json.dumps(document, indent=2))
+        else:
+            _print_item(document)
+
+
+@stock.command()
+def history(
+    sku: str,
+    kind: Annotated[list[ChangeKind] | None, typer.Option(help="Only these kinds.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time, exclusive.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    oldest_first: Annotated[bool, typer.Option("--oldest-first")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List a SKU's ledger events, newest first."""
+    with _errors_as_messages(), _ledger() as ledger:
+        ledger.get_item(sku)
+        page = ledger.history(
+            sku,
+            HistoryFilter(
+                kinds=frozenset(kind or ()),
+                since=_parse_time(since) if since else None,
+                until=_parse_time(until) if until else None,
+                newest_first=not oldest_first,
+            ),
+            limit=limit,
+        )
+        documents = [event_document(event) for event in page.events]
+        if as_json:
+            typer.echo(json.dumps(documents, indent=2, default=str))
+            return
+        table = Table("v", "recorded", "kind", "location", "change", "reason", "source", "key")
+        for d in documents:
+            change = ", ".join(f"{m['state']} {m['units']:+d}" for m in d["deltas"]) or "-"
+            where = d["location"] + (
+                f"→{d['details']['to_location']}" if "to_location" in d["details"] else ""
+            )
+            table.add_row(
+                str(d["version"]),
+                d["recorded_at"][:19],
+                d["kind"],
+                where,
+                change,
+                d["reason"],
+                d["source"],
+                d["business_key"],
+            )
+        console.print(table)
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-28T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise CliError(f"{value!r} needs a time zone, e.g. 2026-11-28T12:00:00Z")
+    return parsed
+
+
+def _print_item(document: dict[str, Any]) -> None:
+    table = Table(
+        "location",
+        "on_hand",
+        "committed",
+        "reserved",
+        "unavailable",
+        "available",
+        title=f"{document['sku']} (version {document['version']})",
+    )
+    rows = [*document["locations"].items(), ("total", document["totals"])]
+    for name, levels in rows:
+        table.add_row(
+            name,
+            *(
+                str(levels[k])
+                for k in ("on_hand", "committed", "reserved", "unavailable", "available")
+            ),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    app(prog_name="invsync")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Starlette web app: health probes and the internal JSON API."""

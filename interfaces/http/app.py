@@ -1,0 +1,133 @@
+"""The web app factory. Routes parse, call the application, and map each error to a status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from application.errors import UnknownSku
+from application.ledger import Ledger
+from application.receipts import HistoryFilter
+from domain.errors import InvsyncError
+from domain.stock import ChangeKind
+from interfaces.http.problems import problem
+from interfaces.presenters import event_document, item_document, receipt_document
+
+Probe = Callable[[], None]  # raises InvsyncError when its dependency is not ready
+
+
+class BadQuery(ValueError):
+    """Raised when a query parameter cannot be parsed."""
+
+
+def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
+    """The HTTP app over `ledger`; `/readyz` runs each named probe."""
+
+    def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def readyz(request: Request) -> Response:
+        failures = {}
+        for name, probe in probes.items():
+            try:
+                probe()
+            except InvsyncError as error:
+                failures[name] = str(error)
+        if failures:
+            return problem(503, "Not ready", "; ".join(failures.values()), checks=failures)
+        return JSONResponse({"status": "ready", "checks": dict.fromkeys(probes, "ok")})
+
+    def sku(request: Request) -> Response:
+        item = ledger.get_item(request.path_params["sku"])
+        return JSONResponse(item_document(item))
+
+    def sku_at(request: Request) -> Response:
+        at = _time(request.query_params.get("time"), "time", required=True)
+        assert at is not None
+        item = ledger.item_at(request.path_params["sku"], at)
+        return JSONResponse({**item_document(item), "as_of": at.isoformat()})
+
+    def sku_history(request: Request) -> Response:
+        params = request.query_params
+        history = HistoryFilter(
+            kinds=frozenset(_kinds(params.getlist("kind"))),
+            since=_time(params.get("since"), "since"),
+            until=_time(params.get("until"), "until"),
+            newest_first=params.get("order", "newest") != "oldest",
+            cursor=_int(params.get("cursor"), "cursor"),
+        )
+        sku_name = request.path_params["sku"]
+        ledger.get_item(sku_name)  # 404 for a SKU never recorded, rather than an empty page
+        page = ledger.history(sku_name, history, limit=_limit(params.get("limit")))
+        return JSONResponse(
+            {
+                "sku": sku_name,
+                "events": [event_document(e) for e in page.events],
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+    def oversells(request: Request) -> Response:
+        params = request.query_params
+        found = ledger.oversells(_limit(params.get("limit")), _time(params.get("before"), "before"))
+        return JSONResponse({"oversells": [receipt_document(r) for r in found]})
+
+    async def unknown_sku(request: Request, exc: Exception) -> Response:
+        return problem(404, "Unknown SKU", str(exc))
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return problem(400, "Bad query parameter", str(exc))
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/api/v1/skus/{sku:str}", sku),
+            Route("/api/v1/skus/{sku:str}/at", sku_at),
+            Route("/api/v1/skus/{sku:str}/history", sku_history),
+            Route("/api/v1/oversells", oversells),
+        ],
+        exception_handlers={UnknownSku: unknown_sku, BadQuery: bad_query},
+    )
+
+
+def _time(value: str | None, name: str, *, required: bool = False) -> datetime | None:
+    if value is None:
+        if required:
+            raise BadQuery(f"{name} is required (an ISO 8601 time with a zone)")
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace(" ", "+"))
+    except ValueError:
+        raise BadQuery(f"{name}={value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise BadQuery(f"{name}={value!r} needs a time zone, e.g. 2026-11-28T12:00:00Z")
+    return parsed
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadQuery(f"{name}={value!r} is not a whole number")
+    return int(value)
+
+
+def _limit(value: str | None) -> int:
+    limit = _int(value, "limit") or 50
+    if not 1 <= limit <= 1000:
+        raise BadQuery(f"limit must be between 1 and 1000, got {limit}")
+    return limit
+
+
+def _kinds(values: list[str]) -> list[ChangeKind]:
+    try:
+        return [ChangeKind(value) for value in values]
+    except ValueError:
+        allowed = ", ".join(ChangeKind)
+        raise BadQuery(f"kind must be one of: {allowed}") from None

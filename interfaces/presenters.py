@@ -1,0 +1,63 @@
+"""Plain-data views of domain objects, shared by the HTTP API and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from application.receipts import Receipt
+from domain.inventory import InventoryItem
+
+_COMMON = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "location",
+    "business_key",
+    "source",
+    "reference",
+    "reason",
+    "occurred_at",
+}
+
+
+def item_document(item: InventoryItem) -> dict[str, Any]:
+    return {
+        "sku": item.sku,
+        "version": item.version,
+        "locations": {name: levels.as_dict() for name, levels in item.locations.items()},
+        "totals": item.totals.as_dict(),
+    }
+
+
+def event_document(event: InventoryItem.StockEvent) -> dict[str, Any]:
+    details = {k: v for k, v in vars(event).items() if k not in _COMMON}
+    return {
+        "version": event.originator_version,
+        "kind": event.kind.value,
+        "event": type(event).__name__,
+        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": event.occurred_at.isoformat(),
+        "location": event.location,
+        "business_key": event.business_key,
+        "source": event.source,
+        "reference": event.reference,
+        "reason": event.reason,
+        "details": details,
+        "deltas": [
+            {"location": location, "state": state, "units": units}
+            for location, state, units in event.deltas()
+        ],
+    }
+
+
+def receipt_document(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "business_key": receipt.business_key,
+        "sku": receipt.sku,
+        "kind": receipt.kind.value,
+        "versions": [receipt.first_version, receipt.last_version],
+        "recorded_at": receipt.recorded_at.isoformat(),
+        "occurred_at": receipt.occurred_at.isoformat(),
+        "source": receipt.source,
+        "shortfall": receipt.shortfall,
+    }

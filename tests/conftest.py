@@ -1,0 +1,82 @@
+"""Servers for the tests.
+
+Integration tests talk to real PostgreSQL and Redis: the ones named by INVSYNC_TEST_DATABASE_URL
+and INVSYNC_TEST_REDIS_URL (default: this machine's on 127.0.0.1). Without them, and without CI
+set, the tests start embedded servers of their own, so `make test` passes on a fresh machine.
+With CI set, a server that cannot be reached fails the run: it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from domain.errors import InvsyncError
+from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
+from infrastructure.postgres import check_database
+from infrastructure.redis import check_redis
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _unreachable(what: str, url: str, error: Exception) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and {what} at {url} is unreachable: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("INVSYNC_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    try:
+        check_database(url)
+        yield url
+        return
+    except InvsyncError as error:
+        _unreachable("PostgreSQL", url, error)
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A database of its own for this test run, migrated, dropped at the end."""
+    from interfaces.composition import migrate
+
+    name = f"invsync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server_url, dbname=name)
+    migrate(url)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("INVSYNC_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    try:
+        check_redis(url)
+        yield url
+        return
+    except InvsyncError as error:
+        _unreachable("Redis", url, error)
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("embedded-redis"))
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def ledger(database_url: str) -> Iterator[object]:
+    from interfaces.composition import open_ledger
+
+    app = open_ledger(database_url)
+    yield app
+    app.close()
