@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,14 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         if self._server is not None:
-            # The server closes our connection as it shuts down.
+            # Without retries: the server closes the connection as it shuts down, and the
+            # client's default retries would back off for seconds against a server that is gone.
+            process = psutil.Process(self._server.pid)
+            client = redis.Redis(
+                unix_socket_path=self._server.socket_file, retry=Retry(NoBackoff(), 0)
+            )
             with contextlib.suppress(redis.ConnectionError):
-                self._server.shutdown(save=True)
+                client.shutdown(save=True)
+            client.close()
+            process.wait(timeout=30)  # the append-only file is complete once it has exited
             self._server = None

@@ -39,7 +39,10 @@ def check_database(database_url: str, timeout: float = 3.0) -> None:
         with psycopg.connect(database_url, connect_timeout=max(1, int(timeout))) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as error:
-        raise DatabaseUnavailable(f"PostgreSQL is unreachable: {error}".strip()) from error
+        # One line: psycopg's messages carry hints on indented continuation lines.
+        raise DatabaseUnavailable(
+            f"PostgreSQL is unreachable: {' '.join(str(error).split())}"
+        ) from error
 
 
 class NotMigrated(InvsyncError):

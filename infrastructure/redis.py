@@ -17,6 +17,6 @@ def check_redis(redis_url: str, timeout: float = 3.0) -> None:
     try:
         client.ping()
     except redis.RedisError as error:
-        raise RedisUnavailable(f"Redis is unreachable: {error}") from error
+        raise RedisUnavailable(f"Redis is unreachable: {' '.join(str(error).split())}") from error
     finally:
         client.close()

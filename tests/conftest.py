@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -25,23 +25,26 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def _unreachable(what: str, url: str, error: Exception) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and {what} at {url} is unreachable: {error}", pytrace=False)
+def _reachable_or_embedded(
+    what: str, url: str, check: Callable[[str], None], embedded: EmbeddedPostgres | EmbeddedRedis
+) -> Iterator[str]:
+    try:
+        check(url)
+    except InvsyncError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {what} at {url} is unreachable: {error}", pytrace=False)
+    else:
+        yield url
+        return
+    yield embedded.start()
+    embedded.stop()
 
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("INVSYNC_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-    try:
-        check_database(url)
-        yield url
-        return
-    except InvsyncError as error:
-        _unreachable("PostgreSQL", url, error)
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
-    yield embedded.start()
-    embedded.stop()
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-postgres"))
+    yield from _reachable_or_embedded("PostgreSQL", url, check_database, embedded)
 
 
 @pytest.fixture(scope="session")
@@ -62,15 +65,8 @@ def database_url(server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("INVSYNC_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-    try:
-        check_redis(url)
-        yield url
-        return
-    except InvsyncError as error:
-        _unreachable("Redis", url, error)
     embedded = EmbeddedRedis(tmp_path_factory.mktemp("embedded-redis"))
-    yield embedded.start()
-    embedded.stop()
+    yield from _reachable_or_embedded("Redis", url, check_redis, embedded)
 
 
 @pytest.fixture(scope="session")

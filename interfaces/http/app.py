@@ -32,15 +32,17 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     def readyz(request: Request) -> Response:
-        failures = {}
+        checks, failures = {}, []
         for name, probe in probes.items():
             try:
                 probe()
+                checks[name] = "ok"
             except InvsyncError as error:
-                failures[name] = str(error)
+                checks[name] = str(error)
+                failures.append(str(error))
         if failures:
-            return problem(503, "Not ready", "; ".join(failures.values()), checks=failures)
-        return JSONResponse({"status": "ready", "checks": dict.fromkeys(probes, "ok")})
+            return problem(503, "Not ready", "; ".join(failures), checks=checks)
+        return JSONResponse({"status": "ready", "checks": checks})
 
     def sku(request: Request) -> Response:
         item = ledger.get_item(request.path_params["sku"])
@@ -58,7 +60,7 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
             kinds=frozenset(_kinds(params.getlist("kind"))),
             since=_time(params.get("since"), "since"),
             until=_time(params.get("until"), "until"),
-            newest_first=params.get("order", "newest") != "oldest",
+            newest_first=_newest_first(params.get("order", "newest")),
             cursor=_int(params.get("cursor"), "cursor"),
         )
         sku_name = request.path_params["sku"]
@@ -113,16 +115,24 @@ def _time(value: str | None, name: str, *, required: bool = False) -> datetime |
 def _int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise BadQuery(f"{name}={value!r} is not a whole number")
     return int(value)
 
 
 def _limit(value: str | None) -> int:
-    limit = _int(value, "limit") or 50
+    limit = _int(value, "limit")
+    if limit is None:
+        return 50
     if not 1 <= limit <= 1000:
         raise BadQuery(f"limit must be between 1 and 1000, got {limit}")
     return limit
+
+
+def _newest_first(order: str) -> bool:
+    if order not in ("newest", "oldest"):
+        raise BadQuery(f"order must be newest or oldest, got {order!r}")
+    return order == "newest"
 
 
 def _kinds(values: list[str]) -> list[ChangeKind]:
