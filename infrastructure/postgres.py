@@ -27,7 +27,9 @@ def eventsourcing_env(database_url: str, *, create_table: bool = False) -> dict[
         "POSTGRES_PORT": str(params.get("port") or "5432"),
         "POSTGRES_USER": str(params.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # Seconds to wait for a pooled connection. The library retries a failed read or write
+        # ten times, so this bounds how long a caller waits while the database is down.
+        "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
     }

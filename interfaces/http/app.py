@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +19,8 @@ from domain.errors import InvsyncError
 from domain.stock import ChangeKind
 from interfaces.http.problems import problem
 from interfaces.presenters import event_document, item_document, receipt_document
+
+log = logging.getLogger(__name__)
 
 Probe = Callable[[], None]  # raises InvsyncError when its dependency is not ready
 
@@ -85,6 +89,12 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
     async def bad_query(request: Request, exc: Exception) -> Response:
         return problem(400, "Bad query parameter", str(exc))
 
+    async def storage_down(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", exc)
+        response = problem(503, "Database unavailable", "the ledger cannot be read right now")
+        response.headers["Retry-After"] = "5"
+        return response
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -94,7 +104,12 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
             Route("/api/v1/skus/{sku:str}/history", sku_history),
             Route("/api/v1/oversells", oversells),
         ],
-        exception_handlers={UnknownSku: unknown_sku, BadQuery: bad_query},
+        exception_handlers={
+            UnknownSku: unknown_sku,
+            BadQuery: bad_query,
+            OperationalError: storage_down,
+            InterfaceError: storage_down,
+        },
     )
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.errors import StorageNotConfigured, UnknownSku
+from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
 from application.ledger import Ledger, OutcomeStatus
 from application.receipts import HistoryFilter
 from domain.errors import InsufficientStock
@@ -225,4 +225,20 @@ def test_the_same_business_key_from_four_threads_is_applied_once(ledger, databas
             app.close()
     assert sorted(o.status for o in outcomes) == ["applied", "duplicate", "duplicate", "duplicate"]
     assert len({o.receipt for o in outcomes}) == 1
+    assert ledger.get_item(sku).totals.on_hand == 7
+
+
+def test_a_writer_that_keeps_losing_the_race_gives_up_with_ledger_busy(ledger, database_url):
+    sku = random_sku()
+    stale = Ledger(env=eventsourcing_env(database_url))
+    stale.max_attempts = 1
+    try:
+        stale.record(change(K.RECEIPT, sku, 1))  # caches the item at version 2
+        ledger.record(change(K.RECEIPT, sku, 1))  # another process moves it to version 3
+        with pytest.raises(LedgerBusy, match="gave up after 1 conflicting attempts"):
+            stale.record(change(K.RECEIPT, sku, 5))
+        stale.max_attempts = 2  # the retry reloads the item and succeeds
+        assert stale.record(change(K.RECEIPT, sku, 5)).status is OutcomeStatus.APPLIED
+    finally:
+        stale.close()
     assert ledger.get_item(sku).totals.on_hand == 7
