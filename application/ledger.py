@@ -30,7 +30,7 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"  # it broke a domain rule: nothing changed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one stock change. `receipt` is the first recording of its business key."""
 
@@ -40,7 +40,7 @@ class Outcome:
     error: DomainError | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     events: list[InventoryItem.StockEvent]
     next_cursor: int | None
@@ -106,18 +106,20 @@ class Ledger(Application[UUID]):
         """
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._try_batch(changes)
+                # A lone command skips the receipt look-up on its first attempt: a duplicate is
+                # rare there, and the unique business key still refuses it (then we look).
+                return self._try_batch(changes, look_up=attempt > 1 or len(changes) > 1)
             except IntegrityError:
                 # Another writer got there first: a newer version of an item, or the same
                 # business key. The next attempt reloads and sees which.
                 time.sleep(random.uniform(0, 0.002 * attempt))
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
-    def _try_batch(self, changes: Sequence[StockChange]) -> list[Outcome]:
+    def _try_batch(self, changes: Sequence[StockChange], look_up: bool) -> list[Outcome]:
         first_of_key: dict[str, StockChange] = {}
         for change in changes:
             first_of_key.setdefault(change.business_key, change)
-        known = self.receipts.select_receipts(list(first_of_key))
+        known = self.receipts.select_receipts(list(first_of_key)) if look_up else {}
         fresh = [change for key, change in first_of_key.items() if key not in known]
         skus = sorted({change.sku for change in fresh})
         results: dict[str, Outcome] = {}

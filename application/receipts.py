@@ -16,7 +16,7 @@ from uuid import UUID
 from domain.stock import ChangeKind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """The outcome of applying one stock change: which events, when, and how much was oversold."""
 
@@ -32,7 +32,7 @@ class Receipt:
     shortfall: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryFilter:
     """Which of a SKU's receipts a history page shows, and in which order.
 

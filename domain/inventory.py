@@ -217,7 +217,13 @@ class InventoryItem(Aggregate):
         self._trigger(self.Received, change, quantity=change.quantity)
 
     def _sell(self, change: StockChange) -> None:
-        available = self.levels_at(change.location).available
+        levels = self._levels.get(change.location)
+        # Read from the dict, not through Levels: this runs once per sale on the hot path.
+        available = (
+            levels[ON_HAND] - levels[COMMITTED] - levels[RESERVED] - levels[UNAVAILABLE]
+            if levels
+            else 0
+        )
         shortfall = change.quantity - max(0, min(change.quantity, available))
         self._trigger(self.Sold, change, quantity=change.quantity, shortfall=shortfall)
 

@@ -46,7 +46,7 @@ class QuantityState(StrEnum):
     UNAVAILABLE = "unavailable"  # there, but not for sale (damaged, quality control)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Levels:
     """The quantities of one SKU at one location (or summed over locations)."""
 
@@ -82,7 +82,7 @@ class Levels:
 _SIGNED_KINDS = frozenset({ChangeKind.ADJUSTMENT})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StockChange:
     """One business fact about stock, as a channel, a system or an operator reports it.
 
