@@ -61,24 +61,27 @@ class LedgerRecorder(PostgresApplicationRecorder):
             table=Identifier(self.receipts_table),
         )
 
-    def _insert_events(
+    def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        # After the events, under the table lock they take: every ledger writer queues on one
+        # lock, so receipts of overlapping batches cannot deadlock. And last in the pipeline:
+        # psycopg loses track of statements it prepares behind a failed one, so nothing of ours
+        # may follow a statement that can fail, and ours is never prepared.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
         receipts: Sequence[Receipt] = kwargs.get("receipts", ())
         if receipts:
-            # Take the events table lock first, as the event insert will: every ledger writer
-            # then queues on one lock, and receipts of overlapping batches cannot deadlock.
-            self._lock_table(curs)
-            curs.execute(
-                self._sql(
-                    f"INSERT INTO {{schema}}.{{table}} ({_COLUMNS}) SELECT * FROM unnest("
-                    # Binary parameters: text arrays would escape every string with a regex.
-                    "%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bigint[], "
-                    "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
-                ),
-                [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
-            )
-        super()._insert_events(curs, stored_events, **kwargs)
+            with curs.connection.cursor() as receipts_cursor:
+                receipts_cursor.execute(
+                    self._sql(
+                        f"INSERT INTO {{schema}}.{{table}} ({_COLUMNS}) SELECT * FROM unnest("
+                        # Binary parameters: text arrays would escape every string by regex.
+                        "%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bigint[], "
+                        "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
+                    ),
+                    [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
+                    prepare=False,
+                )
 
     def _select(self, query: Composed, params: Sequence[Any]) -> list[Receipt]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -242,3 +242,24 @@ def test_a_writer_that_keeps_losing_the_race_gives_up_with_ledger_busy(ledger, d
     finally:
         stale.close()
     assert ledger.get_item(sku).totals.on_hand == 7
+
+
+def test_refused_duplicates_never_break_the_connection_for_later_writes(database_url):
+    # psycopg prepares a statement on its fifth run; if that run sat in a pipeline already
+    # aborted by a refused duplicate, a later write would find no such prepared statement.
+    single = Ledger(
+        env={
+            **eventsourcing_env(database_url),
+            "POSTGRES_POOL_SIZE": "1",
+            "POSTGRES_MAX_OVERFLOW": "0",
+        }
+    )
+    sku = random_sku()
+    try:
+        first = change(K.RECEIPT, sku, 1)
+        single.record(first)
+        for _ in range(12):
+            assert single.record(first).status is OutcomeStatus.DUPLICATE
+            assert single.record(change(K.RECEIPT, sku, 1)).status is OutcomeStatus.APPLIED
+    finally:
+        single.close()
