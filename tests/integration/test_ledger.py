@@ -263,3 +263,16 @@ def test_refused_duplicates_never_break_the_connection_for_later_writes(database
             assert single.record(change(K.RECEIPT, sku, 1)).status is OutcomeStatus.APPLIED
     finally:
         single.close()
+
+
+def test_the_notification_log_holds_a_batch_in_order_for_projections(ledger):
+    sku = random_sku()
+    before = ledger.recorder.max_notification_id() or 0
+    ledger.record_batch([change(K.RECEIPT, sku, n) for n in (1, 2, 3)])
+    notifications = ledger.recorder.select_notifications(start=before + 1, limit=100)
+    mine = [n for n in notifications if n.originator_id == inventory_item_id(sku)]
+    assert [n.originator_version for n in mine] == [1, 2, 3, 4]
+    assert [n.id for n in mine] == sorted(n.id for n in mine)
+    events = [ledger.mapper.to_domain_event(n) for n in mine]
+    assert [type(e).__name__ for e in events] == ["Created", "Received", "Received", "Received"]
+    assert [e.quantity for e in events[1:]] == [1, 2, 3]
