@@ -6,7 +6,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,6 +265,11 @@ class Ledger(Application[UUID]):
         ]
         cursor = page[-1].first_version if history.newest_first else page[-1].last_version
         return HistoryPage(events, cursor if more else None)
+
+    def known_skus(self, skus: Iterable[str]) -> set[str]:
+        """The SKUs among `skus` that have a stock record."""
+        by_id = {inventory_item_id(sku): sku for sku in skus}
+        return {by_id[found] for found in self.receipts.select_existing_items(list(by_id))}
 
     def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
         """Sales that drove available stock below zero, newest first."""

@@ -159,6 +159,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
         return self._select(query, [before, before, limit])
 
+    def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]:
+        if not item_ids:
+            return set()
+        # Every item's stream starts at version 1: the primary key answers without a scan.
+        query = SQL(
+            "SELECT originator_id FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%b) AND originator_version = 1"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, [list(item_ids)])
+            return {row["originator_id"] for row in curs.fetchall()}
+
 
 class LedgerFactory(PostgresFactory):
     """`PERSISTENCE_MODULE` for the ledger: the library's PostgreSQL factory with our recorder."""

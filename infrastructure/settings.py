@@ -26,6 +26,7 @@ class Settings:
     data_dir: Path
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    config_path: Path = Path("invsync.toml")
 
     @property
     def embedded(self) -> bool:
@@ -42,4 +43,5 @@ class Settings:
             data_dir=Path(environ.get("INVSYNC_DATA_DIR") or ".invsync").absolute(),
             http_host=environ.get("INVSYNC_HTTP_HOST", "127.0.0.1"),
             http_port=int(port),
+            config_path=Path(environ.get("INVSYNC_CONFIG") or "invsync.toml"),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +20,9 @@ from application.ledger import Ledger, OutcomeStatus
 from application.receipts import HistoryFilter
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
+from infrastructure.config import Config, load_config
+from infrastructure.postgres import check_database
+from infrastructure.redis import check_redis
 from infrastructure.settings import Settings
 from interfaces import composition
 from interfaces.presenters import event_document, item_document
@@ -26,6 +31,7 @@ app = typer.Typer(help="invsync: the inventory sync hub.", no_args_is_help=True)
 stock = typer.Typer(help="Record and inspect stock in the ledger.", no_args_is_help=True)
 app.add_typer(stock, name="stock")
 console = Console()
+log = logging.getLogger("invsync")
 
 Location = Annotated[str, typer.Option("--location", "-l", help="Our location id.")]
 Key = Annotated[
@@ -65,31 +71,84 @@ def _ledger() -> Iterator[Ledger]:
 
 @app.command()
 def run() -> None:
-    """Start the service (embedded PostgreSQL and Redis unless configured)."""
+    """Start the service (embedded PostgreSQL and Redis unless configured): the HTTP API and
+    webhooks, with intake workers in the same process."""
     import uvicorn
 
-    from infrastructure.postgres import check_database
-    from infrastructure.redis import check_redis
     from interfaces.http.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_console()
     with _errors_as_messages():
         settings = Settings.from_env()
-        with composition.servers(settings) as found:
-            composition.migrate(found.database_url)
-            ledger = composition.open_ledger(found.database_url)
+        config = load_config(settings.config_path)
+        with (
+            composition.servers(settings) as found,
+            _service(found, config, migrate=True) as (ledger, intake),
+        ):
             redis_url = found.redis_url
             assert redis_url is not None
             probes = {
                 "database": lambda: check_database(found.database_url),
                 "redis": lambda: check_redis(redis_url),
             }
+            for channel in config.channels:
+                log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
+            intake.workers.start()
             try:
                 uvicorn.run(
-                    create_app(ledger, probes), host=settings.http_host, port=settings.http_port
+                    create_app(ledger, probes, intake),
+                    host=settings.http_host,
+                    port=settings.http_port,
                 )
             finally:
-                ledger.close()
+                intake.workers.stop()
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
+) -> None:
+    """Run intake workers only (for scale-out beside `invsync run`)."""
+    _log_to_console()
+    with _errors_as_messages():
+        settings = Settings.from_env()
+        config = load_config(settings.config_path)
+        with (
+            composition.servers(settings) as found,
+            _service(found, config, threads) as (
+                _,
+                intake,
+            ),
+        ):
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            intake.workers.start()
+            log.info("worker running with %d threads", threads)
+            stop.wait()
+            intake.workers.stop()
+
+
+@contextmanager
+def _service(
+    found: composition.Servers, config: Config, threads: int = 4, *, migrate: bool = False
+) -> Iterator[tuple[Ledger, composition.Intake]]:
+    if migrate:  # only `run` creates tables; a worker expects them
+        composition.migrate(found.database_url)
+    ledger = composition.open_ledger(found.database_url)
+    assert found.redis_url is not None
+    intake = composition.build_intake(
+        found.database_url, found.redis_url, config, ledger, worker_threads=threads
+    )
+    try:
+        yield ledger, intake
+    finally:
+        intake.close()
+        ledger.close()
+
+
+def _log_to_console() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 @app.command()

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
+from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
+from infrastructure.channels.base import Lane
+from infrastructure.channels.routing import ChannelRouter
+from infrastructure.config import Config, load_config
+from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
+from infrastructure.inbox import PostgresInbox
+from infrastructure.intake_schema import create_intake_tables
+from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
+from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +55,7 @@ def servers(settings: Settings, *, with_redis: bool = True) -> Iterator[Servers]
 def migrate(database_url: str) -> None:
     """Create every table invsync needs; safe to run again. Only this creates tables."""
     Ledger(env=eventsourcing_env(database_url, create_table=True)).close()
+    create_intake_tables(database_url)
     log.info("database migrated")
 
 
@@ -50,3 +63,60 @@ def open_ledger(database_url: str) -> Ledger:
     """The ledger on an already migrated database. Raises `NotMigrated` otherwise."""
     check_migrated(database_url)
     return Ledger(env=eventsourcing_env(database_url))
+
+
+@dataclass
+class Intake:
+    """Everything that turns stored deliveries into ledger changes, wired once."""
+
+    database_url: str
+    router: ChannelRouter
+    inbox: PostgresInbox
+    processor: IntakeProcessor
+    queues: IntakeQueues
+    dead_letters: DeadLetters
+    workers: Workers
+
+    def close(self) -> None:
+        self.inbox.close()
+
+    def writer(self) -> GroupCommitWriter:
+        """A group-commit writer whose commits hint the workers (call inside the event loop)."""
+
+        def enqueue(stored: Sequence[Stored]) -> Awaitable[None]:
+            return run_in_threadpool(self._send, stored)
+
+        return GroupCommitWriter(self.database_url, after_commit=enqueue)
+
+    def _send(self, stored: Sequence[Stored]) -> None:
+        by_lane: dict[Lane, list[int]] = defaultdict(list)
+        for item in stored:
+            assert item.id is not None
+            by_lane[self.router.lane(item.delivery.channel_id, item.delivery.topic)].append(item.id)
+        for lane, ids in by_lane.items():
+            self.queues.send(lane, ids)
+
+
+def build_intake(
+    database_url: str,
+    redis_url: str,
+    config: Config,
+    ledger: Ledger,
+    *,
+    worker_threads: int = 4,
+    namespace: str = "invsync",
+) -> Intake:
+    router = ChannelRouter(config)
+    inbox = PostgresInbox(database_url)
+    processor = IntakeProcessor(ledger, inbox, inbox, router.translate)
+    broker = make_broker(redis_url, database_url, namespace)
+    queues = IntakeQueues(broker, processor.process)
+    sweeper = Sweeper(inbox, queues, router.lane)
+    workers = Workers(queues, sweeper, threads=worker_threads)
+    return Intake(
+        database_url, router, inbox, processor, queues, DeadLetters(database_url, broker), workers
+    )
+
+
+def load_settings_config(settings: Settings) -> Config:
+    return load_config(settings.config_path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from eventsourcing.persistence import InterfaceError, OperationalError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +19,10 @@ from application.ledger import Ledger
 from application.receipts import HistoryFilter
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
+from interfaces.composition import Intake
+from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
+from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import event_document, item_document, receipt_document
 
 log = logging.getLogger(__name__)
@@ -29,8 +34,9 @@ class BadQuery(ValueError):
     """Raised when a query parameter cannot be parsed."""
 
 
-def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
-    """The HTTP app over `ledger`; `/readyz` runs each named probe."""
+def create_app(ledger: Ledger, probes: dict[str, Probe], intake: Intake | None = None) -> Starlette:
+    """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
+    receives webhooks and serves the inbox and dead-letter operations."""
 
     def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -83,6 +89,9 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
         found = ledger.oversells(_limit(params.get("limit")), _time(params.get("before"), "before"))
         return JSONResponse({"oversells": [receipt_document(r) for r in found]})
 
+    def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     async def unknown_sku(request: Request, exc: Exception) -> Response:
         return problem(404, "Unknown SKU", str(exc))
 
@@ -95,15 +104,26 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
         response.headers["Retry-After"] = "5"
         return response
 
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/api/v1/skus/{sku:str}", sku),
+        Route("/api/v1/skus/{sku:str}/at", sku_at),
+        Route("/api/v1/skus/{sku:str}/history", sku_history),
+        Route("/api/v1/oversells", oversells),
+    ]
+    lifespan = None
+    if intake is not None:
+        receiver = WebhookReceiver(intake.router)
+        routes += [
+            Route("/webhooks/{channel_id:str}", receiver, methods=["POST"]),
+            *operations_routes(intake),
+        ]
+        lifespan = _intake_lifespan(intake, receiver)
     return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/api/v1/skus/{sku:str}", sku),
-            Route("/api/v1/skus/{sku:str}/at", sku_at),
-            Route("/api/v1/skus/{sku:str}/history", sku_history),
-            Route("/api/v1/oversells", oversells),
-        ],
+        routes=routes,
+        lifespan=lifespan,
         exception_handlers={
             UnknownSku: unknown_sku,
             BadQuery: bad_query,
@@ -111,6 +131,21 @@ def create_app(ledger: Ledger, probes: dict[str, Probe]) -> Starlette:
             InterfaceError: storage_down,
         },
     )
+
+
+def _intake_lifespan(
+    intake: Intake, receiver: WebhookReceiver
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        receiver.writer = intake.writer()
+        await receiver.writer.start()
+        try:
+            yield
+        finally:
+            await receiver.writer.stop()
+
+    return lifespan
 
 
 def _time(value: str | None, name: str, *, required: bool = False) -> datetime | None:

@@ -1,0 +1,104 @@
+"""What every channel folder provides to intake, and the helpers they share."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from application.intake import Delivery, OrderMemory, Translation
+from domain.errors import InvsyncError
+from infrastructure.config import ChannelConfig
+
+
+class SignatureInvalid(InvsyncError):
+    """Raised when a webhook's signature is missing, malformed or made with no secret we hold."""
+
+
+class Lane(StrEnum):
+    """Intake queues: sales never wait behind receipts, returns or adjustments."""
+
+    DECREMENTS = "intake.decrements"
+    INCREMENTS = "intake.increments"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A verified delivery to store: its idempotency key and topic."""
+
+    delivery_key: str
+    topic: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A verified (or harmless, unsigned) hand-shake to answer 200 without storing anything."""
+
+
+Verdict = Accepted | Ping
+
+
+class Verifier(Protocol):
+    def __call__(
+        self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> Verdict: ...
+
+
+class Translator(Protocol):
+    def __call__(
+        self, channel: ChannelConfig, delivery: Delivery, memory: OrderMemory
+    ) -> Translation: ...
+
+
+@dataclass(frozen=True)
+class ChannelAdapter:
+    """A channel kind's intake functions. `lane` routes a topic to its queue; `acknowledge`
+    performs an outbound hand-shake a stored delivery asks for (SNS subscriptions)."""
+
+    verify: Verifier
+    translate: Translator
+    lane: Callable[[str], Lane]
+    acknowledge: Callable[[ChannelConfig, Delivery], None] | None = None
+    blocking: bool = False  # verification may do I/O (fetching a certificate): run it off-loop
+
+
+def hmac_b64_matches(secrets: Sequence[str], message: bytes, signature: str | None) -> bool:
+    """Whether `signature` (standard base64) is HMAC-SHA256 of `message` under any secret.
+    Compared in constant time on the decoded bytes."""
+    if not signature:
+        return False
+    try:
+        given = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return _matches_any(secrets, message, given)
+
+
+def hmac_hex_matches(secrets: Sequence[str], message: bytes, signature: str | None) -> bool:
+    """Whether `signature` (hex) is HMAC-SHA256 of `message` under any secret."""
+    if not signature:
+        return False
+    try:
+        given = bytes.fromhex(signature)
+    except ValueError:
+        return False
+    return _matches_any(secrets, message, given)
+
+
+def _matches_any(secrets: Sequence[str], message: bytes, given: bytes) -> bool:
+    found = False
+    for secret in secrets:  # every secret is tried, so timing does not reveal which one matched
+        expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+        found |= hmac.compare_digest(expected, given)
+    return found
+
+
+def body_digest(body: bytes) -> str:
+    """A delivery key for channels that send none: the same bytes are the same delivery."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()

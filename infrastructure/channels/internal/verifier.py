@@ -1,0 +1,32 @@
+"""Signatures of our own scheme (see the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from infrastructure.channels.base import (
+    Accepted,
+    SignatureInvalid,
+    Verdict,
+    body_digest,
+    hmac_hex_matches,
+)
+from infrastructure.config import ChannelConfig
+
+TOLERANCE_SECONDS = 300
+
+
+def verify(
+    channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
+) -> Verdict:
+    timestamp = headers.get("x-invsync-timestamp", "")
+    if not timestamp.isascii() or not timestamp.isdigit():
+        raise SignatureInvalid("X-Invsync-Timestamp must be unix seconds")
+    if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
+        raise SignatureInvalid("X-Invsync-Timestamp is more than 5 minutes from our clock")
+    signature = headers.get("x-invsync-signature", "").removeprefix("sha256=")
+    if not hmac_hex_matches(channel.webhook_secrets, timestamp.encode() + b"." + body, signature):
+        raise SignatureInvalid("X-Invsync-Signature does not match the timestamp and body")
+    key = headers.get("x-invsync-delivery-id") or body_digest(body)
+    return Accepted(delivery_key=key, topic=headers.get("x-invsync-topic", "stock.changes"))

@@ -1,0 +1,19 @@
+"""Channel kinds and the folders that implement them."""
+
+from __future__ import annotations
+
+from infrastructure.channels.base import ChannelAdapter
+from infrastructure.channels.internal import translator as internal_translator
+from infrastructure.channels.internal import verifier as internal_verifier
+from infrastructure.channels.shopify import translator as shopify_translator
+from infrastructure.channels.shopify import verifier as shopify_verifier
+from infrastructure.config import ChannelKind
+
+ADAPTERS: dict[ChannelKind, ChannelAdapter] = {
+    ChannelKind.SHOPIFY: ChannelAdapter(
+        shopify_verifier.verify, shopify_translator.translate, shopify_translator.lane
+    ),
+    ChannelKind.INTERNAL: ChannelAdapter(
+        internal_verifier.verify, internal_translator.translate, internal_translator.lane
+    ),
+}

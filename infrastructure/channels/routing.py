@@ -1,0 +1,38 @@
+"""Routes a delivery to its channel's verifier, translator and queue, by the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from application.intake import Delivery, OrderMemory, Translation
+from infrastructure.channels.base import ChannelAdapter, Lane, Verdict
+from infrastructure.channels.registry import ADAPTERS
+from infrastructure.config import ChannelConfig, Config
+
+
+class ChannelRouter:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def channel(self, channel_id: str) -> ChannelConfig | None:
+        return self.config.channel(channel_id)
+
+    def adapter(self, channel: ChannelConfig) -> ChannelAdapter:
+        return ADAPTERS[channel.kind]
+
+    def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Verdict:
+        return self.adapter(channel).verify(channel, headers, body, datetime.now(UTC))
+
+    def translate(self, delivery: Delivery, memory: OrderMemory) -> Translation:
+        channel = self.channel(delivery.channel_id)
+        if channel is None:
+            return Translation.park(f"channel {delivery.channel_id!r} is no longer configured")
+        adapter = self.adapter(channel)
+        if adapter.acknowledge is not None:
+            adapter.acknowledge(channel, delivery)  # raises to retry: nothing is marked done
+        return adapter.translate(channel, delivery, memory)
+
+    def lane(self, channel_id: str, topic: str) -> Lane:
+        channel = self.channel(channel_id)
+        return Lane.INCREMENTS if channel is None else self.adapter(channel).lane(topic)

@@ -1,0 +1,1 @@
+"""Shopify: HMAC-signed HTTPS webhooks (CHANNELS.md §1.1)."""

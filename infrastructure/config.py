@@ -1,0 +1,126 @@
+"""The channel configuration file (`INVSYNC_CONFIG`, default `./invsync.toml`).
+
+A contract other parts and tools rely on: each `[[channels]]` entry has `id`, `kind`,
+`api_base_url`, `webhook_secrets`, `default_location`, optional `locations` (channel location id
+→ ours) and kind-specific credentials. A secret written `env:NAME` is read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain.errors import InvsyncError
+
+
+class ConfigError(InvsyncError):
+    """Raised when the configuration file is missing a key or holds a value invsync cannot use."""
+
+
+class ChannelKind(StrEnum):
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    AMAZON = "amazon"
+    EBAY = "ebay"
+    WALMART = "walmart"
+    INTERNAL = "internal"
+
+
+DEFAULT_API_BASE_URLS = {
+    ChannelKind.SHOPIFY: "https://{shop}.myshopify.com",
+    ChannelKind.WOOCOMMERCE: "https://example.com/wp-json/wc/v3",
+    ChannelKind.AMAZON: "https://sellingpartnerapi-na.amazon.com",
+    ChannelKind.EBAY: "https://api.ebay.com",
+    ChannelKind.WALMART: "https://marketplace.walmartapis.com",
+    ChannelKind.INTERNAL: "",
+}
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ChannelConfig(BaseModel):
+    """One channel account."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    kind: ChannelKind
+    api_base_url: str = ""
+    webhook_secrets: tuple[str, ...] = ()
+    default_location: str = "main"
+    locations: dict[str, str] = Field(default_factory=dict)
+    # Amazon: the SNS topics whose notifications we accept.
+    sns_topic_arns: tuple[str, ...] = ()
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_url_safe(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (used in URLs)")
+        return value
+
+    def location_for(self, channel_location: object) -> str:
+        """Our location for a channel's location id (the default one when it names none)."""
+        if channel_location in (None, ""):
+            return self.default_location
+        return self.locations.get(str(channel_location), self.default_location)
+
+    def credential(self, name: str) -> str:
+        value = (self.model_extra or {}).get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"channel {self.id!r} needs {name!r} in its configuration")
+        return value
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: tuple[ChannelConfig, ...] = ()
+    max_webhook_bytes: int = Field(default=1_048_576, gt=0)
+
+    def channel(self, channel_id: str) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read and check the file at `path`; no file means no channels. Raises `ConfigError`."""
+    if not path.exists():
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: {error}") from None
+    try:
+        config = Config.model_validate(_resolve_env(raw, environ, path=""))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    seen: set[str] = set()
+    for channel in config.channels:
+        if channel.id in seen:
+            raise ConfigError(f"{path}: channels: id {channel.id!r} is declared twice")
+        seen.add(channel.id)
+        if channel.kind is not ChannelKind.AMAZON and not channel.webhook_secrets:
+            raise ConfigError(f"{path}: channels.{channel.id}.webhook_secrets: at least one")
+    return config
+
+
+def _resolve_env(value: Any, environ: Mapping[str, str], path: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, environ, f"{path}.{k}".lstrip(".")) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, environ, f"{path}.{n}") for n, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value.removeprefix("env:")
+        if name not in environ:
+            raise ConfigError(f"{path}: environment variable {name} is not set")
+        return environ[name]
+    return value

@@ -1,0 +1,72 @@
+"""Dead letters kept in PostgreSQL: listed, retried or discarded by an operator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+import psycopg
+from psycopg.rows import dict_row
+
+from infrastructure.queue import INTAKE_ACTORS
+
+
+class DeadLetters:
+    def __init__(self, database_url: str, broker: dramatiq.Broker) -> None:
+        self._database_url = database_url
+        self._broker = broker
+
+    def list(self, state: str = "dead", limit: int = 100) -> list[dict[str, Any]]:
+        with psycopg.connect(self._database_url, row_factory=dict_row) as conn:
+            rows = conn.execute(
+                "SELECT id, message_id, queue_name, actor_name, message, error, failed_at, "
+                "state, resolved_at FROM dead_letters WHERE state = %s ORDER BY id DESC LIMIT %s",
+                [state, limit],
+            ).fetchall()
+        return [
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in rows
+        ]
+
+    def retry(self, dead_letter_id: int) -> bool:
+        """Send the message again with fresh retries; False if there is no such dead letter."""
+        with psycopg.connect(self._database_url, row_factory=dict_row) as conn:
+            row = conn.execute(
+                "UPDATE dead_letters SET state = 'retried', resolved_at = now() "
+                "WHERE id = %s AND state = 'dead' RETURNING message, actor_name",
+                [dead_letter_id],
+            ).fetchone()
+            if row is None:
+                return False
+            stored = row["message"]
+            if row["actor_name"] in INTAKE_ACTORS.values() and stored["args"]:
+                # The deliveries were parked when the message died: make them pending again.
+                conn.execute(
+                    "UPDATE inbox_deliveries SET state = 'pending', reason = NULL "
+                    "WHERE id = ANY(%s) AND state = 'parked'",
+                    [list(stored["args"][0])],
+                )
+            options = {
+                k: v
+                for k, v in stored["options"].items()
+                if k not in ("retries", "traceback", "eta", "redis_message_id")
+            }
+            message: dramatiq.Message[Any] = dramatiq.Message(
+                queue_name=stored["queue_name"],
+                actor_name=stored["actor_name"],
+                args=tuple(stored["args"]),
+                kwargs=stored["kwargs"],
+                options=options,
+            )
+            self._broker.enqueue(message)
+        return True
+
+    def discard(self, dead_letter_id: int) -> bool:
+        with psycopg.connect(self._database_url) as conn:
+            cursor = conn.execute(
+                "UPDATE dead_letters SET state = 'discarded', resolved_at = now() "
+                "WHERE id = %s AND state = 'dead'",
+                [dead_letter_id],
+            )
+            return cursor.rowcount == 1

@@ -1,0 +1,124 @@
+"""The webhook inbox in PostgreSQL, as workers and operators use it (synchronous)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from application.intake import Delivery, DeliveryState
+from application.intake_processing import DeliveryResult
+
+
+class PostgresInbox:
+    """Implements the `Inbox` and `OrderMemory` ports of intake processing."""
+
+    def __init__(self, database_url: str, max_size: int = 8) -> None:
+        self._pool = ConnectionPool(
+            database_url, min_size=1, max_size=max_size, open=True, timeout=5
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _rows(self, query: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
+            curs.execute(query, params)
+            return curs.fetchall() if curs.description else []
+
+    def pending(self, ids: Sequence[int]) -> list[Delivery]:
+        rows = self._rows(
+            "SELECT id, channel_id, delivery_key, topic, headers, body, received_at "
+            "FROM inbox_deliveries WHERE id = ANY(%s) AND state = 'pending' ORDER BY id",
+            [list(ids)],
+        )
+        return [Delivery(**{**row, "body": bytes(row["body"])}) for row in rows]
+
+    def recall(self, channel_id: str, order_id: str) -> Mapping[str, Any] | None:
+        row = self._rows(
+            "SELECT state FROM channel_orders WHERE channel_id = %s AND order_id = %s",
+            [channel_id, order_id],
+        )
+        return dict(row[0]["state"]) if row else None
+
+    def finish(self, results: Sequence[DeliveryResult]) -> None:
+        """Mark deliveries done, with what they taught us, in one transaction."""
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.executemany(
+                "UPDATE inbox_deliveries SET state = %s, reason = %s, processed_at = now() "
+                "WHERE id = %s AND state = 'pending'",
+                [(r.state.value, r.reason, r.delivery.id) for r in results],
+            )
+            curs.executemany(
+                "INSERT INTO channel_observations "
+                "(channel_id, sku, location, quantity, observed_at, reference, delivery_id) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        o.channel_id,
+                        o.sku,
+                        o.location,
+                        o.quantity,
+                        o.observed_at,
+                        o.reference,
+                        r.delivery.id,
+                    )
+                    for r in results
+                    for o in r.observations
+                ],
+            )
+            curs.executemany(
+                "INSERT INTO channel_orders (channel_id, order_id, state) VALUES (%s, %s, %s) "
+                "ON CONFLICT (channel_id, order_id) "
+                "DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+                [
+                    (r.delivery.channel_id, order_id, Jsonb(state))
+                    for r in results
+                    for order_id, state in r.remember.items()
+                ],
+            )
+
+    def stale_pending(self, older_than_seconds: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Pending deliveries whose last enqueue is older than the given age, marked as
+        enqueued again now (the sweeper sends them)."""
+        return self._rows(
+            "UPDATE inbox_deliveries SET enqueued_at = now() WHERE id IN ("
+            " SELECT id FROM inbox_deliveries WHERE state = 'pending'"
+            " AND enqueued_at < now() - make_interval(secs => %s)"
+            " ORDER BY enqueued_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, channel_id, topic",
+            [older_than_seconds, limit],
+        )
+
+    def deliveries(self, state: DeliveryState, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT id, channel_id, delivery_key, topic, received_at, state, reason, "
+            "processed_at FROM inbox_deliveries WHERE state = %s ORDER BY id DESC LIMIT %s",
+            [state.value, limit],
+        )
+        return [_jsonable(row) for row in rows]
+
+    def release(self, delivery_id: int) -> dict[str, Any] | None:
+        """Put a parked delivery back to pending (after review); None if it is not parked."""
+        row = self._rows(
+            "UPDATE inbox_deliveries SET state = 'pending', reason = NULL, enqueued_at = now()"
+            " WHERE id = %s AND state = 'parked' RETURNING id, channel_id, topic",
+            [delivery_id],
+        )
+        return row[0] if row else None
+
+    def observations(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT channel_id, sku, location, quantity, observed_at, reference, delivery_id"
+            " FROM channel_observations WHERE channel_id = %s ORDER BY id DESC LIMIT %s",
+            [channel_id, limit],
+        )
+        return [_jsonable(row) for row in rows]
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

@@ -1,0 +1,61 @@
+"""Tables of intake: the webhook inbox, what channels report of their own stock, the last
+state seen of each channel order, and dead letters. Plain tables: none of them takes the event
+store's table lock."""
+
+from __future__ import annotations
+
+import psycopg
+
+STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS inbox_deliveries (
+        id bigserial PRIMARY KEY,
+        channel_id text NOT NULL,
+        delivery_key text NOT NULL,
+        topic text NOT NULL,
+        headers jsonb NOT NULL,
+        body bytea NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        enqueued_at timestamptz NOT NULL DEFAULT now(),
+        state text NOT NULL DEFAULT 'pending',
+        reason text,
+        processed_at timestamptz,
+        UNIQUE (channel_id, delivery_key))""",
+    """CREATE INDEX IF NOT EXISTS inbox_deliveries_pending_idx
+        ON inbox_deliveries (enqueued_at) WHERE state = 'pending'""",
+    """CREATE INDEX IF NOT EXISTS inbox_deliveries_parked_idx
+        ON inbox_deliveries (received_at) WHERE state = 'parked'""",
+    """CREATE TABLE IF NOT EXISTS channel_orders (
+        channel_id text NOT NULL,
+        order_id text NOT NULL,
+        state jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (channel_id, order_id))""",
+    """CREATE TABLE IF NOT EXISTS channel_observations (
+        id bigserial PRIMARY KEY,
+        channel_id text NOT NULL,
+        sku text NOT NULL,
+        location text NOT NULL,
+        quantity integer NOT NULL,
+        observed_at timestamptz NOT NULL,
+        reference text NOT NULL,
+        delivery_id bigint,
+        recorded_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE INDEX IF NOT EXISTS channel_observations_sku_idx
+        ON channel_observations (channel_id, sku, observed_at)""",
+    """CREATE TABLE IF NOT EXISTS dead_letters (
+        id bigserial PRIMARY KEY,
+        message_id text NOT NULL UNIQUE,
+        queue_name text NOT NULL,
+        actor_name text NOT NULL,
+        message jsonb NOT NULL,
+        error text NOT NULL,
+        failed_at timestamptz NOT NULL DEFAULT now(),
+        state text NOT NULL DEFAULT 'dead',
+        resolved_at timestamptz)""",
+)
+
+
+def create_intake_tables(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for statement in STATEMENTS:
+            conn.execute(statement)

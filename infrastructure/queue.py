@@ -1,0 +1,168 @@
+"""Dramatiq on Redis: the broker, the intake actors, dead letters kept in PostgreSQL, and the
+sweeper that re-sends what Redis may have lost. Messages are hints; the inbox is the truth."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import dramatiq
+import psycopg
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+from psycopg.types.json import Jsonb
+
+from infrastructure.channels.base import Lane
+from infrastructure.inbox import PostgresInbox
+
+log = logging.getLogger(__name__)
+
+# A killed worker's messages return after its heartbeat is this old (ms)...
+HEARTBEAT_TIMEOUT_MS = 10_000
+# ...on the next command against that queue: every command runs maintenance (the default is one
+# in a thousand, which left messages stranded for half an hour in a test). Maintenance is a
+# sorted-set range query when no worker has died, so it costs next to nothing.
+MAINTENANCE_EVERY_COMMAND = 1_000_000
+INTAKE_RETRIES = 8
+
+
+def make_broker(redis_url: str, database_url: str, namespace: str = "invsync") -> RedisBroker:
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=redis_url,
+        namespace=namespace,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_EVERY_COMMAND,
+    )
+    broker.add_middleware(DeadLetterRecorder(database_url))
+    return broker
+
+
+class DeadLetterRecorder(Middleware):
+    """Keeps every message that exhausted its retries in PostgreSQL (Redis keeps them 7 days),
+    and parks the inbox deliveries it carried so the sweeper does not resend them forever."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        error = str(message.options.get("traceback") or "retries exhausted").strip()
+        with psycopg.connect(self._database_url) as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (message_id, queue_name, actor_name, message, error) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+                [
+                    message.message_id,
+                    message.queue_name,
+                    message.actor_name,
+                    Jsonb(message.asdict()),
+                    error[-4000:],
+                ],
+            )
+            if message.actor_name in INTAKE_ACTORS.values() and message.args:
+                conn.execute(
+                    "UPDATE inbox_deliveries SET state = 'parked', reason = %s "
+                    "WHERE id = ANY(%s) AND state = 'pending'",
+                    [
+                        f"processing failed (dead letter {message.message_id}): "
+                        f"{error.splitlines()[-1] if error else ''}",
+                        list(message.args[0]),
+                    ],
+                )
+
+
+INTAKE_ACTORS = {lane: f"apply_{lane.name.lower()}" for lane in Lane}
+
+
+class IntakeQueues:
+    """The intake actors on one broker: one queue per lane, so sales never wait behind
+    receipts. Each message carries inbox ids; the actor applies what is still pending."""
+
+    def __init__(self, broker: RedisBroker, process: Callable[[Sequence[int]], object]) -> None:
+        self.broker = broker
+
+        def apply(ids: list[int]) -> None:
+            process(ids)
+
+        self.actors = {
+            lane: dramatiq.actor(
+                broker=broker,
+                actor_name=name,
+                queue_name=lane.value,
+                max_retries=INTAKE_RETRIES,
+                min_backoff=500,
+                max_backoff=30_000,
+            )(apply)
+            for lane, name in INTAKE_ACTORS.items()
+        }
+
+    def send(self, lane: Lane, ids: Sequence[int]) -> None:
+        self.actors[lane].send(list(ids))
+
+
+class Sweeper:
+    """Re-sends inbox deliveries still pending some seconds after their last send: losing Redis,
+    a message or a worker loses nothing."""
+
+    def __init__(
+        self,
+        inbox: PostgresInbox,
+        queues: IntakeQueues,
+        lane_of: Callable[[str, str], Lane],
+        *,
+        after_seconds: float = 3.0,
+        every_seconds: float = 1.0,
+    ) -> None:
+        self._inbox, self._queues, self._lane_of = inbox, queues, lane_of
+        self._after, self._every = after_seconds, every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="inbox-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def sweep_once(self) -> int:
+        rows = self._inbox.stale_pending(self._after)
+        by_lane: dict[Lane, list[int]] = defaultdict(list)
+        for row in rows:
+            by_lane[self._lane_of(row["channel_id"], row["topic"])].append(row["id"])
+        for lane, ids in by_lane.items():
+            for start in range(0, len(ids), 200):
+                self._queues.send(lane, ids[start : start + 200])
+        return len(rows)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                if swept := self.sweep_once():
+                    log.info("re-sent %d pending deliveries", swept)
+            except Exception:  # Redis or PostgreSQL down: try again next round
+                log.warning("sweep failed; retrying", exc_info=True)
+
+
+class Workers:
+    """An in-process Dramatiq worker plus the sweeper (for `invsync run` and `invsync worker`)."""
+
+    def __init__(self, queues: IntakeQueues, sweeper: Sweeper, threads: int = 4) -> None:
+        self._queues, self._sweeper, self._threads = queues, sweeper, threads
+        self._worker: dramatiq.Worker | None = None
+
+    def start(self) -> None:
+        broker = self._queues.broker
+        broker.emit_after("process_boot")  # without it, time limits are silently off
+        self._worker = dramatiq.Worker(broker, worker_threads=self._threads, worker_timeout=100)
+        self._worker.start()
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._sweeper.stop()
+        if self._worker is not None:
+            self._worker.stop()
+        self._queues.broker.emit_before("process_stop")
+        self._queues.broker.close()

@@ -1,0 +1,60 @@
+"""Operator endpoints for intake: parked deliveries and dead letters, to review and retry."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from application.intake import DeliveryState
+from interfaces.composition import Intake
+from interfaces.http.problems import problem
+
+
+def operations_routes(intake: Intake) -> list[Route]:
+    def deliveries(request: Request) -> Response:
+        state = request.query_params.get("state", "parked")
+        if state not in set(DeliveryState):
+            allowed = ", ".join(DeliveryState)
+            return problem(400, "Bad query parameter", f"state must be one of: {allowed}")
+        return JSONResponse({"deliveries": intake.inbox.deliveries(DeliveryState(state))})
+
+    async def retry_delivery(request: Request) -> Response:
+        delivery_id = _id(request.path_params["delivery_id"])
+        row = await run_in_threadpool(intake.inbox.release, delivery_id) if delivery_id else None
+        if row is None:
+            return problem(404, "No such parked delivery", f"delivery {delivery_id} is not parked")
+        lane = intake.router.lane(row["channel_id"], row["topic"])
+        await run_in_threadpool(intake.queues.send, lane, [row["id"]])
+        return JSONResponse({"status": "pending", "id": row["id"]}, status_code=202)
+
+    def dead_letters(request: Request) -> Response:
+        state = request.query_params.get("state", "dead")
+        if state not in ("dead", "retried", "discarded"):
+            return problem(400, "Bad query parameter", "state must be dead, retried or discarded")
+        return JSONResponse({"dead_letters": intake.dead_letters.list(state)})
+
+    async def retry_dead_letter(request: Request) -> Response:
+        dead_id = _id(request.path_params["dead_id"])
+        if not dead_id or not await run_in_threadpool(intake.dead_letters.retry, dead_id):
+            return problem(404, "No such dead letter", f"no dead letter {dead_id} awaits review")
+        return JSONResponse({"status": "retried", "id": dead_id}, status_code=202)
+
+    async def discard_dead_letter(request: Request) -> Response:
+        dead_id = _id(request.path_params["dead_id"])
+        if not dead_id or not await run_in_threadpool(intake.dead_letters.discard, dead_id):
+            return problem(404, "No such dead letter", f"no dead letter {dead_id} awaits review")
+        return JSONResponse({"status": "discarded", "id": dead_id})
+
+    return [
+        Route("/api/v1/deliveries", deliveries),
+        Route("/api/v1/deliveries/{delivery_id}/retry", retry_delivery, methods=["POST"]),
+        Route("/api/v1/dead-letters", dead_letters),
+        Route("/api/v1/dead-letters/{dead_id}/retry", retry_dead_letter, methods=["POST"]),
+        Route("/api/v1/dead-letters/{dead_id}", discard_dead_letter, methods=["DELETE"]),
+    ]
+
+
+def _id(value: str) -> int:
+    return int(value) if value.isascii() and value.isdigit() else 0

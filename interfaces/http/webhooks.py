@@ -1,0 +1,93 @@
+"""`POST /webhooks/{channel_id}`: verify on the raw bytes, store durably, answer at once."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from infrastructure.channels.base import Ping, SignatureInvalid
+from infrastructure.channels.routing import ChannelRouter
+from infrastructure.intake_writer import GroupCommitWriter, IncomingDelivery
+from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
+from interfaces.http.problems import problem
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(Exception):
+    """Raised when a request body passes the configured limit."""
+
+
+class WebhookReceiver:
+    """The endpoint. Its group-commit writer lives in the event loop, so the app's lifespan
+    starts it and hands it over."""
+
+    def __init__(self, router: ChannelRouter) -> None:
+        self.router = router
+        self.writer: GroupCommitWriter | None = None
+
+    async def __call__(self, request: Request) -> Response:
+        channel_id = request.path_params["channel_id"]
+        channel = self.router.channel(channel_id)
+        if channel is None:
+            return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
+        limit = self.router.config.max_webhook_bytes
+        try:
+            body = await _read_body(request, limit)
+        except BodyTooLarge:
+            WEBHOOKS_REJECTED.labels(channel_id, "too_large").inc()
+            return problem(413, "Payload too large", f"webhook bodies are limited to {limit} bytes")
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        try:
+            if self.router.adapter(channel).blocking:
+                verdict = await run_in_threadpool(self.router.verify, channel, headers, body)
+            else:
+                verdict = self.router.verify(channel, headers, body)
+        except SignatureInvalid as error:
+            WEBHOOKS_REJECTED.labels(channel_id, "signature").inc()
+            return problem(401, "Signature invalid", str(error))
+        if isinstance(verdict, Ping):
+            WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
+            return JSONResponse({"status": "ok"})
+        delivery = IncomingDelivery(
+            channel_id, verdict.delivery_key, verdict.topic, _kept_headers(headers), body
+        )
+        assert self.writer is not None, "the app's lifespan starts the writer"
+        try:
+            stored = await self.writer.store(delivery)
+        except (psycopg.Error, OSError) as error:
+            # Not stored, so not acknowledged: the channel will retry.
+            log.warning("inbox unavailable: %s", error)
+            WEBHOOKS_REJECTED.labels(channel_id, "unavailable").inc()
+            response = problem(503, "Inbox unavailable", "the delivery was not stored; retry")
+            response.headers["Retry-After"] = "5"
+            return response
+        outcome = "duplicate" if stored.id is None else "stored"
+        WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
+        return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# What is worth keeping of a request's headers: the channel's own, and the content type.
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if name.startswith(("x-", "content-type", "user-agent"))
+    }
