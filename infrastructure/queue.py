@@ -164,5 +164,4 @@ class Workers:
         self._sweeper.stop()
         if self._worker is not None:
             self._worker.stop()
-        self._queues.broker.emit_before("process_stop")
         self._queues.broker.close()

@@ -117,7 +117,7 @@ def create_app(ledger: Ledger, probes: dict[str, Probe], intake: Intake | None =
     if intake is not None:
         receiver = WebhookReceiver(intake.router)
         routes += [
-            Route("/webhooks/{channel_id:str}", receiver, methods=["POST"]),
+            Route("/webhooks/{channel_id:str}", receiver.handle, methods=["POST"]),
             *operations_routes(intake),
         ]
         lifespan = _intake_lifespan(intake, receiver)

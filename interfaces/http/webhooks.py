@@ -30,7 +30,7 @@ class WebhookReceiver:
         self.router = router
         self.writer: GroupCommitWriter | None = None
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         channel_id = request.path_params["channel_id"]
         channel = self.router.channel(channel_id)
         if channel is None:

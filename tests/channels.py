@@ -1,0 +1,63 @@
+"""Signing as the channels do, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+
+def shopify_headers(secret: str, body: bytes, topic: str, webhook_id: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+        "X-Shopify-Shop-Domain": "test.myshopify.com",
+        "X-Shopify-API-Version": "2026-04",
+        "X-Shopify-Webhook-Id": webhook_id,
+    }
+
+
+def internal_headers(
+    secret: str, body: bytes, delivery_id: str, timestamp: int | None = None
+) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return {
+        "Content-Type": "application/json",
+        "X-Invsync-Timestamp": stamp,
+        "X-Invsync-Signature": "sha256=" + signature.hexdigest(),
+        "X-Invsync-Delivery-Id": delivery_id,
+    }
+
+
+def shopify_order(order_id: int, lines: list[tuple[int, str, int]], **fields: Any) -> bytes:
+    order = {
+        "id": order_id,
+        "created_at": "2026-11-28T10:00:00-05:00",
+        "cancelled_at": None,
+        "location_id": None,
+        "line_items": [{"id": line, "sku": sku, "quantity": qty} for line, sku, qty in lines],
+        **fields,
+    }
+    return json.dumps(order, separators=(",", ":")).encode()
+
+
+def receipt_document(sku: str, quantity: int, key: str, location: str = "main") -> bytes:
+    return json.dumps(
+        {
+            "changes": [
+                {
+                    "kind": "receipt",
+                    "sku": sku,
+                    "quantity": quantity,
+                    "business_key": key,
+                    "location": location,
+                }
+            ]
+        }
+    ).encode()

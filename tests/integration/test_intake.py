@@ -1,0 +1,232 @@
+"""Webhook intake end to end: real HTTP, PostgreSQL, Redis and Dramatiq workers."""
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+
+from application.errors import UnknownSku
+from application.receipts import HistoryFilter
+from tests.channels import internal_headers, receipt_document, shopify_headers, shopify_order
+from tests.helpers import random_sku
+from tests.integration.intake_fixtures import (
+    ERP_SECRET,
+    SHOPIFY_SECRET,
+    running_intake,
+    wait_until,
+)
+
+
+@pytest.fixture(scope="module")
+def service(ledger, database_url, redis_url):
+    with running_intake(ledger, database_url, redis_url) as running:
+        yield running
+
+
+def post_shopify(
+    service,
+    body: bytes,
+    topic: str = "orders/create",
+    webhook_id: str | None = None,
+    secret: str = SHOPIFY_SECRET,
+) -> httpx.Response:
+    headers = shopify_headers(secret, body, topic, webhook_id or str(uuid.uuid4()))
+    return httpx.post(f"{service.url}/webhooks/shopify-us", content=body, headers=headers)
+
+
+def receive(service, sku: str, quantity: int) -> None:
+    body = receipt_document(sku, quantity, f"po-{uuid.uuid4()}")
+    answer = httpx.post(
+        f"{service.url}/webhooks/erp",
+        content=body,
+        headers=internal_headers(ERP_SECRET, body, str(uuid.uuid4())),
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def committed(ledger, sku: str) -> int:
+    try:
+        return ledger.get_item(sku).totals.committed
+    except UnknownSku:
+        return -1
+
+
+def inbox_rows(database_url: str, channel_id: str, key: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM inbox_deliveries WHERE channel_id = %s AND delivery_key = %s",
+            [channel_id, key],
+        ).fetchone()[0]
+
+
+def test_a_signed_order_reaches_the_ledger(service, ledger):
+    sku = random_sku()
+    receive(service, sku, 10)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    answer = post_shopify(service, shopify_order(1001, [(1, sku, 3)]))
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "stored"
+    wait_until(lambda: committed(ledger, sku) == 3)
+    sold = ledger.history(sku, HistoryFilter()).events[0]
+    assert sold.business_key == "shopify-us:sale:1001:1"
+    assert sold.source == "shopify-us"
+
+
+def test_the_same_delivery_sent_three_times_at_once_changes_the_ledger_once(
+    service, ledger, database_url
+):
+    sku = random_sku()
+    receive(service, sku, 10)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    body = shopify_order(2002, [(7, sku, 2)])
+    webhook_id = str(uuid.uuid4())
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(
+            pool.map(lambda _: post_shopify(service, body, webhook_id=webhook_id), range(3))
+        )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert sorted(a.json()["status"] for a in answers) == ["duplicate", "duplicate", "stored"]
+    wait_until(lambda: committed(ledger, sku) == 2)
+    assert inbox_rows(database_url, "shopify-us", webhook_id) == 1
+    assert len(ledger.history(sku, HistoryFilter()).events) == 2
+
+
+def test_the_same_sale_in_two_different_deliveries_counts_once(service, ledger):
+    sku = random_sku()
+    receive(service, sku, 10)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    body = shopify_order(3003, [(9, sku, 4)])
+    assert post_shopify(service, body, "orders/create").status_code == 200
+    assert post_shopify(service, body, "orders/updated").status_code == 200
+    wait_until(lambda: committed(ledger, sku) == 4)
+    other = random_sku()  # a later delivery, applied after both: the first two are done
+    receive(service, other, 1)
+    wait_until(lambda: committed(ledger, other) == 0)
+    assert committed(ledger, sku) == 4
+
+
+def test_a_cancellation_before_its_order_converges(service, ledger):
+    sku = random_sku()
+    receive(service, sku, 10)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    cancelled = shopify_order(4004, [(3, sku, 5)], cancelled_at="2026-11-28T11:00:00Z")
+    assert post_shopify(service, cancelled, "orders/cancelled").status_code == 200
+    wait_until(lambda: len(ledger.history(sku, HistoryFilter()).events) == 3)
+    assert post_shopify(service, shopify_order(4004, [(3, sku, 5)])).status_code == 200
+    marker = random_sku()
+    receive(service, marker, 1)
+    wait_until(lambda: committed(ledger, marker) == 0)
+    item = ledger.get_item(sku)
+    assert item.totals.committed == 0
+    assert item.totals.on_hand == 10
+
+
+def test_a_refund_with_restock_returns_the_units(service, ledger):
+    sku = random_sku()
+    receive(service, sku, 5)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    refund = json.dumps(
+        {
+            "id": 929361464,
+            "order_id": 450789469,
+            "created_at": "2026-11-28T13:53:19-05:00",
+            "refund_line_items": [
+                {
+                    "id": 1,
+                    "line_item_id": 5,
+                    "quantity": 2,
+                    "restock_type": "return",
+                    "line_item": {"id": 5, "sku": sku, "quantity": 2},
+                },
+                {
+                    "id": 2,
+                    "line_item_id": 6,
+                    "quantity": 1,
+                    "restock_type": "no_restock",
+                    "line_item": {"id": 6, "sku": sku, "quantity": 1},
+                },
+            ],
+        }
+    ).encode()
+    assert post_shopify(service, refund, "refunds/create").status_code == 200
+    wait_until(lambda: ledger.get_item(sku).totals.on_hand == 7)
+
+
+def test_a_forged_or_tampered_webhook_is_refused_and_nothing_is_stored(service, database_url):
+    body = shopify_order(5005, [(1, "ANY", 1)])
+    webhook_id = str(uuid.uuid4())
+    forged = post_shopify(service, body, webhook_id=webhook_id, secret="wrong")
+    assert forged.status_code == 401
+    assert forged.headers["content-type"] == "application/problem+json"
+    headers = shopify_headers(SHOPIFY_SECRET, body, "orders/create", webhook_id)
+    tampered = httpx.post(
+        f"{service.url}/webhooks/shopify-us", content=body + b" ", headers=headers
+    )
+    assert tampered.status_code == 401
+    unsigned = httpx.post(f"{service.url}/webhooks/shopify-us", content=body)
+    assert unsigned.status_code == 401
+    assert inbox_rows(database_url, "shopify-us", webhook_id) == 0
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert 'invsync_webhooks_rejected_total{channel="shopify-us",reason="signature"}' in metrics
+
+
+def test_an_old_secret_still_verifies_during_rotation(service):
+    answer = post_shopify(service, shopify_order(5006, [(1, random_sku(), 1)]), secret="old-secret")
+    assert answer.status_code == 200
+
+
+def test_an_unknown_channel_is_404_and_an_oversized_body_413(service):
+    assert httpx.post(f"{service.url}/webhooks/nobody", content=b"{}").status_code == 404
+    big = b"x" * 70_000
+    answer = httpx.post(
+        f"{service.url}/webhooks/shopify-us",
+        content=big,
+        headers=shopify_headers(SHOPIFY_SECRET, big, "orders/create", "big"),
+    )
+    assert answer.status_code == 413
+
+
+def test_an_expired_internal_timestamp_is_refused(service):
+    body = receipt_document(random_sku(), 1, "po-old")
+    headers = internal_headers(ERP_SECRET, body, "old", timestamp=1_000_000_000)
+    answer = httpx.post(f"{service.url}/webhooks/erp", content=body, headers=headers)
+    assert answer.status_code == 401
+    assert "5 minutes" in answer.json()["detail"]
+
+
+def test_an_unknown_sku_is_parked_then_applied_after_review(service, ledger):
+    sku = random_sku()
+    answer = post_shopify(service, shopify_order(6006, [(1, sku, 2)]))
+    assert answer.status_code == 200
+    key = answer.json()["delivery_key"]
+
+    def parked():
+        rows = httpx.get(f"{service.url}/api/v1/deliveries?state=parked").json()["deliveries"]
+        return next((r for r in rows if r["delivery_key"] == key), None)
+
+    wait_until(parked)
+    assert "SKU not in the ledger" in parked()["reason"]
+    receive(service, sku, 5)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    retried = httpx.post(f"{service.url}/api/v1/deliveries/{parked()['id']}/retry")
+    assert retried.status_code == 202
+    wait_until(lambda: committed(ledger, sku) == 2)
+    assert httpx.post(f"{service.url}/api/v1/deliveries/999999999/retry").status_code == 404
+
+
+def test_an_untranslatable_signed_delivery_is_answered_2xx_and_parked(service):
+    body = b"not json at all"
+    answer = post_shopify(service, body, topic="orders/create")
+    assert answer.status_code == 200
+    key = answer.json()["delivery_key"]
+
+    def parked_reason():
+        rows = httpx.get(f"{service.url}/api/v1/deliveries?state=parked").json()["deliveries"]
+        return next((r["reason"] for r in rows if r["delivery_key"] == key), None)
+
+    wait_until(parked_reason)
+    assert parked_reason() == "the body is not JSON"
+    assert httpx.get(f"{service.url}/api/v1/deliveries?state=nonsense").status_code == 400
