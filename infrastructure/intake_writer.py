@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
@@ -38,13 +38,15 @@ class Stored:
     delivery: IncomingDelivery
 
 
-AfterCommit = Callable[[Sequence[Stored]], Awaitable[None] | None]
+AfterCommit = Callable[[Sequence[Stored]], None]
 
 
 class GroupCommitWriter:
     def __init__(self, database_url: str, after_commit: AfterCommit | None = None) -> None:
+        # A short wait for a connection: a channel gives up after 5 s in all, and a 503 in time
+        # makes it retry, where a timeout may count against us.
         self._pool = AsyncConnectionPool(
-            database_url, min_size=1, max_size=2, open=False, timeout=5
+            database_url, min_size=1, max_size=2, open=False, timeout=2
         )
         self._waiting: list[tuple[IncomingDelivery, asyncio.Future[Stored]]] = []
         self._wake = asyncio.Event()
@@ -95,12 +97,8 @@ class GroupCommitWriter:
             if not future.done():
                 future.set_result(result)
         if self._after_commit is not None:
-            try:
-                outcome = self._after_commit([r for r in results if r.id is not None])
-                if outcome is not None:
-                    await outcome
-            except Exception:  # the sweeper re-sends what a lost hint would have
-                log.exception("could not enqueue stored deliveries; the sweeper will")
+            # Must not block: with Redis down, the next commit may not wait for this one's hint.
+            self._after_commit([r for r in results if r.id is not None])
 
     async def _insert(self, deliveries: list[IncomingDelivery]) -> dict[tuple[str, str], int]:
         async with self._pool.connection() as conn, conn.transaction():

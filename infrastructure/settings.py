@@ -27,6 +27,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     config_path: Path = Path("invsync.toml")
+    queue_namespace: str = "invsync"
 
     @property
     def embedded(self) -> bool:
@@ -44,4 +45,5 @@ class Settings:
             http_host=environ.get("INVSYNC_HTTP_HOST", "127.0.0.1"),
             http_port=int(port),
             config_path=Path(environ.get("INVSYNC_CONFIG") or "invsync.toml"),
+            queue_namespace=environ.get("INVSYNC_QUEUE_NAMESPACE") or "invsync",
         )

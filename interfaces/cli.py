@@ -138,7 +138,12 @@ def _service(
     ledger = composition.open_ledger(found.database_url)
     assert found.redis_url is not None
     intake = composition.build_intake(
-        found.database_url, found.redis_url, config, ledger, worker_threads=threads
+        found.database_url,
+        found.redis_url,
+        config,
+        ledger,
+        worker_threads=threads,
+        namespace=Settings.from_env().queue_namespace,
     )
     try:
         yield ledger, intake

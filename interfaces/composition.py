@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-
-from starlette.concurrency import run_in_threadpool
+from dataclasses import dataclass, field
 
 from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
@@ -25,6 +25,8 @@ from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MAX_WAITING_HINTS = 100
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,36 @@ class Intake:
     dead_letters: DeadLetters
     workers: Workers
 
+    hints: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="intake-hints")
+    )
+    _hint_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_WAITING_HINTS)
+    )
+
     def close(self) -> None:
+        self.hints.shutdown(wait=False, cancel_futures=True)
         self.inbox.close()
 
     def writer(self) -> GroupCommitWriter:
         """A group-commit writer whose commits hint the workers (call inside the event loop)."""
+        return GroupCommitWriter(self.database_url, after_commit=self.hint)
 
-        def enqueue(stored: Sequence[Stored]) -> Awaitable[None]:
-            return run_in_threadpool(self._send, stored)
-
-        return GroupCommitWriter(self.database_url, after_commit=enqueue)
+    def hint(self, stored: Sequence[Stored]) -> None:
+        """Tell the workers about stored deliveries, without waiting. While Redis is slow or
+        down, hints beyond a hundred waiting are dropped: the sweeper re-sends from the inbox."""
+        if stored and self._hint_slots.acquire(blocking=False):
+            self.hints.submit(self._send, stored)
 
     def _send(self, stored: Sequence[Stored]) -> None:
+        try:
+            self._send_now(stored)
+        except Exception:
+            log.warning("could not enqueue %d deliveries; the sweeper will", len(stored))
+        finally:
+            self._hint_slots.release()
+
+    def _send_now(self, stored: Sequence[Stored]) -> None:
         by_lane: dict[Lane, list[int]] = defaultdict(list)
         for item in stored:
             assert item.id is not None

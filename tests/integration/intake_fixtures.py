@@ -54,13 +54,14 @@ def running_intake(
     config: Config | None = None,
     *,
     workers: bool = True,
+    namespace: str | None = None,
 ) -> Iterator[RunningIntake]:
     intake = build_intake(
         database_url,
         redis_url,
         config or channel_config(),
         ledger,
-        namespace=f"test-{uuid.uuid4().hex[:8]}",
+        namespace=namespace or f"test-{uuid.uuid4().hex[:8]}",
     )
     port = free_port()
     server = uvicorn.Server(
