@@ -1,0 +1,71 @@
+import pytest
+
+from infrastructure.config import ChannelKind, ConfigError, load_config
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "invsync.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_file_means_no_channels(tmp_path):
+    assert load_config(tmp_path / "absent.toml").channels == ()
+
+
+def test_channels_are_read_with_secrets_from_the_environment(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[[channels]]
+id = "shopify-us"
+kind = "shopify"
+webhook_secrets = ["env:SHOP_SECRET", "older"]
+default_location = "east"
+access_token = "env:SHOP_TOKEN"
+[channels.locations]
+"24826418" = "west"
+""",
+    )
+    config = load_config(path, {"SHOP_SECRET": "s3cret", "SHOP_TOKEN": "tok"})
+    channel = config.channel("shopify-us")
+    assert channel is not None
+    assert channel.kind is ChannelKind.SHOPIFY
+    assert channel.webhook_secrets == ("s3cret", "older")
+    assert channel.credential("access_token") == "tok"
+    assert channel.location_for(24826418) == "west"
+    assert channel.location_for(None) == "east"
+    assert channel.location_for(999) == "east"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[channels]]\nid = "a"\nkind = "etsy"\nwebhook_secrets = ["s"]', "channels.0.kind"),
+        ('[[channels]]\nkind = "shopify"\nwebhook_secrets = ["s"]', "channels.0.id"),
+        ('[[channels]]\nid = "Bad Id"\nkind = "shopify"\nwebhook_secrets = ["s"]', "channels.0.id"),
+        ('[[channels]]\nid = "a"\nkind = "shopify"', "channels.a.webhook_secrets"),
+        (
+            '[[channels]]\nid = "a"\nkind = "shopify"\nwebhook_secrets = ["env:NOPE"]',
+            "environment variable NOPE is not set",
+        ),
+        (
+            '[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]\n'
+            '[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]',
+            "declared twice",
+        ),
+        ("channels = [", "invsync.toml"),
+        ("max_webhook_bytes = 0", "max_webhook_bytes"),
+        ("unknown_key = 1", "unknown_key"),
+    ],
+)
+def test_a_bad_configuration_names_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), {})
+
+
+def test_a_missing_credential_names_the_channel_and_key(tmp_path):
+    path = write(tmp_path, '[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]')
+    channel = load_config(path, {}).channels[0]
+    with pytest.raises(ConfigError, match="channel 'a' needs 'access_token'"):
+        channel.credential("access_token")
