@@ -37,7 +37,12 @@ class DeliveryResult:
 class Inbox(Protocol):
     """The durable inbox, as intake processing sees it."""
 
-    def pending(self, ids: Sequence[int]) -> list[Delivery]: ...
+    def claim(self, ids: Sequence[int], lane: str, limit: int) -> list[Delivery]:
+        """Claim for a while the pending deliveries among `ids`, and more of `lane`'s pending
+        ones up to `limit`, oldest first, skipping those another worker holds."""
+        ...
+
+    def unclaim(self, ids: Sequence[int]) -> None: ...
 
     def finish(self, results: Sequence[DeliveryResult]) -> None: ...
 
@@ -73,11 +78,21 @@ class IntakeProcessor:
         self._memory = memory
         self._translate = translate
 
-    def process(self, ids: Sequence[int]) -> list[DeliveryResult]:
-        """Apply the still-pending deliveries among `ids`; return what became of each."""
-        deliveries = sorted(self._inbox.pending(ids), key=lambda d: d.id)
+    def process(self, ids: Sequence[int], lane: str, batch: int = 1000) -> list[DeliveryResult]:
+        """Apply the still-pending deliveries among `ids`, with whatever else waits in their
+        lane (up to `batch`): under load, many small messages become a few large batches, and
+        messages whose deliveries a batch already took cost one query. Returns what became of
+        each delivery applied."""
+        deliveries = sorted(self._inbox.claim(ids, lane, batch), key=lambda d: d.id)
         if not deliveries:
             return []
+        try:
+            return self._apply(deliveries)
+        except BaseException:
+            self._inbox.unclaim([d.id for d in deliveries])  # let another try at once
+            raise
+
+    def _apply(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
         memory = _MemoryWithOverlay(self._memory)
         translations: list[tuple[Delivery, Translation]] = []
         for delivery in deliveries:
@@ -99,19 +114,28 @@ class IntakeProcessor:
             if change.kind not in _INTRODUCING
         }
         known = self._ledger.known_skus(wanted) if wanted else set()
-        checked = []
-        for delivery, translation in translations:
+        checked: list[tuple[Delivery, Translation]] = []
+        held_back: set[tuple[str, str]] = set()  # orders with a parked update in this batch
+        for delivery, translated in translations:
+            translation = translated
+            orders = {(delivery.channel_id, order_id) for order_id in translation.remember}
             unknown = sorted(
                 {c.sku for c in translation.changes if c.kind not in _INTRODUCING} - known
             )
-            if unknown and translation.parked is None:
-                reason = (
+            if translation.parked is None and orders & held_back:
+                # It was translated on top of an update that will not be applied: applying it
+                # would lose that update's changes for good. Both wait for review, in order.
+                translation = Translation.park(
+                    "an earlier update of the same order is parked: retry that one first"
+                )
+            elif translation.parked is None and unknown:
+                translation = Translation.park(
                     f"SKU not in the ledger: {', '.join(unknown)} (receive or count it, "
                     "then retry the delivery)"
                 )
-                checked.append((delivery, Translation.park(reason)))
-            else:
-                checked.append((delivery, translation))
+            if translation.parked is not None:
+                held_back |= orders
+            checked.append((delivery, translation))
         return checked
 
     def _record(self, translations: list[tuple[Delivery, Translation]]) -> list[DeliveryResult]:

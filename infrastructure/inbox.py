@@ -13,6 +13,9 @@ from psycopg_pool import ConnectionPool
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
 
+# How long a worker holds the deliveries it took; a killed worker's batch is free again after.
+CLAIM_SECONDS = 10
+
 
 class PostgresInbox:
     """Implements the `Inbox` and `OrderMemory` ports of intake processing."""
@@ -30,13 +33,21 @@ class PostgresInbox:
             curs.execute(query, params)
             return curs.fetchall() if curs.description else []
 
-    def pending(self, ids: Sequence[int]) -> list[Delivery]:
+    def claim(self, ids: Sequence[int], lane: str, limit: int) -> list[Delivery]:
         rows = self._rows(
-            "SELECT id, channel_id, delivery_key, topic, headers, body, received_at "
-            "FROM inbox_deliveries WHERE id = ANY(%s) AND state = 'pending' ORDER BY id",
-            [list(ids)],
+            "UPDATE inbox_deliveries SET claimed_until = now() + make_interval(secs => %s) "
+            "WHERE id IN (SELECT id FROM inbox_deliveries WHERE state = 'pending' "
+            " AND (claimed_until IS NULL OR claimed_until < now()) "
+            " AND (id = ANY(%s) OR lane = %s) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, channel_id, delivery_key, topic, headers, body, received_at",
+            [CLAIM_SECONDS, list(ids), lane, limit],
         )
         return [Delivery(**{**row, "body": bytes(row["body"])}) for row in rows]
+
+    def unclaim(self, ids: Sequence[int]) -> None:
+        self._rows(
+            "UPDATE inbox_deliveries SET claimed_until = NULL WHERE id = ANY(%s)", [list(ids)]
+        )
 
     def recall(self, channel_id: str, order_id: str) -> Mapping[str, Any] | None:
         row = self._rows(
@@ -89,8 +100,9 @@ class PostgresInbox:
             "UPDATE inbox_deliveries SET enqueued_at = now() WHERE id IN ("
             " SELECT id FROM inbox_deliveries WHERE state = 'pending'"
             " AND enqueued_at < now() - make_interval(secs => %s)"
+            " AND (claimed_until IS NULL OR claimed_until < now())"
             " ORDER BY enqueued_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, channel_id, topic",
+            "RETURNING id, lane",
             [older_than_seconds, limit],
         )
 
@@ -105,8 +117,8 @@ class PostgresInbox:
     def release(self, delivery_id: int) -> dict[str, Any] | None:
         """Put a parked delivery back to pending (after review); None if it is not parked."""
         row = self._rows(
-            "UPDATE inbox_deliveries SET state = 'pending', reason = NULL, enqueued_at = now()"
-            " WHERE id = %s AND state = 'parked' RETURNING id, channel_id, topic",
+            "UPDATE inbox_deliveries SET state = 'pending', reason = NULL, enqueued_at = now(),"
+            " claimed_until = NULL WHERE id = %s AND state = 'parked' RETURNING id, lane",
             [delivery_id],
         )
         return row[0] if row else None

@@ -16,12 +16,16 @@ STATEMENTS = (
         body bytea NOT NULL,
         received_at timestamptz NOT NULL DEFAULT now(),
         enqueued_at timestamptz NOT NULL DEFAULT now(),
+        lane text NOT NULL,
         state text NOT NULL DEFAULT 'pending',
+        claimed_until timestamptz,
         reason text,
         processed_at timestamptz,
         UNIQUE (channel_id, delivery_key))""",
     """CREATE INDEX IF NOT EXISTS inbox_deliveries_pending_idx
         ON inbox_deliveries (enqueued_at) WHERE state = 'pending'""",
+    """CREATE INDEX IF NOT EXISTS inbox_deliveries_lane_idx
+        ON inbox_deliveries (lane, id) WHERE state = 'pending'""",
     """CREATE INDEX IF NOT EXISTS inbox_deliveries_parked_idx
         ON inbox_deliveries (received_at) WHERE state = 'parked'""",
     """CREATE TABLE IF NOT EXISTS channel_orders (

@@ -26,6 +26,7 @@ class IncomingDelivery:
     channel_id: str
     delivery_key: str
     topic: str
+    lane: str
     headers: Mapping[str, str]
     body: bytes
 
@@ -103,14 +104,16 @@ class GroupCommitWriter:
     async def _insert(self, deliveries: list[IncomingDelivery]) -> dict[tuple[str, str], int]:
         async with self._pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                "INSERT INTO inbox_deliveries (channel_id, delivery_key, topic, headers, body) "
-                "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::jsonb[], "
-                "%b::bytea[]) ON CONFLICT (channel_id, delivery_key) DO NOTHING "
+                "INSERT INTO inbox_deliveries "
+                "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
+                "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
+                "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
                 "RETURNING id, channel_id, delivery_key",
                 [
                     [d.channel_id for d in deliveries],
                     [d.delivery_key for d in deliveries],
                     [d.topic for d in deliveries],
+                    [d.lane for d in deliveries],
                     [Jsonb(dict(d.headers)) for d in deliveries],
                     [d.body for d in deliveries],
                 ],

@@ -80,12 +80,10 @@ class IntakeQueues:
     """The intake actors on one broker: one queue per lane, so sales never wait behind
     receipts. Each message carries inbox ids; the actor applies what is still pending."""
 
-    def __init__(self, broker: RedisBroker, process: Callable[[Sequence[int]], object]) -> None:
+    def __init__(
+        self, broker: RedisBroker, process: Callable[[Sequence[int], str], object]
+    ) -> None:
         self.broker = broker
-
-        def apply(ids: list[int]) -> None:
-            process(ids)
-
         self.actors = {
             lane: dramatiq.actor(
                 broker=broker,
@@ -94,12 +92,21 @@ class IntakeQueues:
                 max_retries=INTAKE_RETRIES,
                 min_backoff=500,
                 max_backoff=30_000,
-            )(apply)
+            )(_applier(process, lane))
             for lane, name in INTAKE_ACTORS.items()
         }
 
     def send(self, lane: Lane, ids: Sequence[int]) -> None:
         self.actors[lane].send(list(ids))
+
+
+def _applier(
+    process: Callable[[Sequence[int], str], object], lane: Lane
+) -> Callable[[list[int]], None]:
+    def apply(ids: list[int]) -> None:
+        process(ids, lane.value)
+
+    return apply
 
 
 class Sweeper:
@@ -110,12 +117,11 @@ class Sweeper:
         self,
         inbox: PostgresInbox,
         queues: IntakeQueues,
-        lane_of: Callable[[str, str], Lane],
         *,
         after_seconds: float = 3.0,
         every_seconds: float = 1.0,
     ) -> None:
-        self._inbox, self._queues, self._lane_of = inbox, queues, lane_of
+        self._inbox, self._queues = inbox, queues
         self._after, self._every = after_seconds, every_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="inbox-sweeper", daemon=True)
@@ -131,7 +137,7 @@ class Sweeper:
         rows = self._inbox.stale_pending(self._after)
         by_lane: dict[Lane, list[int]] = defaultdict(list)
         for row in rows:
-            by_lane[self._lane_of(row["channel_id"], row["topic"])].append(row["id"])
+            by_lane[Lane(row["lane"])].append(row["id"])
         for lane, ids in by_lane.items():
             for start in range(0, len(ids), 200):
                 self._queues.send(lane, ids[start : start + 200])

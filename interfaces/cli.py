@@ -70,7 +70,11 @@ def _ledger() -> Iterator[Ledger]:
 
 
 @app.command()
-def run() -> None:
+def run(
+    workers: Annotated[
+        bool, typer.Option(help="Run intake workers in this process (off: API and webhooks only).")
+    ] = True,
+) -> None:
     """Start the service (embedded PostgreSQL and Redis unless configured): the HTTP API and
     webhooks, with intake workers in the same process."""
     import uvicorn
@@ -93,15 +97,18 @@ def run() -> None:
             }
             for channel in config.channels:
                 log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
-            intake.workers.start()
+            if workers:
+                intake.workers.start()
             try:
                 uvicorn.run(
                     create_app(ledger, probes, intake),
                     host=settings.http_host,
                     port=settings.http_port,
+                    access_log=False,  # per-request lines cost more than the request
                 )
             finally:
-                intake.workers.stop()
+                if workers:
+                    intake.workers.stop()
 
 
 @app.command()

@@ -112,7 +112,7 @@ class Intake:
         by_lane: dict[Lane, list[int]] = defaultdict(list)
         for item in stored:
             assert item.id is not None
-            by_lane[self.router.lane(item.delivery.channel_id, item.delivery.topic)].append(item.id)
+            by_lane[Lane(item.delivery.lane)].append(item.id)
         for lane, ids in by_lane.items():
             self.queues.send(lane, ids)
 
@@ -131,7 +131,7 @@ def build_intake(
     processor = IntakeProcessor(ledger, inbox, inbox, router.translate)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
-    sweeper = Sweeper(inbox, queues, router.lane)
+    sweeper = Sweeper(inbox, queues)
     workers = Workers(queues, sweeper, threads=worker_threads)
     return Intake(
         database_url, router, inbox, processor, queues, DeadLetters(database_url, broker), workers

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from application.intake import DeliveryState
+from infrastructure.channels.base import Lane
 from interfaces.composition import Intake
 from interfaces.http.problems import problem
 
@@ -25,8 +26,7 @@ def operations_routes(intake: Intake) -> list[Route]:
         row = await run_in_threadpool(intake.inbox.release, delivery_id) if delivery_id else None
         if row is None:
             return problem(404, "No such parked delivery", f"delivery {delivery_id} is not parked")
-        lane = intake.router.lane(row["channel_id"], row["topic"])
-        await run_in_threadpool(intake.queues.send, lane, [row["id"]])
+        await run_in_threadpool(intake.queues.send, Lane(row["lane"]), [row["id"]])
         return JSONResponse({"status": "pending", "id": row["id"]}, status_code=202)
 
     def dead_letters(request: Request) -> Response:

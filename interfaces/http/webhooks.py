@@ -53,8 +53,14 @@ class WebhookReceiver:
         if isinstance(verdict, Ping):
             WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
             return JSONResponse({"status": "ok"})
+        lane = self.router.adapter(channel).lane(verdict.topic)
         delivery = IncomingDelivery(
-            channel_id, verdict.delivery_key, verdict.topic, _kept_headers(headers), body
+            channel_id,
+            verdict.delivery_key,
+            verdict.topic,
+            lane.value,
+            _kept_headers(headers),
+            body,
         )
         assert self.writer is not None, "the app's lifespan starts the writer"
         try:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -79,11 +80,12 @@ def test_redis_stopped_mid_stream_loses_nothing(ledger, database_url, tmp_path):
         with running_intake(ledger, database_url, redis_url) as running:
             receive(running.url, sku, 100)
             wait_until(lambda: ledger.known_skus([sku]))
+            first = random.randrange(10**9, 10**12)
             for n in range(10):
-                assert post_order(running.url, 10_000 + n, sku).status_code == 200
+                assert post_order(running.url, first + n, sku).status_code == 200
             redis_server.stop()
             for n in range(10, 20):  # the inbox still takes them
-                assert post_order(running.url, 10_000 + n, sku).status_code == 200
+                assert post_order(running.url, first + n, sku).status_code == 200
             redis_url_again = redis_server.start()
             assert redis_url_again == redis_url
             wait_until(lambda: committed(ledger, sku) == 20, timeout=60)
@@ -118,6 +120,7 @@ def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_u
         )
 
     sku, sales = random_sku(), 5_000
+    first = random.randrange(10**9, 10**12)  # order ids no other test uses: keys stay unique
     worker = start_worker()
     try:
         with running_intake(
@@ -128,7 +131,8 @@ def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_u
             with ThreadPoolExecutor(8) as pool:
                 half = list(
                     pool.map(
-                        lambda n: post_order(running.url, n, sku).status_code, range(sales // 2)
+                        lambda n: post_order(running.url, first + n, sku).status_code,
+                        range(sales // 2),
                     )
                 )
                 worker.send_signal(signal.SIGKILL)
@@ -137,13 +141,21 @@ def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_u
                 worker = start_worker()
                 rest = list(
                     pool.map(
-                        lambda n: post_order(running.url, n, sku).status_code,
+                        lambda n: post_order(running.url, first + n, sku).status_code,
                         range(sales // 2, sales),
                     )
                 )
             assert set(half + rest) == {200}
             streamed_at = time.monotonic()
-            wait_until(lambda: committed(ledger, sku) >= sales, timeout=120, every=0.2)
+            try:
+                wait_until(lambda: committed(ledger, sku) >= sales, timeout=120, every=0.2)
+            except AssertionError as timeout:
+                with psycopg.connect(database_url) as conn:
+                    states = conn.execute(
+                        "SELECT state, claimed_until > now(), count(*), max(reason) "
+                        "FROM inbox_deliveries GROUP BY 1, 2"
+                    ).fetchall()
+                raise AssertionError(f"committed {committed(ledger, sku)}; {states}") from timeout
             done_at = time.monotonic()
             recovery = done_at - killed_at
             print(

@@ -1,0 +1,303 @@
+"""Webhook intake throughput and latency, against a bare Starlette endpoint in the same run.
+
+    make bench-intake     (or: .venv/bin/python benchmarks/intake.py [--runs 3])
+
+Needs `wrk` (Debian package `wrk`) as the load generator, PostgreSQL and Redis (the
+INVSYNC_BENCH_* URLs, default this machine's). Prints, as medians of --runs:
+1. signed Shopify webhooks stored per second with 64 connections, beside a bare Starlette
+   endpoint answering 200 under the same uvicorn settings (target ratio >= 0.5);
+2. p99 latency at 1,000 requests/s (target <= 50 ms);
+3. webhook-to-ledger latency at 500 events/s for --latency-seconds (target p99 <= 500 ms);
+4. applied throughput draining a backlog with one worker process (target >= 5,000 events/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from application.ledger import Ledger
+from domain.stock import ChangeKind, StockChange
+from infrastructure.postgres import eventsourcing_env
+from interfaces.composition import migrate
+
+SECRET = "bench-secret"
+SKUS = [f"BENCH-{n}" for n in range(100)]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def signed_orders(count: int, first_id: int) -> list[tuple[str, str]]:
+    orders = []
+    for n in range(count):
+        order_id = first_id + n
+        body = json.dumps(
+            {
+                "id": order_id,
+                "created_at": "2026-11-28T10:00:00Z",
+                "line_items": [{"id": 1, "sku": SKUS[n % len(SKUS)], "quantity": 1}],
+            },
+            separators=(",", ":"),
+        )
+        digest = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).digest()
+        orders.append((body, base64.b64encode(digest).decode()))
+    return orders
+
+
+def lua_script(folder: Path, orders: list[tuple[str, str]], rate: int | None) -> Path:
+    data = folder / f"orders-{uuid.uuid4().hex[:6]}.lua"
+    rows = ",\n".join(f"{{{json.dumps(body)}, {json.dumps(sig)}}}" for body, sig in orders)
+    data.write_text(f"return {{\n{rows}\n}}\n")
+    script = folder / f"load-{uuid.uuid4().hex[:6]}.lua"
+    prefix = uuid.uuid4().hex[:8]
+    delay = "" if rate is None else f"function delay() return {64 * 1000 / rate} end\n"
+    script.write_text(f"""
+local orders = dofile("{data}")
+local threads, index = 0, 0
+function setup(thread) thread:set("offset", threads); threads = threads + 1 end
+function init(args) i = offset; step = 2 end
+function request()
+  local order = orders[(i % #orders) + 1]
+  i = i + step
+  return wrk.format("POST", "/webhooks/shop", {{
+    ["Content-Type"] = "application/json", ["X-Shopify-Topic"] = "orders/create",
+    ["X-Shopify-Hmac-Sha256"] = order[2], ["X-Shopify-Webhook-Id"] = "{prefix}-" .. i}},
+    order[1])
+end
+{delay}""")
+    return script
+
+
+def run_wrk(url: str, script: Path, seconds: int) -> tuple[float, float, int]:
+    """Requests/s, p99 latency in ms, and the count of non-2xx answers."""
+    out = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, p99, int(errors.group(1)) if errors else 0
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{url}/webhooks/shop", content=b"", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def pending(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM inbox_deliveries WHERE state = 'pending'"
+        ).fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument("--backlog", type=int, default=20_000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("benchmarks/intake.py needs wrk: apt-get install wrk")
+
+    pg = os.environ.get(
+        "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    name = f"invsync_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database_url = make_conninfo(pg, dbname=name)
+    folder = Path(tempfile.mkdtemp(prefix="invsync-bench-"))
+    try:
+        migrate(database_url)
+        ledger = Ledger(env=eventsourcing_env(database_url))
+        ledger.record_batch(
+            [
+                StockChange(
+                    kind=ChangeKind.RECEIPT,
+                    sku=sku,
+                    location="main",
+                    quantity=1_000_000,
+                    business_key=f"seed:{sku}",
+                    source="bench",
+                    occurred_at=datetime.now(UTC),
+                )
+                for sku in SKUS
+            ]
+        )
+        ledger.close()
+        config = folder / "invsync.toml"
+        config.write_text(
+            f'[[channels]]\nid = "shop"\nkind = "shopify"\nwebhook_secrets = ["{SECRET}"]\n'
+        )
+        env = {
+            **os.environ,
+            "INVSYNC_DATABASE_URL": database_url,
+            "INVSYNC_REDIS_URL": redis_url,
+            "INVSYNC_CONFIG": str(config),
+            "INVSYNC_QUEUE_NAMESPACE": name,
+        }
+        report(args, folder, env, database_url)
+    finally:
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def line(label: str, runs: list[tuple[float, float, int]], note: str = "") -> None:
+    rps = statistics.median(r[0] for r in runs)
+    p99 = statistics.median(r[1] for r in runs)
+    print(f"{label:<38}{rps:>9,.0f} req/s   p99 {p99:6.1f} ms   {note}")
+
+
+def report(args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str) -> None:
+    full_speed = lua_script(folder, signed_orders(5_000, 1), None)
+    bare, ours = [], []
+    for _ in range(args.runs):
+        port = free_port()
+        with server(
+            [
+                str(BIN / "uvicorn"),
+                "benchmarks.bare_app:app",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env,
+            port,
+        ) as url:
+            bare.append(run_wrk(url, full_speed, args.seconds))
+        port = free_port()
+        with server(
+            [str(BIN / "invsync"), "run", "--no-workers"],
+            {**env, "INVSYNC_HTTP_PORT": str(port)},
+            port,
+        ) as url:
+            ours.append(run_wrk(url, full_speed, args.seconds))
+            time.sleep(1)
+    ratio = statistics.median(o[0] / b[0] for o, b in zip(ours, bare, strict=True))
+    print(f"medians of {args.runs} runs, 64 connections, {args.seconds} s each")
+    line("bare Starlette 200 (baseline)", bare)
+    line(
+        "invsync signed webhooks stored",
+        ours,
+        f"ratio {ratio:.2f} (target >= 0.5), non-2xx {sum(o[2] for o in ours)}",
+    )
+
+    paced = lua_script(folder, signed_orders(5_000, 1_000_000), 1_000)
+    port = free_port()
+    p99s = []
+    with server(
+        [str(BIN / "invsync"), "run", "--no-workers"],
+        {**env, "INVSYNC_HTTP_PORT": str(port)},
+        port,
+    ) as url:
+        for _ in range(args.runs):
+            p99s.append(run_wrk(url, paced, args.seconds))
+    line("invsync paced at ~1,000 req/s", p99s, "(target p99 <= 50 ms)")
+
+    latency_orders = signed_orders(500 * args.latency_seconds + 1_000, 10_000_000)
+    paced500 = lua_script(folder, latency_orders, 500)
+    port = free_port()
+    with server(
+        [str(BIN / "invsync"), "run"], {**env, "INVSYNC_HTTP_PORT": str(port)}, port
+    ) as url:
+        rps, _, _ = run_wrk(url, paced500, args.latency_seconds)
+        deadline = time.monotonic() + 60
+        while pending(database_url) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    with psycopg.connect(database_url) as conn:
+        p50, p99, applied = conn.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), count(*) FROM ("
+            " SELECT extract(epoch FROM r.recorded_at - d.received_at) * 1000 AS ms"
+            " FROM inbox_deliveries d JOIN ledger_receipts r ON r.business_key ="
+            "  'shop:sale:' || (convert_from(d.body, 'UTF8')::jsonb->>'id') || ':1'"
+            " WHERE (convert_from(d.body, 'UTF8')::jsonb->>'id')::bigint >= 10000000) t"
+        ).fetchone()
+    print(
+        f"webhook -> ledger at {rps:,.0f} events/s for {args.latency_seconds} s: "
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms over {applied:,} events (target p99 <= 500 ms)"
+    )
+
+    backlog = lua_script(folder, signed_orders(args.backlog, 50_000_000), None)
+    port = free_port()
+    with server(
+        [str(BIN / "invsync"), "run", "--no-workers"], {**env, "INVSYNC_HTTP_PORT": str(port)}, port
+    ) as url:
+        while pending(database_url) < args.backlog:
+            run_wrk(url, backlog, 3)
+    waiting = pending(database_url)
+    started = time.monotonic()
+    worker = subprocess.Popen(
+        [str(BIN / "invsync"), "worker", "--threads", "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while pending(database_url) and time.monotonic() - started < 300:
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=30)
+    print(
+        f"backlog of {waiting:,} deliveries applied by one worker: "
+        f"{waiting / elapsed:,.0f} events/s (target >= 5,000; includes worker start-up)"
+    )
+
+
+if __name__ == "__main__":
+    main()
