@@ -61,3 +61,22 @@ def receipt_document(sku: str, quantity: int, key: str, location: str = "main") 
             ]
         }
     ).encode()
+
+
+def woocommerce_body(order: dict[str, Any]) -> bytes:
+    """The bytes WooCommerce sends: PHP's json_encode escapes slashes and non-ASCII."""
+    return json.dumps(order, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
+
+
+def woocommerce_headers(secret: str, body: bytes, topic: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": topic.partition(".")[0],
+        "X-WC-Webhook-Event": topic.partition(".")[2],
+        "X-WC-Webhook-Signature": base64.b64encode(digest).decode(),
+        "X-WC-Webhook-ID": "12",
+        "X-WC-Webhook-Delivery-ID": "abc",
+        "X-WC-Webhook-Source": "https://shop.example/",
+    }

@@ -18,6 +18,7 @@ from interfaces.http.app import create_app
 
 SHOPIFY_SECRET = "shpss_test_secret"
 ERP_SECRET = "erp-secret"
+WOO_SECRET = "wc_webhook_secret"
 
 
 def channel_config(**extra_channels: dict) -> Config:
@@ -29,6 +30,7 @@ def channel_config(**extra_channels: dict) -> Config:
             "default_location": "main",
         },
         {"id": "erp", "kind": "internal", "webhook_secrets": [ERP_SECRET]},
+        {"id": "woo-eu", "kind": "woocommerce", "webhook_secrets": [WOO_SECRET]},
         *extra_channels.values(),
     ]
     return Config.model_validate({"channels": channels, "max_webhook_bytes": 65536})

@@ -1,6 +1,7 @@
 """Webhook intake end to end: real HTTP, PostgreSQL, Redis and Dramatiq workers."""
 
 import json
+import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,11 +11,19 @@ import pytest
 
 from application.errors import UnknownSku
 from application.receipts import HistoryFilter
-from tests.channels import internal_headers, receipt_document, shopify_headers, shopify_order
+from tests.channels import (
+    internal_headers,
+    receipt_document,
+    shopify_headers,
+    shopify_order,
+    woocommerce_body,
+    woocommerce_headers,
+)
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import (
     ERP_SECRET,
     SHOPIFY_SECRET,
+    WOO_SECRET,
     running_intake,
     wait_until,
 )
@@ -230,3 +239,53 @@ def test_an_untranslatable_signed_delivery_is_answered_2xx_and_parked(service):
     wait_until(parked_reason)
     assert parked_reason() == "the body is not JSON"
     assert httpx.get(f"{service.url}/api/v1/deliveries?state=nonsense").status_code == 400
+
+
+def test_a_woocommerce_order_processing_cancelled_processing_nets_exactly(service, ledger):
+    sku = random_sku()
+    receive(service, sku, 10)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    order_id = random.randrange(10**6, 10**9)
+
+    def post(status: str, minute: int) -> None:
+        body = woocommerce_body(
+            {
+                "id": order_id,
+                "status": status,
+                "date_modified_gmt": f"2026-11-28T10:{minute:02d}:00",
+                "line_items": [
+                    {"id": 315, "product_id": 93, "variation_id": 0, "quantity": 2, "sku": sku}
+                ],
+                "_links": {
+                    "self": [{"href": f"https://shop.example/wp-json/wc/v3/orders/{order_id}"}]
+                },
+            }
+        )
+        answer = httpx.post(
+            f"{service.url}/webhooks/woo-eu",
+            content=body,
+            headers=woocommerce_headers(WOO_SECRET, body, "order.updated"),
+        )
+        assert answer.status_code == 200, answer.text
+
+    post("processing", 1)
+    wait_until(lambda: committed(ledger, sku) == 2)
+    post("cancelled", 2)
+    wait_until(lambda: committed(ledger, sku) == 0)
+    post("processing", 3)
+    wait_until(lambda: committed(ledger, sku) == 2)
+    post("processing", 1)  # a stale copy arriving late changes nothing
+    post("completed", 4)
+    wait_until(lambda: ledger.get_item(sku).totals.on_hand == 8)
+    assert committed(ledger, sku) == 0
+
+
+def test_the_woocommerce_creation_ping_is_answered_200_unsigned(service, database_url):
+    answer = httpx.post(
+        f"{service.url}/webhooks/woo-eu",
+        content=b"webhook_id=12",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 200
+    unsigned_json = httpx.post(f"{service.url}/webhooks/woo-eu", content=b'{"id": 1}')
+    assert unsigned_json.status_code == 401
