@@ -190,8 +190,11 @@ def main() -> None:
         }
         report(args, folder, env, database_url)
     finally:
-        with psycopg.connect(pg, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not os.environ.get("INVSYNC_BENCH_KEEP"):
+            with psycopg.connect(pg, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            print(f"kept database {name}")
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -59,10 +59,17 @@ class PostgresInbox:
     def finish(self, results: Sequence[DeliveryResult]) -> None:
         """Mark deliveries done, with what they taught us, in one transaction."""
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as curs:
-            curs.executemany(
-                "UPDATE inbox_deliveries SET state = %s, reason = %s, processed_at = now() "
-                "WHERE id = %s AND state = 'pending'",
-                [(r.state.value, r.reason, r.delivery.id) for r in results],
+            # One statement for the batch, not one per delivery.
+            curs.execute(
+                "UPDATE inbox_deliveries AS d SET state = r.state, reason = r.reason, "
+                "processed_at = now(), claimed_until = NULL "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r(id, state, reason) "
+                "WHERE d.id = r.id AND d.state = 'pending'",
+                [
+                    [r.delivery.id for r in results],
+                    [r.state.value for r in results],
+                    [r.reason for r in results],
+                ],
             )
             curs.executemany(
                 "INSERT INTO channel_observations "

@@ -155,11 +155,21 @@ class Sweeper:
 class Workers:
     """An in-process Dramatiq worker plus the sweeper (for `invsync run` and `invsync worker`)."""
 
-    def __init__(self, queues: IntakeQueues, sweeper: Sweeper, threads: int = 4) -> None:
+    def __init__(
+        self,
+        queues: IntakeQueues,
+        sweeper: Sweeper,
+        threads: int = 4,
+        warm_up: Callable[[], object] | None = None,
+    ) -> None:
         self._queues, self._sweeper, self._threads = queues, sweeper, threads
+        self._warm_up = warm_up
         self._worker: dramatiq.Worker | None = None
 
     def start(self) -> None:
+        if self._warm_up is not None:
+            # Connections opened and what waits applied before the first message arrives.
+            self._warm_up()
         broker = self._queues.broker
         broker.emit_after("process_boot")  # without it, time limits are silently off
         self._worker = dramatiq.Worker(broker, worker_threads=self._threads, worker_timeout=100)

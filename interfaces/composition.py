@@ -132,7 +132,12 @@ def build_intake(
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
     sweeper = Sweeper(inbox, queues)
-    workers = Workers(queues, sweeper, threads=worker_threads)
+    workers = Workers(
+        queues,
+        sweeper,
+        threads=worker_threads,
+        warm_up=lambda: [processor.process([], lane.value) for lane in Lane],
+    )
     return Intake(
         database_url, router, inbox, processor, queues, DeadLetters(database_url, broker), workers
     )
