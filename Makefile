@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench bench-intake clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "invsync needs Python 3.11+")'
@@ -28,8 +28,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-bench: $(STAMP)
+bench: $(STAMP)  ## ledger throughput against the library's own ceiling
 	$(BIN)/python benchmarks/ledger.py
+
+bench-intake: $(STAMP)  ## webhook intake against a bare Starlette endpoint (needs wrk)
+	$(BIN)/python benchmarks/intake.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--latency-seconds", type=int, default=60)
     parser.add_argument("--backlog", type=int, default=20_000)
+    parser.add_argument("--only", choices=["intake", "latency", "backlog"], default=None)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("benchmarks/intake.py needs wrk: apt-get install wrk")
@@ -154,14 +155,29 @@ def main() -> None:
         "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    phases = {"intake": report_intake, "latency": report_latency, "backlog": report_backlog}
+    for phase_name, phase in phases.items():
+        if args.only in (None, phase_name):
+            # A database of its own per phase: one phase's leftovers are no backlog for the next.
+            folder = Path(tempfile.mkdtemp(prefix="invsync-bench-"))
+            try:
+                with fresh_database(pg) as database_url:
+                    env = environment(folder, database_url, redis_url)
+                    phase(args, folder, env, database_url)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
     name = f"invsync_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg, autocommit=True) as conn:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = make_conninfo(pg, dbname=name)
-    folder = Path(tempfile.mkdtemp(prefix="invsync-bench-"))
+    database_url = make_conninfo(server_url, dbname=name)
     try:
         migrate(database_url)
         ledger = Ledger(env=eventsourcing_env(database_url))
+        now = datetime.now(UTC)
         ledger.record_batch(
             [
                 StockChange(
@@ -171,31 +187,33 @@ def main() -> None:
                     quantity=1_000_000,
                     business_key=f"seed:{sku}",
                     source="bench",
-                    occurred_at=datetime.now(UTC),
+                    occurred_at=now,
                 )
                 for sku in SKUS
             ]
         )
         ledger.close()
-        config = folder / "invsync.toml"
-        config.write_text(
-            f'[[channels]]\nid = "shop"\nkind = "shopify"\nwebhook_secrets = ["{SECRET}"]\n'
-        )
-        env = {
-            **os.environ,
-            "INVSYNC_DATABASE_URL": database_url,
-            "INVSYNC_REDIS_URL": redis_url,
-            "INVSYNC_CONFIG": str(config),
-            "INVSYNC_QUEUE_NAMESPACE": name,
-        }
-        report(args, folder, env, database_url)
+        yield database_url
     finally:
-        if not os.environ.get("INVSYNC_BENCH_KEEP"):
-            with psycopg.connect(pg, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
+        if os.environ.get("INVSYNC_BENCH_KEEP"):
             print(f"kept database {name}")
-        shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def environment(folder: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    config = folder / "invsync.toml"
+    config.write_text(
+        f'[[channels]]\nid = "shop"\nkind = "shopify"\nwebhook_secrets = ["{SECRET}"]\n'
+    )
+    return {
+        **os.environ,
+        "INVSYNC_DATABASE_URL": database_url,
+        "INVSYNC_REDIS_URL": redis_url,
+        "INVSYNC_CONFIG": str(config),
+        "INVSYNC_QUEUE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
+    }
 
 
 def line(label: str, runs: list[tuple[float, float, int]], note: str = "") -> None:
@@ -204,7 +222,9 @@ def line(label: str, runs: list[tuple[float, float, int]], note: str = "") -> No
     print(f"{label:<38}{rps:>9,.0f} req/s   p99 {p99:6.1f} ms   {note}")
 
 
-def report(args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str) -> None:
+def report_intake(
+    args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str
+) -> None:
     full_speed = lua_script(folder, signed_orders(5_000, 1), None)
     bare, ours = [], []
     for _ in range(args.runs):
@@ -250,6 +270,10 @@ def report(args: argparse.Namespace, folder: Path, env: dict[str, str], database
             p99s.append(run_wrk(url, paced, args.seconds))
     line("invsync paced at ~1,000 req/s", p99s, "(target p99 <= 50 ms)")
 
+
+def report_latency(
+    args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str
+) -> None:
     latency_orders = signed_orders(500 * args.latency_seconds + 1_000, 10_000_000)
     paced500 = lua_script(folder, latency_orders, 500)
     port = free_port()
@@ -274,13 +298,18 @@ def report(args: argparse.Namespace, folder: Path, env: dict[str, str], database
         f"p50 {p50:.0f} ms, p99 {p99:.0f} ms over {applied:,} events (target p99 <= 500 ms)"
     )
 
-    backlog = lua_script(folder, signed_orders(args.backlog, 50_000_000), None)
+
+def report_backlog(
+    args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str
+) -> None:
     port = free_port()
     with server(
         [str(BIN / "invsync"), "run", "--no-workers"], {**env, "INVSYNC_HTTP_PORT": str(port)}, port
     ) as url:
-        while pending(database_url) < args.backlog:
-            run_wrk(url, backlog, 3)
+        first = 50_000_000
+        while pending(database_url) < args.backlog:  # fresh orders each round: no duplicates
+            run_wrk(url, lua_script(folder, signed_orders(args.backlog, first), None), 3)
+            first += args.backlog
     waiting = pending(database_url)
     started = time.monotonic()
     worker = subprocess.Popen(

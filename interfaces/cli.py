@@ -20,7 +20,7 @@ from application.ledger import Ledger, OutcomeStatus
 from application.receipts import HistoryFilter
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
-from infrastructure.config import Config, load_config
+from infrastructure.config import load_config
 from infrastructure.postgres import check_database
 from infrastructure.redis import check_redis
 from infrastructure.settings import Settings
@@ -81,34 +81,27 @@ def run(
 
     from interfaces.http.app import create_app
 
-    _log_to_console()
-    with _errors_as_messages():
-        settings = Settings.from_env()
-        config = load_config(settings.config_path)
-        with (
-            composition.servers(settings) as found,
-            _service(found, config, migrate=True) as (ledger, intake),
-        ):
-            redis_url = found.redis_url
-            assert redis_url is not None
-            probes = {
-                "database": lambda: check_database(found.database_url),
-                "redis": lambda: check_redis(redis_url),
-            }
-            for channel in config.channels:
-                log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
+    with _service(migrate=True) as (settings, found, ledger, intake):
+        redis_url = found.redis_url
+        assert redis_url is not None
+        probes = {
+            "database": lambda: check_database(found.database_url),
+            "redis": lambda: check_redis(redis_url),
+        }
+        for channel in intake.router.config.channels:
+            log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
+        if workers:
+            intake.workers.start()
+        try:
+            uvicorn.run(
+                create_app(ledger, probes, intake),
+                host=settings.http_host,
+                port=settings.http_port,
+                access_log=False,  # per-request lines cost more than the request
+            )
+        finally:
             if workers:
-                intake.workers.start()
-            try:
-                uvicorn.run(
-                    create_app(ledger, probes, intake),
-                    host=settings.http_host,
-                    port=settings.http_port,
-                    access_log=False,  # per-request lines cost more than the request
-                )
-            finally:
-                if workers:
-                    intake.workers.stop()
+                intake.workers.stop()
 
 
 @app.command()
@@ -116,47 +109,43 @@ def worker(
     threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
 ) -> None:
     """Run intake workers only (for scale-out beside `invsync run`)."""
-    _log_to_console()
-    with _errors_as_messages():
-        settings = Settings.from_env()
-        config = load_config(settings.config_path)
-        with (
-            composition.servers(settings) as found,
-            _service(found, config, threads) as (
-                _,
-                intake,
-            ),
-        ):
-            stop = threading.Event()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stop.set())
-            intake.workers.start()
-            log.info("worker running with %d threads", threads)
-            stop.wait()
-            intake.workers.stop()
+    with _service(threads=threads) as (_, _, _, intake):
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        intake.workers.start()
+        log.info("worker running with %d threads", threads)
+        stop.wait()
+        intake.workers.stop()
 
 
 @contextmanager
 def _service(
-    found: composition.Servers, config: Config, threads: int = 4, *, migrate: bool = False
-) -> Iterator[tuple[Ledger, composition.Intake]]:
-    if migrate:  # only `run` creates tables; a worker expects them
-        composition.migrate(found.database_url)
-    ledger = composition.open_ledger(found.database_url)
-    assert found.redis_url is not None
-    intake = composition.build_intake(
-        found.database_url,
-        found.redis_url,
-        config,
-        ledger,
-        worker_threads=threads,
-        namespace=Settings.from_env().queue_namespace,
-    )
-    try:
-        yield ledger, intake
-    finally:
-        intake.close()
-        ledger.close()
+    *, threads: int = 4, migrate: bool = False
+) -> Iterator[tuple[Settings, composition.Servers, Ledger, composition.Intake]]:
+    """Servers, ledger and intake from the environment, with errors as one-line messages."""
+    _log_to_console()
+    with _errors_as_messages():
+        settings = Settings.from_env()
+        config = load_config(settings.config_path)
+        with composition.servers(settings) as found:
+            if migrate:  # only `run` creates tables; a worker expects them
+                composition.migrate(found.database_url)
+            ledger = composition.open_ledger(found.database_url)
+            assert found.redis_url is not None
+            intake = composition.build_intake(
+                found.database_url,
+                found.redis_url,
+                config,
+                ledger,
+                worker_threads=threads,
+                namespace=settings.queue_namespace,
+            )
+            try:
+                yield settings, found, ledger, intake
+            finally:
+                intake.close()
+                ledger.close()
 
 
 def _log_to_console() -> None:

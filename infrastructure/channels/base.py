@@ -6,19 +6,27 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from application.intake import Delivery, OrderMemory, Translation
-from domain.errors import InvsyncError
+from domain.errors import DomainError, InvsyncError
 from infrastructure.config import ChannelConfig
+
+H = TypeVar("H")
 
 
 class SignatureInvalid(InvsyncError):
     """Raised when a webhook's signature is missing, malformed or made with no secret we hold."""
+
+
+class VerificationUnavailable(InvsyncError):
+    """Raised when a signature cannot be checked right now (its certificate could not be
+    fetched): answered 503, so the sender retries instead of losing the message."""
 
 
 class Lane(StrEnum):
@@ -66,6 +74,29 @@ class ChannelAdapter:
     lane: Callable[[str], Lane]
     acknowledge: Callable[[ChannelConfig, Delivery], None] | None = None
     blocking: bool = False  # verification may do I/O (fetching a certificate): run it off-loop
+
+
+def translate_json(
+    delivery: Delivery,
+    handlers: Mapping[str, H],
+    apply: Callable[[H, dict[str, Any]], Translation],
+    describe: Callable[[Exception], str] = repr,
+) -> Translation:
+    """The common frame of a JSON channel's translator: parse, pick the topic's handler, and
+    park (never raise) what cannot be read. Topics without a handler move no stock."""
+    try:
+        payload = json.loads(delivery.body)
+    except ValueError:
+        return Translation.park("the body is not JSON")
+    handler = handlers.get(delivery.topic)
+    if handler is None:
+        return Translation()
+    if not isinstance(payload, dict):
+        return Translation.park("the body is not a JSON object")
+    try:
+        return apply(handler, payload)
+    except (KeyError, TypeError, ValueError, DomainError) as error:
+        return Translation.park(f"cannot read {delivery.topic} payload: {describe(error)}")
 
 
 def hmac_b64_matches(secrets: Sequence[str], message: bytes, signature: str | None) -> bool:

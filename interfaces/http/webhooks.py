@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from infrastructure.channels.base import Ping, SignatureInvalid
+from infrastructure.channels.base import Ping, SignatureInvalid, Verdict, VerificationUnavailable
 from infrastructure.channels.routing import ChannelRouter
+from infrastructure.config import ChannelConfig
 from infrastructure.intake_writer import GroupCommitWriter, IncomingDelivery
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from interfaces.http.problems import problem
@@ -42,14 +43,9 @@ class WebhookReceiver:
             WEBHOOKS_REJECTED.labels(channel_id, "too_large").inc()
             return problem(413, "Payload too large", f"webhook bodies are limited to {limit} bytes")
         headers = {name.lower(): value for name, value in request.headers.items()}
-        try:
-            if self.router.adapter(channel).blocking:
-                verdict = await run_in_threadpool(self.router.verify, channel, headers, body)
-            else:
-                verdict = self.router.verify(channel, headers, body)
-        except SignatureInvalid as error:
-            WEBHOOKS_REJECTED.labels(channel_id, "signature").inc()
-            return problem(401, "Signature invalid", str(error))
+        verdict = await self._verify(channel, headers, body)
+        if isinstance(verdict, Response):
+            return verdict
         if isinstance(verdict, Ping):
             WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
             return JSONResponse({"status": "ok"})
@@ -69,12 +65,31 @@ class WebhookReceiver:
             # Not stored, so not acknowledged: the channel will retry.
             log.warning("inbox unavailable: %s", error)
             WEBHOOKS_REJECTED.labels(channel_id, "unavailable").inc()
-            response = problem(503, "Inbox unavailable", "the delivery was not stored; retry")
-            response.headers["Retry-After"] = "5"
-            return response
+            return _retry_later("Inbox unavailable", "the delivery was not stored; retry")
         outcome = "duplicate" if stored.id is None else "stored"
         WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
         return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
+
+    async def _verify(
+        self, channel: ChannelConfig, headers: dict[str, str], body: bytes
+    ) -> Verdict | Response:
+        """The verdict, or the answer refusing the request."""
+        try:
+            if self.router.adapter(channel).blocking:
+                return await run_in_threadpool(self.router.verify, channel, headers, body)
+            return self.router.verify(channel, headers, body)
+        except SignatureInvalid as error:
+            WEBHOOKS_REJECTED.labels(channel.id, "signature").inc()
+            return problem(401, "Signature invalid", str(error))
+        except VerificationUnavailable as error:
+            WEBHOOKS_REJECTED.labels(channel.id, "unverifiable").inc()
+            return _retry_later("Signature not checkable now", str(error))
+
+
+def _retry_later(title: str, detail: str) -> Response:
+    response = problem(503, title, detail)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

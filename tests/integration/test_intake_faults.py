@@ -213,3 +213,20 @@ def test_a_message_that_keeps_failing_is_kept_for_review_retried_and_discarded(
             assert httpx.delete(f"{running.url}/api/v1/dead-letters/abc").status_code == 404
         finally:
             running.intake.workers.stop()
+
+
+def test_a_sale_is_applied_without_waiting_for_the_increments_backlog(
+    ledger, database_url, redis_url
+):
+    sku = random_sku()
+    with running_intake(ledger, database_url, redis_url, workers=False) as running:
+        receive(running.url, sku, 50)
+        running.intake.processor.process([], "intake.increments")
+        for _ in range(300):  # a backlog of receipts waits in the increments lane
+            receive(running.url, random_sku("backlog"), 1)
+        assert post_order(running.url, random.randrange(10**9, 10**12), sku, 2).status_code == 200
+        applied = running.intake.processor.process([], "intake.decrements")
+        assert [r.delivery.topic for r in applied] == ["orders/create"]
+        assert committed(ledger, sku) == 2
+        left = running.intake.processor.process([], "intake.increments", batch=1000)
+        assert len(left) == 300

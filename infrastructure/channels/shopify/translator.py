@@ -8,34 +8,20 @@ the sale is applied first (or found already applied), then released.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from application.intake import Delivery, Observation, OrderMemory, Translation
-from domain.errors import DomainError
 from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.base import Lane
+from infrastructure.channels.base import Lane, translate_json
 from infrastructure.config import ChannelConfig
 
 Payload = dict[str, Any]
 
 
 def translate(channel: ChannelConfig, delivery: Delivery, memory: OrderMemory) -> Translation:
-    try:
-        payload = json.loads(delivery.body)
-    except ValueError:
-        return Translation.park("the body is not JSON")
-    handler = _HANDLERS.get(delivery.topic)
-    if handler is None:
-        return Translation()  # a topic that moves no stock: nothing to do
-    if not isinstance(payload, dict):
-        return Translation.park("the body is not a JSON object")
-    try:
-        return handler(channel, payload, delivery)
-    except (KeyError, TypeError, ValueError, DomainError) as error:
-        return Translation.park(f"cannot read {delivery.topic} payload: {error!r}")
+    return translate_json(delivery, _HANDLERS, lambda handler, p: handler(channel, p, delivery))
 
 
 def lane(topic: str) -> Lane:

@@ -22,7 +22,6 @@ and a payload no newer than the remembered one is stale and changes nothing.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from typing import Any, TypeGuard
 from application.intake import Delivery, Observation, OrderMemory, Translation
 from domain.errors import DomainError
 from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.base import Lane
+from infrastructure.channels.base import Lane, translate_json
 from infrastructure.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -69,19 +68,9 @@ class _Held:
 
 
 def translate(channel: ChannelConfig, delivery: Delivery, memory: OrderMemory) -> Translation:
-    try:
-        payload = json.loads(delivery.body)
-    except ValueError:
-        return Translation.park("the body is not JSON")
-    handler = _HANDLERS.get(delivery.topic)
-    if handler is None:
-        return Translation()  # a topic that moves no stock: nothing to do
-    if not isinstance(payload, dict):
-        return Translation.park("the body is not a JSON object")
-    try:
-        return handler(channel, payload, memory)
-    except (KeyError, TypeError, ValueError, DomainError) as error:
-        return Translation.park(f"cannot read {delivery.topic} payload: {_describe(error)}")
+    return translate_json(
+        delivery, _HANDLERS, lambda handler, p: handler(channel, p, memory), _describe
+    )
 
 
 def lane(topic: str) -> Lane:
