@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 
 
@@ -45,6 +46,21 @@ DEFAULT_API_BASE_URLS = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+class RulesConfig(BaseModel):
+    """`[channels.rules]`: how much of the stock the channel may sell (see domain.allocation)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    locations: tuple[str, ...] | None = None
+    share_percent: float = Field(default=100.0, ge=0, le=100)
+    safety_buffer: int = Field(default=0, ge=0)
+    max_quantity: int | None = Field(default=None, ge=0)
+    fixed_quantity: int | None = Field(default=None, ge=0)
+    stop_at: int = Field(default=0, ge=0)
+    velocity_weighted: bool = False
+    min_share_percent: float = Field(default=0.0, ge=0, le=100)
+
+
 class ChannelConfig(BaseModel):
     """One channel account."""
 
@@ -58,6 +74,10 @@ class ChannelConfig(BaseModel):
     locations: dict[str, str] = Field(default_factory=dict)
     # Amazon: the SNS topics whose notifications we accept.
     sns_topic_arns: tuple[str, ...] = ()
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+
+    def allocation_rule(self) -> ChannelRule:
+        return ChannelRule(channel_id=self.id, **self.rules.model_dump())
 
     @field_validator("id")
     @classmethod
@@ -87,6 +107,9 @@ class Config(BaseModel):
 
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.id == channel_id), None)
+
+    def allocation_rules(self) -> list[ChannelRule]:
+        return [channel.allocation_rule() for channel in self.channels]
 
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:

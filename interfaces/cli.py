@@ -94,7 +94,7 @@ def run(
             intake.workers.start()
         try:
             uvicorn.run(
-                create_app(ledger, probes, intake),
+                create_app(ledger, probes, intake, intake.router.config.allocation_rules()),
                 host=settings.http_host,
                 port=settings.http_port,
                 access_log=False,  # per-request lines cost more than the request

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from application.receipts import Receipt
+from domain.allocation import ChannelRule, allocate
 from domain.inventory import InventoryItem
 
 _COMMON = {
@@ -26,6 +28,29 @@ def item_document(item: InventoryItem) -> dict[str, Any]:
         "version": item.version,
         "locations": {name: levels.as_dict() for name, levels in item.locations.items()},
         "totals": item.totals.as_dict(),
+    }
+
+
+def channels_document(
+    item: InventoryItem, rules: Sequence[ChannelRule], *, explain: bool = False
+) -> dict[str, Any]:
+    """`available_to_sell` per channel (and, to explain it, the steps that produced it)."""
+    allocations = allocate(item.locations, rules)
+    return {
+        channel_id: {
+            "available_to_sell": allocation.available_to_sell,
+            **(
+                {
+                    "steps": [
+                        {"step": s.name, "quantity": s.quantity, "rule": s.rule}
+                        for s in allocation.steps
+                    ]
+                }
+                if explain
+                else {}
+            ),
+        }
+        for channel_id, allocation in allocations.items()
     }
 
 

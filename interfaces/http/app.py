@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
@@ -17,13 +17,19 @@ from starlette.routing import Route
 from application.errors import UnknownSku
 from application.ledger import Ledger
 from application.receipts import HistoryFilter
+from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
 from interfaces.composition import Intake
 from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
 from interfaces.http.webhooks import WebhookReceiver
-from interfaces.presenters import event_document, item_document, receipt_document
+from interfaces.presenters import (
+    channels_document,
+    event_document,
+    item_document,
+    receipt_document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,12 @@ class BadQuery(ValueError):
     """Raised when a query parameter cannot be parsed."""
 
 
-def create_app(ledger: Ledger, probes: dict[str, Probe], intake: Intake | None = None) -> Starlette:
+def create_app(
+    ledger: Ledger,
+    probes: dict[str, Probe],
+    intake: Intake | None = None,
+    rules: Sequence[ChannelRule] = (),
+) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
 
@@ -55,8 +66,10 @@ def create_app(ledger: Ledger, probes: dict[str, Probe], intake: Intake | None =
         return JSONResponse({"status": "ready", "checks": checks})
 
     def sku(request: Request) -> Response:
+        explain = _flag(request.query_params.get("explain"), "explain")
         item = ledger.get_item(request.path_params["sku"])
-        return JSONResponse(item_document(item))
+        channels = channels_document(item, rules, explain=explain)
+        return JSONResponse({**item_document(item), "channels": channels})
 
     def sku_at(request: Request) -> Response:
         at = _time(request.query_params.get("time"), "time", required=True)
@@ -177,6 +190,14 @@ def _limit(value: str | None) -> int:
     if not 1 <= limit <= 1000:
         raise BadQuery(f"limit must be between 1 and 1000, got {limit}")
     return limit
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise BadQuery(f"{name} must be true or false, got {value!r}")
 
 
 def _newest_first(order: str) -> bool:

@@ -132,6 +132,7 @@ def test_a_sku_answers_exactly_the_documented_shape_with_levels_per_location_and
             "west": _levels(on_hand=4, committed=6),
         },
         "totals": _levels(on_hand=14, committed=9),
+        "channels": {},  # no channel configured in this app
     }
     document = response.json()
     assert document["locations"]["west"]["available"] == -2
@@ -346,3 +347,37 @@ def test_oversells_list_a_sale_beyond_available_stock_with_its_shortfall(client,
         "source": "test",
         "shortfall": 3,
     }
+
+
+def test_each_channel_gets_its_available_to_sell_and_can_explain_it(ledger):
+    from domain.allocation import ChannelRule
+
+    sku = random_sku()
+    ledger.record(change(K.RECEIPT, sku, 100, location="east"))
+    ledger.record(change(K.RECEIPT, sku, 50, location="west"))
+    rules = [
+        ChannelRule("shopify-us", share_percent=40, safety_buffer=2, locations=("east",)),
+        ChannelRule("amazon-us", share_percent=30, safety_buffer=2, locations=("east",)),
+        ChannelRule("woo-eu", locations=("west",), max_quantity=20),
+    ]
+    with TestClient(create_app(ledger, {}, rules=rules)) as client:
+        plain = client.get(f"/api/v1/skus/{sku}").json()["channels"]
+        explained = client.get(f"/api/v1/skus/{sku}?explain=true").json()["channels"]
+        bad = client.get(f"/api/v1/skus/{sku}?explain=maybe")
+    assert plain == {
+        "shopify-us": {"available_to_sell": 38},
+        "amazon-us": {"available_to_sell": 28},
+        "woo-eu": {"available_to_sell": 20},
+    }
+    assert [s["step"] for s in explained["shopify-us"]["steps"]] == [
+        "pool",
+        "share",
+        "safety_buffer",
+        "rounding",
+    ]
+    assert explained["woo-eu"]["steps"][-2] == {
+        "step": "cap",
+        "quantity": 20,
+        "rule": "max_quantity 20",
+    }
+    assert bad.status_code == 400

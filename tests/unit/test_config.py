@@ -69,3 +69,45 @@ def test_a_missing_credential_names_the_channel_and_key(tmp_path):
     channel = load_config(path, {}).channels[0]
     with pytest.raises(ConfigError, match="channel 'a' needs 'access_token'"):
         channel.credential("access_token")
+
+
+def test_allocation_rules_are_read_per_channel_with_defaults(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[[channels]]
+id = "shopify-us"
+kind = "shopify"
+webhook_secrets = ["s"]
+[channels.rules]
+locations = ["east"]
+share_percent = 40
+safety_buffer = 2
+
+[[channels]]
+id = "erp"
+kind = "internal"
+webhook_secrets = ["s"]
+""",
+    )
+    shopify, erp = load_config(path, {}).allocation_rules()
+    assert (shopify.locations, shopify.share_percent, shopify.safety_buffer) == (("east",), 40, 2)
+    assert (erp.locations, erp.share_percent, erp.max_quantity) == (None, 100, None)
+
+
+@pytest.mark.parametrize(
+    ("rules", "key"),
+    [
+        ("share_percent = 140", "channels.0.rules.share_percent"),
+        ("safety_buffer = -1", "channels.0.rules.safety_buffer"),
+        ("sharepercent = 10", "channels.0.rules.sharepercent"),
+    ],
+)
+def test_a_bad_rule_names_its_key(tmp_path, rules, key):
+    path = write(
+        tmp_path,
+        f'[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]\n'
+        f"[channels.rules]\n{rules}\n",
+    )
+    with pytest.raises(ConfigError, match=key):
+        load_config(path, {})
