@@ -21,6 +21,7 @@ from application.receipts import HistoryFilter
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.config import load_config
+from infrastructure.idempotency import IdempotencyStore
 from infrastructure.postgres import check_database
 from infrastructure.redis import check_redis
 from infrastructure.settings import Settings
@@ -92,14 +93,22 @@ def run(
             log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
         if workers:
             intake.workers.start()
+        idempotency = IdempotencyStore(found.database_url)
         try:
             uvicorn.run(
-                create_app(ledger, probes, intake, intake.router.config.allocation_rules()),
+                create_app(
+                    ledger,
+                    probes,
+                    intake,
+                    intake.router.config.allocation_rules(),
+                    idempotency,
+                ),
                 host=settings.http_host,
                 port=settings.http_port,
                 access_log=False,  # per-request lines cost more than the request
             )
         finally:
+            idempotency.close()
             if workers:
                 intake.workers.stop()
 

@@ -17,6 +17,7 @@ from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, load_config
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
+from infrastructure.idempotency import create_idempotency_table
 from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
@@ -58,6 +59,7 @@ def migrate(database_url: str) -> None:
     """Create every table invsync needs; safe to run again. Only this creates tables."""
     Ledger(env=eventsourcing_env(database_url, create_table=True)).close()
     create_intake_tables(database_url)
+    create_idempotency_table(database_url)
     log.info("database migrated")
 
 

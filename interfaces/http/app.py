@@ -20,9 +20,11 @@ from application.receipts import HistoryFilter
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
+from infrastructure.idempotency import IdempotencyStore
 from interfaces.composition import Intake
 from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
+from interfaces.http.stock_changes import stock_changes_endpoint
 from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import (
     channels_document,
@@ -45,6 +47,7 @@ def create_app(
     probes: dict[str, Probe],
     intake: Intake | None = None,
     rules: Sequence[ChannelRule] = (),
+    idempotency: IdempotencyStore | None = None,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -125,6 +128,11 @@ def create_app(
         Route("/api/v1/skus/{sku:str}/at", sku_at),
         Route("/api/v1/skus/{sku:str}/history", sku_history),
         Route("/api/v1/oversells", oversells),
+        Route(
+            "/api/v1/stock-changes",
+            stock_changes_endpoint(ledger, idempotency),
+            methods=["POST"],
+        ),
     ]
     lifespan = None
     if intake is not None:

@@ -1,0 +1,145 @@
+"""`POST /api/v1/stock-changes`: receipts, adjustments, counts and transfers from people and
+tools, one object or a list, validated by typed models."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from application.ledger import Ledger, Outcome, OutcomeStatus
+from domain.errors import DomainError
+from domain.stock import ChangeKind, QuantityState, StockChange
+from infrastructure.idempotency import IdempotencyStore, request_hash
+from interfaces.http.problems import problem
+
+MAX_BATCH = 1000
+
+
+class StockChangeIn(BaseModel):
+    """One change, as the API takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["receipt", "adjustment", "count", "transfer"]
+    sku: Annotated[str, Field(min_length=1, max_length=200)]
+    location: Annotated[str, Field(min_length=1)] = "main"
+    to_location: str | None = None
+    quantity: int = Field(description="signed for an adjustment; the counted units for a count")
+    reason: str = ""
+    reference: str = ""
+    business_key: Annotated[str, Field(min_length=1, max_length=500)]
+    occurred_at: datetime | None = None
+    expected: int | None = Field(default=None, description="counts: the on_hand expected")
+    state: Literal["on_hand", "unavailable"] = "on_hand"
+
+    def to_domain(self, source: str) -> StockChange:
+        occurred = self.occurred_at or datetime.now(UTC)
+        return StockChange(
+            kind=ChangeKind(self.kind),
+            sku=self.sku,
+            location=self.location,
+            quantity=self.quantity,
+            business_key=f"api:{self.business_key}",
+            source=source,
+            occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC),
+            reference=self.reference,
+            reason=self.reason,
+            to_location=self.to_location,
+            expected=self.expected,
+            state=QuantityState(self.state),
+        )
+
+
+_REQUEST = TypeAdapter(StockChangeIn | list[StockChangeIn])
+
+
+def stock_changes_endpoint(
+    ledger: Ledger, idempotency: IdempotencyStore | None
+) -> Callable[[Request], Awaitable[Response]]:
+    async def post(request: Request) -> Response:
+        body = await request.body()
+        key = request.headers.get("idempotency-key")
+        fingerprint = request_hash("POST", request.url.path, body)
+        if key and idempotency is not None:
+            seen = await run_in_threadpool(idempotency.recall, key, fingerprint)
+            if seen is not None and not seen.same_request:
+                return problem(
+                    422,
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used with another request body",
+                )
+            if seen is not None:
+                return JSONResponse(
+                    seen.body, status_code=seen.status, headers={"Idempotent-Replayed": "true"}
+                )
+        status, document = await run_in_threadpool(_record, ledger, body)
+        if key and idempotency is not None and status < 500:
+            await run_in_threadpool(idempotency.remember, key, fingerprint, status, document)
+        media = "application/problem+json" if status >= 400 else "application/json"
+        return JSONResponse(document, status_code=status, media_type=media)
+
+    return post
+
+
+def _record(ledger: Ledger, body: bytes) -> tuple[int, dict[str, Any]]:
+    try:
+        parsed = _REQUEST.validate_json(body)
+    except ValidationError as error:
+        return 422, _invalid(
+            [{"at": "/".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in error.errors()]
+        )
+    batch = parsed if isinstance(parsed, list) else [parsed]
+    if not batch or len(batch) > MAX_BATCH:
+        return 422, _invalid([{"at": "", "error": f"send 1 to {MAX_BATCH} changes"}])
+    changes, errors = [], []
+    for n, item in enumerate(batch):
+        try:
+            changes.append(item.to_domain(source="api"))
+        except DomainError as error:
+            errors.append({"at": str(n) if isinstance(parsed, list) else "", "error": str(error)})
+    if errors:
+        return 422, _invalid(errors)
+    outcomes = ledger.record_batch(changes)
+    if not isinstance(parsed, list):
+        return _single(outcomes[0])
+    return 200, {"results": [_outcome(o) for o in outcomes]}
+
+
+def _single(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    if outcome.status is OutcomeStatus.REJECTED:
+        return 422, {
+            "type": "about:blank",
+            "title": "Change refused",
+            "status": 422,
+            "detail": str(outcome.error),
+        }
+    return (201 if outcome.status is OutcomeStatus.APPLIED else 200), _outcome(outcome)
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "status": outcome.status.value,
+        "sku": outcome.change.sku,
+        "business_key": outcome.change.business_key.removeprefix("api:"),
+    }
+    if outcome.receipt is not None:
+        result["version"] = outcome.receipt.last_version
+    if outcome.error is not None:
+        result["error"] = str(outcome.error)
+    return result
+
+
+def _invalid(errors: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "type": "about:blank",
+        "title": "Invalid stock change",
+        "status": 422,
+        "detail": "; ".join(f"{e['at'] or 'body'}: {e['error']}" for e in errors),
+        "errors": errors,
+    }

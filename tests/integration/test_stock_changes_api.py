@@ -1,0 +1,132 @@
+"""`POST /api/v1/stock-changes`: validated input, business keys, Idempotency-Key replays."""
+
+import uuid
+
+import pytest
+from starlette.testclient import TestClient
+
+from infrastructure.idempotency import IdempotencyStore
+from interfaces.http.app import create_app
+from tests.helpers import random_sku
+
+
+@pytest.fixture(scope="module")
+def client(ledger, database_url):
+    store = IdempotencyStore(database_url)
+    with TestClient(create_app(ledger, {}, idempotency=store)) as test_client:
+        yield test_client
+    store.close()
+
+
+def key() -> str:
+    return str(uuid.uuid4())
+
+
+def test_a_receipt_is_recorded_and_its_business_key_applies_once(client, ledger):
+    sku = random_sku()
+    change = {
+        "kind": "receipt",
+        "sku": sku,
+        "location": "east",
+        "quantity": 12,
+        "reference": "erp://po/7",
+        "business_key": f"po-7-{sku}",
+    }
+    first = client.post("/api/v1/stock-changes", json=change)
+    again = client.post("/api/v1/stock-changes", json=change)
+    assert first.status_code == 201
+    assert first.json() == {
+        "status": "applied",
+        "sku": sku,
+        "business_key": f"po-7-{sku}",
+        "version": 2,
+    }
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert ledger.get_item(sku).levels_at("east").on_hand == 12
+
+
+def test_a_batch_reports_each_change(client, ledger):
+    sku = random_sku()
+    batch = [
+        {"kind": "receipt", "sku": sku, "quantity": 10, "business_key": key()},
+        {
+            "kind": "adjustment",
+            "sku": sku,
+            "quantity": -2,
+            "reason": "damaged",
+            "business_key": key(),
+        },
+        {
+            "kind": "transfer",
+            "sku": sku,
+            "quantity": 3,
+            "to_location": "east",
+            "business_key": key(),
+        },
+        {"kind": "count", "sku": sku, "location": "east", "quantity": 2, "business_key": key()},
+        {
+            "kind": "transfer",
+            "sku": sku,
+            "quantity": 99,
+            "to_location": "east",
+            "business_key": key(),
+        },
+    ]
+    answer = client.post("/api/v1/stock-changes", json=batch)
+    assert answer.status_code == 200
+    statuses = [r["status"] for r in answer.json()["results"]]
+    assert statuses == ["applied", "applied", "applied", "applied", "rejected"]
+    assert "cannot move 99" in answer.json()["results"][4]["error"]
+    item = ledger.get_item(sku)
+    assert (item.levels_at("main").on_hand, item.levels_at("east").on_hand) == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ({"kind": "sale", "sku": "A", "quantity": 1, "business_key": "k"}, "kind"),
+        ({"kind": "receipt", "sku": "", "quantity": 1, "business_key": "k"}, "sku"),
+        ({"kind": "receipt", "sku": "A", "quantity": "many", "business_key": "k"}, "quantity"),
+        ({"kind": "receipt", "sku": "A", "quantity": 1}, "business_key"),
+        ({"kind": "receipt", "sku": "A", "quantity": 1, "business_key": "k", "x": 1}, "x"),
+        ({"kind": "receipt", "sku": "A", "quantity": 0, "business_key": "k"}, "positive"),
+        (
+            {
+                "kind": "adjustment",
+                "sku": "A",
+                "quantity": 1,
+                "reason": "why not",
+                "business_key": "k",
+            },
+            "not one of",
+        ),
+        ({"kind": "transfer", "sku": "A", "quantity": 1, "business_key": "k"}, "to_location"),
+        ([], "1 to 1000"),
+    ],
+)
+def test_invalid_input_is_a_422_problem_naming_what_is_wrong(client, body, complaint):
+    answer = client.post("/api/v1/stock-changes", json=body)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert complaint in answer.json()["detail"]
+
+
+def test_a_body_that_is_not_json_is_a_422_problem(client):
+    answer = client.post("/api/v1/stock-changes", content=b"{nope")
+    assert answer.status_code == 422
+
+
+def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(client, ledger):
+    sku = random_sku()
+    headers = {"Idempotency-Key": key()}
+    change = {"kind": "receipt", "sku": sku, "quantity": 5, "business_key": key()}
+    first = client.post("/api/v1/stock-changes", json=change, headers=headers)
+    replay = client.post("/api/v1/stock-changes", json=change, headers=headers)
+    other = client.post("/api/v1/stock-changes", json={**change, "quantity": 6}, headers=headers)
+    assert first.status_code == replay.status_code == 201
+    assert replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+    assert ledger.get_item(sku).totals.on_hand == 5
