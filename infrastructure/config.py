@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -99,10 +99,21 @@ class ChannelConfig(BaseModel):
         return value
 
 
+class ApiToken(BaseModel):
+    """`[[api_tokens]]`: a bearer token, stored only as the hex SHA-256 of its value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: tuple[Literal["read", "write", "admin"], ...] = ("read",)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     channels: tuple[ChannelConfig, ...] = ()
+    api_tokens: tuple[ApiToken, ...] = ()
     max_webhook_bytes: int = Field(default=1_048_576, gt=0)
 
     def channel(self, channel_id: str) -> ChannelConfig | None:

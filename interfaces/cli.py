@@ -43,6 +43,9 @@ Reference = Annotated[str, typer.Option("--reference", help="URI of the source d
 Note = Annotated[str, typer.Option("--note", help="Why, in a few words.")]
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class CliError(Exception):
     """Raised when the command line itself is wrong."""
 
@@ -89,6 +92,13 @@ def run(
             "database": lambda: check_database(found.database_url),
             "redis": lambda: check_redis(redis_url),
         }
+        if not intake.router.config.api_tokens and settings.http_host not in _LOOPBACK:
+            raise CliError(
+                f"no [[api_tokens]] are configured: the API would be open on "
+                f"{settings.http_host}; add tokens or listen on 127.0.0.1"
+            )
+        if not intake.router.config.api_tokens:
+            log.warning("no API tokens configured: the API is open, on loopback only")
         for channel in intake.router.config.channels:
             log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
         if workers:
@@ -100,8 +110,9 @@ def run(
                     ledger,
                     probes,
                     intake,
-                    intake.router.config.allocation_rules(),
-                    idempotency,
+                    rules=intake.router.config.allocation_rules(),
+                    idempotency=idempotency,
+                    tokens=intake.router.config.api_tokens,
                 ),
                 host=settings.http_host,
                 port=settings.http_port,

@@ -10,6 +10,7 @@ from datetime import datetime
 from eventsourcing.persistence import InterfaceError, OperationalError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,8 +21,10 @@ from application.receipts import HistoryFilter
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
+from infrastructure.config import ApiToken
 from infrastructure.idempotency import IdempotencyStore
 from interfaces.composition import Intake
+from interfaces.http.auth import BearerAuth
 from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
 from interfaces.http.stock_changes import stock_changes_endpoint
@@ -46,8 +49,10 @@ def create_app(
     ledger: Ledger,
     probes: dict[str, Probe],
     intake: Intake | None = None,
+    *,
     rules: Sequence[ChannelRule] = (),
     idempotency: IdempotencyStore | None = None,
+    tokens: Sequence[ApiToken] = (),
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -145,6 +150,7 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(BearerAuth, tokens=tokens)],
         exception_handlers={
             UnknownSku: unknown_sku,
             BadQuery: bad_query,

@@ -111,3 +111,18 @@ def test_a_bad_rule_names_its_key(tmp_path, rules, key):
     )
     with pytest.raises(ConfigError, match=key):
         load_config(path, {})
+
+
+def test_api_tokens_are_digests_with_scopes(tmp_path):
+    digest = "a" * 64
+    path = write(
+        tmp_path, f'[[api_tokens]]\nname = "ops"\nsha256 = "{digest}"\nscopes = ["read", "admin"]\n'
+    )
+    [token] = load_config(path, {}).api_tokens
+    assert (token.name, token.scopes) == ("ops", ("read", "admin"))
+    bad = write(tmp_path, '[[api_tokens]]\nname = "ops"\nsha256 = "plaintext"\n')
+    with pytest.raises(ConfigError, match=r"api_tokens\.0\.sha256"):
+        load_config(bad, {})
+    worse = write(tmp_path, f'[[api_tokens]]\nname = "x"\nsha256 = "{digest}"\nscopes = ["root"]')
+    with pytest.raises(ConfigError, match=r"api_tokens\.0\.scopes"):
+        load_config(worse, {})
