@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
-from application.receipts import HistoryFilter, Receipt, ReceiptStore
+from application.receipts import AuditFilter, HistoryFilter, Receipt, ReceiptStore
 from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.stock import StockChange
@@ -170,6 +170,8 @@ class Ledger(Application[UUID]):
                 occurred_at=change.occurred_at,
                 source=change.source,
                 shortfall=getattr(event, "shortfall", 0),
+                location=change.location,
+                reference=change.reference,
             )
             results[change.business_key] = Outcome(change, OutcomeStatus.APPLIED, receipt)
         return results
@@ -270,6 +272,10 @@ class Ledger(Application[UUID]):
         """The SKUs among `skus` that have a stock record."""
         by_id = {inventory_item_id(sku): sku for sku in skus}
         return {by_id[found] for found in self.receipts.select_existing_items(list(by_id))}
+
+    def audit(self, audit: AuditFilter, limit: int = 100) -> list[Receipt]:
+        """Recorded changes across SKUs, newest first, filtered for an audit."""
+        return self.receipts.select_audit(audit, limit)
 
     def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
         """Sales that drove available stock below zero, newest first."""

@@ -30,6 +30,22 @@ class Receipt:
     occurred_at: datetime
     source: str
     shortfall: int
+    location: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which receipts an audit across SKUs shows, newest first. `cursor` continues a page."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    kinds: frozenset[ChangeKind] = frozenset()
+    sku: str | None = None
+    source: str | None = None  # channel account or system
+    location: str | None = None
+    reference: str | None = None  # the source document, e.g. an order URI
+    cursor: tuple[datetime, str] | None = None  # (recorded_at, business_key) of the last row
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +78,5 @@ class ReceiptStore(Protocol):
     def select_oversells(self, limit: int, before: datetime | None) -> list[Receipt]: ...
 
     def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]: ...
+
+    def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]: ...

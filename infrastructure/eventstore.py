@@ -14,12 +14,12 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from application.receipts import HistoryFilter, Receipt
+from application.receipts import AuditFilter, HistoryFilter, Receipt
 from domain.stock import ChangeKind
 
 _COLUMNS = (
     "business_key, sku, item_id, kind, first_version, last_version, "
-    "recorded_at, occurred_at, source, shortfall"
+    "recorded_at, occurred_at, source, shortfall, location, reference"
 )
 
 
@@ -56,8 +56,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 "kind text NOT NULL, first_version bigint NOT NULL, "
                 "last_version bigint NOT NULL, recorded_at timestamptz NOT NULL, "
                 "occurred_at timestamptz NOT NULL, source text NOT NULL, "
-                "shortfall integer NOT NULL DEFAULT 0)"
+                "shortfall integer NOT NULL DEFAULT 0, location text NOT NULL DEFAULT '', "
+                "reference text NOT NULL DEFAULT '')"
             ),
+            # Databases migrated before these columns existed gain them.
+            self._sql(
+                "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS "
+                "location text NOT NULL DEFAULT ''"
+            ),
+            self._sql(
+                "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS "
+                "reference text NOT NULL DEFAULT ''"
+            ),
+            # Audits across SKUs go by time: a block-range index costs next to nothing to keep
+            # on a table written in time order.
+            self._index("recorded", "USING brin (recorded_at)"),
             self._index("item_version", "(item_id, last_version)"),
             self._index("oversells", "(recorded_at) WHERE shortfall > 0"),
         ]
@@ -97,7 +110,8 @@ class LedgerRecorder(PostgresApplicationRecorder):
                         f"INSERT INTO {{schema}}.{{table}} ({_COLUMNS}) SELECT * FROM unnest("
                         # Binary parameters: text arrays would escape every string by regex.
                         "%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bigint[], "
-                        "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::int[])"
+                        "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], "
+                        "%b::int[], %b::text[], %b::text[])"
                     ),
                     [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
                     prepare=True,
@@ -159,6 +173,36 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
         return self._select(query, [before, before, limit])
 
+    def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]:
+        where: list[str] = ["true"]
+        params: list[Any] = []
+        for column, value in (
+            ("sku", audit.sku),
+            ("source", audit.source),
+            ("location", audit.location),
+            ("reference", audit.reference),
+        ):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if audit.kinds:
+            where.append("kind = ANY(%s)")
+            params.append(sorted(k.value for k in audit.kinds))
+        if audit.since is not None:
+            where.append("recorded_at >= %s")
+            params.append(audit.since)
+        if audit.until is not None:
+            where.append("recorded_at < %s")
+            params.append(audit.until)
+        if audit.cursor is not None:
+            where.append("(recorded_at, business_key) < (%s, %s)")
+            params.extend(audit.cursor)
+        query = self._sql(
+            f"SELECT {_COLUMNS} FROM {{schema}}.{{table}} WHERE {' AND '.join(where)} "
+            "ORDER BY recorded_at DESC, business_key DESC LIMIT %s"
+        )
+        return self._select(query, [*params, limit])
+
     def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]:
         if not item_ids:
             return set()
@@ -193,6 +237,8 @@ def _row(r: Receipt) -> tuple[Any, ...]:
         r.occurred_at,
         r.source,
         r.shortfall,
+        r.location,
+        r.reference,
     )
 
 

@@ -85,4 +85,6 @@ def receipt_document(receipt: Receipt) -> dict[str, Any]:
         "occurred_at": receipt.occurred_at.isoformat(),
         "source": receipt.source,
         "shortfall": receipt.shortfall,
+        "location": receipt.location,
+        "reference": receipt.reference,
     }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,7 +21,7 @@ from starlette.routing import Route
 
 from application.errors import UnknownSku
 from application.ledger import Ledger
-from application.receipts import HistoryFilter
+from application.receipts import AuditFilter, HistoryFilter
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
@@ -105,6 +109,32 @@ def create_app(
             }
         )
 
+    def audit(request: Request) -> Response:
+        params = request.query_params
+        limit = _limit(params.get("limit"))
+        found = ledger.audit(
+            AuditFilter(
+                since=_time(params.get("since"), "since"),
+                until=_time(params.get("until"), "until"),
+                kinds=frozenset(_kinds(params.getlist("kind"))),
+                sku=params.get("sku"),
+                source=params.get("channel") or params.get("source"),
+                location=params.get("location"),
+                reference=params.get("reference"),
+                cursor=_audit_cursor(params.get("cursor")),
+            ),
+            limit=limit,
+        )
+        rows = [receipt_document(r) for r in found]
+        following = (
+            _encode_cursor(found[-1].recorded_at, found[-1].business_key)
+            if len(found) == limit
+            else None
+        )
+        if params.get("format") == "csv":
+            return Response(_csv(rows), media_type="text/csv")
+        return JSONResponse({"changes": rows, "next_cursor": following})
+
     def oversells(request: Request) -> Response:
         params = request.query_params
         found = ledger.oversells(_limit(params.get("limit")), _time(params.get("before"), "before"))
@@ -133,6 +163,7 @@ def create_app(
         Route("/api/v1/skus/{sku:str}/at", sku_at),
         Route("/api/v1/skus/{sku:str}/history", sku_history),
         Route("/api/v1/oversells", oversells),
+        Route("/api/v1/history", audit),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, idempotency),
@@ -204,6 +235,42 @@ def _limit(value: str | None) -> int:
     if not 1 <= limit <= 1000:
         raise BadQuery(f"limit must be between 1 and 1000, got {limit}")
     return limit
+
+
+def _encode_cursor(recorded_at: datetime, business_key: str) -> str:
+    raw = f"{recorded_at.isoformat()}|{business_key}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _audit_cursor(value: str | None) -> tuple[datetime, str] | None:
+    if value is None:
+        return None
+    try:
+        stamp, _, key = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        return datetime.fromisoformat(stamp), key
+    except ValueError:
+        raise BadQuery("cursor is not one this API gave out") from None
+
+
+_CSV_COLUMNS = (
+    "recorded_at",
+    "occurred_at",
+    "sku",
+    "kind",
+    "location",
+    "source",
+    "reference",
+    "business_key",
+    "shortfall",
+)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _flag(value: str | None, name: str) -> bool:

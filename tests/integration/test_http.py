@@ -346,6 +346,8 @@ def test_oversells_list_a_sale_beyond_available_stock_with_its_shortfall(client,
         "occurred_at": oversold.change.occurred_at.isoformat(),
         "source": "test",
         "shortfall": 3,
+        "location": "east",
+        "reference": "",
     }
 
 
@@ -381,3 +383,34 @@ def test_each_channel_gets_its_available_to_sell_and_can_explain_it(ledger):
         "rule": "max_quantity 20",
     }
     assert bad.status_code == 400
+
+
+def test_history_across_skus_filters_pages_and_exports_csv(client, ledger):
+    order = f"shopify://shop/orders/{random_sku()}"
+    skus = [random_sku(), random_sku()]
+    ledger.record(change(K.RECEIPT, skus[0], 5, location="east"))
+    for sku in skus:
+        ledger.record(change(K.RECEIPT, sku, 3))
+        ledger.record(change(K.SALE, sku, 1, reference=order, source="shop-us"))
+
+    by_order = client.get("/api/v1/history", params={"reference": order}).json()
+    assert sorted(c["sku"] for c in by_order["changes"]) == sorted(skus)
+    assert {c["kind"] for c in by_order["changes"]} == {"sale"}
+    assert all(c["source"] == "shop-us" for c in by_order["changes"])
+
+    first = client.get("/api/v1/history", params={"sku": skus[0], "limit": 2}).json()
+    assert len(first["changes"]) == 2
+    rest = client.get(
+        "/api/v1/history", params={"sku": skus[0], "limit": 2, "cursor": first["next_cursor"]}
+    ).json()
+    assert [c["kind"] for c in first["changes"] + rest["changes"]] == ["sale", "receipt", "receipt"]
+    assert rest["changes"][-1]["location"] == "east"
+    east = client.get("/api/v1/history", params={"location": "east", "sku": skus[0]}).json()
+    assert len(east["changes"]) == 1
+
+    csv_answer = client.get("/api/v1/history", params={"reference": order, "format": "csv"})
+    assert csv_answer.headers["content-type"].startswith("text/csv")
+    lines = csv_answer.text.strip().splitlines()
+    assert lines[0].startswith("recorded_at,occurred_at,sku,kind")
+    assert len(lines) == 3
+    assert client.get("/api/v1/history", params={"cursor": "!!"}).status_code == 400
