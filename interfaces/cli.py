@@ -8,7 +8,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,7 +22,8 @@ from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.config import load_config
 from infrastructure.idempotency import IdempotencyStore
-from infrastructure.postgres import check_database
+from infrastructure.postgres import check_database, eventsourcing_env
+from infrastructure.projections import availability_runner
 from infrastructure.redis import check_redis
 from infrastructure.settings import Settings
 from interfaces import composition
@@ -101,16 +102,20 @@ def run(
             log.warning("no API tokens configured: the API is open, on loopback only")
         for channel in intake.router.config.channels:
             log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
-        if workers:
-            intake.workers.start()
-        idempotency = IdempotencyStore(found.database_url)
-        try:
+        rules = intake.router.config.allocation_rules()
+        with ExitStack() as running:  # stopped in reverse order, whatever happens
+            idempotency = IdempotencyStore(found.database_url)
+            running.callback(idempotency.close)
+            running.enter_context(availability_runner(eventsourcing_env(found.database_url), rules))
+            if workers:
+                intake.workers.start()
+                running.callback(intake.workers.stop)
             uvicorn.run(
                 create_app(
                     ledger,
                     probes,
                     intake,
-                    rules=intake.router.config.allocation_rules(),
+                    rules=rules,
                     idempotency=idempotency,
                     tokens=intake.router.config.api_tokens,
                 ),
@@ -118,10 +123,6 @@ def run(
                 port=settings.http_port,
                 access_log=False,  # per-request lines cost more than the request
             )
-        finally:
-            idempotency.close()
-            if workers:
-                intake.workers.stop()
 
 
 @app.command()
@@ -137,6 +138,18 @@ def worker(
         log.info("worker running with %d threads", threads)
         stop.wait()
         intake.workers.stop()
+
+
+@app.command()
+def project() -> None:
+    """Run the projections (read models) as a process of their own."""
+    with _service() as (_, found, _, intake):
+        rules = intake.router.config.allocation_rules()
+        with availability_runner(eventsourcing_env(found.database_url), rules) as runner:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: runner.stop())
+            log.info("projection runner started: availability")
+            runner.run_forever()
 
 
 @contextmanager

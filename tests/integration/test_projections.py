@@ -1,0 +1,141 @@
+"""The availability projection: exactly once, restartable, equal to the ledger's own answer."""
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from application.ledger import Ledger
+from domain.allocation import ChannelRule, allocate
+from domain.stock import ChangeKind
+from infrastructure.postgres import eventsourcing_env
+from infrastructure.projections import availability_runner
+from interfaces.composition import migrate
+from tests.helpers import change, random_sku
+
+K = ChangeKind
+RULES = (
+    ChannelRule("shopify-us", share_percent=40, safety_buffer=2),
+    ChannelRule("amazon-us", share_percent=30, safety_buffer=2, locations=("east",)),
+    ChannelRule("woo-eu", max_quantity=20),
+)
+
+
+@pytest.fixture(scope="module")
+def fresh_database(server_url):
+    """A database of its own: the projection replays every event in it."""
+    name = f"invsync_proj_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server_url, dbname=name)
+    migrate(url)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def expected(ledger: Ledger, sku: str) -> dict[str, int]:
+    item = ledger.get_item(sku)
+    return {c: a.available_to_sell for c, a in allocate(item.locations, RULES).items()}
+
+
+def test_availability_follows_the_ledger_per_channel(fresh_database):
+    env = eventsourcing_env(fresh_database)
+    ledger = Ledger(env=env)
+    sku = random_sku()
+    try:
+        with availability_runner(env, RULES) as runner:
+            ledger.record(change(K.RECEIPT, sku, 100))
+            ledger.record(change(K.RECEIPT, sku, 30, location="east"))
+            ledger.record(change(K.SALE, sku, 10))
+            runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+            assert (
+                runner.view.available_to_sell(sku)
+                == expected(ledger, sku)
+                == {"shopify-us": 46, "amazon-us": 7, "woo-eu": 20}
+            )
+    finally:
+        ledger.close()
+
+
+def test_a_runner_stopped_mid_stream_and_restarted_ends_equal_to_the_ledger(fresh_database):
+    env = eventsourcing_env(fresh_database)
+    ledger = Ledger(env=env)
+    skus = [random_sku() for _ in range(20)]
+    try:
+        with availability_runner(env, RULES):
+            for n in range(10):
+                ledger.record_batch([change(K.RECEIPT, sku, 10 + n) for sku in skus])
+        # Stopped, maybe in the middle: more changes arrive while no runner is there.
+        ledger.record_batch([change(K.SALE, sku, 3, location="east") for sku in skus])
+        with availability_runner(env, RULES) as runner:
+            ledger.record_batch([change(K.RETURN, sku, 1) for sku in skus])
+            runner.wait(ledger.recorder.max_notification_id(), timeout=30)
+            for sku in skus:
+                assert runner.view.available_to_sell(sku) == expected(ledger, sku)
+    finally:
+        ledger.close()
+
+
+def test_the_view_is_created_by_the_migration_only(fresh_database):
+    with psycopg.connect(fresh_database) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'availability%'"
+            ).fetchall()
+        }
+    assert tables == {
+        "availability",
+        "availability_levels",
+        "availability_skus",
+        "availability_tracking",
+    }
+
+
+def test_invsync_project_runs_the_projection_as_a_process_of_its_own(
+    fresh_database, redis_url, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config = tmp_path / "invsync.toml"
+    config.write_text('[[channels]]\nid = "erp"\nkind = "internal"\nwebhook_secrets = ["s"]\n')
+    env = {
+        **os.environ,
+        "INVSYNC_DATABASE_URL": fresh_database,
+        "INVSYNC_REDIS_URL": redis_url,
+        "INVSYNC_CONFIG": str(config),
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("invsync")), "project"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ledger = Ledger(env=eventsourcing_env(fresh_database))
+    sku = random_sku()
+    try:
+        ledger.record(change(K.RECEIPT, sku, 9))
+        deadline = time.monotonic() + 30
+        found = None
+        while time.monotonic() < deadline and not found:
+            with psycopg.connect(fresh_database) as conn:
+                found = conn.execute(
+                    "SELECT available_to_sell FROM availability WHERE sku = %s AND "
+                    "channel_id = 'erp'",
+                    [sku],
+                ).fetchone()
+            time.sleep(0.1)
+        assert found == (9,)
+    finally:
+        ledger.close()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
