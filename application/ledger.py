@@ -19,8 +19,10 @@ from eventsourcing.persistence import IntegrityError
 
 from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
 from application.receipts import AuditFilter, HistoryFilter, Receipt, ReceiptStore
+from domain.allocation import ChannelRule
 from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
+from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import StockChange
 
 
@@ -276,6 +278,27 @@ class Ledger(Application[UUID]):
     def audit(self, audit: AuditFilter, limit: int = 100) -> list[Receipt]:
         """Recorded changes across SKUs, newest first, filtered for an audit."""
         return self.receipts.select_audit(audit, limit)
+
+    def channel_rules(self, defaults: ChannelRule) -> tuple[ChannelRule, ChannelRules | None]:
+        """The channel's rules now: the last change recorded, else the configured defaults."""
+        try:
+            rules = cast(ChannelRules, self.repository.get(channel_rules_id(defaults.channel_id)))
+        except AggregateNotFoundError:
+            return defaults, None
+        return (rules.rule() if rules.rules else defaults), rules
+
+    def change_channel_rules(self, rule: ChannelRule, changed_by: str, reason: str) -> None:
+        """Record new rules for a channel (who, why); they apply from the next computation."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                _, rules = self.channel_rules(rule)
+                rules = rules or ChannelRules(rule.channel_id)
+                rules.change(rule, changed_by, reason)
+                self.save(rules)
+                return
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
     def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
         """Sales that drove available stock below zero, newest first."""

@@ -31,6 +31,7 @@ from interfaces.composition import Intake
 from interfaces.http.auth import BearerAuth
 from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
+from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
 from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import (
@@ -77,10 +78,13 @@ def create_app(
             return problem(503, "Not ready", "; ".join(failures), checks=checks)
         return JSONResponse({"status": "ready", "checks": checks})
 
+    def current_rules() -> list[ChannelRule]:
+        return [ledger.channel_rules(default)[0] for default in rules]
+
     def sku(request: Request) -> Response:
         explain = _flag(request.query_params.get("explain"), "explain")
         item = ledger.get_item(request.path_params["sku"])
-        channels = channels_document(item, rules, explain=explain)
+        channels = channels_document(item, current_rules(), explain=explain)
         return JSONResponse({**item_document(item), "channels": channels})
 
     def sku_at(request: Request) -> Response:
@@ -164,6 +168,7 @@ def create_app(
         Route("/api/v1/skus/{sku:str}/history", sku_history),
         Route("/api/v1/oversells", oversells),
         Route("/api/v1/history", audit),
+        *rules_routes(ledger, rules),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, idempotency),

@@ -48,6 +48,7 @@ class BearerAuth:
         elif needed not in token.scopes and "admin" not in token.scopes:
             response = problem(403, "Forbidden", f"token {token.name!r} lacks the {needed!r} scope")
         else:
+            scope.setdefault("state", {})["token"] = token.name  # who did it, for the record
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)

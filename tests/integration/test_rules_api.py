@@ -1,0 +1,89 @@
+"""Allocation rules changed at run time, recorded as events with who and why."""
+
+import hashlib
+import uuid
+
+import pytest
+from starlette.testclient import TestClient
+
+from domain.allocation import ChannelRule
+from domain.rules import ChannelRules, channel_rules_id
+from domain.stock import ChangeKind
+from infrastructure.config import ApiToken
+from interfaces.http.app import create_app
+from tests.helpers import change, random_sku
+
+
+@pytest.fixture
+def channel_id():
+    return f"shop-{uuid.uuid4().hex[:8]}"
+
+
+def app(ledger, channel_id, tokens=()):
+    defaults = [ChannelRule(channel_id, share_percent=50)]
+    return TestClient(create_app(ledger, {}, rules=defaults, tokens=tokens))
+
+
+def test_rules_start_from_the_configuration_and_change_at_run_time(ledger, channel_id):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 100))
+    with app(ledger, channel_id) as client:
+        before = client.get(f"/api/v1/channels/{channel_id}/rules").json()
+        assert before["rules"]["share_percent"] == 50
+        assert before["last_change"] is None
+        assert client.get(f"/api/v1/skus/{sku}").json()["channels"][channel_id] == {
+            "available_to_sell": 50
+        }
+
+        changed = client.put(
+            f"/api/v1/channels/{channel_id}/rules?reason=peak season",
+            json={"share_percent": 80, "safety_buffer": 5},
+        )
+        assert changed.status_code == 200
+        assert changed.json()["rules"]["share_percent"] == 80
+        assert changed.json()["last_change"] is not None
+        assert client.get(f"/api/v1/skus/{sku}").json()["channels"][channel_id] == {
+            "available_to_sell": 75
+        }
+
+    [_, recorded] = list(ledger.events.get(channel_rules_id(channel_id)))
+    assert isinstance(recorded, ChannelRules.Changed)
+    assert recorded.reason == "peak season"
+    assert recorded.rules["safety_buffer"] == 5
+
+
+def test_a_change_names_the_token_that_made_it(ledger, channel_id):
+    token = ApiToken(
+        name="merchandiser", sha256=hashlib.sha256(b"t").hexdigest(), scopes=("read", "write")
+    )
+    with app(ledger, channel_id, [token]) as client:
+        answer = client.put(
+            f"/api/v1/channels/{channel_id}/rules",
+            json={"stop_at": 2},
+            headers={"Authorization": "Bearer t"},
+        )
+        assert answer.status_code == 200
+    [_, recorded] = list(ledger.events.get(channel_rules_id(channel_id)))
+    assert recorded.changed_by == "merchandiser"
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ({"share_percent": 140}, "share_percent"),
+        ({"shares": 10}, "shares"),
+        ({"safety_buffer": "lots"}, "safety_buffer"),
+    ],
+)
+def test_invalid_rules_are_422_and_change_nothing(ledger, channel_id, body, complaint):
+    with app(ledger, channel_id) as client:
+        answer = client.put(f"/api/v1/channels/{channel_id}/rules", json=body)
+        assert answer.status_code == 422
+        assert complaint in answer.json()["detail"]
+        assert client.get(f"/api/v1/channels/{channel_id}/rules").json()["last_change"] is None
+
+
+def test_an_unknown_channel_is_404(ledger, channel_id):
+    with app(ledger, channel_id) as client:
+        assert client.get("/api/v1/channels/nobody/rules").status_code == 404
+        assert client.put("/api/v1/channels/nobody/rules", json={}).status_code == 404
