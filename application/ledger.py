@@ -140,6 +140,11 @@ class Ledger(Application[UUID]):
                 self._forget(items.values())
                 raise
             self._cache_and_snapshot(items, versions_before)
+        if not look_up:
+            # Skipping the look-up must not turn a repeat into a refusal: a repeated fact may
+            # break a rule (its reservation is already open) before its key is checked.
+            refused = [k for k, o in results.items() if o.status is OutcomeStatus.REJECTED]
+            known = self.receipts.select_receipts(refused) if refused else {}
         first_index: dict[str, int] = {}
         return [
             self._outcome_of(

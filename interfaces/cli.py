@@ -18,13 +18,16 @@ from rich.table import Table
 
 from application.ledger import Ledger, OutcomeStatus
 from application.receipts import HistoryFilter
+from application.reservations import Reservations
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.config import load_config
 from infrastructure.idempotency import IdempotencyStore
+from infrastructure.periodic import every
 from infrastructure.postgres import check_database, eventsourcing_env
 from infrastructure.projections import availability_runner
 from infrastructure.redis import check_redis
+from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import Settings
 from interfaces import composition
 from interfaces.presenters import event_document, item_document
@@ -106,6 +109,10 @@ def run(
         with ExitStack() as running:  # stopped in reverse order, whatever happens
             idempotency = IdempotencyStore(found.database_url)
             running.callback(idempotency.close)
+            held = PostgresReservations(found.database_url)
+            running.callback(held.close)
+            reservations = Reservations(ledger, held)
+            running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
             running.enter_context(availability_runner(eventsourcing_env(found.database_url), rules))
             if workers:
                 intake.workers.start()
@@ -118,6 +125,7 @@ def run(
                     rules=rules,
                     idempotency=idempotency,
                     tokens=intake.router.config.api_tokens,
+                    reservations=reservations,
                 ),
                 host=settings.http_host,
                 port=settings.http_port,

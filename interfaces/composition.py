@@ -24,6 +24,7 @@ from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import create_projection_tables
 from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
+from infrastructure.reservation_store import create_reservation_table
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def migrate(database_url: str) -> None:
     Ledger(env=eventsourcing_env(database_url, create_table=True)).close()
     create_intake_tables(database_url)
     create_idempotency_table(database_url)
+    create_reservation_table(database_url)
     create_projection_tables(eventsourcing_env(database_url))
     log.info("database migrated")
 

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from application.errors import UnknownSku
 from application.ledger import Ledger
 from application.receipts import AuditFilter, HistoryFilter
+from application.reservations import Reservations
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import ChangeKind
@@ -31,6 +32,7 @@ from interfaces.composition import Intake
 from interfaces.http.auth import BearerAuth
 from interfaces.http.operations import operations_routes
 from interfaces.http.problems import problem
+from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
 from interfaces.http.webhooks import WebhookReceiver
@@ -58,6 +60,7 @@ def create_app(
     rules: Sequence[ChannelRule] = (),
     idempotency: IdempotencyStore | None = None,
     tokens: Sequence[ApiToken] = (),
+    reservations: Reservations | None = None,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -169,6 +172,7 @@ def create_app(
         Route("/api/v1/oversells", oversells),
         Route("/api/v1/history", audit),
         *rules_routes(ledger, rules),
+        *(reservation_routes(reservations) if reservations is not None else []),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, idempotency),

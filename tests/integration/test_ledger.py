@@ -276,3 +276,13 @@ def test_the_notification_log_holds_a_batch_in_order_for_projections(ledger):
     events = [ledger.mapper.to_domain_event(n) for n in mine]
     assert [type(e).__name__ for e in events] == ["Created", "Received", "Received", "Received"]
     assert [e.quantity for e in events[1:]] == [1, 2, 3]
+
+
+def test_a_repeated_fact_that_would_now_break_a_rule_is_still_a_duplicate(ledger):
+    sku = random_sku()
+    ledger.record(change(K.RECEIPT, sku, 5))
+    hold = change(K.RESERVATION, sku, 2, reservation_id="r1", business_key=f"hold:{sku}")
+    first = ledger.record(hold)
+    again = ledger.record(hold)  # reservation r1 is open: the rule alone would refuse it
+    assert again.status is OutcomeStatus.DUPLICATE
+    assert again.receipt == first.receipt

@@ -1,0 +1,94 @@
+"""Reservations as rows in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg_pool import ConnectionPool
+
+from application.reservations import Reservation
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS reservations (
+        id text PRIMARY KEY,
+        sku text NOT NULL,
+        location text NOT NULL,
+        quantity integer NOT NULL,
+        expires_at timestamptz,
+        created_at timestamptz NOT NULL,
+        released_at timestamptz,
+        release_reason text)""",
+    """CREATE INDEX IF NOT EXISTS reservations_expiry_idx
+        ON reservations (expires_at) WHERE released_at IS NULL""",
+)
+_COLUMNS = "id, sku, location, quantity, expires_at, created_at, released_at, release_reason"
+
+
+class PostgresReservations:
+    def __init__(self, database_url: str) -> None:
+        self._pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True, timeout=5)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def add(self, reservation: Reservation) -> Reservation:
+        with self._pool.connection() as conn:
+            conn.execute(
+                f"INSERT INTO reservations ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
+                [
+                    reservation.id,
+                    reservation.sku,
+                    reservation.location,
+                    reservation.quantity,
+                    reservation.expires_at,
+                    reservation.created_at,
+                    None,
+                    None,
+                ],
+            )
+        stored = self.get(reservation.id)
+        assert stored is not None
+        return stored
+
+    def get(self, reservation_id: str) -> Reservation | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM reservations WHERE id = %s", [reservation_id])
+        return rows[0] if rows else None
+
+    def open(self, sku: str | None, limit: int) -> list[Reservation]:
+        return self._query(
+            f"SELECT {_COLUMNS} FROM reservations WHERE released_at IS NULL "
+            "AND (%s::text IS NULL OR sku = %s) ORDER BY created_at LIMIT %s",
+            [sku, sku, limit],
+        )
+
+    def expired(self, now: datetime, limit: int) -> list[Reservation]:
+        return self._query(
+            f"SELECT {_COLUMNS} FROM reservations WHERE released_at IS NULL "
+            "AND expires_at <= %s ORDER BY expires_at LIMIT %s",
+            [now, limit],
+        )
+
+    def mark_released(self, reservation_id: str, reason: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE reservations SET released_at = now(), release_reason = %s "
+                "WHERE id = %s AND released_at IS NULL",
+                [reason, reservation_id],
+            )
+
+    def _query(self, query: str, params: list[object]) -> list[Reservation]:
+        with (
+            self._pool.connection() as conn,
+            conn.cursor(row_factory=class_row(Reservation)) as curs,
+        ):
+            curs.execute(query, params)
+            return curs.fetchall()
+
+
+def create_reservation_table(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for statement in DDL:
+            conn.execute(statement)

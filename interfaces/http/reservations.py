@@ -1,0 +1,96 @@
+"""`GET|POST /api/v1/reservations`, `DELETE /api/v1/reservations/{id}`: holds on stock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from application.errors import UnknownSku
+from application.reservations import Reservation, Reservations, UnknownReservationId
+from domain.errors import DomainError
+from interfaces.http.problems import problem
+
+
+class ReservationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    sku: Annotated[str, Field(min_length=1)]
+    location: Annotated[str, Field(min_length=1)] = "main"
+    quantity: int
+    expires_at: datetime | None = None
+    ttl_seconds: Annotated[int, Field(gt=0)] | None = None
+
+
+def reservation_document(reservation: Reservation) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "id": reservation.id,
+        "sku": reservation.sku,
+        "location": reservation.location,
+        "quantity": reservation.quantity,
+        "expires_at": iso(reservation.expires_at),
+        "created_at": iso(reservation.created_at),
+        "released_at": iso(reservation.released_at),
+        "release_reason": reservation.release_reason,
+    }
+
+
+def reservation_routes(reservations: Reservations) -> list[Route]:
+    def listing(request: Request) -> Response:
+        held = reservations.open(request.query_params.get("sku"))
+        return JSONResponse({"reservations": [reservation_document(r) for r in held]})
+
+    async def create(request: Request) -> Response:
+        try:
+            wanted = ReservationIn.model_validate_json(await request.body())
+        except ValidationError as error:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                for e in error.errors()
+            )
+            return problem(422, "Invalid reservation", detail)
+        expires = wanted.expires_at
+        if wanted.ttl_seconds is not None:
+            expires = datetime.now(UTC) + timedelta(seconds=wanted.ttl_seconds)
+        if expires is not None and expires.tzinfo is None:
+            return problem(422, "Invalid reservation", "expires_at needs a time zone")
+        try:
+            held = await run_in_threadpool(
+                lambda: reservations.hold(
+                    wanted.id or str(uuid.uuid4()),
+                    sku=wanted.sku,
+                    location=wanted.location,
+                    quantity=wanted.quantity,
+                    expires_at=expires,
+                    source="api",
+                )
+            )
+        except UnknownSku as error:
+            return problem(404, "Unknown SKU", str(error))
+        except DomainError as error:
+            return problem(422, "Reservation refused", str(error))
+        return JSONResponse(reservation_document(held), status_code=201)
+
+    async def delete(request: Request) -> Response:
+        reservation_id = request.path_params["reservation_id"]
+        try:
+            await run_in_threadpool(reservations.release, reservation_id)
+        except UnknownReservationId as error:
+            return problem(404, "No such reservation", str(error))
+        return JSONResponse({"id": reservation_id, "status": "released"})
+
+    return [
+        Route("/api/v1/reservations", listing, methods=["GET"]),
+        Route("/api/v1/reservations", create, methods=["POST"]),
+        Route("/api/v1/reservations/{reservation_id}", delete, methods=["DELETE"]),
+    ]

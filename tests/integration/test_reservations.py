@@ -1,0 +1,89 @@
+"""Reservations: rows with an expiry, held and released through the ledger."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from application.reservations import Reservations
+from domain.allocation import ChannelRule
+from domain.stock import ChangeKind
+from infrastructure.reservation_store import PostgresReservations
+from interfaces.http.app import create_app
+from tests.helpers import change, random_sku
+
+
+@pytest.fixture(scope="module")
+def reservations(ledger, database_url):
+    store = PostgresReservations(database_url)
+    yield Reservations(ledger, store)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def client(ledger, reservations):
+    rules = [ChannelRule("shop")]
+    with TestClient(create_app(ledger, {}, rules=rules, reservations=reservations)) as c:
+        yield c
+
+
+def test_a_hold_lowers_available_to_sell_until_it_is_released(client, ledger):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 10))
+    held = client.post(
+        "/api/v1/reservations",
+        json={"id": f"cart-{sku}", "sku": sku, "quantity": 4, "ttl_seconds": 900},
+    )
+    assert held.status_code == 201
+    assert held.json()["expires_at"] is not None
+    assert client.get(f"/api/v1/skus/{sku}").json()["channels"]["shop"] == {"available_to_sell": 6}
+    again = client.post(
+        "/api/v1/reservations", json={"id": f"cart-{sku}", "sku": sku, "quantity": 4}
+    )
+    assert again.json()["created_at"] == held.json()["created_at"]  # the first hold stands
+    assert [
+        r["id"] for r in client.get(f"/api/v1/reservations?sku={sku}").json()["reservations"]
+    ] == [f"cart-{sku}"]
+    assert client.delete(f"/api/v1/reservations/cart-{sku}").status_code == 200
+    assert ledger.get_item(sku).totals.reserved == 0
+    assert client.get(f"/api/v1/reservations?sku={sku}").json()["reservations"] == []
+    assert client.delete(f"/api/v1/reservations/cart-{sku}").status_code == 404
+
+
+def test_expired_holds_are_released_once(reservations, ledger):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 5))
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    reservations.hold(
+        f"r-{sku}", sku=sku, location="main", quantity=3, expires_at=soon, source="test"
+    )
+    assert ledger.get_item(sku).totals.reserved == 3
+    assert f"r-{sku}" not in [r.id for r in reservations.expire(now=datetime.now(UTC))]
+    assert ledger.get_item(sku).totals.reserved == 3
+    later = soon + timedelta(seconds=1)
+    expired = [r.id for r in reservations.expire(now=later)]
+    assert f"r-{sku}" in expired
+    assert ledger.get_item(sku).totals.reserved == 0
+    assert f"r-{sku}" not in [r.id for r in reservations.expire(now=later)]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "complaint"),
+    [
+        ({"sku": "nope-never", "quantity": 1}, 404, "no stock"),
+        ({"sku": "X", "quantity": 1, "colour": "red"}, 422, "colour"),
+        ({"sku": "X", "quantity": 1, "expires_at": "2030-01-01T00:00:00"}, 422, "time zone"),
+    ],
+)
+def test_bad_reservations_get_a_clear_problem(client, body, status, complaint):
+    answer = client.post("/api/v1/reservations", json=body)
+    assert answer.status_code == status
+    assert complaint in answer.json()["detail"]
+
+
+def test_a_zero_quantity_hold_is_refused(client, ledger):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 1))
+    answer = client.post("/api/v1/reservations", json={"sku": sku, "quantity": 0})
+    assert answer.status_code == 422
+    assert "positive quantity" in answer.json()["detail"]
