@@ -280,6 +280,10 @@ class Ledger(Application[UUID]):
         by_id = {inventory_item_id(sku): sku for sku in skus}
         return {by_id[found] for found in self.receipts.select_existing_items(list(by_id))}
 
+    def skus(self, contains: str = "", after: str | None = None, limit: int = 50) -> list[str]:
+        """SKUs with a stock record whose name contains `contains`, in order, after `after`."""
+        return self.receipts.select_skus(contains, after, limit)
+
     def audit(self, audit: AuditFilter, limit: int = 100) -> list[Receipt]:
         """Recorded changes across SKUs, newest first, filtered for an audit."""
         return self.receipts.select_audit(audit, limit)

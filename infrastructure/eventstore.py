@@ -203,6 +203,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
         return self._select(query, [*params, limit])
 
+    def select_skus(self, contains: str, after: str | None, limit: int) -> list[str]:
+        pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = self._sql(
+            "SELECT DISTINCT sku FROM {schema}.{table} WHERE sku ILIKE %s "
+            "AND (%s::text IS NULL OR sku > %s) ORDER BY sku LIMIT %s"
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, [pattern, after, after, limit])
+            return [row["sku"] for row in curs.fetchall()]
+
     def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]:
         if not item_ids:
             return set()

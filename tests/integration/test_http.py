@@ -414,3 +414,17 @@ def test_history_across_skus_filters_pages_and_exports_csv(client, ledger):
     assert lines[0].startswith("recorded_at,occurred_at,sku,kind")
     assert len(lines) == 3
     assert client.get("/api/v1/history", params={"cursor": "!!"}).status_code == 400
+
+
+def test_skus_can_be_searched_and_paged(client, ledger):
+    prefix = random_sku("searchable")
+    for n in range(3):
+        ledger.record(change(K.RECEIPT, f"{prefix}-{n}", 1))
+    first = client.get("/api/v1/skus", params={"search": prefix, "limit": 2}).json()
+    assert first["skus"] == [f"{prefix}-0", f"{prefix}-1"]
+    rest = client.get("/api/v1/skus", params={"search": prefix, "after": first["next_after"]})
+    assert rest.json() == {"skus": [f"{prefix}-2"], "next_after": None}
+    assert client.get("/api/v1/skus", params={"search": "%"}).status_code == 200
+    assert (
+        client.get("/api/v1/skus", params={"search": "no-such-sku-%-at-all"}).json()["skus"] == []
+    )
