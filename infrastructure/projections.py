@@ -8,6 +8,7 @@ available-to-sell per (SKU, channel) computed from them by the channels' allocat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import singledispatchmethod
 from typing import Any, ClassVar
 from uuid import UUID
@@ -43,6 +44,9 @@ class AvailabilityView(PostgresTrackingRecorder):
                 "committed integer NOT NULL DEFAULT 0, reserved integer NOT NULL DEFAULT 0, "
                 "unavailable integer NOT NULL DEFAULT 0, version bigint NOT NULL, "
                 "PRIMARY KEY (sku, location))",
+                "CREATE TABLE IF NOT EXISTS {schema}.availability_sales ("
+                "sku text NOT NULL, channel_id text NOT NULL, day date NOT NULL, "
+                "units integer NOT NULL, PRIMARY KEY (sku, channel_id, day))",
                 "CREATE TABLE IF NOT EXISTS {schema}.availability ("
                 "sku text NOT NULL, channel_id text NOT NULL, available_to_sell integer NOT NULL, "
                 "version bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
@@ -80,6 +84,13 @@ class AvailabilityView(PostgresTrackingRecorder):
                     ).format(state=Identifier(state)),
                     [sku, location, units, event.originator_version],
                 )
+            if sold := _units_sold(event):
+                curs.execute(
+                    "INSERT INTO availability_sales (sku, channel_id, day, units) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, channel_id, day) "
+                    "DO UPDATE SET units = availability_sales.units + EXCLUDED.units",
+                    [sku, event.source, event.occurred_at.date(), sold],
+                )
             curs.execute(
                 "SELECT location, on_hand, committed, reserved, unavailable "
                 "FROM availability_levels WHERE sku = %s",
@@ -88,7 +99,8 @@ class AvailabilityView(PostgresTrackingRecorder):
             locations = {
                 r["location"]: Levels(**{k: r[k] for k in _LEVELS}) for r in curs.fetchall()
             }
-            for channel_id, allocation in allocate(locations, rules).items():
+            velocities = self._velocities(curs, sku, event.occurred_at.date())
+            for channel_id, allocation in allocate(locations, rules, velocities).items():
                 curs.execute(
                     "INSERT INTO availability (sku, channel_id, available_to_sell, version) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, channel_id) DO UPDATE SET "
@@ -98,12 +110,38 @@ class AvailabilityView(PostgresTrackingRecorder):
                 )
             self._insert_tracking(curs, tracking)
 
+    @staticmethod
+    def _velocities(curs: Any, sku: str, today: date) -> dict[str, float]:
+        curs.execute(
+            "SELECT channel_id, sum(units) AS units FROM availability_sales "
+            "WHERE sku = %s AND day > %s GROUP BY channel_id",
+            [sku, today - timedelta(days=VELOCITY_DAYS)],
+        )
+        return {r["channel_id"]: max(0, r["units"]) / VELOCITY_DAYS for r in curs.fetchall()}
+
+    def velocities(self, sku: str, today: date | None = None) -> dict[str, float]:
+        """Units sold per day per channel over the trailing `VELOCITY_DAYS` days."""
+        with self.datastore.transaction(commit=False) as curs:
+            return self._velocities(curs, sku, today or datetime.now(UTC).date())
+
     def available_to_sell(self, sku: str) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 "SELECT channel_id, available_to_sell FROM availability WHERE sku = %s", [sku]
             )
             return {r["channel_id"]: r["available_to_sell"] for r in curs.fetchall()}
+
+
+# Trailing window of the sales velocity that weighs velocity-weighted channels.
+VELOCITY_DAYS = 7
+
+
+def _units_sold(event: InventoryItem.StockEvent) -> int:
+    if isinstance(event, InventoryItem.Sold):
+        return event.quantity
+    if isinstance(event, InventoryItem.SaleCancelled):
+        return -event.released
+    return 0
 
 
 _STOCK_EVENTS = tuple(

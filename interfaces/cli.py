@@ -113,7 +113,9 @@ def run(
             running.callback(held.close)
             reservations = Reservations(ledger, held)
             running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
-            running.enter_context(availability_runner(eventsourcing_env(found.database_url), rules))
+            projection = running.enter_context(
+                availability_runner(eventsourcing_env(found.database_url), rules)
+            )
             if workers:
                 intake.workers.start()
                 running.callback(intake.workers.stop)
@@ -126,6 +128,7 @@ def run(
                     idempotency=idempotency,
                     tokens=intake.router.config.api_tokens,
                     reservations=reservations,
+                    velocities=projection.view.velocities,
                 ),
                 host=settings.http_host,
                 port=settings.http_port,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from application.receipts import Receipt
@@ -32,10 +32,14 @@ def item_document(item: InventoryItem) -> dict[str, Any]:
 
 
 def channels_document(
-    item: InventoryItem, rules: Sequence[ChannelRule], *, explain: bool = False
+    item: InventoryItem,
+    rules: Sequence[ChannelRule],
+    *,
+    explain: bool = False,
+    velocities: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """`available_to_sell` per channel (and, to explain it, the steps that produced it)."""
-    allocations = allocate(item.locations, rules)
+    allocations = allocate(item.locations, rules, velocities)
     return {
         channel_id: {
             "available_to_sell": allocation.available_to_sell,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -53,6 +53,7 @@ def create_app(
     idempotency: IdempotencyStore | None = None,
     tokens: Sequence[ApiToken] = (),
     reservations: Reservations | None = None,
+    velocities: Callable[[str], Mapping[str, float]] | None = None,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -79,7 +80,8 @@ def create_app(
     def sku(request: Request) -> Response:
         explain = flag(request.query_params.get("explain"), "explain")
         item = ledger.get_item(request.path_params["sku"])
-        channels = channels_document(item, current_rules(), explain=explain)
+        sold = velocities(item.sku) if velocities is not None else None
+        channels = channels_document(item, current_rules(), explain=explain, velocities=sold)
         return JSONResponse({**item_document(item), "channels": channels})
 
     def skus(request: Request) -> Response:

@@ -428,3 +428,18 @@ def test_skus_can_be_searched_and_paged(client, ledger):
     assert (
         client.get("/api/v1/skus", params={"search": "no-such-sku-%-at-all"}).json()["skus"] == []
     )
+
+
+def test_velocity_weighted_channels_use_the_sales_velocity_given(ledger):
+    from domain.allocation import ChannelRule
+
+    sku = random_sku()
+    ledger.record(change(K.RECEIPT, sku, 100))
+    rules = [
+        ChannelRule("fast", share_percent=50, velocity_weighted=True),
+        ChannelRule("slow", share_percent=50, velocity_weighted=True),
+    ]
+    app = create_app(ledger, {}, rules=rules, velocities=lambda _: {"fast": 3.0, "slow": 1.0})
+    with TestClient(app) as client:
+        channels = client.get(f"/api/v1/skus/{sku}").json()["channels"]
+    assert channels == {"fast": {"available_to_sell": 75}, "slow": {"available_to_sell": 25}}

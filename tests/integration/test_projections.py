@@ -89,6 +89,7 @@ def test_the_view_is_created_by_the_migration_only(fresh_database):
     assert tables == {
         "availability",
         "availability_levels",
+        "availability_sales",
         "availability_skus",
         "availability_tracking",
     }
@@ -139,3 +140,26 @@ def test_invsync_project_runs_the_projection_as_a_process_of_its_own(
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+
+
+def test_sales_velocity_weighs_velocity_weighted_channels(fresh_database):
+    env = eventsourcing_env(fresh_database)
+    ledger = Ledger(env=env)
+    sku = random_sku()
+    rules = (
+        ChannelRule("fast", share_percent=50, velocity_weighted=True, min_share_percent=10),
+        ChannelRule("slow", share_percent=50, velocity_weighted=True, min_share_percent=10),
+    )
+    try:
+        with availability_runner(env, rules) as runner:
+            ledger.record(change(K.RECEIPT, sku, 1000))
+            ledger.record_batch([change(K.SALE, sku, 1, source="fast") for _ in range(63)])
+            ledger.record_batch([change(K.SALE, sku, 1, source="slow") for _ in range(7)])
+            cancelled = change(K.SALE_CANCELLATION, sku, 7, source="slow")
+            ledger.record(cancelled)
+            runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+            assert runner.view.velocities(sku) == {"fast": 9.0, "slow": 0.0}
+            # 937 available (63 committed); each gets its 10 % floor, "fast" the other 80 %.
+            assert runner.view.available_to_sell(sku) == {"fast": 843, "slow": 93}
+    finally:
+        ledger.close()
