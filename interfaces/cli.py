@@ -140,15 +140,19 @@ def run(
 def worker(
     threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
 ) -> None:
-    """Run intake workers only (for scale-out beside `invsync run`)."""
-    with _service(threads=threads) as (_, _, _, intake):
+    """Run intake workers, and the expiry of reservations, beside `invsync run --no-workers`."""
+    with _service(threads=threads) as (_, found, ledger, intake), ExitStack() as running:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        held = PostgresReservations(found.database_url)
+        running.callback(held.close)
+        expire = Reservations(ledger, held).expire
+        running.enter_context(every(5.0, expire, name="reservation-expiry"))
         intake.workers.start()
+        running.callback(intake.workers.stop)
         log.info("worker running with %d threads", threads)
         stop.wait()
-        intake.workers.stop()
 
 
 @app.command()
