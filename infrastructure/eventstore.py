@@ -146,15 +146,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def select_history(self, item_id: UUID, history: HistoryFilter, limit: int) -> list[Receipt]:
         where: list[str] = ["item_id = %s"]
         params: list[Any] = [item_id]
-        if history.kinds:
-            where.append("kind = ANY(%s)")
-            params.append(sorted(k.value for k in history.kinds))
-        if history.since is not None:
-            where.append("recorded_at >= %s")
-            params.append(history.since)
-        if history.until is not None:
-            where.append("recorded_at < %s")
-            params.append(history.until)
+        _kind_and_time(where, params, history.kinds, history.since, history.until)
         if history.cursor is not None:
             where.append("last_version < %s" if history.newest_first else "first_version > %s")
             params.append(history.cursor)
@@ -185,15 +177,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        if audit.kinds:
-            where.append("kind = ANY(%s)")
-            params.append(sorted(k.value for k in audit.kinds))
-        if audit.since is not None:
-            where.append("recorded_at >= %s")
-            params.append(audit.since)
-        if audit.until is not None:
-            where.append("recorded_at < %s")
-            params.append(audit.until)
+        _kind_and_time(where, params, audit.kinds, audit.since, audit.until)
         if audit.cursor is not None:
             where.append("(recorded_at, business_key) < (%s, %s)")
             params.extend(audit.cursor)
@@ -233,6 +217,26 @@ class LedgerFactory(PostgresFactory):
 
 
 LEDGER_FACTORY_TOPIC = f"{LedgerFactory.__module__}:{LedgerFactory.__qualname__}"
+
+
+def _kind_and_time(
+    where: list[str],
+    params: list[Any],
+    kinds: frozenset[ChangeKind],
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
+    """The filters history and audit share: kinds, and recorded at or after `since`, before
+    `until`."""
+    if kinds:
+        where.append("kind = ANY(%s)")
+        params.append(sorted(k.value for k in kinds))
+    if since is not None:
+        where.append("recorded_at >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("recorded_at < %s")
+        params.append(until)
 
 
 def _row(r: Receipt) -> tuple[Any, ...]:

@@ -9,17 +9,15 @@ With CI set, a server that cannot be reached fails the run: it never skips.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from domain.errors import InvsyncError
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.postgres import check_database
 from infrastructure.redis import check_redis
+from tests.helpers import migrated_database
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -50,16 +48,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A database of its own for this test run, migrated, dropped at the end."""
-    from interfaces.composition import migrate
-
-    name = f"invsync_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(server_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(server_url, "invsync_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
 
 from domain.stock import ChangeKind, StockChange
 
@@ -23,3 +28,20 @@ def change(kind: ChangeKind, sku: str, quantity: int, **fields: Any) -> StockCha
         "occurred_at": datetime.now(UTC),
     }
     return StockChange(kind=kind, sku=sku, quantity=quantity, **{**defaults, **fields})
+
+
+@contextmanager
+def migrated_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on `server_url`, migrated, dropped when the block ends."""
+    from interfaces.composition import migrate
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_conninfo(server_url, dbname=name)
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

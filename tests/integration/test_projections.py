@@ -1,18 +1,14 @@
 """The availability projection: exactly once, restartable, equal to the ledger's own answer."""
 
-import uuid
-
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from application.ledger import Ledger
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import availability_runner
-from interfaces.composition import migrate
-from tests.helpers import change, random_sku
+from tests.helpers import change, migrated_database, random_sku
 
 K = ChangeKind
 RULES = (
@@ -25,14 +21,8 @@ RULES = (
 @pytest.fixture(scope="module")
 def fresh_database(server_url):
     """A database of its own: the projection replays every event in it."""
-    name = f"invsync_proj_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(server_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(server_url, "invsync_proj") as url:
+        yield url
 
 
 def expected(ledger: Ledger, sku: str) -> dict[str, int]:

@@ -40,31 +40,43 @@ def _cancelled(channel: ChannelConfig, order: Payload, delivery: Delivery) -> Tr
 
 
 def _sales(channel: ChannelConfig, order: Payload) -> Iterator[StockChange]:
-    for line in _lines(order):
-        yield _change(
-            channel,
-            ChangeKind.SALE,
-            line,
-            line["quantity"],
-            key=f"{channel.id}:sale:{order['id']}:{line['id']}",
-            location=order.get("location_id"),
-            occurred=order.get("created_at"),
-            reference=f"shopify://{channel.id}/orders/{order['id']}",
-        )
+    return _per_line(
+        channel, order, kind=ChangeKind.SALE, fact="sale", occurred=order.get("created_at")
+    )
 
 
 def _cancellations(channel: ChannelConfig, order: Payload) -> Iterator[StockChange]:
+    return _per_line(
+        channel,
+        order,
+        kind=ChangeKind.SALE_CANCELLATION,
+        fact="cancel",
+        occurred=order.get("cancelled_at"),
+        reason=order.get("cancel_reason") or "cancelled",
+    )
+
+
+def _per_line(
+    channel: ChannelConfig,
+    order: Payload,
+    *,
+    kind: ChangeKind,
+    fact: str,
+    occurred: Any,
+    reason: str = "",
+) -> Iterator[StockChange]:
+    """One change per order line, keyed `<channel>:<fact>:<order>:<line>`."""
     for line in _lines(order):
         yield _change(
             channel,
-            ChangeKind.SALE_CANCELLATION,
+            kind,
             line,
             line["quantity"],
-            key=f"{channel.id}:cancel:{order['id']}:{line['id']}",
+            key=f"{channel.id}:{fact}:{order['id']}:{line['id']}",
             location=order.get("location_id"),
-            occurred=order.get("cancelled_at"),
+            occurred=occurred,
             reference=f"shopify://{channel.id}/orders/{order['id']}",
-            reason=order.get("cancel_reason") or "cancelled",
+            reason=reason,
         )
 
 
