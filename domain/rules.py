@@ -1,19 +1,48 @@
 """The merchant's allocation rules of one channel, as an aggregate: every change is an event
-that says who changed what, when and why, and takes effect on the next computation."""
+that says who changed what, when and why, and takes effect on the next computation.
+
+A channel's rules may be overridden for single SKUs (a bestseller kept off a marketplace, a
+bulky item with a bigger buffer): an override holds only the keys it changes."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.allocation import ChannelRule
+from domain.allocation import ChannelRule, InvalidRule
+
+RULE_KEYS = frozenset(f.name for f in fields(ChannelRule)) - {"channel_id"}
 
 
 def channel_rules_id(channel_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"invsync:/channels/{channel_id}/rules")
+
+
+def rule_fields(rule: ChannelRule) -> dict[str, Any]:
+    """The rule's keys as stored in events (lists, not tuples), without the channel id."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in asdict(rule).items()
+        if name != "channel_id"
+    }
+
+
+def rule_from(
+    channel_id: str, stored: dict[str, Any], base: ChannelRule | None = None
+) -> ChannelRule:
+    """The rule of `channel_id` with the keys of `stored` set over `base` (default: defaults).
+
+    Raises `InvalidRule` for an unknown key or a value the rule cannot take."""
+    unknown = set(stored) - RULE_KEYS
+    if unknown:
+        raise InvalidRule(f"unknown rule keys: {', '.join(sorted(unknown))}")
+    values = dict(stored)
+    if values.get("locations") is not None:
+        values["locations"] = tuple(values["locations"])
+    return replace(base or ChannelRule(channel_id), channel_id=channel_id, **values)
 
 
 class ChannelRules(Aggregate):
@@ -30,6 +59,20 @@ class ChannelRules(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.rules = dict(self.rules)
 
+    class SkuOverridden(Aggregate.Event):
+        """The keys in `rules` replace the channel's own for `sku`; `{}` removes the override."""
+
+        sku: str
+        rules: dict[str, Any]
+        changed_by: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            if self.rules:
+                aggregate.overrides[self.sku] = dict(self.rules)
+            else:
+                aggregate.overrides.pop(self.sku, None)
+
     @staticmethod
     def create_id(channel_id: str) -> UUID:
         return channel_rules_id(channel_id)
@@ -37,18 +80,30 @@ class ChannelRules(Aggregate):
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
         self.rules: dict[str, Any] = {}
+        self.overrides: dict[str, dict[str, Any]] = {}
 
     def change(self, rule: ChannelRule, changed_by: str, reason: str) -> None:
         """Record `rule` (already checked by constructing it) as the channel's rules now."""
-        fields = {
-            name: list(value) if isinstance(value, tuple) else value
-            for name, value in asdict(rule).items()
-            if name != "channel_id"
-        }
-        self.trigger_event(self.Changed, rules=fields, changed_by=changed_by, reason=reason)
+        self.trigger_event(
+            self.Changed, rules=rule_fields(rule), changed_by=changed_by, reason=reason
+        )
 
-    def rule(self) -> ChannelRule:
-        fields = dict(self.rules)
-        if fields.get("locations") is not None:
-            fields["locations"] = tuple(fields["locations"])
-        return ChannelRule(channel_id=self.channel_id, **fields)
+    def override(self, sku: str, keys: dict[str, Any], changed_by: str, reason: str) -> None:
+        """Set (or with no keys, remove) the override of `sku`. Raises `InvalidRule`."""
+        rule_from(self.channel_id, keys)  # refuse what could never apply, before recording it
+        stored = {k: list(v) if isinstance(v, tuple) else v for k, v in keys.items()}
+        self.trigger_event(
+            self.SkuOverridden, sku=sku, rules=stored, changed_by=changed_by, reason=reason
+        )
+
+    def rule(self, defaults: ChannelRule | None = None) -> ChannelRule:
+        """The channel's rule: as last changed, else `defaults` (the configured rule)."""
+        if not self.rules:
+            return defaults or ChannelRule(self.channel_id)
+        return rule_from(self.channel_id, self.rules)
+
+    def rule_for(self, sku: str, defaults: ChannelRule | None = None) -> ChannelRule:
+        """The rule that applies to `sku`: the channel's, with the SKU's override over it."""
+        channel_rule = self.rule(defaults)
+        override = self.overrides.get(sku)
+        return rule_from(self.channel_id, override, channel_rule) if override else channel_rule

@@ -63,7 +63,7 @@ def migrate(database_url: str) -> None:
     create_intake_tables(database_url)
     create_idempotency_table(database_url)
     create_reservation_table(database_url)
-    create_projection_tables(eventsourcing_env(database_url))
+    create_projection_tables(database_url, eventsourcing_env(database_url))
     log.info("database migrated")
 
 

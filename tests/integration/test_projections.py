@@ -7,7 +7,7 @@ from application.ledger import Ledger
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
-from infrastructure.projections import availability_runner
+from infrastructure.projections import AvailabilityRunner
 from tests.helpers import change, migrated_database, random_sku
 
 K = ChangeKind
@@ -35,11 +35,11 @@ def test_availability_follows_the_ledger_per_channel(fresh_database):
     ledger = Ledger(env=env)
     sku = random_sku()
     try:
-        with availability_runner(env, RULES) as runner:
+        with AvailabilityRunner(env, RULES) as runner:
             ledger.record(change(K.RECEIPT, sku, 100))
             ledger.record(change(K.RECEIPT, sku, 30, location="east"))
             ledger.record(change(K.SALE, sku, 10))
-            runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+            assert runner.wait(ledger.recorder.max_notification_id(), timeout=10)
             assert (
                 runner.view.available_to_sell(sku)
                 == expected(ledger, sku)
@@ -54,14 +54,14 @@ def test_a_runner_stopped_mid_stream_and_restarted_ends_equal_to_the_ledger(fres
     ledger = Ledger(env=env)
     skus = [random_sku() for _ in range(20)]
     try:
-        with availability_runner(env, RULES):
+        with AvailabilityRunner(env, RULES):
             for n in range(10):
                 ledger.record_batch([change(K.RECEIPT, sku, 10 + n) for sku in skus])
         # Stopped, maybe in the middle: more changes arrive while no runner is there.
         ledger.record_batch([change(K.SALE, sku, 3, location="east") for sku in skus])
-        with availability_runner(env, RULES) as runner:
+        with AvailabilityRunner(env, RULES) as runner:
             ledger.record_batch([change(K.RETURN, sku, 1) for sku in skus])
-            runner.wait(ledger.recorder.max_notification_id(), timeout=30)
+            assert runner.wait(ledger.recorder.max_notification_id(), timeout=30)
             for sku in skus:
                 assert runner.view.available_to_sell(sku) == expected(ledger, sku)
     finally:
@@ -79,6 +79,8 @@ def test_the_view_is_created_by_the_migration_only(fresh_database):
     assert tables == {
         "availability",
         "availability_levels",
+        "availability_outbox",
+        "availability_rules",
         "availability_sales",
         "availability_skus",
         "availability_tracking",
@@ -141,13 +143,13 @@ def test_sales_velocity_weighs_velocity_weighted_channels(fresh_database):
         ChannelRule("slow", share_percent=50, velocity_weighted=True, min_share_percent=10),
     )
     try:
-        with availability_runner(env, rules) as runner:
+        with AvailabilityRunner(env, rules) as runner:
             ledger.record(change(K.RECEIPT, sku, 1000))
             ledger.record_batch([change(K.SALE, sku, 1, source="fast") for _ in range(63)])
             ledger.record_batch([change(K.SALE, sku, 1, source="slow") for _ in range(7)])
             cancelled = change(K.SALE_CANCELLATION, sku, 7, source="slow")
             ledger.record(cancelled)
-            runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+            assert runner.wait(ledger.recorder.max_notification_id(), timeout=10)
             assert runner.view.velocities(sku) == {"fast": 9.0, "slow": 0.0}
             # 937 available (63 committed); each gets its 10 % floor, "fast" the other 80 %.
             assert runner.view.available_to_sell(sku) == {"fast": 843, "slow": 93}
