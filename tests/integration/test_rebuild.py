@@ -48,7 +48,9 @@ def table(database: str, sql: str) -> list[tuple]:
 
 def views(database: str) -> dict[str, list[tuple]]:
     return {
-        "ats": table(database, "SELECT sku, channel_id, available_to_sell, version FROM availability"),
+        "ats": table(
+            database, "SELECT sku, channel_id, available_to_sell, version FROM availability"
+        ),
         "levels": table(database, "SELECT * FROM availability_levels"),
         "sales": table(database, "SELECT * FROM availability_sales"),
         "skus": table(database, "SELECT * FROM availability_skus"),
@@ -78,7 +80,7 @@ def test_a_rebuild_under_concurrent_intake_gives_the_live_projections_tables(dat
             ledger.record_batch(random_changes(skus, 20, rng))
 
     with AvailabilityRunner(eventsourcing_env(database), RULES) as runner:
-        for n in range(200):
+        for _ in range(200):
             ledger.record_batch(random_changes(skus, 10, rng))
         writer = threading.Thread(target=intake)
         writer.start()
@@ -113,7 +115,8 @@ def test_a_rebuild_reports_and_corrects_a_wrong_quantity_and_tells_the_outbox(da
     assert [(d.sku, d.channel_id, d.live, d.rebuilt) for d in report.differences] == [
         (sku, "shop", 99, 5)  # 60 % of 11 is 6.6, minus a buffer of 1, rounded down
     ]
-    assert progress and progress[-1][0] == progress[-1][1]
+    assert progress
+    assert progress[-1][0] == progress[-1][1]
     assert table(database, "SELECT channel_id, sku, quantity FROM availability_outbox") == [
         ("shop", sku, 5)
     ]
@@ -188,7 +191,9 @@ def test_a_runner_killed_mid_stream_and_restarted_leaves_the_views_of_a_full_reb
     ledger.record_batch([change(K.RECEIPT, sku, 80) for sku in skus])
     for _ in range(500):
         ledger.record_batch(random_changes(skus, 10, rng))
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     view = open_view(eventsourcing_env(database))
     try:
         deadline = time.monotonic() + 30
