@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from application.ledger import Ledger
 from domain.allocation import ChannelRule, InvalidRule
-from domain.rules import ChannelRules
+from domain.rules import ChannelRules, rule_from
 from infrastructure.config import RulesConfig
 from interfaces.http.problems import problem
 
@@ -46,22 +46,86 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
             fields = RulesConfig.model_validate_json(await request.body()).model_dump()
             rule = ChannelRule(channel_id=channel_id, **fields)
         except ValidationError as error:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                for e in error.errors()
-            )
-            return problem(422, "Invalid rules", detail)
+            return problem(422, "Invalid rules", _errors(error))
         except InvalidRule as error:
             return problem(422, "Invalid rules", str(error))
-        who = getattr(request.state, "token", None) or "anonymous (no API tokens configured)"
-        reason = request.query_params.get("reason", "")
-        await run_in_threadpool(ledger.change_channel_rules, rule, who, reason)
+        await run_in_threadpool(ledger.change_channel_rules, rule, *_who_and_why(request))
         return JSONResponse(document(*ledger.channel_rules(rule)))
 
+    def sku_document(channel_id: str, sku: str) -> dict[str, Any]:
+        _, recorded = ledger.channel_rules(by_channel[channel_id])
+        override = recorded.overrides.get(sku, {}) if recorded else {}
+        rule = (
+            recorded.rule_for(sku, by_channel[channel_id]) if recorded else by_channel[channel_id]
+        )
+        return {
+            "channel_id": channel_id,
+            "sku": sku,
+            "override": override,
+            "rules": {k: v for k, v in asdict(rule).items() if k != "channel_id"},
+        }
+
+    def get_sku(request: Request) -> Response:
+        channel_id, sku = request.path_params["channel_id"], request.path_params["sku"]
+        if channel_id not in by_channel:
+            return _unknown(channel_id)
+        return JSONResponse(sku_document(channel_id, sku))
+
+    async def put_sku(request: Request) -> Response:
+        channel_id, sku = request.path_params["channel_id"], request.path_params["sku"]
+        if channel_id not in by_channel:
+            return _unknown(channel_id)
+        try:
+            keys = SkuRulesIn.model_validate_json(await request.body()).model_dump(
+                exclude_unset=True
+            )
+        except ValidationError as error:
+            return problem(422, "Invalid rules", _errors(error))
+        if not keys:
+            return problem(422, "Invalid rules", "set at least one key (DELETE removes them all)")
+        return await _override(request, channel_id, sku, keys)
+
+    async def delete_sku(request: Request) -> Response:
+        channel_id, sku = request.path_params["channel_id"], request.path_params["sku"]
+        if channel_id not in by_channel:
+            return _unknown(channel_id)
+        return await _override(request, channel_id, sku, {})
+
+    async def _override(
+        request: Request, channel_id: str, sku: str, keys: dict[str, Any]
+    ) -> Response:
+        try:
+            rule_from(channel_id, keys, by_channel[channel_id])  # refuse what could never apply
+        except InvalidRule as error:
+            return problem(422, "Invalid rules", str(error))
+        await run_in_threadpool(
+            ledger.override_sku_rules, channel_id, sku, keys, *_who_and_why(request)
+        )
+        return JSONResponse(sku_document(channel_id, sku))
+
+    sku_path = "/api/v1/channels/{channel_id}/rules/skus/{sku:str}"
     return [
         Route("/api/v1/channels/{channel_id}/rules", get, methods=["GET"]),
         Route("/api/v1/channels/{channel_id}/rules", put, methods=["PUT"]),
+        Route(sku_path, get_sku, methods=["GET"]),
+        Route(sku_path, put_sku, methods=["PUT"]),
+        Route(sku_path, delete_sku, methods=["DELETE"]),
     ]
+
+
+class SkuRulesIn(RulesConfig):
+    """The keys of a channel's rule that differ for one SKU: only those set are recorded."""
+
+
+def _who_and_why(request: Request) -> tuple[str, str]:
+    who = getattr(request.state, "token", None) or "anonymous (no API tokens configured)"
+    return who, request.query_params.get("reason", "")
+
+
+def _errors(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+    )
 
 
 def _unknown(channel_id: str) -> Response:

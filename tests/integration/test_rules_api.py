@@ -87,3 +87,49 @@ def test_an_unknown_channel_is_404(ledger, channel_id):
     with app(ledger, channel_id) as client:
         assert client.get("/api/v1/channels/nobody/rules").status_code == 404
         assert client.put("/api/v1/channels/nobody/rules", json={}).status_code == 404
+
+
+def test_a_sku_override_changes_only_that_sku_and_is_removed_by_delete(ledger, channel_id):
+    scarce, plenty = random_sku(), random_sku()
+    ledger.record_batch(
+        [change(ChangeKind.RECEIPT, scarce, 100), change(ChangeKind.RECEIPT, plenty, 100)]
+    )
+    path = f"/api/v1/channels/{channel_id}/rules/skus/{scarce}"
+    with app(ledger, channel_id) as client:
+        assert client.get(path).json()["override"] == {}
+        answer = client.put(f"{path}?reason=bulky", json={"safety_buffer": 20, "max_quantity": 25})
+        assert answer.status_code == 200
+        assert answer.json()["override"] == {"safety_buffer": 20, "max_quantity": 25}
+        assert answer.json()["rules"]["share_percent"] == 50  # the channel's own, kept
+        ats = client.get(f"/api/v1/skus/{scarce}").json()["channels"][channel_id]
+        assert ats == {"available_to_sell": 25}  # 50 - 20 = 30, capped at 25
+        other = client.get(f"/api/v1/skus/{plenty}").json()["channels"][channel_id]
+        assert other == {"available_to_sell": 50}
+        assert client.delete(path).json()["override"] == {}
+        ats = client.get(f"/api/v1/skus/{scarce}").json()["channels"][channel_id]
+        assert ats == {"available_to_sell": 50}
+    recorded = list(ledger.events.get(channel_rules_id(channel_id)))[1:]
+    assert [(type(e).__name__, e.sku, e.reason) for e in recorded] == [
+        ("SkuOverridden", scarce, "bulky"),
+        ("SkuOverridden", scarce, ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"share_percent": 140}, "share_percent"),
+        ({"colour": "red"}, "colour"),
+        ({}, "at least one key"),
+        ({"safety_buffer": -1}, "safety_buffer"),
+    ],
+)
+def test_a_bad_sku_override_is_a_422_and_records_nothing(ledger, channel_id, body, why):
+    sku = random_sku()
+    with app(ledger, channel_id) as client:
+        answer = client.put(f"/api/v1/channels/{channel_id}/rules/skus/{sku}", json=body)
+        assert answer.status_code == 422
+        assert why in answer.json()["detail"]
+        unknown = client.put(f"/api/v1/channels/nope/rules/skus/{sku}", json={"stop_at": 1})
+        assert unknown.status_code == 404
+    assert list(ledger.events.get(channel_rules_id(channel_id))) == []
