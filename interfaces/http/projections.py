@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from infrastructure.projections import AvailabilityRunner
+from infrastructure.projections.availability import NAME
 from infrastructure.projections.jobs import (
     RebuildJob,
     RebuildJobs,
@@ -19,12 +21,29 @@ from infrastructure.projections.jobs import (
 )
 from interfaces.http.problems import problem
 
-Positions = Callable[[], dict[str, Any]]  # projection -> its position and the ledger's
+
+@dataclass(frozen=True)
+class Projections:
+    """The running projection and the rebuilds the API may start."""
+
+    runner: AvailabilityRunner
+    jobs: RebuildJobs
+
+    def positions(self) -> dict[str, Any]:
+        ledger = self.runner.app.recorder.max_notification_id() or 0
+        folded = self.runner.view.max_tracking_id(self.runner.app.name) or 0
+        return {NAME: {"position": folded, "ledger_position": ledger, "lag": ledger - folded}}
+
+    def wait_for_ledger(self, timeout: float) -> bool:
+        """Wait until the projection has folded everything recorded so far (read your writes)."""
+        return self.runner.wait(self.runner.app.recorder.max_notification_id() or 0, timeout)
 
 
-def projection_routes(jobs: RebuildJobs, positions: Positions) -> list[Route]:
+def projection_routes(projections: Projections) -> list[Route]:
+    jobs = projections.jobs
+
     def listing(request: Request) -> Response:
-        return JSONResponse({"projections": positions()})
+        return JSONResponse({"projections": projections.positions()})
 
     def start(request: Request) -> Response:
         name = request.path_params["name"]
@@ -76,4 +95,3 @@ def job_document(job: RebuildJob) -> dict[str, Any]:
             ],
         },
     }
-
