@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
 import threading
 import time
@@ -14,9 +15,17 @@ from enum import StrEnum
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from application.as_of import (
+    Availability,
+    OversellInContext,
+    RulesHistory,
+    availability_of,
+    weighs_velocity,
+)
 from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
 from application.receipts import AuditFilter, HistoryFilter, Receipt, ReceiptStore
 from domain.allocation import ChannelRule
@@ -24,6 +33,7 @@ from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import StockChange
+from domain.velocity import VELOCITY_WINDOW
 
 
 class OutcomeStatus(StrEnum):
@@ -312,3 +322,83 @@ class Ledger(Application[UUID]):
     def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
         """Sales that drove available stock below zero, newest first."""
         return self.receipts.select_oversells(limit, before)
+
+    # As of a time --------------------------------------------------------------------------
+
+    def rules_history(self, defaults: Sequence[ChannelRule]) -> RulesHistory:
+        """Every recorded change of the configured channels' rules, to ask what was in force
+        when. One read per channel, however many moments are asked about."""
+        changes = {
+            rule.channel_id: [
+                event
+                for event in self.events.get(channel_rules_id(rule.channel_id))
+                if isinstance(event, Aggregate.Event)
+            ]
+            for rule in defaults
+        }
+        return RulesHistory(defaults, changes)
+
+    def availability_at(
+        self, sku: str, at: datetime, defaults: Sequence[ChannelRule]
+    ) -> Availability:
+        """A SKU's stock and each channel's available-to-sell as the ledger knew them at `at`:
+        the stock recorded by then, the rules in force for it then (`defaults` until a channel's
+        first change, and the SKU's overrides), and the sales velocity of the week before.
+        Raises `UnknownSku` if nothing had been recorded for the SKU by then."""
+        item = self.item_at(sku, at)
+        rules = self.rules_history(defaults).at(at, sku)
+        events = []
+        if weighs_velocity(rules):
+            start = self._version_before_window(item.id, at)
+            events = self._stock_events(item.id, start, item.version)
+        return availability_of(item, rules, events, at)
+
+    def oversells_in_context(
+        self,
+        defaults: Sequence[ChannelRule],
+        limit: int = 100,
+        before: datetime | None = None,
+        context: int = 3,
+    ) -> list[OversellInContext]:
+        """Oversells as `oversells` lists them, each with up to `context` of its SKU's ledger
+        events either side, and each channel's ATS just before and just after the sale."""
+        history = self.rules_history(defaults)
+        return [self._in_context(r, history, context) for r in self.oversells(limit, before)]
+
+    def _in_context(
+        self, receipt: Receipt, history: RulesHistory, context: int
+    ) -> OversellInContext:
+        at, sale = receipt.recorded_at, receipt.last_version
+        rules = history.at(at, receipt.sku)
+        start = sale - 1 - context
+        if weighs_velocity(rules):
+            start = min(start, self._version_before_window(receipt.item_id, at))
+        # One read covers the context and the velocity window; the item before the sale comes
+        # from its snapshot, and the sale itself is folded onto a copy of it.
+        events = self._stock_events(receipt.item_id, max(0, start), sale + context)
+        before = cast(InventoryItem, self.repository.get(receipt.item_id, version=sale - 1))
+        after = cast(
+            InventoryItem,
+            project_aggregate(
+                copy.deepcopy(before), [e for e in events if e.originator_version == sale]
+            ),
+        )
+        return OversellInContext(
+            receipt=receipt,
+            events_before=[e for e in events if sale - context <= e.originator_version < sale],
+            events_after=[e for e in events if sale < e.originator_version <= sale + context],
+            before=availability_of(before, rules, events, at),
+            after=availability_of(after, rules, events, at),
+        )
+
+    def _version_before_window(self, item_id: UUID, at: datetime) -> int:
+        # The events recorded in the velocity window follow this version. A sale recorded
+        # before the window with a later `occurred_at` (a clock ahead) is not counted.
+        return self.receipts.version_at(item_id, at - VELOCITY_WINDOW) or 0
+
+    def _stock_events(self, item_id: UUID, gt: int, lte: int) -> list[InventoryItem.StockEvent]:
+        return [
+            event
+            for event in self.events.get(item_id, gt=gt, lte=lte)
+            if isinstance(event, InventoryItem.StockEvent)
+        ]

@@ -60,6 +60,10 @@ class InventoryItem(Aggregate):
             """The signed changes this event makes to the quantities, derived from its data only."""
             raise NotImplementedError
 
+        def units_sold(self) -> int:
+            """Net units this event sells on its channel (`source`): what sales velocity counts."""
+            return 0
+
         def apply(self, aggregate: Any) -> None:
             item: InventoryItem = aggregate
             for location, state, units in self.deltas():
@@ -83,6 +87,9 @@ class InventoryItem(Aggregate):
         def deltas(self) -> tuple[Delta, ...]:
             return ((self.location, COMMITTED, self.quantity),)
 
+        def units_sold(self) -> int:
+            return self.quantity
+
     class SaleCancelled(StockEvent):
         """`released` is the part of `quantity` that was still committed."""
 
@@ -92,6 +99,10 @@ class InventoryItem(Aggregate):
 
         def deltas(self) -> tuple[Delta, ...]:
             return ((self.location, COMMITTED, -self.released),)
+
+        def units_sold(self) -> int:
+            # Only the units still committed were counted as sold, so only they come back off.
+            return -self.released
 
     class Shipped(StockEvent):
         """Fulfilment: the units leave the building. `released` is the committed part."""

@@ -19,6 +19,7 @@ from rich.table import Table
 from application.ledger import Ledger, OutcomeStatus
 from application.receipts import HistoryFilter
 from application.reservations import Reservations
+from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.config import load_config
@@ -30,7 +31,12 @@ from infrastructure.redis import check_redis
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import Settings
 from interfaces import composition
-from interfaces.presenters import event_document, item_document
+from interfaces.presenters import (
+    allocations_document,
+    event_document,
+    item_document,
+    oversell_document,
+)
 
 app = typer.Typer(help="invsync: the inventory sync hub.", no_args_is_help=True)
 stock = typer.Typer(help="Record and inspect stock in the ledger.", no_args_is_help=True)
@@ -332,16 +338,33 @@ def transfer(
 def show(
     sku: str,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    at: Annotated[str | None, typer.Option(help="ISO time: stock as it was then.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="ISO time: stock and each channel's ATS as they were then.")
+    ] = None,
 ) -> None:
     """Show a SKU's stock per location, now or at a past time."""
-    with _errors_as_messages(), _ledger() as ledger:
-        item = ledger.item_at(sku, _parse_time(at)) if at else ledger.get_item(sku)
-        document = item_document(item)
-        if as_json:
-            typer.echo(json.dumps(document, indent=2))
-        else:
-            _print_item(document)
+    with _errors_as_messages():
+        when = _parse_time(at) if at else None
+        rules = _configured_rules() if when else []
+        with _ledger() as ledger:
+            if when is None:
+                document = item_document(ledger.get_item(sku))
+            else:
+                item, allocations = ledger.availability_at(sku, when, rules)
+                document = {
+                    **item_document(item),
+                    "channels": allocations_document(allocations),
+                    "as_of": when.isoformat(),
+                }
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    _print_item(document)
+    if "channels" in document:
+        table = Table("channel", "available_to_sell", title=f"as of {document['as_of']}")
+        for channel_id, channel in document["channels"].items():
+            table.add_row(channel_id, str(channel["available_to_sell"]))
+        console.print(table)
 
 
 @stock.command()
@@ -371,23 +394,84 @@ def history(
         if as_json:
             typer.echo(json.dumps(documents, indent=2, default=str))
             return
-        table = Table("v", "recorded", "kind", "location", "change", "reason", "source", "key")
+        table = Table(*_EVENT_COLUMNS)
         for d in documents:
-            change = ", ".join(f"{m['state']} {m['units']:+d}" for m in d["deltas"]) or "-"
-            where = d["location"] + (
-                f"→{d['details']['to_location']}" if "to_location" in d["details"] else ""
-            )
-            table.add_row(
-                str(d["version"]),
-                d["recorded_at"][:19],
-                d["kind"],
-                where,
-                change,
-                d["reason"],
-                d["source"],
-                d["business_key"],
-            )
+            table.add_row(*_event_row(d))
         console.print(table)
+
+
+@app.command()
+def oversells(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    before: Annotated[str | None, typer.Option(help="ISO time, exclusive.")] = None,
+    context: Annotated[
+        int, typer.Option(min=0, max=20, help="Ledger events shown either side.")
+    ] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List oversells, newest first: the events around each, and every channel's ATS just
+    before and just after the oversold sale."""
+    with _errors_as_messages():
+        until = _parse_time(before) if before else None
+        rules = _configured_rules()
+        with _ledger() as ledger:
+            found = ledger.oversells_in_context(rules, limit=limit, before=until, context=context)
+    documents = [oversell_document(o) for o in found]
+    if as_json:
+        typer.echo(json.dumps(documents, indent=2, default=str))
+        return
+    if not documents:
+        typer.echo("no oversells")
+    for d in documents:
+        channels = d["channels"]
+        ats = ", ".join(
+            f"{c} {channels['before'][c]['available_to_sell']} → {a['available_to_sell']}"
+            for c, a in channels["after"].items()
+        )
+        table = Table(
+            *_EVENT_COLUMNS,
+            title=f"{d['sku']} oversold by {d['shortfall']}: {d['business_key']}",
+            caption=f"available to sell before → after: {ats or 'no channels configured'}",
+        )
+        for event in d["events_before"]:
+            table.add_row(*_event_row(event))
+        sale = (d["versions"][1], d["recorded_at"], d["kind"], d["location"])
+        table.add_row(
+            *(str(v) for v in sale),
+            f"{d['shortfall']} short",
+            "oversold",
+            d["source"],
+            d["business_key"],
+            style="bold red",
+        )
+        for event in d["events_after"]:
+            table.add_row(*_event_row(event))
+        console.print(table)
+
+
+_EVENT_COLUMNS = ("v", "recorded", "kind", "location", "change", "reason", "source", "key")
+
+
+def _event_row(d: dict[str, Any]) -> tuple[str, ...]:
+    change = ", ".join(f"{m['state']} {m['units']:+d}" for m in d["deltas"]) or "-"
+    where = d["location"] + (
+        f"→{d['details']['to_location']}" if "to_location" in d["details"] else ""
+    )
+    return (
+        str(d["version"]),
+        d["recorded_at"][:19],
+        d["kind"],
+        where,
+        change,
+        d["reason"],
+        d["source"],
+        d["business_key"],
+    )
+
+
+def _configured_rules() -> list[ChannelRule]:
+    """The channels' rules as configured: the defaults their recorded changes start from."""
+    return load_config(Settings.from_env().config_path).allocation_rules()
 
 
 def _parse_time(value: str) -> datetime:

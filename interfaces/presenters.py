@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from application.as_of import OversellInContext
 from application.receipts import Receipt
-from domain.allocation import ChannelRule, allocate
+from domain.allocation import Allocation, ChannelRule, allocate
 from domain.inventory import InventoryItem
 
 _COMMON = {
@@ -39,7 +40,12 @@ def channels_document(
     velocities: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """`available_to_sell` per channel (and, to explain it, the steps that produced it)."""
-    allocations = allocate(item.locations, rules, velocities)
+    return allocations_document(allocate(item.locations, rules, velocities), explain=explain)
+
+
+def allocations_document(
+    allocations: Mapping[str, Allocation], *, explain: bool = False
+) -> dict[str, Any]:
     return {
         channel_id: {
             "available_to_sell": allocation.available_to_sell,
@@ -91,4 +97,18 @@ def receipt_document(receipt: Receipt) -> dict[str, Any]:
         "shortfall": receipt.shortfall,
         "location": receipt.location,
         "reference": receipt.reference,
+    }
+
+
+def oversell_document(oversell: OversellInContext) -> dict[str, Any]:
+    """The oversold sale, the events around it, and what each channel was allowed to sell just
+    before it was recorded and just after."""
+    return {
+        **receipt_document(oversell.receipt),
+        "events_before": [event_document(e) for e in oversell.events_before],
+        "events_after": [event_document(e) for e in oversell.events_after],
+        "channels": {
+            "before": allocations_document(oversell.before.allocations),
+            "after": allocations_document(oversell.after.allocations),
+        },
     }

@@ -13,8 +13,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
+from domain.stock import ChangeKind
 from interfaces.cli import app
-from tests.helpers import random_sku
+from tests.helpers import change, random_sku
 
 Invoke = Callable[..., Any]
 
@@ -188,6 +189,58 @@ def test_show_at_a_past_time_gives_the_stock_as_it_was_then(invsync):
     assert _show(invsync, sku)["totals"]["on_hand"] == 15
 
 
+@pytest.fixture
+def channel(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> str:
+    """A configured channel allowed half the stock, with no rule changes recorded."""
+    channel_id = f"shop-{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "invsync.toml"
+    config.write_text(
+        f'[[channels]]\nid = "{channel_id}"\nkind = "internal"\nwebhook_secrets = ["s"]\n'
+        "[channels.rules]\nshare_percent = 50\n"
+    )
+    monkeypatch.setenv("INVSYNC_CONFIG", str(config))
+    return channel_id
+
+
+def test_show_at_a_time_gives_each_channels_ats_then(invsync, channel):
+    sku = random_sku()
+    _ok(invsync("stock", "receive", sku, "10"))
+    then = datetime.now(UTC).isoformat()
+    _ok(invsync("stock", "receive", sku, "6"))
+
+    shown = _show(invsync, sku, "--at", then)
+
+    assert shown["channels"] == {channel: {"available_to_sell": 5}}
+    assert shown["as_of"] == then
+    table = _ok(invsync("stock", "show", sku, "--at", then)).stdout
+    assert channel in table
+    assert then[:19] in table
+
+
+def test_oversells_list_each_with_the_events_around_it_and_the_channels_ats(
+    invsync, channel, ledger
+):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 4))
+    ledger.record(change(ChangeKind.ADJUSTMENT, sku, -1, reason="damaged"))
+    ledger.record(change(ChangeKind.SALE, sku, 5, business_key=f"order:{sku}"))  # 2 short
+    ledger.record(change(ChangeKind.RECEIPT, sku, 1))
+
+    listed = json.loads(_ok(invsync("oversells", "--json", "--limit", "1000")).stdout)
+
+    [found] = [o for o in listed if o["sku"] == sku]
+    assert found["shortfall"] == 2
+    assert [e["kind"] for e in found["events_before"]] == ["receipt", "adjustment"]
+    assert [e["kind"] for e in found["events_after"]] == ["receipt"]
+    assert found["channels"] == {
+        "before": {channel: {"available_to_sell": 1}},
+        "after": {channel: {"available_to_sell": 0}},
+    }
+    shown = _ok(invsync("oversells", "--limit", "1000")).stdout
+    assert f"order:{sku}" in shown
+    assert f"{channel} 1 → 0" in shown
+
+
 # Errors -------------------------------------------------------------------------------------
 
 
@@ -255,6 +308,10 @@ def test_show_at_an_unreadable_time_is_a_one_line_error(invsync, at, complaint):
     sku = random_sku()
     _ok(invsync("stock", "receive", sku, "3"))
     _assert_one_line_error(invsync("stock", "show", sku, "--at", at), complaint)
+
+
+def test_oversells_before_an_unreadable_time_is_a_one_line_error(invsync):
+    _assert_one_line_error(invsync("oversells", "--before", "yesterday"), "is not an ISO 8601")
 
 
 def test_show_at_a_time_before_the_sku_existed_is_a_one_line_error(invsync):
