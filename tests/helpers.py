@@ -14,6 +14,15 @@ from psycopg.conninfo import make_conninfo
 from domain.stock import ChangeKind, StockChange
 
 
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """The body of `response`, after checking it is an RFC 9457 problem with that status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
 def random_sku(prefix: str = "sku") -> str:
     """Unique per call, so tests share one database without cleaning up after each other."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

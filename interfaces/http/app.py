@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from eventsourcing.persistence import InterfaceError, OperationalError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,19 +25,22 @@ from infrastructure.config import ApiToken
 from infrastructure.idempotency import IdempotencyStore
 from interfaces.composition import Intake
 from interfaces.http.auth import BearerAuth
+from interfaces.http.catalogue import OPENAPI_PATH
 from interfaces.http.history import history_endpoint
+from interfaces.http.inputs import RefuseNul
+from interfaces.http.openapi import openapi_endpoint
 from interfaces.http.operations import operations_routes
 from interfaces.http.params import BadQuery, flag, kinds, limit_of, newest_first, number, time_of
-from interfaces.http.problems import problem
+from interfaces.http.problems import problem, routing_problem
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
-from interfaces.http.time_travel import time_travel_routes
 from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import (
     channels_document,
     event_document,
     item_document,
+    receipt_document,
 )
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,12 @@ def create_app(
             {"skus": found, "next_after": found[-1] if len(found) == limit else None}
         )
 
+    def sku_at(request: Request) -> Response:
+        at = time_of(request.query_params.get("time"), "time", required=True)
+        assert at is not None
+        item = ledger.item_at(request.path_params["sku"], at)
+        return JSONResponse({**item_document(item), "as_of": at.isoformat()})
+
     def sku_history(request: Request) -> Response:
         params = request.query_params
         history = HistoryFilter(
@@ -111,6 +121,13 @@ def create_app(
                 "next_cursor": page.next_cursor,
             }
         )
+
+    def oversells(request: Request) -> Response:
+        params = request.query_params
+        found = ledger.oversells(
+            limit_of(params.get("limit")), time_of(params.get("before"), "before")
+        )
+        return JSONResponse({"oversells": [receipt_document(r) for r in found]})
 
     def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -133,8 +150,9 @@ def create_app(
         Route("/metrics", metrics),
         Route("/api/v1/skus", skus),
         Route("/api/v1/skus/{sku:str}", sku),
-        *time_travel_routes(ledger, rules),
+        Route("/api/v1/skus/{sku:str}/at", sku_at),
         Route("/api/v1/skus/{sku:str}/history", sku_history),
+        Route("/api/v1/oversells", oversells),
         Route("/api/v1/history", history_endpoint(ledger)),
         *rules_routes(ledger, rules),
         *(reservation_routes(reservations) if reservations is not None else []),
@@ -152,11 +170,13 @@ def create_app(
             *operations_routes(intake),
         ]
         lifespan = _intake_lifespan(intake, receiver)
+    routes.append(Route(OPENAPI_PATH, openapi_endpoint(routes)))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BearerAuth, tokens=tokens)],
+        middleware=[Middleware(BearerAuth, tokens=tokens), Middleware(RefuseNul)],
         exception_handlers={
+            HTTPException: routing_problem,
             UnknownSku: unknown_sku,
             BadQuery: bad_query,
             OperationalError: storage_down,

@@ -15,10 +15,12 @@ from interfaces.http.problems import problem
 
 # Paths outside the API answer anyone: channels sign their webhooks, probes must be reachable.
 _ADMIN_PREFIXES = ("/api/v1/dead-letters", "/api/v1/deliveries", "/api/v1/projections")
+# The API's description holds no data, and clients and tools fetch it before they hold a token.
+_PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
 
 def required_scope(method: str, path: str) -> str | None:
-    if not path.startswith("/api/"):
+    if not path.startswith("/api/") or path in _PUBLIC_PATHS:
         return None
     if path.startswith(_ADMIN_PREFIXES):
         return "admin"

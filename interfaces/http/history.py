@@ -58,6 +58,8 @@ def _audit_cursor(value: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         stamp, _, key = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        if "\x00" in key:  # no business key holds one, and the database would refuse it
+            raise ValueError(key)
         return datetime.fromisoformat(stamp), key
     except ValueError:
         raise BadQuery("cursor is not one this API gave out") from None

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+async def routing_problem(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such route, a method the route does not take) as problems."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = f"{request.method} {request.url.path}: {HTTPStatus(status).phrase.lower()}"
+    response = problem(status, HTTPStatus(status).phrase, detail)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response

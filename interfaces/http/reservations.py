@@ -15,18 +15,21 @@ from starlette.routing import Route
 from application.errors import UnknownSku
 from application.reservations import Reservation, Reservations, UnknownReservationId
 from domain.errors import DomainError
+from interfaces.http.inputs import Text, Units
 from interfaces.http.problems import problem
+
+MAX_HOLD = timedelta(days=366)  # a hold of longer is a mistake
 
 
 class ReservationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    sku: Annotated[str, Field(min_length=1)]
-    location: Annotated[str, Field(min_length=1)] = "main"
-    quantity: int
+    id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    sku: Annotated[Text, Field(min_length=1)]
+    location: Annotated[Text, Field(min_length=1)] = "main"
+    quantity: Units
     expires_at: datetime | None = None
-    ttl_seconds: Annotated[int, Field(gt=0)] | None = None
+    ttl_seconds: Annotated[int, Field(gt=0, le=int(MAX_HOLD.total_seconds()))] | None = None
 
 
 def reservation_document(reservation: Reservation) -> dict[str, Any]:
@@ -59,11 +62,14 @@ def reservation_routes(reservations: Reservations) -> list[Route]:
                 for e in error.errors()
             )
             return problem(422, "Invalid reservation", detail)
+        now = datetime.now(UTC)
         expires = wanted.expires_at
         if wanted.ttl_seconds is not None:
-            expires = datetime.now(UTC) + timedelta(seconds=wanted.ttl_seconds)
+            expires = now + timedelta(seconds=wanted.ttl_seconds)
         if expires is not None and expires.tzinfo is None:
             return problem(422, "Invalid reservation", "expires_at needs a time zone")
+        if expires is not None and not now < expires <= now + MAX_HOLD:
+            return problem(422, "Invalid reservation", "a hold must expire within a year from now")
         try:
             held = await run_in_threadpool(
                 lambda: reservations.hold(

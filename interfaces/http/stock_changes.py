@@ -16,6 +16,7 @@ from application.ledger import Ledger, Outcome, OutcomeStatus
 from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
 from infrastructure.idempotency import IdempotencyStore, request_hash
+from interfaces.http.inputs import PastTime, Text, Units
 from interfaces.http.problems import problem
 
 MAX_BATCH = 1000
@@ -27,15 +28,15 @@ class StockChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["receipt", "adjustment", "count", "transfer"]
-    sku: Annotated[str, Field(min_length=1, max_length=200)]
-    location: Annotated[str, Field(min_length=1)] = "main"
-    to_location: str | None = None
-    quantity: int = Field(description="signed for an adjustment; the counted units for a count")
-    reason: str = ""
-    reference: str = ""
-    business_key: Annotated[str, Field(min_length=1, max_length=500)]
-    occurred_at: datetime | None = None
-    expected: int | None = Field(default=None, description="counts: the on_hand expected")
+    sku: Annotated[Text, Field(min_length=1, max_length=200)]
+    location: Annotated[Text, Field(min_length=1)] = "main"
+    to_location: Text | None = None
+    quantity: Units = Field(description="signed for an adjustment; the counted units for a count")
+    reason: Text = ""
+    reference: Text = ""
+    business_key: Annotated[Text, Field(min_length=1, max_length=500)]
+    occurred_at: PastTime | None = None
+    expected: Units | None = Field(default=None, description="counts: the on_hand expected")
     state: Literal["on_hand", "unavailable"] = "on_hand"
 
     def to_domain(self, source: str) -> StockChange:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -57,7 +58,10 @@ def running_intake(
     *,
     workers: bool = True,
     namespace: str | None = None,
+    **app_options: Any,
 ) -> Iterator[RunningIntake]:
+    """The app over `ledger` and a fresh intake, served by uvicorn; `app_options` go to
+    `create_app` (rules, reservations, tokens, ...)."""
     intake = build_intake(
         database_url,
         redis_url,
@@ -68,7 +72,7 @@ def running_intake(
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(ledger, {}, intake),
+            create_app(ledger, {}, intake, **app_options),
             host="127.0.0.1",
             port=port,
             log_level="warning",

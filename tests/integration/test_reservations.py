@@ -73,6 +73,8 @@ def test_expired_holds_are_released_once(reservations, ledger):
         ({"sku": "nope-never", "quantity": 1}, 404, "no stock"),
         ({"sku": "X", "quantity": 1, "colour": "red"}, 422, "colour"),
         ({"sku": "X", "quantity": 1, "expires_at": "2030-01-01T00:00:00"}, 422, "time zone"),
+        ({"sku": "X", "quantity": 1, "ttl_seconds": 10**12}, 422, "less than or equal"),
+        ({"sku": "X\u0000", "quantity": 1}, 422, "pattern"),
     ],
 )
 def test_bad_reservations_get_a_clear_problem(client, body, status, complaint):
@@ -87,3 +89,21 @@ def test_a_zero_quantity_hold_is_refused(client, ledger):
     answer = client.post("/api/v1/reservations", json={"sku": sku, "quantity": 0})
     assert answer.status_code == 422
     assert "positive quantity" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "2001-01-01T00:00:00Z"],
+)
+def test_a_hold_must_expire_within_a_year_and_nothing_is_held_otherwise(client, ledger, expires_at):
+    # Found by the schemathesis run: such a hold was stored, could not be read back (500), and
+    # every later listing of reservations answered 500 too.
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 1))
+    answer = client.post(
+        "/api/v1/reservations", json={"sku": sku, "quantity": 1, "expires_at": expires_at}
+    )
+    assert answer.status_code == 422, answer.text
+    assert "within a year" in answer.json()["detail"]
+    assert ledger.get_item(sku).totals.reserved == 0
+    assert client.get("/api/v1/reservations").status_code == 200

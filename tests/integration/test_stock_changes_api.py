@@ -130,3 +130,27 @@ def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(cl
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["detail"]
     assert ledger.get_item(sku).totals.on_hand == 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        pytest.param("occurred_at", "0001-01-01T00:00:00+23:59", "between 1970", id="year-1"),
+        pytest.param("occurred_at", "9999-12-31T23:59:59-23:59", "between 1970", id="year-9999"),
+        pytest.param("sku", "A\u0000B", "should match pattern", id="nul-in-sku"),
+        pytest.param("reference", "\u0000", "should match pattern", id="nul-in-reference"),
+        pytest.param("quantity", 10**12, "less than or equal", id="beyond-an-integer-column"),
+    ],
+)
+def test_a_change_the_database_could_not_store_or_read_back_is_a_422_and_records_nothing(
+    client, ledger, field, value, complaint
+):
+    # Found by the schemathesis run: such a change was stored, then every audit page or
+    # history that reached it answered 500.
+    sku = random_sku()
+    change = {"kind": "receipt", "sku": sku, "quantity": 1, "business_key": key(), field: value}
+    answer = client.post("/api/v1/stock-changes", json=change)
+    assert answer.status_code == 422, answer.text
+    assert complaint in answer.json()["detail"]
+    assert client.get("/api/v1/history", params={"limit": 1000}).status_code == 200
+    assert client.get(f"/api/v1/skus/{sku}").status_code == 404

@@ -1,0 +1,263 @@
+"""The operations of /api/v1, one `Operation` per method and path, for the OpenAPI document
+that interfaces.http.openapi builds from them.
+
+To document a new route, append an `Operation` to `OPERATIONS`: its method, its path (without
+Starlette convertors), a summary and tag, the type of each success answer's JSON body (or a
+mapping of media type to type), the statuses it answers with a plain problem document, its query
+and header `Param`s, and the type of its body. Types are pydantic models or annotated types,
+never hand-written JSON Schemas. Path parameters are non-empty strings unless a
+`Param(where="path")` says otherwise; the bearer scope, 400, 401, 403 and 503 follow from
+auth.py and the middleware. tests/integration/test_api_schema.py fails for a route left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from application.intake import DeliveryState
+from domain.stock import ChangeKind
+from infrastructure.config import RulesConfig
+from interfaces.http import schemas as s
+from interfaces.http.inputs import Text
+from interfaces.http.reservations import ReservationIn
+from interfaces.http.stock_changes import MAX_BATCH, StockChangeIn
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query, header or path parameter, typed as the route parses it."""
+
+    name: str
+    type: Any = Text
+    where: Literal["query", "header", "path"] = "query"
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path. `answers` maps each status the route answers with to the type of
+    its JSON body, or to a mapping of media type to type; `problems` lists the statuses it
+    answers with a plain problem document."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    answers: Mapping[int, Any]
+    problems: tuple[int, ...] = ()
+    params: tuple[Param, ...] = ()
+    body: Any = None
+
+
+SKU = "/api/v1/skus/{sku}"
+LIMIT = Param("limit", s.Limit)
+SINCE = Param("since", s.Time, description="recorded at or after")
+UNTIL = Param("until", s.Time, description="recorded before")
+KINDS = Param("kind", list[ChangeKind], description="only these kinds; repeat for several")
+SKU_HISTORY_CURSOR = Annotated[int, Field(ge=0, le=2**63 - 1)]
+DEAD_LETTER_STATES = Literal["dead", "retried", "discarded"]
+DEAD_LETTER = Param("dead_id", RowId, where="path")
+
+OPERATIONS: list[Operation] = [
+    Operation(
+        "GET",
+        OPENAPI_PATH,
+        "This document",
+        "meta",
+        answers={200: dict[str, Any]},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/skus",
+        "SKUs with a stock record whose name contains `search`, in order, paged by `after`",
+        "stock",
+        answers={200: s.SkuList},
+        problems=(400,),
+        params=(
+            Param("search"),
+            Param("after", description="the last SKU of the page before"),
+            LIMIT,
+        ),
+    ),
+    Operation(
+        "GET",
+        SKU,
+        "A SKU's levels per location, totals, and what each channel may sell",
+        "stock",
+        answers={200: s.SkuStock},
+        problems=(400, 404),
+        params=(Param("explain", s.Flag, description="add the steps behind each number"),),
+    ),
+    Operation(
+        "GET",
+        f"{SKU}/at",
+        "A SKU's levels as recorded at a past time",
+        "stock",
+        answers={200: s.StockAsOf},
+        problems=(400, 404),
+        params=(Param("time", s.Time, required=True),),
+    ),
+    Operation(
+        "GET",
+        f"{SKU}/history",
+        "A SKU's ledger events, filtered and paged",
+        "history",
+        answers={200: s.SkuHistory},
+        problems=(400, 404),
+        params=(
+            KINDS,
+            SINCE,
+            UNTIL,
+            Param("order", Literal["newest", "oldest"], description="default newest"),
+            Param("cursor", SKU_HISTORY_CURSOR, description="next_cursor of the page before"),
+            LIMIT,
+        ),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/oversells",
+        "Sales that drove available stock below zero, newest first",
+        "history",
+        answers={200: s.Oversells},
+        problems=(400,),
+        params=(LIMIT, Param("before", s.Time, description="recorded before")),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/history",
+        "Recorded changes across SKUs, newest first, for audits; as JSON or CSV",
+        "history",
+        answers={200: {"application/json": s.ChangesPage, "text/csv": str}},
+        problems=(400,),
+        params=(
+            SINCE,
+            UNTIL,
+            KINDS,
+            Param("sku"),
+            Param("channel", description="the source that recorded it (alias: source)"),
+            Param("source"),
+            Param("location"),
+            Param("reference", description="the source document, e.g. an order URI"),
+            Param("cursor", description="next_cursor of the page before"),
+            LIMIT,
+            Param("format", Literal["json", "csv"], description="default json"),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/channels/{channel_id}/rules",
+        "A channel's allocation rules",
+        "rules",
+        answers={200: s.ChannelRulesDocument},
+        problems=(404,),
+    ),
+    Operation(
+        "PUT",
+        "/api/v1/channels/{channel_id}/rules",
+        "Change a channel's allocation rules, recorded with who and why",
+        "rules",
+        answers={200: s.ChannelRulesDocument},
+        problems=(404, 422),
+        params=(Param("reason", description="why, for the record"),),
+        body=RulesConfig,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/reservations",
+        "Open reservations, of one SKU or all",
+        "reservations",
+        answers={200: s.Reservations},
+        params=(Param("sku"),),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/reservations",
+        "Hold stock; holding an id again answers the first hold",
+        "reservations",
+        answers={201: s.Reservation},
+        problems=(404, 422),
+        body=ReservationIn,
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/reservations/{reservation_id}",
+        "Release a hold",
+        "reservations",
+        answers={200: s.Released},
+        problems=(404,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/stock-changes",
+        "Record receipts, adjustments, counts and transfers: one change, or a list of up to "
+        f"{MAX_BATCH} answered one result each",
+        "stock changes",
+        answers={
+            200: s.ChangeOutcome | s.ChangeOutcomes,
+            201: s.ChangeOutcome,
+            422: s.InvalidStockChange,
+        },
+        params=(
+            Param(
+                "Idempotency-Key",
+                where="header",
+                description="the same key and body again replays the first answer; "
+                "the same key with another body answers 422",
+            ),
+        ),
+        body=StockChangeIn | list[StockChangeIn],
+    ),
+    Operation(
+        "GET",
+        "/api/v1/deliveries",
+        "Webhook deliveries in the inbox, by state",
+        "intake",
+        answers={200: s.Deliveries},
+        problems=(400,),
+        params=(Param("state", DeliveryState, description="default parked"),),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/deliveries/{delivery_id}/retry",
+        "Put a parked delivery back in the queue",
+        "intake",
+        answers={202: s.Accepted},
+        problems=(404,),
+        params=(Param("delivery_id", RowId, where="path"),),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/dead-letters",
+        "Messages that failed every retry, by state",
+        "intake",
+        answers={200: s.DeadLetters},
+        problems=(400,),
+        params=(Param("state", DEAD_LETTER_STATES, description="default dead"),),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/dead-letters/{dead_id}/retry",
+        "Send a dead letter again, with fresh retries",
+        "intake",
+        answers={202: s.Accepted},
+        problems=(404,),
+        params=(DEAD_LETTER,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/dead-letters/{dead_id}",
+        "Discard a dead letter",
+        "intake",
+        answers={200: s.Accepted},
+        problems=(404,),
+        params=(DEAD_LETTER,),
+    ),
+]

@@ -1,0 +1,215 @@
+"""Typed shapes of what the API answers, for its OpenAPI document. The routes build plain dicts
+(see interfaces.presenters); these models say what those dicts hold, and
+tests/integration/test_api_schema.py checks every answer against them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from application.intake import DeliveryState
+from application.ledger import OutcomeStatus
+from domain.stock import ChangeKind, QuantityState
+from infrastructure.config import RulesConfig
+
+# Query parameters: what params.py accepts, as types the document can describe.
+Limit = Annotated[int, Field(ge=1, le=1000, description="page size (default 50)")]
+Time = Annotated[AwareDatetime, Field(description="an ISO 8601 time with a zone")]
+Flag = Annotated[bool, Field(description="true or false (default false)")]
+
+
+class Closed(BaseModel):
+    """A document with exactly the fields listed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; some answers add members of their own (`checks`,
+    `errors`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="always about:blank: the title says what went wrong")
+    title: str
+    status: int
+    detail: str
+
+
+class FieldError(Closed):
+    at: str = Field(description="where in the body: a list index and field, or empty")
+    error: str
+
+
+class InvalidStockChange(Problem):
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Levels(Closed):
+    on_hand: int
+    committed: int
+    reserved: int
+    unavailable: int
+    available: int = Field(description="on_hand - committed - reserved - unavailable")
+
+
+class Stock(Closed):
+    sku: str
+    version: int
+    locations: dict[str, Levels]
+    totals: Levels
+
+
+class Step(Closed):
+    step: str
+    quantity: float
+    rule: str
+
+
+class ChannelStock(Closed):
+    available_to_sell: int
+    steps: list[Step] = Field(
+        default_factory=list, description="only with explain=true: how the quantity came about"
+    )
+
+
+class SkuStock(Stock):
+    channels: dict[str, ChannelStock] = Field(description="keyed by channel id")
+
+
+class StockAsOf(Stock):
+    as_of: AwareDatetime
+
+
+class SkuList(Closed):
+    skus: list[str]
+    next_after: str | None = Field(description="pass as `after` for the next page")
+
+
+class Delta(Closed):
+    location: str
+    state: QuantityState
+    units: int
+
+
+class LedgerEvent(Closed):
+    version: int
+    kind: ChangeKind
+    event: str = Field(description="the event class, e.g. Received, Sold")
+    recorded_at: AwareDatetime
+    occurred_at: AwareDatetime
+    location: str
+    business_key: str
+    source: str
+    reference: str
+    reason: str
+    details: dict[str, Any]
+    deltas: list[Delta]
+
+
+class SkuHistory(Closed):
+    sku: str
+    events: list[LedgerEvent]
+    next_cursor: int | None
+
+
+class RecordedChange(Closed):
+    business_key: str
+    sku: str
+    kind: ChangeKind
+    versions: tuple[int, int] = Field(description="the first and last event version it recorded")
+    recorded_at: AwareDatetime
+    occurred_at: AwareDatetime
+    source: str
+    shortfall: int
+    location: str
+    reference: str
+
+
+class Oversells(Closed):
+    oversells: list[RecordedChange]
+
+
+class ChangesPage(Closed):
+    changes: list[RecordedChange]
+    next_cursor: str | None
+
+
+class RulesChange(Closed):
+    at: AwareDatetime
+    version: int
+
+
+class ChannelRulesDocument(Closed):
+    channel_id: str
+    rules: RulesConfig
+    last_change: RulesChange | None = Field(description="null while the configured rules apply")
+
+
+class Reservation(Closed):
+    id: str
+    sku: str
+    location: str
+    quantity: int
+    expires_at: AwareDatetime | None
+    created_at: AwareDatetime | None
+    released_at: AwareDatetime | None
+    release_reason: str | None
+
+
+class Reservations(Closed):
+    reservations: list[Reservation]
+
+
+class Released(Closed):
+    id: str
+    status: Literal["released"]
+
+
+class ChangeOutcome(Closed):
+    status: OutcomeStatus
+    sku: str
+    business_key: str
+    version: int | None = Field(default=None, description="the item's version after it")
+    error: str | None = Field(default=None, description="why a rejected change was refused")
+
+
+class ChangeOutcomes(Closed):
+    results: list[ChangeOutcome]
+
+
+class Delivery(Closed):
+    id: int
+    channel_id: str
+    delivery_key: str
+    topic: str
+    received_at: AwareDatetime
+    state: DeliveryState
+    reason: str | None
+    processed_at: AwareDatetime | None
+
+
+class Deliveries(Closed):
+    deliveries: list[Delivery]
+
+
+class DeadLetter(Closed):
+    id: int
+    message_id: str
+    queue_name: str
+    actor_name: str
+    message: dict[str, Any]
+    error: str
+    failed_at: AwareDatetime
+    state: Literal["dead", "retried", "discarded"]
+    resolved_at: AwareDatetime | None
+
+
+class DeadLetters(Closed):
+    dead_letters: list[DeadLetter]
+
+
+class Accepted(Closed):
+    status: str
+    id: int
