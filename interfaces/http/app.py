@@ -35,12 +35,12 @@ from interfaces.http.problems import problem, routing_problem
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
+from interfaces.http.time_travel import time_travel_routes
 from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import (
     channels_document,
     event_document,
     item_document,
-    receipt_document,
 )
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,6 @@ def create_app(
             {"skus": found, "next_after": found[-1] if len(found) == limit else None}
         )
 
-    def sku_at(request: Request) -> Response:
-        at = time_of(request.query_params.get("time"), "time", required=True)
-        assert at is not None
-        item = ledger.item_at(request.path_params["sku"], at)
-        return JSONResponse({**item_document(item), "as_of": at.isoformat()})
-
     def sku_history(request: Request) -> Response:
         params = request.query_params
         history = HistoryFilter(
@@ -121,13 +115,6 @@ def create_app(
                 "next_cursor": page.next_cursor,
             }
         )
-
-    def oversells(request: Request) -> Response:
-        params = request.query_params
-        found = ledger.oversells(
-            limit_of(params.get("limit")), time_of(params.get("before"), "before")
-        )
-        return JSONResponse({"oversells": [receipt_document(r) for r in found]})
 
     def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -150,9 +137,8 @@ def create_app(
         Route("/metrics", metrics),
         Route("/api/v1/skus", skus),
         Route("/api/v1/skus/{sku:str}", sku),
-        Route("/api/v1/skus/{sku:str}/at", sku_at),
+        *time_travel_routes(ledger, rules),
         Route("/api/v1/skus/{sku:str}/history", sku_history),
-        Route("/api/v1/oversells", oversells),
         Route("/api/v1/history", history_endpoint(ledger)),
         *rules_routes(ledger, rules),
         *(reservation_routes(reservations) if reservations is not None else []),
