@@ -24,6 +24,7 @@ from infrastructure.config import RulesConfig
 from interfaces.http import schemas as s
 from interfaces.http.inputs import Text
 from interfaces.http.reservations import ReservationIn
+from interfaces.http.rules import SkuRulesIn
 from interfaces.http.stock_changes import MAX_BATCH, StockChangeIn
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -58,7 +59,11 @@ class Operation:
 
 
 SKU = "/api/v1/skus/{sku}"
+SKU_RULES = "/api/v1/channels/{channel_id}/rules/skus/{sku}"
 LIMIT = Param("limit", s.Limit)
+REASON = Param("reason", description="why, for the record")
+EXPLAIN = Param("explain", s.Flag, description="add the steps behind each channel's number")
+OVERSELL_CONTEXT = Annotated[int, Field(ge=0, le=20)]
 SINCE = Param("since", s.Time, description="recorded at or after")
 UNTIL = Param("until", s.Time, description="recorded before")
 KINDS = Param("kind", list[ChangeKind], description="only these kinds; repeat for several")
@@ -94,7 +99,7 @@ OPERATIONS: list[Operation] = [
         "stock",
         answers={200: s.SkuStock},
         problems=(400, 404),
-        params=(Param("explain", s.Flag, description="add the steps behind each number"),),
+        params=(EXPLAIN,),
     ),
     Operation(
         "GET",
@@ -103,7 +108,7 @@ OPERATIONS: list[Operation] = [
         "stock",
         answers={200: s.StockAsOf},
         problems=(400, 404),
-        params=(Param("time", s.Time, required=True),),
+        params=(Param("time", s.Time, required=True), EXPLAIN),
     ),
     Operation(
         "GET",
@@ -124,11 +129,15 @@ OPERATIONS: list[Operation] = [
     Operation(
         "GET",
         "/api/v1/oversells",
-        "Sales that drove available stock below zero, newest first",
+        "Sales that drove available stock below zero, newest first, with the events around them",
         "history",
         answers={200: s.Oversells},
         problems=(400,),
-        params=(LIMIT, Param("before", s.Time, description="recorded before")),
+        params=(
+            LIMIT,
+            Param("before", s.Time, description="recorded before"),
+            Param("context", OVERSELL_CONTEXT, description="events either side (default 3)"),
+        ),
     ),
     Operation(
         "GET",
@@ -166,8 +175,35 @@ OPERATIONS: list[Operation] = [
         "rules",
         answers={200: s.ChannelRulesDocument},
         problems=(404, 422),
-        params=(Param("reason", description="why, for the record"),),
+        params=(REASON,),
         body=RulesConfig,
+    ),
+    Operation(
+        "GET",
+        SKU_RULES,
+        "A channel's rules for one SKU: its override and the rules that result",
+        "rules",
+        answers={200: s.SkuRulesDocument},
+        problems=(404,),
+    ),
+    Operation(
+        "PUT",
+        SKU_RULES,
+        "Override some of a channel's rule keys for one SKU",
+        "rules",
+        answers={200: s.SkuRulesDocument},
+        problems=(404, 422),
+        params=(REASON,),
+        body=SkuRulesIn,
+    ),
+    Operation(
+        "DELETE",
+        SKU_RULES,
+        "Drop a SKU's override: the channel's rules apply again",
+        "rules",
+        answers={200: s.SkuRulesDocument},
+        problems=(404, 422),
+        params=(REASON,),
     ),
     Operation(
         "GET",

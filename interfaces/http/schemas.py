@@ -79,6 +79,7 @@ class SkuStock(Stock):
 
 
 class StockAsOf(Stock):
+    channels: dict[str, ChannelStock] = Field(description="what each channel could sell then")
     as_of: AwareDatetime
 
 
@@ -127,8 +128,19 @@ class RecordedChange(Closed):
     reference: str
 
 
+class ChannelsAround(Closed):
+    before: dict[str, ChannelStock]
+    after: dict[str, ChannelStock]
+
+
+class Oversell(RecordedChange):
+    events_before: list[LedgerEvent]
+    events_after: list[LedgerEvent]
+    channels: ChannelsAround = Field(description="what each channel could sell either side")
+
+
 class Oversells(Closed):
-    oversells: list[RecordedChange]
+    oversells: list[Oversell]
 
 
 class ChangesPage(Closed):
@@ -145,6 +157,13 @@ class ChannelRulesDocument(Closed):
     channel_id: str
     rules: RulesConfig
     last_change: RulesChange | None = Field(description="null while the configured rules apply")
+
+
+class SkuRulesDocument(Closed):
+    channel_id: str
+    sku: str
+    override: dict[str, Any] = Field(description="the keys set for this SKU alone")
+    rules: RulesConfig = Field(description="the channel's rules with the override applied")
 
 
 class Reservation(Closed):
