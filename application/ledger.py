@@ -7,7 +7,7 @@ import copy
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -304,15 +304,37 @@ class Ledger(Application[UUID]):
             rules = cast(ChannelRules, self.repository.get(channel_rules_id(defaults.channel_id)))
         except AggregateNotFoundError:
             return defaults, None
-        return (rules.rule() if rules.rules else defaults), rules
+        return rules.rule(defaults), rules
+
+    def rules_for(self, sku: str, defaults: Sequence[ChannelRule]) -> list[ChannelRule]:
+        """Each channel's rule for `sku`: recorded changes and the SKU's overrides over
+        `defaults`, the configured rules."""
+        rules = []
+        for default in defaults:
+            _, recorded = self.channel_rules(default)
+            rules.append(recorded.rule_for(sku, default) if recorded else default)
+        return rules
 
     def change_channel_rules(self, rule: ChannelRule, changed_by: str, reason: str) -> None:
         """Record new rules for a channel (who, why); they apply from the next computation."""
+        self._change_rules(rule, lambda rules: rules.change(rule, changed_by, reason))
+
+    def override_sku_rules(
+        self, channel_id: str, sku: str, keys: dict[str, Any], changed_by: str, reason: str
+    ) -> None:
+        """Record the keys of the channel's rule that differ for `sku` ({} removes them).
+        Raises `InvalidRule`."""
+        self._change_rules(
+            ChannelRule(channel_id),
+            lambda rules: rules.override(sku, keys, changed_by, reason),
+        )
+
+    def _change_rules(self, rule: ChannelRule, change: Callable[[ChannelRules], None]) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 _, rules = self.channel_rules(rule)
                 rules = rules or ChannelRules(rule.channel_id)
-                rules.change(rule, changed_by, reason)
+                change(rules)
                 self.save(rules)
                 return
             except IntegrityError:

@@ -32,6 +32,7 @@ def eventsourcing_env(database_url: str, *, create_table: bool = False) -> dict[
         "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
+        "TRANSCODER_TOPIC": "infrastructure.transcoder:OrjsonTranscoder",
     }
 
 

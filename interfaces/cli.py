@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from application.ledger import Ledger, OutcomeStatus
@@ -26,7 +27,8 @@ from infrastructure.config import load_config
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.periodic import every
 from infrastructure.postgres import check_database, eventsourcing_env
-from infrastructure.projections import availability_runner
+from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild, RebuildReport
+from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import Settings
@@ -94,6 +96,7 @@ def run(
     import uvicorn
 
     from interfaces.http.app import create_app
+    from interfaces.http.projections import Projections
 
     with _service(migrate=True) as (settings, found, ledger, intake):
         redis_url = found.redis_url
@@ -120,7 +123,7 @@ def run(
             reservations = Reservations(ledger, held)
             running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
             projection = running.enter_context(
-                availability_runner(eventsourcing_env(found.database_url), rules)
+                AvailabilityRunner(eventsourcing_env(found.database_url), rules)
             )
             if workers:
                 intake.workers.start()
@@ -135,6 +138,7 @@ def run(
                     tokens=intake.router.config.api_tokens,
                     reservations=reservations,
                     velocities=projection.view.velocities,
+                    projections=Projections(projection, RebuildJobs(found.database_url, rules)),
                 ),
                 host=settings.http_host,
                 port=settings.http_port,
@@ -166,11 +170,57 @@ def project() -> None:
     """Run the projections (read models) as a process of their own."""
     with _service() as (_, found, _, intake):
         rules = intake.router.config.allocation_rules()
-        with availability_runner(eventsourcing_env(found.database_url), rules) as runner:
+        with AvailabilityRunner(eventsourcing_env(found.database_url), rules) as runner:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: runner.stop())
             log.info("projection runner started: availability")
             runner.run_forever()
+
+
+@app.command()
+def rebuild(
+    projection: Annotated[str, typer.Argument(help=f"One of: {', '.join(PROJECTIONS)}.")],
+) -> None:
+    """Rebuild a projection from the whole ledger into shadow tables, then swap them in.
+
+    The live tables keep serving meanwhile, and intake never waits. Prints what changed."""
+    if projection not in PROJECTIONS:
+        typer.echo(
+            f"error: no projection {projection!r}; known: {', '.join(PROJECTIONS)}", err=True
+        )
+        raise typer.Exit(2)
+    with (
+        _service() as (_, found, _, intake),
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as bar,
+    ):
+        task = bar.add_task(f"rebuilding {projection}", total=None)
+        rules = intake.router.config.allocation_rules()
+        report = Rebuild(found.database_url, rules).run(
+            lambda done, aim: bar.update(task, completed=done, total=aim)
+        )
+    _print_rebuild(report)
+
+
+def _print_rebuild(report: RebuildReport) -> None:
+    console.print(
+        f"rebuilt {report.projection}: {report.events:,} events in {report.seconds:.1f} s "
+        f"({report.events_per_second:,.0f}/s), now at position {report.position}"
+    )
+    rows = Table("table", "live rows", "rebuilt rows")
+    for table, (live, rebuilt) in report.rows.items():
+        rows.add_row(table, str(live), str(rebuilt))
+    console.print(rows)
+    if not report.differences:
+        console.print("no available-to-sell changed")
+        return
+    changed = Table("sku", "channel", "live", "rebuilt", title="available-to-sell changed")
+    for d in report.differences[:50]:
+        changed.add_row(d.sku, d.channel_id, str(d.live), str(d.rebuilt))
+    console.print(changed)
+    if len(report.differences) > 50:
+        console.print(f"... and {len(report.differences) - 50} more, sent to the outbox")
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from interfaces.http.openapi import openapi_endpoint
 from interfaces.http.operations import operations_routes
 from interfaces.http.params import BadQuery, flag, kinds, limit_of, newest_first, number, time_of
 from interfaces.http.problems import problem, routing_problem
+from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
@@ -58,6 +59,7 @@ def create_app(
     tokens: Sequence[ApiToken] = (),
     reservations: Reservations | None = None,
     velocities: Callable[[str], Mapping[str, float]] | None = None,
+    projections: Projections | None = None,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -78,14 +80,13 @@ def create_app(
             return problem(503, "Not ready", "; ".join(failures), checks=checks)
         return JSONResponse({"status": "ready", "checks": checks})
 
-    def current_rules() -> list[ChannelRule]:
-        return [ledger.channel_rules(default)[0] for default in rules]
-
     def sku(request: Request) -> Response:
         explain = flag(request.query_params.get("explain"), "explain")
         item = ledger.get_item(request.path_params["sku"])
         sold = velocities(item.sku) if velocities is not None else None
-        channels = channels_document(item, current_rules(), explain=explain, velocities=sold)
+        channels = channels_document(
+            item, ledger.rules_for(item.sku, rules), explain=explain, velocities=sold
+        )
         return JSONResponse({**item_document(item), "channels": channels})
 
     def skus(request: Request) -> Response:
@@ -142,6 +143,7 @@ def create_app(
         Route("/api/v1/history", history_endpoint(ledger)),
         *rules_routes(ledger, rules),
         *(reservation_routes(reservations) if reservations is not None else []),
+        *(projection_routes(projections) if projections is not None else []),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, idempotency),
