@@ -23,24 +23,16 @@ from domain.allocation import ChannelRule, allocate
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules, channel_rules_id, rule_from
 from domain.stock import Levels
+from domain.velocity import VELOCITY_WINDOW
 
-# Trailing window of the sales velocity that weighs velocity-weighted channels.
-VELOCITY_DAYS = 7
+# Trailing window of the sales velocity, in whole days: the view keeps units sold per day.
+VELOCITY_DAYS = VELOCITY_WINDOW.days
 
 STATES = ("on_hand", "committed", "reserved", "unavailable")
 
 _INDEX = {state: n for n, state in enumerate(STATES)}
 
 RulesEvent = ChannelRules.Changed | ChannelRules.SkuOverridden
-
-
-def units_sold(event: InventoryItem.StockEvent) -> int:
-    """Units this event adds to its channel's sales (a cancellation takes them back)."""
-    if isinstance(event, InventoryItem.Sold):
-        return event.quantity
-    if isinstance(event, InventoryItem.SaleCancelled):
-        return -event.released
-    return 0
 
 
 @dataclass
@@ -128,17 +120,21 @@ class AvailabilityFold:
                 self._fold_rules(event)
 
     def _fold_stock(self, event: InventoryItem.StockEvent) -> None:
+        # The hottest loop of a rebuild (once per event of the whole history): kept lean.
         state = self.skus[self.names[event.originator_id]]
+        levels = state.levels
         for location, level, units in event.deltas():
-            held = state.levels.setdefault(location, [0, 0, 0, 0])
+            held = levels.get(location)
+            if held is None:
+                held = levels[location] = [0, 0, 0, 0]
             held[_INDEX[level]] += units
-        state.version = event.originator_version
-        state.day, state.changed_at = event.occurred_at.date(), event.timestamp
-        if sold := units_sold(event):
+        day = event.occurred_at.date()
+        state.version, state.day, state.changed_at = event.originator_version, day, event.timestamp
+        if sold := event.units_sold():
             by_day = self.sales[state.sku]
-            key = (event.source, event.occurred_at.date())
+            key = (event.source, day)
             by_day[key] = by_day.get(key, 0) + sold
-            self.sales_changed.add((state.sku, *key))
+            self.sales_changed.add((state.sku, event.source, day))
         self.touched.add(state.sku)
 
     def _fold_rules(self, event: RulesEvent) -> None:

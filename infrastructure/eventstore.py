@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from application.receipts import AuditFilter, HistoryFilter, Receipt
@@ -42,6 +42,50 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        self._select_page = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
+            "ORDER BY notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        # The last byte of a uuid5 is as good as a hash, and costs nothing to compute.
+        self._select_part = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s AND "
+            "(topic = ANY(%s) OR get_byte(uuid_send(originator_id), 15) %% %s = %s) "
+            "ORDER BY notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def read_notifications(
+        self, after: int, upto: int, part: tuple[int, int, Sequence[str]] | None = None
+    ) -> list[Notification]:
+        """The notifications in positions (after, upto], in order: the library's
+        `select_notifications` without its per-row dicts, in binary, for replays that read
+        the whole log (rows as tuples cost half as much to fetch). Bounded on both sides and
+        planned for the values at hand, a page is an index range scan; by LIMIT, PostgreSQL
+        may sort everything after `after` for each page.
+
+        With `part=(parts, k, topics)`, only the events of the aggregates in the k-th of
+        `parts` partitions (by originator id), and every event of `topics`: what one of
+        several processes replaying the log in parallel needs."""
+        query, params = self._select_page, list[Any]([after, upto])
+        if part is not None:
+            parts, k, topics = part
+            query, params = self._select_part, [after, upto, list(topics), parts, k]
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(binary=True, row_factory=tuple_row) as curs,
+        ):
+            curs.execute(query, params, prepare=False)
+            return [
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=row[4],
+                )
+                for row in curs.fetchall()
+            ]
 
     def _sql(self, template: str) -> Composed:
         return SQL(template).format(

@@ -19,7 +19,7 @@ class OrjsonTranscoder(JSONTranscoder):
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             return super().decode(data)  # what orjson refuses (NaN, huge ints) json may take
-        return self._revive(parsed)
+        return self._revive(parsed) if type(parsed) in _CONTAINERS else parsed
 
     def _revive(self, value: Any) -> Any:
         """Turn `{"_type_": name, "_data_": data}` objects back into values, innermost first,
@@ -27,18 +27,26 @@ class OrjsonTranscoder(JSONTranscoder):
         if type(value) is list:
             return [self._revive(v) if type(v) in _CONTAINERS else v for v in value]
         for key, item in value.items():
-            if type(item) in _CONTAINERS:
+            if type(item) is dict and len(item) == 2 and type(item.get("_data_")) is str:
+                value[key] = self._transcoded(item)  # the common case: a leaf, decoded at once
+            elif type(item) in _CONTAINERS:
                 value[key] = self._revive(item)
-        if len(value) == 2 and "_data_" in value and (name := value.get("_type_")) is not None:
-            try:
-                transcoding = self.names[name]
-            except KeyError:
-                raise TranscodingNotRegisteredError(
-                    f"Data serialized with name '{name}' is not deserializable. "
-                    "Please register a custom transcoding for this type."
-                ) from None
-            return transcoding.decode(value["_data_"])
+        if len(value) == 2 and "_data_" in value and "_type_" in value:
+            return self._transcoded(value)
         return value
+
+    def _transcoded(self, value: dict[str, Any]) -> Any:
+        name = value.get("_type_")
+        if name is None:
+            return value
+        try:
+            transcoding = self.names[name]
+        except KeyError:
+            raise TranscodingNotRegisteredError(
+                f"Data serialized with name '{name}' is not deserializable. "
+                "Please register a custom transcoding for this type."
+            ) from None
+        return transcoding.decode(value["_data_"])
 
 
 _CONTAINERS = frozenset({dict, list})

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Notification
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from application.availability import AvailabilityFold, RuleBook
 from application.ledger import Ledger
 from domain.allocation import ChannelRule
 from infrastructure.postgres import eventsourcing_env
@@ -37,15 +34,13 @@ from infrastructure.projections.availability import (
     TABLES,
     AvailabilityView,
 )
+from infrastructure.projections.replay import PAGE, Progress, Replay, read_log, replay
 from infrastructure.projections.runner import open_view
 
 log = logging.getLogger(__name__)
 
 SHADOW_SCHEMA = f"invsync_rebuild_{NAME}"
 RETIRED_SCHEMA = f"invsync_retired_{NAME}"
-PAGE = 20_000
-
-Progress = Callable[[int, int], None]  # (position reached, position aimed at)
 
 
 @dataclass(frozen=True)
@@ -73,29 +68,6 @@ class RebuildReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def read_log(
-    ledger: Ledger, start: int, stop: int, page: int = PAGE
-) -> Iterator[Sequence[Notification]]:
-    """Pages of the projection's notifications in (start, stop], the next read ahead."""
-
-    def fetch(after: int) -> Sequence[Notification]:
-        # Bounded here rather than by `stop=` in the query: with an upper bound, PostgreSQL
-        # picks a plan several times slower for these pages.
-        page_ = ledger.recorder.select_notifications(
-            start=after, limit=page, inclusive_of_start=False
-        )
-        return [n for n in page_ if n.id <= stop] if page_ and page_[-1].id > stop else page_
-
-    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
-        pending = reader.submit(fetch, start)
-        while notifications := pending.result():
-            if len(notifications) == page and notifications[-1].id < stop:
-                pending = reader.submit(fetch, notifications[-1].id)
-            else:
-                pending = reader.submit(list)
-            yield notifications
-
-
 class Rebuild:
     """Rebuilds the availability projection of the ledger at `database_url` under `rules`."""
 
@@ -113,7 +85,8 @@ class Rebuild:
         live = open_view(self.env)
         try:
             target = live.max_tracking_id(ledger.name) or ledger.recorder.max_notification_id() or 0
-            fold, events = self.replay(ledger, 0, target, progress)
+            job = Replay(self.database_url, self.rules, target, self.page)
+            fold, events = replay(job, progress)
             shadow = self._fresh_shadow()
             try:
                 shadow.load_fold(ledger.name, fold, target)
@@ -133,20 +106,6 @@ class Rebuild:
         finally:
             live.close()
             ledger.close()
-
-    def replay(
-        self, ledger: Ledger, start: int, stop: int, progress: Progress | None = None
-    ) -> tuple[AvailabilityFold, int]:
-        """The fold of every event in (start, stop], and how many there were."""
-        fold = AvailabilityFold(RuleBook(self.rules))
-        decode, count = ledger.mapper.to_domain_event, 0
-        for notifications in read_log(ledger, start, stop, self.page):
-            fold.fold(decode(n) for n in notifications)
-            count += len(notifications)
-            if progress is not None:
-                progress(notifications[-1].id, stop)
-        fold.recomputed()  # the copy computes every SKU anyway
-        return fold, count
 
     def _fresh_shadow(self) -> AvailabilityView:
         shadow = Identifier(SHADOW_SCHEMA)

@@ -18,6 +18,7 @@ from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, ProjectionWaiter, Rebuild, open_view
+from infrastructure.projections.replay import Replay, replay
 from tests.helpers import change, migrated_database, random_sku
 
 K = ChangeKind
@@ -218,3 +219,28 @@ def test_a_runner_killed_mid_stream_and_restarted_leaves_the_views_of_a_full_reb
     report = Rebuild(database, RULES).run()
     assert report.differences == []
     assert views(database) == live
+
+
+def test_a_replay_split_among_processes_folds_what_one_process_folds(database, ledger):
+    rng = random.Random(3)
+    skus = [random_sku() for _ in range(25)]
+    ledger.record_batch([change(K.RECEIPT, sku, 60) for sku in skus])
+    ledger.change_channel_rules(ChannelRule("market", share_percent=25), "ops", "test")
+    for _ in range(40):
+        ledger.record_batch(random_changes(skus, 10, rng))
+    ledger.override_sku_rules("shop", skus[0], {"stop_at": 3}, "ops", "test")
+    job = Replay(database, RULES, ledger.recorder.max_notification_id(), page=97)
+    (alone, counted_alone), (split, counted_split) = (
+        replay(job, processes=1),
+        replay(job, processes=3),
+    )
+    assert counted_split == counted_alone > 400
+    assert split.skus == alone.skus
+    assert dict(split.sales) == dict(alone.sales)
+    assert (split.rules.recorded, split.rules.overrides) == (
+        alone.rules.recorded,
+        alone.rules.overrides,
+    )
+    assert {s.sku: split.available_to_sell(s) for s in split.skus.values()} == {
+        s.sku: alone.available_to_sell(s) for s in alone.skus.values()
+    }
