@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,17 +46,22 @@ DEFAULT_API_BASE_URLS = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+_MAX_UNITS = 10**9
+
+
 class RulesConfig(BaseModel):
     """`[channels.rules]`: how much of the stock the channel may sell (see domain.allocation)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    locations: tuple[str, ...] | None = None
+    # Bounded so that what is accepted can always be stored and computed with: no NUL in a
+    # name (PostgreSQL text holds none), no quantity beyond a billion units.
+    locations: tuple[Annotated[str, Field(min_length=1, pattern=r"^[^\x00]*$")], ...] | None = None
     share_percent: float = Field(default=100.0, ge=0, le=100)
-    safety_buffer: int = Field(default=0, ge=0)
-    max_quantity: int | None = Field(default=None, ge=0)
-    fixed_quantity: int | None = Field(default=None, ge=0)
-    stop_at: int = Field(default=0, ge=0)
+    safety_buffer: int = Field(default=0, ge=0, le=_MAX_UNITS)
+    max_quantity: int | None = Field(default=None, ge=0, le=_MAX_UNITS)
+    fixed_quantity: int | None = Field(default=None, ge=0, le=_MAX_UNITS)
+    stop_at: int = Field(default=0, ge=0, le=_MAX_UNITS)
     velocity_weighted: bool = False
     min_share_percent: float = Field(default=0.0, ge=0, le=100)
 

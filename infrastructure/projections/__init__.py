@@ -30,7 +30,7 @@ PROJECTIONS = (NAME,)
 
 # Bumped whenever a projection's tables change shape: the migration then drops them, and the
 # runner refills them from the ledger (a projection holds nothing the ledger does not).
-LAYOUT = 2
+LAYOUT = 3
 
 
 def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
@@ -47,7 +47,7 @@ def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
                 conn.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(table)))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS availability_outbox ("
-            "channel_id text NOT NULL, sku text NOT NULL, quantity integer NOT NULL, "
+            "channel_id text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL, "
             "version bigint NOT NULL, position bigint NOT NULL, changed_at timestamptz, "
             "PRIMARY KEY (channel_id, sku))"
         )

@@ -65,17 +65,17 @@ class AvailabilityView(PostgresTrackingRecorder):
                 "item_id uuid PRIMARY KEY, sku text NOT NULL UNIQUE, "
                 "version bigint NOT NULL DEFAULT 0)",
                 "CREATE TABLE IF NOT EXISTS {s}.availability_levels ("
-                "sku text NOT NULL, location text NOT NULL, on_hand integer NOT NULL, "
-                "committed integer NOT NULL, reserved integer NOT NULL, "
-                "unavailable integer NOT NULL, PRIMARY KEY (sku, location))",
+                "sku text NOT NULL, location text NOT NULL, on_hand bigint NOT NULL, "
+                "committed bigint NOT NULL, reserved bigint NOT NULL, "
+                "unavailable bigint NOT NULL, PRIMARY KEY (sku, location))",
                 "CREATE TABLE IF NOT EXISTS {s}.availability_sales ("
                 "sku text NOT NULL, channel_id text NOT NULL, day date NOT NULL, "
-                "units integer NOT NULL, PRIMARY KEY (sku, channel_id, day))",
+                "units bigint NOT NULL, PRIMARY KEY (sku, channel_id, day))",
                 "CREATE TABLE IF NOT EXISTS {s}.availability_rules ("
                 "channel_id text NOT NULL, sku text NOT NULL, rules jsonb NOT NULL, "
                 "PRIMARY KEY (channel_id, sku))",
                 "CREATE TABLE IF NOT EXISTS {s}.availability ("
-                "sku text NOT NULL, channel_id text NOT NULL, available_to_sell integer NOT NULL, "
+                "sku text NOT NULL, channel_id text NOT NULL, available_to_sell bigint NOT NULL, "
                 "version bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
                 "PRIMARY KEY (sku, channel_id))",
             )

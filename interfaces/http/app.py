@@ -146,7 +146,9 @@ def create_app(
         *(projection_routes(projections) if projections is not None else []),
         Route(
             "/api/v1/stock-changes",
-            stock_changes_endpoint(ledger, idempotency),
+            stock_changes_endpoint(
+                ledger, idempotency, projections.wait_for_ledger if projections else None
+            ),
             methods=["POST"],
         ),
     ]

@@ -248,8 +248,38 @@ OPERATIONS: list[Operation] = [
                 description="the same key and body again replays the first answer; "
                 "the same key with another body answers 422",
             ),
+            Param(
+                "wait",
+                s.Flag,
+                description="answer once the projections have folded the change (at most "
+                "5 s; the Projections-Caught-Up header says whether they did)",
+            ),
         ),
         body=StockChangeIn | list[StockChangeIn],
+    ),
+    Operation(
+        "GET",
+        "/api/v1/projections",
+        "Where each projection stands: the ledger position it has folded, and its lag",
+        "projections",
+        answers={200: s.ProjectionPositions},
+    ),
+    Operation(
+        "POST",
+        "/api/v1/projections/{name}/rebuild",
+        "Rebuild a projection from the whole ledger into shadow tables, compare, swap them in; "
+        "answers 202 at once, and GET on the same path follows it",
+        "projections",
+        answers={202: s.RebuildJobDocument},
+        problems=(404, 409),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/projections/{name}/rebuild",
+        "The last rebuild of a projection: progress, then the report of what changed",
+        "projections",
+        answers={200: s.RebuildJobDocument},
+        problems=(404,),
     ),
     Operation(
         "GET",

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,16 +39,16 @@ class Projections:
         return self.runner.wait(self.runner.app.recorder.max_notification_id() or 0, timeout)
 
 
-def projection_routes(projections: Projections) -> list[Route]:
-    jobs = projections.jobs
+def projection_routes(projections: Projections | None) -> list[Route]:
+    """The routes; `projections` (None only to list the routes) serves them."""
 
     def listing(request: Request) -> Response:
-        return JSONResponse({"projections": projections.positions()})
+        return JSONResponse({"projections": cast(Projections, projections).positions()})
 
     def start(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            job = jobs.start(name)
+            job = cast(Projections, projections).jobs.start(name)
         except UnknownProjection as error:
             return problem(404, "Unknown projection", str(error))
         except RebuildRunning as error:
@@ -59,7 +59,7 @@ def projection_routes(projections: Projections) -> list[Route]:
     def follow(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            job = jobs.last(name)
+            job = cast(Projections, projections).jobs.last(name)
         except UnknownProjection as error:
             return problem(404, "Unknown projection", str(error))
         if job is None:

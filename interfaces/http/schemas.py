@@ -232,3 +232,50 @@ class DeadLetters(Closed):
 class Accepted(Closed):
     status: str
     id: int
+
+
+class ProjectionPosition(Closed):
+    position: int = Field(description="the last ledger position the projection has folded")
+    ledger_position: int
+    lag: int = Field(description="ledger positions not folded yet")
+
+
+class ProjectionPositions(Closed):
+    projections: dict[str, ProjectionPosition]
+
+
+class RebuildProgress(Closed):
+    position: int
+    of: int
+
+
+class TableRows(Closed):
+    live: int
+    rebuilt: int
+
+
+class RebuildDifference(Closed):
+    sku: str
+    channel_id: str
+    live: int | None
+    rebuilt: int | None
+
+
+class RebuildReport(Closed):
+    events: int
+    position: int
+    seconds: float
+    rows: dict[str, TableRows]
+    differences: list[RebuildDifference] = Field(
+        description="each available-to-sell the rebuild changed (and sent to the outbox)"
+    )
+
+
+class RebuildJobDocument(Closed):
+    projection: str
+    state: Literal["running", "done", "failed"]
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None
+    progress: RebuildProgress
+    error: str | None
+    report: RebuildReport | None

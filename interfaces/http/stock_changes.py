@@ -17,6 +17,7 @@ from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
 from infrastructure.idempotency import IdempotencyStore, request_hash
 from interfaces.http.inputs import PastTime, Text, Units
+from interfaces.http.params import flag
 from interfaces.http.problems import problem
 
 MAX_BATCH = 1000
@@ -60,10 +61,21 @@ class StockChangeIn(BaseModel):
 _REQUEST = TypeAdapter(StockChangeIn | list[StockChangeIn])
 
 
+# How long `?wait=true` waits for the projections to fold what was just recorded.
+WAIT_SECONDS = 5.0
+
+
 def stock_changes_endpoint(
-    ledger: Ledger, idempotency: IdempotencyStore | None
+    ledger: Ledger,
+    idempotency: IdempotencyStore | None,
+    caught_up: Callable[[float], bool] | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
+    """`caught_up(timeout)` waits until the projections have folded all that is recorded; with
+    `?wait=true` the answer comes after it (read your writes), saying in `Projections-Caught-Up`
+    whether it came in time."""
+
     async def post(request: Request) -> Response:
+        wait = flag(request.query_params.get("wait"), "wait")
         body = await request.body()
         key = request.headers.get("idempotency-key")
         fingerprint = request_hash("POST", request.url.path, body)
@@ -83,7 +95,11 @@ def stock_changes_endpoint(
         if key and idempotency is not None and status < 500:
             await run_in_threadpool(idempotency.remember, key, fingerprint, status, document)
         media = "application/problem+json" if status >= 400 else "application/json"
-        return JSONResponse(document, status_code=status, media_type=media)
+        response = JSONResponse(document, status_code=status, media_type=media)
+        if wait and caught_up is not None and status < 400:
+            in_time = await run_in_threadpool(caught_up, WAIT_SECONDS)
+            response.headers["Projections-Caught-Up"] = "true" if in_time else "false"
+        return response
 
     return post
 

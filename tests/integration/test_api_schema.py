@@ -26,12 +26,16 @@ from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.config import ApiToken
 from infrastructure.idempotency import IdempotencyStore
+from infrastructure.postgres import eventsourcing_env
+from infrastructure.projections import AvailabilityRunner
+from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.reservation_store import PostgresReservations
 from interfaces.composition import open_ledger
 from interfaces.http.app import create_app
 from interfaces.http.catalogue import OPENAPI_PATH, OPERATIONS
 from interfaces.http.openapi import op_key, undocumented
 from interfaces.http.operations import operations_routes
+from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
 from tests.helpers import assert_problem, change, migrated_database, random_sku
 from tests.integration.intake_fixtures import channel_config, running_intake
@@ -55,18 +59,24 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
         idempotency = IdempotencyStore(database_url)
         digest = hashlib.sha256(ADMIN_SECRET.encode()).hexdigest()
         token = ApiToken(name="fuzzer", sha256=digest, scopes=("admin",))
+        rules = [ChannelRule("shopify-us", share_percent=50), ChannelRule("woo-eu")]
+        runner = AvailabilityRunner(eventsourcing_env(database_url), rules)
         try:
-            with running_intake(
-                ledger,
-                database_url,
-                redis_url,
-                channel_config(),
-                workers=False,
-                rules=[ChannelRule("shopify-us", share_percent=50), ChannelRule("woo-eu")],
-                reservations=Reservations(ledger, store),
-                idempotency=idempotency,
-                tokens=[token],
-            ) as running:
+            with (
+                runner,
+                running_intake(
+                    ledger,
+                    database_url,
+                    redis_url,
+                    channel_config(),
+                    workers=False,
+                    rules=rules,
+                    reservations=Reservations(ledger, store),
+                    projections=Projections(runner, RebuildJobs(database_url, rules)),
+                    idempotency=idempotency,
+                    tokens=[token],
+                ) as running,
+            ):
                 yield running.url
         finally:
             idempotency.close()
@@ -151,7 +161,12 @@ def test_the_document_says_what_a_sku_answers_and_how_it_fails(api_url: str) -> 
 
 def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
     # The operator and reservation routes only need their service when called.
-    routes = [*create_app(ledger, {}).routes, *operations_routes(None), *reservation_routes(None)]
+    routes = [
+        *create_app(ledger, {}).routes,
+        *operations_routes(None),
+        *reservation_routes(None),
+        *projection_routes(None),
+    ]
     assert undocumented(routes) == set()
 
 

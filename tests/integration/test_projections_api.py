@@ -98,3 +98,18 @@ def test_rebuilds_need_the_admin_scope(ledger, database):
         answer = client.post(path, headers={"Authorization": "Bearer a"})
         assert answer.status_code == 202
         assert follow(client, {"Authorization": "Bearer a"})["state"] == "done"
+
+
+def test_a_change_posted_with_wait_is_in_the_view_when_answered(ledger, database):
+    sku = random_sku()
+    runner, client = client_for(ledger, database, RebuildJobs(database, RULES))
+    with runner, client:
+        body = {"kind": "receipt", "sku": sku, "quantity": 12, "business_key": sku}
+        answer = client.post("/api/v1/stock-changes?wait=true", json=body)
+        assert answer.status_code == 201
+        assert answer.headers["projections-caught-up"] == "true"
+        assert runner.view.available_to_sell(sku) == {"shop": 6}  # no polling, no sleep
+        plain = client.post("/api/v1/stock-changes", json={**body, "business_key": f"{sku}-2"})
+        assert "projections-caught-up" not in plain.headers
+        bad = client.post("/api/v1/stock-changes?wait=perhaps", json=body)
+        assert bad.status_code == 400

@@ -133,3 +133,13 @@ def test_a_bad_sku_override_is_a_422_and_records_nothing(ledger, channel_id, bod
         unknown = client.put(f"/api/v1/channels/nope/rules/skus/{sku}", json={"stop_at": 1})
         assert unknown.status_code == 404
     assert list(ledger.events.get(channel_rules_id(channel_id))) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"locations": ["main\u0000"]}, {"max_quantity": 10**30}, {"locations": [""]}],
+)
+def test_rules_that_could_not_be_stored_are_a_422(ledger, channel_id, body):
+    with app(ledger, channel_id) as client:
+        assert client.put(f"/api/v1/channels/{channel_id}/rules", json=body).status_code == 422
+    assert list(ledger.events.get(channel_rules_id(channel_id))) == []
