@@ -26,7 +26,7 @@ from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChang
 from infrastructure.config import load_config
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.periodic import every
-from infrastructure.postgres import check_database, eventsourcing_env
+from infrastructure.postgres import check_database, check_migrated, eventsourcing_env
 from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild, RebuildReport
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
@@ -73,12 +73,20 @@ def _errors_as_messages() -> Iterator[None]:
 
 
 @contextmanager
-def _ledger() -> Iterator[Ledger]:
+def _database() -> Iterator[str]:
+    """The URL of the configured (or embedded) database, migrated."""
     settings = Settings.from_env()
     with composition.servers(settings, with_redis=False) as found:
         if settings.database_url is None:
             composition.migrate(found.database_url)  # embedded: nobody else creates tables
-        ledger = composition.open_ledger(found.database_url)
+        check_migrated(found.database_url)
+        yield found.database_url
+
+
+@contextmanager
+def _ledger() -> Iterator[Ledger]:
+    with _database() as database_url:
+        ledger = composition.open_ledger(database_url)
         try:
             yield ledger
         finally:
@@ -184,22 +192,24 @@ def rebuild(
     """Rebuild a projection from the whole ledger into shadow tables, then swap them in.
 
     The live tables keep serving meanwhile, and intake never waits. Prints what changed."""
-    if projection not in PROJECTIONS:
-        typer.echo(
-            f"error: no projection {projection!r}; known: {', '.join(PROJECTIONS)}", err=True
-        )
-        raise typer.Exit(2)
-    with (
-        _service() as (_, found, _, intake),
-        Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        ) as bar,
-    ):
-        task = bar.add_task(f"rebuilding {projection}", total=None)
-        rules = intake.router.config.allocation_rules()
-        report = Rebuild(found.database_url, rules).run(
-            lambda done, aim: bar.update(task, completed=done, total=aim)
-        )
+    with _errors_as_messages():
+        if projection not in PROJECTIONS:
+            raise CliError(f"no projection {projection!r}; known: {', '.join(PROJECTIONS)}")
+        rules = _configured_rules()
+        with (
+            _database() as database_url,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),  # stdout keeps only the report
+            ) as bar,
+        ):
+            task = bar.add_task(f"rebuilding {projection}", total=None)
+            report = Rebuild(database_url, rules).run(
+                lambda done, aim: bar.update(task, completed=done, total=aim)
+            )
     _print_rebuild(report)
 
 

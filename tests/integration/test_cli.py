@@ -346,3 +346,26 @@ def test_an_unreachable_database_is_a_one_line_error_saying_so(invsync, monkeypa
     monkeypatch.setenv("INVSYNC_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/x")
     result = invsync("stock", "show", random_sku())
     _assert_one_line_error(result, "unreachable")
+
+
+def test_rebuild_replays_the_ledger_and_reports_what_it_changed(
+    invsync: Invoke, ledger: Any, database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "invsync.toml"
+    config.write_text('[[channels]]\nid = "erp"\nkind = "internal"\nwebhook_secrets = ["s"]\n')
+    monkeypatch.setenv("INVSYNC_CONFIG", str(config))
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 7))
+    result = _ok(invsync("rebuild", "availability"))
+    assert "rebuilt availability" in result.stdout
+    assert "availability_levels" in result.stdout
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT available_to_sell FROM availability WHERE sku = %s AND channel_id = 'erp'",
+            [sku],
+        ).fetchone()
+    assert row == (7,)
+
+
+def test_rebuild_of_an_unknown_projection_is_a_one_line_error(invsync: Invoke) -> None:
+    _assert_one_line_error(invsync("rebuild", "nonsense"), "no projection 'nonsense'")
