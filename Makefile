@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench bench-intake clean
+.PHONY: run test lint unit bench bench-intake bench-rebuild clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "invsync needs Python 3.11+")'
@@ -33,6 +33,9 @@ bench: $(STAMP)  ## ledger throughput against the library's own ceiling
 
 bench-intake: $(STAMP)  ## webhook intake against a bare Starlette endpoint (needs wrk)
 	$(BIN)/python benchmarks/intake.py
+
+bench-rebuild: $(STAMP)  ## a rebuild of 1,000,000 events against the raw decode rate
+	$(BIN)/python benchmarks/rebuild.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
