@@ -31,6 +31,7 @@ VELOCITY_DAYS = VELOCITY_WINDOW.days
 STATES = ("on_hand", "committed", "reserved", "unavailable")
 
 _INDEX = {state: n for n, state in enumerate(STATES)}
+RULES_KIND = "rules"  # what changed a quantity when the rules did, not a stock event
 
 RulesEvent = ChannelRules.Changed | ChannelRules.SkuOverridden
 
@@ -87,6 +88,7 @@ class SkuState:
     version: int = 0  # of the last stock event folded
     day: date | None = None  # of the last event that recomputed the ATS
     changed_at: datetime | None = None  # when that event was recorded
+    kind: str = ""  # what that event was: a ChangeKind value, or "rules"
 
     def locations(self) -> dict[str, Levels]:
         return {location: Levels(*units) for location, units in self.levels.items()}
@@ -130,6 +132,7 @@ class AvailabilityFold:
             held[_INDEX[level]] += units
         day = event.occurred_at.date()
         state.version, state.day, state.changed_at = event.originator_version, day, event.timestamp
+        state.kind = event.kind.value
         if sold := event.units_sold():
             by_day = self.sales[state.sku]
             key = (event.source, day)
@@ -143,10 +146,14 @@ class AvailabilityFold:
         if sku is None:
             self.everything_touched = True
             for state in self.skus.values():
-                state.day, state.changed_at = day, event.timestamp
+                state.day, state.changed_at, state.kind = day, event.timestamp, RULES_KIND
             return
         if (overridden := self.skus.get(sku)) is not None:
-            overridden.day, overridden.changed_at = day, event.timestamp
+            overridden.day, overridden.changed_at, overridden.kind = (
+                day,
+                event.timestamp,
+                RULES_KIND,
+            )
             self.touched.add(sku)
 
     def velocities(self, sku: str, day: date) -> dict[str, float]:

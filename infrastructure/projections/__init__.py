@@ -30,7 +30,7 @@ PROJECTIONS = (NAME,)
 
 # Bumped whenever a projection's tables change shape: the migration then drops them, and the
 # runner refills them from the ledger (a projection holds nothing the ledger does not).
-LAYOUT = 3
+LAYOUT = 4
 
 
 def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
@@ -45,15 +45,19 @@ def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
         if row is None or row[0] != LAYOUT:
             for table in (*TABLES, "availability_outbox"):
                 conn.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(table)))
+        # The outbox: what each channel should show, and what it last acknowledged. Pending:
+        # a position not pushed yet (the projection moves `position`, the pushers the rest).
         conn.execute(
             "CREATE TABLE IF NOT EXISTS availability_outbox ("
             "channel_id text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL, "
-            "version bigint NOT NULL, position bigint NOT NULL, changed_at timestamptz, "
-            "PRIMARY KEY (channel_id, sku))"
+            "version bigint NOT NULL, position bigint NOT NULL, changed_at timestamptz NOT NULL, "
+            "kind text NOT NULL, first_changed_at timestamptz NOT NULL, "
+            "pushed_position bigint NOT NULL DEFAULT 0, acknowledged_quantity bigint, "
+            "acknowledged_at timestamptz, PRIMARY KEY (channel_id, sku))"
         )
         conn.execute(
-            "CREATE INDEX IF NOT EXISTS availability_outbox_by_position "
-            "ON availability_outbox (channel_id, position)"
+            "CREATE INDEX IF NOT EXISTS availability_outbox_pending "
+            "ON availability_outbox (channel_id, position) WHERE position > pushed_position"
         )
         conn.execute(
             "INSERT INTO projection_layouts VALUES (%s, %s) "

@@ -228,7 +228,15 @@ class AvailabilityView(PostgresTrackingRecorder):
                 ats_rows.append((state.sku, channel_id, quantity, state.version))
                 if before is not None and before.get((state.sku, channel_id)) != quantity:
                     outbox_rows.append(
-                        (channel_id, state.sku, quantity, state.version, position, state.changed_at)
+                        (
+                            channel_id,
+                            state.sku,
+                            quantity,
+                            state.version,
+                            position,
+                            state.changed_at,
+                            state.kind,
+                        )
                     )
         self._write_levels(curs, touched)
         if ats_rows:
@@ -288,15 +296,20 @@ class AvailabilityView(PostgresTrackingRecorder):
                 )
 
     def add_to_outbox(self, curs: Cursor[DictRow], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Announce `(channel, sku, quantity, version, position, changed_at)` to the pushers:
-        the newest quantity per (channel, SKU) replaces any not yet pushed."""
+        """Announce `(channel, sku, quantity, version, position, changed_at, kind)` to the
+        pushers: the newest quantity per (channel, SKU) replaces any not pushed yet, and
+        `first_changed_at` keeps the oldest change not pushed yet, from which the consistency
+        window of the push that carries it is measured."""
         if rows:
             curs.executemany(
-                "INSERT INTO availability_outbox (channel_id, sku, quantity, version, position, "
-                "changed_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (channel_id, sku) "
-                "DO UPDATE SET quantity = EXCLUDED.quantity, version = EXCLUDED.version, "
-                "position = EXCLUDED.position, changed_at = EXCLUDED.changed_at",
-                rows,
+                "INSERT INTO availability_outbox AS o (channel_id, sku, quantity, version, "
+                "position, changed_at, kind, first_changed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (channel_id, sku) DO UPDATE "
+                "SET quantity = EXCLUDED.quantity, version = EXCLUDED.version, "
+                "position = EXCLUDED.position, changed_at = EXCLUDED.changed_at, "
+                "kind = EXCLUDED.kind, first_changed_at = CASE WHEN o.position > "
+                "o.pushed_position THEN o.first_changed_at ELSE EXCLUDED.changed_at END",
+                [(*row, row[5]) for row in rows],
             )
 
     # The rebuild path -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -129,10 +130,19 @@ class Rebuild:
             report = RebuildReport(NAME, caught_up, max(position, target), 0.0)
             report.rows = _row_counts(curs)
             report.differences = _differences(curs)
+            now = datetime.now(UTC)
             live.add_to_outbox(
                 curs,
                 [
-                    (d.channel_id, d.sku, d.rebuilt or 0, d.version, report.position, None)
+                    (
+                        d.channel_id,
+                        d.sku,
+                        d.rebuilt or 0,
+                        d.version,
+                        report.position,
+                        now,
+                        "rebuild",
+                    )
                     for d in report.differences
                 ],
             )
