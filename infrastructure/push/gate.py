@@ -1,0 +1,95 @@
+"""What decides whether a channel may be called now, shared by every worker through Redis:
+its rate limit (Dramatiq's bucket limiter), a pause the channel asked for (429, Retry-After),
+a circuit breaker that stops calling a channel that keeps failing, and the mutex that lets one
+worker at a time drain a channel (so no two push the same rows)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+from dramatiq.rate_limits import BucketRateLimiter, ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Per channel: `rate` calls per second at most in any one-second window; the breaker opens
+    after `failures` failed calls in a row, for `cooldown` seconds, doubling up to
+    `max_cooldown` while the channel stays down."""
+
+    rate: float = 2.0
+    failures: int = 3
+    cooldown: float = 1.0
+    max_cooldown: float = 60.0
+
+
+class ChannelGate:
+    def __init__(
+        self, client: redis.Redis, channel_id: str, policy: GatePolicy, namespace: str = "invsync"
+    ) -> None:
+        self.channel_id, self.policy = channel_id, policy
+        self._redis = client
+        self._key = f"{namespace}:push:{channel_id}"
+        backend = RedisBackend(client=client)
+        # One call per bucket of 1000/(rate-1) ms: a bucket limiter admits one more call than
+        # its limit in a sliding second, so spacing calls for rate-1 keeps any second at `rate`.
+        spacing = math.ceil(1000 / max(policy.rate - 1, policy.rate / 2))
+        self._limiter = BucketRateLimiter(  # type: ignore[no-untyped-call]
+            backend, f"{self._key}:rate", limit=1, bucket=spacing
+        )
+        self._mutex = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            backend, f"{self._key}:drain", limit=1, ttl=60_000
+        )
+
+    @contextmanager
+    def draining(self) -> Iterator[bool]:
+        """True inside while this worker is the one draining the channel."""
+        with self._mutex.acquire(raise_on_failure=False) as acquired:
+            yield bool(acquired)
+
+    def take_call(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._limiter.acquire(raise_on_failure=False) as admitted:
+                if admitted:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def closed_for(self) -> float:
+        """Seconds before the channel may be called again (paused or breaker open); 0: now."""
+        left = [cast(int, self._redis.pttl(f"{self._key}:{name}")) for name in ("pause", "open")]
+        return max((ms for ms in left if ms > 0), default=0) / 1000
+
+    def pause(self, seconds: float) -> None:
+        """The channel asked us to wait (HTTP 429, Retry-After)."""
+        self._redis.set(f"{self._key}:pause", "1", px=max(1, int(seconds * 1000)))
+
+    def succeeded(self) -> None:
+        self._redis.delete(f"{self._key}:failures", f"{self._key}:trips")
+
+    def failed(self) -> bool:
+        """Count a failed call; open the breaker after `failures` in a row. True if it opened."""
+        failures = cast(int, self._redis.incr(f"{self._key}:failures"))
+        if failures < self.policy.failures:
+            return False
+        trips = cast(int, self._redis.incr(f"{self._key}:trips"))
+        cooldown = min(self.policy.max_cooldown, self.policy.cooldown * 2 ** (trips - 1))
+        self._redis.set(f"{self._key}:open", "1", px=int(cooldown * 1000))
+        self._redis.set(f"{self._key}:failures", self.policy.failures - 1)  # one more reopens
+        return True
+
+    def state(self) -> dict[str, object]:
+        return {
+            "breaker": "open" if self._redis.exists(f"{self._key}:open") else "closed",
+            "closed_for_seconds": self.closed_for(),
+            "failures_in_a_row": int(cast(bytes, self._redis.get(f"{self._key}:failures") or 0)),
+        }

@@ -1,0 +1,138 @@
+"""One channel's pusher: sends what is due from the outbox to the channel's gateway, a batch per
+call, as fast as the gate allows, and records what the channel acknowledged.
+
+Due: a hot SKU (top sellers) at once; any other once its oldest change has waited
+`batch_window` seconds, so the long tail travels in few, full calls. Nothing is lost when the
+channel fails: rows stay pending in PostgreSQL and go out, in ledger order, when it answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter, Histogram
+
+from infrastructure.channels.gateway import (
+    ChannelAuthFailed,
+    ChannelGateway,
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.push.gate import ChannelGate
+from infrastructure.push.store import Acknowledged, Pending, PushStore
+
+log = logging.getLogger(__name__)
+
+CONSISTENCY = Histogram(
+    "invsync_consistency_window_seconds",
+    "From a ledger change to the channel's acknowledgement of the quantity it led to",
+    ["channel", "kind"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+CALLS = Counter("invsync_channel_calls_total", "Calls to channel APIs", ["channel", "outcome"])
+# Auth failures need a person: the channel is not called again for this long.
+AUTH_PAUSE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class PushPolicy:
+    batch_window: float = 2.0  # seconds the long tail may wait to share a call
+    call_timeout: float = 2.0  # seconds to wait for the rate limit before giving the turn up
+
+
+class Pusher:
+    def __init__(
+        self,
+        gateway: ChannelGateway,
+        store: PushStore,
+        gate: ChannelGate,
+        policy: PushPolicy = PushPolicy(),
+        hot: Callable[[], set[str]] = set,
+    ) -> None:
+        self.gateway, self.store, self.gate, self.policy = gateway, store, gate, policy
+        self.channel_id = gateway.channel_id
+        self._hot = hot
+
+    def drain(self) -> int:
+        """Push what is due until nothing is, or the channel may not be called; returns calls."""
+        calls = 0
+        with self.gate.draining() as mine:
+            if not mine:
+                return 0  # another worker is draining this channel
+            while self.gate.closed_for() == 0:
+                due = self._due()
+                if not due or not self.gate.take_call(self.policy.call_timeout):
+                    break
+                calls += 1
+                if not self._call(due):
+                    break
+        return calls
+
+    def _due(self) -> list[Pending]:
+        pending = self.store.pending(self.channel_id, self.gateway.max_batch * 4)
+        if not pending:
+            return []
+        hot = self._hot()
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.policy.batch_window)
+        due = [p for p in pending if p.sku in hot or p.first_changed_at <= cutoff]
+        if not due:
+            return []
+        # A call that goes anyway takes the long tail along, up to the batch size.
+        chosen = {p.sku for p in due}
+        rest = [p for p in pending if p.sku not in chosen]
+        return (due + rest)[: self.gateway.max_batch]
+
+    def _call(self, due: list[Pending]) -> bool:
+        """One call; False when the channel should not be called again now."""
+        pushes = [Push(p.sku, p.quantity, p.version, p.acknowledged_quantity) for p in due]
+        try:
+            results = self.gateway.push(pushes)
+        except Throttled as throttled:
+            CALLS.labels(self.channel_id, "throttled").inc()
+            self.gate.pause(throttled.retry_after)
+            return False
+        except ChannelUnavailable as error:
+            CALLS.labels(self.channel_id, "unavailable").inc()
+            if self.gate.failed():
+                log.warning("%s: circuit open after failures: %s", self.channel_id, error)
+            return False
+        except ChannelAuthFailed as error:
+            CALLS.labels(self.channel_id, "auth_failed").inc()
+            log.error("%s refuses our credentials: %s", self.channel_id, error)
+            self.gate.pause(AUTH_PAUSE_SECONDS)
+            return False
+        CALLS.labels(self.channel_id, "ok").inc()
+        self.gate.succeeded()
+        self._record(due, results)
+        return True
+
+    def _record(self, due: list[Pending], results: list[PushResult]) -> None:
+        by_sku = {result.sku: result for result in results}
+        acknowledged, observed = [], []
+        for pending in due:
+            result = by_sku.get(pending.sku)
+            if result is None:
+                continue  # not answered: stays pending, goes again
+            shows = result.channel_quantity
+            if result.status is PushStatus.APPLIED:
+                shows = pending.quantity if shows is None else shows
+                CONSISTENCY.labels(self.channel_id, pending.kind).observe(
+                    (datetime.now(UTC) - pending.first_changed_at).total_seconds()
+                )
+            elif result.status is PushStatus.STALE and shows is not None:
+                # The channel moved under us (a sale there not heard of yet): never overwrite
+                # it blindly. What it shows is the base of the next push, and reconciliation
+                # gets an observation to compare with the ledger.
+                observed.append((pending.sku, shows))
+            else:
+                log.warning(
+                    "%s: %s %s %s", self.channel_id, pending.sku, result.status, result.detail
+                )
+            acknowledged.append(Acknowledged(pending, shows))
+        self.store.acknowledge(self.channel_id, acknowledged)
+        self.store.observe(self.channel_id, observed, reference="push:stale")

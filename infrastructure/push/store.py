@@ -1,0 +1,143 @@
+"""The pushers' side of the outbox: what is pending per channel, in ledger order, and the
+record of what each channel acknowledged and how long after the change it did."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from psycopg.rows import class_row, dict_row
+from psycopg_pool import ConnectionPool
+
+from application.availability import VELOCITY_DAYS
+
+DDL = (
+    # One row per acknowledged push of a (channel, SKU): the consistency window of the changes it
+    # carried. Kept for `WINDOW_KEPT`; read back as percentiles per channel and kind.
+    """CREATE TABLE IF NOT EXISTS push_windows (
+        channel_id text NOT NULL,
+        kind text NOT NULL,
+        seconds double precision NOT NULL,
+        acknowledged_at timestamptz NOT NULL DEFAULT now())""",
+    "CREATE INDEX IF NOT EXISTS push_windows_by_time ON push_windows USING brin (acknowledged_at)",
+)
+WINDOW_KEPT = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox row not pushed yet."""
+
+    sku: str
+    quantity: int
+    version: int
+    position: int
+    kind: str
+    first_changed_at: datetime
+    acknowledged_quantity: int | None
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """The channel answered `pending`: it now shows `channel_quantity` (None: it lists no such
+    SKU, or refused it)."""
+
+    pending: Pending
+    channel_quantity: int | None
+
+
+class PushStore:
+    def __init__(self, database_url: str) -> None:
+        self._pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True, timeout=5)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def pending(self, channel_id: str, limit: int) -> list[Pending]:
+        """The channel's oldest pending rows, in ledger order."""
+        with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Pending)) as cur:
+            cur.execute(
+                "SELECT sku, quantity, version, position, kind, first_changed_at, "
+                "acknowledged_quantity FROM availability_outbox WHERE channel_id = %s "
+                "AND position > pushed_position ORDER BY position LIMIT %s",
+                [channel_id, limit],
+            )
+            return cur.fetchall()
+
+    def backlog(self) -> dict[str, tuple[int, datetime | None]]:
+        """Per channel with pending rows: how many, and the oldest change among them."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT channel_id, count(*), min(first_changed_at) FROM availability_outbox "
+                "WHERE position > pushed_position GROUP BY channel_id"
+            ).fetchall()
+        return {channel_id: (count, oldest) for channel_id, count, oldest in rows}
+
+    def acknowledge(self, channel_id: str, acknowledged: Sequence[Acknowledged]) -> None:
+        """Record what the channel took, and the consistency window of each push: from the
+        oldest change it carried to now. A row changed again meanwhile stays pending."""
+        if not acknowledged:
+            return
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE availability_outbox SET pushed_position = %s, "
+                "acknowledged_quantity = %s, acknowledged_at = now() "
+                "WHERE channel_id = %s AND sku = %s AND pushed_position < %s",
+                [
+                    (
+                        a.pending.position,
+                        a.channel_quantity,
+                        channel_id,
+                        a.pending.sku,
+                        a.pending.position,
+                    )
+                    for a in acknowledged
+                ],
+            )
+            cur.executemany(
+                "INSERT INTO push_windows (channel_id, kind, seconds) "
+                "VALUES (%s, %s, extract(epoch FROM now() - %s))",
+                [(channel_id, a.pending.kind, a.pending.first_changed_at) for a in acknowledged],
+            )
+
+    def observe(self, channel_id: str, seen: Sequence[tuple[str, int]], reference: str) -> None:
+        """Record quantities the channel was seen to show, for reconciliation."""
+        if seen:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO channel_observations (channel_id, sku, location, quantity, "
+                    "observed_at, reference) VALUES (%s, %s, '', %s, now(), %s)",
+                    [(channel_id, sku, quantity, reference) for sku, quantity in seen],
+                )
+
+    def windows(self, channel_id: str) -> dict[str, dict[str, float]]:
+        """Consistency windows of the last hour per kind of change: count, p50, p99 (seconds)."""
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT kind, count(*) AS pushes, "
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50, "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY seconds) AS p99 "
+                "FROM push_windows WHERE channel_id = %s AND acknowledged_at > now() - %s "
+                "GROUP BY kind",
+                [channel_id, WINDOW_KEPT],
+            )
+            return {r.pop("kind"): r for r in cur.fetchall()}
+
+    def forget_old_windows(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM push_windows WHERE acknowledged_at < now() - %s", [WINDOW_KEPT]
+            )
+
+    def hot_skus(self, share: float = 0.2) -> set[str]:
+        """The SKUs in the top `share` by units sold over the velocity window (all channels)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "WITH sold AS (SELECT sku, sum(units) AS units FROM availability_sales "
+                "WHERE day > current_date - %s GROUP BY sku HAVING sum(units) > 0) "
+                "SELECT sku FROM sold ORDER BY units DESC "
+                "LIMIT ceil((SELECT count(*) FROM sold) * %s)",
+                [VELOCITY_DAYS, share],
+            ).fetchall()
+        return {sku for (sku,) in rows}
