@@ -23,6 +23,7 @@ from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import create_projection_tables
+from infrastructure.push.store import create_push_tables
 from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.reservation_store import create_reservation_table
 from infrastructure.settings import Settings
@@ -64,6 +65,7 @@ def migrate(database_url: str) -> None:
     create_idempotency_table(database_url)
     create_reservation_table(database_url)
     create_projection_tables(database_url, eventsourcing_env(database_url))
+    create_push_tables(database_url)
     log.info("database migrated")
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import ConnectionPool
 
@@ -23,6 +24,12 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS push_windows_by_time ON push_windows USING brin (acknowledged_at)",
 )
 WINDOW_KEPT = timedelta(hours=1)
+
+
+def create_push_tables(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in DDL:
+            conn.execute(statement)
 
 
 @dataclass(frozen=True)
