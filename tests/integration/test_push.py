@@ -1,0 +1,233 @@
+"""The pusher against a hand-written fake channel (the sandboxes test the real wire formats):
+what is due goes out coalesced and in ledger order, throttling and outages pause the channel
+without losing anything, stale answers are never overwritten."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+import redis
+
+from application.ledger import Ledger
+from domain.allocation import ChannelRule
+from domain.stock import ChangeKind
+from infrastructure.channels.gateway import (
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.postgres import eventsourcing_env
+from infrastructure.projections import AvailabilityRunner
+from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.store import PushStore
+from tests.helpers import change, migrated_database, random_sku
+
+K = ChangeKind
+CHANNEL = "fake"
+RULES = (ChannelRule(CHANNEL),)
+
+
+class FakeChannel:
+    """A channel that keeps quantities, logs calls, and fails on demand."""
+
+    channel_id = CHANNEL
+    max_batch = 50
+
+    def __init__(self):
+        self.shows: dict[str, int] = {}
+        self.calls: list[list[Push]] = []
+        self.failures: list[Exception] = []  # raised, first first, one per call
+        self.moved: dict[str, int] = {}  # SKUs a shopper changed on the channel meanwhile
+
+    def push(self, pushes):
+        self.calls.append(list(pushes))
+        if self.failures:
+            raise self.failures.pop(0)
+        results = []
+        for push in pushes:
+            if push.sku in self.moved:
+                self.shows[push.sku] = self.moved.pop(push.sku)
+                results.append(PushResult(push.sku, PushStatus.STALE, self.shows[push.sku]))
+                continue
+            self.shows[push.sku] = push.quantity
+            results.append(PushResult(push.sku, PushStatus.APPLIED, push.quantity))
+        return results
+
+    def read(self, skus):
+        return {sku: self.shows.get(sku) for sku in skus}
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def database(server_url):
+    with migrated_database(server_url, "invsync_push") as url:
+        yield url
+
+
+@pytest.fixture
+def ledger(database):
+    ledger = Ledger(env=eventsourcing_env(database))
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(database):
+    store = PushStore(database)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def runner(database):
+    with AvailabilityRunner(eventsourcing_env(database), RULES) as runner:
+        yield runner
+
+
+def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, **policy):
+    gate = ChannelGate(client, CHANNEL, GatePolicy(**policy), namespace=uuid.uuid4().hex)
+    push_policy = PushPolicy(batch_window=window, call_timeout=1.0)
+    return Pusher(channel, store, gate, push_policy, hot=lambda: set(hot))
+
+
+def settle(runner, ledger):
+    assert runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+
+
+def test_a_hot_sku_goes_out_at_once_and_its_sales_coalesce_into_one_call(
+    runner, ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    ledger.record(change(K.RECEIPT, sku, 500))
+    ledger.record_batch([change(K.SALE, sku, 1) for _ in range(100)])
+    settle(runner, ledger)
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    assert pusher.drain() == 1
+    assert channel.shows == {sku: 400}
+    assert store.pending(CHANNEL, 10) == []
+    assert pusher.drain() == 0  # nothing pending: no call
+    assert set(store.windows(CHANNEL)) <= {"sale", "receipt"}
+
+
+def test_the_long_tail_waits_for_the_batch_window_then_shares_one_call(
+    runner, ledger, store, client
+):
+    skus, channel = [random_sku() for _ in range(30)], FakeChannel()
+    ledger.record_batch([change(K.RECEIPT, sku, 5) for sku in skus])
+    settle(runner, ledger)
+    waiting = pusher_for(channel, store, client, window=60.0, rate=50)
+    assert waiting.drain() == 0  # none hot, none old enough
+    assert channel.calls == []
+    due = pusher_for(channel, store, client, window=0.0, rate=50)
+    assert due.drain() == 1
+    assert channel.shows == dict.fromkeys(skus, 5)
+
+
+def test_a_throttled_channel_is_paused_for_its_retry_after_and_keeps_its_rows(
+    runner, ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    ledger.record(change(K.RECEIPT, sku, 3))
+    settle(runner, ledger)
+    channel.failures = [Throttled("slow down", retry_after=0.4)]
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    assert pusher.drain() == 1
+    assert 0.1 < pusher.gate.closed_for() <= 0.4
+    assert [p.sku for p in store.pending(CHANNEL, 10)] == [sku]
+    assert pusher.drain() == 0  # paused: not called
+    threading.Event().wait(0.45)
+    assert pusher.drain() == 1
+    assert channel.shows == {sku: 3}
+
+
+def test_an_outage_opens_the_breaker_and_the_backlog_drains_in_ledger_order_after(
+    runner, ledger, store, client
+):
+    skus, channel = [random_sku() for _ in range(5)], FakeChannel()
+    pusher = pusher_for(channel, store, client, hot=set(skus), rate=50, failures=2, cooldown=0.3)
+    for n, sku in enumerate(skus):
+        ledger.record(change(K.RECEIPT, sku, n + 1))
+    settle(runner, ledger)
+    channel.failures = [ChannelUnavailable("503")] * 2
+    pusher.drain()
+    pusher.drain()
+    assert pusher.gate.state()["breaker"] == "open"
+    assert len(store.pending(CHANNEL, 10)) == 5
+    calls_while_open = len(channel.calls)
+    assert pusher.drain() == 0
+    assert len(channel.calls) == calls_while_open
+    threading.Event().wait(0.35)
+    assert pusher.drain() == 1
+    assert [p.sku for p in channel.calls[-1]] == skus  # in ledger order
+    assert channel.shows == {sku: n + 1 for n, sku in enumerate(skus)}
+    assert pusher.gate.state()["breaker"] == "closed"
+
+
+def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
+    runner, ledger, store, client, database
+):
+    sku, channel = random_sku(), FakeChannel()
+    ledger.record(change(K.RECEIPT, sku, 10))
+    settle(runner, ledger)
+    channel.moved[sku] = 7  # a shopper bought 3 there; its webhook has not arrived
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    assert pusher.drain() == 1
+    assert channel.shows == {sku: 7}
+    with psycopg.connect(database) as conn:
+        seen = conn.execute(
+            "SELECT quantity, reference FROM channel_observations WHERE sku = %s", [sku]
+        ).fetchall()
+        acknowledged = conn.execute(
+            "SELECT acknowledged_quantity FROM availability_outbox WHERE sku = %s", [sku]
+        ).fetchone()
+    assert seen == [(7, "push:stale")]
+    assert acknowledged == (7,)  # the base of the next push's compare-and-set
+    ledger.record(change(K.SALE, sku, 3))  # the webhook arrives
+    settle(runner, ledger)
+    assert pusher.drain() == 1
+    assert channel.calls[-1] == [Push(sku, 7, 3, acknowledged=7)]
+
+
+def test_only_one_worker_drains_a_channel_at_a_time(runner, ledger, store, client):
+    sku, channel = random_sku(), FakeChannel()
+    ledger.record(change(K.RECEIPT, sku, 4))
+    settle(runner, ledger)
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    with pusher.gate.draining() as mine:
+        assert mine
+        assert pusher.drain() == 0  # the other worker holds the channel
+    assert pusher.drain() == 1
+
+
+def test_the_consistency_window_runs_from_the_oldest_change_a_push_carries(
+    runner, ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    started = datetime.now(UTC)
+    ledger.record(change(K.RECEIPT, sku, 9))
+    settle(runner, ledger)
+    threading.Event().wait(0.2)
+    ledger.record(change(K.SALE, sku, 1))
+    settle(runner, ledger)
+    [pending] = store.pending(CHANNEL, 10)
+    assert pending.kind == "sale"
+    assert started <= pending.first_changed_at < started + timedelta(seconds=0.2)  # the receipt
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    pusher.drain()
+    windows = store.windows(CHANNEL)
+    assert windows["sale"]["pushes"] == 1
+    assert windows["sale"]["p50"] >= 0.2  # measured from the receipt, not from the sale
