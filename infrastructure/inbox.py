@@ -17,6 +17,21 @@ from application.intake_processing import DeliveryResult
 CLAIM_SECONDS = 10
 
 
+# An observation filed under our SKU (the channel may name its own item), and marked an echo
+# when the channel shows what it last acknowledged from us.
+OBSERVE = (
+    "INSERT INTO channel_observations "
+    "(channel_id, sku, location, quantity, observed_at, reference, delivery_id, echo) "
+    "SELECT v.channel_id, coalesce(l.sku, v.sku), v.location, v.quantity, v.observed_at, "
+    "v.reference, v.delivery_id, coalesce(o.acknowledged_quantity = v.quantity, false) "
+    "FROM (VALUES (%s, %s, %s, %s::integer, %s::timestamptz, %s, %s::bigint)) "
+    "AS v(channel_id, sku, location, quantity, observed_at, reference, delivery_id) "
+    "LEFT JOIN channel_listings l ON l.channel_id = v.channel_id AND l.item_ref = v.sku "
+    "LEFT JOIN availability_outbox o "
+    "ON o.channel_id = v.channel_id AND o.sku = coalesce(l.sku, v.sku)"
+)
+
+
 class PostgresInbox:
     """Implements the `Inbox` and `OrderMemory` ports of intake processing."""
 
@@ -72,9 +87,7 @@ class PostgresInbox:
                 ],
             )
             curs.executemany(
-                "INSERT INTO channel_observations "
-                "(channel_id, sku, location, quantity, observed_at, reference, delivery_id) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                OBSERVE,
                 [
                     (
                         o.channel_id,
@@ -132,7 +145,7 @@ class PostgresInbox:
 
     def observations(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(
-            "SELECT channel_id, sku, location, quantity, observed_at, reference, delivery_id"
+            "SELECT channel_id, sku, location, quantity, observed_at, reference, delivery_id, echo"
             " FROM channel_observations WHERE channel_id = %s ORDER BY id DESC LIMIT %s",
             [channel_id, limit],
         )

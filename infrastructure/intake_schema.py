@@ -46,6 +46,17 @@ STATEMENTS = (
         recorded_at timestamptz NOT NULL DEFAULT now())""",
     """CREATE INDEX IF NOT EXISTS channel_observations_sku_idx
         ON channel_observations (channel_id, sku, observed_at)""",
+    # An echo: the channel shows what we last pushed to it (most often the webhook our own push
+    # caused), which is no drift.
+    """ALTER TABLE channel_observations ADD COLUMN IF NOT EXISTS echo boolean NOT NULL
+        DEFAULT false""",
+    # The channel's own ids of our SKUs (a Shopify inventory item), as its gateway looked them
+    # up: observations keyed by such an id are filed under the SKU.
+    """CREATE TABLE IF NOT EXISTS channel_listings (
+        channel_id text NOT NULL,
+        item_ref text NOT NULL,
+        sku text NOT NULL,
+        PRIMARY KEY (channel_id, item_ref))""",
     """CREATE TABLE IF NOT EXISTS dead_letters (
         id bigserial PRIMARY KEY,
         message_id text NOT NULL UNIQUE,
