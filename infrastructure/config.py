@@ -66,6 +66,20 @@ class RulesConfig(BaseModel):
     min_share_percent: float = Field(default=0.0, ge=0, le=100)
 
 
+class PushConfig(BaseModel):
+    """`[channels.push]`: how available-to-sell is pushed to the channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True  # when the channel has an api_base_url
+    rate_per_second: float = Field(default=2.0, gt=0, le=1000)  # calls, in any one second
+    batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
+    failures_to_open: int = Field(default=3, ge=1, le=100)  # the circuit breaker's threshold
+    cooldown_seconds: float = Field(default=1.0, gt=0, le=3600)  # first open; doubles
+    max_cooldown_seconds: float = Field(default=60.0, gt=0, le=86400)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)  # one API call
+
+
 class ChannelConfig(BaseModel):
     """One channel account."""
 
@@ -80,6 +94,7 @@ class ChannelConfig(BaseModel):
     # Amazon: the SNS topics whose notifications we accept.
     sns_topic_arns: tuple[str, ...] = ()
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
 
     def allocation_rule(self) -> ChannelRule:
         return ChannelRule(channel_id=self.id, **self.rules.model_dump())

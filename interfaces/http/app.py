@@ -36,6 +36,7 @@ from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.stock_changes import stock_changes_endpoint
+from interfaces.http.sync import Status, sync_routes
 from interfaces.http.time_travel import time_travel_routes
 from interfaces.http.webhooks import WebhookReceiver
 from interfaces.presenters import (
@@ -60,6 +61,7 @@ def create_app(
     reservations: Reservations | None = None,
     velocities: Callable[[str], Mapping[str, float]] | None = None,
     projections: Projections | None = None,
+    sync: Status | None = None,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
     receives webhooks and serves the inbox and dead-letter operations."""
@@ -144,6 +146,7 @@ def create_app(
         *rules_routes(ledger, rules),
         *(reservation_routes(reservations) if reservations is not None else []),
         *(projection_routes(projections) if projections is not None else []),
+        *(sync_routes(sync) if sync is not None else []),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(

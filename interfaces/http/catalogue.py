@@ -259,6 +259,15 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "GET",
+        "/api/v1/channels/{channel_id}/sync",
+        "How far a channel is behind: pending pushes, the age of the oldest, its breaker, and "
+        "its consistency windows (ledger change to channel acknowledgement) over the last hour",
+        "propagation",
+        answers={200: s.ChannelSync},
+        problems=(404,),
+    ),
+    Operation(
+        "GET",
         "/api/v1/projections",
         "Where each projection stands: the ledger position it has folded, and its lag",
         "projections",

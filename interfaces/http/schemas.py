@@ -279,3 +279,21 @@ class RebuildJobDocument(Closed):
     progress: RebuildProgress
     error: str | None
     report: RebuildReport | None
+
+
+class Window(Closed):
+    pushes: int
+    p50: float
+    p99: float
+
+
+class ChannelSync(Closed):
+    channel_id: str
+    pending: int = Field(description="(SKU) quantities not acknowledged by the channel yet")
+    lag_seconds: float = Field(description="age of the oldest change not acknowledged yet")
+    breaker: Literal["open", "closed"]
+    closed_for_seconds: float = Field(description="until the channel may be called again")
+    failures_in_a_row: int
+    consistency_window_seconds: dict[str, Window] = Field(
+        description="per kind of change (sale, return, adjustment, ...), over the last hour"
+    )

@@ -37,6 +37,7 @@ from interfaces.http.openapi import op_key, undocumented
 from interfaces.http.operations import operations_routes
 from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
+from interfaces.http.sync import sync_routes
 from tests.helpers import assert_problem, change, migrated_database, random_sku
 from tests.integration.intake_fixtures import channel_config, running_intake
 
@@ -166,6 +167,7 @@ def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
         *operations_routes(None),
         *reservation_routes(None),
         *projection_routes(None),
+        *sync_routes(None),
     ]
     assert undocumented(routes) == set()
 

@@ -1,0 +1,100 @@
+"""Propagation wired for one process: a pusher per channel with a gateway, their queues on the
+intake's broker (so the same Dramatiq worker consumes them), and the dispatcher."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.config import PushConfig
+from infrastructure.push.dispatch import Dispatcher, PushQueues
+from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.store import PushStore
+
+HOT_REFRESH_SECONDS = 30.0
+
+
+class HotSkus:
+    """The top sellers, looked up again every `HOT_REFRESH_SECONDS`."""
+
+    def __init__(self, store: PushStore) -> None:
+        self._store, self._skus, self._at = store, set[str](), float("-inf")
+
+    def __call__(self) -> set[str]:
+        if time.monotonic() - self._at > HOT_REFRESH_SECONDS:
+            self._skus, self._at = self._store.hot_skus(), time.monotonic()
+        return self._skus
+
+
+@dataclass
+class Propagation:
+    store: PushStore
+    pushers: dict[str, Pusher]
+    queues: PushQueues
+    dispatcher: Dispatcher
+
+    def start(self) -> None:
+        self.dispatcher.start()
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        for pusher in self.pushers.values():
+            pusher.gateway.close()
+        self.store.close()
+
+    def status(self, channel_id: str) -> dict[str, Any] | None:
+        """How far behind the channel is, whether it may be called, how fast it followed."""
+        pusher = self.pushers.get(channel_id)
+        if pusher is None:
+            return None
+        pending, oldest = self.store.backlog().get(channel_id, (0, None))
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        return {
+            "channel_id": channel_id,
+            "pending": pending,
+            "lag_seconds": round(lag, 3),
+            **pusher.gate.state(),
+            "consistency_window_seconds": self.store.windows(channel_id),
+        }
+
+
+def build_propagation(
+    database_url: str,
+    broker: RedisBroker,
+    client: redis.Redis,
+    gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
+    namespace: str = "invsync",
+) -> Propagation:
+    store = PushStore(database_url)
+    hot = HotSkus(store)
+    pushers = {
+        channel_id: Pusher(
+            gateway,
+            store,
+            ChannelGate(
+                client,
+                channel_id,
+                GatePolicy(
+                    rate=config.rate_per_second,
+                    failures=config.failures_to_open,
+                    cooldown=config.cooldown_seconds,
+                    max_cooldown=config.max_cooldown_seconds,
+                ),
+                namespace,
+            ),
+            PushPolicy(batch_window=config.batch_window_seconds),
+            hot,
+        )
+        for channel_id, (gateway, config) in gateways.items()
+    }
+    queues = PushQueues(broker, pushers)
+    dispatcher = Dispatcher(database_url, store, queues, pushers, client, namespace=namespace)
+    return Propagation(store, pushers, queues, dispatcher)
