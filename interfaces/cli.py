@@ -133,7 +133,18 @@ def run(
             projection = running.enter_context(
                 AvailabilityRunner(eventsourcing_env(found.database_url), rules)
             )
+            propagation = composition.build_propagation(
+                found.database_url,
+                redis_url,
+                intake.router.config,
+                intake,
+                settings.queue_namespace,
+            )
+            running.callback(propagation.stop)
+            for channel_id in propagation.pushers:
+                log.info("pushing available-to-sell to %s", channel_id)
             if workers:
+                propagation.start()
                 intake.workers.start()
                 running.callback(intake.workers.stop)
             uvicorn.run(
@@ -158,8 +169,9 @@ def run(
 def worker(
     threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
 ) -> None:
-    """Run intake workers, and the expiry of reservations, beside `invsync run --no-workers`."""
-    with _service(threads=threads) as (_, found, ledger, intake), ExitStack() as running:
+    """Run intake and push workers, and the expiry of reservations, beside
+    `invsync run --no-workers`."""
+    with _service(threads=threads) as (settings, found, ledger, intake), ExitStack() as running:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
@@ -167,6 +179,16 @@ def worker(
         running.callback(held.close)
         expire = Reservations(ledger, held).expire
         running.enter_context(every(5.0, expire, name="reservation-expiry"))
+        assert found.redis_url is not None
+        propagation = composition.build_propagation(
+            found.database_url,
+            found.redis_url,
+            intake.router.config,
+            intake,
+            settings.queue_namespace,
+        )
+        running.callback(propagation.stop)
+        propagation.start()
         intake.workers.start()
         running.callback(intake.workers.stop)
         log.info("worker running with %d threads", threads)

@@ -10,9 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+import redis
+
 from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
 from infrastructure.channels.base import Lane
+from infrastructure.channels.gateways import gateway_for
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, load_config
 from infrastructure.dead_letters import DeadLetters
@@ -23,6 +26,8 @@ from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import create_projection_tables
+from infrastructure.push.service import Propagation
+from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
 from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.reservation_store import create_reservation_table
@@ -149,6 +154,20 @@ def build_intake(
     return Intake(
         database_url, router, inbox, processor, queues, DeadLetters(database_url, broker), workers
     )
+
+
+def build_propagation(
+    database_url: str, redis_url: str, config: Config, intake: Intake, namespace: str = "invsync"
+) -> Propagation:
+    """Pushers for every channel with a gateway, their queues declared on the intake's broker:
+    build it before `intake.workers.start()`, so the same worker consumes them."""
+    gateways = {
+        channel.id: (gateway, channel.push)
+        for channel in config.channels
+        if (gateway := gateway_for(channel)) is not None
+    }
+    client = redis.Redis.from_url(redis_url)
+    return build_push_service(database_url, intake.queues.broker, client, gateways, namespace)
 
 
 def load_settings_config(settings: Settings) -> Config:

@@ -1,0 +1,42 @@
+"""Each channel's gateway built from its configuration: the credentials its kind needs, read
+from the channel's table in the configuration file (values may be `env:NAME`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.config import ChannelConfig, ChannelKind, ConfigError
+
+Factory = Callable[[ChannelConfig], ChannelGateway]
+
+
+def _credential(channel: ChannelConfig, name: str) -> str:
+    value = (channel.model_extra or {}).get(name)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"channels.{channel.id}: pushing to a {channel.kind} needs {name}")
+    return value
+
+
+def _woocommerce(channel: ChannelConfig) -> ChannelGateway:
+    from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+
+    return WooCommerceGateway(
+        channel.api_base_url,
+        _credential(channel, "consumer_key"),
+        _credential(channel, "consumer_secret"),
+        channel_id=channel.id,
+        timeout=channel.push.timeout_seconds,
+    )
+
+
+FACTORIES: dict[ChannelKind, Factory] = {ChannelKind.WOOCOMMERCE: _woocommerce}
+
+
+def gateway_for(channel: ChannelConfig) -> ChannelGateway | None:
+    """The channel's gateway, or None when nothing is pushed to it (no API URL, pushing
+    switched off, or a kind without one). Raises `ConfigError` for missing credentials."""
+    factory = FACTORIES.get(channel.kind)
+    if factory is None or not channel.api_base_url or not channel.push.enabled:
+        return None
+    return factory(channel)
