@@ -1,0 +1,707 @@
+"""A WooCommerce store to test against: the REST v3 products API and the webhook sender.
+
+What it imitates (CHANNELS.md §2): products and variations with SKUs, `manage_stock` and
+`stock_quantity`; `GET /products?sku=A,B` (variations included, as WooCommerce does when the
+filter names SKUs); single and batch updates, at most 100 objects per batch, 413 beyond; API keys
+as HTTP Basic credentials (or `consumer_key`/`consumer_secret` in the query) with WooCommerce's
+401 answers. Its webhooks are built at delivery time from the resource as it is then, at most one
+pending per webhook and resource, sent once as PHP's `wp_json_encode` writes JSON (`\\/`,
+`\\uXXXX`), signed with X-WC-Webhook-Signature, never retried, and the webhook is disabled
+after the documented run of failures.
+
+Simplified: Basic auth is accepted over plain HTTP (a real store wants OAuth 1.0a there);
+variations cannot inherit their parent's stock (`manage_stock: "parent"`); there are no
+backorders, so a shopper cannot buy more than the stock; deliveries run in one background
+thread (Action Scheduler runs them in batches), shortly after the change, or on demand; times
+have one-second resolution, as WooCommerce's, but each change of a resource moves its
+`date_modified_gmt` on by a second at least, so compressed tests never see two states of one
+order at the same time. WooCommerce documents no rate limit; `throttle()` answers 429 with
+Retry-After as a host in front of it would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from infrastructure.channels.sandbox import CallLog, Faults, Handler, faulty
+
+API = "/wp-json/wc/v3"
+BATCH_LIMIT = 100
+USER_AGENT = "WooCommerce/9.9.0 Hookshot (WordPress/6.8.1)"
+_WRITE = ["POST", "PUT", "PATCH"]
+_DENIED = {  # what WooCommerce answers a request without credentials, by permission checked
+    "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+    "view": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+    "edit": ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."),
+    "batch": (
+        "woocommerce_rest_cannot_batch",
+        "Sorry, you are not allowed to batch manipulate this resource.",
+    ),
+}
+_RESTOCKING = frozenset({"cancelled", "pending"})  # wc_maybe_increase_stock_levels
+_REDUCING = frozenset({"processing", "completed", "on-hold"})  # wc_maybe_reduce_stock_levels
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _later(previous: datetime) -> datetime:
+    return max(_now(), previous + timedelta(seconds=1))
+
+
+def _wp_time(moment: datetime) -> str:
+    """WooCommerce's `*_gmt` fields: ISO 8601 to the second, in UTC, without an offset."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class OutOfStock(ValueError):
+    """Raised when a shopper asks for more than the store holds (WooCommerce refuses the
+    checkout when backorders are off)."""
+
+
+@dataclass
+class Product:
+    id: int
+    sku: str
+    name: str
+    stock_quantity: int | None
+    manage_stock: bool
+    parent_id: int = 0  # a variation's variable product
+    type: str = "simple"  # simple | variable | variation
+    modified: datetime = field(default_factory=_now)
+
+
+@dataclass
+class Order:
+    id: int
+    status: str
+    lines: list[tuple[int, Product, int]]  # (line item id, product or variation, quantity)
+    created: datetime
+    modified: datetime
+    stock_reduced: bool = False  # WooCommerce's `_order_stock_reduced`
+
+
+@dataclass
+class Webhook:
+    id: int
+    topic: str  # order.created | order.updated | product.updated
+    delivery_url: str
+    secret: str
+    status: str = "active"  # active | disabled (after too many failures)
+    failure_count: int = 0
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One delivery attempt as sent: `status` is None when the target could not be reached."""
+
+    webhook_id: int
+    topic: str
+    resource_id: int
+    headers: dict[str, str]
+    body: bytes
+    status: int | None
+
+
+@dataclass
+class Throttle:
+    """A host's rate limit in front of the store: the next `calls` API calls (all, if None)
+    answer 429 with this Retry-After."""
+
+    retry_after: float = 1.0
+    calls: int | None = None
+
+
+class WooCommerceSandbox:
+    """One WooCommerce store; serve `.app` with `SandboxServer`.
+
+    Parameters:
+        consumer_key, consumer_secret: the read/write API key the store accepts.
+        site_url: the home URL its webhooks name as their source (trailing slash).
+        auto_deliver: deliver webhooks in the background `delivery_delay` seconds after a
+            change; when False they wait for `deliver_pending()`.
+        delivery_timeout: seconds a delivery may take (WooCommerce: 60).
+        max_failures: `woocommerce_max_webhook_delivery_failures` (5): the failure after
+            this many more disables the webhook.
+    """
+
+    def __init__(
+        self,
+        consumer_key: str = "ck_sandbox",
+        consumer_secret: str = "cs_sandbox",
+        *,
+        site_url: str = "https://shop.example/",
+        faults: Faults | None = None,
+        log: CallLog | None = None,
+        auto_deliver: bool = True,
+        delivery_delay: float = 0.05,
+        delivery_timeout: float = 60.0,
+        max_failures: int = 5,
+    ) -> None:
+        self.keys: dict[str, tuple[str, bool]] = {consumer_key: (consumer_secret, True)}
+        self.site_url = site_url
+        self.faults = faults or Faults()
+        self.log = log or CallLog()
+        self.throttling: Throttle | None = None
+        self.auto_deliver, self.delivery_delay = auto_deliver, delivery_delay
+        self.delivery_timeout, self.max_failures = delivery_timeout, max_failures
+        self.sent: list[WebhookDelivery] = []
+        self._products: dict[int, Product] = {}
+        self._orders: dict[int, Order] = {}
+        self._webhooks: dict[int, Webhook] = {}
+        self._pending: set[tuple[int, int]] = set()  # (webhook id, resource id)
+        self._ids, self._line_ids = itertools.count(90), itertools.count(300)
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[tuple[float, tuple[int, int]] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self.app = Starlette(routes=self._api_routes() + self._control_routes())
+
+    # Catalogue ----------------------------------------------------------------------------
+
+    def add_key(self, key: str, secret: str, *, write: bool = True) -> None:
+        """Accept another API key (`write=False`: a read-only key)."""
+        self.keys[key] = (secret, write)
+
+    def add_product(
+        self, sku: str, stock: int | None = 0, *, name: str = "", parent: int | None = None
+    ) -> int:
+        """A simple product, or a variation of `parent` (which becomes variable); its id.
+        `stock` None: WooCommerce does not manage its stock."""
+        with self._lock:
+            if sku and self._by_sku(sku) is not None:
+                raise ValueError(f"SKU {sku!r} is already used (WooCommerce's SKUs are unique)")
+            product = Product(next(self._ids), sku, name or sku, stock, stock is not None)
+            if parent is not None:
+                self._products[parent].type = "variable"
+                product.parent_id, product.type = parent, "variation"
+            self._products[product.id] = product
+            return product.id
+
+    def delete_product(self, sku: str) -> None:
+        """Delete for good (`force=true`): its id is gone, its SKU free again."""
+        with self._lock:
+            del self._products[self._product(sku).id]
+
+    def stock(self, sku: str) -> int | None:
+        with self._lock:
+            return self._product(sku).stock_quantity
+
+    def set_stock(self, sku: str, quantity: int) -> None:
+        """A shop manager's edit: the stock changes and `product.updated` is sent."""
+        with self._lock:
+            self._update(self._product(sku), {"manage_stock": True, "stock_quantity": quantity})
+
+    def throttle(self, retry_after: float, calls: int | None = None) -> None:
+        """Answer the next `calls` API calls (all, until `lift_throttle`) with 429."""
+        self.throttling = Throttle(retry_after, calls)
+
+    def lift_throttle(self) -> None:
+        self.throttling = None
+
+    # Shoppers -----------------------------------------------------------------------------
+
+    def buy(self, sku: str, quantity: int = 1) -> int:
+        """A paid checkout: a `processing` order whose stock is reduced; its id.
+        Sends `order.created`, `order.updated` and `product.updated`."""
+        with self._lock:
+            product = self._product(sku)
+            if product.type == "variable":
+                raise ValueError(f"{sku!r} is a variable product: buy one of its variations")
+            if product.manage_stock and (product.stock_quantity or 0) < quantity:
+                raise OutOfStock(f"only {product.stock_quantity} of {sku!r} in stock")
+            now = _now()
+            order = Order(
+                next(self._ids), "pending", [(next(self._line_ids), product, quantity)], now, now
+            )
+            self._orders[order.id] = order
+            self._schedule("order.created", order.id)
+            self.set_order_status(order.id, "processing")
+            return order.id
+
+    def set_order_status(self, order_id: int, status: str) -> None:
+        """Move an order, reducing or restoring stock as WooCommerce does; `order.updated`."""
+        with self._lock:
+            order = self._orders[order_id]
+            order.status, order.modified = status, _later(order.modified)
+            if status in _REDUCING and not order.stock_reduced:
+                self._move_stock(order, -1)
+            elif status in _RESTOCKING and order.stock_reduced:
+                self._move_stock(order, +1)
+            self._schedule("order.updated", order.id)
+
+    def _move_stock(self, order: Order, sign: int) -> None:
+        for _, product, quantity in order.lines:
+            if product.manage_stock and product.stock_quantity is not None:
+                product.stock_quantity += sign * quantity
+                self._touch(product)
+        order.stock_reduced = sign < 0
+
+    # Webhooks -----------------------------------------------------------------------------
+
+    def add_webhook(self, topic: str, delivery_url: str, secret: str) -> Webhook:
+        with self._lock:
+            webhook = Webhook(next(self._ids), topic, delivery_url, secret)
+            self._webhooks[webhook.id] = webhook
+            return webhook
+
+    def webhook(self, webhook_id: int) -> Webhook:
+        with self._lock:
+            return self._webhooks[webhook_id]
+
+    def send_ping(self, webhook_id: int) -> int:
+        """The unsigned form post WooCommerce sends when a webhook is created; its status."""
+        url = self.webhook(webhook_id).delivery_url
+        body = f"webhook_id={webhook_id}"
+        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/x-www-form-urlencoded"}
+        return httpx.post(
+            url, content=body, headers=headers, timeout=self.delivery_timeout
+        ).status_code
+
+    def deliver_pending(self) -> list[WebhookDelivery]:
+        """Deliver every pending webhook now, each with the resource as it is now."""
+        with self._lock:
+            keys = sorted(self._pending)
+        return [sent for key in keys if (sent := self._deliver(key)) is not None]
+
+    def close(self) -> None:
+        """Stop the background deliveries."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=5)
+            self._worker = None
+
+    def _schedule(self, topic: str, resource_id: int) -> None:
+        for webhook in self._webhooks.values():
+            key = (webhook.id, resource_id)
+            if webhook.topic != topic or webhook.status != "active" or key in self._pending:
+                continue
+            self._pending.add(key)
+            if self.auto_deliver:
+                self._queue.put((time.monotonic() + self.delivery_delay, key))
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._work, daemon=True)
+                    self._worker.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            due, key = item
+            time.sleep(max(due - time.monotonic(), 0.0))
+            self._deliver(key)
+
+    def _deliver(self, key: tuple[int, int]) -> WebhookDelivery | None:
+        with self._lock:
+            if key not in self._pending:
+                return None  # delivered already, on demand
+            self._pending.discard(key)
+            webhook = self._webhooks[key[0]]
+            if webhook.status != "active":
+                return None
+            body = php_json(self._payload(webhook.topic, key[1]))
+        headers = self._signed_headers(webhook, body)
+        try:
+            status: int | None = httpx.post(
+                webhook.delivery_url, content=body, headers=headers, timeout=self.delivery_timeout
+            ).status_code
+        except httpx.HTTPError:
+            status = None
+        sent = WebhookDelivery(webhook.id, webhook.topic, key[1], headers, body, status)
+        with self._lock:
+            self.sent.append(sent)
+            self._count(webhook, status)
+        return sent
+
+    def _count(self, webhook: Webhook, status: int | None) -> None:
+        """`WC_Webhook::log_delivery` and `failed_delivery`: 2xx, 301 and 302 succeed."""
+        if status is not None and 200 <= status < 303:
+            webhook.failure_count = 0
+        elif webhook.failure_count > self.max_failures:
+            webhook.status = "disabled"
+        else:
+            webhook.failure_count += 1
+
+    def _signed_headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
+        resource, _, event = webhook.topic.partition(".")
+        signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).digest()
+        # wp_hash(id . time()): the same for two deliveries of one webhook in one second.
+        stamp = f"{webhook.id}{int(time.time())}".encode()
+        return {
+            "User-Agent": USER_AGENT,
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": self.site_url,
+            "X-WC-Webhook-Topic": webhook.topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-WC-Webhook-ID": str(webhook.id),
+            "X-WC-Webhook-Delivery-ID": hmac.new(b"sandbox-salt", stamp, "md5").hexdigest(),
+        }
+
+    def _payload(self, topic: str, resource_id: int) -> dict[str, Any]:
+        if topic.startswith("order."):
+            return self._order_json(self._orders[resource_id])
+        return self._product_json(self._products[resource_id])
+
+    # Representations ----------------------------------------------------------------------
+
+    def _product_json(self, product: Product) -> dict[str, Any]:
+        stocked = not product.manage_stock or (product.stock_quantity or 0) > 0
+        return {
+            "id": product.id,
+            "name": product.name,
+            "type": product.type,
+            "status": "publish",
+            "parent_id": product.parent_id,
+            "sku": product.sku,
+            "permalink": f"{self.site_url}?p={product.id}",
+            "date_modified": _wp_time(product.modified),
+            "date_modified_gmt": _wp_time(product.modified),
+            "manage_stock": product.manage_stock,
+            "stock_quantity": product.stock_quantity,
+            "stock_status": "instock" if stocked else "outofstock",
+            "variations": [p.id for p in self._products.values() if p.parent_id == product.id],
+            "_links": self._links(f"products/{product.id}"),
+        }
+
+    def _order_json(self, order: Order) -> dict[str, Any]:
+        return {
+            "id": order.id,
+            "status": order.status,
+            "currency": "EUR",
+            "date_created_gmt": _wp_time(order.created),
+            "date_modified_gmt": _wp_time(order.modified),
+            "line_items": [
+                {
+                    "id": line_id,
+                    "name": product.name,
+                    "product_id": product.parent_id or product.id,
+                    "variation_id": product.id if product.parent_id else 0,
+                    "quantity": quantity,
+                    "sku": product.sku,
+                }
+                for line_id, product, quantity in order.lines
+            ],
+            "refunds": [],
+            "_links": self._links(f"orders/{order.id}"),
+        }
+
+    def _links(self, path: str) -> dict[str, list[dict[str, str]]]:
+        collection = path.rpartition("/")[0]
+        return {
+            "self": [{"href": f"{self.site_url}wp-json/wc/v3/{path}"}],
+            "collection": [{"href": f"{self.site_url}wp-json/wc/v3/{collection}"}],
+        }
+
+    # REST API -----------------------------------------------------------------------------
+
+    def _api_routes(self) -> list[Route]:
+        product, variation = "/products/{id:int}", "/products/{parent:int}/variations/{id:int}"
+        table: list[tuple[str, str, str, Handler, list[str]]] = [
+            ("/products", "products.list", "list", self._list, ["GET"]),
+            ("/products/batch", "products.batch", "batch", self._batch, _WRITE),
+            (product, "products.get", "view", self._get, ["GET"]),
+            (product, "products.update", "edit", self._put, _WRITE),
+            (
+                "/products/{parent:int}/variations/batch",
+                "variations.batch",
+                "batch",
+                self._batch,
+                _WRITE,
+            ),
+            (variation, "variations.get", "view", self._get, ["GET"]),
+            (variation, "variations.update", "edit", self._put, _WRITE),
+        ]
+        return [
+            Route(
+                API + path,
+                faulty(self.faults, self.log, op, self._guard(check, handler)),
+                methods=methods,
+            )
+            for path, op, check, handler, methods in table
+        ]
+
+    def _guard(self, permission: str, handler: Handler) -> Handler:
+        """The host's throttle first, then WooCommerce's key check (`WC_REST_Authentication`)."""
+
+        async def guarded(request: Request) -> Response:
+            throttling = self.throttling
+            if throttling is not None:
+                if throttling.calls is not None:
+                    throttling.calls -= 1
+                    if throttling.calls <= 0:
+                        self.throttling = None
+                retry_after = str(math.ceil(throttling.retry_after))
+                return PlainTextResponse("Too Many Requests", 429, {"Retry-After": retry_after})
+            refusal = self._authenticate(request, permission)
+            return refusal or await handler(request)
+
+        return guarded
+
+    def _authenticate(self, request: Request, permission: str) -> Response | None:
+        key, secret = _credentials(request)
+        if key is None:
+            return _wp_error(*_DENIED[permission], 401)
+        if key not in self.keys:
+            return _wp_error(
+                "woocommerce_rest_authentication_error", "Consumer key is invalid.", 401
+            )
+        expected, write = self.keys[key]
+        if not hmac.compare_digest(expected, secret or ""):
+            return _wp_error(
+                "woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401
+            )
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not write:
+            message = "The API key provided does not have write permissions."
+            return _wp_error("woocommerce_rest_authentication_error", message, 401)
+        return None
+
+    async def _list(self, request: Request) -> Response:
+        per_page, page = (
+            request.query_params.get("per_page", "10"),
+            request.query_params.get("page", "1"),
+        )
+        if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
+            return _invalid_param(
+                "per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)"
+            )
+        wanted = request.query_params.get("sku", "")
+        skus = {*wanted.split(","), wanted}  # the whole string is a SKU too, as in WooCommerce
+        with self._lock:
+            newest_first = sorted(self._products.values(), key=lambda p: -p.id)
+            if wanted:  # filtering by SKU takes variations too (`WC_REST_Products_V2_Controller`)
+                matching = [p for p in newest_first if p.sku in skus]
+            else:
+                matching = [p for p in newest_first if p.type != "variation"]
+            start = (int(page) - 1) * int(per_page)
+            body = [self._product_json(p) for p in matching[start : start + int(per_page)]]
+        pages = math.ceil(len(matching) / int(per_page))
+        return JSONResponse(
+            body, headers={"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(pages)}
+        )
+
+    async def _get(self, request: Request) -> Response:
+        with self._lock:
+            product = self._addressed(request.path_params["id"], request.path_params.get("parent"))
+            if product is None:
+                return _wp_error(_invalid_id_code(request), "Invalid ID.", 404)
+            return JSONResponse(self._product_json(product))
+
+    async def _put(self, request: Request) -> Response:
+        fields = await _json_object(request)
+        with self._lock:
+            answer = self._update_one(
+                request.path_params["id"], request.path_params.get("parent"), fields, request
+            )
+        if "error" in answer:
+            error = answer["error"]
+            return _wp_error(error["code"], error["message"], error["data"]["status"])
+        return JSONResponse(answer)
+
+    async def _batch(self, request: Request) -> Response:
+        """`WC_REST_Controller::batch_items`: creates and deletes are not imitated."""
+        items = await _json_object(request)
+        total = sum(len(items.get(kind) or []) for kind in ("create", "update", "delete"))
+        if total > BATCH_LIMIT:
+            message = f"Unable to accept more than {BATCH_LIMIT} items for this request."
+            return _wp_error("woocommerce_rest_request_entity_too_large", message, 413)
+        parent = request.path_params.get("parent")
+        with self._lock:
+            updated = [
+                self._update_one(item.get("id"), parent, item, request)
+                if isinstance(item, dict)
+                else _item_error(None, "rest_invalid_param", "Invalid item.", 400)
+                for item in items.get("update") or []
+            ]
+        return JSONResponse({"update": updated} if updated else {})
+
+    def _update_one(
+        self, product_id: object, parent: int | None, fields: dict[str, Any], request: Request
+    ) -> dict[str, Any]:
+        product = self._addressed(product_id, parent)
+        if product is None:
+            return _item_error(product_id, _invalid_id_code(request), "Invalid ID.", 400)
+        for name, kind in (("manage_stock", bool), ("stock_quantity", int)):
+            value = fields.get(name)
+            if value is not None and (type(value) is not kind):
+                return _item_error(
+                    product.id, "rest_invalid_param", f"Invalid parameter(s): {name}", 400
+                )
+        self._update(product, fields)
+        return self._product_json(product)
+
+    def _addressed(self, product_id: object, parent: int | None) -> Product | None:
+        """The product a route names: product routes take any product or variation (as
+        `wc_get_product` does); variation routes need the variation's parent."""
+        product = self._products.get(product_id) if isinstance(product_id, int) else None
+        if product is None:
+            return None
+        if parent is None:
+            return product
+        return product if product.type == "variation" and product.parent_id == parent else None
+
+    def _update(self, product: Product, fields: dict[str, Any]) -> None:
+        if "manage_stock" in fields:
+            product.manage_stock = bool(fields["manage_stock"])
+        if product.manage_stock and fields.get("stock_quantity") is not None:
+            product.stock_quantity = int(fields["stock_quantity"])
+        self._touch(product)
+
+    def _touch(self, product: Product) -> None:
+        product.modified = _later(product.modified)
+        self._schedule("product.updated", product.id)
+
+    # Control ------------------------------------------------------------------------------
+
+    def _control_routes(self) -> list[Route]:
+        return [
+            Route("/_sandbox/stock", self._control_stock, methods=["GET"]),
+            Route("/_sandbox/stock/{sku}", self._control_set_stock, methods=["PUT"]),
+            Route("/_sandbox/products", self._control_add_product, methods=["POST"]),
+            Route("/_sandbox/buy", self._control_buy, methods=["POST"]),
+            Route("/_sandbox/faults", self._control_faults, methods=["PUT"]),
+            Route("/_sandbox/throttle", self._control_throttle, methods=["PUT", "DELETE"]),
+            Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
+            Route("/_sandbox/webhooks", self._control_webhooks, methods=["GET", "POST"]),
+            Route("/_sandbox/webhooks/deliver", self._control_deliver, methods=["POST"]),
+        ]
+
+    async def _control_stock(self, request: Request) -> Response:
+        with self._lock:
+            return JSONResponse({p.sku: p.stock_quantity for p in self._products.values() if p.sku})
+
+    async def _control_set_stock(self, request: Request) -> Response:
+        body = await _json_object(request)
+        try:
+            self.set_stock(request.path_params["sku"], int(body["quantity"]))
+        except KeyError as error:
+            return JSONResponse({"error": f"unknown {error}"}, 404)
+        return JSONResponse(
+            {"sku": request.path_params["sku"], "stock_quantity": int(body["quantity"])}
+        )
+
+    async def _control_add_product(self, request: Request) -> Response:
+        body = await _json_object(request)
+        with self._lock:
+            parent = self._product(body["parent_sku"]).id if body.get("parent_sku") else None
+        stock, name = body.get("stock", 0), body.get("name", "")
+        product_id = self.add_product(body["sku"], stock, name=name, parent=parent)
+        return JSONResponse({"id": product_id}, 201)
+
+    async def _control_buy(self, request: Request) -> Response:
+        body = await _json_object(request)
+        try:
+            order_id = self.buy(body["sku"], int(body.get("quantity", 1)))
+        except OutOfStock as error:
+            return JSONResponse({"error": str(error)}, 409)
+        return JSONResponse({"order_id": order_id}, 201)
+
+    async def _control_faults(self, request: Request) -> Response:
+        body = await _json_object(request)
+        for name in ("outage", "error_rate", "delay"):
+            if name in body:
+                setattr(self.faults, name, body[name])
+        return JSONResponse(vars(self.faults))
+
+    async def _control_throttle(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.lift_throttle()
+        else:
+            body = await _json_object(request)
+            self.throttle(float(body.get("retry_after", 1)), body.get("calls"))
+        return Response(status_code=204)
+
+    async def _control_calls(self, request: Request) -> Response:
+        operations = {op for _, op, _ in list(self.log.calls)}
+        return JSONResponse({op: self.log.count(op) for op in sorted(operations)})
+
+    async def _control_webhooks(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_object(request)
+            self.add_webhook(body["topic"], body["delivery_url"], body["secret"])
+        with self._lock:
+            return JSONResponse([vars(w).copy() for w in self._webhooks.values()])
+
+    async def _control_deliver(self, request: Request) -> Response:
+        sent = await asyncio.to_thread(self.deliver_pending)
+        return JSONResponse(
+            [{"topic": s.topic, "resource_id": s.resource_id, "status": s.status} for s in sent]
+        )
+
+    # Lookups ------------------------------------------------------------------------------
+
+    def _by_sku(self, sku: str) -> Product | None:
+        return next((p for p in self._products.values() if p.sku == sku), None)
+
+    def _product(self, sku: str) -> Product:
+        product = self._by_sku(sku)
+        if product is None:
+            raise KeyError(sku)
+        return product
+
+
+def php_json(payload: object) -> bytes:
+    """`trim(wp_json_encode($payload))`: compact, `/` as `\\/`, non-ASCII as `\\uXXXX`."""
+    return (
+        json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
+    )
+
+
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None, None
+        return key, secret
+    query = request.query_params
+    return query.get("consumer_key"), query.get("consumer_secret")
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _wp_error(code: str, message: str, status: int) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "data": {"status": status}}, status)
+
+
+def _invalid_param(name: str, why: str) -> JSONResponse:
+    body = {
+        "code": "rest_invalid_param",
+        "message": f"Invalid parameter(s): {name}",
+        "data": {"status": 400, "params": {name: why}},
+    }
+    return JSONResponse(body, 400)
+
+
+def _item_error(item_id: object, code: str, message: str, status: int) -> dict[str, Any]:
+    return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": status}}}
+
+
+def _invalid_id_code(request: Request) -> str:
+    if "parent" in request.path_params:
+        return "woocommerce_rest_product_variation_invalid_id"
+    return "woocommerce_rest_product_invalid_id"

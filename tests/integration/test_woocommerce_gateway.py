@@ -1,0 +1,182 @@
+"""The WooCommerce gateway against the WooCommerce sandbox, over real HTTP."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from infrastructure.channels.gateway import (
+    ChannelAuthFailed,
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.channels.sandbox import SandboxServer, free_port
+from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+
+KEY, SECRET = "ck_test", "cs_test"
+APPLIED, UNKNOWN = PushStatus.APPLIED, PushStatus.UNKNOWN_SKU
+
+
+@dataclass
+class Store:
+    sandbox: WooCommerceSandbox
+    url: str
+
+    def gateway(self, key: str = KEY, secret: str = SECRET, **options) -> WooCommerceGateway:
+        return WooCommerceGateway(self.url, key, secret, channel_id="woo-eu", **options)
+
+    def calls(self, operation: str, status: int | None = None) -> int:
+        return self.sandbox.log.count(operation, status)
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    sandbox = WooCommerceSandbox(KEY, SECRET, auto_deliver=False)
+    with SandboxServer(sandbox.app) as server:
+        yield Store(sandbox, server.url)
+    sandbox.close()
+
+
+@pytest.fixture
+def gateway(store: Store) -> Iterator[WooCommerceGateway]:
+    gateway = store.gateway(timeout=2.0)
+    yield gateway
+    gateway.close()
+
+
+def push(sku: str, quantity: int) -> Push:
+    return Push(sku=sku, quantity=quantity, version=1)
+
+
+def test_a_push_sets_a_products_stock_quantity(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    assert gateway.push([push("WOO-1", 7)]) == [PushResult("WOO-1", APPLIED, 7)]
+    assert store.sandbox.stock("WOO-1") == 7
+    assert store.calls("products.list") == 1
+    assert store.calls("products.batch", 200) == 1
+
+
+def test_a_product_whose_stock_was_not_managed_is_managed_from_the_first_push(store, gateway):
+    store.sandbox.add_product("WOO-1", None)
+    assert gateway.read(["WOO-1"]) == {"WOO-1": None}
+    gateway.push([push("WOO-1", 4)])
+    assert gateway.read(["WOO-1"]) == {"WOO-1": 4}
+
+
+def test_variations_are_written_under_their_parent_in_one_batch_per_parent(store, gateway):
+    tee = store.sandbox.add_product("TEE", None, name="T-shirt")
+    store.sandbox.add_product("TEE-S", 1, parent=tee)
+    store.sandbox.add_product("TEE-M", 2, parent=tee)
+    store.sandbox.add_product("MUG", 3)
+    results = gateway.push([push("TEE-S", 10), push("MUG", 30), push("TEE-M", 20)])
+    assert [(r.sku, r.status, r.channel_quantity) for r in results] == [
+        ("TEE-S", APPLIED, 10),
+        ("MUG", APPLIED, 30),
+        ("TEE-M", APPLIED, 20),
+    ]
+    assert [store.sandbox.stock(sku) for sku in ("TEE-S", "TEE-M", "MUG")] == [10, 20, 30]
+    assert store.calls("products.list") == 1  # one lookup names every SKU, variations included
+    assert store.calls("variations.batch", 200) == 1
+    assert store.calls("products.batch", 200) == 1
+
+
+def test_lookups_are_cached_so_a_second_push_makes_no_lookup_call(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    gateway.push([push("WOO-1", 6)])
+    gateway.push([push("WOO-1", 8)])
+    assert store.calls("products.list") == 1
+    assert store.calls("products.batch") == 2
+    assert store.sandbox.stock("WOO-1") == 8
+
+
+def test_a_sku_woocommerce_does_not_list_is_unknown_and_the_others_are_applied(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    results = gateway.push([push("NOPE", 1), push("WOO-1", 2)])
+    assert [(r.sku, r.status) for r in results] == [("NOPE", UNKNOWN), ("WOO-1", APPLIED)]
+    assert store.sandbox.stock("WOO-1") == 2
+
+
+def test_a_product_deleted_and_created_again_is_looked_up_again(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    gateway.push([push("WOO-1", 6)])
+    store.sandbox.delete_product("WOO-1")
+    store.sandbox.add_product("WOO-1", 0)
+    assert gateway.push([push("WOO-1", 9)]) == [PushResult("WOO-1", APPLIED, 9)]
+    assert store.sandbox.stock("WOO-1") == 9
+    assert store.calls("products.list") == 2
+
+
+def test_a_push_of_250_skus_goes_in_three_batch_calls_of_at_most_100(store, gateway):
+    skus = [f"BULK-{n:03d}" for n in range(250)]
+    for sku in skus:
+        store.sandbox.add_product(sku, 0)
+    results = gateway.push([push(sku, n) for n, sku in enumerate(skus)])
+    assert {r.status for r in results} == {APPLIED}
+    assert store.calls("products.batch") == store.calls("products.batch", 200) == 3
+    assert store.calls("products.list") == 3  # 100 SKUs a lookup: WordPress's largest page
+    assert [store.sandbox.stock(sku) for sku in skus] == list(range(250))
+
+
+def test_read_answers_the_stock_woocommerce_shows_and_none_for_an_unknown_sku(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.set_stock("WOO-1", 3)
+    assert gateway.read(["WOO-1", "NOPE"]) == {"WOO-1": 3, "NOPE": None}
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"), [(KEY, "cs_wrong"), ("ck_unknown", SECRET), ("ck_read", "cs_read")]
+)
+def test_a_refused_key_is_an_auth_failure(store, key, secret):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.add_key("ck_read", "cs_read", write=False)
+    with store.gateway(key, secret) as gateway, pytest.raises(ChannelAuthFailed, match="401"):
+        gateway.push([push("WOO-1", 1)])
+    assert store.sandbox.stock("WOO-1") == 5
+
+
+def test_a_throttling_host_raises_throttled_with_its_retry_after(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.throttle(retry_after=7, calls=1)
+    with pytest.raises(Throttled) as throttled:
+        gateway.push([push("WOO-1", 1)])
+    assert throttled.value.retry_after == 7
+    assert store.calls("products.list", 429) == 1
+    assert gateway.push([push("WOO-1", 1)])[0].status == APPLIED  # the throttle was lifted
+
+
+@pytest.mark.parametrize("fault", [{"error_rate": 1.0}, {"outage": True}])
+def test_a_5xx_answer_is_an_unavailable_channel(store, gateway, fault):
+    store.sandbox.add_product("WOO-1", 5)
+    for name, value in fault.items():
+        setattr(store.sandbox.faults, name, value)
+    with pytest.raises(ChannelUnavailable, match="answered 50"):
+        gateway.push([push("WOO-1", 1)])
+
+
+def test_an_answer_slower_than_the_timeout_is_an_unavailable_channel(store):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.faults.delay = 1.0
+    with store.gateway(timeout=0.2) as gateway, pytest.raises(ChannelUnavailable, match="time"):
+        gateway.read(["WOO-1"])
+
+
+def test_a_store_that_cannot_be_reached_is_an_unavailable_channel():
+    gateway = WooCommerceGateway(f"http://127.0.0.1:{free_port()}", KEY, SECRET)
+    with pytest.raises(ChannelUnavailable, match="cannot be reached"):
+        gateway.push([push("WOO-1", 1)])
+    gateway.close()
+
+
+def test_a_push_through_the_api_is_echoed_as_product_updated(store, gateway):
+    """What echo suppression will recognise: WooCommerce reports our own write back."""
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.add_webhook("product.updated", f"http://127.0.0.1:{free_port()}/", "s")
+    gateway.push([push("WOO-1", 12)])
+    (sent,) = store.sandbox.deliver_pending()
+    assert sent.topic == "product.updated"
+    assert b'"sku":"WOO-1"' in sent.body
+    assert b'"stock_quantity":12' in sent.body
