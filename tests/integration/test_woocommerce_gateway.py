@@ -174,9 +174,9 @@ def test_a_store_that_cannot_be_reached_is_an_unavailable_channel():
 def test_a_push_through_the_api_is_echoed_as_product_updated(store, gateway):
     """What echo suppression will recognise: WooCommerce reports our own write back."""
     store.sandbox.add_product("WOO-1", 5)
-    store.sandbox.add_webhook("product.updated", f"http://127.0.0.1:{free_port()}/", "s")
+    store.sandbox.webhooks.add("product.updated", f"http://127.0.0.1:{free_port()}/", "s")
     gateway.push([push("WOO-1", 12)])
-    (sent,) = store.sandbox.deliver_pending()
+    (sent,) = store.sandbox.webhooks.deliver_pending()
     assert sent.topic == "product.updated"
     assert b'"sku":"WOO-1"' in sent.body
     assert b'"stock_quantity":12' in sent.body

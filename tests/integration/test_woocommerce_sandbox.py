@@ -146,9 +146,9 @@ def test_keys_in_the_query_string_are_accepted_and_skus_find_variations(store):
 def test_a_purchase_sends_signed_php_escaped_webhooks_that_verify_and_translate(store):
     store.sandbox.add_product("WOO-1", 5, name="Café mug")
     for topic in ("order.created", "order.updated", "product.updated"):
-        store.sandbox.add_webhook(topic, store.hook_url, HOOK_SECRET)
+        store.sandbox.webhooks.add(topic, store.hook_url, HOOK_SECRET)
     order_id = store.sandbox.buy("WOO-1", 2)
-    sent = {s.topic: s for s in store.sandbox.deliver_pending()}
+    sent = {s.topic: s for s in store.sandbox.webhooks.deliver_pending()}
     assert {topic: s.status for topic, s in sent.items()} == {
         "order.created": 200,
         "order.updated": 200,
@@ -175,47 +175,47 @@ def test_a_purchase_sends_signed_php_escaped_webhooks_that_verify_and_translate(
 
 def test_a_payload_is_built_when_sent_and_one_delivery_waits_per_resource(store):
     store.sandbox.add_product("WOO-1", 5)
-    store.sandbox.add_webhook("product.updated", store.hook_url, HOOK_SECRET)
+    store.sandbox.webhooks.add("product.updated", store.hook_url, HOOK_SECRET)
     store.sandbox.buy("WOO-1", 1)
     store.sandbox.set_stock("WOO-1", 40)
-    (sent,) = store.sandbox.deliver_pending()
+    (sent,) = store.sandbox.webhooks.deliver_pending()
     assert json.loads(sent.body)["stock_quantity"] == 40
 
 
 def test_a_failed_delivery_is_never_retried_and_the_seventh_in_a_row_disables_the_webhook(store):
     store.sandbox.add_product("WOO-1", 100)
-    hook = store.sandbox.add_webhook("product.updated", store.hook_url, HOOK_SECRET)
+    hook = store.sandbox.webhooks.add("product.updated", store.hook_url, HOOK_SECRET)
     store.receiver.status = 500
     for failures in range(1, 7):
         store.sandbox.set_stock("WOO-1", failures)
-        assert [s.status for s in store.sandbox.deliver_pending()] == [500]
-        assert store.sandbox.deliver_pending() == []  # not retried
+        assert [s.status for s in store.sandbox.webhooks.deliver_pending()] == [500]
+        assert store.sandbox.webhooks.deliver_pending() == []  # not retried
         assert (hook.status, hook.failure_count) == ("active", failures)
     store.sandbox.set_stock("WOO-1", 7)
-    store.sandbox.deliver_pending()
+    store.sandbox.webhooks.deliver_pending()
     assert hook.status == "disabled"
     store.receiver.status = 200
     store.sandbox.set_stock("WOO-1", 8)
-    assert store.sandbox.deliver_pending() == []
+    assert store.sandbox.webhooks.deliver_pending() == []
     assert len(store.receiver.received) == 7
 
 
 def test_a_success_resets_the_failure_count(store):
     store.sandbox.add_product("WOO-1", 100)
-    hook = store.sandbox.add_webhook("product.updated", store.hook_url, HOOK_SECRET)
+    hook = store.sandbox.webhooks.add("product.updated", store.hook_url, HOOK_SECRET)
     store.receiver.status = 503
     for quantity in range(5):
         store.sandbox.set_stock("WOO-1", quantity)
-        store.sandbox.deliver_pending()
+        store.sandbox.webhooks.deliver_pending()
     store.receiver.status = 302  # a redirect counts as delivered; it is not followed
     store.sandbox.set_stock("WOO-1", 9)
-    store.sandbox.deliver_pending()
+    store.sandbox.webhooks.deliver_pending()
     assert (hook.status, hook.failure_count) == ("active", 0)
 
 
 def test_the_creation_ping_is_unsigned_and_verifies_as_a_ping(store):
-    hook = store.sandbox.add_webhook("order.created", store.hook_url, HOOK_SECRET)
-    assert store.sandbox.send_ping(hook.id) == 200
+    hook = store.sandbox.webhooks.add("order.created", store.hook_url, HOOK_SECRET)
+    assert store.sandbox.webhooks.ping(hook.id) == 200
     headers, body = store.receiver.received[0]
     assert body == f"webhook_id={hook.id}".encode()
     assert isinstance(verify(CHANNEL, headers, body, datetime.now(UTC)), Ping)
@@ -249,11 +249,11 @@ def test_a_shoppers_purchase_reaches_invsyncs_ledger(ledger, database_url, redis
         wait_until(lambda: committed(ledger, sku) == 0)
         sandbox.add_product(sku, 10)
         for topic in ("order.created", "order.updated", "product.updated"):
-            sandbox.add_webhook(topic, f"{service.url}/webhooks/woo-eu", WOO_SECRET)
+            sandbox.webhooks.add(topic, f"{service.url}/webhooks/woo-eu", WOO_SECRET)
         order_id = sandbox.buy(sku, 3)
         wait_until(lambda: committed(ledger, sku) == 3)
         sandbox.set_order_status(order_id, "completed")
         wait_until(lambda: ledger.get_item(sku).totals.on_hand == 7)
         assert committed(ledger, sku) == 0
-        assert {s.status for s in sandbox.sent} == {200}
+        assert {s.status for s in sandbox.webhooks.sent} == {200}
     sandbox.close()

@@ -154,7 +154,8 @@ class WooCommerceGateway:
             detail = _describe(response)
             return {i: PushResult(p.sku, PushStatus.REJECTED, detail=detail) for i, p in pushes}
         # WooCommerce answers the updates in the order they were asked.
-        answered = _json(response).get("update")
+        body = _json(response)
+        answered = body.get("update") if isinstance(body, dict) else None
         if not isinstance(answered, list) or len(answered) != len(pushes):
             raise ChannelError(f"WooCommerce answered {path} with no result per item")
         return {i: self._result(p, item) for (i, p), item in zip(pushes, answered, strict=True)}
@@ -182,8 +183,11 @@ class WooCommerceGateway:
             )
             if response.status_code >= 400:
                 raise ChannelError(f"WooCommerce refused a SKU lookup: {_describe(response)}")
-            for product in _json_list(response):
-                sku = product.get("sku")
+            products = _json(response)
+            if not isinstance(products, list):
+                raise ChannelError("WooCommerce answered a SKU lookup with no list")
+            for product in products:
+                sku = product.get("sku") if isinstance(product, dict) else None
                 if sku in wanted:
                     found[sku] = product
                     self._refs[sku] = _Ref(int(product["id"]), int(product.get("parent_id") or 0))
@@ -247,32 +251,16 @@ def _retry_after(value: str | None, default: float) -> float:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: httpx.Response) -> object:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ChannelError(f"WooCommerce answered {response.request.url.path} with no object")
-    return body
-
-
-def _json_list(response: httpx.Response) -> list[dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, list):
-        raise ChannelError(f"WooCommerce answered {response.request.url.path} with no list")
-    return [item for item in body if isinstance(item, dict)]
+        return None
 
 
 def _describe(response: httpx.Response) -> str:
     """WordPress REST errors are `{"code", "message", "data": {"status"}}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
+    body = _json(response)
     if isinstance(body, dict) and "code" in body:
         return f"HTTP {response.status_code} {body['code']}: {body.get('message', '')}"
     return f"HTTP {response.status_code}"

@@ -31,6 +31,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,7 +139,7 @@ class WooCommerceSandbox:
         consumer_key, consumer_secret: the read/write API key the store accepts.
         site_url: the home URL its webhooks name as their source (trailing slash).
         auto_deliver: deliver webhooks in the background `delivery_delay` seconds after a
-            change; when False they wait for `deliver_pending()`.
+            change; when False they wait for `webhooks.deliver_pending()`.
         delivery_timeout: seconds a delivery may take (WooCommerce: 60).
         max_failures: `woocommerce_max_webhook_delivery_failures` (5): the failure after
             this many more disables the webhook.
@@ -162,17 +163,19 @@ class WooCommerceSandbox:
         self.faults = faults or Faults()
         self.log = log or CallLog()
         self.throttling: Throttle | None = None
-        self.auto_deliver, self.delivery_delay = auto_deliver, delivery_delay
-        self.delivery_timeout, self.max_failures = delivery_timeout, max_failures
-        self.sent: list[WebhookDelivery] = []
         self._products: dict[int, Product] = {}
         self._orders: dict[int, Order] = {}
-        self._webhooks: dict[int, Webhook] = {}
-        self._pending: set[tuple[int, int]] = set()  # (webhook id, resource id)
         self._ids, self._line_ids = itertools.count(90), itertools.count(300)
         self._lock = threading.RLock()
-        self._queue: queue.Queue[tuple[float, tuple[int, int]] | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
+        self.webhooks = WebhookSender(
+            self._payload,
+            self._lock,
+            site_url=site_url,
+            auto_deliver=auto_deliver,
+            delivery_delay=delivery_delay,
+            delivery_timeout=delivery_timeout,
+            max_failures=max_failures,
+        )
         self.app = Starlette(routes=self._api_routes() + self._control_routes())
 
     # Catalogue ----------------------------------------------------------------------------
@@ -233,7 +236,7 @@ class WooCommerceSandbox:
                 next(self._ids), "pending", [(next(self._line_ids), product, quantity)], now, now
             )
             self._orders[order.id] = order
-            self._schedule("order.created", order.id)
+            self.webhooks.schedule("order.created", order.id)
             self.set_order_status(order.id, "processing")
             return order.id
 
@@ -246,7 +249,7 @@ class WooCommerceSandbox:
                 self._move_stock(order, -1)
             elif status in _RESTOCKING and order.stock_reduced:
                 self._move_stock(order, +1)
-            self._schedule("order.updated", order.id)
+            self.webhooks.schedule("order.updated", order.id)
 
     def _move_stock(self, order: Order, sign: int) -> None:
         for _, product, quantity in order.lines:
@@ -255,110 +258,19 @@ class WooCommerceSandbox:
                 self._touch(product)
         order.stock_reduced = sign < 0
 
-    # Webhooks -----------------------------------------------------------------------------
-
-    def add_webhook(self, topic: str, delivery_url: str, secret: str) -> Webhook:
-        with self._lock:
-            webhook = Webhook(next(self._ids), topic, delivery_url, secret)
-            self._webhooks[webhook.id] = webhook
-            return webhook
-
-    def webhook(self, webhook_id: int) -> Webhook:
-        with self._lock:
-            return self._webhooks[webhook_id]
-
-    def send_ping(self, webhook_id: int) -> int:
-        """The unsigned form post WooCommerce sends when a webhook is created; its status."""
-        url = self.webhook(webhook_id).delivery_url
-        body = f"webhook_id={webhook_id}"
-        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/x-www-form-urlencoded"}
-        return httpx.post(
-            url, content=body, headers=headers, timeout=self.delivery_timeout
-        ).status_code
-
-    def deliver_pending(self) -> list[WebhookDelivery]:
-        """Deliver every pending webhook now, each with the resource as it is now."""
-        with self._lock:
-            keys = sorted(self._pending)
-        return [sent for key in keys if (sent := self._deliver(key)) is not None]
+    # Webhooks ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the background deliveries."""
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=5)
-            self._worker = None
+        self.webhooks.close()
 
-    def _schedule(self, topic: str, resource_id: int) -> None:
-        for webhook in self._webhooks.values():
-            key = (webhook.id, resource_id)
-            if webhook.topic != topic or webhook.status != "active" or key in self._pending:
-                continue
-            self._pending.add(key)
-            if self.auto_deliver:
-                self._queue.put((time.monotonic() + self.delivery_delay, key))
-                if self._worker is None:
-                    self._worker = threading.Thread(target=self._work, daemon=True)
-                    self._worker.start()
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            due, key = item
-            time.sleep(max(due - time.monotonic(), 0.0))
-            self._deliver(key)
-
-    def _deliver(self, key: tuple[int, int]) -> WebhookDelivery | None:
-        with self._lock:
-            if key not in self._pending:
-                return None  # delivered already, on demand
-            self._pending.discard(key)
-            webhook = self._webhooks[key[0]]
-            if webhook.status != "active":
-                return None
-            body = php_json(self._payload(webhook.topic, key[1]))
-        headers = self._signed_headers(webhook, body)
-        try:
-            status: int | None = httpx.post(
-                webhook.delivery_url, content=body, headers=headers, timeout=self.delivery_timeout
-            ).status_code
-        except httpx.HTTPError:
-            status = None
-        sent = WebhookDelivery(webhook.id, webhook.topic, key[1], headers, body, status)
-        with self._lock:
-            self.sent.append(sent)
-            self._count(webhook, status)
-        return sent
-
-    def _count(self, webhook: Webhook, status: int | None) -> None:
-        """`WC_Webhook::log_delivery` and `failed_delivery`: 2xx, 301 and 302 succeed."""
-        if status is not None and 200 <= status < 303:
-            webhook.failure_count = 0
-        elif webhook.failure_count > self.max_failures:
-            webhook.status = "disabled"
-        else:
-            webhook.failure_count += 1
-
-    def _signed_headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
-        resource, _, event = webhook.topic.partition(".")
-        signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).digest()
-        # wp_hash(id . time()): the same for two deliveries of one webhook in one second.
-        stamp = f"{webhook.id}{int(time.time())}".encode()
-        return {
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/json",
-            "X-WC-Webhook-Source": self.site_url,
-            "X-WC-Webhook-Topic": webhook.topic,
-            "X-WC-Webhook-Resource": resource,
-            "X-WC-Webhook-Event": event,
-            "X-WC-Webhook-Signature": base64.b64encode(signature).decode(),
-            "X-WC-Webhook-ID": str(webhook.id),
-            "X-WC-Webhook-Delivery-ID": hmac.new(b"sandbox-salt", stamp, "md5").hexdigest(),
-        }
-
-    def _payload(self, topic: str, resource_id: int) -> dict[str, Any]:
+    def _payload(self, topic: str, resource_id: int) -> dict[str, Any] | None:
+        """The resource as the REST API shows it now; None once it is deleted."""
         if topic.startswith("order."):
-            return self._order_json(self._orders[resource_id])
-        return self._product_json(self._products[resource_id])
+            order = self._orders.get(resource_id)
+            return self._order_json(order) if order else None
+        product = self._products.get(resource_id)
+        return self._product_json(product) if product else None
 
     # Representations ----------------------------------------------------------------------
 
@@ -566,7 +478,7 @@ class WooCommerceSandbox:
 
     def _touch(self, product: Product) -> None:
         product.modified = _later(product.modified)
-        self._schedule("product.updated", product.id)
+        self.webhooks.schedule("product.updated", product.id)
 
     # Control ------------------------------------------------------------------------------
 
@@ -635,12 +547,12 @@ class WooCommerceSandbox:
     async def _control_webhooks(self, request: Request) -> Response:
         if request.method == "POST":
             body = await _json_object(request)
-            self.add_webhook(body["topic"], body["delivery_url"], body["secret"])
+            self.webhooks.add(body["topic"], body["delivery_url"], body["secret"])
         with self._lock:
-            return JSONResponse([vars(w).copy() for w in self._webhooks.values()])
+            return JSONResponse([vars(w).copy() for w in self.webhooks.subscriptions.values()])
 
     async def _control_deliver(self, request: Request) -> Response:
-        sent = await asyncio.to_thread(self.deliver_pending)
+        sent = await asyncio.to_thread(self.webhooks.deliver_pending)
         return JSONResponse(
             [{"topic": s.topic, "resource_id": s.resource_id, "status": s.status} for s in sent]
         )
@@ -655,6 +567,138 @@ class WooCommerceSandbox:
         if product is None:
             raise KeyError(sku)
         return product
+
+
+class WebhookSender:
+    """A store's webhooks as `WC_Webhook` delivers them: at most one pending delivery per
+    webhook and resource, its payload built when it is sent, sent once, never retried.
+
+    Parameters:
+        payload: the resource (topic, id) as it is now; None once it is deleted.
+        lock: the store's lock, held while a payload is built.
+    """
+
+    def __init__(
+        self,
+        payload: Callable[[str, int], dict[str, Any] | None],
+        lock: threading.RLock,
+        *,
+        site_url: str,
+        auto_deliver: bool,
+        delivery_delay: float,
+        delivery_timeout: float,
+        max_failures: int,
+    ) -> None:
+        self.subscriptions: dict[int, Webhook] = {}
+        self.sent: list[WebhookDelivery] = []
+        self.site_url, self.auto_deliver = site_url, auto_deliver
+        self.delivery_delay, self.delivery_timeout = delivery_delay, delivery_timeout
+        self.max_failures = max_failures
+        self._payload, self._lock = payload, lock
+        self._ids = itertools.count(1)
+        self._pending: set[tuple[int, int]] = set()  # (webhook id, resource id)
+        self._queue: queue.Queue[tuple[float, tuple[int, int]] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    def add(self, topic: str, delivery_url: str, secret: str) -> Webhook:
+        """An active webhook for `topic` (order.created, order.updated, product.updated)."""
+        with self._lock:
+            webhook = Webhook(next(self._ids), topic, delivery_url, secret)
+            self.subscriptions[webhook.id] = webhook
+            return webhook
+
+    def ping(self, webhook_id: int) -> int:
+        """The unsigned form post WooCommerce sends when a webhook is created; its status."""
+        url = self.subscriptions[webhook_id].delivery_url
+        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/x-www-form-urlencoded"}
+        body = f"webhook_id={webhook_id}"
+        answer = httpx.post(url, content=body, headers=headers, timeout=self.delivery_timeout)
+        return answer.status_code
+
+    def schedule(self, topic: str, resource_id: int) -> None:
+        """A hook fired for the resource: each active webhook on `topic` will deliver it."""
+        with self._lock:
+            for webhook in self.subscriptions.values():
+                key = (webhook.id, resource_id)
+                if webhook.topic != topic or webhook.status != "active" or key in self._pending:
+                    continue
+                self._pending.add(key)
+                if self.auto_deliver:
+                    self._queue.put((time.monotonic() + self.delivery_delay, key))
+                    self._start()
+
+    def deliver_pending(self) -> list[WebhookDelivery]:
+        """Deliver every pending webhook now, each with the resource as it is now."""
+        with self._lock:
+            keys = sorted(self._pending)
+        return [sent for key in keys if (sent := self._deliver(key)) is not None]
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=5)
+            self._worker = None
+
+    def _start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, daemon=True, name="woo-webhooks")
+            self._worker.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            due, key = item
+            time.sleep(max(due - time.monotonic(), 0.0))
+            self._deliver(key)
+
+    def _deliver(self, key: tuple[int, int]) -> WebhookDelivery | None:
+        webhook_id, resource_id = key
+        with self._lock:
+            if key not in self._pending:
+                return None  # delivered already, on demand
+            self._pending.discard(key)
+            webhook = self.subscriptions[webhook_id]
+            payload = self._payload(webhook.topic, resource_id)
+            if webhook.status != "active" or payload is None:
+                return None
+        body = php_json(payload)
+        headers = self._signed_headers(webhook, body)
+        try:
+            status: int | None = httpx.post(
+                webhook.delivery_url, content=body, headers=headers, timeout=self.delivery_timeout
+            ).status_code
+        except httpx.HTTPError:
+            status = None
+        sent = WebhookDelivery(webhook_id, webhook.topic, resource_id, headers, body, status)
+        with self._lock:
+            self.sent.append(sent)
+            self._count(webhook, status)
+        return sent
+
+    def _count(self, webhook: Webhook, status: int | None) -> None:
+        """`WC_Webhook::log_delivery` and `failed_delivery`: 2xx, 301 and 302 succeed."""
+        if status is not None and 200 <= status < 303:
+            webhook.failure_count = 0
+        elif webhook.failure_count > self.max_failures:
+            webhook.status = "disabled"
+        else:
+            webhook.failure_count += 1
+
+    def _signed_headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
+        resource, _, event = webhook.topic.partition(".")
+        signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).digest()
+        # wp_hash(id . time()): the same for two deliveries of one webhook in one second.
+        stamp = f"{webhook.id}{int(time.time())}".encode()
+        return {
+            "User-Agent": USER_AGENT,
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": self.site_url,
+            "X-WC-Webhook-Topic": webhook.topic,
+            "X-WC-Webhook-Resource": resource,
+            "X-WC-Webhook-Event": event,
+            "X-WC-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-WC-Webhook-ID": str(webhook.id),
+            "X-WC-Webhook-Delivery-ID": hmac.new(b"sandbox-salt", stamp, "md5").hexdigest(),
+        }
 
 
 def php_json(payload: object) -> bytes:
