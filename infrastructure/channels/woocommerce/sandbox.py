@@ -386,15 +386,14 @@ class WooCommerceSandbox:
         return None
 
     async def _list(self, request: Request) -> Response:
-        per_page, page = (
-            request.query_params.get("per_page", "10"),
-            request.query_params.get("page", "1"),
-        )
+        query = request.query_params
+        per_page, page = query.get("per_page", "10"), query.get("page", "1")
         if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
-            return _invalid_param(
-                "per_page", "per_page must be between 1 (inclusive) and 100 (inclusive)"
-            )
-        wanted = request.query_params.get("sku", "")
+            why = "per_page must be between 1 (inclusive) and 100 (inclusive)"
+            return _invalid_param("per_page", why)
+        if not page.isdigit() or int(page) < 1:
+            return _invalid_param("page", "page must be greater than or equal to 1")
+        wanted = query.get("sku", "")
         skus = {*wanted.split(","), wanted}  # the whole string is a SKU too, as in WooCommerce
         with self._lock:
             newest_first = sorted(self._products.values(), key=lambda p: -p.id)
