@@ -1,0 +1,872 @@
+"""A Shopify store on this machine: the GraphQL Admin subset invsync uses, and a webhook sender.
+
+The API (`POST /admin/api/<version>/graphql.json`, schema in `sandbox_schema.graphql`) runs on
+graphql-core and answers as Shopify documents it (CHANNELS.md §1.2-1.4): `X-Shopify-Access-Token`
+or 401; `inventorySetQuantities` all or nothing, `changeFromQuantity` required on every quantity
+(null skips the check, a mismatch is `CHANGE_FROM_QUANTITY_STALE`), `@idempotent(key:)` required
+(same key and parameters: the first result again; other parameters:
+`IDEMPOTENCY_KEY_PARAMETER_MISMATCH`); calculated query costs paid from a leaky bucket and
+refunded down to the actual cost, `THROTTLED` with `extensions.cost` when the bucket cannot pay.
+
+Shoppers (`buy`) and API writes change the stock; every change sends `inventory_levels/update`,
+a sale also `orders/create`, signed and retried as Shopify does (§1.1, §7).
+
+Simplified: one location; one quantity, `available` (`on_hand` shows the same, nothing is
+committed); search understands `sku:` and `id:` terms joined by OR; no cursors.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLInt,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    build_schema,
+    execute_sync,
+    get_named_type,
+    get_operation_ast,
+    parse,
+    validate,
+    value_from_ast,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from infrastructure.channels.sandbox import CallLog, Faults, faulty
+
+API_VERSION = "2026-04"
+# Standard plan: 100 points/s restored (§1.3); the bucket holds 20 s of that.
+RESTORE_RATE = 100.0
+MAXIMUM_AVAILABLE = 2000.0
+SINGLE_QUERY_MAX_COST = 1000
+MAX_PAGE = 250  # the largest `first`, and the largest input array (shopify.dev/api/usage/limits)
+MAX_QUANTITY = 1_000_000_000
+# 8 retries over about 4 hours with exponential backoff (§1.1); the exact steps are not published.
+DOCUMENTED_RETRY_DELAYS = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, 7200.0)
+# `inventorySetQuantities` reasons Shopify accepts.
+REASONS = frozenset(
+    {
+        "correction",
+        "cycle_count_available",
+        "damaged",
+        "movement_created",
+        "movement_updated",
+        "movement_received",
+        "movement_canceled",
+        "other",
+        "promotion",
+        "quality_control",
+        "received",
+        "reservation_created",
+        "reservation_deleted",
+        "reservation_updated",
+        "restock",
+        "safety_stock",
+        "shrinkage",
+    }
+)
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+Json = dict[str, Any]
+
+
+class OutOfStock(Exception):
+    """Raised when a simulated shopper asks for more than the sandbox shows."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    """`X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body under the app's secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def gid_number(value: str, kind: str) -> int | None:
+    match = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", value)
+    return int(match.group(1)) if match else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# Webhooks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One event's delivery: the same id and bytes on every retry."""
+
+    topic: str
+    body: bytes
+    webhook_id: str
+    event_id: str
+    triggered_at: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    webhook_id: str
+    topic: str
+    retry: int  # 0: the first delivery
+    status: int | None  # None: no answer (refused, timed out)
+
+
+class WebhookSender:
+    """Delivers webhooks to `url` in a thread of its own, as Shopify's HTTPS delivery does.
+
+    A delivery succeeds on 2xx only (redirects count as failures). A failure is retried after
+    each of `retry_delays` with the same webhook id and body; once they are spent the
+    subscription is deleted (`deleted`) and nothing more is sent. `duplicates` sends each
+    delivery that many extra times; `held()` keeps deliveries back and releases them in reverse
+    order, for out-of-order tests."""
+
+    def __init__(
+        self,
+        secret: str,
+        shop_domain: str,
+        api_version: str,
+        url: str | None = None,
+        retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
+    ) -> None:
+        self.secret, self.shop_domain, self.api_version = secret, shop_domain, api_version
+        self.url, self.retry_delays = url, retry_delays
+        self.duplicates = 0
+        self.deleted = False
+        self.attempts: list[Attempt] = []
+        self._due: list[tuple[float, int, Webhook, int]] = []
+        self._held: list[Webhook] | None = None
+        self._busy = 0
+        self._order = count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Shopify: connection timeout 1 s, 5 s in all (§1.1).
+        self._client = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0))
+
+    def send(self, topic: str, payload: Json) -> Webhook | None:
+        """Queue one event's delivery; None when there is no subscription to deliver to."""
+        if self.url is None or self.deleted:
+            return None
+        webhook = Webhook(
+            topic,
+            json.dumps(payload, separators=(",", ":")).encode(),
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            _now(),
+        )
+        with self._wake:
+            if self._held is not None:
+                self._held.append(webhook)
+            else:
+                for _ in range(1 + self.duplicates):
+                    self._queue(webhook, retry=0, delay=0.0)
+        return webhook
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Deliveries queued inside the block go out after it, newest first."""
+        with self._wake:
+            self._held = []
+        try:
+            yield
+        finally:
+            with self._wake:
+                held, self._held = self._held or [], None
+                for webhook in reversed(held):
+                    self._queue(webhook, retry=0, delay=0.0)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Whether every queued delivery (and its retries) finished within `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._busy:
+                if not self._wake.wait(deadline - time.monotonic()):
+                    return False
+        return True
+
+    def headers(self, webhook: Webhook) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": webhook.topic,
+            "X-Shopify-Hmac-Sha256": sign(self.secret, webhook.body),
+            "X-Shopify-Shop-Domain": self.shop_domain,
+            "X-Shopify-API-Version": self.api_version,
+            "X-Shopify-Webhook-Id": webhook.webhook_id,
+            "X-Shopify-Event-Id": webhook.event_id,
+            "X-Shopify-Triggered-At": webhook.triggered_at,
+        }
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._client.close()
+
+    def _queue(self, webhook: Webhook, retry: int, delay: float) -> None:
+        # Called holding `_wake`.
+        heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), webhook, retry))
+        self._busy += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="shopify-hooks")
+            self._thread.start()
+        self._wake.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                if self._closed:
+                    return
+                _, _, webhook, retry = heapq.heappop(self._due)
+            status = self._deliver(webhook)
+            self.attempts.append(Attempt(webhook.webhook_id, webhook.topic, retry, status))
+            with self._wake:
+                if status is None or not 200 <= status < 300:
+                    if retry < len(self.retry_delays):
+                        self._queue(webhook, retry + 1, self.retry_delays[retry])
+                    else:
+                        self.deleted = True  # an Admin API subscription is removed
+                self._busy -= 1
+                self._wake.notify_all()
+
+    def _deliver(self, webhook: Webhook) -> int | None:
+        if self.url is None:
+            return None
+        try:
+            answer = self._client.post(
+                self.url, content=webhook.body, headers=self.headers(webhook)
+            )
+        except httpx.HTTPError:
+            return None
+        return answer.status_code
+
+
+# Calculated query cost -------------------------------------------------------------------------
+
+
+@dataclass
+class Bucket:
+    """The app+store's leaky bucket of cost points (§1.3)."""
+
+    maximum: float = MAXIMUM_AVAILABLE
+    restore_rate: float = RESTORE_RATE
+    available: float = MAXIMUM_AVAILABLE
+    _at: float = field(default_factory=time.monotonic)
+
+    def refill(self) -> float:
+        now = time.monotonic()
+        self.available = min(self.maximum, self.available + (now - self._at) * self.restore_rate)
+        self._at = now
+        return self.available
+
+    def status(self) -> Json:
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": round(self.available, 1),
+            "restoreRate": self.restore_rate,
+        }
+
+
+def query_cost(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Json, data: Any = None
+) -> int:
+    """Shopify's calculated cost: scalars and enums 0, objects 1, connections 2 plus their size
+    (`first`, or the nodes returned when `data` is the answer) times a node's cost, mutations 10.
+    """
+    root = schema.mutation_type if operation.operation.value == "mutation" else schema.query_type
+    assert root is not None
+    base = 10 * len(operation.selection_set.selections) if root is schema.mutation_type else 0
+    return base + _selections_cost(root, operation.selection_set.selections, variables, data)
+
+
+def _selections_cost(parent: Any, selections: Any, variables: Json, data: Any) -> int:
+    total = 0
+    for node in selections:
+        if not isinstance(node, FieldNode) or node.name.value not in parent.fields:
+            continue
+        definition = parent.fields[node.name.value]
+        kind = get_named_type(definition.type)
+        if isinstance(kind, GraphQLScalarType | GraphQLEnumType) or node.selection_set is None:
+            continue
+        assert isinstance(kind, GraphQLObjectType)
+        value = data.get((node.alias or node.name).value) if isinstance(data, dict) else None
+        if kind.name.endswith("Connection"):
+            total += 2 + _connection_cost(kind, node, variables, value)
+        else:
+            total += 1 + _selections_cost(kind, node.selection_set.selections, variables, None)
+    return total
+
+
+def _argument(node: FieldNode | DirectiveNode, name: str, kind: Any, variables: Json) -> Any:
+    """The value of argument `name` written on `node` (literal or variable)."""
+    for argument in node.arguments or ():
+        if argument.name.value == name:
+            return value_from_ast(argument.value, kind, variables)
+    return None
+
+
+def _connection_cost(kind: Any, node: FieldNode, variables: Json, value: Any) -> int:
+    size = len(value["nodes"]) if isinstance(value, dict) and "nodes" in value else None
+    if size is None:
+        size = _argument(node, "first", GraphQLInt, variables) or 0
+    per_node = 0
+    assert node.selection_set is not None
+    for child in node.selection_set.selections:
+        if isinstance(child, FieldNode) and child.name.value == "nodes" and child.selection_set:
+            item = get_named_type(kind.fields["nodes"].type)
+            per_node = 1 + _selections_cost(item, child.selection_set.selections, variables, None)
+    return size * per_node
+
+
+# The store ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """A variant's inventory item at the sandbox's one location."""
+
+    id: int
+    variant_id: int
+    product_id: int
+    sku: str
+    available: int
+    updated_at: str = field(default_factory=_now)
+
+
+_TERM = re.compile(r"""(sku|id):(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))""")
+
+
+class ShopifySandbox:
+    """One shop: its stock, its Admin API as a Starlette app (`app`), and its webhook sender.
+
+    Parameters:
+        access_token: the token `X-Shopify-Access-Token` must carry.
+        webhook_secret: the app's client secret that signs webhooks.
+        webhook_url: where webhooks go (invsync's `/webhooks/<channel_id>`); None sends none.
+        retry_delays: seconds before each of the 8 retries of a failed delivery (compress them
+            in tests).
+        restore_rate, maximum_available: the cost bucket (Standard plan by default).
+
+    Whether Shopify answers THROTTLED with HTTP 200 or 429 is not settled (§1.3): 200 by
+    default, `throttle_status = 429` answers 429 with a Retry-After as well.
+    """
+
+    def __init__(
+        self,
+        access_token: str = "shpat_sandbox",
+        webhook_secret: str = "shpss_test_secret",
+        *,
+        shop_domain: str = "invsync-sandbox.myshopify.com",
+        api_version: str = API_VERSION,
+        location_id: int = 71_234_567,
+        webhook_url: str | None = None,
+        retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
+        restore_rate: float = RESTORE_RATE,
+        maximum_available: float = MAXIMUM_AVAILABLE,
+    ) -> None:
+        self.access_token, self.api_version, self.location_id = (
+            access_token,
+            api_version,
+            location_id,
+        )
+        self.faults, self.calls = Faults(), CallLog()
+        self.fields: Counter[str] = Counter()  # root fields answered, e.g. "inventoryItems"
+        self.bucket = Bucket(maximum_available, restore_rate, maximum_available)
+        self.throttle_status = 200
+        self.webhooks = WebhookSender(
+            webhook_secret, shop_domain, api_version, webhook_url, retry_delays
+        )
+        self._items: dict[str, Item] = {}
+        self._ids = count(45_000_000_001)
+        self._idempotent: dict[str, tuple[str, Json]] = {}
+        self._lock = threading.RLock()
+        self.schema = _schema(self)
+        self.app = self._build_app()
+
+    # Control surface ---------------------------------------------------------------------------
+
+    def set_stock(self, sku: str, available: int) -> int:
+        """Make `sku` show `available` (as a merchant would in the admin, creating the product
+        if needed); its inventory item id."""
+        with self._lock:
+            item = self._items.get(sku)
+            if item is None:
+                item = Item(next(self._ids), next(self._ids), next(self._ids), sku, available)
+                self._items[sku] = item
+            else:
+                self._change(item, available)
+            return item.id
+
+    def stock(self, sku: str) -> int | None:
+        with self._lock:
+            item = self._items.get(sku)
+            return None if item is None else item.available
+
+    def inventory_item_id(self, sku: str) -> int | None:
+        with self._lock:
+            item = self._items.get(sku)
+            return None if item is None else item.id
+
+    def delete_product(self, sku: str) -> None:
+        with self._lock:
+            self._items.pop(sku, None)
+
+    def buy(self, sku: str, quantity: int = 1) -> int:
+        """A shopper orders `quantity` of `sku`: stock falls, `orders/create` and
+        `inventory_levels/update` go out. The order's id."""
+        with self._lock:
+            item = self._items.get(sku)
+            if item is None or item.available < quantity:
+                raise OutOfStock(f"{sku} shows {item and item.available}, asked {quantity}")
+            order_id, line_id = next(self._ids), next(self._ids)
+            self.webhooks.send("orders/create", _order(order_id, line_id, item, quantity))
+            self._change(item, item.available - quantity)
+            return order_id
+
+    def close(self) -> None:
+        self.webhooks.close()
+
+    def _change(self, item: Item, available: int) -> None:
+        if item.available == available:
+            return
+        item.available, item.updated_at = available, _now()
+        self.webhooks.send(
+            "inventory_levels/update",
+            {
+                "inventory_item_id": item.id,
+                "location_id": self.location_id,
+                "available": available,
+                "updated_at": item.updated_at,
+                "admin_graphql_api_id": f"{gid('InventoryLevel', self.location_id)}"
+                f"?inventory_item_id={item.id}",
+            },
+        )
+
+    # The Admin API -----------------------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> Any:
+            yield
+            self.close()
+
+        api = faulty(self.faults, self.calls, "graphql", self._graphql)
+        return Starlette(
+            routes=[
+                Route("/admin/api/{version}/graphql.json", api, methods=["POST"]),
+                Route("/_sandbox/stock", self._set_stock_route, methods=["POST"]),
+                Route("/_sandbox/stock/{sku}", self._stock_route, methods=["GET"]),
+                Route("/_sandbox/buy", self._buy_route, methods=["POST"]),
+                Route("/_sandbox/faults", self._faults_route, methods=["POST"]),
+                Route("/_sandbox/calls", self._calls_route, methods=["GET"]),
+            ],
+            lifespan=lifespan,
+        )
+
+    async def _graphql(self, request: Request) -> Response:
+        headers = {"X-Shopify-API-Version": self.api_version}
+        if not hmac.compare_digest(
+            request.headers.get("x-shopify-access-token", "").encode(), self.access_token.encode()
+        ):
+            return JSONResponse({"errors": INVALID_TOKEN}, status_code=401, headers=headers)
+        try:
+            body = await request.json()
+            query, variables = body["query"], body.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            answer = {"errors": {"query": "Required parameter missing or invalid"}}
+            return JSONResponse(answer, status_code=400, headers=headers)
+        with self._lock:
+            answer = self.run(query, variables, body.get("operationName"))
+        status = 200
+        if self.throttle_status == 429 and "actualQueryCost" in _cost(answer):
+            status, headers["Retry-After"] = 429, str(math.ceil(_wait(answer)))
+        return JSONResponse(answer, status_code=status, headers=headers)
+
+    def run(self, query: str, variables: Json, operation_name: str | None = None) -> Json:
+        """One GraphQL request, costed and paid from the bucket (HTTP 200 either way)."""
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return {"errors": [error.formatted]}
+        problems = validate(self.schema, document)
+        operation = get_operation_ast(document, operation_name)
+        if problems or operation is None:
+            return {"errors": [p.formatted for p in problems] or [{"message": "No operation"}]}
+        requested = query_cost(self.schema, operation, variables)
+        if requested > SINGLE_QUERY_MAX_COST:
+            return _max_cost_exceeded(requested)
+        if self.bucket.refill() < requested:
+            return _throttled(requested, self.bucket.status())
+        self.bucket.available -= requested
+        result = self._execute(document, variables, operation_name)
+        actual = query_cost(self.schema, operation, variables, result.get("data"))
+        self.bucket.available = min(self.bucket.maximum, self.bucket.available + requested - actual)
+        cost = {"requestedQueryCost": requested, "actualQueryCost": actual}
+        return {**result, "extensions": {"cost": {**cost, "throttleStatus": self.bucket.status()}}}
+
+    def _execute(self, document: DocumentNode, variables: Json, operation_name: str | None) -> Json:
+        outcome = execute_sync(
+            self.schema,
+            document,
+            variable_values=variables,
+            operation_name=operation_name,
+            context_value=variables,  # the raw variables, for reading the @idempotent key
+        )
+        answer: Json = {"data": outcome.data}
+        if outcome.errors:
+            answer["errors"] = [error.formatted for error in outcome.errors]
+        return answer
+
+    # Resolvers -----------------------------------------------------------------------------------
+
+    def items_matching(self, query: str | None) -> list[Item]:
+        terms = [(m[1], m[2] or m[3] or m[4]) for m in _TERM.finditer(query or "")]
+        if not terms:
+            return list(self._items.values())
+        skus = {re.sub(r"\\(.)", r"\1", value) for kind, value in terms if kind == "sku"}
+        ids = {value for kind, value in terms if kind == "id"}
+        return [i for i in self._items.values() if i.sku in skus or str(i.id) in ids]
+
+    def item_by_gid(self, value: str) -> Item | None:
+        number = gid_number(value, "InventoryItem")
+        return next((i for i in self._items.values() if i.id == number), None)
+
+    def set_quantities(self, info: Any, data: Json) -> Json:
+        """`inventorySetQuantities` under its idempotency key."""
+        key = next(
+            (
+                _argument(directive, "key", GraphQLString, info.context)
+                for directive in info.field_nodes[0].directives or ()
+                if directive.name.value == "idempotent"
+            ),
+            None,
+        )
+        if not key:
+            raise GraphQLError(
+                "The @idempotent directive is required for this mutation.",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        fingerprint = json.dumps(data, sort_keys=True)
+        if key in self._idempotent:
+            first, result = self._idempotent[key]
+            if first == fingerprint:
+                return result
+            return _refused(
+                "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
+                ["idempotencyKey"],
+                "The same idempotency key cannot be used with different operation parameters.",
+            )
+        result = self._set(data)
+        self._idempotent[key] = (fingerprint, result)
+        return result
+
+    def _set(self, data: Json) -> Json:
+        if data["name"] != "available":
+            return _refused("INVALID_NAME", ["input", "name"], "Only 'available' is modelled.")
+        if data["reason"] not in REASONS:
+            return _refused(
+                "INVALID_REASON", ["input", "reason"], "The specified reason is invalid."
+            )
+        errors: list[Json] = []
+        targets: list[Item | None] = []
+        for index, quantity in enumerate(data["quantities"]):
+            if "changeFromQuantity" not in quantity:
+                raise GraphQLError(
+                    f"changeFromQuantity is required on quantities[{index}] from 2026-04",
+                    extensions={"code": "BAD_REQUEST"},
+                )
+            item = self.item_by_gid(quantity["inventoryItemId"])
+            problem = self._problem(quantity, item, targets)
+            if problem:
+                code, name, message = problem
+                errors.append(_user_error(code, ["input", "quantities", str(index), name], message))
+            targets.append(item)
+        if errors:
+            return {"inventoryAdjustmentGroup": None, "userErrors": errors}
+        return {"inventoryAdjustmentGroup": self._apply(data, targets), "userErrors": []}
+
+    def _problem(
+        self, quantity: Json, item: Item | None, earlier: list[Item | None]
+    ) -> tuple[str, str, str] | None:
+        """The first of Shopify's refusals that applies to one quantity: (code, field, message)."""
+        if item is None:
+            return "INVALID_INVENTORY_ITEM", "inventoryItemId", "The inventory item was not found."
+        expected, wanted = quantity["changeFromQuantity"], quantity["quantity"]
+        checks = (
+            (
+                gid_number(quantity["locationId"], "Location") != self.location_id,
+                ("INVALID_LOCATION", "locationId", "The specified location could not be found."),
+            ),
+            (
+                item in earlier,
+                (
+                    "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+                    "inventoryItemId",
+                    "The combination of inventoryItemId and locationId must be unique.",
+                ),
+            ),
+            (
+                wanted < 0,
+                ("INVALID_QUANTITY_NEGATIVE", "quantity", "The quantity can't be negative."),
+            ),
+            (
+                wanted > MAX_QUANTITY,
+                (
+                    "INVALID_QUANTITY_TOO_HIGH",
+                    "quantity",
+                    "The quantity can't exceed 1,000,000,000.",
+                ),
+            ),
+            (
+                expected is not None and expected != item.available,
+                (
+                    "CHANGE_FROM_QUANTITY_STALE",
+                    "changeFromQuantity",
+                    "The changeFromQuantity value does not match persisted value.",
+                ),
+            ),
+        )
+        return next((refusal for failed, refusal in checks if failed), None)
+
+    def _apply(self, data: Json, items: list[Item | None]) -> Json:
+        changes = []
+        for quantity, item in zip(data["quantities"], items, strict=True):
+            assert item is not None
+            delta = quantity["quantity"] - item.available
+            self._change(item, quantity["quantity"])
+            if delta:
+                changes.append(
+                    {
+                        "name": "available",
+                        "delta": delta,
+                        "quantityAfterChange": item.available,
+                        "item": item,
+                        "location": self._location(),
+                    }
+                )
+        return {
+            "id": gid("InventoryAdjustmentGroup", next(self._ids)),
+            "createdAt": _now(),
+            "reason": data["reason"],
+            "referenceDocumentUri": data.get("referenceDocumentUri"),
+            "changes": changes,
+        }
+
+    def _location(self) -> Json:
+        return {"id": gid("Location", self.location_id), "name": "Sandbox warehouse"}
+
+    def level(self, item: Item) -> Json:
+        return {
+            "id": f"{gid('InventoryLevel', self.location_id)}?inventory_item_id={item.id}",
+            "location": self._location(),
+            "updatedAt": item.updated_at,
+            "item": item,
+        }
+
+    # Control routes ----------------------------------------------------------------------------
+
+    async def _set_stock_route(self, request: Request) -> Response:
+        body = await request.json()
+        item_id = self.set_stock(str(body["sku"]), int(body["available"]))
+        return JSONResponse({"sku": body["sku"], "inventory_item_id": item_id})
+
+    async def _stock_route(self, request: Request) -> Response:
+        sku = request.path_params["sku"]
+        return JSONResponse({"sku": sku, "available": self.stock(sku)})
+
+    async def _buy_route(self, request: Request) -> Response:
+        body = await request.json()
+        try:
+            order_id = self.buy(str(body["sku"]), int(body.get("quantity", 1)))
+        except OutOfStock as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
+        return JSONResponse({"order_id": order_id})
+
+    async def _faults_route(self, request: Request) -> Response:
+        body = await request.json()
+        for name in ("outage", "error_rate", "delay"):
+            if name in body:
+                setattr(self.faults, name, type(getattr(self.faults, name))(body[name]))
+        return JSONResponse(vars(self.faults))
+
+    async def _calls_route(self, request: Request) -> Response:
+        return JSONResponse({"calls": self.calls.count(), "fields": dict(self.fields)})
+
+
+def _user_error(code: str, path: list[str], message: str) -> Json:
+    return {"code": code, "field": path, "message": message}
+
+
+def _refused(code: str, path: list[str], message: str) -> Json:
+    return {"inventoryAdjustmentGroup": None, "userErrors": [_user_error(code, path, message)]}
+
+
+def _throttled(requested: int, status: Json) -> Json:
+    return {
+        "errors": [
+            {
+                "message": "Throttled",
+                "extensions": {
+                    "code": "THROTTLED",
+                    "documentation": "https://shopify.dev/api/usage/rate-limits",
+                },
+            }
+        ],
+        "extensions": {
+            "cost": {
+                "requestedQueryCost": requested,
+                "actualQueryCost": None,
+                "throttleStatus": status,
+            }
+        },
+    }
+
+
+def _cost(answer: Json) -> Json:
+    """The cost extension of a THROTTLED answer (empty for any other)."""
+    codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
+    return answer["extensions"]["cost"] if "THROTTLED" in codes else {}
+
+
+def _wait(answer: Json) -> float:
+    cost = _cost(answer)
+    status = cost["throttleStatus"]
+    missing = cost["requestedQueryCost"] - status["currentlyAvailable"]
+    return float(max(missing, 0.0) / status["restoreRate"])
+
+
+def _max_cost_exceeded(requested: int) -> Json:
+    message = (
+        f"Query cost is {requested}, which exceeds the single query max cost limit "
+        f"({SINGLE_QUERY_MAX_COST})."
+    )
+    extensions = {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": SINGLE_QUERY_MAX_COST}
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+def _order(order_id: int, line_id: int, item: Item, quantity: int) -> Json:
+    """A trimmed REST Order as `orders/create` carries it (§1.1)."""
+    stamp = _now()
+    return {
+        "id": order_id,
+        "admin_graphql_api_id": gid("Order", order_id),
+        "name": f"#{order_id % 100_000}",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "financial_status": "paid",
+        "fulfillment_status": None,
+        "location_id": None,
+        "line_items": [
+            {
+                "id": line_id,
+                "variant_id": item.variant_id,
+                "product_id": item.product_id,
+                "sku": item.sku,
+                "quantity": quantity,
+                "fulfillable_quantity": quantity,
+                "fulfillment_service": "manual",
+            }
+        ],
+        "refunds": [],
+    }
+
+
+def _page(items: list[Any], first: int | None) -> Json:
+    if first is None or not 0 < first <= MAX_PAGE:
+        raise GraphQLError(f"first must be between 1 and {MAX_PAGE}")
+    return {"nodes": items[:first], "pageInfo": {"hasNextPage": len(items) > first}}
+
+
+def _schema(shop: ShopifySandbox) -> GraphQLSchema:
+    """The schema subset with its fields resolved against `shop` (sources are `Item`s and dicts)."""
+    schema = build_schema((Path(__file__).parent / "sandbox_schema.graphql").read_text())
+
+    def counted(name: str, resolve: Any) -> Any:
+        def resolver(source: Any, info: Any, **args: Any) -> Any:
+            shop.fields[name] += 1
+            return resolve(info, **args)
+
+        return resolver
+
+    def level_at(item: Item, _info: Any, locationId: str) -> Json | None:  # noqa: N803
+        here = gid_number(locationId, "Location") == shop.location_id
+        return shop.level(item) if here else None
+
+    def quantities(level: Json, _info: Any, names: list[str]) -> list[Json]:
+        item = level["item"]
+        shown = {"available": item.available, "on_hand": item.available}
+        return [
+            {"id": f"{level['id']}&name={name}", "name": name, "quantity": shown.get(name, 0)}
+            for name in names
+        ]
+
+    resolvers: dict[tuple[str, str], Any] = {
+        ("Query", "inventoryItem"): counted("inventoryItem", lambda _, id: shop.item_by_gid(id)),
+        ("Query", "inventoryItems"): counted(
+            "inventoryItems",
+            lambda _, first=None, query=None: _page(shop.items_matching(query), first),
+        ),
+        ("Query", "productVariants"): counted(
+            "productVariants",
+            lambda _, first=None, query=None: _page(shop.items_matching(query), first),
+        ),
+        ("Query", "location"): counted("location", lambda _, id=None: shop._location()),
+        ("Mutation", "inventorySetQuantities"): counted(
+            "inventorySetQuantities", lambda info, **args: shop.set_quantities(info, args["input"])
+        ),
+        ("InventoryItem", "id"): lambda item, _: gid("InventoryItem", item.id),
+        ("InventoryItem", "tracked"): lambda item, _: True,
+        ("InventoryItem", "variant"): lambda item, _: item,
+        ("InventoryItem", "inventoryLevel"): level_at,
+        ("InventoryItem", "inventoryLevels"): lambda item, _, first=None: _page(
+            [shop.level(item)], first
+        ),
+        ("InventoryLevel", "quantities"): quantities,
+        ("ProductVariant", "id"): lambda item, _: gid("ProductVariant", item.variant_id),
+        ("ProductVariant", "title"): lambda item, _: "Default Title",
+        ("ProductVariant", "inventoryQuantity"): lambda item, _: item.available,
+        ("ProductVariant", "inventoryItem"): lambda item, _: item,
+    }
+    for (type_name, field_name), resolve in resolvers.items():
+        kind = schema.get_type(type_name)
+        assert isinstance(kind, GraphQLObjectType)
+        kind.fields[field_name].resolve = resolve
+    return schema

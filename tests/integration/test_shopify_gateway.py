@@ -1,0 +1,218 @@
+"""The Shopify gateway against the Shopify sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from infrastructure.channels.gateway import (
+    ChannelAuthFailed,
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.channels.sandbox import SandboxServer
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from tests.helpers import random_sku
+
+TOKEN = "shpat_gateway_test"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[ShopifySandbox, str]]:
+    shop = ShopifySandbox(TOKEN)
+    with SandboxServer(shop.app) as server:
+        yield shop, server.url
+
+
+@pytest.fixture
+def shop(served: tuple[ShopifySandbox, str]) -> Iterator[ShopifySandbox]:
+    sandbox = served[0]
+    yield sandbox
+    sandbox.faults.outage, sandbox.faults.error_rate, sandbox.faults.delay = False, 0.0, 0.0
+    sandbox.bucket.available, sandbox.throttle_status = sandbox.bucket.maximum, 200
+
+
+def connect(served: tuple[ShopifySandbox, str], token: str = TOKEN, timeout: float = 2.0):
+    shop, url = served
+    return ShopifyGateway(url, token, shop.location_id, channel_id="shopify-us", timeout=timeout)
+
+
+@pytest.fixture
+def gateway(served: tuple[ShopifySandbox, str], shop: ShopifySandbox) -> Iterator[ShopifyGateway]:
+    gateway = connect(served)
+    yield gateway
+    gateway.close()
+
+
+def test_a_push_sets_what_shopify_shows(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 5)
+    results = gateway.push([Push(sku, 8, version=1, acknowledged=5)])
+    assert results == [PushResult(sku, PushStatus.APPLIED, 8)]
+    assert shop.stock(sku) == 8
+
+
+def test_a_first_push_sets_the_quantity_without_comparing(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 3)
+    assert gateway.push([Push(sku, 10, version=1)])[0].status is PushStatus.APPLIED
+    assert shop.stock(sku) == 10
+
+
+def test_a_batch_is_one_lookup_and_one_mutation(shop, gateway):
+    skus = [random_sku() for _ in range(40)]
+    for sku in skus:
+        shop.set_stock(sku, 1)
+    lookups, mutations = shop.fields["inventoryItems"], shop.fields["inventorySetQuantities"]
+    results = gateway.push([Push(sku, i, version=1, acknowledged=1) for i, sku in enumerate(skus)])
+    assert [r.status for r in results] == [PushStatus.APPLIED] * 40
+    assert [shop.stock(sku) for sku in skus] == list(range(40))
+    assert shop.fields["inventoryItems"] == lookups + 1
+    assert shop.fields["inventorySetQuantities"] == mutations + 1
+
+
+def test_inventory_item_ids_are_looked_up_once(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 0)
+    lookups, calls = shop.fields["inventoryItems"], shop.calls.count("graphql")
+    gateway.push([Push(sku, 4, version=1, acknowledged=0)])
+    gateway.push([Push(sku, 6, version=2, acknowledged=4)])
+    assert shop.fields["inventoryItems"] == lookups + 1
+    assert shop.calls.count("graphql") == calls + 3
+    assert shop.stock(sku) == 6
+    assert gateway.item_ref(sku) == f"shopify-inventory-item:{shop.inventory_item_id(sku)}"
+
+
+def test_a_sku_shopify_does_not_list_is_unknown_and_the_rest_applied(shop, gateway):
+    known, unknown = random_sku(), random_sku()
+    shop.set_stock(known, 2)
+    results = gateway.push([Push(unknown, 5, version=1), Push(known, 5, version=1)])
+    assert [r.status for r in results] == [PushStatus.UNKNOWN_SKU, PushStatus.APPLIED]
+    assert shop.stock(known) == 5
+
+
+def test_read_shows_the_channel_quantities(shop, gateway):
+    sku, missing = random_sku(), random_sku()
+    shop.set_stock(sku, 12)
+    shop.buy(sku, 2)
+    assert gateway.read([sku, missing]) == {sku: 10, missing: None}
+
+
+def test_a_deleted_product_is_refused_then_looked_up_again(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    gateway.push([Push(sku, 2, version=1, acknowledged=1)])
+    shop.delete_product(sku)
+    refused = gateway.push([Push(sku, 3, version=2, acknowledged=2)])[0]
+    assert refused.status is PushStatus.REJECTED
+    assert "INVALID_INVENTORY_ITEM" in refused.detail
+    again = gateway.push([Push(sku, 3, version=3, acknowledged=2)])[0]
+    assert again.status is PushStatus.UNKNOWN_SKU
+
+
+def test_a_refused_token_is_an_auth_failure(served, shop):
+    gateway = connect(served, token="shpat_wrong")
+    with pytest.raises(ChannelAuthFailed):
+        gateway.push([Push(random_sku(), 1, version=1)])
+    assert shop.calls.calls[-1][1:] == ("graphql", 401)
+    gateway.close()
+
+
+def test_throttled_waits_as_long_as_the_bucket_needs_to_refill(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    shop.bucket.available = 0.0
+    with pytest.raises(Throttled) as throttled:
+        gateway.push([Push(sku, 2, version=1)])
+    # The lookup asks 752 points (2 + 250 items x 3); the bucket restores 100 a second.
+    assert 7.0 < throttled.value.retry_after <= 7.52
+    assert shop.stock(sku) == 1
+
+
+def test_a_429_names_its_wait_in_retry_after(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    gateway.read([sku])
+    shop.throttle_status, shop.bucket.available = 429, 0.0
+    with pytest.raises(Throttled) as throttled:
+        gateway.push([Push(sku, 2, version=1)])
+    assert throttled.value.retry_after == 1.0  # the mutation's 13 points: ceil(0.13 s)
+    assert shop.calls.calls[-1][1:] == ("graphql", 429)
+
+
+def test_server_errors_are_unavailability(shop, gateway):
+    shop.faults.error_rate = 1.0
+    with pytest.raises(ChannelUnavailable):
+        gateway.read([random_sku()])
+
+
+def test_an_outage_is_unavailability(shop, gateway):
+    shop.faults.outage = True
+    with pytest.raises(ChannelUnavailable):
+        gateway.push([Push(random_sku(), 1, version=1)])
+    assert shop.calls.calls[-1][1:] == ("graphql", 503)
+
+
+def test_an_answer_slower_than_the_timeout_is_unavailability(served, shop):
+    gateway = connect(served, timeout=0.2)
+    shop.faults.delay = 0.6
+    with pytest.raises(ChannelUnavailable):
+        gateway.read([random_sku()])
+    gateway.close()
+
+
+def test_a_sale_on_shopify_makes_the_push_stale_and_is_not_overwritten(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 10)
+    gateway.push([Push(sku, 7, version=1, acknowledged=10)])
+    shop.buy(sku, 2)  # a shopper, before invsync hears of it
+    result = gateway.push([Push(sku, 6, version=2, acknowledged=7)])[0]
+    assert (result.status, result.channel_quantity) == (PushStatus.STALE, 5)
+    assert shop.stock(sku) == 5
+
+
+def test_a_stale_quantity_does_not_hold_back_the_rest_of_its_batch(shop, gateway):
+    moved, steady = random_sku(), random_sku()
+    shop.set_stock(moved, 4)
+    shop.set_stock(steady, 4)
+    shop.buy(moved, 1)
+    results = gateway.push([Push(moved, 9, version=1, acknowledged=4), Push(steady, 9, 1, 4)])
+    assert [(r.status, r.channel_quantity) for r in results] == [
+        (PushStatus.STALE, 3),
+        (PushStatus.APPLIED, 9),
+    ]
+    assert (shop.stock(moved), shop.stock(steady)) == (3, 9)
+
+
+def test_a_stale_answer_that_already_shows_our_quantity_is_applied(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 5)
+    shop.buy(sku, 1)
+    result = gateway.push([Push(sku, 4, version=1, acknowledged=5)])[0]
+    assert (result.status, result.channel_quantity) == (PushStatus.APPLIED, 4)
+
+
+def test_the_same_push_twice_changes_shopify_once(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    push = Push(sku, 8, version=3)
+    assert gateway.push([push])[0].status is PushStatus.APPLIED
+    shop.buy(sku, 1)
+    # A retry after a lost answer: same key, same parameters, Shopify's first answer again.
+    assert gateway.push([push])[0].status is PushStatus.APPLIED
+    assert shop.stock(sku) == 7
+
+
+def test_the_same_key_with_other_parameters_is_rejected(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    gateway.push([Push(sku, 8, version=3)])
+    result = gateway.push([Push(sku, 9, version=3)])[0]
+    assert result.status is PushStatus.REJECTED
+    assert "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" in result.detail
+    assert shop.stock(sku) == 8
