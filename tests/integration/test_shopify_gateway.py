@@ -34,7 +34,8 @@ def shop(served: tuple[ShopifySandbox, str]) -> Iterator[ShopifySandbox]:
     sandbox = served[0]
     yield sandbox
     sandbox.faults.outage, sandbox.faults.error_rate, sandbox.faults.delay = False, 0.0, 0.0
-    sandbox.bucket.available, sandbox.throttle_status = sandbox.bucket.maximum, 200
+    sandbox.bucket.drain(sandbox.bucket.maximum)
+    sandbox.throttle_status = 200
 
 
 def connect(served: tuple[ShopifySandbox, str], token: str = TOKEN, timeout: float = 2.0):
@@ -126,7 +127,7 @@ def test_a_refused_token_is_an_auth_failure(served, shop):
 def test_throttled_waits_as_long_as_the_bucket_needs_to_refill(shop, gateway):
     sku = random_sku()
     shop.set_stock(sku, 1)
-    shop.bucket.available = 0.0
+    shop.bucket.drain()
     with pytest.raises(Throttled) as throttled:
         gateway.push([Push(sku, 2, version=1)])
     # The lookup asks 752 points (2 + 250 items x 3); the bucket restores 100 a second.
@@ -138,7 +139,8 @@ def test_a_429_names_its_wait_in_retry_after(shop, gateway):
     sku = random_sku()
     shop.set_stock(sku, 1)
     gateway.read([sku])
-    shop.throttle_status, shop.bucket.available = 429, 0.0
+    shop.throttle_status = 429
+    shop.bucket.drain()
     with pytest.raises(Throttled) as throttled:
         gateway.push([Push(sku, 2, version=1)])
     assert throttled.value.retry_after == 1.0  # the mutation's 13 points: ceil(0.13 s)

@@ -295,6 +295,10 @@ class Bucket:
         self._at = now
         return self.available
 
+    def drain(self, to: float = 0.0) -> None:
+        """Leave `to` points in the bucket, as if spent just now (for tests and demos)."""
+        self.available, self._at = to, time.monotonic()
+
     def status(self) -> Json:
         return {
             "maximumAvailable": self.maximum,
