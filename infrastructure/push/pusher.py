@@ -109,6 +109,9 @@ class Pusher:
         CALLS.labels(self.channel_id, "ok").inc()
         self.gate.succeeded()
         self._record(due, results)
+        shown = ", ".join(f"{p.sku}={p.quantity}" for p in due[:5])
+        more = f" and {len(due) - 5} more" if len(due) > 5 else ""
+        log.info("%s now shows %s%s", self.channel_id, shown, more)
         return True
 
     def _record(self, due: list[Pending], results: list[PushResult]) -> None:

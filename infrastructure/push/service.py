@@ -19,7 +19,7 @@ from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
 
-HOT_REFRESH_SECONDS = 30.0
+HOT_REFRESH_SECONDS = 5.0
 
 
 class HotSkus:
