@@ -1,0 +1,118 @@
+"""Login with Amazon (LWA) access tokens for SP-API calls (CHANNELS.md §3.3).
+
+An SP-API call carries a short-lived LWA access token (one hour) in `x-amz-access-token`; the
+token comes from the LWA token endpoint in exchange for the seller's long-lived refresh token and
+the application's client id and secret. One token serves every call until shortly before it
+expires, so a gateway asks LWA once an hour, not once a call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from infrastructure.channels.gateway import ChannelAuthFailed, ChannelUnavailable, Throttled
+
+TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+
+
+@dataclass(frozen=True)
+class LwaCredentials:
+    """An application's LWA client and one seller's authorisation of it."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+
+
+class AccessTokens:
+    """The current LWA access token of one seller authorisation, fetched when needed.
+
+    Parameters:
+        client: the HTTP client to call `token_url` with.
+        token_url: LWA's token endpoint.
+        credentials: the application's client id and secret and the seller's refresh token.
+        refresh_margin: seconds before its expiry a token is no longer used, so a call never
+            reaches Amazon with a token that expired on the way.
+        clock: monotonic seconds, for tests.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        token_url: str,
+        credentials: LwaCredentials,
+        *,
+        refresh_margin: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client, self._url = client, token_url
+        self._form = {
+            "grant_type": "refresh_token",
+            "refresh_token": credentials.refresh_token,
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+        }
+        self.refresh_margin, self._clock = refresh_margin, clock
+        self._token: str | None = None
+        self._good_until = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> str:
+        """A token valid for a while yet, fetched from LWA if the cached one is not.
+
+        Raises:
+            ChannelAuthFailed: LWA refused the client credentials or the refresh token.
+            Throttled: LWA answered 429.
+            ChannelUnavailable: LWA could not be reached, timed out or answered 5xx.
+        """
+        with self._lock:
+            if self._token is None or self._clock() >= self._good_until:
+                self._token, lifetime = self._fetch()
+                self._good_until = self._clock() + lifetime - self.refresh_margin
+            return self._token
+
+    def forget(self, token: str) -> None:
+        """Stop using `token` (Amazon refused it): the next `current` fetches another."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch(self) -> tuple[str, float]:
+        try:
+            response = self._client.post(self._url, data=self._form)
+        except httpx.TimeoutException as error:
+            raise ChannelUnavailable("Login with Amazon did not answer in time") from error
+        except httpx.TransportError as error:
+            raise ChannelUnavailable(f"Login with Amazon cannot be reached: {error}") from error
+        if response.status_code == 429:
+            raise Throttled("Login with Amazon throttled the token request", retry_after=1.0)
+        if response.status_code >= 500:
+            raise ChannelUnavailable(f"Login with Amazon answered {response.status_code}")
+        body = _json(response)
+        token, lifetime = body.get("access_token"), body.get("expires_in")
+        if response.status_code != 200 or not isinstance(token, str):
+            raise ChannelAuthFailed(
+                f"Login with Amazon refused the refresh token ({_describe(response, body)}): "
+                "check the client id and secret, and have the seller authorise the app again"
+            )
+        return token, float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _describe(response: httpx.Response, body: dict[str, object]) -> str:
+    """LWA errors are OAuth 2.0's `{"error", "error_description"}`."""
+    if "error" in body:
+        return f"HTTP {response.status_code} {body['error']}: {body.get('error_description', '')}"
+    return f"HTTP {response.status_code}"

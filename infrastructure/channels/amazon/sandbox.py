@@ -1,0 +1,471 @@
+"""An Amazon seller account to test against: SP-API's Listings Items and Feeds subset, Login
+with Amazon, and ORDER_CHANGE notifications sent through a signed SNS topic.
+
+What it imitates (CHANNELS.md §3.1 to 3.3, §7): LWA access tokens from a refresh token (expiring;
+an expired or unknown token answers 403 with SP-API's error shape); `patchListingsItem`
+answering ACCEPTED and applying the quantity `apply_delay` seconds later; `getListingsItem` with
+`fulfillmentAvailability`; the JSON_LISTINGS_FEED flow (a feed document with an upload URL the
+sandbox serves itself and that expires after 5 minutes, the feed processed `feed_delay` seconds
+later, a GZIP processing report with an issue per refused message); a token bucket per operation
+with the documented default rates, 429 with `x-amzn-RateLimit-Limit`. Shoppers (`buy`, `cancel`,
+`ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE notifications through the SNS
+topic (see `sandbox_sns.py`).
+
+Simplified: one seller, one marketplace, listings with only a merchant-fulfilled quantity and
+no product data, so `productType` is required but not checked; patches other than
+`fulfillment_availability` are accepted and ignored; a patch or feed message for a SKU the seller
+does not list is refused with issue code 13013 (legacy feeds' "SKU does not exist"; Amazon's
+exact answer is unconfirmed); feeds go IN_QUEUE, IN_PROGRESS, then DONE or FATAL, never
+CANCELLED; buckets are per operation, not also per application; no SQS queue or EventBridge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from infrastructure.channels.amazon.sandbox_feeds import (
+    UNKNOWN_SKU,
+    FeedDesk,
+    availability,
+    sp_error,
+    unknown_sku_message,
+)
+from infrastructure.channels.amazon.sandbox_sns import (
+    ACTION_PATH,
+    CERTIFICATE_PATH,
+    SnsTopic,
+    Timeline,
+)
+from infrastructure.channels.sandbox import CallLog, Faults, Handler, SandboxServer, faulty
+
+LISTINGS = "/listings/2021-08-01/items"
+FEEDS = "/feeds/2021-06-30"
+TOKEN_PATH = "/auth/o2/token"
+_DENIED = "Access to requested resource is denied."
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An operation's token bucket: `rate` tokens a second, at most `burst` held."""
+
+    rate: float
+    burst: int
+
+
+# Default usage plans (CHANNELS.md §3.3); getFeedDocument's is the Feeds model's, not listed there.
+RATES = {
+    "patchListingsItem": Rate(5.0, 5),
+    "getListingsItem": Rate(5.0, 10),
+    "createFeedDocument": Rate(0.5, 15),
+    "createFeed": Rate(0.0083, 15),
+    "getFeed": Rate(2.0, 15),
+    "getFeedDocument": Rate(0.0222, 10),
+}
+
+
+@dataclass
+class _Bucket:
+    rate: Rate
+    tokens: float
+    at: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate.burst, self.tokens + (now - self.at) * self.rate.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class OutOfStock(ValueError):
+    """Raised when a shopper asks for more than the seller's merchant-fulfilled stock."""
+
+
+@dataclass
+class Order:
+    id: str
+    sku: str
+    quantity: int
+    item_id: str
+    status: str = "Unshipped"
+
+
+class AmazonSandbox:
+    """One seller in one marketplace; serve `.app` with `server()`.
+
+    Parameters:
+        seller_id, marketplace_id: the selling partner and the marketplace it sells in.
+        client_id, client_secret, refresh_token: the LWA credentials the sandbox accepts.
+        token_lifetime: seconds an access token lives (LWA: 3,600).
+        apply_delay: seconds between a patch's ACCEPTED and its quantity showing.
+        feed_delay: seconds a feed takes to process.
+        rates: token buckets by operation, replacing the defaults named.
+        topic: the SNS topic ORDER_CHANGE notifications go to (a topic with no subscription
+            if None).
+    """
+
+    def __init__(
+        self,
+        *,
+        seller_id: str = "A3TH9S8BH6GOGM",
+        marketplace_id: str = "ATVPDKIKX0DER",
+        client_id: str = "amzn1.application-oa2-client.sandbox",
+        client_secret: str = "sandbox-client-secret",
+        refresh_token: str = "Atzr|sandbox-refresh-token",
+        token_lifetime: float = 3600.0,
+        apply_delay: float = 0.2,
+        feed_delay: float = 0.5,
+        rates: Mapping[str, Rate] | None = None,
+        topic: SnsTopic | None = None,
+        faults: Faults | None = None,
+        log: CallLog | None = None,
+    ) -> None:
+        self.seller_id, self.marketplace_id = seller_id, marketplace_id
+        self.credentials = (client_id, client_secret, refresh_token)
+        self.token_lifetime, self.apply_delay = token_lifetime, apply_delay
+        self.topic = topic or SnsTopic("arn:aws:sns:us-east-1:123456789012:sp-api-sandbox")
+        self.faults, self.log = faults or Faults(), log or CallLog()
+        self.tokens_issued = 0
+        self._rates = {**RATES, **(rates or {})}
+        self._buckets: dict[str, _Bucket] = {}
+        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
+        self._stock: dict[str, int] = {}
+        self._orders: dict[str, Order] = {}
+        self._order_numbers = itertools.count(1)
+        self._lock = threading.RLock()
+        self._timeline = Timeline("amazon-sandbox")
+        self.feeds = FeedDesk(self, feed_delay, self._timeline)
+        self.app = Starlette(routes=self._api_routes() + self._control_routes())
+
+    def server(self, host: str = "127.0.0.1", port: int | None = None) -> SandboxServer:
+        """A server for `.app`; the SNS topic names its URL as where its certificate is."""
+        server = SandboxServer(self.app, host, port)
+        self.topic.public_url = self.feeds.public_url = server.url
+        return server
+
+    def close(self) -> None:
+        self._timeline.close()
+        self.topic.close()
+
+    # Listings and stock -------------------------------------------------------------------
+
+    def add_listing(self, sku: str, quantity: int = 0) -> None:
+        with self._lock:
+            self._stock[sku] = quantity
+
+    def stock(self, sku: str) -> int | None:
+        """The merchant-fulfilled quantity shown now; None when the seller lists no such SKU."""
+        with self._lock:
+            return self._stock.get(sku)
+
+    def set_stock(self, sku: str, quantity: int) -> bool:
+        """Apply a quantity to a listing; False when the seller lists no such SKU."""
+        with self._lock:
+            if sku not in self._stock:
+                return False
+            self._stock[sku] = quantity
+            return True
+
+    def set_rate(self, operation: str, rate: float, burst: int) -> None:
+        """Replace an operation's usage plan; its bucket starts full."""
+        with self._lock:
+            self._rates[operation] = Rate(rate, burst)
+            self._buckets.pop(operation, None)
+
+    def expire_tokens(self) -> None:
+        """End every access token now, as if an hour had passed."""
+        with self._lock:
+            self._tokens = dict.fromkeys(self._tokens, 0.0)
+
+    # Shoppers -----------------------------------------------------------------------------
+
+    def buy(self, sku: str, quantity: int = 1, *, duplicates: int = 0) -> str:
+        """A merchant-fulfilled order: stock goes down, ORDER_CHANGE (Unshipped) is published
+        (`duplicates` more times too); the AmazonOrderId.
+
+        Raises:
+            OutOfStock: the seller lists no such SKU or holds fewer than `quantity`.
+        """
+        with self._lock:
+            if self._stock.get(sku, 0) < quantity:
+                raise OutOfStock(f"{sku!r}: {self._stock.get(sku)} available, {quantity} wanted")
+            self._stock[sku] -= quantity
+            number = next(self._order_numbers)
+            order = Order(f"903-{number:07d}-{secrets.randbelow(10**7):07d}", sku, quantity, "")
+            order.item_id = f"{number:014d}"
+            self._orders[order.id] = order
+        self._notify(order, duplicates)
+        return order.id
+
+    def cancel(self, order_id: str) -> None:
+        """The order is cancelled: its units are back in stock, ORDER_CHANGE (Canceled)."""
+        with self._lock:
+            order = self._orders[order_id]
+            if order.status == "Canceled":
+                return
+            order.status = "Canceled"
+            self._stock[order.sku] = self._stock.get(order.sku, 0) + order.quantity
+        self._notify(order)
+
+    def ship(self, order_id: str) -> None:
+        with self._lock:
+            self._orders[order_id].status = "Shipped"
+        self._notify(self._orders[order_id])
+
+    def _notify(self, order: Order, duplicates: int = 0) -> None:
+        self.topic.publish(json.dumps(order_change(self, order)), duplicates=duplicates)
+
+    # Routes -------------------------------------------------------------------------------
+
+    def _api_routes(self) -> list[Route]:
+        item = LISTINGS + "/{seller_id}/{sku:path}"
+        api = [
+            (TOKEN_PATH, "lwa.token", ["POST"], self._token, False),
+            (item, "patchListingsItem", ["PATCH"], self._patch_item, True),
+            (item, "getListingsItem", ["GET"], self._get_item, True),
+            (
+                FEEDS + "/documents",
+                "createFeedDocument",
+                ["POST"],
+                self.feeds.create_document,
+                True,
+            ),
+            (FEEDS + "/documents/{id}", "getFeedDocument", ["GET"], self.feeds.get_document, True),
+            (FEEDS + "/feeds", "createFeed", ["POST"], self.feeds.create_feed, True),
+            (FEEDS + "/feeds/{id}", "getFeed", ["GET"], self.feeds.get_feed, True),
+            ("/_s3/{id}", "document.upload", ["PUT"], self.feeds.upload, False),
+            ("/_s3/{id}", "document.download", ["GET"], self.feeds.download, False),
+        ]
+        return [
+            Route(
+                path,
+                faulty(
+                    self.faults, self.log, name, self._guarded(name, handler) if sp else handler
+                ),
+                methods=methods,
+            )
+            for path, name, methods, handler, sp in api
+        ]
+
+    def _control_routes(self) -> list[Route]:
+        return [
+            Route(CERTIFICATE_PATH, self._certificate, methods=["GET"]),
+            Route(ACTION_PATH, self._sns_action, methods=["GET"]),
+            Route("/_sandbox/stock/{sku:path}", self._control_stock, methods=["GET", "PUT"]),
+            Route("/_sandbox/buy", self._control_buy, methods=["POST"]),
+            Route("/_sandbox/faults", self._control_faults, methods=["GET", "PUT"]),
+            Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
+        ]
+
+    def _guarded(self, operation: str, handler: Handler) -> Handler:
+        """`handler` behind SP-API's access token check and the operation's token bucket."""
+
+        async def guarded(request: Request) -> Response:
+            refused = self._refused_token(request.headers.get("x-amz-access-token", ""))
+            seller = request.path_params.get("seller_id", self.seller_id)
+            if refused is None and seller != self.seller_id:
+                refused = "The access token does not grant access to this selling partner."
+            if refused is not None:
+                return sp_error(403, "Unauthorized", _DENIED, refused)
+            rate = self._rates[operation]
+            with self._lock:
+                bucket = self._buckets.setdefault(operation, _Bucket(rate, rate.burst))
+                admitted = bucket.take()
+            if admitted:
+                response = await handler(request)
+            else:
+                message = "You exceeded your quota for the requested resource."
+                response = sp_error(429, "QuotaExceeded", message)
+            response.headers["x-amzn-RateLimit-Limit"] = str(rate.rate)
+            response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            return response
+
+        return guarded
+
+    def _refused_token(self, token: str) -> str | None:
+        with self._lock:
+            expiry = self._tokens.get(token)
+        if expiry is None:
+            return "The access token you provided is revoked, malformed or invalid."
+        if time.monotonic() >= expiry:
+            return "The access token you provided has expired."
+        return None
+
+    async def _token(self, request: Request) -> Response:
+        # LWA takes an x-www-form-urlencoded body.
+        form = {
+            name: values[0] for name, values in parse_qs((await request.body()).decode()).items()
+        }
+        client_id, client_secret, refresh_token = self.credentials
+        if form.get("client_id") != client_id or form.get("client_secret") != client_secret:
+            return _oauth_error(401, "invalid_client", "Client authentication failed")
+        if form.get("grant_type") != "refresh_token":
+            return _oauth_error(400, "unsupported_grant_type", "Unsupported grant type")
+        if form.get("refresh_token") != refresh_token:
+            message = "The request has an invalid grant parameter : refresh_token"
+            return _oauth_error(400, "invalid_grant", message)
+        token = "Atza|" + secrets.token_urlsafe(48)
+        with self._lock:
+            self._tokens[token] = time.monotonic() + self.token_lifetime
+            self.tokens_issued += 1
+        return JSONResponse(
+            {
+                "access_token": token,
+                "refresh_token": refresh_token,
+                "token_type": "bearer",
+                "expires_in": int(self.token_lifetime) or 1,
+            }
+        )
+
+    async def _patch_item(self, request: Request) -> Response:
+        sku = request.path_params["sku"]
+        if (wrong := self._wrong_marketplace(request)) is not None:
+            return wrong
+        try:
+            body = await request.json()
+            product_type, patches = body["productType"], body["patches"]
+            quantity = availability(patches)
+        except (ValueError, KeyError, TypeError) as error:
+            return sp_error(400, "InvalidInput", f"Invalid request body: {error}")
+        submission = uuid.uuid4().hex
+        answer: dict[str, Any] = {"sku": sku, "submissionId": submission, "issues": []}
+        if not isinstance(product_type, str) or not product_type:
+            return sp_error(400, "InvalidInput", "productType is required")
+        if self.stock(sku) is None:
+            issue = {"code": UNKNOWN_SKU, "message": unknown_sku_message(sku), "severity": "ERROR"}
+            answer.update(status="INVALID", issues=[issue])
+            return JSONResponse(answer)
+        if quantity is not None:
+            self._timeline.after(self.apply_delay, lambda: self.set_stock(sku, quantity))
+        answer["status"] = "ACCEPTED"
+        return JSONResponse(answer)
+
+    async def _get_item(self, request: Request) -> Response:
+        sku = request.path_params["sku"]
+        if (wrong := self._wrong_marketplace(request)) is not None:
+            return wrong
+        quantity = self.stock(sku)
+        if quantity is None:
+            return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
+        answer: dict[str, Any] = {"sku": sku}
+        included = request.query_params.get("includedData", "summaries").split(",")
+        if "fulfillmentAvailability" in included:
+            code = {"fulfillmentChannelCode": "DEFAULT", "quantity": quantity}
+            answer["fulfillmentAvailability"] = [code]
+        if "summaries" in included:
+            answer["summaries"] = [{"marketplaceId": self.marketplace_id, "productType": "PRODUCT"}]
+        return JSONResponse(answer)
+
+    def _wrong_marketplace(self, request: Request) -> Response | None:
+        if request.query_params.get("marketplaceIds") == self.marketplace_id:
+            return None
+        return sp_error(400, "InvalidInput", f"marketplaceIds must be {self.marketplace_id}")
+
+    # SNS and control ----------------------------------------------------------------------
+
+    async def _certificate(self, request: Request) -> Response:
+        return Response(self.topic.certificate_pem, media_type="application/x-x509-ca-cert")
+
+    async def _sns_action(self, request: Request) -> Response:
+        action = request.query_params.get("Action")
+        if action == "ConfirmSubscription" and self.topic.confirm(
+            request.query_params.get("Token", "")
+        ):
+            return Response("<ConfirmSubscriptionResponse/>", media_type="text/xml")
+        if action == "Unsubscribe":
+            self.topic.endpoint = None
+            return Response("<UnsubscribeResponse/>", media_type="text/xml")
+        return Response("<ErrorResponse/>", status_code=400, media_type="text/xml")
+
+    async def _control_stock(self, request: Request) -> Response:
+        sku = request.path_params["sku"]
+        if request.method == "PUT":
+            self.add_listing(sku, int((await request.json())["quantity"]))
+        return JSONResponse({"sku": sku, "quantity": self.stock(sku)})
+
+    async def _control_buy(self, request: Request) -> Response:
+        body = await request.json()
+        try:
+            order_id = self.buy(str(body["sku"]), int(body.get("quantity", 1)))
+        except OutOfStock as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
+        return JSONResponse({"AmazonOrderId": order_id}, status_code=201)
+
+    async def _control_faults(self, request: Request) -> Response:
+        if request.method == "PUT":
+            for name, value in (await request.json()).items():
+                setattr(self.faults, name, type(getattr(self.faults, name))(value))
+        faults = self.faults
+        return JSONResponse(
+            {"outage": faults.outage, "error_rate": faults.error_rate, "delay": faults.delay}
+        )
+
+    async def _control_calls(self, request: Request) -> Response:
+        counts: dict[str, int] = {}
+        for _, operation, _status in list(self.log.calls):
+            counts[operation] = counts.get(operation, 0) + 1
+        return JSONResponse(counts)
+
+
+def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error_description": description, "error": error}, status_code=status)
+
+
+def order_change(sandbox: AmazonSandbox, order: Order) -> dict[str, Any]:
+    """The ORDER_CHANGE notification of `order` as it is now (CHANNELS.md §3.1)."""
+    now = _amazon_time(datetime.now(UTC))
+    item = {
+        "OrderItemId": order.item_id,
+        "SellerSKU": order.sku,
+        "SupplySourceId": None,
+        "Quantity": order.quantity,
+        "QuantityShipped": order.quantity if order.status == "Shipped" else 0,
+        "IsBuyerRequestedCancel": False,
+    }
+    change = {
+        "NotificationLevel": "OrderLevel",
+        "SellerId": sandbox.seller_id,
+        "AmazonOrderId": order.id,
+        "OrderChangeType": "OrderStatusChange",
+        "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": "OrderStatusChange"},
+        "Summary": {
+            "MarketplaceId": sandbox.marketplace_id,
+            "OrderStatus": order.status,
+            "FulfillmentType": "MFN",
+            "OrderItems": [item],
+        },
+    }
+    return {
+        "NotificationVersion": "1.0",
+        "NotificationType": "ORDER_CHANGE",
+        "PayloadVersion": "1.0",
+        "EventTime": now,
+        "Payload": {"OrderChangeNotification": change},
+        "NotificationMetadata": {
+            "ApplicationId": sandbox.credentials[0],
+            "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, sandbox.topic.topic_arn)),
+            "PublishTime": now,
+            "NotificationId": str(uuid.uuid4()),
+        },
+    }
+
+
+def _amazon_time(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
