@@ -13,6 +13,8 @@ Factory = Callable[[ChannelConfig], ChannelGateway]
 
 def _credential(channel: ChannelConfig, name: str) -> str:
     value = (channel.model_extra or {}).get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # an id written as a number
     if not isinstance(value, str) or not value:
         raise ConfigError(f"channels.{channel.id}: pushing to a {channel.kind} needs {name}")
     return value
@@ -30,7 +32,22 @@ def _woocommerce(channel: ChannelConfig) -> ChannelGateway:
     )
 
 
-FACTORIES: dict[ChannelKind, Factory] = {ChannelKind.WOOCOMMERCE: _woocommerce}
+def _shopify(channel: ChannelConfig) -> ChannelGateway:
+    from infrastructure.channels.shopify.gateway import ShopifyGateway
+
+    return ShopifyGateway(
+        channel.api_base_url,
+        _credential(channel, "access_token"),
+        _credential(channel, "location_id"),
+        channel_id=channel.id,
+        timeout=channel.push.timeout_seconds,
+    )
+
+
+FACTORIES: dict[ChannelKind, Factory] = {
+    ChannelKind.SHOPIFY: _shopify,
+    ChannelKind.WOOCOMMERCE: _woocommerce,
+}
 
 
 def gateway_for(channel: ChannelConfig) -> ChannelGateway | None:

@@ -57,6 +57,7 @@ class Pusher:
         self.gateway, self.store, self.gate, self.policy = gateway, store, gate, policy
         self.channel_id = gateway.channel_id
         self._hot = hot
+        self._listed: set[str] = set()  # SKUs whose channel item ref is on file
 
     def drain(self) -> int:
         """Push what is due until nothing is, or the channel may not be called; returns calls."""
@@ -139,3 +140,16 @@ class Pusher:
             acknowledged.append(Acknowledged(pending, shows))
         self.store.acknowledge(self.channel_id, acknowledged)
         self.store.observe(self.channel_id, observed, reference="push:stale")
+        self._file_listings(due)
+
+    def _file_listings(self, pushed: list[Pending]) -> None:
+        # A channel that names our SKUs by its own ids (a Shopify inventory item) in its
+        # webhooks: file the names, so the echo of a push is known for one.
+        item_ref = getattr(self.gateway, "item_ref", None)
+        if item_ref is None:
+            return
+        refs = [
+            (ref, p.sku) for p in pushed if p.sku not in self._listed and (ref := item_ref(p.sku))
+        ]
+        self.store.remember_listings(self.channel_id, refs)
+        self._listed.update(sku for _, sku in refs)

@@ -118,6 +118,16 @@ class PushStore:
                     [(channel_id, sku, quantity, reference) for sku, quantity in seen],
                 )
 
+    def remember_listings(self, channel_id: str, refs: Sequence[tuple[str, str]]) -> None:
+        """File the channel's own `(item ref, sku)` names, so its observations find our SKUs."""
+        if refs:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO channel_listings (channel_id, item_ref, sku) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (channel_id, item_ref) DO UPDATE SET sku = EXCLUDED.sku",
+                    [(channel_id, ref, sku) for ref, sku in refs],
+                )
+
     def windows(self, channel_id: str) -> dict[str, dict[str, float]]:
         """Consistency windows of the last hour per kind of change: count, p50, p99 (seconds)."""
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
