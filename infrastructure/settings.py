@@ -28,6 +28,7 @@ class Settings:
     http_port: int = 8000
     config_path: Path = Path("invsync.toml")
     queue_namespace: str = "invsync"
+    demo: bool | None = None  # sandbox stores and shoppers; None: when there is no config file
 
     @property
     def embedded(self) -> bool:
@@ -46,4 +47,20 @@ class Settings:
             http_port=int(port),
             config_path=Path(environ.get("INVSYNC_CONFIG") or "invsync.toml"),
             queue_namespace=environ.get("INVSYNC_QUEUE_NAMESPACE") or "invsync",
+            demo=_flag(environ, "INVSYNC_DEMO"),
         )
+
+    @property
+    def wants_demo(self) -> bool:
+        return self.demo if self.demo is not None else not self.config_path.exists()
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool | None:
+    value = environ.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {value!r}")

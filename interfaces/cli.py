@@ -33,6 +33,7 @@ from infrastructure.redis import check_redis
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import Settings
 from interfaces import composition
+from interfaces.demo import DemoChannel, Shoppers, demo_channels, stock_the_warehouse
 from interfaces.presenters import (
     allocations_document,
     event_document,
@@ -106,7 +107,7 @@ def run(
     from interfaces.http.app import create_app
     from interfaces.http.projections import Projections
 
-    with _service(migrate=True) as (settings, found, ledger, intake):
+    with _service(migrate=True, demo=True) as (settings, found, ledger, intake):
         redis_url = found.redis_url
         assert redis_url is not None
         probes = {
@@ -257,17 +258,28 @@ def _print_rebuild(report: RebuildReport) -> None:
 
 @contextmanager
 def _service(
-    *, threads: int = 4, migrate: bool = False
+    *, threads: int = 4, migrate: bool = False, demo: bool = False
 ) -> Iterator[tuple[Settings, composition.Servers, Ledger, composition.Intake]]:
-    """Servers, ledger and intake from the environment, with errors as one-line messages."""
+    """Servers, ledger and intake from the environment, with errors as one-line messages.
+    With `demo` (for `run`), and no configuration, the demo's sandbox stores and shoppers."""
     _log_to_console()
-    with _errors_as_messages():
+    with _errors_as_messages(), ExitStack() as stack:
         settings = Settings.from_env()
         config = load_config(settings.config_path)
+        channels: list[DemoChannel] = []
+        if demo and settings.wants_demo and not config.channels:
+            log.info("no configuration: starting the demo's sandbox stores (INVSYNC_DEMO=0: none)")
+            config, channels = stack.enter_context(demo_channels(settings.http_port))
         with composition.servers(settings) as found:
             if migrate:  # only `run` creates tables; a worker expects them
                 composition.migrate(found.database_url)
             ledger = composition.open_ledger(found.database_url)
+            shoppers = None
+            if channels:
+                stock_the_warehouse(ledger)
+                ready = f"http://127.0.0.1:{settings.http_port}/healthz"
+                shoppers = Shoppers(channels, ledger, ready)
+                shoppers.start()
             assert found.redis_url is not None
             intake = composition.build_intake(
                 found.database_url,
@@ -280,6 +292,8 @@ def _service(
             try:
                 yield settings, found, ledger, intake
             finally:
+                if shoppers is not None:
+                    shoppers.stop()
                 intake.close()
                 ledger.close()
 

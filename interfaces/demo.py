@@ -1,0 +1,194 @@
+"""The demo a newcomer gets from `make run` with no configuration: sandbox stores of each
+channel kind, listing the same few products, whose shoppers buy at a modest rate. Their orders
+arrive as signed webhooks, change the ledger, and every store's quantity follows; the logs and
+the API show it all.
+
+The sandboxes are the ones the tests use: real HTTP servers speaking each channel's API."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from application.ledger import Ledger
+from domain.stock import ChangeKind, StockChange
+from infrastructure.channels.sandbox import SandboxServer
+from infrastructure.channels.shopify.sandbox import OutOfStock as ShopifyOutOfStock
+from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.channels.woocommerce.sandbox import OutOfStock as WooOutOfStock
+from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+from infrastructure.config import Config
+
+log = logging.getLogger("invsync.demo")
+
+PRODUCTS = {"MUG-BLUE": 40, "TEE-M": 25, "CAP-RED": 15, "SOCKS-3P": 60, "POSTER-A2": 10}
+RESTOCK_BELOW, RESTOCK_UNITS = 5, 30
+# Demo credentials: the sandboxes run on loopback only, for this process.
+SHOPIFY_TOKEN, SHOPIFY_SECRET = "shpat_demo", "shpss_demo"
+WOO_KEY, WOO_SECRET, WOO_WEBHOOK_SECRET = "ck_demo", "cs_demo", "wc_demo"
+
+
+class Store(Protocol):
+    def buy(self, sku: str, quantity: int = 1) -> int: ...
+
+    def stock(self, sku: str) -> int | None: ...
+
+
+@dataclass
+class DemoChannel:
+    id: str
+    store: Store
+    settings: dict[str, Any]
+
+
+@contextmanager
+def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
+    """Start the sandbox stores; their webhooks go to invsync on `port`."""
+    webhooks = f"http://127.0.0.1:{port}/webhooks"
+    with ExitStack() as stack:
+        shopify = ShopifySandbox(
+            SHOPIFY_TOKEN,
+            SHOPIFY_SECRET,
+            webhook_url=f"{webhooks}/shopify-demo",
+            retry_delays=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0),  # compressed for a demo
+        )
+        stack.callback(shopify.close)
+        woo = WooCommerceSandbox(WOO_KEY, WOO_SECRET, site_url="http://woo.demo/")
+        stack.callback(woo.close)
+        for topic in ("order.created", "order.updated"):
+            woo.webhooks.add(topic, f"{webhooks}/woo-demo", WOO_WEBHOOK_SECRET)
+        for sku in PRODUCTS:
+            shopify.set_stock(sku, 0)
+            woo.add_product(sku, 0)
+        shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
+        woo_url = stack.enter_context(SandboxServer(woo.app)).url
+        channels = [
+            DemoChannel(
+                "shopify-demo",
+                shopify,
+                {
+                    "kind": "shopify",
+                    "api_base_url": shopify_url,
+                    "webhook_secrets": [SHOPIFY_SECRET],
+                    "access_token": SHOPIFY_TOKEN,
+                    "location_id": shopify.location_id,
+                    "locations": {str(shopify.location_id): "main"},
+                    "rules": {"safety_buffer": 1},
+                    "push": {"rate_per_second": 4, "batch_window_seconds": 1},
+                },
+            ),
+            DemoChannel(
+                "woo-demo",
+                woo,
+                {
+                    "kind": "woocommerce",
+                    "api_base_url": woo_url,
+                    "webhook_secrets": [WOO_WEBHOOK_SECRET],
+                    "consumer_key": WOO_KEY,
+                    "consumer_secret": WOO_SECRET,
+                    "rules": {"share_percent": 50},
+                    "push": {"rate_per_second": 4, "batch_window_seconds": 1},
+                },
+            ),
+        ]
+        config = Config.model_validate({"channels": [{"id": c.id, **c.settings} for c in channels]})
+        for channel in channels:
+            log.info("demo store %s: %s", channel.id, channel.settings["api_base_url"])
+        yield config, channels
+
+
+def stock_the_warehouse(ledger: Ledger) -> None:
+    """The demo's opening stock, once (its business keys make a restart change nothing)."""
+    ledger.record_batch(
+        [
+            StockChange(
+                kind=ChangeKind.RECEIPT,
+                sku=sku,
+                location="main",
+                quantity=units,
+                business_key=f"demo:opening:{sku}",
+                source="demo",
+                occurred_at=datetime.now(UTC),
+                reference="demo://opening-stock",
+                reason="opening stock",
+            )
+            for sku, units in PRODUCTS.items()
+        ]
+    )
+
+
+class Shoppers:
+    """Every `every` seconds, a shopper buys one or two of something on some store; the
+    warehouse restocks what runs low, so the demo goes on."""
+
+    def __init__(
+        self, channels: Sequence[DemoChannel], ledger: Ledger, ready_url: str, every: float = 2.0
+    ) -> None:
+        self._channels, self._ledger, self._ready_url = channels, ledger, ready_url
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-shoppers", daemon=True)
+        self._random = random.Random()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        self._wait_for_invsync()
+        while not self._stop.wait(self._every):
+            try:
+                self._shop()
+                self._restock()
+            except Exception:  # a demo shopper never takes the service down
+                log.warning("demo shopper stumbled", exc_info=True)
+
+    def _wait_for_invsync(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                if httpx.get(self._ready_url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                continue
+
+    def _shop(self) -> None:
+        channel = self._random.choice(self._channels)
+        listed = [sku for sku in PRODUCTS if (channel.store.stock(sku) or 0) > 0]
+        if not listed:
+            return
+        sku, quantity = self._random.choice(listed), self._random.choice((1, 1, 2))
+        try:
+            channel.store.buy(sku, quantity)
+        except (ShopifyOutOfStock, WooOutOfStock):
+            return
+        log.info("a shopper on %s bought %d x %s", channel.id, quantity, sku)
+
+    def _restock(self) -> None:
+        for sku in PRODUCTS:
+            available = self._ledger.get_item(sku).totals.available
+            if available < RESTOCK_BELOW:
+                self._ledger.record(
+                    StockChange(
+                        kind=ChangeKind.RECEIPT,
+                        sku=sku,
+                        location="main",
+                        quantity=RESTOCK_UNITS,
+                        business_key=f"demo:restock:{sku}:{datetime.now(UTC).isoformat()}",
+                        source="demo",
+                        occurred_at=datetime.now(UTC),
+                        reference="demo://restock",
+                        reason="restock",
+                    )
+                )
+                log.info("the warehouse received %d x %s", RESTOCK_UNITS, sku)
