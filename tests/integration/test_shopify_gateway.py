@@ -34,6 +34,7 @@ def shop(served: tuple[ShopifySandbox, str]) -> Iterator[ShopifySandbox]:
     sandbox = served[0]
     yield sandbox
     sandbox.faults.outage, sandbox.faults.error_rate, sandbox.faults.delay = False, 0.0, 0.0
+    sandbox.bucket.restore_rate = 100.0
     sandbox.bucket.drain(sandbox.bucket.maximum)
     sandbox.throttle_status = 200
 
@@ -127,11 +128,12 @@ def test_a_refused_token_is_an_auth_failure(served, shop):
 def test_throttled_waits_as_long_as_the_bucket_needs_to_refill(shop, gateway):
     sku = random_sku()
     shop.set_stock(sku, 1)
+    shop.bucket.restore_rate = 1.0  # slow, so the wait is measured in whole seconds
     shop.bucket.drain()
     with pytest.raises(Throttled) as throttled:
         gateway.push([Push(sku, 2, version=1)])
-    # The lookup asks 752 points (2 + 250 items x 3); the bucket restores 100 a second.
-    assert 7.0 < throttled.value.retry_after <= 7.52
+    # The lookup of one SKU asks 8 points (2 + 2 items x 3), restored one a second.
+    assert 7.5 < throttled.value.retry_after <= 8.0
     assert shop.stock(sku) == 1
 
 

@@ -243,8 +243,10 @@ class ShopifyGateway:
         found: dict[str, _Found] = {}
         for chunk in _chunks(list(dict.fromkeys(skus)), MAX_INPUT):
             query = " OR ".join(f"sku:{_quoted(sku)}" for sku in chunk)
+            # Room for a few near matches, while the cost asked stays near what is found.
+            first = min(MAX_INPUT, 2 * len(chunk))
             answer = self._graphql(
-                LOOKUP, {"query": query, "first": MAX_INPUT, "location": self.location_id}
+                LOOKUP, {"query": query, "first": first, "location": self.location_id}
             )
             wanted = set(chunk)
             for node in ((answer.get("data") or {}).get("inventoryItems") or {}).get("nodes", []):

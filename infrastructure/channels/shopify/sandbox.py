@@ -404,11 +404,9 @@ class ShopifySandbox:
         restore_rate: float = RESTORE_RATE,
         maximum_available: float = MAXIMUM_AVAILABLE,
     ) -> None:
-        self.access_token, self.api_version, self.location_id = (
-            access_token,
-            api_version,
-            location_id,
-        )
+        self.access_token = access_token
+        self.api_version = api_version
+        self.location_id = location_id
         self.faults, self.calls = Faults(), CallLog()
         self.fields: Counter[str] = Counter()  # root fields answered, e.g. "inventoryItems"
         self.bucket = Bucket(maximum_available, restore_rate, maximum_available)
@@ -515,8 +513,7 @@ class ShopifySandbox:
         except (ValueError, KeyError, TypeError):
             answer = {"errors": {"query": "Required parameter missing or invalid"}}
             return JSONResponse(answer, status_code=400, headers=headers)
-        with self._lock:
-            answer = self.run(query, variables, body.get("operationName"))
+        answer = self.run(query, variables, body.get("operationName"))
         status = 200
         if self.throttle_status == 429 and "actualQueryCost" in _cost(answer):
             status, headers["Retry-After"] = 429, str(math.ceil(_wait(answer)))
@@ -524,6 +521,10 @@ class ShopifySandbox:
 
     def run(self, query: str, variables: Json, operation_name: str | None = None) -> Json:
         """One GraphQL request, costed and paid from the bucket (HTTP 200 either way)."""
+        with self._lock:
+            return self._run(query, variables, operation_name)
+
+    def _run(self, query: str, variables: Json, operation_name: str | None) -> Json:
         try:
             document = parse(query)
         except GraphQLError as error:
@@ -681,7 +682,7 @@ class ShopifySandbox:
                         "delta": delta,
                         "quantityAfterChange": item.available,
                         "item": item,
-                        "location": self._location(),
+                        "location": self.location(),
                     }
                 )
         return {
@@ -692,13 +693,13 @@ class ShopifySandbox:
             "changes": changes,
         }
 
-    def _location(self) -> Json:
+    def location(self) -> Json:
         return {"id": gid("Location", self.location_id), "name": "Sandbox warehouse"}
 
     def level(self, item: Item) -> Json:
         return {
             "id": f"{gid('InventoryLevel', self.location_id)}?inventory_item_id={item.id}",
-            "location": self._location(),
+            "location": self.location(),
             "updatedAt": item.updated_at,
             "item": item,
         }
@@ -852,7 +853,7 @@ def _schema(shop: ShopifySandbox) -> GraphQLSchema:
             "productVariants",
             lambda _, first=None, query=None: _page(shop.items_matching(query), first),
         ),
-        ("Query", "location"): counted("location", lambda _, id=None: shop._location()),
+        ("Query", "location"): counted("location", lambda _, id=None: shop.location()),
         ("Mutation", "inventorySetQuantities"): counted(
             "inventorySetQuantities", lambda info, **args: shop.set_quantities(info, args["input"])
         ),
