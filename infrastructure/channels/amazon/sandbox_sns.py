@@ -28,23 +28,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from infrastructure.channels.amazon import sns
+
 log = logging.getLogger(__name__)
 
 CERTIFICATE_PATH = "/_sns/SimpleNotificationService-sandbox.pem"
 ACTION_PATH = "/_sns/"  # where SNS's SubscribeURL and UnsubscribeURL point
 USER_AGENT = "Amazon Simple Notification Service Agent"
-SIGNED_KEYS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-}
 _HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
@@ -190,10 +180,8 @@ class SnsTopic:
             "SignatureVersion": self.signature_version,
             "SigningCertURL": self.public_url + CERTIFICATE_PATH,
         }
-        keys = SIGNED_KEYS[message["Type"]]
-        canonical = "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode()
         algorithm = _HASHES[self.signature_version]()
-        signature = self._key.sign(canonical, padding.PKCS1v15(), algorithm)
+        signature = self._key.sign(sns.string_to_sign(message), padding.PKCS1v15(), algorithm)
         message["Signature"] = base64.b64encode(signature).decode()
         return json.dumps(message).encode()
 
