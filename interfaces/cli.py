@@ -159,6 +159,7 @@ def run(
                     reservations=reservations,
                     velocities=projection.view.velocities,
                     projections=Projections(projection, RebuildJobs(found.database_url, rules)),
+                    sync=propagation.status,
                 ),
                 host=settings.http_host,
                 port=settings.http_port,

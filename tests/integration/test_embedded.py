@@ -63,7 +63,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_invsync_run_with_no_configuration_serves_readyz_green(tmp_path):
+def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
+    """A newcomer's `make run`: embedded servers, the sandbox stores, their shoppers' orders in
+    the ledger, and every store's quantity following."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
     env |= {"INVSYNC_DATA_DIR": str(tmp_path / "data"), "INVSYNC_HTTP_PORT": str(port)}
@@ -90,6 +92,21 @@ def test_invsync_run_with_no_configuration_serves_readyz_green(tmp_path):
         assert answer.json()["checks"] == {"database": "ok", "redis": "ok"}
         missing = httpx.get(f"http://127.0.0.1:{port}/api/v1/skus/nothing", timeout=5)
         assert missing.status_code == 404
+        api = f"http://127.0.0.1:{port}/api/v1"
+        sold, followed = set(), set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (sold and len(followed) == 2):
+            time.sleep(1)
+            sales = httpx.get(f"{api}/history?kind=sale", timeout=5).json()["changes"]
+            sold = {sale["source"] for sale in sales}
+            for channel in ("shopify-demo", "woo-demo"):
+                sync = httpx.get(f"{api}/channels/{channel}/sync", timeout=5).json()
+                assert "consistency_window_seconds" in sync, sync
+                if "sale" in sync["consistency_window_seconds"]:
+                    followed.add(channel)
+        assert sold <= {"shopify-demo", "woo-demo"}
+        assert sold, "no shopper's order reached the ledger"
+        assert followed == {"shopify-demo", "woo-demo"}, "a store did not follow a sale"
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
