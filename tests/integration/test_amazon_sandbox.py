@@ -3,6 +3,7 @@ with our SNS verifier and translate with our translator; its refusals look like 
 
 import gzip
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +23,15 @@ from infrastructure.channels.amazon.sandbox_sns import SnsTopic
 from infrastructure.channels.amazon.verifier import make_verifier
 from infrastructure.channels.base import Accepted, SignatureInvalid
 from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.config import ChannelConfig
-from tests.integration.intake_fixtures import wait_until
+from infrastructure.config import ChannelConfig, Config
+from tests.channels import internal_headers, receipt_document
+from tests.helpers import random_sku
+from tests.integration.intake_fixtures import (
+    ERP_SECRET,
+    channel_config,
+    running_intake,
+    wait_until,
+)
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:sp-api-orders"
 FAST_RETRIES = (0.05, 0.05, 0.05)
@@ -314,3 +322,31 @@ def test_the_control_routes_set_stock_buy_and_count_calls(seller):
     assert seller.sandbox.faults.outage
     assert httpx.post(seller.url + "/auth/o2/token", data={}).status_code == 503
     assert httpx.get(seller.url + "/_sandbox/calls").json() == {"lwa.token": 1}
+
+
+# End to end ---------------------------------------------------------------------------------
+
+
+def test_a_purchase_and_its_cancellation_reach_the_ledger_through_a_running_intake(
+    ledger, database_url, redis_url
+):
+    sandbox = AmazonSandbox(topic=SnsTopic(TOPIC, retry_delays=FAST_RETRIES))
+    with sandbox.server() as server:
+        amazon = Running(sandbox, server.url).channel.model_dump()
+        channels = [*(c.model_dump() for c in channel_config().channels), amazon]
+        config = Config.model_validate({"channels": channels})
+        with running_intake(ledger, database_url, redis_url, config) as service:
+            sku = random_sku()
+            receipt = receipt_document(sku, 10, f"po-{uuid.uuid4()}")
+            headers = internal_headers(ERP_SECRET, receipt, str(uuid.uuid4()))
+            httpx.post(f"{service.url}/webhooks/erp", content=receipt, headers=headers)
+            wait_until(lambda: ledger.known_skus([sku]))
+            sandbox.topic.endpoint = f"{service.url}/webhooks/amazon-us"
+            sandbox.add_listing(sku, 10)
+            order_id = sandbox.buy(sku, 3, duplicates=1)
+            wait_until(lambda: ledger.get_item(sku).totals.committed == 3)
+            sandbox.cancel(order_id)
+            wait_until(lambda: ledger.get_item(sku).totals.committed == 0)
+            assert ledger.get_item(sku).totals.on_hand == 10
+            assert {d.status for d in sandbox.topic.sent} == {200}
+    sandbox.close()

@@ -177,7 +177,7 @@ class AmazonGateway:
         )
         self._transfer(
             "PUT",
-            str(document["url"]),
+            _required(document, "url"),
             content=json.dumps(self._feed_document(pushes)).encode(),
             headers={"Content-Type": FEED_CONTENT_TYPE},
         )
@@ -187,10 +187,10 @@ class AmazonGateway:
             json={
                 "feedType": FEED_TYPE,
                 "marketplaceIds": [self.marketplace_id],
-                "inputFeedDocumentId": document["feedDocumentId"],
+                "inputFeedDocumentId": _required(document, "feedDocumentId"),
             },
         )
-        feed = self._processed(str(created["feedId"]))
+        feed = self._processed(_required(created, "feedId"))
         report = self._report(feed.get("resultFeedDocumentId"))
         if feed["processingStatus"] != "DONE":
             detail = f"feed {feed['feedId']} {feed['processingStatus']}: {_feed_issues(report)}"
@@ -237,7 +237,7 @@ class AmazonGateway:
         if not isinstance(document_id, str) or not document_id:
             return {}
         document = self._call_json("GET", f"{FEEDS}/documents/{quote(document_id, safe='')}")
-        content = self._transfer("GET", str(document["url"])).content
+        content = self._transfer("GET", _required(document, "url")).content
         if document.get("compressionAlgorithm") == "GZIP":
             content = gzip.decompress(content)
         try:
@@ -301,6 +301,13 @@ def _refused(sku: str, issues: Sequence[Mapping[str, Any]]) -> PushResult:
     if any(str(e.get("code")) in UNKNOWN_SKU_CODES for e in errors):
         return _unknown(sku, detail)
     return PushResult(sku, PushStatus.REJECTED, detail=detail)
+
+
+def _required(answer: Mapping[str, Any], key: str) -> str:
+    value = answer.get(key)
+    if not isinstance(value, str) or not value:
+        raise ChannelError(f"SP-API answered without {key}: {answer}")
+    return value
 
 
 def _unknown(sku: str, detail: str) -> PushResult:
