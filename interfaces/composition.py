@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+import dramatiq
 import redis
 
 from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
+from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
+from infrastructure.channels.gateway import ChannelGateway
 from infrastructure.channels.gateways import gateway_for
 from infrastructure.channels.routing import ChannelRouter
-from infrastructure.config import Config, load_config
+from infrastructure.config import Config, PushConfig, load_config
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.idempotency import create_idempotency_table
@@ -25,7 +28,7 @@ from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
-from infrastructure.projections import create_projection_tables
+from infrastructure.projections import AvailabilityRunner, create_projection_tables
 from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
@@ -168,6 +171,36 @@ def build_propagation(
     }
     client = redis.Redis.from_url(redis_url)
     return build_push_service(database_url, intake.queues.broker, client, gateways, namespace)
+
+
+@contextmanager
+def running_propagation(
+    database_url: str,
+    redis_url: str,
+    gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
+    rules: Sequence[ChannelRule],
+    *,
+    threads: int = 4,
+    namespace: str = "invsync",
+) -> Iterator[Propagation]:
+    """The availability projection and propagation to `gateways`, with a Dramatiq worker of
+    their own, until the block ends: what `invsync run` does for pushing, for tests and
+    benchmarks that bring their own channels."""
+    broker = make_broker(redis_url, database_url, namespace)
+    client = redis.Redis.from_url(redis_url)
+    propagation = build_push_service(database_url, broker, client, gateways, namespace)
+    broker.emit_after("process_boot")  # without it, time limits are silently off
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    with AvailabilityRunner(eventsourcing_env(database_url), rules):
+        worker.start()
+        propagation.start()
+        try:
+            yield propagation
+        finally:
+            propagation.stop()
+            worker.stop()
+            broker.close()
+            client.close()
 
 
 def load_settings_config(settings: Settings) -> Config:

@@ -22,8 +22,9 @@ from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import PushConfig
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
+from interfaces.composition import running_propagation
 from tests.helpers import change, migrated_database, random_sku
-from tests.integration.propagation_fixtures import eventually, propagating
+from tests.integration.propagation_fixtures import eventually
 
 K = ChangeKind
 CHANNEL, KEY, SECRET = "woo", "ck_push", "cs_push"
@@ -49,6 +50,11 @@ def store():
     with SandboxServer(sandbox.app) as server:
         yield sandbox, server.url
     sandbox.close()
+
+
+def propagating(database, redis_url, gateways, rules):
+    namespace = f"test-{random_sku()}"
+    return running_propagation(database, redis_url, gateways, rules, namespace=namespace)
 
 
 def woo(url, **push):
