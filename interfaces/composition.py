@@ -32,7 +32,7 @@ from infrastructure.projections import AvailabilityRunner, create_projection_tab
 from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
-from infrastructure.queue import IntakeQueues, Sweeper, Workers, make_broker
+from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.reservation_store import create_reservation_table
 from infrastructure.settings import Settings
 
@@ -190,7 +190,7 @@ def running_propagation(
     client = redis.Redis.from_url(redis_url)
     propagation = build_push_service(database_url, broker, client, gateways, namespace)
     broker.emit_after("process_boot")  # without it, time limits are silently off
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=CONSUMER_POLL_MS)
     with AvailabilityRunner(eventsourcing_env(database_url), rules):
         worker.start()
         propagation.start()

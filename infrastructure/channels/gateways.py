@@ -44,7 +44,28 @@ def _shopify(channel: ChannelConfig) -> ChannelGateway:
     )
 
 
+def _amazon(channel: ChannelConfig) -> ChannelGateway:
+    from infrastructure.channels.amazon.gateway import AmazonGateway
+    from infrastructure.channels.amazon.lwa import TOKEN_URL, LwaCredentials
+
+    token_url = (channel.model_extra or {}).get("lwa_token_url") or TOKEN_URL
+    return AmazonGateway(
+        channel.api_base_url,
+        _credential(channel, "seller_id"),
+        _credential(channel, "marketplace_id"),
+        LwaCredentials(
+            _credential(channel, "lwa_client_id"),
+            _credential(channel, "lwa_client_secret"),
+            _credential(channel, "lwa_refresh_token"),
+        ),
+        token_url=str(token_url),
+        channel_id=channel.id,
+        timeout=channel.push.timeout_seconds,
+    )
+
+
 FACTORIES: dict[ChannelKind, Factory] = {
+    ChannelKind.AMAZON: _amazon,
     ChannelKind.SHOPIFY: _shopify,
     ChannelKind.WOOCOMMERCE: _woocommerce,
 }

@@ -52,10 +52,11 @@ class CallLog:
                 if (operation is None or op == operation) and (status is None or st == status)
             )
 
-    def busiest_second(self, operation: str | None = None) -> int:
-        """The most calls (of `operation`) answered within any one-second window."""
+    def busiest_second(self, operation: str | None = None, since: float = 0.0) -> int:
+        """The most calls (of `operation`, answered after monotonic time `since`) within any
+        one-second window."""
         with self._lock:
-            times = sorted(t for t, op, _ in self.calls if operation is None or op == operation)
+            times = sorted(t for t, op, _ in self.calls if t >= since and operation in (None, op))
         most, start = 0, 0
         for end, moment in enumerate(times):
             while moment - times[start] >= 1.0:

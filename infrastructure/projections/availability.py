@@ -301,6 +301,9 @@ class AvailabilityView(PostgresTrackingRecorder):
         `first_changed_at` keeps the oldest change not pushed yet, from which the consistency
         window of the push that carries it is measured."""
         if rows:
+            # In key order, as the pushers acknowledge: two writers locking the same rows in
+            # different orders deadlock.
+            rows = sorted(rows, key=lambda row: (row[0], row[1]))
             curs.executemany(
                 "INSERT INTO availability_outbox AS o (channel_id, sku, quantity, version, "
                 "position, changed_at, kind, first_changed_at) "

@@ -56,8 +56,9 @@ def _drainer(pusher: Pusher) -> Callable[[], None]:
 
 
 class Dispatcher:
-    """Nudges each channel with pending rows, at most once per `every` seconds per channel
-    across all dispatchers (a Redis key), and at once when a projection commits."""
+    """Nudges each channel with pending rows every `every` seconds, and at once when a
+    projection commits; at most once per `nudge_spacing` seconds per channel across all
+    dispatchers (a Redis key), so many dispatchers do not flood a queue."""
 
     def __init__(
         self,
@@ -68,11 +69,12 @@ class Dispatcher:
         client: redis.Redis,
         *,
         every: float = 0.25,
+        nudge_spacing: float = 0.02,
         namespace: str = "invsync",
     ) -> None:
         self._database_url, self._store, self._queues = database_url, store, queues
         self._pushers, self._redis, self._every = pushers, client, every
-        self._namespace = namespace
+        self._namespace, self._spacing = namespace, nudge_spacing
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="push-dispatcher", daemon=True)
 
@@ -91,7 +93,7 @@ class Dispatcher:
             if pusher is None or pusher.gate.closed_for() > 0:
                 continue  # not a channel we push to, or it asked us to wait
             key = f"{self._namespace}:push:{channel_id}:nudged"
-            if self._redis.set(key, "1", nx=True, px=int(self._every * 1000)):
+            if self._redis.set(key, "1", nx=True, px=max(1, int(self._spacing * 1000))):
                 self._queues.send(channel_id)
                 nudged.append(channel_id)
         return nudged

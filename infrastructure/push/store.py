@@ -86,6 +86,8 @@ class PushStore:
         oldest change it carried to now. A row changed again meanwhile stays pending."""
         if not acknowledged:
             return
+        # In key order, as the projection writes the outbox: no deadlock between the two.
+        acknowledged = sorted(acknowledged, key=lambda a: a.pending.sku)
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.executemany(
                 "UPDATE availability_outbox SET pushed_position = %s, "

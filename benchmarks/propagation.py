@@ -1,0 +1,232 @@
+"""Propagation to sandbox channels: how long after a ledger change every channel shows its
+result, and how few calls a hot SKU costs, against baselines measured in the same run.
+
+    make bench-propagation   (or: .venv/bin/python benchmarks/propagation.py [--seconds 60])
+
+Targets (issue 5):
+1. consistency window at 200 ledger events/s across the sandbox channels for 60 s, for sales:
+   p50 <= 100 ms, p99 <= 1 s. Shown beside the baseline of one bare gateway call (the least a
+   push can take) measured on the same sandboxes;
+2. channel API calls per 1,000 sales on one hot SKU <= 50 (the baseline, one call per sale, is
+   1,000), with no second in which a channel got more calls than its configured rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from application.ledger import Ledger
+from domain.allocation import ChannelRule
+from domain.stock import ChangeKind, StockChange
+from infrastructure.channels.gateway import ChannelGateway, Push
+from infrastructure.channels.sandbox import CallLog, SandboxServer
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+from infrastructure.config import PushConfig
+from infrastructure.postgres import eventsourcing_env
+from interfaces.composition import migrate, running_propagation
+
+SKUS = [f"PROP-{n:04d}" for n in range(200)]
+RATE_PER_SECOND = 10.0  # each channel's call budget
+BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
+KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
+
+
+@dataclass
+class Channel:
+    id: str
+    gateway: Callable[[], ChannelGateway]
+    log: CallLog
+    write_operation: str | None  # the CallLog operation of a write (None: every call)
+    stock: Callable[[str], int | None]
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    name = f"invsync_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_conninfo(server_url, dbname=name)
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def sandboxes(skus: list[str]) -> Iterator[list[Channel]]:
+    with ExitStack() as stack:
+        shopify = ShopifySandbox("shpat_bench", "shpss_bench")
+        stack.callback(shopify.close)
+        woo = WooCommerceSandbox("ck_bench", "cs_bench", auto_deliver=False)
+        stack.callback(woo.close)
+        for sku in skus:
+            shopify.set_stock(sku, 0)
+            woo.add_product(sku, 0)
+        shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
+        woo_url = stack.enter_context(SandboxServer(woo.app)).url
+        yield [
+            Channel(
+                "shopify",
+                lambda: ShopifyGateway(
+                    shopify_url, "shpat_bench", shopify.location_id, channel_id="shopify"
+                ),
+                shopify.calls,
+                None,
+                shopify.stock,
+            ),
+            Channel(
+                "woo",
+                lambda: WooCommerceGateway(woo_url, "ck_bench", "cs_bench", channel_id="woo"),
+                woo.log,
+                "products.batch",
+                woo.stock,
+            ),
+        ]
+
+
+def change(kind: ChangeKind, sku: str, quantity: int, source: str) -> StockChange:
+    return StockChange(
+        kind=kind,
+        sku=sku,
+        location="main",
+        quantity=quantity,
+        business_key=f"bench:{uuid.uuid4().hex}",
+        source=source,
+        occurred_at=datetime.now(UTC),
+        reason="correction" if kind is ChangeKind.ADJUSTMENT else "",
+    )
+
+
+def traffic(ledger: Ledger, channels: list[Channel], seconds: float, rate: int) -> int:
+    """Ledger events at `rate` per second, 80 % of them on the 20 % hottest SKUs."""
+    rng = random.Random(7)
+    hot, tail = SKUS[: len(SKUS) // 5], SKUS[len(SKUS) // 5 :]
+    tick, per_tick, recorded = 0.05, max(1, round(rate * 0.05)), 0
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        batch = []
+        for _ in range(per_tick):
+            sku = rng.choice(hot if rng.random() < 0.8 else tail)
+            kind = rng.choice(KINDS)
+            quantity = rng.randint(1, 2) * (-1 if kind is ChangeKind.ADJUSTMENT else 1)
+            batch.append(change(kind, sku, quantity, rng.choice(channels).id))
+        ledger.record_batch(batch)
+        recorded += len(batch)
+        time.sleep(max(0.0, (recorded / per_tick) * tick - elapsed - tick))
+    return recorded
+
+
+def windows(database_url: str, since: datetime) -> dict[str, tuple[int, float, float]]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT kind, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY seconds) FROM push_windows "
+            "WHERE acknowledged_at > %s GROUP BY kind",
+            [since],
+        ).fetchall()
+    return {kind: (count, p50, p99) for kind, count, p50, p99 in rows}
+
+
+def bare_call(channel: Channel, sku: str, rounds: int = 30) -> float:
+    gateway = channel.gateway()
+    try:
+        gateway.push([Push(sku, 1, 1)])  # the lookup, cached from here on
+        times = []
+        for n in range(rounds):
+            started = time.perf_counter()
+            gateway.push([Push(sku, n % 5, n + 2, acknowledged=(n - 1) % 5)])
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+    finally:
+        gateway.close()
+
+
+def pending(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM availability_outbox WHERE position > pushed_position"
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def run(server_url: str, redis_url: str, seconds: float, rate: int) -> None:
+    with scratch_database(server_url) as url, sandboxes([*SKUS, "HOT-1"]) as channels:
+        ledger = Ledger(env=eventsourcing_env(url))
+        share = round(100 / len(channels))
+        rules = [ChannelRule(c.id, share_percent=share, safety_buffer=1) for c in channels]
+        config = PushConfig(rate_per_second=RATE_PER_SECOND, batch_window_seconds=BATCH_WINDOW)
+        ledger.record_batch(
+            [change(ChangeKind.RECEIPT, sku, 100_000, "bench") for sku in [*SKUS, "HOT-1"]]
+        )
+        baseline = {c.id: bare_call(c, "HOT-1") for c in channels}
+        gateways = {c.id: (c.gateway(), config) for c in channels}
+        pushing_since = time.monotonic()
+        with running_propagation(url, redis_url, gateways, rules, threads=8, namespace=url):
+            print(f"warming up for 10 s at {rate} events/s (the hot set forms) ...", flush=True)
+            traffic(ledger, channels, 10, rate)
+            since = datetime.now(UTC)
+            print(f"measuring for {seconds:.0f} s at {rate} events/s ...", flush=True)
+            events = traffic(ledger, channels, seconds, rate)
+            deadline = time.monotonic() + 60
+            while pending(url) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            measured = windows(url, since)
+            before = {c.id: c.log.count(c.write_operation) for c in channels}
+            for _ in range(100):  # 1,000 sales on one SKU in 10 s
+                ledger.record_batch(
+                    [change(ChangeKind.SALE, "HOT-1", 1, channels[0].id) for _ in range(10)]
+                )
+                time.sleep(0.1)
+            while pending(url) and time.monotonic() < deadline + 60:
+                time.sleep(0.2)
+            calls = {c.id: c.log.count(c.write_operation) - before[c.id] for c in channels}
+        ledger.close()
+    print(f"\n{events:,} ledger events in {seconds:.0f} s across {len(channels)} channels")
+    bare = statistics.median(baseline.values())
+    for kind, (count, p50, p99) in sorted(measured.items()):
+        target = "   targets p50 <= 0.100 s, p99 <= 1 s" if kind == "sale" else ""
+        print(
+            f"consistency window, {kind:<10} {count:>6} pushes  p50 {p50:.3f} s  p99 {p99:.3f} s"
+            f"  (p50 / bare call {p50 / bare:.1f}){target}"
+        )
+    print(f"bare gateway call (baseline)         p50 {bare:.3f} s")
+    for c in channels:
+        busiest = c.log.busiest_second(c.write_operation, since=pushing_since)
+        print(
+            f"{c.id}: {calls[c.id]} calls for 1,000 sales on one SKU (baseline 1,000: ratio "
+            f"{calls[c.id] / 1000:.3f}; target <= 50); busiest second {busiest} calls "
+            f"(limit {RATE_PER_SECOND:g}, violations {int(busiest > RATE_PER_SECOND)})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=int, default=200)
+    args = parser.parse_args()
+    server = os.environ.get(
+        "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    run(server, redis_url, args.seconds, args.rate)
+
+
+if __name__ == "__main__":
+    main()
