@@ -14,21 +14,26 @@ Targets (issue 5):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import signal
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
 from application.ledger import Ledger
-from domain.allocation import ChannelRule
 from domain.stock import ChangeKind, StockChange
 from infrastructure.channels.gateway import ChannelGateway, Push
 from infrastructure.channels.sandbox import CallLog, SandboxServer
@@ -36,9 +41,8 @@ from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
-from infrastructure.config import PushConfig
 from infrastructure.postgres import eventsourcing_env
-from interfaces.composition import migrate, running_propagation
+from interfaces.composition import migrate
 
 SKUS = [f"PROP-{n:04d}" for n in range(200)]
 RATE_PER_SECOND = 10.0  # each channel's call budget
@@ -53,6 +57,7 @@ class Channel:
     log: CallLog
     write_operation: str | None  # the CallLog operation of a write (None: every call)
     stock: Callable[[str], int | None]
+    settings: dict[str, object]  # its table in the configuration file, less rules and push
 
 
 @contextmanager
@@ -90,6 +95,12 @@ def sandboxes(skus: list[str]) -> Iterator[list[Channel]]:
                 shopify.calls,
                 None,
                 shopify.stock,
+                {
+                    "kind": "shopify",
+                    "api_base_url": shopify_url,
+                    "access_token": "shpat_bench",
+                    "location_id": shopify.location_id,
+                },
             ),
             Channel(
                 "woo",
@@ -97,6 +108,12 @@ def sandboxes(skus: list[str]) -> Iterator[list[Channel]]:
                 woo.log,
                 "products.batch",
                 woo.stock,
+                {
+                    "kind": "woocommerce",
+                    "api_base_url": woo_url,
+                    "consumer_key": "ck_bench",
+                    "consumer_secret": "cs_bench",
+                },
             ),
         ]
 
@@ -166,19 +183,58 @@ def pending(database_url: str) -> int:
     return row[0] if row else 0
 
 
+def configuration(folder: Path, channels: list[Channel], share: int) -> Path:
+    lines = []
+    for c in channels:
+        lines += ["[[channels]]", f'id = "{c.id}"', 'webhook_secrets = ["unused"]']
+        lines += [f"{key} = {json.dumps(value)}" for key, value in c.settings.items()]
+        lines += ["[channels.rules]", f"share_percent = {share}", "safety_buffer = 1"]
+        lines += ["[channels.push]", f"rate_per_second = {RATE_PER_SECOND}"]
+        lines += [f"batch_window_seconds = {BATCH_WINDOW}"]
+    path = folder / "invsync.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextmanager
+def propagation_processes(database_url: str, redis_url: str, config: Path) -> Iterator[None]:
+    """The projection and a worker (intake and pushers), each a process, as deployed."""
+    env = {
+        **os.environ,
+        "INVSYNC_DATABASE_URL": database_url,
+        "INVSYNC_REDIS_URL": redis_url,
+        "INVSYNC_CONFIG": str(config),
+        "INVSYNC_QUEUE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
+    }
+    invsync = str(Path(sys.executable).with_name("invsync"))
+    processes = [
+        subprocess.Popen([invsync, *command], env=env, stderr=subprocess.DEVNULL)
+        for command in (["project"], ["worker", "--threads", "8"])
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait(timeout=30)
+
+
 def run(server_url: str, redis_url: str, seconds: float, rate: int) -> None:
-    with scratch_database(server_url) as url, sandboxes([*SKUS, "HOT-1"]) as channels:
+    with (
+        scratch_database(server_url) as url,
+        sandboxes([*SKUS, "HOT-1"]) as channels,
+        tempfile.TemporaryDirectory() as folder,
+    ):
         ledger = Ledger(env=eventsourcing_env(url))
         share = round(100 / len(channels))
-        rules = [ChannelRule(c.id, share_percent=share, safety_buffer=1) for c in channels]
-        config = PushConfig(rate_per_second=RATE_PER_SECOND, batch_window_seconds=BATCH_WINDOW)
+        config = configuration(Path(folder), channels, share)
         ledger.record_batch(
             [change(ChangeKind.RECEIPT, sku, 100_000, "bench") for sku in [*SKUS, "HOT-1"]]
         )
         baseline = {c.id: bare_call(c, "HOT-1") for c in channels}
-        gateways = {c.id: (c.gateway(), config) for c in channels}
         pushing_since = time.monotonic()
-        with running_propagation(url, redis_url, gateways, rules, threads=8, namespace=url):
+        with propagation_processes(url, redis_url, config):
             print(f"warming up for 10 s at {rate} events/s (the hot set forms) ...", flush=True)
             traffic(ledger, channels, 10, rate)
             since = datetime.now(UTC)
@@ -198,6 +254,18 @@ def run(server_url: str, redis_url: str, seconds: float, rate: int) -> None:
                 time.sleep(0.2)
             calls = {c.id: c.log.count(c.write_operation) - before[c.id] for c in channels}
         ledger.close()
+    report(events, seconds, channels, measured, baseline, calls, pushing_since)
+
+
+def report(
+    events: int,
+    seconds: float,
+    channels: list[Channel],
+    measured: dict[str, tuple[int, float, float]],
+    baseline: dict[str, float],
+    calls: dict[str, int],
+    pushing_since: float,
+) -> None:
     print(f"\n{events:,} ledger events in {seconds:.0f} s across {len(channels)} channels")
     bare = statistics.median(baseline.values())
     for kind, (count, p50, p99) in sorted(measured.items()):

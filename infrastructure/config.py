@@ -74,6 +74,7 @@ class PushConfig(BaseModel):
     enabled: bool = True  # when the channel has an api_base_url
     rate_per_second: float = Field(default=2.0, gt=0, le=1000)  # calls, in any one second
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
+    sku_interval_seconds: float = Field(default=0.2, ge=0, le=3600)  # one SKU, at most this often
     failures_to_open: int = Field(default=3, ge=1, le=100)  # the circuit breaker's threshold
     cooldown_seconds: float = Field(default=1.0, gt=0, le=3600)  # first open; doubles
     max_cooldown_seconds: float = Field(default=60.0, gt=0, le=86400)

@@ -35,14 +35,15 @@ class Faults:
 
 @dataclass
 class CallLog:
-    """Every API call the sandbox answered: (monotonic time, operation, HTTP status)."""
+    """Every API call the sandbox answered: (monotonic time it arrived, operation, status)."""
 
     calls: list[tuple[float, str, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, operation: str, status: int) -> None:
+    def record(self, operation: str, status: int, at: float | None = None) -> None:
+        """Log a call that arrived at monotonic time `at` (default: now)."""
         with self._lock:
-            self.calls.append((time.monotonic(), operation, status))
+            self.calls.append((time.monotonic() if at is None else at, operation, status))
 
     def count(self, operation: str | None = None, status: int | None = None) -> int:
         with self._lock:
@@ -72,6 +73,7 @@ def faulty(faults: Faults, log: CallLog, operation: str, handler: Handler) -> Ha
     """`handler` behind the sandbox's faults, its answers logged under `operation`."""
 
     async def guarded(request: Request) -> Response:
+        arrived = time.monotonic()  # a channel meters calls as they arrive
         if faults.delay:
             await asyncio.sleep(faults.delay)
         if faults.outage:
@@ -80,7 +82,7 @@ def faulty(faults: Faults, log: CallLog, operation: str, handler: Handler) -> Ha
             response = JSONResponse({"errors": "internal error"}, status_code=500)
         else:
             response = await handler(request)
-        log.record(operation, response.status_code)
+        log.record(operation, response.status_code, arrived)
         return response
 
     return guarded

@@ -121,7 +121,18 @@ class AvailabilityView(PostgresTrackingRecorder):
         fold = self._load(curs, fresh, defaults)
         before = self._current_ats(curs, fold.skus)
         fold.fold(fresh)
-        self._write_batch(curs, fold, fresh, before if announce else None, position)
+        # Each SKU's outbox row carries the position of its own last event, not the batch's:
+        # pushers go in ledger order, and a batch holds many SKUs.
+        last = {e.originator_id: p for p, e in events if p > done}
+        positions = {sku: last.get(item_id, position) for item_id, sku in fold.names.items()}
+        self._write_batch(
+            curs,
+            fold,
+            events=fresh,
+            before=before if announce else None,
+            positions=positions,
+            position=position,
+        )
         self._insert_tracking(curs, Tracking(application_name, position))
         curs.execute("SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{position}"])
         return position
@@ -198,8 +209,10 @@ class AvailabilityView(PostgresTrackingRecorder):
         self,
         curs: Cursor[DictRow],
         fold: AvailabilityFold,
+        *,
         events: Sequence[Any],
         before: dict[tuple[str, str], int] | None,
+        positions: dict[str, int],
         position: int,
     ) -> None:
         created = [e for e in events if isinstance(e, InventoryItem.Created)]
@@ -233,7 +246,7 @@ class AvailabilityView(PostgresTrackingRecorder):
                             state.sku,
                             quantity,
                             state.version,
-                            position,
+                            positions.get(state.sku, position),
                             state.changed_at,
                             state.kind,
                         )

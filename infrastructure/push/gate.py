@@ -37,9 +37,11 @@ class ChannelGate:
         self._redis = client
         self._key = f"{namespace}:push:{channel_id}"
         backend = RedisBackend(client=client)
-        # One call per bucket of 1000/(rate-1) ms: a bucket limiter admits one more call than
-        # its limit in a sliding second, so spacing calls for rate-1 keeps any second at `rate`.
-        spacing = math.ceil(1000 / max(policy.rate - 1, policy.rate / 2))
+        # One call per bucket of `spacing` ms. A bucket limiter admits calls in adjacent buckets
+        # back to back, so a sliding second can see one call more than 1000/spacing; and the
+        # channel counts calls when they arrive, a few ms apart from when they were admitted.
+        # Spacing for 80 % of the rate keeps every second the channel sees within the rate.
+        spacing = math.ceil(1000 / (policy.rate * 0.8))
         self._limiter = BucketRateLimiter(  # type: ignore[no-untyped-call]
             backend, f"{self._key}:rate", limit=1, bucket=spacing
         )

@@ -42,6 +42,9 @@ AUTH_PAUSE_SECONDS = 300.0
 @dataclass(frozen=True)
 class PushPolicy:
     batch_window: float = 2.0  # seconds the long tail may wait to share a call
+    # A SKU changing all the time is pushed at most this often: its changes in between are
+    # coalesced into the next push, so a best seller costs calls per interval, not per sale.
+    sku_interval: float = 0.2
     call_timeout: float = 2.0  # seconds to wait for the rate limit before giving the turn up
 
 
@@ -78,14 +81,16 @@ class Pusher:
         pending = self.store.pending(self.channel_id, self.gateway.max_batch * 4)
         if not pending:
             return []
-        hot = self._hot()
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.policy.batch_window)
-        due = [p for p in pending if p.sku in hot or p.first_changed_at <= cutoff]
+        hot, now = self._hot(), datetime.now(UTC)
+        cutoff = now - timedelta(seconds=self.policy.batch_window)
+        recently = now - timedelta(seconds=self.policy.sku_interval)
+        ready = [p for p in pending if p.acknowledged_at is None or p.acknowledged_at <= recently]
+        due = [p for p in ready if p.sku in hot or p.first_changed_at <= cutoff]
         if not due:
             return []
         # A call that goes anyway takes the long tail along, up to the batch size.
         chosen = {p.sku for p in due}
-        rest = [p for p in pending if p.sku not in chosen]
+        rest = [p for p in ready if p.sku not in chosen]
         return (due + rest)[: self.gateway.max_batch]
 
     def _call(self, due: list[Pending]) -> bool:

@@ -90,7 +90,10 @@ def build_propagation(
                 ),
                 namespace,
             ),
-            PushPolicy(batch_window=config.batch_window_seconds),
+            PushPolicy(
+                batch_window=config.batch_window_seconds,
+                sku_interval=config.sku_interval_seconds,
+            ),
             hot,
         )
         for channel_id, (gateway, config) in gateways.items()

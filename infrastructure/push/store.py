@@ -43,6 +43,7 @@ class Pending:
     kind: str
     first_changed_at: datetime
     acknowledged_quantity: int | None
+    acknowledged_at: datetime | None  # of the push before
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class PushStore:
         with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Pending)) as cur:
             cur.execute(
                 "SELECT sku, quantity, version, position, kind, first_changed_at, "
-                "acknowledged_quantity FROM availability_outbox WHERE channel_id = %s "
+                "acknowledged_quantity, acknowledged_at FROM availability_outbox "
+                "WHERE channel_id = %s "
                 "AND position > pushed_position ORDER BY position LIMIT %s",
                 [channel_id, limit],
             )

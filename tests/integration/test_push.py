@@ -98,9 +98,9 @@ def runner(database):
         yield runner
 
 
-def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, **policy):
+def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, interval=0.0, **policy):
     gate = ChannelGate(client, CHANNEL, GatePolicy(**policy), namespace=uuid.uuid4().hex)
-    push_policy = PushPolicy(batch_window=window, call_timeout=1.0)
+    push_policy = PushPolicy(batch_window=window, call_timeout=1.0, sku_interval=interval)
     return Pusher(channel, store, gate, push_policy, hot=lambda: set(hot))
 
 
@@ -231,3 +231,20 @@ def test_the_consistency_window_runs_from_the_oldest_change_a_push_carries(
     windows = store.windows(CHANNEL)
     assert windows["sale"]["pushes"] == 1
     assert windows["sale"]["p50"] >= 0.2  # measured from the receipt, not from the sale
+
+
+def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
+    runner, ledger, store, client
+):
+    busy, quiet, channel = random_sku(), random_sku(), FakeChannel()
+    ledger.record(change(K.RECEIPT, busy, 50))
+    settle(runner, ledger)
+    pusher = pusher_for(channel, store, client, hot={busy, quiet}, interval=0.5, rate=50)
+    assert pusher.drain() == 1
+    ledger.record_batch([change(K.SALE, busy, 1), change(K.RECEIPT, quiet, 9)])
+    settle(runner, ledger)
+    assert pusher.drain() == 1
+    assert [p.sku for p in channel.calls[-1]] == [quiet]  # the busy SKU waits
+    threading.Event().wait(0.5)
+    assert pusher.drain() == 1
+    assert channel.calls[-1] == [Push(busy, 49, 3, acknowledged=50)]
