@@ -45,7 +45,7 @@ from infrastructure.postgres import eventsourcing_env
 from interfaces.composition import migrate
 
 SKUS = [f"PROP-{n:04d}" for n in range(200)]
-RATE_PER_SECOND = 10.0  # each channel's call budget
+RATE_PER_SECOND = 10.0  # each channel's call budget (Shopify: 100 cost points/s, 10 a mutation)
 BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
 
@@ -254,12 +254,21 @@ def run(server_url: str, redis_url: str, seconds: float, rate: int) -> None:
                 time.sleep(0.2)
             calls = {c.id: c.log.count(c.write_operation) - before[c.id] for c in channels}
         ledger.close()
-    report(events, seconds, channels, measured, baseline, calls, pushing_since)
+    report(
+        events,
+        seconds,
+        channels=channels,
+        measured=measured,
+        baseline=baseline,
+        calls=calls,
+        pushing_since=pushing_since,
+    )
 
 
 def report(
     events: int,
     seconds: float,
+    *,
     channels: list[Channel],
     measured: dict[str, tuple[int, float, float]],
     baseline: dict[str, float],

@@ -30,7 +30,7 @@ PROJECTIONS = (NAME,)
 
 # Bumped whenever a projection's tables change shape: the migration then drops them, and the
 # runner refills them from the ledger (a projection holds nothing the ledger does not).
-LAYOUT = 4
+LAYOUT = 5
 
 
 def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
@@ -52,7 +52,8 @@ def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
             "channel_id text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL, "
             "version bigint NOT NULL, position bigint NOT NULL, changed_at timestamptz NOT NULL, "
             "kind text NOT NULL, first_changed_at timestamptz NOT NULL, "
-            "pushed_position bigint NOT NULL DEFAULT 0, acknowledged_quantity bigint, "
+            "pushed_position bigint NOT NULL DEFAULT 0, pushed_version bigint NOT NULL DEFAULT 0, "
+            "acknowledged_quantity bigint, "
             "acknowledged_at timestamptz, PRIMARY KEY (channel_id, sku))"
         )
         conn.execute(

@@ -130,9 +130,6 @@ class Pusher:
             shows = result.channel_quantity
             if result.status is PushStatus.APPLIED:
                 shows = pending.quantity if shows is None else shows
-                CONSISTENCY.labels(self.channel_id, pending.kind).observe(
-                    (datetime.now(UTC) - pending.first_changed_at).total_seconds()
-                )
             elif result.status is PushStatus.STALE and shows is not None:
                 # The channel moved under us (a sale there not heard of yet): never overwrite
                 # it blindly. What it shows is the base of the next push, and reconciliation
@@ -142,8 +139,10 @@ class Pusher:
                 log.warning(
                     "%s: %s %s %s", self.channel_id, pending.sku, result.status, result.detail
                 )
-            acknowledged.append(Acknowledged(pending, shows))
-        self.store.acknowledge(self.channel_id, acknowledged)
+            applied = result.status is PushStatus.APPLIED
+            acknowledged.append(Acknowledged(pending, shows, applied))
+        for kind, seconds in self.store.acknowledge(self.channel_id, acknowledged):
+            CONSISTENCY.labels(self.channel_id, kind).observe(seconds)
         self.store.observe(self.channel_id, observed, reference="push:stale")
         self._file_listings(due)
 

@@ -12,6 +12,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import ConnectionPool
 
 from application.availability import VELOCITY_DAYS
+from domain.inventory import inventory_item_id
 
 DDL = (
     # One row per acknowledged push of a (channel, SKU): the consistency window of the changes it
@@ -44,15 +45,17 @@ class Pending:
     first_changed_at: datetime
     acknowledged_quantity: int | None
     acknowledged_at: datetime | None  # of the push before
+    pushed_version: int  # the SKU's ledger version the push before carried
 
 
 @dataclass(frozen=True)
 class Acknowledged:
     """The channel answered `pending`: it now shows `channel_quantity` (None: it lists no such
-    SKU, or refused it)."""
+    SKU, or refused it); `applied`: it took our quantity."""
 
     pending: Pending
     channel_quantity: int | None
+    applied: bool = True
 
 
 class PushStore:
@@ -67,7 +70,7 @@ class PushStore:
         with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Pending)) as cur:
             cur.execute(
                 "SELECT sku, quantity, version, position, kind, first_changed_at, "
-                "acknowledged_quantity, acknowledged_at FROM availability_outbox "
+                "acknowledged_quantity, acknowledged_at, pushed_version FROM availability_outbox "
                 "WHERE channel_id = %s "
                 "AND position > pushed_position ORDER BY position LIMIT %s",
                 [channel_id, limit],
@@ -83,21 +86,31 @@ class PushStore:
             ).fetchall()
         return {channel_id: (count, oldest) for channel_id, count, oldest in rows}
 
-    def acknowledge(self, channel_id: str, acknowledged: Sequence[Acknowledged]) -> None:
-        """Record what the channel took, and the consistency window of each push: from the
-        oldest change it carried to now. A row changed again meanwhile stays pending."""
+    def acknowledge(
+        self, channel_id: str, acknowledged: Sequence[Acknowledged]
+    ) -> list[tuple[str, float]]:
+        """Record what the channel took. A row changed again meanwhile stays pending.
+
+        Returns, and keeps, the consistency window of every ledger event whose result an
+        applied push carried: from when the event was recorded to now, per kind of event.
+        Events that did not change what the channel should show (recorded before the row's
+        first change since the last push) had their result on the channel already, and are not
+        counted. A push that carried no new event (a rule change, a rebuild's correction)
+        counts once, from its change."""
         if not acknowledged:
-            return
+            return []
         # In key order, as the projection writes the outbox: no deadlock between the two.
         acknowledged = sorted(acknowledged, key=lambda a: a.pending.sku)
+        applied = [a.pending for a in acknowledged if a.applied]
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.executemany(
-                "UPDATE availability_outbox SET pushed_position = %s, "
+                "UPDATE availability_outbox SET pushed_position = %s, pushed_version = %s, "
                 "acknowledged_quantity = %s, acknowledged_at = now() "
                 "WHERE channel_id = %s AND sku = %s AND pushed_position < %s",
                 [
                     (
                         a.pending.position,
+                        a.pending.version,
                         a.channel_quantity,
                         channel_id,
                         a.pending.sku,
@@ -106,11 +119,28 @@ class PushStore:
                     for a in acknowledged
                 ],
             )
-            cur.executemany(
+            cur.execute(
                 "INSERT INTO push_windows (channel_id, kind, seconds) "
-                "VALUES (%s, %s, extract(epoch FROM now() - %s))",
-                [(channel_id, a.pending.kind, a.pending.first_changed_at) for a in acknowledged],
+                "SELECT %s, r.kind, extract(epoch FROM now() - r.recorded_at) "
+                "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::timestamptz[]) "
+                "AS a(item_id, after, upto, since) JOIN ledger_receipts r "
+                "ON r.item_id = a.item_id AND r.last_version > a.after "
+                "AND r.last_version <= a.upto AND r.recorded_at >= a.since "
+                "UNION ALL SELECT %s, k, extract(epoch FROM now() - t) "
+                "FROM unnest(%s::text[], %s::timestamptz[]) AS c(k, t) "
+                "RETURNING kind, seconds",
+                [
+                    channel_id,
+                    [inventory_item_id(p.sku) for p in applied if p.version > p.pushed_version],
+                    [p.pushed_version for p in applied if p.version > p.pushed_version],
+                    [p.version for p in applied if p.version > p.pushed_version],
+                    [p.first_changed_at for p in applied if p.version > p.pushed_version],
+                    channel_id,
+                    [p.kind for p in applied if p.version <= p.pushed_version],
+                    [p.first_changed_at for p in applied if p.version <= p.pushed_version],
+                ],
             )
+            return [(kind, seconds) for kind, seconds in cur.fetchall()]
 
     def observe(self, channel_id: str, seen: Sequence[tuple[str, int]], reference: str) -> None:
         """Record quantities the channel was seen to show, for reconciliation."""
