@@ -1,7 +1,7 @@
-"""The demo a newcomer gets from `make run` with no configuration: sandbox stores of each
-channel kind, listing the same few products, whose shoppers buy at a modest rate. Their orders
-arrive as signed webhooks, change the ledger, and every store's quantity follows; the logs and
-the API show it all.
+"""The demo a newcomer gets from `make run` with no configuration: Shopify, WooCommerce and
+Amazon sandbox stores listing the same few products, whose shoppers buy at a modest rate.
+Their orders arrive as signed webhooks, change the ledger, and every store's quantity follows;
+the logs and the API show it all.
 
 The sandboxes are the ones the tests use: real HTTP servers speaking each channel's API."""
 
@@ -20,6 +20,9 @@ import httpx
 
 from application.ledger import Ledger
 from domain.stock import ChangeKind, StockChange
+from infrastructure.channels.amazon.sandbox import AmazonSandbox
+from infrastructure.channels.amazon.sandbox import OutOfStock as AmazonOutOfStock
+from infrastructure.channels.amazon.sandbox_sns import SnsTopic
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.sandbox import OutOfStock as ShopifyOutOfStock
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
@@ -34,10 +37,11 @@ RESTOCK_BELOW, RESTOCK_UNITS = 5, 30
 # Demo credentials: the sandboxes run on loopback only, for this process.
 SHOPIFY_TOKEN, SHOPIFY_SECRET = "shpat_demo", "shpss_demo"
 WOO_KEY, WOO_SECRET, WOO_WEBHOOK_SECRET = "ck_demo", "cs_demo", "wc_demo"
+AMAZON_TOPIC = "arn:aws:sns:us-east-1:123456789012:invsync-demo"
 
 
 class Store(Protocol):
-    def buy(self, sku: str, quantity: int = 1) -> int: ...
+    def buy(self, sku: str, quantity: int = 1) -> object: ...
 
     def stock(self, sku: str) -> int | None: ...
 
@@ -63,13 +67,19 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
         stack.callback(shopify.close)
         woo = WooCommerceSandbox(WOO_KEY, WOO_SECRET, site_url="http://woo.demo/")
         stack.callback(woo.close)
-        for topic in ("order.created", "order.updated"):
-            woo.webhooks.add(topic, f"{webhooks}/woo-demo", WOO_WEBHOOK_SECRET)
+        for event in ("order.created", "order.updated"):
+            woo.webhooks.add(event, f"{webhooks}/woo-demo", WOO_WEBHOOK_SECRET)
+        topic = SnsTopic(AMAZON_TOPIC, f"{webhooks}/amazon-demo", confirmed=True)
+        amazon = AmazonSandbox(topic=topic, apply_delay=0.1, feed_delay=0.2)
+        stack.callback(amazon.close)
         for sku in PRODUCTS:
             shopify.set_stock(sku, 0)
             woo.add_product(sku, 0)
+            amazon.add_listing(sku, 0)
         shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
         woo_url = stack.enter_context(SandboxServer(woo.app)).url
+        amazon_url = stack.enter_context(amazon.server()).url
+        client_id, client_secret, refresh_token = amazon.credentials
         channels = [
             DemoChannel(
                 "shopify-demo",
@@ -95,6 +105,25 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
                     "consumer_key": WOO_KEY,
                     "consumer_secret": WOO_SECRET,
                     "rules": {"share_percent": 50},
+                    "push": {"rate_per_second": 4, "batch_window_seconds": 1},
+                },
+            ),
+            DemoChannel(
+                "amazon-demo",
+                amazon,
+                {
+                    "kind": "amazon",
+                    "api_base_url": amazon_url,
+                    "sns_topic_arns": [AMAZON_TOPIC],
+                    "sandbox_sns_certificate_host": amazon_url.removeprefix("http://"),
+                    "seller_id": amazon.seller_id,
+                    "marketplace_id": amazon.marketplace_id,
+                    "lwa_client_id": client_id,
+                    "lwa_client_secret": client_secret,
+                    "lwa_refresh_token": refresh_token,
+                    "lwa_token_url": f"{amazon_url}/auth/o2/token",
+                    "feed_poll_seconds": 0.5,
+                    "rules": {"share_percent": 50, "safety_buffer": 2},
                     "push": {"rate_per_second": 4, "batch_window_seconds": 1},
                 },
             ),
@@ -170,7 +199,7 @@ class Shoppers:
         sku, quantity = self._random.choice(listed), self._random.choice((1, 1, 2))
         try:
             channel.store.buy(sku, quantity)
-        except (ShopifyOutOfStock, WooOutOfStock):
+        except (ShopifyOutOfStock, WooOutOfStock, AmazonOutOfStock):
             return
         log.info("a shopper on %s bought %d x %s", channel.id, quantity, sku)
 

@@ -48,7 +48,8 @@ def _amazon(channel: ChannelConfig) -> ChannelGateway:
     from infrastructure.channels.amazon.gateway import AmazonGateway
     from infrastructure.channels.amazon.lwa import TOKEN_URL, LwaCredentials
 
-    token_url = (channel.model_extra or {}).get("lwa_token_url") or TOKEN_URL
+    extra = channel.model_extra or {}
+    token_url = extra.get("lwa_token_url") or TOKEN_URL
     return AmazonGateway(
         channel.api_base_url,
         _credential(channel, "seller_id"),
@@ -61,6 +62,7 @@ def _amazon(channel: ChannelConfig) -> ChannelGateway:
         token_url=str(token_url),
         channel_id=channel.id,
         timeout=channel.push.timeout_seconds,
+        feed_poll_interval=float(extra.get("feed_poll_seconds", 30.0)),
     )
 
 
