@@ -83,7 +83,8 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def nudge_once(self) -> list[str]:
         """Send a drain to every channel with pending rows that may be called now."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
+import redis
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -24,11 +26,16 @@ from starlette.testclient import TestClient
 from application.reservations import Reservations
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
-from infrastructure.config import ApiToken
+from infrastructure.channels.sandbox import SandboxServer
+from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+from infrastructure.config import ApiToken, PushConfig
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.projections.jobs import RebuildJobs
+from infrastructure.push.service import Propagation, build_propagation
+from infrastructure.queue import make_broker
 from infrastructure.reservation_store import PostgresReservations
 from interfaces.composition import open_ledger
 from interfaces.http.app import create_app
@@ -49,6 +56,23 @@ EXAMPLES = 50  # per operation: the whole run stays under a minute on two cores
 KNOWN = {"sku": random_sku("fuzz"), "channel_id": "shopify-us"}
 
 
+@contextmanager
+def propagating_to(database_url: str, redis_url: str, shop_url: str) -> Iterator[Propagation]:
+    """Pushers for "woo-eu" (a WooCommerce sandbox), so the channel sync route has a channel."""
+    broker = make_broker(redis_url, database_url, f"fuzz-{random_sku()}")
+    client = redis.Redis.from_url(redis_url)
+    gateway = WooCommerceGateway(shop_url, "ck_fuzz", "cs_fuzz", channel_id="woo-eu")
+    propagation = build_propagation(
+        database_url, broker, client, {"woo-eu": (gateway, PushConfig())}
+    )
+    try:
+        yield propagation
+    finally:
+        propagation.stop()
+        broker.close()
+        client.close()
+
+
 @pytest.fixture(scope="module")
 def api_url(server_url: str, redis_url: str) -> Iterator[str]:
     """The whole app, with intake, rules, reservations and tokens, on a database of its own:
@@ -62,9 +86,12 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
         token = ApiToken(name="fuzzer", sha256=digest, scopes=("admin",))
         rules = [ChannelRule("shopify-us", share_percent=50), ChannelRule("woo-eu")]
         runner = AvailabilityRunner(eventsourcing_env(database_url), rules)
+        woo = WooCommerceSandbox("ck_fuzz", "cs_fuzz", auto_deliver=False)
         try:
             with (
                 runner,
+                SandboxServer(woo.app) as shop,
+                propagating_to(database_url, redis_url, shop.url) as propagation,
                 running_intake(
                     ledger,
                     database_url,
@@ -76,10 +103,12 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
                     projections=Projections(runner, RebuildJobs(database_url, rules)),
                     idempotency=idempotency,
                     tokens=[token],
+                    sync=propagation.status,
                 ) as running,
             ):
                 yield running.url
         finally:
+            woo.close()
             idempotency.close()
             store.close()
             ledger.close()
