@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench bench-intake bench-rebuild clean
+.PHONY: run test lint unit bench bench-intake bench-rebuild bench-propagation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "invsync needs Python 3.11+")'
@@ -36,6 +36,9 @@ bench-intake: $(STAMP)  ## webhook intake against a bare Starlette endpoint (nee
 
 bench-rebuild: $(STAMP)  ## a rebuild of 1,000,000 events against the raw decode rate
 	$(BIN)/python benchmarks/rebuild.py
+
+bench-propagation: $(STAMP)  ## consistency window and calls per hot SKU, sandbox channels
+	$(BIN)/python benchmarks/propagation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
