@@ -138,19 +138,23 @@ def stock_the_warehouse(ledger: Ledger) -> None:
     """The demo's opening stock, once (its business keys make a restart change nothing)."""
     ledger.record_batch(
         [
-            StockChange(
-                kind=ChangeKind.RECEIPT,
-                sku=sku,
-                location="main",
-                quantity=units,
-                business_key=f"demo:opening:{sku}",
-                source="demo",
-                occurred_at=datetime.now(UTC),
-                reference="demo://opening-stock",
-                reason="opening stock",
-            )
+            receipt(sku, units, f"demo:opening:{sku}", "opening stock")
             for sku, units in PRODUCTS.items()
         ]
+    )
+
+
+def receipt(sku: str, units: int, business_key: str, reason: str) -> StockChange:
+    return StockChange(
+        kind=ChangeKind.RECEIPT,
+        sku=sku,
+        location="main",
+        quantity=units,
+        business_key=business_key,
+        source="demo",
+        occurred_at=datetime.now(UTC),
+        reference=f"demo://{reason.replace(' ', '-')}",
+        reason=reason,
     )
 
 
@@ -207,17 +211,6 @@ class Shoppers:
         for sku in PRODUCTS:
             available = self._ledger.get_item(sku).totals.available
             if available < RESTOCK_BELOW:
-                self._ledger.record(
-                    StockChange(
-                        kind=ChangeKind.RECEIPT,
-                        sku=sku,
-                        location="main",
-                        quantity=RESTOCK_UNITS,
-                        business_key=f"demo:restock:{sku}:{datetime.now(UTC).isoformat()}",
-                        source="demo",
-                        occurred_at=datetime.now(UTC),
-                        reference="demo://restock",
-                        reason="restock",
-                    )
-                )
+                key = f"demo:restock:{sku}:{datetime.now(UTC).isoformat()}"
+                self._ledger.record(receipt(sku, RESTOCK_UNITS, key, "restock"))
                 log.info("the warehouse received %d x %s", RESTOCK_UNITS, sku)
