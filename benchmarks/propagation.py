@@ -45,8 +45,11 @@ from infrastructure.postgres import eventsourcing_env
 from interfaces.composition import migrate
 
 SKUS = [f"PROP-{n:04d}" for n in range(200)]
-RATE_PER_SECOND = 10.0  # each channel's call budget (Shopify: 100 cost points/s, 10 a mutation)
+RATE_PER_SECOND = float(
+    os.environ.get("BENCH_RATE", "10")
+)  # each channel's calls/s (Shopify standard: 100 cost points/s, 10 a mutation)
 BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
+SKU_INTERVAL = float(os.environ.get("BENCH_SKU_INTERVAL", "0.2"))  # one SKU at most this often
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
 
 
@@ -191,6 +194,7 @@ def configuration(folder: Path, channels: list[Channel], share: int) -> Path:
         lines += ["[channels.rules]", f"share_percent = {share}", "safety_buffer = 1"]
         lines += ["[channels.push]", f"rate_per_second = {RATE_PER_SECOND}"]
         lines += [f"batch_window_seconds = {BATCH_WINDOW}"]
+        lines += [f"sku_interval_seconds = {SKU_INTERVAL}"]
     path = folder / "invsync.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
