@@ -3,6 +3,10 @@ result, and how few calls a hot SKU costs, against baselines measured in the sam
 
     make bench-propagation   (or: .venv/bin/python benchmarks/propagation.py [--seconds 60])
 
+Each channel gets BENCH_RATE calls per second (default 10: what Shopify's standard plan allows
+for inventorySetQuantities, 100 cost points/s at 10 a mutation; Plus allows 1,000 points/s) and
+pushes one SKU at most every BENCH_SKU_INTERVAL seconds (default 0.2).
+
 Targets (issue 5):
 1. consistency window at 200 ledger events/s across the sandbox channels for 60 s, for sales:
    p50 <= 100 ms, p99 <= 1 s. Shown beside the baseline of one bare gateway call (the least a
