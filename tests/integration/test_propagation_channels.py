@@ -1,0 +1,170 @@
+"""The propagation scenarios against the Shopify and Amazon sandboxes (WooCommerce's are in
+test_propagation.py): a hot SKU's 1,000 sales coalesce into few calls and end exact, and a
+channel down during a burst of changes converges once back, with no dead letters."""
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from application.ledger import Ledger
+from domain.allocation import ChannelRule, allocate
+from domain.stock import ChangeKind
+from infrastructure.channels.amazon.gateway import AmazonGateway
+from infrastructure.channels.amazon.lwa import LwaCredentials
+from infrastructure.channels.amazon.sandbox import AmazonSandbox
+from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.sandbox import CallLog, Faults, SandboxServer
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.config import PushConfig
+from infrastructure.postgres import eventsourcing_env
+from interfaces.composition import running_propagation
+from tests.helpers import change, migrated_database, random_sku
+from tests.integration.propagation_fixtures import eventually
+
+K = ChangeKind
+CHANNEL = "shop"
+RULES = (ChannelRule(CHANNEL, safety_buffer=1),)
+
+
+@dataclass
+class Shop:
+    """One sandbox store, as these scenarios use it."""
+
+    gateway: Callable[[], ChannelGateway]
+    list: Callable[[str], None]  # list a SKU at 0
+    stock: Callable[[str], int | None]
+    faults: Faults
+    log: CallLog
+    writes: str  # the call log's name of a write
+
+
+@contextmanager
+def shopify() -> Iterator[Shop]:
+    sandbox = ShopifySandbox("shpat_prop", "shpss_prop")
+    with SandboxServer(sandbox.app) as server:
+        yield Shop(
+            lambda: ShopifyGateway(
+                server.url, "shpat_prop", sandbox.location_id, channel_id=CHANNEL, timeout=1.0
+            ),
+            lambda sku: sandbox.set_stock(sku, 0),
+            sandbox.stock,
+            sandbox.faults,
+            sandbox.calls,
+            "graphql",
+        )
+    sandbox.close()
+
+
+@contextmanager
+def amazon() -> Iterator[Shop]:
+    sandbox = AmazonSandbox(apply_delay=0.02, feed_delay=0.05)
+    client_id, client_secret, refresh_token = sandbox.credentials
+    with sandbox.server() as server:
+        yield Shop(
+            lambda: AmazonGateway(
+                server.url,
+                sandbox.seller_id,
+                sandbox.marketplace_id,
+                LwaCredentials(client_id, client_secret, refresh_token),
+                token_url=f"{server.url}/auth/o2/token",
+                channel_id=CHANNEL,
+                timeout=1.0,
+                feed_poll_interval=0.05,
+            ),
+            lambda sku: sandbox.add_listing(sku, 0),
+            sandbox.stock,
+            sandbox.faults,
+            sandbox.log,
+            "patchListingsItem",
+        )
+    sandbox.close()
+
+
+SHOPS = {"shopify": shopify, "amazon": amazon}
+
+
+@pytest.fixture(params=sorted(SHOPS))
+def shop(request):
+    with SHOPS[request.param]() as shop:
+        yield shop
+
+
+@pytest.fixture
+def database(server_url):
+    with migrated_database(server_url, "invsync_propch") as url:
+        yield url
+
+
+@pytest.fixture
+def ledger(database):
+    ledger = Ledger(env=eventsourcing_env(database))
+    yield ledger
+    ledger.close()
+
+
+def propagating(database, redis_url, shop, **push):
+    gateways = {CHANNEL: (shop.gateway(), PushConfig(**push))}
+    return running_propagation(
+        database, redis_url, gateways, RULES, namespace=f"test-{random_sku()}"
+    )
+
+
+def test_a_hot_skus_thousand_sales_end_exact_in_few_calls(ledger, database, redis_url, shop):
+    sku = random_sku()
+    shop.list(sku)
+    ledger.record(change(K.RECEIPT, sku, 1500))
+    with propagating(database, redis_url, shop, rate_per_second=4, batch_window_seconds=0):
+        eventually(lambda: shop.stock(sku) == 1499, 15, "the receipt reaches the channel")
+        before, since = shop.log.count(shop.writes), time.monotonic()
+        for _ in range(100):  # 1,000 sales in 10 s
+            ledger.record_batch([change(K.SALE, sku, 1) for _ in range(10)])
+            time.sleep(0.1)
+        eventually(lambda: shop.stock(sku) == 499, 20, "the last sale reaches the channel")
+        calls = shop.log.count(shop.writes) - before
+    assert calls <= 50
+    # From here on: Shopify's SKU lookup before the first push is not metered by our limiter.
+    assert shop.log.busiest_second(shop.writes, since=since) <= 4
+
+
+def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
+    ledger, database, redis_url, shop
+):
+    rng = random.Random(9)
+    skus = [random_sku() for _ in range(10)]
+    for sku in skus:
+        shop.list(sku)
+    ledger.record_batch([change(K.RECEIPT, sku, 300) for sku in skus])
+    push = {
+        "rate_per_second": 4,
+        "batch_window_seconds": 0,
+        "cooldown_seconds": 0.2,
+        "max_cooldown_seconds": 1.0,
+    }
+    with propagating(database, redis_url, shop, **push):
+        eventually(lambda: all(shop.stock(s) == 299 for s in skus), 20, "the receipts")
+        shop.faults.outage = True
+        for _ in range(50):
+            kinds = [K.SALE, K.SALE, K.RETURN]
+            ledger.record_batch(
+                [change(rng.choice(kinds), rng.choice(skus), rng.randint(1, 3)) for _ in range(20)]
+            )
+        time.sleep(1.5)
+        assert all(shop.stock(s) == 299 for s in skus)  # nothing got through
+        shop.faults.outage = False
+
+        def converged():
+            return all(
+                shop.stock(s)
+                == allocate(ledger.get_item(s).locations, RULES)[CHANNEL].available_to_sell
+                for s in skus
+            )
+
+        eventually(converged, 30, "every SKU converges once the channel is back")
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
