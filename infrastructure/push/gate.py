@@ -19,9 +19,9 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """Per channel: `rate` calls per second at most in any one-second window; the breaker opens
-    after `failures` failed calls in a row, for `cooldown` seconds, doubling up to
-    `max_cooldown` while the channel stays down."""
+    """Per channel: `rate` (>= 2) calls per second at most in any one-second window; the
+    breaker opens after `failures` failed calls in a row, for `cooldown` seconds, doubling up
+    to `max_cooldown` while the channel stays down."""
 
     rate: float = 2.0
     failures: int = 3
@@ -38,10 +38,10 @@ class ChannelGate:
         self._key = f"{namespace}:push:{channel_id}"
         backend = RedisBackend(client=client)
         # One call per bucket of `spacing` ms. A bucket limiter admits calls in adjacent buckets
-        # back to back, so a sliding second can see one call more than 1000/spacing; and the
-        # channel counts calls when they arrive, a few ms apart from when they were admitted.
-        # Spacing for 80 % of the rate keeps every second the channel sees within the rate.
-        spacing = math.ceil(1000 / (policy.rate * 0.8))
+        # back to back, so a sliding second overlaps up to ceil(1000/spacing) + 1 buckets: the
+        # spacing is for rate - 1 calls, and for 80 % of the rate at most, as the channel counts
+        # calls when they arrive, a few ms apart from when they were admitted.
+        spacing = math.ceil(1000 / min(policy.rate * 0.8, policy.rate - 1))
         self._limiter = BucketRateLimiter(  # type: ignore[no-untyped-call]
             backend, f"{self._key}:rate", limit=1, bucket=spacing
         )
