@@ -20,7 +20,6 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from application.availability import (
-    STATES,
     VELOCITY_DAYS,
     AvailabilityFold,
     RuleBook,
@@ -401,17 +400,6 @@ class AvailabilityView(PostgresTrackingRecorder):
             for row in curs.fetchall():
                 fold.sales[sku][row["channel_id"], row["day"]] = row["units"]
         return fold.velocities(sku, day)
-
-    def levels(self, sku: str) -> dict[str, dict[str, int]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                self._sql(
-                    "SELECT location, on_hand, committed, reserved, unavailable "
-                    "FROM {s}.availability_levels WHERE sku = %s"
-                ),
-                [sku],
-            )
-            return {r["location"]: {k: r[k] for k in STATES} for r in curs.fetchall()}
 
 
 _ITEM_EVENTS = (InventoryItem.Created, InventoryItem.StockEvent)

@@ -99,12 +99,6 @@ class AvailabilityRunner:
         """True once the view has folded the ledger up to `position` (see `ProjectionWaiter`)."""
         return ProjectionWaiter(self.view, self.app.name).wait(position, timeout)
 
-    def catch_up(self) -> int:
-        """Fold every event recorded so far; returns the position reached."""
-        while self._step():
-            pass
-        return self.position
-
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +15,14 @@ from dramatiq.brokers.redis import RedisBroker
 
 from infrastructure.channels.gateway import ChannelGateway
 from infrastructure.config import PushConfig
+from infrastructure.periodic import every
 from infrastructure.push.dispatch import Dispatcher, PushQueues
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
 
 HOT_REFRESH_SECONDS = 5.0
+WINDOWS_EXPIRY_SECONDS = 60.0
 
 
 class HotSkus:
@@ -40,11 +43,17 @@ class Propagation:
     pushers: dict[str, Pusher]
     queues: PushQueues
     dispatcher: Dispatcher
+    _running: ExitStack = field(default_factory=ExitStack)
 
     def start(self) -> None:
         self.dispatcher.start()
+        # The windows are read back over the last hour only; older ones are dropped.
+        self._running.enter_context(
+            every(WINDOWS_EXPIRY_SECONDS, self.store.forget_old_windows, name="push-windows")
+        )
 
     def stop(self) -> None:
+        self._running.close()
         self.dispatcher.stop()
         for pusher in self.pushers.values():
             pusher.gateway.close()

@@ -247,3 +247,17 @@ def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
     threading.Event().wait(0.5)
     assert pusher.drain() == 1
     assert channel.calls[-1] == [Push(busy, 49, 3, acknowledged=50)]
+
+
+def test_consistency_windows_older_than_an_hour_are_forgotten(store, database):
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO push_windows (channel_id, kind, seconds, acknowledged_at) VALUES "
+            "(%s, 'sale', 9, now() - interval '2 hours'), (%s, 'sale', 0.1, now())",
+            [CHANNEL, CHANNEL],
+        )
+    assert store.windows(CHANNEL)["sale"]["pushes"] == 1  # the old one is not read back
+    store.forget_old_windows()
+    with psycopg.connect(database) as conn:
+        kept = conn.execute("SELECT seconds FROM push_windows").fetchall()
+    assert kept == [(0.1,)]
