@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from application.ledger import Ledger
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.sandbox import SandboxServer
@@ -23,25 +22,12 @@ from infrastructure.config import PushConfig
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from interfaces.composition import running_propagation
-from tests.helpers import change, migrated_database, random_sku
+from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
 
 K = ChangeKind
 CHANNEL, KEY, SECRET = "woo", "ck_push", "cs_push"
 RULES = (ChannelRule(CHANNEL, safety_buffer=1),)
-
-
-@pytest.fixture
-def database(server_url):
-    with migrated_database(server_url, "invsync_prop") as url:
-        yield url
-
-
-@pytest.fixture
-def ledger(database):
-    ledger = Ledger(env=eventsourcing_env(database))
-    yield ledger
-    ledger.close()
 
 
 @pytest.fixture
@@ -52,9 +38,9 @@ def store():
     sandbox.close()
 
 
-def propagating(database, redis_url, gateways, rules):
+def propagating(scratch_database, redis_url, gateways, rules):
     namespace = f"test-{random_sku()}"
-    return running_propagation(database, redis_url, gateways, rules, namespace=namespace)
+    return running_propagation(scratch_database, redis_url, gateways, rules, namespace=namespace)
 
 
 def woo(url, **push):
@@ -62,22 +48,22 @@ def woo(url, **push):
     return {CHANNEL: (gateway, PushConfig(**push))}
 
 
-def expected(ledger, sku):
-    return allocate(ledger.get_item(sku).locations, RULES)[CHANNEL].available_to_sell
+def expected(scratch_ledger, sku):
+    return allocate(scratch_ledger.get_item(sku).locations, RULES)[CHANNEL].available_to_sell
 
 
 def test_a_thousand_sales_on_a_hot_sku_in_ten_seconds_end_exact_in_few_calls(
-    ledger, database, redis_url, store
+    scratch_ledger, scratch_database, redis_url, store
 ):
     sandbox, url = store
     sku = random_sku()
     sandbox.add_product(sku, 0)
-    ledger.record(change(K.RECEIPT, sku, 1500))
-    with propagating(database, redis_url, woo(url, rate_per_second=4), RULES):
+    scratch_ledger.record(change(K.RECEIPT, sku, 1500))
+    with propagating(scratch_database, redis_url, woo(url, rate_per_second=4), RULES):
         eventually(lambda: sandbox.stock(sku) == 1499, 10, "the receipt reaches the channel")
         before = sandbox.log.count("products.batch")
         for _ in range(100):  # 1,000 sales in 10 s
-            ledger.record_batch([change(K.SALE, sku, 1) for _ in range(10)])
+            scratch_ledger.record_batch([change(K.SALE, sku, 1) for _ in range(10)])
             time.sleep(0.1)
         eventually(lambda: sandbox.stock(sku) == 499, 15, "the last sale reaches the channel")
         calls = sandbox.log.count("products.batch") - before
@@ -87,26 +73,26 @@ def test_a_thousand_sales_on_a_hot_sku_in_ten_seconds_end_exact_in_few_calls(
 
 
 def test_a_channel_down_during_2000_changes_converges_exactly_with_no_dead_letters(
-    ledger, database, redis_url, store
+    scratch_ledger, scratch_database, redis_url, store
 ):
     sandbox, url = store
     rng = random.Random(5)
     skus = [random_sku() for _ in range(20)]
     for sku in skus:
         sandbox.add_product(sku, 0)
-    ledger.record_batch([change(K.RECEIPT, sku, 300) for sku in skus])
+    scratch_ledger.record_batch([change(K.RECEIPT, sku, 300) for sku in skus])
     push = {
         "rate_per_second": 10,
         "batch_window_seconds": 0,
         "cooldown_seconds": 0.2,
         "max_cooldown_seconds": 1.0,
     }
-    with propagating(database, redis_url, woo(url, **push), RULES) as propagation:
+    with propagating(scratch_database, redis_url, woo(url, **push), RULES) as propagation:
         eventually(lambda: all(sandbox.stock(s) == 299 for s in skus), 10, "the receipts")
         sandbox.faults.outage = True  # the channel is down for the whole burst
         for _ in range(100):
             kinds = [K.SALE, K.SALE, K.RETURN]
-            ledger.record_batch(
+            scratch_ledger.record_batch(
                 [change(rng.choice(kinds), rng.choice(skus), rng.randint(1, 3)) for _ in range(20)]
             )
         time.sleep(2.0)
@@ -117,17 +103,17 @@ def test_a_channel_down_during_2000_changes_converges_exactly_with_no_dead_lette
         assert propagation.status(CHANNEL)["pending"] == len(skus)
         sandbox.faults.outage = False
         eventually(
-            lambda: all(sandbox.stock(s) == expected(ledger, s) for s in skus),
+            lambda: all(sandbox.stock(s) == expected(scratch_ledger, s) for s in skus),
             20,
             "every SKU converges once the channel is back",
         )
         assert propagation.status(CHANNEL)["pending"] == 0
-    with psycopg.connect(database) as conn:
+    with psycopg.connect(scratch_database) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
 
 
 def test_two_worker_processes_never_exceed_the_channels_rate_limit(
-    ledger, database, redis_url, store, tmp_path
+    scratch_ledger, scratch_database, redis_url, store, tmp_path
 ):
     sandbox, url = store
     skus = [random_sku() for _ in range(40)]
@@ -142,7 +128,7 @@ def test_two_worker_processes_never_exceed_the_channels_rate_limit(
     )
     env = {
         **os.environ,
-        "INVSYNC_DATABASE_URL": database,
+        "INVSYNC_DATABASE_URL": scratch_database,
         "INVSYNC_REDIS_URL": redis_url,
         "INVSYNC_CONFIG": str(config),
         "INVSYNC_QUEUE_NAMESPACE": f"rate-{random_sku()}",
@@ -150,9 +136,9 @@ def test_two_worker_processes_never_exceed_the_channels_rate_limit(
     command = [str(Path(sys.executable).with_name("invsync")), "worker", "--threads", "4"]
     workers = [subprocess.Popen(command, env=env) for _ in range(2)]
     try:
-        with AvailabilityRunner(eventsourcing_env(database), RULES):
+        with AvailabilityRunner(eventsourcing_env(scratch_database), RULES):
             for _ in range(30):  # every SKU changes every 0.2 s for 6 s
-                ledger.record_batch([change(K.RECEIPT, sku, 1) for sku in skus])
+                scratch_ledger.record_batch([change(K.RECEIPT, sku, 1) for sku in skus])
                 time.sleep(0.2)
             eventually(
                 lambda: all(sandbox.stock(s) == 29 for s in skus), 30, "all 40 SKUs reach 29"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from application.ledger import Ledger
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
@@ -22,9 +21,8 @@ from infrastructure.channels.sandbox import CallLog, Faults, SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.config import PushConfig
-from infrastructure.postgres import eventsourcing_env
 from interfaces.composition import running_propagation
-from tests.helpers import change, migrated_database, random_sku
+from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
 
 K = ChangeKind
@@ -95,35 +93,24 @@ def shop(request):
         yield shop
 
 
-@pytest.fixture
-def database(server_url):
-    with migrated_database(server_url, "invsync_propch") as url:
-        yield url
-
-
-@pytest.fixture
-def ledger(database):
-    ledger = Ledger(env=eventsourcing_env(database))
-    yield ledger
-    ledger.close()
-
-
-def propagating(database, redis_url, shop, **push):
+def propagating(scratch_database, redis_url, shop, **push):
     gateways = {CHANNEL: (shop.gateway(), PushConfig(**push))}
     return running_propagation(
-        database, redis_url, gateways, RULES, namespace=f"test-{random_sku()}"
+        scratch_database, redis_url, gateways, RULES, namespace=f"test-{random_sku()}"
     )
 
 
-def test_a_hot_skus_thousand_sales_end_exact_in_few_calls(ledger, database, redis_url, shop):
+def test_a_hot_skus_thousand_sales_end_exact_in_few_calls(
+    scratch_ledger, scratch_database, redis_url, shop
+):
     sku = random_sku()
     shop.list(sku)
-    ledger.record(change(K.RECEIPT, sku, 1500))
-    with propagating(database, redis_url, shop, rate_per_second=4, batch_window_seconds=0):
+    scratch_ledger.record(change(K.RECEIPT, sku, 1500))
+    with propagating(scratch_database, redis_url, shop, rate_per_second=4, batch_window_seconds=0):
         eventually(lambda: shop.stock(sku) == 1499, 15, "the receipt reaches the channel")
         before, since = shop.log.count(shop.writes), time.monotonic()
         for _ in range(100):  # 1,000 sales in 10 s
-            ledger.record_batch([change(K.SALE, sku, 1) for _ in range(10)])
+            scratch_ledger.record_batch([change(K.SALE, sku, 1) for _ in range(10)])
             time.sleep(0.1)
         eventually(lambda: shop.stock(sku) == 499, 20, "the last sale reaches the channel")
         calls = shop.log.count(shop.writes) - before
@@ -133,25 +120,25 @@ def test_a_hot_skus_thousand_sales_end_exact_in_few_calls(ledger, database, redi
 
 
 def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
-    ledger, database, redis_url, shop
+    scratch_ledger, scratch_database, redis_url, shop
 ):
     rng = random.Random(9)
     skus = [random_sku() for _ in range(10)]
     for sku in skus:
         shop.list(sku)
-    ledger.record_batch([change(K.RECEIPT, sku, 300) for sku in skus])
+    scratch_ledger.record_batch([change(K.RECEIPT, sku, 300) for sku in skus])
     push = {
         "rate_per_second": 4,
         "batch_window_seconds": 0,
         "cooldown_seconds": 0.2,
         "max_cooldown_seconds": 1.0,
     }
-    with propagating(database, redis_url, shop, **push):
+    with propagating(scratch_database, redis_url, shop, **push):
         eventually(lambda: all(shop.stock(s) == 299 for s in skus), 20, "the receipts")
         shop.faults.outage = True
         for _ in range(50):
             kinds = [K.SALE, K.SALE, K.RETURN]
-            ledger.record_batch(
+            scratch_ledger.record_batch(
                 [change(rng.choice(kinds), rng.choice(skus), rng.randint(1, 3)) for _ in range(20)]
             )
         time.sleep(1.5)
@@ -161,10 +148,10 @@ def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
         def converged():
             return all(
                 shop.stock(s)
-                == allocate(ledger.get_item(s).locations, RULES)[CHANNEL].available_to_sell
+                == allocate(scratch_ledger.get_item(s).locations, RULES)[CHANNEL].available_to_sell
                 for s in skus
             )
 
         eventually(converged, 30, "every SKU converges once the channel is back")
-    with psycopg.connect(database) as conn:
+    with psycopg.connect(scratch_database) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)

@@ -1,5 +1,5 @@
 """The pusher against a hand-written fake channel (the sandboxes test the real wire formats):
-what is due goes out coalesced and in ledger order, throttling and outages pause the channel
+what is due goes out coalesced and in scratch_ledger order, throttling and outages pause the channel
 without losing anything, stale answers are never overwritten."""
 
 import threading
@@ -10,7 +10,6 @@ import psycopg
 import pytest
 import redis
 
-from application.ledger import Ledger
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.gateway import (
@@ -25,7 +24,7 @@ from infrastructure.projections import AvailabilityRunner
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
-from tests.helpers import change, migrated_database, random_sku
+from tests.helpers import change, random_sku
 
 K = ChangeKind
 CHANNEL = "fake"
@@ -66,19 +65,6 @@ class FakeChannel:
 
 
 @pytest.fixture
-def database(server_url):
-    with migrated_database(server_url, "invsync_push") as url:
-        yield url
-
-
-@pytest.fixture
-def ledger(database):
-    ledger = Ledger(env=eventsourcing_env(database))
-    yield ledger
-    ledger.close()
-
-
-@pytest.fixture
 def client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
@@ -86,15 +72,15 @@ def client(redis_url):
 
 
 @pytest.fixture
-def store(database):
-    store = PushStore(database)
+def store(scratch_database):
+    store = PushStore(scratch_database)
     yield store
     store.close()
 
 
 @pytest.fixture
-def runner(database):
-    with AvailabilityRunner(eventsourcing_env(database), RULES) as runner:
+def runner(scratch_database):
+    with AvailabilityRunner(eventsourcing_env(scratch_database), RULES) as runner:
         yield runner
 
 
@@ -104,17 +90,17 @@ def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, interval
     return Pusher(channel, store, gate, push_policy, hot=lambda: set(hot))
 
 
-def settle(runner, ledger):
-    assert runner.wait(ledger.recorder.max_notification_id(), timeout=10)
+def settle(runner, scratch_ledger):
+    assert runner.wait(scratch_ledger.recorder.max_notification_id(), timeout=10)
 
 
 def test_a_hot_sku_goes_out_at_once_and_its_sales_coalesce_into_one_call(
-    runner, ledger, store, client
+    runner, scratch_ledger, store, client
 ):
     sku, channel = random_sku(), FakeChannel()
-    ledger.record(change(K.RECEIPT, sku, 500))
-    ledger.record_batch([change(K.SALE, sku, 1) for _ in range(100)])
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, sku, 500))
+    scratch_ledger.record_batch([change(K.SALE, sku, 1) for _ in range(100)])
+    settle(runner, scratch_ledger)
     pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
     assert pusher.drain() == 1
     assert channel.shows == {sku: 400}
@@ -124,11 +110,11 @@ def test_a_hot_sku_goes_out_at_once_and_its_sales_coalesce_into_one_call(
 
 
 def test_the_long_tail_waits_for_the_batch_window_then_shares_one_call(
-    runner, ledger, store, client
+    runner, scratch_ledger, store, client
 ):
     skus, channel = [random_sku() for _ in range(30)], FakeChannel()
-    ledger.record_batch([change(K.RECEIPT, sku, 5) for sku in skus])
-    settle(runner, ledger)
+    scratch_ledger.record_batch([change(K.RECEIPT, sku, 5) for sku in skus])
+    settle(runner, scratch_ledger)
     waiting = pusher_for(channel, store, client, window=60.0, rate=50)
     assert waiting.drain() == 0  # none hot, none old enough
     assert channel.calls == []
@@ -138,11 +124,11 @@ def test_the_long_tail_waits_for_the_batch_window_then_shares_one_call(
 
 
 def test_a_throttled_channel_is_paused_for_its_retry_after_and_keeps_its_rows(
-    runner, ledger, store, client
+    runner, scratch_ledger, store, client
 ):
     sku, channel = random_sku(), FakeChannel()
-    ledger.record(change(K.RECEIPT, sku, 3))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, sku, 3))
+    settle(runner, scratch_ledger)
     channel.failures = [Throttled("slow down", retry_after=0.4)]
     pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
     assert pusher.drain() == 1
@@ -155,13 +141,13 @@ def test_a_throttled_channel_is_paused_for_its_retry_after_and_keeps_its_rows(
 
 
 def test_an_outage_opens_the_breaker_and_the_backlog_drains_in_ledger_order_after(
-    runner, ledger, store, client
+    runner, scratch_ledger, store, client
 ):
     skus, channel = [random_sku() for _ in range(5)], FakeChannel()
     pusher = pusher_for(channel, store, client, hot=set(skus), rate=50, failures=2, cooldown=0.3)
     for n, sku in enumerate(skus):
-        ledger.record(change(K.RECEIPT, sku, n + 1))
-    settle(runner, ledger)
+        scratch_ledger.record(change(K.RECEIPT, sku, n + 1))
+    settle(runner, scratch_ledger)
     channel.failures = [ChannelUnavailable("503")] * 2
     pusher.drain()
     pusher.drain()
@@ -172,22 +158,22 @@ def test_an_outage_opens_the_breaker_and_the_backlog_drains_in_ledger_order_afte
     assert len(channel.calls) == calls_while_open
     threading.Event().wait(0.35)
     assert pusher.drain() == 1
-    assert [p.sku for p in channel.calls[-1]] == skus  # in ledger order
+    assert [p.sku for p in channel.calls[-1]] == skus  # in scratch_ledger order
     assert channel.shows == {sku: n + 1 for n, sku in enumerate(skus)}
     assert pusher.gate.state()["breaker"] == "closed"
 
 
 def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
-    runner, ledger, store, client, database
+    runner, scratch_ledger, store, client, scratch_database
 ):
     sku, channel = random_sku(), FakeChannel()
-    ledger.record(change(K.RECEIPT, sku, 10))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, sku, 10))
+    settle(runner, scratch_ledger)
     channel.moved[sku] = 7  # a shopper bought 3 there; its webhook has not arrived
     pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
     assert pusher.drain() == 1
     assert channel.shows == {sku: 7}
-    with psycopg.connect(database) as conn:
+    with psycopg.connect(scratch_database) as conn:
         seen = conn.execute(
             "SELECT quantity, reference FROM channel_observations WHERE sku = %s", [sku]
         ).fetchall()
@@ -196,16 +182,16 @@ def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
         ).fetchone()
     assert seen == [(7, "push:stale")]
     assert acknowledged == (7,)  # the base of the next push's compare-and-set
-    ledger.record(change(K.SALE, sku, 3))  # the webhook arrives
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.SALE, sku, 3))  # the webhook arrives
+    settle(runner, scratch_ledger)
     assert pusher.drain() == 1
     assert channel.calls[-1] == [Push(sku, 7, 3, acknowledged=7)]
 
 
-def test_only_one_worker_drains_a_channel_at_a_time(runner, ledger, store, client):
+def test_only_one_worker_drains_a_channel_at_a_time(runner, scratch_ledger, store, client):
     sku, channel = random_sku(), FakeChannel()
-    ledger.record(change(K.RECEIPT, sku, 4))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, sku, 4))
+    settle(runner, scratch_ledger)
     pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
     with pusher.gate.draining() as mine:
         assert mine
@@ -213,14 +199,16 @@ def test_only_one_worker_drains_a_channel_at_a_time(runner, ledger, store, clien
     assert pusher.drain() == 1
 
 
-def test_every_event_a_push_carries_gets_its_own_consistency_window(runner, ledger, store, client):
+def test_every_event_a_push_carries_gets_its_own_consistency_window(
+    runner, scratch_ledger, store, client
+):
     sku, channel = random_sku(), FakeChannel()
     started = datetime.now(UTC)
-    ledger.record(change(K.RECEIPT, sku, 9))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, sku, 9))
+    settle(runner, scratch_ledger)
     threading.Event().wait(0.3)
-    ledger.record(change(K.SALE, sku, 1))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.SALE, sku, 1))
+    settle(runner, scratch_ledger)
     [pending] = store.pending(CHANNEL, 10)
     assert pending.kind == "sale"
     assert started <= pending.first_changed_at < started + timedelta(seconds=0.3)  # the receipt
@@ -233,15 +221,15 @@ def test_every_event_a_push_carries_gets_its_own_consistency_window(runner, ledg
 
 
 def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
-    runner, ledger, store, client
+    runner, scratch_ledger, store, client
 ):
     busy, quiet, channel = random_sku(), random_sku(), FakeChannel()
-    ledger.record(change(K.RECEIPT, busy, 50))
-    settle(runner, ledger)
+    scratch_ledger.record(change(K.RECEIPT, busy, 50))
+    settle(runner, scratch_ledger)
     pusher = pusher_for(channel, store, client, hot={busy, quiet}, interval=0.5, rate=50)
     assert pusher.drain() == 1
-    ledger.record_batch([change(K.SALE, busy, 1), change(K.RECEIPT, quiet, 9)])
-    settle(runner, ledger)
+    scratch_ledger.record_batch([change(K.SALE, busy, 1), change(K.RECEIPT, quiet, 9)])
+    settle(runner, scratch_ledger)
     assert pusher.drain() == 1
     assert [p.sku for p in channel.calls[-1]] == [quiet]  # the busy SKU waits
     threading.Event().wait(0.5)
@@ -249,8 +237,8 @@ def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
     assert channel.calls[-1] == [Push(busy, 49, 3, acknowledged=50)]
 
 
-def test_consistency_windows_older_than_an_hour_are_forgotten(store, database):
-    with psycopg.connect(database) as conn:
+def test_consistency_windows_older_than_an_hour_are_forgotten(store, scratch_database):
+    with psycopg.connect(scratch_database) as conn:
         conn.execute(
             "INSERT INTO push_windows (channel_id, kind, seconds, acknowledged_at) VALUES "
             "(%s, 'sale', 9, now() - interval '2 hours'), (%s, 'sale', 0.1, now())",
@@ -258,6 +246,6 @@ def test_consistency_windows_older_than_an_hour_are_forgotten(store, database):
         )
     assert store.windows(CHANNEL)["sale"]["pushes"] == 1  # the old one is not read back
     store.forget_old_windows()
-    with psycopg.connect(database) as conn:
+    with psycopg.connect(scratch_database) as conn:
         kept = conn.execute("SELECT seconds FROM push_windows").fetchall()
     assert kept == [(0.1,)]
