@@ -5,7 +5,7 @@ result, and how few calls a hot SKU costs, against baselines measured in the sam
 
 Each channel gets BENCH_RATE calls per second (default 10: what Shopify's standard plan allows
 for inventorySetQuantities, 100 cost points/s at 10 a mutation; Plus allows 1,000 points/s) and
-pushes one SKU at most every BENCH_SKU_INTERVAL seconds (default 0.2).
+pushes one SKU at most every BENCH_SKU_INTERVAL seconds (default 0.25).
 
 Targets (issue 5):
 1. consistency window at 200 ledger events/s across the sandbox channels for 60 s, for sales:
@@ -53,7 +53,7 @@ RATE_PER_SECOND = float(
     os.environ.get("BENCH_RATE", "10")
 )  # each channel's calls/s (Shopify standard: 100 cost points/s, 10 a mutation)
 BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
-SKU_INTERVAL = float(os.environ.get("BENCH_SKU_INTERVAL", "0.2"))  # one SKU at most this often
+SKU_INTERVAL = float(os.environ.get("BENCH_SKU_INTERVAL", "0.25"))  # one SKU at most this often
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
 
 

@@ -75,7 +75,9 @@ class PushConfig(BaseModel):
     # Calls in any one second; at least 2, as a bucket limiter may admit two calls back to back.
     rate_per_second: float = Field(default=2.0, ge=2, le=1000)
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
-    sku_interval_seconds: float = Field(default=0.2, ge=0, le=3600)  # one SKU, at most this often
+    sku_interval_seconds: float = Field(default=0.25, ge=0, le=3600)  # one SKU, at most this often
+    # A drain stays on the channel this long with nothing due before it gives its thread back.
+    linger_seconds: float = Field(default=1.0, ge=0, le=60)
     failures_to_open: int = Field(default=3, ge=1, le=100)  # the circuit breaker's threshold
     cooldown_seconds: float = Field(default=1.0, gt=0, le=3600)  # first open; doubles
     max_cooldown_seconds: float = Field(default=60.0, gt=0, le=86400)

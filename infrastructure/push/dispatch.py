@@ -91,8 +91,8 @@ class Dispatcher:
         nudged = []
         for channel_id in self._store.backlog():
             pusher = self._pushers.get(channel_id)
-            if pusher is None or pusher.gate.closed_for() > 0:
-                continue  # not a channel we push to, or it asked us to wait
+            if pusher is None or pusher.gate.closed_for() > 0 or pusher.gate.busy():
+                continue  # not a channel we push to, it asked us to wait, or a drain is on it
             key = f"{self._namespace}:push:{channel_id}:nudged"
             if self._redis.set(key, "1", nx=True, px=max(1, int(self._spacing * 1000))):
                 self._queues.send(channel_id)

@@ -55,6 +55,10 @@ class ChannelGate:
         with self._mutex.acquire(raise_on_failure=False) as acquired:
             yield bool(acquired)
 
+    def busy(self) -> bool:
+        """True while some worker is draining the channel."""
+        return int(cast(bytes, self._redis.get(f"{self._key}:drain") or 0)) > 0
+
     def take_call(self, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
         deadline = time.monotonic() + timeout

@@ -2,12 +2,18 @@
 call, as fast as the gate allows, and records what the channel acknowledged.
 
 Due: a hot SKU (top sellers) at once; any other once its oldest change has waited
-`batch_window` seconds, so the long tail travels in few, full calls. Nothing is lost when the
-channel fails: rows stay pending in PostgreSQL and go out, in ledger order, when it answers."""
+`batch_window` seconds, so the long tail travels in few, full calls. A call that goes takes every
+other pending row along, up to the batch size: riders cost no call. Nothing is lost when the
+channel fails: rows stay pending in PostgreSQL and go out, in ledger order, when it answers.
+
+A drain stays on a busy channel: it waits for the rate limit's next turn, then reads what is due
+at that moment, so a call carries every change up to the instant it leaves, with no queue hop
+between two calls."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,10 +48,16 @@ AUTH_PAUSE_SECONDS = 300.0
 @dataclass(frozen=True)
 class PushPolicy:
     batch_window: float = 2.0  # seconds the long tail may wait to share a call
-    # A SKU changing all the time is pushed at most this often: its changes in between are
-    # coalesced into the next push, so a best seller costs calls per interval, not per sale.
-    sku_interval: float = 0.2
+    # A SKU changing all the time makes a call of its own at most this often: its changes in
+    # between ride along other calls or are coalesced into the next push, so a best seller
+    # alone costs calls per interval, not per sale.
+    sku_interval: float = 0.25
     call_timeout: float = 2.0  # seconds to wait for the rate limit before giving the turn up
+    # A drain leaves the channel after `linger` seconds with nothing due (looking every `poll`
+    # seconds), or after `turn` seconds in all, so other work gets the worker thread.
+    linger: float = 0.0
+    poll: float = 0.01
+    turn: float = 20.0
 
 
 class Pusher:
@@ -64,17 +76,27 @@ class Pusher:
 
     def drain(self) -> int:
         """Push what is due until nothing is, or the channel may not be called; returns calls."""
-        calls = 0
+        calls, policy = 0, self.policy
         with self.gate.draining() as mine:
             if not mine:
                 return 0  # another worker is draining this channel
-            while self.gate.closed_for() == 0:
-                due = self._due()
-                if not due or not self.gate.take_call(self.policy.call_timeout):
+            started = idle_since = time.monotonic()
+            while self.gate.closed_for() == 0 and time.monotonic() - started < policy.turn:
+                if not self._due():
+                    if time.monotonic() - idle_since >= policy.linger:
+                        break
+                    time.sleep(policy.poll)
+                    continue
+                if not self.gate.take_call(policy.call_timeout):
                     break
+                # Read again: what changed while waiting for the turn goes in this call too.
+                due = self._due()
+                if not due:
+                    continue
                 calls += 1
                 if not self._call(due):
                     break
+                idle_since = time.monotonic()
         return calls
 
     def _due(self) -> list[Pending]:
@@ -84,14 +106,18 @@ class Pusher:
         hot, now = self._hot(), datetime.now(UTC)
         cutoff = now - timedelta(seconds=self.policy.batch_window)
         recently = now - timedelta(seconds=self.policy.sku_interval)
-        ready = [p for p in pending if p.acknowledged_at is None or p.acknowledged_at <= recently]
-        due = [p for p in ready if p.sku in hot or p.first_changed_at <= cutoff]
+        due = [
+            p
+            for p in pending
+            if (p.acknowledged_at is None or p.acknowledged_at <= recently)
+            and (p.sku in hot or p.first_changed_at <= cutoff)
+        ]
         if not due:
             return []
-        # A call that goes anyway takes the long tail along, up to the batch size.
+        # A call that goes anyway takes every other pending row along, up to the batch size.
         chosen = {p.sku for p in due}
-        rest = [p for p in ready if p.sku not in chosen]
-        return (due + rest)[: self.gateway.max_batch]
+        riders = [p for p in pending if p.sku not in chosen]
+        return (due + riders)[: self.gateway.max_batch]
 
     def _call(self, due: list[Pending]) -> bool:
         """One call; False when the channel should not be called again now."""

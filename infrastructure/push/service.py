@@ -102,6 +102,7 @@ def build_propagation(
             PushPolicy(
                 batch_window=config.batch_window_seconds,
                 sku_interval=config.sku_interval_seconds,
+                linger=config.linger_seconds,
             ),
             hot,
         )

@@ -3,7 +3,9 @@ what is due goes out coalesced and in scratch_ledger order, throttling and outag
 without losing anything, stale answers are never overwritten."""
 
 import threading
+import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -220,7 +222,7 @@ def test_every_event_a_push_carries_gets_its_own_consistency_window(
     assert windows["sale"]["p50"] < 0.3  # recorded after it
 
 
-def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
+def test_a_sku_pushed_a_moment_ago_makes_no_call_of_its_own_but_rides_along_others(
     runner, scratch_ledger, store, client
 ):
     busy, quiet, channel = random_sku(), random_sku(), FakeChannel()
@@ -228,13 +230,37 @@ def test_a_sku_pushed_a_moment_ago_waits_its_interval_while_others_go(
     settle(runner, scratch_ledger)
     pusher = pusher_for(channel, store, client, hot={busy, quiet}, interval=0.5, rate=50)
     assert pusher.drain() == 1
-    scratch_ledger.record_batch([change(K.SALE, busy, 1), change(K.RECEIPT, quiet, 9)])
+    scratch_ledger.record(change(K.SALE, busy, 1))
+    settle(runner, scratch_ledger)
+    assert pusher.drain() == 0  # within its interval: no call for it alone
+    scratch_ledger.record(change(K.RECEIPT, quiet, 9))
     settle(runner, scratch_ledger)
     assert pusher.drain() == 1
-    assert [p.sku for p in channel.calls[-1]] == [quiet]  # the busy SKU waits
+    assert channel.calls[-1] == [Push(quiet, 9, 2), Push(busy, 49, 3, acknowledged=50)]
+    scratch_ledger.record(change(K.SALE, busy, 1))
+    settle(runner, scratch_ledger)
     threading.Event().wait(0.5)
-    assert pusher.drain() == 1
-    assert channel.calls[-1] == [Push(busy, 49, 3, acknowledged=50)]
+    assert pusher.drain() == 1  # its interval is over
+    assert channel.calls[-1] == [Push(busy, 48, 4, acknowledged=49)]
+
+
+def test_a_lingering_drain_takes_changes_that_arrive_while_it_waits(
+    runner, scratch_ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    scratch_ledger.record(change(K.RECEIPT, sku, 8))
+    settle(runner, scratch_ledger)
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    pusher.policy = replace(pusher.policy, linger=0.6)
+    later = threading.Timer(0.2, lambda: scratch_ledger.record(change(K.SALE, sku, 3)))
+    later.start()
+    started = time.monotonic()
+    calls = pusher.drain()
+    later.join()
+    assert calls == 2  # one drain, two calls: no nudge needed for the second
+    assert channel.calls[-1] == [Push(sku, 5, 3, acknowledged=8)]
+    assert time.monotonic() - started >= 0.6  # it left only after lingering with nothing due
+    assert not pusher.gate.busy()
 
 
 def test_consistency_windows_older_than_an_hour_are_forgotten(store, scratch_database):
