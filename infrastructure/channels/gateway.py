@@ -1,8 +1,13 @@
 """What every channel's gateway offers the pushers: set quantities on the channel, read them back.
 
 A gateway speaks one channel's documented API over HTTP (httpx, synchronous: pushers run in
-Dramatiq's worker threads). It does not pace itself: the shared Redis rate limiter in front of
+Dramatiq's worker threads). It does not pace its pushes: the shared Redis rate limiter in front of
 it does, and a gateway reports what the channel said about its limits by raising `Throttled`.
+A channel that limits each operation apart (Amazon) names its operations' documented rates in
+`rates`, and the gateway takes a turn from `turns` before each such call.
+
+A channel may take a push for processing later (an Amazon feed): its results are SUBMITTED with
+a `ticket`, and `settle(ticket, skus)` answers for them once the channel has finished.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
 from domain.errors import InvsyncError
@@ -34,6 +40,7 @@ class PushStatus(StrEnum):
     STALE = "stale"  # the channel's quantity was not `acknowledged`: it moved under us
     UNKNOWN_SKU = "unknown_sku"  # the channel lists no such SKU
     REJECTED = "rejected"  # the channel refused this item (detail says why); not retried
+    SUBMITTED = "submitted"  # taken for processing later: `settle(ticket, ...)` answers
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class PushResult:
     status: PushStatus
     channel_quantity: int | None = None  # what the channel shows now, when it said
     detail: str = ""
+    ticket: str = ""  # of a SUBMITTED push: what to settle it by
 
 
 class ChannelError(InvsyncError):
@@ -64,15 +72,37 @@ class ChannelAuthFailed(ChannelError):
     """Raised when the channel refuses our credentials (401/403): an operator must act."""
 
 
+class Turns(Protocol):
+    """A channel's per-operation rate limits, shared by every worker."""
+
+    def take(self, operation: str, wait: float) -> bool:
+        """True once `operation` may be called, waiting at most `wait` seconds for it."""
+        ...
+
+
+class Unlimited:
+    """No per-operation limits: for a gateway used on its own (tests, the benchmark baseline)."""
+
+    def take(self, operation: str, wait: float) -> bool:
+        return True
+
+
 class ChannelGateway(Protocol):
     """One channel account's inventory API."""
 
     channel_id: str
     max_batch: int  # the most pushes one `push` call may carry
+    rates: Mapping[str, float]  # calls a second by operation, where the channel limits each
+    turns: Turns  # where the gateway takes a turn before calling one of `rates`' operations
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set the quantities, in as few API calls as the channel allows; one result per push.
         Raises `Throttled`, `ChannelUnavailable` or `ChannelAuthFailed`."""
+        ...
+
+    def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
+        """The results of the SUBMITTED pushes of `skus` (in the order pushed) under `ticket`;
+        None while the channel is still processing them."""
         ...
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
@@ -80,3 +110,15 @@ class ChannelGateway(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class AnswersAtOnce:
+    """For a gateway whose channel answers every push in the call and limits calls as a whole:
+    no per-operation rates, nothing to settle."""
+
+    channel_id: str
+    rates: Mapping[str, float] = MappingProxyType({})
+    turns: Turns = Unlimited()
+
+    def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
+        raise ValueError(f"{self.channel_id} answers every push at once: nothing to settle")

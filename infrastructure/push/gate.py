@@ -1,13 +1,14 @@
 """What decides whether a channel may be called now, shared by every worker through Redis:
 its rate limit (Dramatiq's bucket limiter), a pause the channel asked for (429, Retry-After),
 a circuit breaker that stops calling a channel that keeps failing, and the mutex that lets one
-worker at a time drain a channel (so no two push the same rows)."""
+worker at a time drain a channel (so no two push the same rows). Channels that limit each
+operation apart get a limiter per operation too (`OperationTurns`)."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
@@ -29,6 +30,36 @@ class GatePolicy:
     max_cooldown: float = 60.0
 
 
+class OperationTurns:
+    """A bucket limiter per operation at its documented rate, shared through Redis: each admits
+    one call per 1/(80 % of the rate) seconds, so two admitted back to back across a bucket's
+    edge still find a token in the channel's bucket (every documented burst is 2 or more)."""
+
+    def __init__(self, backend: RedisBackend, key: str, rates: Mapping[str, float]) -> None:
+        self._limiters = {
+            operation: BucketRateLimiter(  # type: ignore[no-untyped-call]
+                backend, f"{key}:op:{operation}", limit=1, bucket=math.ceil(1000 / (0.8 * rate))
+            )
+            for operation, rate in rates.items()
+        }
+
+    def take(self, operation: str, wait: float) -> bool:
+        limiter = self._limiters.get(operation)
+        return limiter is None or _admitted(limiter, wait)
+
+
+def _admitted(limiter: BucketRateLimiter, wait: float) -> bool:
+    """Wait (at most `wait` seconds) for `limiter` to admit one call."""
+    deadline = time.monotonic() + wait
+    while True:
+        with limiter.acquire(raise_on_failure=False) as admitted:
+            if admitted:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 class ChannelGate:
     def __init__(
         self, client: redis.Redis, channel_id: str, policy: GatePolicy, namespace: str = "invsync"
@@ -45,6 +76,7 @@ class ChannelGate:
         self._limiter = BucketRateLimiter(  # type: ignore[no-untyped-call]
             backend, f"{self._key}:rate", limit=1, bucket=spacing
         )
+        self._backend = backend
         self._mutex = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
             backend, f"{self._key}:drain", limit=1, ttl=60_000
         )
@@ -61,14 +93,11 @@ class ChannelGate:
 
     def take_call(self, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._limiter.acquire(raise_on_failure=False) as admitted:
-                if admitted:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
+        return _admitted(self._limiter, timeout)
+
+    def turns(self, rates: Mapping[str, float]) -> OperationTurns:
+        """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
+        return OperationTurns(self._backend, self._key, rates)
 
     def closed_for(self) -> float:
         """Seconds before the channel may be called again (paused or breaker open); 0: now."""

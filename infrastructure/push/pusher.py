@@ -8,7 +8,10 @@ channel fails: rows stay pending in PostgreSQL and go out, in ledger order, when
 
 A drain stays on a busy channel: it waits for the rate limit's next turn, then reads what is due
 at that moment, so a call carries every change up to the instant it leaves, with no queue hop
-between two calls."""
+between two calls.
+
+A channel that takes pushes for processing later (an Amazon feed) answers SUBMITTED with a
+ticket; the rows are kept aside until `settle` finds the channel has answered for them."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelGateway,
     ChannelUnavailable,
     Push,
@@ -30,7 +34,7 @@ from infrastructure.channels.gateway import (
     Throttled,
 )
 from infrastructure.push.gate import ChannelGate
-from infrastructure.push.store import Acknowledged, Pending, PushStore
+from infrastructure.push.store import Acknowledged, Pending, PushStore, Submission
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,9 @@ class PushPolicy:
     linger: float = 0.0
     poll: float = 0.01
     turn: float = 20.0
+    settle_every: float = 1.0  # seconds between two looks at the channel's open submissions
+    # A submission the channel has not answered for in this long is given up: its rows go again.
+    submission_timeout: float = 3600.0
 
 
 class Pusher:
@@ -73,6 +80,7 @@ class Pusher:
         self.channel_id = gateway.channel_id
         self._hot = hot
         self._listed: set[str] = set()  # SKUs whose channel item ref is on file
+        self._settle_at = 0.0  # monotonic time of the next look at open submissions
 
     def drain(self) -> int:
         """Push what is due until nothing is, or the channel may not be called; returns calls."""
@@ -82,6 +90,7 @@ class Pusher:
                 return 0  # another worker is draining this channel
             started = idle_since = time.monotonic()
             while self.gate.closed_for() == 0 and time.monotonic() - started < policy.turn:
+                self._settle()
                 if not self._due():
                     if time.monotonic() - idle_since >= policy.linger:
                         break
@@ -123,6 +132,7 @@ class Pusher:
         """One call; False when the channel should not be called again now."""
         pushes = [Push(p.sku, p.quantity, p.version, p.acknowledged_quantity) for p in due]
         try:
+            self._file_listings(due)
             results = self.gateway.push(pushes)
         except Throttled as throttled:
             CALLS.labels(self.channel_id, "throttled").inc()
@@ -149,10 +159,14 @@ class Pusher:
     def _record(self, due: list[Pending], results: list[PushResult]) -> None:
         by_sku = {result.sku: result for result in results}
         acknowledged, observed = [], []
+        submitted: dict[str, list[Pending]] = {}
         for pending in due:
             result = by_sku.get(pending.sku)
             if result is None:
                 continue  # not answered: stays pending, goes again
+            if result.status is PushStatus.SUBMITTED:
+                submitted.setdefault(result.ticket, []).append(pending)
+                continue
             shows = result.channel_quantity
             if result.status is PushStatus.APPLIED:
                 shows = pending.quantity if shows is None else shows
@@ -170,16 +184,50 @@ class Pusher:
         for kind, seconds in self.store.acknowledge(self.channel_id, acknowledged):
             CONSISTENCY.labels(self.channel_id, kind).observe(seconds)
         self.store.observe(self.channel_id, observed, reference="push:stale")
-        self._file_listings(due)
+        for ticket, taken in submitted.items():
+            self.store.submit(self.channel_id, ticket, taken)
 
-    def _file_listings(self, pushed: list[Pending]) -> None:
-        # A channel that names our SKUs by its own ids (a Shopify inventory item) in its
-        # webhooks: file the names, so the echo of a push is known for one.
-        item_ref = getattr(self.gateway, "item_ref", None)
-        if item_ref is None:
+    def _settle(self) -> None:
+        """Record what the channel has answered for among the pushes it took for later."""
+        if time.monotonic() < self._settle_at:
             return
-        refs = [
-            (ref, p.sku) for p in pushed if p.sku not in self._listed and (ref := item_ref(p.sku))
-        ]
+        self._settle_at = time.monotonic() + self.policy.settle_every
+        for submission in self.store.submissions(self.channel_id):
+            try:
+                results = self.gateway.settle(
+                    submission.ticket, [p.sku for p in submission.pending]
+                )
+            except ChannelError as error:  # throttled, unreachable: look again later
+                log.info(
+                    "%s: submission %s not settled: %s", self.channel_id, submission.ticket, error
+                )
+                return
+            if results is None:
+                self._give_up_if_old(submission)
+                continue
+            self._record(submission.pending, results)
+            self.store.forget_submission(self.channel_id, submission.ticket)
+
+    def _give_up_if_old(self, submission: Submission) -> None:
+        age = (datetime.now(UTC) - submission.submitted_at).total_seconds()
+        if age > self.policy.submission_timeout:
+            log.warning(
+                "%s: no answer for submission %s after %.0f s: its %d rows go again",
+                self.channel_id,
+                submission.ticket,
+                age,
+                len(submission.pending),
+            )
+            self.store.forget_submission(self.channel_id, submission.ticket)
+
+    def _file_listings(self, due: list[Pending]) -> None:
+        # A channel that names our SKUs by its own ids (a Shopify inventory item) in its
+        # webhooks: file the names before the push, so its echo is known for one however
+        # fast the webhook comes.
+        listings = getattr(self.gateway, "listings", None)
+        unlisted = [p.sku for p in due if p.sku not in self._listed]
+        if listings is None or not unlisted:
+            return
+        refs = listings(unlisted)
         self.store.remember_listings(self.channel_id, refs)
         self._listed.update(sku for _, sku in refs)

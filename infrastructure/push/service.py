@@ -84,30 +84,27 @@ def build_propagation(
 ) -> Propagation:
     store = PushStore(database_url)
     hot = HotSkus(store)
-    pushers = {
-        channel_id: Pusher(
-            gateway,
-            store,
-            ChannelGate(
-                client,
-                channel_id,
-                GatePolicy(
-                    rate=config.rate_per_second,
-                    failures=config.failures_to_open,
-                    cooldown=config.cooldown_seconds,
-                    max_cooldown=config.max_cooldown_seconds,
-                ),
-                namespace,
+    pushers = {}
+    for channel_id, (gateway, config) in gateways.items():
+        gate = ChannelGate(
+            client,
+            channel_id,
+            GatePolicy(
+                rate=config.rate_per_second,
+                failures=config.failures_to_open,
+                cooldown=config.cooldown_seconds,
+                max_cooldown=config.max_cooldown_seconds,
             ),
-            PushPolicy(
-                batch_window=config.batch_window_seconds,
-                sku_interval=config.sku_interval_seconds,
-                linger=config.linger_seconds,
-            ),
-            hot,
+            namespace,
         )
-        for channel_id, (gateway, config) in gateways.items()
-    }
+        if gateway.rates:  # the channel limits operations apart: the gateway takes turns
+            gateway.turns = gate.turns(gateway.rates)
+        policy = PushPolicy(
+            batch_window=config.batch_window_seconds,
+            sku_interval=config.sku_interval_seconds,
+            linger=config.linger_seconds,
+        )
+        pushers[channel_id] = Pusher(gateway, store, gate, policy, hot)
     queues = PushQueues(broker, pushers)
     dispatcher = Dispatcher(database_url, store, queues, pushers, client, namespace=namespace)
     return Propagation(store, pushers, queues, dispatcher)

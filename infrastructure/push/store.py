@@ -4,7 +4,7 @@ record of what each channel acknowledged and how long after the change it did.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 import psycopg
@@ -23,6 +23,24 @@ DDL = (
         seconds double precision NOT NULL,
         acknowledged_at timestamptz NOT NULL DEFAULT now())""",
     "CREATE INDEX IF NOT EXISTS push_windows_by_time ON push_windows USING brin (acknowledged_at)",
+    # Pushes the channel took for processing later (an Amazon feed), one per SKU at most: the
+    # outbox row as it was sent, kept until the channel answers for it. A SKU in here is not
+    # pushed again meanwhile, so an older quantity never lands after a newer one.
+    """CREATE TABLE IF NOT EXISTS push_submissions (
+        channel_id text NOT NULL,
+        sku text NOT NULL,
+        ticket text NOT NULL,
+        ordinal integer NOT NULL,
+        quantity bigint NOT NULL,
+        version bigint NOT NULL,
+        position bigint NOT NULL,
+        kind text NOT NULL,
+        first_changed_at timestamptz NOT NULL,
+        acknowledged_quantity bigint,
+        acknowledged_at timestamptz,
+        pushed_version bigint NOT NULL,
+        submitted_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (channel_id, sku))""",
 )
 WINDOW_KEPT = timedelta(hours=1)
 
@@ -49,6 +67,15 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """Pushes a channel took under one ticket, in the order they were sent."""
+
+    ticket: str
+    pending: list[Pending]
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
 class Acknowledged:
     """The channel answered `pending`: it now shows `channel_quantity` (None: it lists no such
     SKU, or refused it); `applied`: it took our quantity."""
@@ -70,12 +97,48 @@ class PushStore:
         with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Pending)) as cur:
             cur.execute(
                 "SELECT sku, quantity, version, position, kind, first_changed_at, "
-                "acknowledged_quantity, acknowledged_at, pushed_version FROM availability_outbox "
-                "WHERE channel_id = %s "
-                "AND position > pushed_position ORDER BY position LIMIT %s",
+                "acknowledged_quantity, acknowledged_at, pushed_version FROM availability_outbox o "
+                "WHERE channel_id = %s AND position > pushed_position AND NOT EXISTS ("
+                "SELECT FROM push_submissions s WHERE s.channel_id = o.channel_id "
+                "AND s.sku = o.sku) ORDER BY position LIMIT %s",
                 [channel_id, limit],
             )
             return cur.fetchall()
+
+    def submit(self, channel_id: str, ticket: str, pending: Sequence[Pending]) -> None:
+        """Keep what the channel took under `ticket` until it answers for it."""
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO push_submissions (channel_id, ticket, ordinal, sku, quantity, "
+                "version, position, kind, first_changed_at, acknowledged_quantity, "
+                "acknowledged_at, pushed_version) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(channel_id, ticket, n, *astuple(p)) for n, p in enumerate(pending)],
+            )
+
+    def submissions(self, channel_id: str) -> list[Submission]:
+        """The channel's open submissions, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT ticket, sku, quantity, version, position, kind, first_changed_at, "
+                "acknowledged_quantity, acknowledged_at, pushed_version, submitted_at "
+                "FROM push_submissions WHERE channel_id = %s "
+                "ORDER BY submitted_at, ticket, ordinal",
+                [channel_id],
+            ).fetchall()
+        tickets: dict[str, Submission] = {}
+        for ticket, *row, submitted_at in rows:
+            submission = tickets.setdefault(ticket, Submission(ticket, [], submitted_at))
+            submission.pending.append(Pending(*row))
+        return list(tickets.values())
+
+    def forget_submission(self, channel_id: str, ticket: str) -> None:
+        """The channel answered for `ticket` (or never will): its SKUs may go again."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM push_submissions WHERE channel_id = %s AND ticket = %s",
+                [channel_id, ticket],
+            )
 
     def backlog(self) -> dict[str, tuple[int, datetime | None]]:
         """Per channel with pending rows: how many, and the oldest change among them."""

@@ -1,10 +1,12 @@
 """The Amazon SP-API gateway against the Amazon sandbox, over real HTTP."""
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis
 
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
@@ -16,11 +18,28 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
+from infrastructure.push.gate import ChannelGate, GatePolicy
 from tests.integration.intake_fixtures import wait_until
 
 SELLER, MARKETPLACE = "A3TH9S8BH6GOGM", "ATVPDKIKX0DER"
 CREDENTIALS = LwaCredentials("amzn1.application-oa2-client.test", "lwa-secret", "Atzr|refresh")
 APPLIED, UNKNOWN = PushStatus.APPLIED, PushStatus.UNKNOWN_SKU
+SUBMITTED = PushStatus.SUBMITTED
+
+
+def settled(gateway, ticket, skus, within=5.0):
+    """Settle the feed as the pusher does, on later looks, until Amazon has answered."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            results = gateway.settle(ticket, skus)
+        except Throttled as throttled:
+            time.sleep(throttled.retry_after)
+            continue
+        if results is not None:
+            return results
+        time.sleep(0.02)
+    raise AssertionError(f"feed {ticket} not settled within {within} s")
 
 
 @dataclass
@@ -29,7 +48,7 @@ class Seller:
     url: str
 
     def gateway(self, credentials: LwaCredentials = CREDENTIALS, **options) -> AmazonGateway:
-        options = {"timeout": 2.0, "feed_poll_interval": 0.05, "feed_timeout": 10.0, **options}
+        options = {"timeout": 2.0, "feed_poll_interval": 0.05, **options}
         return AmazonGateway(
             self.url,
             SELLER,
@@ -90,7 +109,7 @@ def test_a_patch_for_a_sku_the_seller_does_not_list_is_unknown(seller, gateway):
     assert "13013" in result.detail
 
 
-def test_a_batch_of_50_goes_as_one_feed_and_its_unknown_sku_is_refused_by_the_report(
+def test_a_batch_of_50_goes_as_one_feed_settled_later_and_its_unknown_sku_refused_by_the_report(
     seller, gateway
 ):
     skus = [f"AMZ-{n:02d}" for n in range(49)]
@@ -98,8 +117,12 @@ def test_a_batch_of_50_goes_as_one_feed_and_its_unknown_sku_is_refused_by_the_re
         seller.sandbox.add_listing(sku, 0)
     pushes = [push(sku, n + 1) for n, sku in enumerate(skus)]
     pushes.insert(20, push("GHOST", 3))
-    results = gateway.push(pushes)
-    assert [r.sku for r in results] == [p.sku for p in pushes]
+    submitted = gateway.push(pushes)
+    assert [r.sku for r in submitted] == [p.sku for p in pushes]
+    assert {r.status for r in submitted} == {SUBMITTED}
+    [ticket] = {r.ticket for r in submitted}
+    assert seller.calls("getFeed") == 0  # the push does not wait for the feed
+    results = settled(gateway, ticket, [p.sku for p in pushes])
     by_sku = {r.sku: r for r in results}
     assert by_sku.pop("GHOST").status is UNKNOWN
     assert {r.status for r in by_sku.values()} == {APPLIED}
@@ -109,6 +132,52 @@ def test_a_batch_of_50_goes_as_one_feed_and_its_unknown_sku_is_refused_by_the_re
         assert seller.calls(operation) == 1, operation
     assert seller.calls("getFeed") >= 1
     assert seller.calls("patchListingsItem") == 0
+
+
+def test_a_feed_still_processing_is_not_settled_and_is_looked_at_no_more_often_than_asked(seller):
+    seller.sandbox.feeds.feed_delay = 5.0
+    with seller.gateway(feed_poll_interval=0.3) as gateway:
+        submitted = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+        ticket = submitted[0].ticket
+        for _ in range(10):
+            assert gateway.settle(ticket, ["AMZ-1", "AMZ-2"]) is None
+            time.sleep(0.05)
+        assert seller.calls("getFeed") == 1  # 0.5 s, one look every 0.3 s from the submission
+
+
+@pytest.fixture
+def turns(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    gate = ChannelGate(client, "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
+    yield gate.turns
+    client.close()
+
+
+def test_without_a_create_feed_turn_the_first_push_goes_as_a_patch_and_the_rest_wait(
+    seller, gateway, turns
+):
+    for sku in ("AMZ-1", "AMZ-2", "AMZ-3"):
+        seller.sandbox.add_listing(sku, 0)
+    gateway.turns = turns(gateway.rates)  # createFeed: one per 150 s
+    first = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+    assert {r.status for r in first} == {SUBMITTED}
+    second = gateway.push([push("AMZ-3", 3), push("AMZ-1", 4)])
+    assert [(r.sku, r.status) for r in second] == [("AMZ-3", APPLIED)]  # AMZ-1 waits
+    assert seller.calls("createFeed") == 1
+    assert seller.calls("patchListingsItem") == 1
+    wait_until(lambda: seller.sandbox.stock("AMZ-3") == 3, timeout=3)
+
+
+def test_patches_wait_for_their_documented_turn_across_gateways(seller, turns):
+    seller.sandbox.add_listing("AMZ-1", 0)
+    shared = turns({"patchListingsItem": 5.0})  # one patch per 250 ms for every worker
+    with seller.gateway() as one, seller.gateway() as other:
+        one.turns = other.turns = shared
+        started = time.monotonic()
+        for n in range(4):
+            (one if n % 2 else other).push([push("AMZ-1", n)])
+        assert time.monotonic() - started >= 0.5  # four patches span three turns at least
+    assert seller.calls("patchListingsItem", 429) == 0
 
 
 def test_read_shows_the_merchant_fulfilled_quantity_and_none_for_an_unlisted_sku(seller, gateway):
@@ -192,20 +261,15 @@ def test_an_empty_create_feed_bucket_waits_for_createfeeds_documented_rate(selle
     assert throttled.value.retry_after == pytest.approx(1 / 0.0083)
 
 
-def test_a_throttled_feed_poll_waits_and_the_results_still_come(seller, gateway):
+def test_a_throttled_feed_look_raises_and_the_results_still_come_on_a_later_one(seller):
     for sku in ("AMZ-1", "AMZ-2"):
         seller.sandbox.add_listing(sku, 0)
     seller.sandbox.set_rate("getFeed", 20.0, 1)
     with seller.gateway(feed_poll_interval=0.0) as eager:
-        results = eager.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+        ticket = eager.push([push("AMZ-1", 1), push("AMZ-2", 2)])[0].ticket
+        results = settled(eager, ticket, ["AMZ-1", "AMZ-2"])
     assert [r.status for r in results] == [APPLIED, APPLIED]
     assert seller.calls("getFeed", 429) >= 1
-
-
-def test_a_feed_not_processed_in_time_leaves_the_push_unavailable(seller):
-    seller.sandbox.feeds.feed_delay = 5.0
-    with seller.gateway(feed_timeout=0.2) as gateway, pytest.raises(ChannelUnavailable):
-        gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
 
 
 def test_server_errors_leave_the_channel_unavailable(seller, gateway):

@@ -275,3 +275,70 @@ def test_consistency_windows_older_than_an_hour_are_forgotten(store, scratch_dat
     with psycopg.connect(scratch_database) as conn:
         kept = conn.execute("SELECT seconds FROM push_windows").fetchall()
     assert kept == [(0.1,)]
+
+
+class FeedChannel(FakeChannel):
+    """A channel that takes more than one push for processing later, as Amazon's feeds do."""
+
+    def __init__(self):
+        super().__init__()
+        self.feeds: dict[str, list[Push]] = {}
+        self.processed: set[str] = set()
+
+    def push(self, pushes):
+        if len(pushes) == 1:
+            return super().push(pushes)
+        self.calls.append(list(pushes))
+        ticket = f"feed-{len(self.feeds) + 1}"
+        self.feeds[ticket] = list(pushes)
+        return [PushResult(p.sku, PushStatus.SUBMITTED, ticket=ticket) for p in pushes]
+
+    def settle(self, ticket, skus):
+        if ticket not in self.processed:
+            return None
+        pushes = self.feeds[ticket]
+        assert [p.sku for p in pushes] == list(skus)
+        self.shows.update({p.sku: p.quantity for p in pushes})
+        return [PushResult(p.sku, PushStatus.APPLIED) for p in pushes]
+
+
+def feed_of_two(runner, scratch_ledger, store, client, *quantities, **policy):
+    """Two hot SKUs received, and a drain that sent them in one feed."""
+    one, two, channel = random_sku(), random_sku(), FeedChannel()
+    scratch_ledger.record_batch(
+        [change(K.RECEIPT, s, q) for s, q in zip((one, two), quantities, strict=True)]
+    )
+    settle(runner, scratch_ledger)
+    pusher = pusher_for(channel, store, client, hot={one, two}, rate=50)
+    pusher.policy = replace(pusher.policy, settle_every=0.0, **policy)
+    assert pusher.drain() == 1
+    return one, two, channel, pusher
+
+
+def test_a_submitted_feed_holds_its_skus_until_settled_then_a_newer_quantity_goes(
+    runner, scratch_ledger, store, client
+):
+    one, two, channel, pusher = feed_of_two(runner, scratch_ledger, store, client, 10, 20)
+    assert list(channel.feeds) == ["feed-1"]
+    scratch_ledger.record(change(K.SALE, one, 1))  # changes while the feed is processed
+    settle(runner, scratch_ledger)
+    assert pusher.drain() == 0  # in flight: an older quantity must not land after a newer one
+    assert len(store.pending(CHANNEL, 10)) == 0
+    channel.processed.add("feed-1")
+    assert pusher.drain() == 1  # settled, then the newer quantity of `one` goes
+    assert channel.shows == {one: 9, two: 20}
+    assert channel.calls[-1] == [Push(one, 9, 3, acknowledged=10)]
+    assert store.submissions(CHANNEL) == []
+    assert set(store.windows(CHANNEL)) == {"receipt", "sale"}
+
+
+def test_a_submission_the_channel_never_answers_for_is_given_up_and_its_rows_go_again(
+    runner, scratch_ledger, store, client
+):
+    one, two, channel, pusher = feed_of_two(
+        runner, scratch_ledger, store, client, 1, 2, submission_timeout=0.3
+    )
+    threading.Event().wait(0.35)
+    assert pusher.drain() == 1  # given up: both went again, in a feed of their own
+    assert list(channel.feeds) == ["feed-1", "feed-2"]
+    assert {p.sku for p in channel.feeds["feed-2"]} == {one, two}

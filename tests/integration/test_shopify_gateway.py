@@ -87,7 +87,20 @@ def test_inventory_item_ids_are_looked_up_once(shop, gateway):
     assert shop.fields["inventoryItems"] == lookups + 1
     assert shop.calls.count("graphql") == calls + 3
     assert shop.stock(sku) == 6
-    assert gateway.item_ref(sku) == f"shopify-inventory-item:{shop.inventory_item_id(sku)}"
+    ref = f"shopify-inventory-item:{shop.inventory_item_id(sku)}"
+    assert gateway.listings([sku, random_sku()]) == [(ref, sku)]  # cached: no call; unlisted: none
+    assert shop.fields["inventoryItems"] == lookups + 2  # the unlisted one was looked for
+
+
+def test_listings_look_a_sku_up_once_and_the_push_after_them_needs_no_lookup(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    lookups = shop.fields["inventoryItems"]
+    ref = f"shopify-inventory-item:{shop.inventory_item_id(sku)}"
+    assert gateway.listings([sku]) == [(ref, sku)]
+    gateway.push([Push(sku, 3, version=1, acknowledged=1)])
+    assert shop.fields["inventoryItems"] == lookups + 1
+    assert shop.stock(sku) == 3
 
 
 def test_a_sku_shopify_does_not_list_is_unknown_and_the_rest_applied(shop, gateway):

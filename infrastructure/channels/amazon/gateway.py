@@ -1,14 +1,20 @@
 """Amazon SP-API inventory writes: each listing's merchant-fulfilled quantity (CHANNELS.md §3.3).
 
 Amazon addresses a listing by seller id and SKU, so no lookup is needed. One SKU goes as a
-Listings Items `patchListingsItem` (a JSON Patch `replace` of `fulfillment_availability`); more go
-as one `JSON_LISTINGS_FEED` (create a feed document, upload it, create the feed, poll it until it
-is processed, read its processing report). Amazon answers a patch `ACCEPTED` and applies it a
-little later, and a feed is applied as it is processed: both count as APPLIED, the quantity
-accepted to show. Every call carries an LWA access token (see `lwa.py`); a 429 names the
-operation's rate in `x-amzn-RateLimit-Limit`, so the wait for the next token of the bucket is
-one over that rate. Quantities are absolute and there is no compare-and-set, so
-`Push.acknowledged` is not used and no result is STALE.
+Listings Items `patchListingsItem` (a JSON Patch `replace` of `fulfillment_availability`),
+answered `ACCEPTED` and applied a little later: APPLIED, the quantity accepted to show. More go
+as one `JSON_LISTINGS_FEED` (create a feed document, upload it, create the feed) when the
+feed operations' rates allow one now: those pushes are SUBMITTED under the feed's id, and
+`settle` follows the feed (`getFeed`, then its processing report) on later rounds, so a feed
+that takes minutes holds no worker. When no feed may be created, the first push goes as a patch
+and the rest wait for the next call.
+
+SP-API limits each operation apart (CHANNELS.md §3.3): `rates` holds the documented default
+rates, and the gateway takes a turn from `turns` (shared by every worker) before each call. A
+429 names the operation's rate in `x-amzn-RateLimit-Limit`, so the wait for the next token of
+the bucket is one over that rate. Every call carries an LWA access token (see `lwa.py`).
+Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
+no result is STALE.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -32,6 +39,8 @@ from infrastructure.channels.gateway import (
     PushResult,
     PushStatus,
     Throttled,
+    Turns,
+    Unlimited,
 )
 
 LISTINGS = "/listings/2021-08-01/items"
@@ -44,6 +53,17 @@ MFN_CHANNEL = "DEFAULT"  # the fulfillment channel code of merchant-fulfilled st
 # exist"; not confirmed for the JSON feed in CHANNELS.md).
 UNKNOWN_SKU_CODES = frozenset({"13013"})
 _FINISHED = frozenset({"DONE", "FATAL", "CANCELLED"})
+# Default usage plans, calls a second (CHANNELS.md §3.3; getFeedDocument's from the Feeds model).
+RATES = MappingProxyType(
+    {
+        "patchListingsItem": 5.0,
+        "getListingsItem": 5.0,
+        "createFeedDocument": 0.5,
+        "createFeed": 0.0083,
+        "getFeed": 2.0,
+        "getFeedDocument": 0.0222,
+    }
+)
 
 
 class AmazonGateway:
@@ -59,12 +79,14 @@ class AmazonGateway:
         product_type: the `productType` sent with each patch; `PRODUCT` serves offer-only
             updates whatever the listing's real type.
         max_batch: the most pushes one `push` takes, all in one feed (at most 25,000).
-        timeout: seconds for each HTTP call.
+        timeout: seconds for each HTTP call, and the most a patch or a read waits for its turn.
         transport: an httpx transport, for tests.
-        feed_poll_interval: seconds between two `getFeed` calls while a feed is processed.
-        feed_timeout: seconds a feed may take before the push is given up as unavailable.
+        feed_poll_interval: seconds between two looks at a feed being processed.
         refresh_margin: seconds before expiry an access token is replaced.
+        rates: the operations' rates (calls a second), replacing the documented defaults named.
     """
+
+    turns: Turns = Unlimited()
 
     def __init__(
         self,
@@ -80,15 +102,18 @@ class AmazonGateway:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         feed_poll_interval: float = 30.0,
-        feed_timeout: float = 1800.0,
         refresh_margin: float = 60.0,
+        rates: Mapping[str, float] | None = None,
     ) -> None:
         if not 1 <= max_batch <= FEED_MESSAGE_LIMIT:
             raise ValueError(f"max_batch must be 1 to {FEED_MESSAGE_LIMIT} (one feed)")
         self.channel_id, self.max_batch = channel_id, max_batch
         self.seller_id, self.marketplace_id = seller_id, marketplace_id
         self.product_type = product_type
-        self.feed_poll_interval, self.feed_timeout = feed_poll_interval, feed_timeout
+        self.feed_poll_interval, self.timeout = feed_poll_interval, timeout
+        self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
+        self._looked_at: dict[str, float] = {}  # feed id → when its status was last read
+        self._finished: dict[str, dict[str, Any]] = {}  # feed id → its final status
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -100,22 +125,45 @@ class AmazonGateway:
         )
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's merchant-fulfilled quantity: one patch for one push, else one feed.
+        """Set each SKU's merchant-fulfilled quantity: one patch for one push; a feed for more
+        when one may be created now (each SUBMITTED under its id), else a patch of the first.
 
         Raises:
-            Throttled: an operation's token bucket was empty (nothing of a feed was submitted
-                unless the throttle came while polling it, which only waits).
-            ChannelUnavailable: SP-API or LWA could not be reached, timed out, answered 5xx, or
-                the feed was not processed within `feed_timeout`.
+            Throttled: an operation's turn did not come in time, or its token bucket was empty
+                (nothing of a feed was submitted then).
+            ChannelUnavailable: SP-API or LWA could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: LWA refused the credentials, or SP-API refused a fresh token.
         """
         if len(pushes) > self.max_batch:
             raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
         if not pushes:
             return []
-        if len(pushes) == 1:
-            return [self._patch(pushes[0])]
-        return self._feed(pushes)
+        if len(pushes) > 1 and self._may_create_feed():
+            return self._submit_feed(pushes)
+        return [self._patch(pushes[0])]
+
+    def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
+        """The results of the feed `ticket` carrying `skus` (in message order), None while
+        Amazon processes it (or before `feed_poll_interval` has passed since the last look).
+
+        Raises:
+            Throttled, ChannelUnavailable, ChannelAuthFailed: as `push`.
+        """
+        feed = self._finished.get(ticket) or self._feed_status(ticket)
+        if feed is None:
+            return None
+        if not self.turns.take("getFeedDocument", 0):
+            return None  # its report is read on a later look
+        report = self._report(feed.get("resultFeedDocumentId"))
+        self._finished.pop(ticket, None)
+        if feed["processingStatus"] != "DONE":
+            detail = f"feed {ticket} {feed['processingStatus']}: {_feed_issues(report)}"
+            return [PushResult(sku, PushStatus.REJECTED, detail=detail) for sku in skus]
+        issues: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for issue in _issues(report.get("issues")):
+            if isinstance(issue.get("messageId"), int):
+                issues[issue["messageId"]].append(issue)
+        return [_refused(sku, issues[n]) for n, sku in enumerate(skus, start=1)]
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
         """The merchant-fulfilled quantity Amazon shows for each SKU (`getListingsItem`, one call
@@ -134,6 +182,7 @@ class AmazonGateway:
     # One SKU -----------------------------------------------------------------------------
 
     def _patch(self, push: Push) -> PushResult:
+        self._turn("patchListingsItem")
         body = {"productType": self.product_type, "patches": _patches(push.quantity)}
         response = self._call(
             "PATCH", self._item_path(push.sku), params=self._marketplace(), json=body
@@ -150,6 +199,7 @@ class AmazonGateway:
         return _refused(push.sku, _issues(answer.get("issues")))
 
     def _quantity(self, sku: str) -> int | None:
+        self._turn("getListingsItem")
         params = {**self._marketplace(), "includedData": "fulfillmentAvailability"}
         response = self._call("GET", self._item_path(sku), params=params)
         if response.status_code == 404:
@@ -171,7 +221,11 @@ class AmazonGateway:
 
     # Many SKUs: one JSON_LISTINGS_FEED ---------------------------------------------------------
 
-    def _feed(self, pushes: Sequence[Push]) -> list[PushResult]:
+    def _may_create_feed(self) -> bool:
+        # The document's turn first: a wasted one costs seconds, a wasted createFeed minutes.
+        return self.turns.take("createFeedDocument", 0) and self.turns.take("createFeed", 0)
+
+    def _submit_feed(self, pushes: Sequence[Push]) -> list[PushResult]:
         document = self._call_json(
             "POST", f"{FEEDS}/documents", json={"contentType": FEED_CONTENT_TYPE}
         )
@@ -190,16 +244,12 @@ class AmazonGateway:
                 "inputFeedDocumentId": _required(document, "feedDocumentId"),
             },
         )
-        feed = self._processed(_required(created, "feedId"))
-        report = self._report(feed.get("resultFeedDocumentId"))
-        if feed["processingStatus"] != "DONE":
-            detail = f"feed {feed['feedId']} {feed['processingStatus']}: {_feed_issues(report)}"
-            return [PushResult(p.sku, PushStatus.REJECTED, detail=detail) for p in pushes]
-        issues: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for issue in _issues(report.get("issues")):
-            if isinstance(issue.get("messageId"), int):
-                issues[issue["messageId"]].append(issue)
-        return [_refused(p.sku, issues[n]) for n, p in enumerate(pushes, start=1)]
+        feed_id = _required(created, "feedId")
+        self._looked_at[feed_id] = time.monotonic()
+        detail = f"feed {feed_id}"
+        return [
+            PushResult(p.sku, PushStatus.SUBMITTED, detail=detail, ticket=feed_id) for p in pushes
+        ]
 
     def _feed_document(self, pushes: Sequence[Push]) -> dict[str, Any]:
         messages = [
@@ -214,23 +264,19 @@ class AmazonGateway:
         ]
         return {"header": {"sellerId": self.seller_id, "version": "2.0"}, "messages": messages}
 
-    def _processed(self, feed_id: str) -> dict[str, Any]:
-        """The feed once Amazon has finished with it, polled at `feed_poll_interval`."""
-        deadline = time.monotonic() + self.feed_timeout
-        while True:
-            time.sleep(self.feed_poll_interval)
-            try:
-                feed = self._call_json("GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
-            except Throttled as throttled:
-                # The feed is submitted: waiting here keeps its results; giving up would not.
-                feed = {}
-                time.sleep(throttled.retry_after)
-            if feed.get("processingStatus") in _FINISHED:
-                return feed
-            if time.monotonic() > deadline:
-                raise ChannelUnavailable(
-                    f"SP-API feed {feed_id} was not processed within {self.feed_timeout} s"
-                )
+    def _feed_status(self, feed_id: str) -> dict[str, Any] | None:
+        """The feed once Amazon has finished with it; None before, or too soon to look."""
+        if time.monotonic() - self._looked_at.get(feed_id, 0.0) < self.feed_poll_interval:
+            return None
+        if not self.turns.take("getFeed", 0):
+            return None
+        self._looked_at[feed_id] = time.monotonic()
+        feed = self._call_json("GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
+        if feed.get("processingStatus") not in _FINISHED:
+            return None
+        self._looked_at.pop(feed_id, None)
+        self._finished[feed_id] = feed
+        return feed
 
     def _report(self, document_id: object) -> dict[str, Any]:
         """The feed's processing report ({} when the feed has none)."""
@@ -247,6 +293,13 @@ class AmazonGateway:
         return report if isinstance(report, dict) else {}
 
     # HTTP -------------------------------------------------------------------------------------
+
+    def _turn(self, operation: str) -> None:
+        """Wait for the operation's turn under the shared limits (at most `timeout`)."""
+        if not self.turns.take(operation, self.timeout):
+            raise Throttled(
+                f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
+            )
 
     def _call_json(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         response = self._call(method, path, **options)

@@ -14,6 +14,7 @@ second, from which the wait follows.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from infrastructure.channels.gateway import (
+    AnswersAtOnce,
     ChannelAuthFailed,
     ChannelError,
     ChannelUnavailable,
@@ -71,7 +73,7 @@ class _Found:
     available: int | None
 
 
-class ShopifyGateway:
+class ShopifyGateway(AnswersAtOnce):
     """One Shopify shop's stock at one location, through the GraphQL Admin API.
 
     Parameters:
@@ -150,11 +152,18 @@ class ShopifyGateway:
         found = self._resolve(skus)
         return {sku: found[sku].available if sku in found else None for sku in skus}
 
-    def item_ref(self, sku: str) -> str | None:
-        """How the translator names this SKU's inventory item in `inventory_levels/update`
-        observations (`shopify-inventory-item:<id>`), once the gateway has looked it up."""
-        item = self._items.get(sku)
-        return None if item is None else f"shopify-inventory-item:{item.rsplit('/', 1)[-1]}"
+    def listings(self, skus: Sequence[str]) -> list[tuple[str, str]]:
+        """`(item ref, sku)`: how the translator names each SKU's inventory item in
+        `inventory_levels/update` observations (`shopify-inventory-item:<id>`), looked up (and
+        cached for the push) if need be; SKUs Shopify does not list are left out. Filed before
+        the push, so the webhook a push causes finds its SKU however fast it comes."""
+        with contextlib.suppress(_Refused):  # the push answers for them
+            self._resolve([sku for sku in skus if sku not in self._items])
+        return [
+            (f"shopify-inventory-item:{item.rsplit('/', 1)[-1]}", sku)
+            for sku in skus
+            if (item := self._items.get(sku))
+        ]
 
     def close(self) -> None:
         self._client.close()

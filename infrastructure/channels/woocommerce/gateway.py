@@ -20,6 +20,7 @@ from typing import Any, Self
 import httpx
 
 from infrastructure.channels.gateway import (
+    AnswersAtOnce,
     ChannelAuthFailed,
     ChannelError,
     ChannelUnavailable,
@@ -48,7 +49,7 @@ class _Ref:
     parent: int
 
 
-class WooCommerceGateway:
+class WooCommerceGateway(AnswersAtOnce):
     """One WooCommerce store's stock, through REST v3 with a consumer key and secret.
 
     Parameters:
