@@ -79,7 +79,6 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
         shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
         woo_url = stack.enter_context(SandboxServer(woo.app)).url
         amazon_url = stack.enter_context(amazon.server()).url
-        client_id, client_secret, refresh_token = amazon.credentials
         channels = [
             DemoChannel(
                 "shopify-demo",
@@ -112,16 +111,9 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
                 "amazon-demo",
                 amazon,
                 {
-                    "kind": "amazon",
-                    "api_base_url": amazon_url,
+                    **amazon.channel_settings(amazon_url),
                     "sns_topic_arns": [AMAZON_TOPIC],
                     "sandbox_sns_certificate_host": amazon_url.removeprefix("http://"),
-                    "seller_id": amazon.seller_id,
-                    "marketplace_id": amazon.marketplace_id,
-                    "lwa_client_id": client_id,
-                    "lwa_client_secret": client_secret,
-                    "lwa_refresh_token": refresh_token,
-                    "lwa_token_url": f"{amazon_url}/auth/o2/token",
                     "feed_poll_seconds": 0.5,
                     "rules": {"share_percent": 50, "safety_buffer": 2},
                     "push": {"rate_per_second": 4, "batch_window_seconds": 1},

@@ -107,7 +107,10 @@ class Dispatcher:
                     while not self._stop.is_set():
                         self.nudge_once()
                         for _ in conn.notifies(timeout=self._every, stop_after=1):
-                            pass  # a projection moved: look now rather than at the next tick
+                            # A projection moved: drains lingering here look at once, the
+                            # others are nudged now rather than at the next tick.
+                            for pusher in self._pushers.values():
+                                pusher.wake()
             except (psycopg.OperationalError, redis.ConnectionError) as error:
                 log.warning("push dispatcher paused: %s", error)
                 self._stop.wait(1.0)

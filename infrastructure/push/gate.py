@@ -49,15 +49,18 @@ class OperationTurns:
 
 
 def _admitted(limiter: BucketRateLimiter, wait: float) -> bool:
-    """Wait (at most `wait` seconds) for `limiter` to admit one call."""
+    """Wait (at most `wait` seconds) for `limiter` to admit one call: refused, it asks again
+    as its next bucket opens (buckets are aligned on the epoch, in milliseconds)."""
     deadline = time.monotonic() + wait
     while True:
         with limiter.acquire(raise_on_failure=False) as admitted:
             if admitted:
                 return True
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             return False
-        time.sleep(0.01)
+        opens = (limiter.bucket - time.time() * 1000 % limiter.bucket + 1) / 1000
+        time.sleep(min(left, opens))
 
 
 class ChannelGate:

@@ -16,6 +16,7 @@ ticket; the rows are kept aside until `settle` finds the channel has answered fo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class PushPolicy:
     # A drain leaves the channel after `linger` seconds with nothing due (looking every `poll`
     # seconds), or after `turn` seconds in all, so other work gets the worker thread.
     linger: float = 0.0
-    poll: float = 0.01
+    poll: float = 0.05  # when no `wake` comes (the dispatcher runs in another process)
     turn: float = 20.0
     settle_every: float = 1.0  # seconds between two looks at the channel's open submissions
     # A submission the channel has not answered for in this long is given up: its rows go again.
@@ -81,6 +82,11 @@ class Pusher:
         self._hot = hot
         self._listed: set[str] = set()  # SKUs whose channel item ref is on file
         self._settle_at = 0.0  # monotonic time of the next look at open submissions
+        self._woken = threading.Event()  # set when the outbox has moved
+
+    def wake(self) -> None:
+        """The outbox has moved: a lingering drain looks at once instead of at its next poll."""
+        self._woken.set()
 
     def drain(self) -> int:
         """Push what is due until nothing is, or the channel may not be called; returns calls."""
@@ -94,7 +100,8 @@ class Pusher:
                 if not self._due():
                     if time.monotonic() - idle_since >= policy.linger:
                         break
-                    time.sleep(policy.poll)
+                    self._woken.wait(policy.poll)
+                    self._woken.clear()
                     continue
                 if not self.gate.take_call(policy.call_timeout):
                     break
@@ -134,6 +141,7 @@ class Pusher:
         try:
             self._file_listings(due)
             results = self.gateway.push(pushes)
+            answered_at = datetime.now(UTC)
         except Throttled as throttled:
             CALLS.labels(self.channel_id, "throttled").inc()
             self.gate.pause(throttled.retry_after)
@@ -150,13 +158,13 @@ class Pusher:
             return False
         CALLS.labels(self.channel_id, "ok").inc()
         self.gate.succeeded()
-        self._record(due, results)
+        self._record(due, results, answered_at)
         shown = ", ".join(f"{p.sku}={p.quantity}" for p in due[:5])
         more = f" and {len(due) - 5} more" if len(due) > 5 else ""
         log.info("%s now shows %s%s", self.channel_id, shown, more)
         return True
 
-    def _record(self, due: list[Pending], results: list[PushResult]) -> None:
+    def _record(self, due: list[Pending], results: list[PushResult], answered_at: datetime) -> None:
         by_sku = {result.sku: result for result in results}
         acknowledged, observed = [], []
         submitted: dict[str, list[Pending]] = {}
@@ -181,7 +189,7 @@ class Pusher:
                 )
             applied = result.status is PushStatus.APPLIED
             acknowledged.append(Acknowledged(pending, shows, applied))
-        for kind, seconds in self.store.acknowledge(self.channel_id, acknowledged):
+        for kind, seconds in self.store.acknowledge(self.channel_id, acknowledged, answered_at):
             CONSISTENCY.labels(self.channel_id, kind).observe(seconds)
         self.store.observe(self.channel_id, observed, reference="push:stale")
         for ticket, taken in submitted.items():
@@ -205,7 +213,7 @@ class Pusher:
             if results is None:
                 self._give_up_if_old(submission)
                 continue
-            self._record(submission.pending, results)
+            self._record(submission.pending, results, datetime.now(UTC))
             self.store.forget_submission(self.channel_id, submission.ticket)
 
     def _give_up_if_old(self, submission: Submission) -> None:

@@ -150,12 +150,14 @@ class PushStore:
         return {channel_id: (count, oldest) for channel_id, count, oldest in rows}
 
     def acknowledge(
-        self, channel_id: str, acknowledged: Sequence[Acknowledged]
+        self, channel_id: str, acknowledged: Sequence[Acknowledged], answered_at: datetime
     ) -> list[tuple[str, float]]:
-        """Record what the channel took. A row changed again meanwhile stays pending.
+        """Record what the channel took, answering at `answered_at`. A row changed again
+        meanwhile stays pending.
 
         Returns, and keeps, the consistency window of every ledger event whose result an
-        applied push carried: from when the event was recorded to now, per kind of event.
+        applied push carried: from when the event was recorded to the channel's answer, per
+        kind of event.
         Events that did not change what the channel should show (recorded before the row's
         first change since the last push) had their result on the channel already, and are not
         counted. A push that carried no new event (a rule change, a rebuild's correction)
@@ -168,13 +170,14 @@ class PushStore:
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.executemany(
                 "UPDATE availability_outbox SET pushed_position = %s, pushed_version = %s, "
-                "acknowledged_quantity = %s, acknowledged_at = now() "
+                "acknowledged_quantity = %s, acknowledged_at = %s "
                 "WHERE channel_id = %s AND sku = %s AND pushed_position < %s",
                 [
                     (
                         a.pending.position,
                         a.pending.version,
                         a.channel_quantity,
+                        answered_at,
                         channel_id,
                         a.pending.sku,
                         a.pending.position,
@@ -182,26 +185,29 @@ class PushStore:
                     for a in acknowledged
                 ],
             )
+            carried = [p for p in applied if p.version > p.pushed_version]
+            uncarried = [p for p in applied if p.version <= p.pushed_version]
             cur.execute(
-                "INSERT INTO push_windows (channel_id, kind, seconds) "
-                "SELECT %s, r.kind, extract(epoch FROM now() - r.recorded_at) "
-                "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::timestamptz[]) "
+                "INSERT INTO push_windows (channel_id, kind, seconds, acknowledged_at) "
+                "SELECT %(channel)s, r.kind, extract(epoch FROM %(answered)s - r.recorded_at), "
+                "%(answered)s FROM unnest(%(items)s::uuid[], %(after)s::bigint[], "
+                "%(upto)s::bigint[], %(since)s::timestamptz[]) "
                 "AS a(item_id, after, upto, since) JOIN ledger_receipts r "
                 "ON r.item_id = a.item_id AND r.last_version > a.after "
                 "AND r.last_version <= a.upto AND r.recorded_at >= a.since "
-                "UNION ALL SELECT %s, k, extract(epoch FROM now() - t) "
-                "FROM unnest(%s::text[], %s::timestamptz[]) AS c(k, t) "
-                "RETURNING kind, seconds",
-                [
-                    channel_id,
-                    [inventory_item_id(p.sku) for p in applied if p.version > p.pushed_version],
-                    [p.pushed_version for p in applied if p.version > p.pushed_version],
-                    [p.version for p in applied if p.version > p.pushed_version],
-                    [p.first_changed_at for p in applied if p.version > p.pushed_version],
-                    channel_id,
-                    [p.kind for p in applied if p.version <= p.pushed_version],
-                    [p.first_changed_at for p in applied if p.version <= p.pushed_version],
-                ],
+                "UNION ALL SELECT %(channel)s, k, extract(epoch FROM %(answered)s - t), "
+                "%(answered)s FROM unnest(%(kinds)s::text[], %(changed)s::timestamptz[]) "
+                "AS c(k, t) RETURNING kind, seconds",
+                {
+                    "channel": channel_id,
+                    "answered": answered_at,
+                    "items": [inventory_item_id(p.sku) for p in carried],
+                    "after": [p.pushed_version for p in carried],
+                    "upto": [p.version for p in carried],
+                    "since": [p.first_changed_at for p in carried],
+                    "kinds": [p.kind for p in uncarried],
+                    "changed": [p.first_changed_at for p in uncarried],
+                },
             )
             return [(kind, seconds) for kind, seconds in cur.fetchall()]
 

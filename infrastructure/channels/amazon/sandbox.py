@@ -164,6 +164,20 @@ class AmazonSandbox:
         self._timeline.close()
         self.topic.close()
 
+    def channel_settings(self, url: str) -> dict[str, object]:
+        """The channel's table in a configuration file that pushes to this sandbox at `url`."""
+        client_id, client_secret, refresh_token = self.credentials
+        return {
+            "kind": "amazon",
+            "api_base_url": url,
+            "seller_id": self.seller_id,
+            "marketplace_id": self.marketplace_id,
+            "lwa_client_id": client_id,
+            "lwa_client_secret": client_secret,
+            "lwa_refresh_token": refresh_token,
+            "lwa_token_url": f"{url}/auth/o2/token",
+        }
+
     # Listings and stock -------------------------------------------------------------------
 
     def add_listing(self, sku: str, quantity: int = 0) -> None:
