@@ -72,7 +72,7 @@ class PushConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True  # when the channel has an api_base_url
-    # Calls in any one second; at least 2, as a bucket limiter may admit two calls back to back.
+    # Calls in any one second; at least 2, as calls are spaced for one fewer (see push/spacing.py).
     rate_per_second: float = Field(default=2.0, ge=2, le=1000)
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
     sku_interval_seconds: float = Field(default=0.25, ge=0, le=3600)  # one SKU, at most this often

@@ -1,5 +1,5 @@
 """What decides whether a channel may be called now, shared by every worker through Redis:
-its rate limit (Dramatiq's bucket limiter), a pause the channel asked for (429, Retry-After),
+its rate limit (`Spacing`), a pause the channel asked for (429, Retry-After),
 a circuit breaker that stops calling a channel that keeps failing, and the mutex that lets one
 worker at a time drain a channel (so no two push the same rows). Channels that limit each
 operation apart get a limiter per operation too (`OperationTurns`)."""
@@ -7,15 +7,16 @@ operation apart get a limiter per operation too (`OperationTurns`)."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
 import redis
-from dramatiq.rate_limits import BucketRateLimiter, ConcurrentRateLimiter
+from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
+
+from infrastructure.push.spacing import Spacing
 
 
 @dataclass(frozen=True)
@@ -31,36 +32,18 @@ class GatePolicy:
 
 
 class OperationTurns:
-    """A bucket limiter per operation at its documented rate, shared through Redis: each admits
-    one call per 1/(80 % of the rate) seconds, so two admitted back to back across a bucket's
-    edge still find a token in the channel's bucket (every documented burst is 2 or more)."""
+    """A limiter per operation at 80 % of its documented rate, shared through Redis: the channel
+    counts tokens by its own clock, which is not ours to the millisecond."""
 
-    def __init__(self, backend: RedisBackend, key: str, rates: Mapping[str, float]) -> None:
+    def __init__(self, client: redis.Redis, key: str, rates: Mapping[str, float]) -> None:
         self._limiters = {
-            operation: BucketRateLimiter(  # type: ignore[no-untyped-call]
-                backend, f"{key}:op:{operation}", limit=1, bucket=math.ceil(1000 / (0.8 * rate))
-            )
+            operation: Spacing(client, f"{key}:op:{operation}", 1 / (0.8 * rate))
             for operation, rate in rates.items()
         }
 
     def take(self, operation: str, wait: float) -> bool:
         limiter = self._limiters.get(operation)
-        return limiter is None or _admitted(limiter, wait)
-
-
-def _admitted(limiter: BucketRateLimiter, wait: float) -> bool:
-    """Wait (at most `wait` seconds) for `limiter` to admit one call: refused, it asks again
-    as its next bucket opens (buckets are aligned on the epoch, in milliseconds)."""
-    deadline = time.monotonic() + wait
-    while True:
-        with limiter.acquire(raise_on_failure=False) as admitted:
-            if admitted:
-                return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        opens = (limiter.bucket - time.time() * 1000 % limiter.bucket + 1) / 1000
-        time.sleep(min(left, opens))
+        return limiter is None or limiter.take(wait)
 
 
 class ChannelGate:
@@ -70,18 +53,13 @@ class ChannelGate:
         self.channel_id, self.policy = channel_id, policy
         self._redis = client
         self._key = f"{namespace}:push:{channel_id}"
-        backend = RedisBackend(client=client)
-        # One call per bucket of `spacing` ms. A bucket limiter admits calls in adjacent buckets
-        # back to back, so a sliding second overlaps up to ceil(1000/spacing) + 1 buckets: the
-        # spacing is for rate - 1 calls, and for 80 % of the rate at most, as the channel counts
-        # calls when they arrive, a few ms apart from when they were admitted.
-        spacing = math.ceil(1000 / min(policy.rate * 0.8, policy.rate - 1))
-        self._limiter = BucketRateLimiter(  # type: ignore[no-untyped-call]
-            backend, f"{self._key}:rate", limit=1, bucket=spacing
-        )
-        self._backend = backend
+        # Spaced for rate - 1 calls a second (80 % of the rate at least): a window of one second
+        # then holds rate - 1 calls as admitted, and the channel, counting calls as they arrive
+        # a few ms apart from when they were admitted, sees the rate at most.
+        interval = math.ceil(1000 / max(policy.rate - 1, policy.rate * 0.8)) / 1000
+        self._limiter = Spacing(client, f"{self._key}:rate", interval)
         self._mutex = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            backend, f"{self._key}:drain", limit=1, ttl=60_000
+            RedisBackend(client=client), f"{self._key}:drain", limit=1, ttl=60_000
         )
 
     @contextmanager
@@ -96,11 +74,11 @@ class ChannelGate:
 
     def take_call(self, timeout: float) -> bool:
         """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
-        return _admitted(self._limiter, timeout)
+        return self._limiter.take(timeout)
 
     def turns(self, rates: Mapping[str, float]) -> OperationTurns:
         """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
-        return OperationTurns(self._backend, self._key, rates)
+        return OperationTurns(self._redis, self._key, rates)
 
     def closed_for(self) -> float:
         """Seconds before the channel may be called again (paused or breaker open); 0: now."""
