@@ -72,8 +72,12 @@ class ChannelAuthFailed(ChannelError):
     """Raised when the channel refuses our credentials (401/403): an operator must act."""
 
 
+# The operation of a call counted against the channel's own rate, the one pushes take turns of.
+CHANNEL_CALL = "call"
+
+
 class Turns(Protocol):
-    """A channel's per-operation rate limits, shared by every worker."""
+    """A channel's rate limits by operation (`CHANNEL_CALL`: its own), shared by every worker."""
 
     def take(self, operation: str, wait: float) -> bool:
         """True once `operation` may be called, waiting at most `wait` seconds for it."""
@@ -114,11 +118,26 @@ class ChannelGateway(Protocol):
 
 class AnswersAtOnce:
     """For a gateway whose channel answers every push in the call and limits calls as a whole:
-    no per-operation rates, nothing to settle."""
+    no per-operation rates, nothing to settle. The pusher takes the channel's turn for the first
+    call of a push; every other call (a lookup, a re-read, a second batch) takes one of its own
+    through `take_turn`, so no call goes unmetered."""
 
     channel_id: str
     rates: Mapping[str, float] = MappingProxyType({})
     turns: Turns = Unlimited()
+    turn_wait: float = 5.0  # seconds a call waits for its turn before the channel counts as busy
+    _prepaid = False
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         raise ValueError(f"{self.channel_id} answers every push at once: nothing to settle")
+
+    def turn_taken(self) -> None:
+        """The caller took the channel's turn for the next call (a push's first)."""
+        self._prepaid = True
+
+    def take_turn(self) -> None:
+        """Before each call: wait for the channel's turn, unless the caller took it."""
+        if self._prepaid:
+            self._prepaid = False
+        elif not self.turns.take(CHANNEL_CALL, self.turn_wait):
+            raise Throttled(f"no turn to call {self.channel_id} in {self.turn_wait} s", 1.0)

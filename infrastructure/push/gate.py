@@ -16,6 +16,7 @@ import redis
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
+from infrastructure.channels.gateway import CHANNEL_CALL
 from infrastructure.push.spacing import Spacing
 
 
@@ -32,14 +33,18 @@ class GatePolicy:
 
 
 class OperationTurns:
-    """A limiter per operation at 80 % of its documented rate, shared through Redis: the channel
-    counts tokens by its own clock, which is not ours to the millisecond."""
+    """A limiter per operation at 80 % of its documented rate, shared through Redis (the channel
+    counts tokens by its own clock, which is not ours to the millisecond), and `CHANNEL_CALL`
+    for the channel's own rate."""
 
-    def __init__(self, client: redis.Redis, key: str, rates: Mapping[str, float]) -> None:
+    def __init__(
+        self, client: redis.Redis, key: str, rates: Mapping[str, float], channel: Spacing
+    ) -> None:
         self._limiters = {
             operation: Spacing(client, f"{key}:op:{operation}", 1 / (0.8 * rate))
             for operation, rate in rates.items()
         }
+        self._limiters[CHANNEL_CALL] = channel
 
     def take(self, operation: str, wait: float) -> bool:
         limiter = self._limiters.get(operation)
@@ -78,7 +83,7 @@ class ChannelGate:
 
     def turns(self, rates: Mapping[str, float]) -> OperationTurns:
         """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
-        return OperationTurns(self._redis, self._key, rates)
+        return OperationTurns(self._redis, self._key, rates, self._limiter)
 
     def closed_for(self) -> float:
         """Seconds before the channel may be called again (paused or breaker open); 0: now."""

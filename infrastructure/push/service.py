@@ -97,8 +97,7 @@ def build_propagation(
             ),
             namespace,
         )
-        if gateway.rates:  # the channel limits operations apart: the gateway takes turns
-            gateway.turns = gate.turns(gateway.rates)
+        gateway.turns = gate.turns(gateway.rates)  # for the calls a push makes beyond its first
         policy = PushPolicy(
             batch_window=config.batch_window_seconds,
             sku_interval=config.sku_interval_seconds,

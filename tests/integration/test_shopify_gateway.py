@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
@@ -17,6 +21,7 @@ from infrastructure.channels.gateway import (
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.push.gate import ChannelGate, GatePolicy
 from tests.helpers import random_sku
 
 TOKEN = "shpat_gateway_test"
@@ -233,3 +238,23 @@ def test_the_same_key_with_other_parameters_is_rejected(shop, gateway):
     assert result.status is PushStatus.REJECTED
     assert "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" in result.detail
     assert shop.stock(sku) == 8
+
+
+def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate(
+    shop, gateway, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
+    gate = ChannelGate(client, "shopify", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
+    sku = random_sku()
+    shop.set_stock(sku, 0)
+    since = time.monotonic()
+    assert gate.take_call(1.0)  # the pusher's turn: the lookup goes on it
+    gateway.push([Push(sku, 2, version=1, acknowledged=0)])  # a lookup, then the mutation
+    assert gate.take_call(1.0)
+    gateway.push([Push(sku, 3, version=2, acknowledged=2)])
+    client.close()
+    times = [t for t, operation, _ in shop.calls.calls if operation == "graphql" and t >= since]
+    assert len(times) == 3
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))
+    assert shop.stock(sku) == 3

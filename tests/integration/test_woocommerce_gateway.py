@@ -1,9 +1,12 @@
 """The WooCommerce gateway against the WooCommerce sandbox, over real HTTP."""
 
+import itertools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis
 
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
@@ -16,6 +19,7 @@ from infrastructure.channels.gateway import (
 from infrastructure.channels.sandbox import SandboxServer, free_port
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+from infrastructure.push.gate import ChannelGate, GatePolicy
 
 KEY, SECRET = "ck_test", "cs_test"
 APPLIED, UNKNOWN = PushStatus.APPLIED, PushStatus.UNKNOWN_SKU
@@ -180,3 +184,21 @@ def test_a_push_through_the_api_is_echoed_as_product_updated(store, gateway):
     assert sent.topic == "product.updated"
     assert b'"sku":"WOO-1"' in sent.body
     assert b'"stock_quantity":12' in sent.body
+
+
+def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(
+    store, gateway, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
+    gate = ChannelGate(client, "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
+    tee = store.sandbox.add_product("TEE", None, name="T-shirt")
+    store.sandbox.add_product("TEE-S", 1, parent=tee)
+    store.sandbox.add_product("MUG", 3)
+    assert gate.take_call(1.0)  # the pusher's turn: the lookup goes on it
+    gateway.push([push("TEE-S", 10), push("MUG", 30)])  # a lookup, then two batches
+    client.close()
+    times = [t for t, _, _ in store.sandbox.log.calls]
+    assert len(times) == 3
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))
+    assert [store.sandbox.stock(sku) for sku in ("TEE-S", "MUG")] == [10, 30]

@@ -129,6 +129,7 @@ class ShopifyGateway(AnswersAtOnce):
             ChannelUnavailable: Shopify could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: the access token was refused (401/403).
         """
+        self.turn_taken()
         results: dict[str, PushResult] = {}
         try:
             self._resolve([p.sku for p in pushes if p.sku not in self._items])
@@ -271,6 +272,7 @@ class ShopifyGateway(AnswersAtOnce):
     # HTTP ------------------------------------------------------------------------------------
 
     def _graphql(self, query: str, variables: Json) -> Json:
+        self.take_turn()
         try:
             response = self._client.post(
                 "/graphql.json", json={"query": query, "variables": variables}

@@ -96,6 +96,7 @@ class WooCommerceGateway(AnswersAtOnce):
             ChannelUnavailable: WooCommerce could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: the key was refused (401/403).
         """
+        self.turn_taken()
         indexed = list(enumerate(pushes))
         results = self._push_once(indexed)
         # An id that no longer exists means the product was deleted, maybe re-created under a
@@ -198,6 +199,7 @@ class WooCommerceGateway(AnswersAtOnce):
 
     def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
         """One API call; the channel-wide answers become errors, the rest is the caller's."""
+        self.take_turn()
         try:
             response = self._client.request(method, path, **options)
         except httpx.TimeoutException as error:
