@@ -104,6 +104,10 @@ class ChannelGateway(Protocol):
         Raises `Throttled`, `ChannelUnavailable` or `ChannelAuthFailed`."""
         ...
 
+    def turn_taken(self) -> None:
+        """The caller took the channel's turn for the gateway's next call."""
+        ...
+
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         """The results of the SUBMITTED pushes of `skus` (in the order pushed) under `ticket`;
         None while the channel is still processing them."""
@@ -118,9 +122,9 @@ class ChannelGateway(Protocol):
 
 class AnswersAtOnce:
     """For a gateway whose channel answers every push in the call and limits calls as a whole:
-    no per-operation rates, nothing to settle. The pusher takes the channel's turn for the first
-    call of a push; every other call (a lookup, a re-read, a second batch) takes one of its own
-    through `take_turn`, so no call goes unmetered."""
+    no per-operation rates, nothing to settle. The pusher takes the channel's turn for the next
+    call (and says so with `turn_taken`); every other call (a lookup, a re-read, a second batch)
+    takes one of its own through `take_turn`, so no call goes unmetered."""
 
     channel_id: str
     rates: Mapping[str, float] = MappingProxyType({})
@@ -132,7 +136,6 @@ class AnswersAtOnce:
         raise ValueError(f"{self.channel_id} answers every push at once: nothing to settle")
 
     def turn_taken(self) -> None:
-        """The caller took the channel's turn for the next call (a push's first)."""
         self._prepaid = True
 
     def take_turn(self) -> None:

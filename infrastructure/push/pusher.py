@@ -138,6 +138,7 @@ class Pusher:
     def _call(self, due: list[Pending]) -> bool:
         """One call; False when the channel should not be called again now."""
         pushes = [Push(p.sku, p.quantity, p.version, p.acknowledged_quantity) for p in due]
+        self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:
             self._file_listings(due)
             results = self.gateway.push(pushes)

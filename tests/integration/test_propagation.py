@@ -2,13 +2,8 @@
 SKU, a long outage drained in order without dead letters, and a rate limit shared by two
 worker processes."""
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,11 +14,9 @@ from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import PushConfig
-from infrastructure.postgres import eventsourcing_env
-from infrastructure.projections import AvailabilityRunner
 from interfaces.composition import running_propagation
 from tests.helpers import change, random_sku
-from tests.integration.propagation_fixtures import eventually
+from tests.integration.propagation_fixtures import eventually, pushed_by_two_workers
 
 K = ChangeKind
 CHANNEL, KEY, SECRET = "woo", "ck_push", "cs_push"
@@ -119,38 +112,17 @@ def test_two_worker_processes_never_exceed_the_channels_rate_limit(
     skus = [random_sku() for _ in range(40)]
     for sku in skus:
         sandbox.add_product(sku, 0)
-    config = tmp_path / "invsync.toml"
-    config.write_text(
-        f'[[channels]]\nid = "{CHANNEL}"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\n'
-        f'api_base_url = "{url}"\nconsumer_key = "{KEY}"\nconsumer_secret = "{SECRET}"\n'
-        "[channels.rules]\nsafety_buffer = 1\n"
-        "[channels.push]\nrate_per_second = 3\nbatch_window_seconds = 0\n"
-    )
-    env = {
-        **os.environ,
-        "INVSYNC_DATABASE_URL": scratch_database,
-        "INVSYNC_REDIS_URL": redis_url,
-        "INVSYNC_CONFIG": str(config),
-        "INVSYNC_QUEUE_NAMESPACE": f"rate-{random_sku()}",
+    channel = {
+        "id": CHANNEL,
+        "kind": "woocommerce",
+        "webhook_secrets": ["s"],
+        "api_base_url": url,
+        "consumer_key": KEY,
+        "consumer_secret": SECRET,
     }
-    command = [str(Path(sys.executable).with_name("invsync")), "worker", "--threads", "4"]
-    workers = [subprocess.Popen(command, env=env) for _ in range(2)]
-    try:
-        with AvailabilityRunner(eventsourcing_env(scratch_database), RULES):
-            for _ in range(30):  # every SKU changes every 0.2 s for 6 s
-                scratch_ledger.record_batch([change(K.RECEIPT, sku, 1) for sku in skus])
-                time.sleep(0.2)
-            eventually(
-                lambda: all(sandbox.stock(s) == 29 for s in skus), 30, "all 40 SKUs reach 29"
-            )
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGINT)
-        for worker in workers:
-            worker.wait(timeout=30)
-    calls = sandbox.log.count("products.batch")
-    print(
-        f"\ntwo workers, 40 SKUs changing for 6 s: {calls} batch calls, at most "
-        f"{sandbox.log.busiest_second('products.batch')} in any second (limit 3)"
+    pushed_by_two_workers(
+        scratch_ledger, scratch_database, redis_url, tmp_path, channel, skus, sandbox.stock
     )
-    assert sandbox.log.busiest_second("products.batch") <= 3
+    calls, busiest = sandbox.log.count(), sandbox.log.busiest_second()
+    print(f"\ntwo workers, 40 SKUs changing for 6 s: {calls} calls, at most {busiest} a second")
+    assert busiest <= 3  # lookups and batches alike

@@ -62,6 +62,9 @@ class FakeChannel:
     def read(self, skus):
         return {sku: self.shows.get(sku) for sku in skus}
 
+    def turn_taken(self):
+        pass
+
     def close(self):
         pass
 

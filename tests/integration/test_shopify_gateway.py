@@ -250,8 +250,10 @@ def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate
     shop.set_stock(sku, 0)
     since = time.monotonic()
     assert gate.take_call(1.0)  # the pusher's turn: the lookup goes on it
+    gateway.turn_taken()
     gateway.push([Push(sku, 2, version=1, acknowledged=0)])  # a lookup, then the mutation
     assert gate.take_call(1.0)
+    gateway.turn_taken()
     gateway.push([Push(sku, 3, version=2, acknowledged=2)])
     client.close()
     times = [t for t, operation, _ in shop.calls.calls if operation == "graphql" and t >= since]

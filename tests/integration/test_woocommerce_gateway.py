@@ -196,6 +196,7 @@ def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(
     store.sandbox.add_product("TEE-S", 1, parent=tee)
     store.sandbox.add_product("MUG", 3)
     assert gate.take_call(1.0)  # the pusher's turn: the lookup goes on it
+    gateway.turn_taken()
     gateway.push([push("TEE-S", 10), push("MUG", 30)])  # a lookup, then two batches
     client.close()
     times = [t for t, _, _ in store.sandbox.log.calls]

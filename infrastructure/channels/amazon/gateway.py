@@ -142,6 +142,9 @@ class AmazonGateway:
             return self._submit_feed(pushes)
         return [self._patch(pushes[0])]
 
+    def turn_taken(self) -> None:
+        """Nothing to do: each SP-API call takes a turn of its own operation's rate."""
+
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         """The results of the feed `ticket` carrying `skus` (in message order), None while
         Amazon processes it (or before `feed_poll_interval` has passed since the last look).

@@ -129,7 +129,6 @@ class ShopifyGateway(AnswersAtOnce):
             ChannelUnavailable: Shopify could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: the access token was refused (401/403).
         """
-        self.turn_taken()
         results: dict[str, PushResult] = {}
         try:
             self._resolve([p.sku for p in pushes if p.sku not in self._items])

@@ -96,7 +96,6 @@ class WooCommerceGateway(AnswersAtOnce):
             ChannelUnavailable: WooCommerce could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: the key was refused (401/403).
         """
-        self.turn_taken()
         indexed = list(enumerate(pushes))
         results = self._push_once(indexed)
         # An id that no longer exists means the product was deleted, maybe re-created under a
