@@ -124,16 +124,18 @@ class AvailabilityView(PostgresTrackingRecorder):
         # pushers go in ledger order, and a batch holds many SKUs.
         last = {e.originator_id: p for p, e in events if p > done}
         positions = {sku: last.get(item_id, position) for item_id, sku in fold.names.items()}
-        self._write_batch(
-            curs,
-            fold,
-            events=fresh,
-            before=before if announce else None,
-            positions=positions,
-            position=position,
-        )
-        self._insert_tracking(curs, Tracking(application_name, position))
-        curs.execute("SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{position}"])
+        # The writes need no answer: sent in one go, they wait for the server once, not each.
+        with curs.connection.pipeline():
+            self._write_batch(
+                curs,
+                fold,
+                events=fresh,
+                before=before if announce else None,
+                positions=positions,
+                position=position,
+            )
+            self._insert_tracking(curs, Tracking(application_name, position))
+            curs.execute("SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{position}"])
         return position
 
     def _load(

@@ -53,9 +53,9 @@ AUTH_PAUSE_SECONDS = 300.0
 @dataclass(frozen=True)
 class PushPolicy:
     batch_window: float = 2.0  # seconds the long tail may wait to share a call
-    # A SKU changing all the time makes a call of its own at most this often: its changes in
-    # between ride along other calls or are coalesced into the next push, so a best seller
-    # alone costs calls per interval, not per sale.
+    # A SKU changing all the time causes a call at most this often: its changes in between
+    # ride along other calls or are coalesced into the next push, so a best seller alone
+    # costs calls per interval, not per sale.
     sku_interval: float = 0.25
     call_timeout: float = 2.0  # seconds to wait for the rate limit before giving the turn up
     # A drain leaves the channel after `linger` seconds with nothing due (looking every `poll`
@@ -82,6 +82,7 @@ class Pusher:
         self._hot = hot
         self._listed: set[str] = set()  # SKUs whose channel item ref is on file
         self._settle_at = 0.0  # monotonic time of the next look at open submissions
+        self._caused: dict[str, float] = {}  # SKU → monotonic time it last caused a call
         self._woken = threading.Event()  # set when the outbox has moved
 
     def wake(self) -> None:
@@ -110,23 +111,27 @@ class Pusher:
                 if not due:
                     continue
                 calls += 1
+                self._caused_by(due[0].sku)
                 if not self._call(due):
                     break
                 idle_since = time.monotonic()
         return calls
 
     def _due(self) -> list[Pending]:
-        pending = self.store.pending(self.channel_id, self.gateway.max_batch * 4)
+        """What the next call carries: empty unless some row may cause a call, else every
+        pending row (those due first) up to the batch size."""
+        # Beyond a batch, so hot rows behind a long tail are found; bounded, as this is read
+        # twice a call and a feed's batch is large.
+        pending = self.store.pending(self.channel_id, min(self.gateway.max_batch * 4, 10_000))
         if not pending:
             return []
-        hot, now = self._hot(), datetime.now(UTC)
-        cutoff = now - timedelta(seconds=self.policy.batch_window)
-        recently = now - timedelta(seconds=self.policy.sku_interval)
+        hot, cutoff = self._hot(), datetime.now(UTC) - timedelta(seconds=self.policy.batch_window)
+        recently = time.monotonic() - self.policy.sku_interval
         due = [
             p
             for p in pending
-            if (p.acknowledged_at is None or p.acknowledged_at <= recently)
-            and (p.sku in hot or p.first_changed_at <= cutoff)
+            if (p.sku in hot or p.first_changed_at <= cutoff)
+            and self._caused.get(p.sku, float("-inf")) <= recently
         ]
         if not due:
             return []
@@ -134,6 +139,16 @@ class Pusher:
         chosen = {p.sku for p in due}
         riders = [p for p in pending if p.sku not in chosen]
         return (due + riders)[: self.gateway.max_batch]
+
+    def _caused_by(self, sku: str) -> None:
+        """`sku` caused a call: it causes none again for `sku_interval` (it may ride along).
+        One SKU per call, so while many SKUs change, calls go at the channel's full rate."""
+        now = time.monotonic()
+        if len(self._caused) > 10_000:  # forget SKUs whose interval is long over
+            self._caused = {
+                sku: at for sku, at in self._caused.items() if at > now - self.policy.sku_interval
+            }
+        self._caused[sku] = now
 
     def _call(self, due: list[Pending]) -> bool:
         """One call; False when the channel should not be called again now."""
