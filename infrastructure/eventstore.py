@@ -14,6 +14,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from application.errors import StorageNotConfigured
 from application.receipts import AuditFilter, HistoryFilter, Receipt
 from domain.stock import ChangeKind
 
@@ -28,9 +29,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
 
     The receipt's primary key is the business key: a fact recorded twice fails the whole
     transaction with an `IntegrityError`, so it can never count twice.
+
+    It refuses the library's database insert function (`POSTGRES_ENABLE_DB_FUNCTIONS`, with or
+    without the application's prefix): `insert_events` would then call that function instead
+    of the insert below, writing no receipt (the same fact applied twice) under no table lock
+    (readers tailing the log skip events committed late).
     """
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        _refuse_db_functions(datastore)
         super().__init__(datastore, events_table_name=events_table_name)
         self.receipts_table = events_table_name.removesuffix("_events") + "_receipts"
         self.sql_create_statements.extend(self._receipt_ddl())
@@ -54,6 +61,14 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "(topic = ANY(%s) OR get_byte(uuid_send(originator_id), 15) %% %s = %s) "
             "ORDER BY notification_id"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # Checked on every insert too: the setting lives on the datastore, which others share.
+        _refuse_db_functions(self.datastore)
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        return ids
 
     def read_notifications(
         self, after: int, upto: int, part: tuple[int, int, Sequence[str]] | None = None
@@ -261,6 +276,15 @@ class LedgerFactory(PostgresFactory):
 
 
 LEDGER_FACTORY_TOPIC = f"{LedgerFactory.__module__}:{LedgerFactory.__qualname__}"
+
+
+def _refuse_db_functions(datastore: PostgresDatastore) -> None:
+    if datastore.enable_db_functions:
+        raise StorageNotConfigured(
+            "the ledger refuses POSTGRES_ENABLE_DB_FUNCTIONS (also read as "
+            "LEDGER_POSTGRES_ENABLE_DB_FUNCTIONS): the library's insert function skips the "
+            "ledger's receipts and its table lock; unset it or set it to n"
+        )
 
 
 def _kind_and_time(

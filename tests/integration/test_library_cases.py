@@ -1,0 +1,264 @@
+"""The eventsourcing library's own persistence test cases, run against invsync's storage.
+
+`LedgerRecorder` (the ledger's events and receipts) meets the library's application recorder
+case and its non-interleaving case; what `LedgerFactory` builds for snapshots (an aggregate
+recorder) and for processes meets theirs; the factory itself meets the factory case. Each case
+runs on a database of its own on the test run's server, emptied before and after each test.
+
+The library runs the same cases once more with its database insert function switched on
+(`POSTGRES_ENABLE_DB_FUNCTIONS`). That function bypasses the recorder's own insert: the ledger's
+receipts would be dropped (a fact applied twice) and no table lock taken. The ledger's recorder
+refuses that mode, so here the variant checks the refusal instead, however the mode is set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from unittest import TestCase
+
+import psycopg
+import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresDatastore,
+    PostgresProcessRecorder,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.tests import persistence as library_cases
+from eventsourcing.utils import Environment
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from application.errors import StorageNotConfigured
+from application.ledger import Ledger
+from domain.stock import ChangeKind
+from infrastructure.eventstore import LEDGER_FACTORY_TOPIC, LedgerFactory, LedgerRecorder
+from infrastructure.postgres import eventsourcing_env
+from tests.helpers import change, random_sku
+
+# Names of our own; short enough that every index name derived from them fits in 63 bytes.
+EVENTS_TABLE = "library_case_events"
+TRACKING_TABLE = "library_case_tracking"
+
+
+@pytest.fixture(scope="module")
+def library_database(server_url: str) -> Iterator[str]:
+    """An empty database of its own: the cases count notification ids from 1."""
+    name = f"invsync_library_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _empty(database_url: str) -> None:
+    """Drop whatever a case created: tables, composite types, the library's functions."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def _datastore_settings(database_url: str) -> dict[str, Any]:
+    params = conninfo_to_dict(database_url)
+    return {
+        "dbname": str(params["dbname"]),
+        "host": str(params.get("host") or "127.0.0.1"),
+        "port": str(params.get("port") or "5432"),
+        "user": str(params.get("user") or "postgres"),
+        "password": str(params.get("password") or ""),
+    }
+
+
+class _OnPostgres(TestCase):
+    """A datastore on the module's database for each test, as the library's own Postgres tests
+    set one up (one pooled connection unless a test asks for more)."""
+
+    __test__ = False
+    pool_size = 1
+    database_url = ""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, library_database: str) -> None:
+        self.database_url = library_database  # before setUp: pytest fixtures come first
+
+    def setUp(self) -> None:
+        super().setUp()
+        _empty(self.database_url)
+        self.datastore = PostgresDatastore(
+            **_datastore_settings(self.database_url), pool_size=self.pool_size
+        )
+
+    def tearDown(self) -> None:
+        self.datastore.close()
+        super().tearDown()
+        _empty(self.database_url)
+
+    def _more_connections(self, count: int) -> None:
+        self.datastore.pool.open()
+        self.datastore.pool.resize(count, count)
+
+
+class TestLedgerRecorderApplicationCases(
+    _OnPostgres, library_cases.ApplicationRecorderTestCase[LedgerRecorder]
+):
+    __test__ = True
+
+    def create_recorder(self) -> LedgerRecorder:
+        recorder = LedgerRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        return recorder
+
+    def test_insert_subscribe(self) -> None:
+        self._more_connections(2)  # the subscription holds one for its LISTEN
+        self.optional_test_insert_subscribe()
+
+    def test_concurrent_no_conflicts(self, initial_position: int = 0) -> None:  # noqa: PT028
+        self._more_connections(12)
+        super().test_concurrent_no_conflicts(initial_position)
+
+    def test_concurrent_throughput(self) -> None:
+        self._more_connections(10)
+        super().test_concurrent_throughput()
+
+
+class TestLedgerRecorderNonInterleavingCase(
+    _OnPostgres, library_cases.NonInterleavingNotificationIDsBaseCase
+):
+    """Two writers racing: each one's notification ids must form a block of their own (the
+    table lock), or a reader tailing the log skips events committed late."""
+
+    __test__ = True
+    pool_size = 2  # both writers at once, not one after the other on one connection
+
+    def create_recorder(self) -> LedgerRecorder:
+        recorder = LedgerRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        return recorder
+
+
+class TestSnapshotRecorderAggregateCases(_OnPostgres, library_cases.AggregateRecorderTestCase):
+    """What `LedgerFactory` stores the ledger's snapshots with."""
+
+    __test__ = True
+
+    def create_recorder(self) -> PostgresAggregateRecorder:
+        recorder_class = LedgerFactory.aggregate_recorder_class
+        recorder = recorder_class(self.datastore, events_table_name="library_case_snapshots")
+        recorder.create_table()
+        return recorder
+
+
+class TestProcessRecorderCases(_OnPostgres, library_cases.ProcessRecorderTestCase):
+    """What `LedgerFactory` gives an application that follows another with tracking."""
+
+    __test__ = True
+
+    def create_recorder(self) -> PostgresProcessRecorder:
+        recorder = LedgerFactory.process_recorder_class(
+            self.datastore, events_table_name=EVENTS_TABLE, tracking_table_name=TRACKING_TABLE
+        )
+        recorder.create_table()
+        return recorder
+
+
+class _TrackingView(PostgresTrackingRecorder):
+    pass
+
+
+class TestLedgerFactoryCases(library_cases.InfrastructureFactoryTestCase[LedgerFactory]):
+    """`PERSISTENCE_MODULE` set to the ledger's factory builds what the library expects of a
+    factory, with the ledger's recorder for applications."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, library_database: str) -> Iterator[None]:
+        _empty(library_database)
+        self.env = Environment(
+            "LibraryCase", {**eventsourcing_env(library_database, create_table=True)}
+        )
+        yield
+        _empty(library_database)
+
+    def expected_factory_class(self) -> type[LedgerFactory]:
+        return LedgerFactory
+
+    def expected_aggregate_recorder_class(self) -> type[PostgresAggregateRecorder]:
+        return PostgresAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type[LedgerRecorder]:
+        return LedgerRecorder
+
+    def expected_tracking_recorder_class(self) -> type[PostgresTrackingRecorder]:
+        return PostgresTrackingRecorder
+
+    def tracking_recorder_subclass(self) -> type[PostgresTrackingRecorder]:
+        return _TrackingView
+
+    def expected_process_recorder_class(self) -> type[PostgresProcessRecorder]:
+        return PostgresProcessRecorder
+
+
+def test_the_factory_topic_names_the_ledger_factory():
+    assert LEDGER_FACTORY_TOPIC == "infrastructure.eventstore:LedgerFactory"
+
+
+# The library's database insert function -------------------------------------------------------
+
+
+def _event() -> StoredEvent:
+    return StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic="t", state=b"{}")
+
+
+def test_the_recorder_refuses_a_datastore_with_db_functions(library_database):
+    _empty(library_database)
+    settings = _datastore_settings(library_database)
+    with (
+        PostgresDatastore(**settings, enable_db_functions=True) as datastore,
+        pytest.raises(StorageNotConfigured, match="POSTGRES_ENABLE_DB_FUNCTIONS"),
+    ):
+        LedgerRecorder(datastore, events_table_name=EVENTS_TABLE)
+
+
+def test_the_recorder_refuses_to_insert_once_db_functions_are_switched_on(library_database):
+    _empty(library_database)
+    with PostgresDatastore(**_datastore_settings(library_database)) as datastore:
+        recorder = LedgerRecorder(datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        recorder.insert_events([_event()])
+        datastore.enable_db_functions = True
+        with pytest.raises(StorageNotConfigured, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
+            recorder.insert_events([_event()])
+        assert recorder.max_notification_id() == 1  # nothing was written
+    _empty(library_database)
+
+
+@pytest.mark.parametrize(
+    "key", ["POSTGRES_ENABLE_DB_FUNCTIONS", "LEDGER_POSTGRES_ENABLE_DB_FUNCTIONS"]
+)
+def test_the_ledger_refuses_db_functions_from_the_environment(database_url, monkeypatch, key):
+    monkeypatch.setenv(key, "y")
+    with pytest.raises(StorageNotConfigured, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
+        Ledger(env=eventsourcing_env(database_url))
+
+
+@pytest.mark.parametrize(
+    "key", ["POSTGRES_ENABLE_DB_FUNCTIONS", "LEDGER_POSTGRES_ENABLE_DB_FUNCTIONS"]
+)
+def test_the_ledger_refuses_db_functions_from_its_settings(database_url, key):
+    with pytest.raises(StorageNotConfigured, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
+        Ledger(env={**eventsourcing_env(database_url), key: "yes"})
+
+
+def test_db_functions_switched_off_explicitly_are_fine(database_url, monkeypatch):
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "n")
+    ledger = Ledger(env=eventsourcing_env(database_url))
+    try:
+        fact = change(ChangeKind.RECEIPT, random_sku(), 3)
+        assert ledger.record(fact).status.value == "applied"
+        assert ledger.record(fact).status.value == "duplicate"  # its receipt was kept
+    finally:
+        ledger.close()
