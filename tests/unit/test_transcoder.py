@@ -9,11 +9,9 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
-    Transcoder,
     TranscodingNotRegisteredError,
     UUIDAsHex,
 )
-from eventsourcing.tests import persistence as library_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -158,49 +156,3 @@ def test_any_tree_with_transcoder_keys_decodes_as_the_library_decodes_it(value):
     assert ours == theirs
     if ours[0] == "value":
         assert repr(ours[1]) == repr(theirs[1])  # same types too: 1 is not 1.0
-
-
-# The library's own transcoder test case, run against the library's transcoder and ours. Both
-# skip what the library's JSONTranscoder (9.5) does not do either: these cases are written for
-# its successor, which keeps tuples and subclasses of dict, list, str and int.
-_NOT_IN_9_5 = "the library's JSONTranscoder (9.5) turns tuples and subclasses into plain types"
-
-
-class _LibraryTranscoderCases(library_cases.TranscoderTestCase):
-    __test__ = False
-    transcoder_class: type[JSONTranscoder] = JSONTranscoder
-
-    def construct_transcoder(self) -> Transcoder:
-        transcoder = self.transcoder_class()
-        transcoder.register(library_cases.CustomType1AsDict())
-        transcoder.register(library_cases.CustomType2AsDict())
-        transcoder.register(UUIDAsHex())
-        return transcoder
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_tuple(self) -> None: ...
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_mixed(self) -> None: ...
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_dict_subclass(self) -> None: ...
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_list_subclass(self) -> None: ...
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_str_subclass(self) -> None: ...
-
-    @pytest.mark.skip(reason=_NOT_IN_9_5)
-    def test_int_subclass(self) -> None: ...
-
-
-class TestLibraryCasesOnTheLibrarysTranscoder(_LibraryTranscoderCases):
-    __test__ = True
-    transcoder_class = JSONTranscoder
-
-
-class TestLibraryCasesOnOrjsonTranscoder(_LibraryTranscoderCases):
-    __test__ = True
-    transcoder_class = OrjsonTranscoder
