@@ -15,7 +15,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
@@ -26,20 +34,24 @@ class ConfigError(InvsyncError):
 
 
 class ChannelKind(StrEnum):
+    """The kinds with a channel folder (`infrastructure/channels/<kind>/`): only these are
+    accepted, so every configured channel's webhooks and pushes have code behind them."""
+
     SHOPIFY = "shopify"
     WOOCOMMERCE = "woocommerce"
     AMAZON = "amazon"
-    EBAY = "ebay"
-    WALMART = "walmart"
     INTERNAL = "internal"
+
+
+# Kinds merchants ask for that have no folder yet: refused by name at start-up, with what is
+# supported, instead of accepted and answering their webhooks with an error.
+NOT_BUILT_YET = frozenset({"ebay", "walmart"})
 
 
 DEFAULT_API_BASE_URLS = {
     ChannelKind.SHOPIFY: "https://{shop}.myshopify.com",
     ChannelKind.WOOCOMMERCE: "https://example.com/wp-json/wc/v3",
     ChannelKind.AMAZON: "https://sellingpartnerapi-na.amazon.com",
-    ChannelKind.EBAY: "https://api.ebay.com",
-    ChannelKind.WALMART: "https://marketplace.walmartapis.com",
     ChannelKind.INTERNAL: "",
 }
 
@@ -47,6 +59,9 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 _MAX_UNITS = 10**9
+
+# PostgreSQL text holds no NUL.
+_Sku = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 
 
 class RulesConfig(BaseModel):
@@ -95,10 +110,14 @@ class ChannelConfig(BaseModel):
     webhook_secrets: tuple[str, ...] = ()
     default_location: str = "main"
     locations: dict[str, str] = Field(default_factory=dict)
+    # `[channels.sku_map]`: the channel's SKU -> ours, where the channel names a product apart.
+    sku_map: dict[_Sku, _Sku] = Field(default_factory=dict)
     # Amazon: the SNS topics whose notifications we accept.
     sns_topic_arns: tuple[str, ...] = ()
     rules: RulesConfig = Field(default_factory=RulesConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+
+    _channel_skus: dict[str, str] = PrivateAttr(default_factory=dict)  # ours -> the channel's
 
     def allocation_rule(self) -> ChannelRule:
         return ChannelRule(channel_id=self.id, **self.rules.model_dump())
@@ -109,6 +128,43 @@ class ChannelConfig(BaseModel):
         if not _ID.match(value):
             raise ValueError("must be lowercase letters, digits, '-' or '_' (used in URLs)")
         return value
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_is_built(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and value in NOT_BUILT_YET:
+            supported = ", ".join(ChannelKind)
+            raise ValueError(
+                f"channel {info.data.get('id', '?')!r}: kind {value!r} is not supported yet "
+                f"(supported: {supported}); remove the channel from the file"
+            )
+        return value
+
+    @field_validator("sku_map")
+    @classmethod
+    def _one_channel_sku_per_sku(cls, value: dict[str, str]) -> dict[str, str]:
+        named: dict[str, str] = {}  # our SKU -> the channel SKU that names it
+        for channel_sku, ours in value.items():
+            if not channel_sku or not ours:
+                raise ValueError(f"{channel_sku!r} = {ours!r}: neither SKU may be empty")
+            if ours in named:
+                raise ValueError(
+                    f"channel SKUs {named[ours]!r} and {channel_sku!r} both map to our SKU "
+                    f"{ours!r}: a SKU of ours has one name on a channel"
+                )
+            named[ours] = channel_sku
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._channel_skus = {ours: theirs for theirs, ours in self.sku_map.items()}
+
+    def our_sku(self, channel_sku: str) -> str:
+        """Our SKU for the one the channel names (the same, unless `sku_map` maps it)."""
+        return self.sku_map.get(channel_sku, channel_sku)
+
+    def channel_sku(self, our_sku: str) -> str:
+        """The channel's name for our SKU (the same, unless `sku_map` maps one to it)."""
+        return self._channel_skus.get(our_sku, our_sku)
 
     def location_for(self, channel_location: object) -> str:
         """Our location for a channel's location id (the default one when it names none)."""
@@ -160,7 +216,8 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")  # our own validators' words
+        raise ConfigError(f"{path}: {where}: {message}") from None
     seen: set[str] = set()
     for channel in config.channels:
         if channel.id in seen:

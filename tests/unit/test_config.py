@@ -1,6 +1,9 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from infrastructure.config import ChannelKind, ConfigError, load_config
+from infrastructure.channels.registry import ADAPTERS
+from infrastructure.config import ChannelConfig, ChannelKind, ConfigError, load_config
 
 
 def write(tmp_path, text: str):
@@ -126,3 +129,85 @@ def test_api_tokens_are_digests_with_scopes(tmp_path):
     worse = write(tmp_path, f'[[api_tokens]]\nname = "x"\nsha256 = "{digest}"\nscopes = ["root"]')
     with pytest.raises(ConfigError, match=r"api_tokens\.0\.scopes"):
         load_config(worse, {})
+
+
+@pytest.mark.parametrize("kind", ["ebay", "walmart"])
+def test_a_channel_kind_not_built_yet_is_refused_by_name(tmp_path, kind):
+    path = write(
+        tmp_path, f'[[channels]]\nid = "{kind}-us"\nkind = "{kind}"\nwebhook_secrets = ["s"]'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, {})
+    message = str(refused.value)
+    assert "channels.0.kind" in message
+    assert f"'{kind}-us'" in message
+    assert "not supported yet" in message
+    assert "shopify, woocommerce, amazon, internal" in message
+    assert "Value error" not in message
+    assert "\n" not in message
+
+
+def test_every_kind_the_configuration_accepts_has_a_channel_folder():
+    assert set(ADAPTERS) == set(ChannelKind)
+
+
+def _mapped(tmp_path, sku_map: str):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "woo"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\n'
+        f"[channels.sku_map]\n{sku_map}\n",
+    )
+    return load_config(path, {}).channels[0]
+
+
+def test_a_sku_map_names_channel_skus_by_ours_and_back(tmp_path):
+    channel = _mapped(tmp_path, '"WOO-TEE-M" = "TEE-M"\n"CAP" = "CAP-RED"')
+    assert channel.sku_map == {"WOO-TEE-M": "TEE-M", "CAP": "CAP-RED"}
+    assert channel.our_sku("WOO-TEE-M") == "TEE-M"
+    assert channel.channel_sku("TEE-M") == "WOO-TEE-M"
+    assert channel.channel_sku("CAP-RED") == "CAP"
+    # Unmapped SKUs are the same on both sides.
+    assert channel.our_sku("MUG-BLUE") == "MUG-BLUE"
+    assert channel.channel_sku("MUG-BLUE") == "MUG-BLUE"
+
+
+def test_a_channel_without_a_sku_map_uses_our_skus(tmp_path):
+    channel = load_config(
+        write(tmp_path, '[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]'), {}
+    ).channels[0]
+    assert channel.sku_map == {}
+    assert (channel.our_sku("X"), channel.channel_sku("X")) == ("X", "X")
+
+
+@pytest.mark.parametrize(
+    ("sku_map", "fragments"),
+    [
+        (
+            '"WOO-TEE" = "TEE-M"\n"WOO-TEE-M" = "TEE-M"',
+            ["channels.0.sku_map", "'WOO-TEE'", "'WOO-TEE-M'", "'TEE-M'"],
+        ),
+        ('"WOO-TEE" = ""', ["channels.0.sku_map", "'WOO-TEE'"]),
+        ('"" = "TEE-M"', ["channels.0.sku_map", "''"]),
+        ('"WOO-TEE" = 7', ["channels.0.sku_map.WOO-TEE"]),
+    ],
+)
+def test_a_bad_sku_map_names_the_key(tmp_path, sku_map, fragments):
+    with pytest.raises(ConfigError) as refused:
+        _mapped(tmp_path, sku_map)
+    for fragment in fragments:
+        assert fragment in str(refused.value)
+    assert "Value error" not in str(refused.value)
+
+
+_SKUS = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=6
+)
+
+
+@given(st.dictionaries(_SKUS, _SKUS, max_size=8).filter(lambda m: len(set(m.values())) == len(m)))
+def test_a_mapped_sku_goes_to_the_channel_and_comes_back_unchanged(sku_map):
+    channel = ChannelConfig(id="c", kind=ChannelKind.INTERNAL, sku_map=sku_map)
+    for channel_sku, ours in sku_map.items():
+        assert channel.our_sku(channel_sku) == ours
+        assert channel.channel_sku(ours) == channel_sku
+        assert channel.our_sku(channel.channel_sku(ours)) == ours
