@@ -1,23 +1,30 @@
 """Answers about the past: a SKU's stock and each channel's available-to-sell at a moment, and
 oversells with what surrounded them. The `Ledger` reads the events; this module holds what the
-answers are made of, and folds the channels' rule changes up to any moment."""
+answers are made of, and folds the channels' rule changes up to any moment.
+
+What a channel could sell at a moment is what the availability projection held then (and sent
+it): the one computation (`application.availability.compute`) on the stock recorded by then,
+the rules in force, and the sales velocity of the window up to the day of the projection's last
+computation of the SKU (the day its last event occurred, or a later rule change was recorded),
+not of the moment asked about."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import takewhile
 from typing import NamedTuple, cast
 
 from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 
+from application.availability import compute
 from application.receipts import Receipt
-from domain.allocation import Allocation, ChannelRule, allocate
+from domain.allocation import Allocation, ChannelRule
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules
-from domain.velocity import VELOCITY_WINDOW, units_sold_per_channel, velocities
+from domain.velocity import daily_sales, window_start
 
 
 class Availability(NamedTuple):
@@ -54,6 +61,21 @@ class RulesHistory:
     def at(self, at: datetime, sku: str) -> list[ChannelRule]:
         return [self._rule_at(default, at, sku) for default in self.defaults]
 
+    def changed_at(self, at: datetime, sku: str) -> datetime | None:
+        """When the rules that apply to `sku` last changed by `at` (a channel's own, or the
+        SKU's override); None if they never had."""
+        changes = [
+            event.timestamp
+            for default in self.defaults
+            for event in self._changes[default.channel_id]
+            if event.timestamp <= at
+            and (
+                isinstance(event, ChannelRules.Changed)
+                or (isinstance(event, ChannelRules.SkuOverridden) and event.sku == sku)
+            )
+        ]
+        return max(changes, default=None)
+
     def _rule_at(self, default: ChannelRule, at: datetime, sku: str) -> ChannelRule:
         # The aggregate at the version in force at `at`, folded from the events in hand, as
         # `repository.get(id, version=…)` would fold them after reading them again. Versions
@@ -68,16 +90,34 @@ def weighs_velocity(rules: Iterable[ChannelRule]) -> bool:
     return any(rule.velocity_weighted for rule in rules)
 
 
+def velocity_day(last: Aggregate.Event, rules_changed_at: datetime | None) -> date | None:
+    """The day the projection last computed a SKU's ATS on, whose velocity window it used:
+    that of its `last` event (the day it occurred at its source), unless a rule change that
+    applies to it was recorded after that (the day it was recorded). None while the SKU has
+    no stock event."""
+    if rules_changed_at is not None and rules_changed_at > last.timestamp:
+        return rules_changed_at.date()
+    if isinstance(last, InventoryItem.StockEvent):
+        return last.occurred_at.date()
+    return None
+
+
+def window_opens(day: date) -> datetime:
+    """A time before which no sale of the velocity window ending on `day` was recorded: the
+    window's first midnight, less a day for sources whose dates run ahead of UTC."""
+    return datetime.combine(window_start(day), time(), UTC) - timedelta(days=1)
+
+
 def availability_of(
     item: InventoryItem,
     rules: Sequence[ChannelRule],
     events: Iterable[InventoryItem.StockEvent],
-    at: datetime,
+    day: date | None,
 ) -> Availability:
-    """The ATS each channel had with `item` at `at`, velocity weighed by the sales among
-    `events` (the SKU's events of the week before `at`) that `item` had already recorded."""
-    sold: dict[str, float] = {}
-    if weighs_velocity(rules):
-        recorded = (e for e in events if e.originator_version <= item.version)
-        sold = velocities(units_sold_per_channel(recorded, at - VELOCITY_WINDOW))
-    return Availability(item, allocate(item.locations, rules, sold))
+    """The ATS each channel had with `item`, velocity measured over the window up to `day`
+    (see `velocity_day`) from the sales among `events` that `item` had already recorded
+    (`events` need hold only those that occurred in that window)."""
+    sales = {}
+    if day is not None and weighs_velocity(rules):
+        sales = daily_sales(e for e in events if e.originator_version <= item.version)
+    return Availability(item, compute(item.locations, rules, sales, day).allocations)

@@ -6,8 +6,14 @@ Both paths must agree row for row, so everything that decides a number lives her
 - levels per (SKU, location), folded from each event's own `deltas()`;
 - units sold per (SKU, channel, day), the channel being the sale's `source`;
 - the rules in force: the configured ones, changed by `ChannelRules` events;
-- a SKU's ATS is computed when one of its events is folded, or for every SKU when rules change,
-  with the sales velocity of the `VELOCITY_DAYS` days before that event's day.
+- a SKU's ATS is computed when one of its events is folded, or for every SKU when a configured
+  channel's rules change, with the sales velocity of the `VELOCITY_DAYS` days up to that event's
+  day (the day a stock event occurred at its source; the day a rules event was recorded).
+
+`compute` is the one computation of available-to-sell: the projection calls it for what it
+stores and sends, the answers about the past call it with the same inputs rebuilt from the
+events, and an explanation of a stored number re-runs `allocate` on the inputs it was computed
+from (the velocities are stored with it).
 """
 
 from __future__ import annotations
@@ -15,18 +21,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.allocation import ChannelRule, allocate
+from domain.allocation import Allocation, ChannelRule, allocate
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules, channel_rules_id, rule_from
 from domain.stock import Levels
-from domain.velocity import VELOCITY_WINDOW
+from domain.velocity import VELOCITY_DAYS, DailySales, velocities_on
 
-# Trailing window of the sales velocity, in whole days: the view keeps units sold per day.
-VELOCITY_DAYS = VELOCITY_WINDOW.days
+__all__ = ["VELOCITY_DAYS"]  # the pushers' store reads the window from here
 
 STATES = ("on_hand", "committed", "reserved", "unavailable")
 
@@ -34,6 +39,28 @@ _INDEX = {state: n for n, state in enumerate(STATES)}
 RULES_KIND = "rules"  # what changed a quantity when the rules did, not a stock event
 
 RulesEvent = ChannelRules.Changed | ChannelRules.SkuOverridden
+
+
+@dataclass(frozen=True, slots=True)
+class Computation:
+    """One computation of a SKU's available-to-sell: the sales velocity per channel it weighed
+    the channels by, and each channel's allocation with the steps that produced it."""
+
+    velocities: dict[str, float]
+    allocations: dict[str, Allocation]
+
+
+def compute(
+    locations: Mapping[str, Levels],
+    rules: Sequence[ChannelRule],
+    sales: DailySales,
+    day: date | None,
+) -> Computation:
+    """Each channel's ATS from the SKU's levels, the rules in force and its sales per (channel,
+    day), velocity measured over the window up to `day` (None: no velocity, the SKU has no
+    stock event yet). Rules that weigh no velocity make the sales irrelevant: pass `{}`."""
+    velocities = velocities_on(sales, day) if day is not None else {}
+    return Computation(velocities, allocate(locations, rules, velocities))
 
 
 @dataclass
@@ -141,6 +168,8 @@ class AvailabilityFold:
         self.touched.add(state.sku)
 
     def _fold_rules(self, event: RulesEvent) -> None:
+        if self.rules.channel_of(event) is None:
+            return  # a channel not configured: no ATS of ours depends on it
         sku = self.rules.apply(event)
         day = event.timestamp.date()
         if sku is None:
@@ -156,18 +185,13 @@ class AvailabilityFold:
             )
             self.touched.add(sku)
 
-    def velocities(self, sku: str, day: date) -> dict[str, float]:
-        """Units sold per day per channel over the `VELOCITY_DAYS` days up to `day`."""
-        start = day - timedelta(days=VELOCITY_DAYS)
-        totals: dict[str, int] = defaultdict(int)
-        for (channel_id, sold_on), units in self.sales.get(sku, {}).items():
-            if start < sold_on <= day:
-                totals[channel_id] += units
-        return {c: max(0, units) / VELOCITY_DAYS for c, units in totals.items()}
+    def computation(self, state: SkuState) -> Computation:
+        """The SKU's ATS now, velocity measured up to the day of the event that recomputes it."""
+        sales = self.sales.get(state.sku, {})
+        return compute(state.locations(), self.rules.rules_for(state.sku), sales, state.day)
 
     def available_to_sell(self, state: SkuState) -> dict[str, int]:
-        velocities = self.velocities(state.sku, state.day) if state.day else {}
-        allocations = allocate(state.locations(), self.rules.rules_for(state.sku), velocities)
+        allocations = self.computation(state).allocations
         return {channel_id: a.available_to_sell for channel_id, a in allocations.items()}
 
     def recomputed(self) -> Iterable[SkuState]:
@@ -193,3 +217,18 @@ def sales_rows(fold: AvailabilityFold) -> list[tuple[str, str, date, int]]:
 def levels_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
     """Stored (location, on_hand, committed, reserved, unavailable) rows as a SKU's levels."""
     return {row["location"]: [row[state] for state in STATES] for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAvailability:
+    """A channel's ATS of a SKU as the projection holds it: what the channel was sent, or is
+    about to be, explained from the very inputs it was computed from, and how its push went."""
+
+    channel_id: str
+    available_to_sell: int
+    version: int  # of the SKU's ledger the number reflects
+    allocation: Allocation  # the steps behind `available_to_sell`
+    pending: bool  # not pushed yet: the channel is about to be sent it
+    pushed_version: int | None  # the SKU's ledger version the last push carried
+    acknowledged_quantity: int | None  # what the channel said it shows after that push
+    acknowledged_at: datetime | None

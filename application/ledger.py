@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 from uuid import UUID
@@ -24,7 +24,9 @@ from application.as_of import (
     OversellInContext,
     RulesHistory,
     availability_of,
+    velocity_day,
     weighs_velocity,
+    window_opens,
 )
 from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
 from application.receipts import AuditFilter, HistoryFilter, Receipt, ReceiptStore
@@ -33,7 +35,6 @@ from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import StockChange
-from domain.velocity import VELOCITY_WINDOW
 
 
 class OutcomeStatus(StrEnum):
@@ -363,17 +364,21 @@ class Ledger(Application[UUID]):
     def availability_at(
         self, sku: str, at: datetime, defaults: Sequence[ChannelRule]
     ) -> Availability:
-        """A SKU's stock and each channel's available-to-sell as the ledger knew them at `at`:
-        the stock recorded by then, the rules in force for it then (`defaults` until a channel's
-        first change, and the SKU's overrides), and the sales velocity of the week before.
+        """A SKU's stock and each channel's available-to-sell as the ledger knew them at `at`,
+        which is what the availability projection held (and sent the channels) then: the stock
+        recorded by then, the rules in force for it then (`defaults` until a channel's first
+        change, and the SKU's overrides), and the sales velocity of the window the projection
+        used (see `velocity_day`).
         Raises `UnknownSku` if nothing had been recorded for the SKU by then."""
         item = self.item_at(sku, at)
-        rules = self.rules_history(defaults).at(at, sku)
-        events = []
-        if weighs_velocity(rules):
-            start = self._version_before_window(item.id, at)
-            events = self._stock_events(item.id, start, item.version)
-        return availability_of(item, rules, events, at)
+        history = self.rules_history(defaults)
+        rules = history.at(at, sku)
+        if not weighs_velocity(rules):
+            return availability_of(item, rules, [], None)
+        [last] = self.events.get(item.id, gt=item.version - 1, lte=item.version)
+        day = velocity_day(cast(Aggregate.Event, last), history.changed_at(at, sku))
+        sales = self._window_events(item.id, rules, [day], item.version)
+        return availability_of(item, rules, sales, day)
 
     def oversells_in_context(
         self,
@@ -391,32 +396,43 @@ class Ledger(Application[UUID]):
         self, receipt: Receipt, history: RulesHistory, context: int
     ) -> OversellInContext:
         at, sale = receipt.recorded_at, receipt.last_version
-        rules = history.at(at, receipt.sku)
-        start = sale - 1 - context
-        if weighs_velocity(rules):
-            start = min(start, self._version_before_window(receipt.item_id, at))
-        # One read covers the context and the velocity window; the item before the sale comes
-        # from its snapshot, and the sale itself is folded onto a copy of it.
-        events = self._stock_events(receipt.item_id, max(0, start), sale + context)
-        before = cast(InventoryItem, self.repository.get(receipt.item_id, version=sale - 1))
-        after = cast(
-            InventoryItem,
-            project_aggregate(
-                copy.deepcopy(before), [e for e in events if e.originator_version == sale]
-            ),
+        rules, changed = history.at(at, receipt.sku), history.changed_at(at, receipt.sku)
+        # The context, and the event before the sale: its day anchors the velocity before it.
+        read = list(
+            self.events.get(receipt.item_id, gt=max(0, sale - 2 - context), lte=sale + context)
         )
+        by_version = {e.originator_version: cast(Aggregate.Event, e) for e in read}
+        days = [velocity_day(by_version[v], changed) for v in (sale - 1, sale)]
+        sales = self._window_events(receipt.item_id, rules, days, sale)
+        # The item before the sale comes from its snapshot; the sale is folded onto a copy.
+        before = cast(InventoryItem, self.repository.get(receipt.item_id, version=sale - 1))
+        after = cast(InventoryItem, project_aggregate(copy.deepcopy(before), [by_version[sale]]))
+        events = [e for e in read if isinstance(e, InventoryItem.StockEvent)]
         return OversellInContext(
             receipt=receipt,
             events_before=[e for e in events if sale - context <= e.originator_version < sale],
             events_after=[e for e in events if sale < e.originator_version <= sale + context],
-            before=availability_of(before, rules, events, at),
-            after=availability_of(after, rules, events, at),
+            before=availability_of(before, rules, sales, days[0]),
+            after=availability_of(after, rules, sales, days[1]),
         )
 
-    def _version_before_window(self, item_id: UUID, at: datetime) -> int:
-        # The events recorded in the velocity window follow this version. A sale recorded
-        # before the window with a later `occurred_at` (a clock ahead) is not counted.
-        return self.receipts.version_at(item_id, at - VELOCITY_WINDOW) or 0
+    def _window_events(
+        self,
+        item_id: UUID,
+        rules: Sequence[ChannelRule],
+        days: Sequence[date | None],
+        lte: int,
+    ) -> list[InventoryItem.StockEvent]:
+        """The SKU's events up to version `lte` that may have occurred in the velocity windows
+        ending on `days`; none when no rule weighs velocity."""
+        anchored = [day for day in days if day is not None]
+        if not anchored or not weighs_velocity(rules):
+            return []
+        # Sales are recorded after they occur: those that occurred in the window follow this
+        # version. One recorded before it with a later `occurred_at` (a clock ahead by more
+        # than a day) is not counted.
+        start = self.receipts.version_at(item_id, window_opens(min(anchored))) or 0
+        return self._stock_events(item_id, start, lte)
 
     def _stock_events(self, item_id: UUID, gt: int, lte: int) -> list[InventoryItem.StockEvent]:
         return [

@@ -1,45 +1,64 @@
 """Sales velocity: how fast each channel sells a SKU, counted from the SKU's own ledger events.
 
-Velocity-weighted channels split their shares by it (see `domain.allocation`), so an answer about
-the past needs the velocity of the past: these functions take the events and the window, and
-read no clock.
+Velocity-weighted channels split their shares by it (see `domain.allocation`). Velocity is
+measured over the `VELOCITY_WINDOW` whole days up to a given day, from units sold per (channel,
+day the sale occurred at its source), so the projection (which keeps those per-day sums) and an
+answer about the past (which sums the events) count the very same units. Nothing here reads a
+clock: the day is always given.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 
 from domain.inventory import InventoryItem
 
-# The trailing window velocity is measured over.
+# The trailing window velocity is measured over, in whole days.
 VELOCITY_WINDOW = timedelta(days=7)
+VELOCITY_DAYS = VELOCITY_WINDOW.days
+
+DailySales = Mapping[tuple[str, date], int]  # (channel, day occurred) -> net units sold
 
 
-def units_sold_per_channel(
-    events: Iterable[InventoryItem.StockEvent], since: datetime, until: datetime | None = None
-) -> dict[str, int]:
-    """Net units each channel sold in a window: sales less the units their cancellations released.
+def daily_sales(events: Iterable[InventoryItem.StockEvent]) -> dict[tuple[str, date], int]:
+    """Net units each channel sold per day: sales less the units their cancellations released.
 
     Parameters:
         events: a SKU's ledger events, in any order; kinds other than sales and cancellations
             count nothing.
-        since, until: the window, `since` included and `until` (when given) excluded, by when
-            each event `occurred_at` the source.
 
     Returns:
-        Units per channel (the event's `source`), for each channel with a sale or cancellation in
-        the window; negative where cancellations outweigh sales.
+        Units per (channel, day): the event's `source` and the date it `occurred_at` the
+        source; a (channel, day) with sales that cancellations took back holds 0.
     """
-    sold: Counter[str] = Counter()
+    sold: dict[tuple[str, date], int] = {}
     for event in events:
-        if event.occurred_at >= since and (until is None or event.occurred_at < until):
-            sold[event.source] += event.units_sold()
-    return {channel: units for channel, units in sold.items() if units}
+        if units := event.units_sold():
+            key = (event.source, event.occurred_at.date())
+            sold[key] = sold.get(key, 0) + units
+    return sold
 
 
-def velocities(sold: Mapping[str, int], window: timedelta = VELOCITY_WINDOW) -> dict[str, float]:
-    """Units per day per channel over `window`, from `units_sold_per_channel`; never below zero."""
-    days = window / timedelta(days=1)
-    return {channel: max(0, units) / days for channel, units in sold.items()}
+def window_start(day: date) -> date:
+    """The first day of the velocity window that ends on `day` (both included)."""
+    return day - timedelta(days=VELOCITY_DAYS - 1)
+
+
+def velocities_on(sales: DailySales, day: date) -> dict[str, float]:
+    """Units sold per day per channel over the `VELOCITY_DAYS` days up to `day` included.
+
+    Parameters:
+        sales: units per (channel, day), as `daily_sales` counts them; days outside the window
+            count nothing.
+        day: the last day of the window.
+
+    Returns:
+        Units per day for each channel with sales in the window, never below zero.
+    """
+    first = window_start(day)
+    totals: dict[str, int] = {}
+    for (channel, sold_on), units in sales.items():
+        if first <= sold_on <= day:
+            totals[channel] = totals.get(channel, 0) + units
+    return {channel: max(0, units) / VELOCITY_DAYS for channel, units in totals.items()}

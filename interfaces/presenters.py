@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from application.as_of import OversellInContext
+from application.availability import ChannelAvailability
 from application.receipts import Receipt
 from domain.allocation import Allocation, ChannelRule, allocate
 from domain.inventory import InventoryItem
@@ -49,18 +50,39 @@ def allocations_document(
     return {
         channel_id: {
             "available_to_sell": allocation.available_to_sell,
-            **(
-                {
-                    "steps": [
-                        {"step": s.name, "quantity": s.quantity, "rule": s.rule}
-                        for s in allocation.steps
-                    ]
-                }
-                if explain
-                else {}
-            ),
+            **(_steps(allocation) if explain else {}),
         }
         for channel_id, allocation in allocations.items()
+    }
+
+
+def sent_channels_document(
+    channels: Mapping[str, ChannelAvailability], *, explain: bool = False
+) -> dict[str, Any]:
+    """Per channel, the `available_to_sell` the availability projection holds (what the channel
+    was sent, or is about to be: `pending`), how its last push went, and, to explain that very
+    number, the steps that produced it from the inputs the projection used."""
+    return {
+        channel_id: {
+            "available_to_sell": channel.available_to_sell,
+            "version": channel.version,
+            "pending": channel.pending,
+            "pushed_version": channel.pushed_version,
+            "acknowledged_quantity": channel.acknowledged_quantity,
+            "acknowledged_at": (
+                channel.acknowledged_at.isoformat() if channel.acknowledged_at else None
+            ),
+            **(_steps(channel.allocation) if explain else {}),
+        }
+        for channel_id, channel in channels.items()
+    }
+
+
+def _steps(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "steps": [
+            {"step": s.name, "quantity": s.quantity, "rule": s.rule} for s in allocation.steps
+        ]
     }
 
 

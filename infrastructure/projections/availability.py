@@ -4,11 +4,14 @@ quantities each channel should now show, for the pushers.
 
 Every table is qualified by the datastore's schema, so a rebuild can fill a copy in a schema of
 its own while these serve, and then swap the copies in (see `rebuild.py`).
+
+Each SKU keeps the sales velocities its ATS was last computed with, so the number the channels
+are sent can be explained later from exactly its own inputs, whatever day it is by then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,13 +25,15 @@ from psycopg.types.json import Jsonb
 from application.availability import (
     VELOCITY_DAYS,
     AvailabilityFold,
+    ChannelAvailability,
+    Computation,
     RuleBook,
     RulesEvent,
     SkuState,
     levels_of,
     sales_rows,
 )
-from domain.allocation import ChannelRule
+from domain.allocation import Allocation, ChannelRule, allocate
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules
 
@@ -62,7 +67,10 @@ class AvailabilityView(PostgresTrackingRecorder):
             for s in (
                 "CREATE TABLE IF NOT EXISTS {s}.availability_skus ("
                 "item_id uuid PRIMARY KEY, sku text NOT NULL UNIQUE, "
-                "version bigint NOT NULL DEFAULT 0)",
+                "version bigint NOT NULL DEFAULT 0, velocities jsonb NOT NULL DEFAULT '{{}}')",
+                # Tables of an older layout gain the column; their SKUs' next events fill it.
+                "ALTER TABLE {s}.availability_skus "
+                "ADD COLUMN IF NOT EXISTS velocities jsonb NOT NULL DEFAULT '{{}}'",
                 "CREATE TABLE IF NOT EXISTS {s}.availability_levels ("
                 "sku text NOT NULL, location text NOT NULL, on_hand bigint NOT NULL, "
                 "committed bigint NOT NULL, reserved bigint NOT NULL, "
@@ -237,8 +245,10 @@ class AvailabilityView(PostgresTrackingRecorder):
             )
         ats_rows, outbox_rows = [], []
         touched = list(fold.recomputed())
+        computed = {state.sku: fold.computation(state) for state in touched}
         for state in touched:
-            for channel_id, quantity in fold.available_to_sell(state).items():
+            for channel_id, allocation in computed[state.sku].allocations.items():
+                quantity = allocation.available_to_sell
                 ats_rows.append((state.sku, channel_id, quantity, state.version))
                 if before is not None and before.get((state.sku, channel_id)) != quantity:
                     outbox_rows.append(
@@ -252,7 +262,7 @@ class AvailabilityView(PostgresTrackingRecorder):
                             state.kind,
                         )
                     )
-        self._write_levels(curs, touched)
+        self._write_levels(curs, touched, computed)
         if ats_rows:
             curs.executemany(
                 self._sql(
@@ -265,7 +275,12 @@ class AvailabilityView(PostgresTrackingRecorder):
             )
         self.add_to_outbox(curs, outbox_rows)
 
-    def _write_levels(self, curs: Cursor[DictRow], touched: Sequence[SkuState]) -> None:
+    def _write_levels(
+        self,
+        curs: Cursor[DictRow],
+        touched: Sequence[SkuState],
+        computed: Mapping[str, Computation],
+    ) -> None:
         levels = [(s.sku, loc, *units) for s in touched for loc, units in s.levels.items()]
         if levels:
             curs.executemany(
@@ -280,8 +295,10 @@ class AvailabilityView(PostgresTrackingRecorder):
             )
         if touched:
             curs.executemany(
-                self._sql("UPDATE {s}.availability_skus SET version = %s WHERE sku = %s"),
-                [(s.version, s.sku) for s in touched],
+                self._sql(
+                    "UPDATE {s}.availability_skus SET version = %s, velocities = %s WHERE sku = %s"
+                ),
+                [(s.version, Jsonb(computed[s.sku].velocities), s.sku) for s in touched],
             )
 
     def _write_rules(
@@ -333,11 +350,15 @@ class AvailabilityView(PostgresTrackingRecorder):
 
     def load_fold(self, application_name: str, fold: AvailabilityFold, position: int) -> None:
         """Copy a whole fold into these (empty) tables, at tracking `position`."""
+        computed = {sku: fold.computation(state) for sku, state in fold.skus.items()}
         with self.datastore.transaction(commit=True) as curs:
             copies: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
                 (
-                    "availability_skus (item_id, sku, version)",
-                    ((i, s, fold.skus[s].version) for i, s in fold.names.items()),
+                    "availability_skus (item_id, sku, version, velocities)",
+                    (
+                        (i, s, fold.skus[s].version, Jsonb(computed[s].velocities))
+                        for i, s in fold.names.items()
+                    ),
                 ),
                 (
                     "availability_levels (sku, location, on_hand, committed, reserved, "
@@ -352,9 +373,9 @@ class AvailabilityView(PostgresTrackingRecorder):
                 (
                     "availability (sku, channel_id, available_to_sell, version)",
                     (
-                        (s.sku, channel_id, quantity, s.version)
+                        (s.sku, channel_id, allocation.available_to_sell, s.version)
                         for s in fold.skus.values()
-                        for channel_id, quantity in fold.available_to_sell(s).items()
+                        for channel_id, allocation in computed[s.sku].allocations.items()
                     ),
                 ),
             ]
@@ -387,21 +408,73 @@ class AvailabilityView(PostgresTrackingRecorder):
             )
             return {r["channel_id"]: r["available_to_sell"] for r in curs.fetchall()}
 
-    def velocities(self, sku: str, today: date | None = None) -> dict[str, float]:
-        """Units sold per day per channel over the `VELOCITY_DAYS` days up to `today`."""
-        fold = AvailabilityFold(RuleBook(()))
-        day = today or date.today()
+    def velocities(self, sku: str) -> dict[str, float]:
+        """The sales velocity per channel the SKU's ATS was last computed with ({}: none)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                self._sql(
-                    "SELECT channel_id, day, units FROM {s}.availability_sales "
-                    "WHERE sku = %s AND day > %s"
-                ),
-                [sku, day - timedelta(days=VELOCITY_DAYS)],
+                self._sql("SELECT velocities FROM {s}.availability_skus WHERE sku = %s"), [sku]
             )
-            for row in curs.fetchall():
-                fold.sales[sku][row["channel_id"], row["day"]] = row["units"]
-        return fold.velocities(sku, day)
+            row = curs.fetchone()
+        return dict(row["velocities"]) if row else {}
+
+    def channels(self, sku: str, defaults: Sequence[ChannelRule]) -> dict[str, ChannelAvailability]:
+        """Each channel's ATS of `sku` as stored and sent to the outbox, explained by `allocate`
+        on the levels, rules and velocities it was computed from, all read in one snapshot;
+        {} for a SKU the projection has not folded yet. `defaults` are the configured rules
+        (those the projection runs with)."""
+        with self.datastore.transaction(commit=False) as curs:
+            # One snapshot: the batch that moved the numbers moved their inputs with them.
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            curs.execute(
+                self._sql("SELECT version, velocities FROM {s}.availability_skus WHERE sku = %s"),
+                [sku],
+            )
+            found = curs.fetchone()
+            if found is None:
+                return {}
+            book = self._rule_book(curs, defaults)
+            curs.execute(
+                self._sql(
+                    "SELECT location, on_hand, committed, reserved, unavailable "
+                    "FROM {s}.availability_levels WHERE sku = %s"
+                ),
+                [sku],
+            )
+            state = SkuState(sku, levels_of(curs.fetchall()))
+            curs.execute(
+                self._sql(
+                    "SELECT channel_id, available_to_sell, version FROM {s}.availability "
+                    "WHERE sku = %s"
+                ),
+                [sku],
+            )
+            stored = {row["channel_id"]: row for row in curs.fetchall()}
+            curs.execute(
+                "SELECT channel_id, position > pushed_position AS pending, pushed_version, "
+                "acknowledged_quantity, acknowledged_at FROM availability_outbox "
+                "WHERE channel_id = ANY(%s) AND sku = %s",
+                [list(stored), sku],
+            )
+            pushes = {row["channel_id"]: row for row in curs.fetchall()}
+        steps = allocate(state.locations(), book.rules_for(sku), found["velocities"])
+        return {
+            channel_id: _channel(row, steps[channel_id], pushes.get(channel_id))
+            for channel_id, row in stored.items()
+            if channel_id in steps
+        }
+
+
+def _channel(stored: DictRow, allocation: Allocation, push: DictRow | None) -> ChannelAvailability:
+    return ChannelAvailability(
+        channel_id=stored["channel_id"],
+        available_to_sell=stored["available_to_sell"],
+        version=stored["version"],
+        allocation=allocation,
+        pending=bool(push and push["pending"]),
+        pushed_version=push["pushed_version"] if push and push["pushed_version"] else None,
+        acknowledged_quantity=push["acknowledged_quantity"] if push else None,
+        acknowledged_at=push["acknowledged_at"] if push else None,
+    )
 
 
 _ITEM_EVENTS = (InventoryItem.Created, InventoryItem.StockEvent)

@@ -74,8 +74,23 @@ class ChannelStock(Closed):
     )
 
 
+class SentChannelStock(ChannelStock):
+    """What the availability projection holds for a channel: what it was sent, or is about to
+    be. The push fields are absent where the number was computed on the spot."""
+
+    version: int | None = Field(default=None, description="the SKU's ledger version it reflects")
+    pending: bool | None = Field(default=None, description="not pushed to the channel yet")
+    pushed_version: int | None = Field(
+        default=None, description="the SKU's ledger version the last push carried"
+    )
+    acknowledged_quantity: int | None = Field(
+        default=None, description="what the channel said it shows after the last push"
+    )
+    acknowledged_at: AwareDatetime | None = None
+
+
 class SkuStock(Stock):
-    channels: dict[str, ChannelStock] = Field(description="keyed by channel id")
+    channels: dict[str, SentChannelStock] = Field(description="keyed by channel id")
 
 
 class StockAsOf(Stock):
