@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.sku_map import with_sku_map
 from infrastructure.config import ChannelConfig, ChannelKind, ConfigError
 
 Factory = Callable[[ChannelConfig], ChannelGateway]
@@ -75,8 +76,9 @@ FACTORIES: dict[ChannelKind, Factory] = {
 
 def gateway_for(channel: ChannelConfig) -> ChannelGateway | None:
     """The channel's gateway, or None when nothing is pushed to it (no API URL, pushing
-    switched off, or a kind without one). Raises `ConfigError` for missing credentials."""
+    switched off, or a kind without one); in our SKUs, whatever its `sku_map`. Raises
+    `ConfigError` for missing credentials."""
     factory = FACTORIES.get(channel.kind)
     if factory is None or not channel.api_base_url or not channel.push.enabled:
         return None
-    return factory(channel)
+    return with_sku_map(factory(channel), channel)
