@@ -32,6 +32,7 @@ class Receipt:
     shortfall: int
     location: str = ""
     reference: str = ""
+    reason: str = ""  # the ledger event's: an adjustment's reason, else the kind
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,10 @@ class AuditFilter:
     sku: str | None = None
     source: str | None = None  # channel account or system
     location: str | None = None
-    reference: str | None = None  # the source document, e.g. an order URI
+    reference: str | None = None  # the source document, exactly, e.g. an order URI
+    # An order's reference: the order's own receipts and every one under it (its fulfilments
+    # `<order>/fulfillments/<id>`, its refunds `<order>/refunds/<id>`).
+    order: str | None = None
     cursor: tuple[datetime, str] | None = None  # (recorded_at, business_key) of the last row
 
 

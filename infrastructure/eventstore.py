@@ -20,7 +20,7 @@ from domain.stock import ChangeKind
 
 _COLUMNS = (
     "business_key, sku, item_id, kind, first_version, last_version, "
-    "recorded_at, occurred_at, source, shortfall, location, reference"
+    "recorded_at, occurred_at, source, shortfall, location, reference, reason"
 )
 
 
@@ -116,7 +116,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 "last_version bigint NOT NULL, recorded_at timestamptz NOT NULL, "
                 "occurred_at timestamptz NOT NULL, source text NOT NULL, "
                 "shortfall integer NOT NULL DEFAULT 0, location text NOT NULL DEFAULT '', "
-                "reference text NOT NULL DEFAULT '')"
+                "reference text NOT NULL DEFAULT '', reason text NOT NULL DEFAULT '')"
             ),
             # Databases migrated before these columns existed gain them.
             self._sql(
@@ -127,11 +127,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS "
                 "reference text NOT NULL DEFAULT ''"
             ),
+            self._sql(
+                "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS "
+                "reason text NOT NULL DEFAULT ''"
+            ),
             # Audits across SKUs go by time: a block-range index costs next to nothing to keep
             # on a table written in time order.
             self._index("recorded", "USING brin (recorded_at)"),
             self._index("item_version", "(item_id, last_version)"),
             self._index("oversells", "(recorded_at) WHERE shortfall > 0"),
+            # An order's receipts and those under it (`<order>/...`): byte-wise order serves
+            # both the exact reference and the prefix range, whatever the database's collation.
+            self._index("reference", "(reference text_pattern_ops)"),
         ]
 
     def _index(self, name: str, definition: str) -> Composed:
@@ -170,7 +177,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
                         # Binary parameters: text arrays would escape every string by regex.
                         "%b::text[], %b::text[], %b::uuid[], %b::text[], %b::bigint[], "
                         "%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[], "
-                        "%b::int[], %b::text[], %b::text[])"
+                        "%b::int[], %b::text[], %b::text[], %b::text[])"
                     ),
                     [list(column) for column in zip(*(_row(r) for r in receipts), strict=True)],
                     prepare=True,
@@ -225,6 +232,10 @@ class LedgerRecorder(PostgresApplicationRecorder):
         return self._select(query, [before, before, limit])
 
     def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]:
+        return self._select(*self.audit_query(audit, limit))
+
+    def audit_query(self, audit: AuditFilter, limit: int) -> tuple[Composed, list[Any]]:
+        """The query `select_audit` runs, and its parameters."""
         where: list[str] = ["true"]
         params: list[Any] = []
         for column, value in (
@@ -236,6 +247,11 @@ class LedgerRecorder(PostgresApplicationRecorder):
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
+        if audit.order is not None:
+            # The order itself, or anything in the byte range of `<order>/`: "0" follows "/".
+            order = audit.order.rstrip("/")
+            where.append("(reference = %s OR (reference ~>=~ %s AND reference ~<~ %s))")
+            params.extend([order, order + "/", order + "0"])
         _kind_and_time(where, params, audit.kinds, audit.since, audit.until)
         if audit.cursor is not None:
             where.append("(recorded_at, business_key) < (%s, %s)")
@@ -244,7 +260,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
             f"SELECT {_COLUMNS} FROM {{schema}}.{{table}} WHERE {' AND '.join(where)} "
             "ORDER BY recorded_at DESC, business_key DESC LIMIT %s"
         )
-        return self._select(query, [*params, limit])
+        return query, [*params, limit]
 
     def select_skus(self, contains: str, after: str | None, limit: int) -> list[str]:
         pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -321,6 +337,7 @@ def _row(r: Receipt) -> tuple[Any, ...]:
         r.shortfall,
         r.location,
         r.reference,
+        r.reason,
     )
 
 

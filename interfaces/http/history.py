@@ -31,21 +31,34 @@ def history_endpoint(ledger: Ledger) -> Callable[[Request], Response]:
                 source=params.get("channel") or params.get("source"),
                 location=params.get("location"),
                 reference=params.get("reference"),
+                order=_order(params.get("order")),
                 cursor=_audit_cursor(params.get("cursor")),
             ),
             limit=limit,
         )
-        rows = [receipt_document(r) for r in found]
         following = (
             _encode_cursor(found[-1].recorded_at, found[-1].business_key)
             if len(found) == limit
             else None
         )
         if params.get("format") == "csv":
+            rows = [{**receipt_document(r), "reason": r.reason} for r in found]
             return Response(_csv(rows), media_type="text/csv")
-        return JSONResponse({"changes": rows, "next_cursor": following})
+        return JSONResponse(
+            {"changes": [receipt_document(r) for r in found], "next_cursor": following}
+        )
 
     return audit
+
+
+def _order(value: str | None) -> str | None:
+    """An order's reference, e.g. `shopify://shop-us/orders/450789469`; a trailing slash is
+    ignored."""
+    if value is None:
+        return None
+    if not value.rstrip("/"):
+        raise BadQuery("order must be an order's reference, e.g. shopify://<channel>/orders/<id>")
+    return value
 
 
 def _encode_cursor(recorded_at: datetime, business_key: str) -> str:
@@ -73,6 +86,7 @@ _CSV_COLUMNS = (
     "location",
     "source",
     "reference",
+    "reason",
     "business_key",
     "shortfall",
 )

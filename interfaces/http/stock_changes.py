@@ -91,7 +91,9 @@ def stock_changes_endpoint(
                 return JSONResponse(
                     seen.body, status_code=seen.status, headers={"Idempotent-Replayed": "true"}
                 )
-        status, document = await run_in_threadpool(_record, ledger, body)
+        # Who made it: the token's name; with no tokens configured (loopback only), "api".
+        source = getattr(request.state, "token", None) or "api"
+        status, document = await run_in_threadpool(_record, ledger, body, source)
         if key and idempotency is not None and status < 500:
             await run_in_threadpool(idempotency.remember, key, fingerprint, status, document)
         media = "application/problem+json" if status >= 400 else "application/json"
@@ -104,7 +106,7 @@ def stock_changes_endpoint(
     return post
 
 
-def _record(ledger: Ledger, body: bytes) -> tuple[int, dict[str, Any]]:
+def _record(ledger: Ledger, body: bytes, source: str) -> tuple[int, dict[str, Any]]:
     try:
         parsed = _REQUEST.validate_json(body)
     except ValidationError as error:
@@ -117,7 +119,7 @@ def _record(ledger: Ledger, body: bytes) -> tuple[int, dict[str, Any]]:
     changes, errors = [], []
     for n, item in enumerate(batch):
         try:
-            changes.append(item.to_domain(source="api"))
+            changes.append(item.to_domain(source=source))
         except DomainError as error:
             errors.append({"at": str(n) if isinstance(parsed, list) else "", "error": str(error)})
     if errors:
