@@ -92,9 +92,11 @@ def test_an_order_reference_with_like_wildcards_matches_only_itself(client, ledg
     assert sorted(c["reference"] for c in found) == [f"{base}/a_b%", f"{base}/a_b%/refunds/1"]
 
 
-def test_an_order_with_a_nul_is_a_400_problem(client):
-    answer = client.get("/api/v1/history", params={"order": "shopify://x/orders/1\x00"})
+@pytest.mark.parametrize("order", ["shopify://x/orders/1\x00", "", "/"])
+def test_an_order_that_is_no_reference_is_a_400_problem(client, order):
+    answer = client.get("/api/v1/history", params={"order": order})
     assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 # Characters either side of "/" in byte order, and beyond ASCII: the prefix range is bytewise.
