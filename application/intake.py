@@ -4,11 +4,11 @@ and the ports translation needs. Channels report deltas; only the ledger holds q
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
 
+from domain.orders import OrderUpdate
 from domain.stock import StockChange
 
 
@@ -49,18 +49,10 @@ class Translation:
     """What a delivery means for the ledger. `parked` says why it could not be understood."""
 
     changes: Sequence[StockChange] = ()
+    orders: Sequence[OrderUpdate] = ()  # what it teaches about channel orders
     observations: Sequence[Observation] = ()
     parked: str | None = None
-    # Order states to remember (order id → state) once the changes are in the ledger, for
-    # channels that report states rather than deltas.
-    remember: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def park(cls, reason: str) -> Translation:
         return cls(parked=reason)
-
-
-class OrderMemory(Protocol):
-    """The last state seen of each channel order, for channels that report states, not deltas."""
-
-    def recall(self, channel_id: str, order_id: str) -> Mapping[str, Any] | None: ...

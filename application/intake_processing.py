@@ -7,15 +7,14 @@ only after its changes are in the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from application.intake import (
     Delivery,
     DeliveryState,
     Observation,
-    OrderMemory,
     Translation,
 )
 from application.ledger import Ledger, OutcomeStatus
@@ -31,7 +30,6 @@ class DeliveryResult:
     state: DeliveryState
     reason: str | None = None
     observations: Sequence[Observation] = ()
-    remember: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class Inbox(Protocol):
@@ -47,35 +45,15 @@ class Inbox(Protocol):
     def finish(self, results: Sequence[DeliveryResult]) -> None: ...
 
 
-Translate = Callable[[Delivery, OrderMemory], Translation]
-
-
-class _MemoryWithOverlay:
-    """What earlier deliveries of the same batch will have remembered, over what is stored:
-    two updates of one order in one batch must see each other, in order."""
-
-    def __init__(self, stored: OrderMemory) -> None:
-        self._stored = stored
-        self._overlay: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-    def recall(self, channel_id: str, order_id: str) -> Mapping[str, Any] | None:
-        found = self._overlay.get((channel_id, order_id))
-        return found if found is not None else self._stored.recall(channel_id, order_id)
-
-    def add(self, channel_id: str, remembered: Mapping[str, Mapping[str, Any]]) -> None:
-        for order_id, state in remembered.items():
-            self._overlay[channel_id, order_id] = state
+Translate = Callable[[Delivery], Translation]
 
 
 class IntakeProcessor:
     """Applies batches of inbox deliveries to the ledger."""
 
-    def __init__(
-        self, ledger: Ledger, inbox: Inbox, memory: OrderMemory, translate: Translate
-    ) -> None:
+    def __init__(self, ledger: Ledger, inbox: Inbox, translate: Translate) -> None:
         self._ledger = ledger
         self._inbox = inbox
-        self._memory = memory
         self._translate = translate
 
     def process(self, ids: Sequence[int], lane: str, batch: int = 1000) -> list[DeliveryResult]:
@@ -93,12 +71,7 @@ class IntakeProcessor:
             raise
 
     def _apply(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
-        memory = _MemoryWithOverlay(self._memory)
-        translations: list[tuple[Delivery, Translation]] = []
-        for delivery in deliveries:
-            translation = self._translate(delivery, memory)
-            memory.add(delivery.channel_id, translation.remember)
-            translations.append((delivery, translation))
+        translations = [(delivery, self._translate(delivery)) for delivery in deliveries]
         translations = self._park_unknown_skus(translations)
         results = self._record(translations)
         self._inbox.finish(results)
@@ -107,47 +80,36 @@ class IntakeProcessor:
     def _park_unknown_skus(
         self, translations: list[tuple[Delivery, Translation]]
     ) -> list[tuple[Delivery, Translation]]:
-        wanted = {
-            change.sku
-            for _, translation in translations
-            for change in translation.changes
-            if change.kind not in _INTRODUCING
-        }
+        wanted = {sku for _, t in translations for sku in _skus_needed(t)}
         known = self._ledger.known_skus(wanted) if wanted else set()
         checked: list[tuple[Delivery, Translation]] = []
-        held_back: set[tuple[str, str]] = set()  # orders with a parked update in this batch
         for delivery, translated in translations:
-            translation = translated
-            orders = {(delivery.channel_id, order_id) for order_id in translation.remember}
-            unknown = sorted(
-                {c.sku for c in translation.changes if c.kind not in _INTRODUCING} - known
-            )
-            if translation.parked is None and orders & held_back:
-                # It was translated on top of an update that will not be applied: applying it
-                # would lose that update's changes for good. Both wait for review, in order.
-                translation = Translation.park(
-                    "an earlier update of the same order is parked: retry that one first"
-                )
-            elif translation.parked is None and unknown:
-                translation = Translation.park(
+            unknown = sorted(_skus_needed(translated) - known)
+            if translated.parked is None and unknown:
+                translated = Translation.park(  # noqa: PLW2901
                     f"SKU not in the ledger: {', '.join(unknown)} (receive or count it, "
                     "then retry the delivery)"
                 )
-            if translation.parked is not None:
-                held_back |= orders
-            checked.append((delivery, translation))
+            checked.append((delivery, translated))
         return checked
 
     def _record(self, translations: list[tuple[Delivery, Translation]]) -> list[DeliveryResult]:
-        changes = [c for _, t in translations if t.parked is None for c in t.changes]
-        outcomes = iter(self._ledger.record_batch(changes)) if changes else iter(())
+        applied = [t for _, t in translations if t.parked is None]
+        changes = [c for t in applied for c in t.changes]
+        updates = [u for t in applied for u in t.orders]
+        outcomes, lessons = (
+            self._ledger.record_lessons(changes, updates) if changes or updates else ([], [])
+        )
+        change_outcomes, order_outcomes = iter(outcomes), iter(lessons)
         results = []
         for delivery, translation in translations:
             if translation.parked is not None:
                 results.append(DeliveryResult(delivery, DeliveryState.PARKED, translation.parked))
                 continue
-            mine = [next(outcomes) for _ in translation.changes]
+            mine = [next(change_outcomes) for _ in translation.changes]
+            taught = [next(order_outcomes) for _ in translation.orders]
             errors = [str(o.error) for o in mine if o.status is OutcomeStatus.REJECTED]
+            errors += [str(o.error) for o in taught if o.status is OutcomeStatus.REJECTED]
             if errors:
                 # The rest of its changes are in; a retry after review re-applies only these.
                 reason = "; ".join(errors)
@@ -155,10 +117,16 @@ class IntakeProcessor:
                 continue
             results.append(
                 DeliveryResult(
-                    delivery,
-                    DeliveryState.PROCESSED,
-                    observations=translation.observations,
-                    remember=translation.remember,
+                    delivery, DeliveryState.PROCESSED, observations=translation.observations
                 )
             )
         return results
+
+
+def _skus_needed(translation: Translation) -> set[str]:
+    """The SKUs the ledger must know before `translation` can be applied: anything but a
+    receipt, count or adjustment on an unknown SKU waits until one of those introduces it."""
+    needed = {c.sku for c in translation.changes if c.kind not in _INTRODUCING}
+    for update in translation.orders:
+        needed |= update.skus()
+    return needed

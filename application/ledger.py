@@ -33,6 +33,7 @@ from application.receipts import AuditFilter, HistoryFilter, Receipt, ReceiptSto
 from domain.allocation import ChannelRule
 from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
+from domain.orders import ChannelOrder, OrderUpdate, channel_order_id
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import StockChange
 
@@ -50,6 +51,17 @@ class Outcome:
     change: StockChange
     status: OutcomeStatus
     receipt: Receipt | None = None
+    error: DomainError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What became of one order update: APPLIED when it taught something new (its stock
+    changes in `changes`), DUPLICATE when everything in it was known, REJECTED with `error`."""
+
+    update: OrderUpdate
+    status: OutcomeStatus
+    changes: tuple[Outcome, ...] = ()
     error: DomainError | None = None
 
 
@@ -117,52 +129,119 @@ class Ledger(Application[UUID]):
         alone; the others are applied. Raises `LedgerBusy` if writers in other processes kept
         winning the race for the same SKUs.
         """
+        return self.record_lessons(changes, ())[0]
+
+    def record_lessons(
+        self, changes: Sequence[StockChange], updates: Sequence[OrderUpdate]
+    ) -> tuple[list[Outcome], list[OrderOutcome]]:
+        """Apply stock changes and what channel orders teach, in one transaction.
+
+        An order update is merged into its `ChannelOrder`, and the stock changes that take its
+        lines to what they should now hold are recorded with it: the order and the SKUs are
+        saved together under optimistic concurrency, so a lesson is applied once however many
+        workers learn it at the same moment. Returns the outcomes of `changes` and of `updates`,
+        each in order. Raises `LedgerBusy`.
+        """
         for attempt in range(1, self.max_attempts + 1):
             try:
                 # A lone command skips the receipt look-up on its first attempt: a duplicate is
                 # rare there, and the unique business key still refuses it (then we look).
-                return self._try_batch(changes, look_up=attempt > 1 or len(changes) > 1)
+                look_up = attempt > 1 or len(changes) > 1
+                return self._try_batch(changes, updates, look_up=look_up)
             except IntegrityError:
-                # Another writer got there first: a newer version of an item, or the same
-                # business key. The next attempt reloads and sees which.
+                # Another writer got there first: a newer version of an item or an order, or
+                # the same business key. The next attempt reloads and sees which.
                 time.sleep(random.uniform(0, 0.002 * attempt))
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
-    def _try_batch(self, changes: Sequence[StockChange], look_up: bool) -> list[Outcome]:
+    def _try_batch(
+        self, changes: Sequence[StockChange], updates: Sequence[OrderUpdate], look_up: bool
+    ) -> tuple[list[Outcome], list[OrderOutcome]]:
         first_of_key: dict[str, StockChange] = {}
         for change in changes:
             first_of_key.setdefault(change.business_key, change)
         known = self.receipts.select_receipts(list(first_of_key)) if look_up else {}
         fresh = [change for key, change in first_of_key.items() if key not in known]
-        skus = sorted({change.sku for change in fresh})
+        orders = {
+            (u.channel_id, u.order_id): self._load_order(u.channel_id, u.order_id) for u in updates
+        }
+        try:
+            lessons = [self._learn(orders[u.channel_id, u.order_id], u) for u in updates]
+        except BaseException:
+            self._forget(orders.values())
+            raise
+        derived = [c for lesson in lessons for c in lesson[1]]
+        skus = sorted({change.sku for change in [*fresh, *derived]})
         results: dict[str, Outcome] = {}
         with self._locks.holding(skus):
             items = {sku: self._load_for_write(sku) for sku in skus}
             # Stored versions: a new item's pending Created event is not stored yet.
             versions_before = {s: i.version - len(i.pending_events) for s, i in items.items()}
             try:
-                results = self._apply(fresh, items)
+                results = self._apply([*fresh, *derived], items)
                 receipts = [o.receipt for o in results.values() if o.receipt is not None]
                 # The event store directly, not save(): save() checks every aggregate against
                 # runtime Protocols, which costs more than the insert with 1,000 items a batch.
-                events = [event for item in items.values() for event in item.collect_events()]
+                aggregates: list[Aggregate] = [*items.values(), *orders.values()]
+                events = [event for agg in aggregates for event in agg.collect_events()]
                 self.events.put(events, receipts=receipts)
             except BaseException:
-                self._forget(items.values())
+                self._forget([*items.values(), *orders.values()])
                 raise
             self._cache_and_snapshot(items, versions_before)
+            for order in orders.values():
+                self._order_cache_put(order)
         if not look_up:
             # Skipping the look-up must not turn a repeat into a refusal: a repeated fact may
             # break a rule (its reservation is already open) before its key is checked.
             refused = [k for k, o in results.items() if o.status is OutcomeStatus.REJECTED]
             known = self.receipts.select_receipts(refused) if refused else {}
         first_index: dict[str, int] = {}
-        return [
+        outcomes = [
             self._outcome_of(
                 change, results, known, first_index.setdefault(change.business_key, i) != i
             )
             for i, change in enumerate(changes)
         ]
+        return outcomes, [
+            OrderOutcome(
+                update,
+                status,
+                tuple(results[c.business_key] for c in derived_changes),
+                error,
+            )
+            for update, (status, derived_changes, error) in zip(updates, lessons, strict=True)
+        ]
+
+    @staticmethod
+    def _learn(
+        order: ChannelOrder, update: OrderUpdate
+    ) -> tuple[OutcomeStatus, list[StockChange], DomainError | None]:
+        version = order.version
+        try:
+            derived = order.learn(update)
+        except DomainError as error:
+            return OutcomeStatus.REJECTED, [], error
+        status = OutcomeStatus.APPLIED if order.version > version else OutcomeStatus.DUPLICATE
+        return status, derived, None
+
+    def _load_order(self, channel_id: str, order_id: str) -> ChannelOrder:
+        order_id_ = channel_order_id(channel_id, order_id)
+        cache = self.repository.cache
+        assert cache is not None  # AGGREGATE_CACHE_MAXSIZE is set on the class
+        try:
+            return cast(ChannelOrder, cache.get(order_id_))
+        except KeyError:
+            pass
+        try:
+            return cast(ChannelOrder, self.repository.get(order_id_, deepcopy_from_cache=False))
+        except AggregateNotFoundError:
+            return ChannelOrder(channel_id, order_id)
+
+    def _order_cache_put(self, order: ChannelOrder) -> None:
+        cache = self.repository.cache
+        assert cache is not None
+        cache.put(order.id, order)
 
     def _apply(
         self, changes: list[StockChange], items: dict[str, InventoryItem]
@@ -256,6 +335,13 @@ class Ledger(Application[UUID]):
                 return cast(InventoryItem, self.repository.get(inventory_item_id(sku)))
             except AggregateNotFoundError:
                 raise UnknownSku(f"no stock has been recorded for SKU {sku!r}") from None
+
+    def channel_order(self, channel_id: str, order_id: str) -> ChannelOrder | None:
+        """What is known of a channel order and what its lines hold, None if never seen."""
+        try:
+            return cast(ChannelOrder, self.repository.get(channel_order_id(channel_id, order_id)))
+        except AggregateNotFoundError:
+            return None
 
     def item_at(self, sku: str, at: datetime) -> InventoryItem:
         """The stock of a SKU as recorded at time `at`. Raises `UnknownSku`."""

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from application.intake import Delivery, DeliveryState
@@ -33,7 +32,7 @@ OBSERVE = (
 
 
 class PostgresInbox:
-    """Implements the `Inbox` and `OrderMemory` ports of intake processing."""
+    """Implements the `Inbox` port of intake processing."""
 
     def __init__(self, database_url: str, max_size: int = 8) -> None:
         self._pool = ConnectionPool(
@@ -64,13 +63,6 @@ class PostgresInbox:
             "UPDATE inbox_deliveries SET claimed_until = NULL WHERE id = ANY(%s)", [list(ids)]
         )
 
-    def recall(self, channel_id: str, order_id: str) -> Mapping[str, Any] | None:
-        row = self._rows(
-            "SELECT state FROM channel_orders WHERE channel_id = %s AND order_id = %s",
-            [channel_id, order_id],
-        )
-        return dict(row[0]["state"]) if row else None
-
     def finish(self, results: Sequence[DeliveryResult]) -> None:
         """Mark deliveries done, with what they taught us, in one transaction."""
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as curs:
@@ -100,16 +92,6 @@ class PostgresInbox:
                     )
                     for r in results
                     for o in r.observations
-                ],
-            )
-            curs.executemany(
-                "INSERT INTO channel_orders (channel_id, order_id, state) VALUES (%s, %s, %s) "
-                "ON CONFLICT (channel_id, order_id) "
-                "DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
-                [
-                    (r.delivery.channel_id, order_id, Jsonb(state))
-                    for r in results
-                    for order_id, state in r.remember.items()
                 ],
             )
 

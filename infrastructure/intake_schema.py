@@ -28,12 +28,6 @@ STATEMENTS = (
         ON inbox_deliveries (lane, id) WHERE state = 'pending'""",
     """CREATE INDEX IF NOT EXISTS inbox_deliveries_parked_idx
         ON inbox_deliveries (received_at) WHERE state = 'parked'""",
-    """CREATE TABLE IF NOT EXISTS channel_orders (
-        channel_id text NOT NULL,
-        order_id text NOT NULL,
-        state jsonb NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (channel_id, order_id))""",
     """CREATE TABLE IF NOT EXISTS channel_observations (
         id bigserial PRIMARY KEY,
         channel_id text NOT NULL,

@@ -144,7 +144,7 @@ def build_intake(
 ) -> Intake:
     router = ChannelRouter(config)
     inbox = PostgresInbox(database_url)
-    processor = IntakeProcessor(ledger, inbox, inbox, router.translate)
+    processor = IntakeProcessor(ledger, inbox, router.translate)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
     sweeper = Sweeper(inbox, queues)

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from application.intake import Delivery, OrderMemory, Translation
+from application.intake import Delivery, Translation
 from domain.errors import DomainError, InvsyncError
 from infrastructure.config import ChannelConfig
 
@@ -27,6 +27,11 @@ class SignatureInvalid(InvsyncError):
 class VerificationUnavailable(InvsyncError):
     """Raised when a signature cannot be checked right now (its certificate could not be
     fetched): answered 503, so the sender retries instead of losing the message."""
+
+
+class ChannelReadUnavailable(InvsyncError):
+    """Raised when a translator needs to read from the channel and cannot now: the delivery
+    stays pending and is tried again."""
 
 
 class Lane(StrEnum):
@@ -58,9 +63,18 @@ class Verifier(Protocol):
     ) -> Verdict: ...
 
 
+class ChannelReads(Protocol):
+    """What a translator may read from the channel itself, for facts its webhooks leave out
+    (WooCommerce's refunded quantities per line are only in its refunds API)."""
+
+    def order_refunds(self, channel: ChannelConfig, order_id: str) -> Sequence[Any]:
+        """The refunds of a channel order as the channel's gateway reads them."""
+        ...
+
+
 class Translator(Protocol):
     def __call__(
-        self, channel: ChannelConfig, delivery: Delivery, memory: OrderMemory
+        self, channel: ChannelConfig, delivery: Delivery, reads: ChannelReads
     ) -> Translation: ...
 
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from application.intake import Delivery, OrderMemory, Translation
-from infrastructure.channels.base import ChannelAdapter, Lane, Verdict
+from application.intake import Delivery, Translation
+from infrastructure.channels.base import (
+    ChannelAdapter,
+    ChannelReads,
+    ChannelReadUnavailable,
+    Lane,
+    Verdict,
+)
 from infrastructure.channels.registry import ADAPTERS
 from infrastructure.config import ChannelConfig, Config
 
 
 class ChannelRouter:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reads: ChannelReads | None = None) -> None:
         self.config = config
+        self.reads = reads or _NoReads()
 
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return self.config.channel(channel_id)
@@ -24,15 +32,23 @@ class ChannelRouter:
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Verdict:
         return self.adapter(channel).verify(channel, headers, body, datetime.now(UTC))
 
-    def translate(self, delivery: Delivery, memory: OrderMemory) -> Translation:
+    def translate(self, delivery: Delivery) -> Translation:
         channel = self.channel(delivery.channel_id)
         if channel is None:
             return Translation.park(f"channel {delivery.channel_id!r} is no longer configured")
         adapter = self.adapter(channel)
         if adapter.acknowledge is not None:
             adapter.acknowledge(channel, delivery)  # raises to retry: nothing is marked done
-        return adapter.translate(channel, delivery, memory)
+        return adapter.translate(channel, delivery, self.reads)
 
     def lane(self, channel_id: str, topic: str) -> Lane:
         channel = self.channel(channel_id)
         return Lane.INCREMENTS if channel is None else self.adapter(channel).lane(topic)
+
+
+class _NoReads:
+    """For a router that is given no way to read channels: a translator that needs to read
+    raises, and the delivery is retried (then parked) with the reason."""
+
+    def order_refunds(self, channel: ChannelConfig, order_id: str) -> Sequence[Any]:
+        raise ChannelReadUnavailable(f"invsync cannot read channel {channel.id!r} here")

@@ -1,11 +1,23 @@
-import json
-from datetime import UTC, datetime
+"""Shopify webhooks to stock, checked by their effect: what a line holds once deliveries are
+applied in any order, any number of times."""
 
-from application.intake import Delivery
-from domain.stock import ChangeKind
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from application.intake import Translation
+from domain.orders import LineConflict
+from domain.stock import ChangeKind, Levels
 from infrastructure.channels.base import Lane
 from infrastructure.channels.shopify.translator import lane, translate
 from infrastructure.config import ChannelConfig
+from tests.orders import Stock, delivery
 
 CHANNEL = ChannelConfig(
     id="shop",
@@ -16,89 +28,329 @@ CHANNEL = ChannelConfig(
 )
 
 
-class NoMemory:
-    def recall(self, channel_id, order_id):
-        return None
+def translated(topic: str, payload: Any) -> Translation:
+    return translate(CHANNEL, delivery("shop", topic, payload), None)  # type: ignore[arg-type]
 
 
-def delivery(topic: str, payload) -> Delivery:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return Delivery(1, "shop", "k", topic, {}, body, datetime.now(UTC))
+def after(
+    *deliveries: tuple[str, Any], skus: tuple[str, ...] = ("A",), opening: int = 10
+) -> dict[tuple[str, str], Levels]:
+    stock = Stock()
+    for sku in skus:
+        stock.receive(sku, opening)
+    stock.apply_all(translated(topic, payload) for topic, payload in deliveries)
+    return stock.levels()
 
 
-ORDER = {
-    "id": 820982911946154508,
-    "created_at": "2026-03-01T10:00:00-05:00",
-    "location_id": 24826418,
-    "cancelled_at": None,
-    "line_items": [
-        {"id": 466157049, "sku": "IPOD2008GREEN", "quantity": 2},
-        {"id": 466157050, "sku": "GONE", "quantity": 0},
-    ],
-}
+@dataclass
+class ShopifyOrder:
+    """One Shopify order as the shop changes it, and the webhooks each change sends (the REST
+    shapes of CHANNELS.md §1.1: an order payload lists its refunds and fulfilments)."""
+
+    quantities: dict[int, int]  # line id -> units ordered
+    order_id: int = 1001
+    minute: int = 0
+    removed: dict[int, int] = field(default_factory=dict)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    fulfillments: list[dict[str, Any]] = field(default_factory=list)
+    cancelled_at: str | None = None
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+
+    SKUS: ClassVar[dict[int, str]] = {1: "A", 2: "B"}
+
+    def _now(self) -> str:
+        self.minute += 1
+        return f"2026-03-01T10:{self.minute:02d}:00Z"
+
+    def _refunded(self, line: int) -> int:
+        return sum(
+            i["quantity"]
+            for r in self.refunds
+            for i in r["refund_line_items"]
+            if i["line_item_id"] == line
+        )
+
+    def shipped(self, line: int) -> int:
+        return sum(
+            i["quantity"] for f in self.fulfillments for i in f["line_items"] if i["id"] == line
+        )
+
+    def refundable(self, line: int) -> int:
+        """Shipped units not refunded yet."""
+        taken_back = sum(
+            i["quantity"]
+            for r in self.refunds
+            for i in r["refund_line_items"]
+            if i["line_item_id"] == line and i["restock_type"] != "cancel"
+        )
+        return self.shipped(line) - taken_back
+
+    def unfulfilled(self, line: int) -> int:
+        cancelled = sum(
+            i["quantity"]
+            for r in self.refunds
+            for i in r["refund_line_items"]
+            if i["line_item_id"] == line and i["restock_type"] == "cancel"
+        )
+        return self.quantities[line] - self.removed.get(line, 0) - cancelled - self.shipped(line)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": self.order_id,
+            "created_at": "2026-03-01T10:00:00Z",
+            "updated_at": self._now(),
+            "cancelled_at": self.cancelled_at,
+            "cancel_reason": "customer" if self.cancelled_at else None,
+            "location_id": None,
+            "line_items": [
+                {
+                    "id": line,
+                    "sku": self.SKUS[line],
+                    "quantity": units,
+                    "current_quantity": units - self.removed.get(line, 0) - self._refunded(line),
+                }
+                for line, units in self.quantities.items()
+            ],
+            "refunds": copy.deepcopy(self.refunds),
+            "fulfillments": copy.deepcopy(self.fulfillments),
+        }
+
+    def _send(self, topic: str, payload: Any) -> None:
+        self.sent.append((topic, payload))
+
+    def create(self) -> None:
+        self._send("orders/create", self.payload())
+        self._send("orders/paid", self.payload())
+
+    def edit(self, line: int, units: int) -> None:
+        self.removed[line] = self.removed.get(line, 0) + units
+        edit = {
+            "id": 500 + self.minute,
+            "order_id": self.order_id,
+            "committed_at": self._now(),
+            "line_items": {"additions": [], "removals": [{"id": line, "delta": units}]},
+        }
+        self._send("orders/edited", {"order_edit": edit})
+        self._send("orders/updated", self.payload())
+
+    def fulfil(self, line: int, units: int, location_id: int | None = None) -> None:
+        fulfillment = {
+            "id": 700 + len(self.fulfillments),
+            "order_id": self.order_id,
+            "status": "success",
+            "created_at": self._now(),
+            "location_id": location_id,
+            "line_items": [{"id": line, "sku": self.SKUS[line], "quantity": units}],
+        }
+        self.fulfillments.append(fulfillment)
+        self._send("fulfillments/create", fulfillment)
+        self._send("orders/updated", self.payload())
+
+    def refund(self, line: int, units: int, restock_type: str) -> None:
+        refund = {
+            "id": 900 + len(self.refunds),
+            "order_id": self.order_id,
+            "created_at": self._now(),
+            "refund_line_items": [
+                {
+                    "id": 9000 + len(self.refunds),
+                    "line_item_id": line,
+                    "quantity": units,
+                    "restock_type": restock_type,
+                    "location_id": None,
+                    "line_item": {
+                        "id": line,
+                        "sku": self.SKUS[line],
+                        "quantity": self.quantities[line],
+                    },
+                }
+            ],
+        }
+        self.refunds.append(refund)
+        self._send("refunds/create", refund)
+        self._send("orders/updated", self.payload())
+
+    def cancel(self) -> None:
+        """Shopify's cancellation with restock: a refund cancels every unfulfilled unit."""
+        refunded = False
+        for line in self.quantities:
+            if self.unfulfilled(line):
+                self.refund(line, self.unfulfilled(line), "cancel")
+                refunded = True
+        if refunded:
+            self.sent.pop()  # the last refund's orders/updated: the cancellation follows at once
+        self.cancelled_at = self._now()
+        self._send("orders/cancelled", self.payload())
 
 
-def test_an_order_sells_each_line_under_a_key_naming_the_fact():
-    [sale] = translate(CHANNEL, delivery("orders/create", ORDER), NoMemory()).changes
-    assert (sale.kind, sale.sku, sale.quantity, sale.location) == (
-        ChangeKind.SALE,
-        "IPOD2008GREEN",
-        2,
-        "west",
+def expected(order: ShopifyOrder, opening: int = 10) -> dict[tuple[str, str], Levels]:
+    levels = {}
+    for line in order.quantities:
+        returned = sum(
+            i["quantity"]
+            for r in order.refunds
+            for i in r["refund_line_items"]
+            if i["line_item_id"] == line and i["restock_type"] == "return"
+        )
+        committed = 0 if order.cancelled_at else order.unfulfilled(line)
+        levels[order.SKUS[line], "main"] = Levels(
+            on_hand=opening - order.shipped(line) + returned, committed=committed
+        )
+    return levels
+
+
+# The cases found -----------------------------------------------------------------------------
+
+
+def test_a_cancelled_order_whose_cancelling_refund_also_arrives_is_released_once():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.cancel()
+    assert [topic for topic, _ in order.sent] == [
+        "orders/create",
+        "orders/paid",
+        "refunds/create",
+        "orders/cancelled",
+    ]
+    assert after(*order.sent) == {("A", "main"): Levels(on_hand=10)}
+    # Another order's committed units are not taken: B keeps its sale.
+    other = ShopifyOrder({2: 3}, order_id=1002)
+    other.create()
+    assert after(*other.sent, *order.sent, skus=("A", "B")) == {
+        ("A", "main"): Levels(on_hand=10),
+        ("B", "main"): Levels(on_hand=10, committed=3),
+    }
+
+
+def test_a_fulfilment_before_its_order_leaves_nothing_committed():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.fulfil(1, 2)
+    fulfilment = order.sent[2]
+    assert after(fulfilment, order.sent[0]) == {("A", "main"): Levels(on_hand=8)}
+
+
+def test_a_cancelling_refund_before_its_order_leaves_nothing_committed():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.refund(1, 2, "cancel")
+    assert after(order.sent[2], order.sent[0]) == {("A", "main"): Levels(on_hand=10)}
+
+
+def test_an_order_edited_from_three_units_to_one_keeps_one_committed():
+    order = ShopifyOrder({1: 3})
+    order.create()
+    order.edit(1, 2)
+    edited, updated = order.sent[2], order.sent[3]
+    want = {("A", "main"): Levels(on_hand=10, committed=1)}
+    assert after(order.sent[0], edited) == want  # orders/edited alone
+    assert after(order.sent[0], updated) == want  # current_quantity alone
+    assert after(updated, edited, order.sent[0]) == want
+
+
+def test_a_fulfilment_from_another_location_ships_there_and_releases_the_sale():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.fulfil(1, 2, location_id=24826418)
+    assert after(*order.sent) == {
+        ("A", "main"): Levels(on_hand=10),
+        ("A", "west"): Levels(on_hand=-2),
+    }
+
+
+def test_a_refund_without_restock_moves_no_stock():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.fulfil(1, 2)
+    order.refund(1, 1, "no_restock")
+    assert after(*order.sent) == {("A", "main"): Levels(on_hand=8)}
+
+
+def test_a_return_brings_units_back_at_the_refund_s_location():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.fulfil(1, 2)
+    order.refund(1, 1, "return")
+    assert after(*order.sent) == {("A", "main"): Levels(on_hand=9)}
+
+
+def test_a_line_without_a_sku_is_no_stock_of_ours():
+    payload = ShopifyOrder({1: 2}).payload()
+    payload["line_items"].append({"id": 3, "sku": None, "quantity": 1, "current_quantity": 1})
+    assert after(("orders/create", payload)) == {("A", "main"): Levels(on_hand=10, committed=2)}
+
+
+def test_a_line_that_changes_sku_while_holding_stock_is_refused():
+    order = ShopifyOrder({1: 2})
+    stock = Stock()
+    stock.apply(translated("orders/create", order.payload()))
+    changed = order.payload()
+    changed["line_items"][0]["sku"] = "Z"
+    [update] = translated("orders/updated", changed).orders
+    with pytest.raises(LineConflict):
+        stock.orders["shop", "1001"].learn(update)
+
+
+def test_an_order_s_changes_name_it_and_say_why():
+    order = ShopifyOrder({1: 2})
+    order.create()
+    order.fulfil(1, 2)
+    stock = Stock()
+    stock.apply_all(translated(topic, payload) for topic, payload in order.sent)
+    sale, shipment = stock.changes
+    assert (sale.kind, sale.reference) == (ChangeKind.SALE, "shopify://shop/orders/1001")
+    assert (shipment.kind, shipment.reference, shipment.reason) == (
+        ChangeKind.SHIPMENT,
+        "shopify://shop/orders/1001/fulfillments/700",
+        "fulfilled",
     )
-    assert sale.business_key == "shop:sale:820982911946154508:466157049"
-    assert sale.occurred_at == datetime.fromisoformat("2026-03-01T10:00:00-05:00")
-    assert sale.reference == "shopify://shop/orders/820982911946154508"
+    assert sale.business_key.startswith("shop:order:1001:line:1:main:sale:v")
 
 
-def test_a_cancellation_carries_its_sale_so_either_order_of_arrival_converges():
-    cancelled = {**ORDER, "cancelled_at": "2026-03-02T10:00:00Z", "cancel_reason": "customer"}
-    changes = translate(CHANNEL, delivery("orders/cancelled", cancelled), NoMemory()).changes
-    assert [(c.kind, c.business_key) for c in changes] == [
-        (ChangeKind.SALE, "shop:sale:820982911946154508:466157049"),
-        (ChangeKind.SALE_CANCELLATION, "shop:cancel:820982911946154508:466157049"),
-    ]
-    assert changes[1].reason == "customer"
+# Any order, any repetition -----------------------------------------------------------------
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["edit", "fulfil", "refund_cancel", "refund_return", "no_restock"]),
+        st.sampled_from([1, 2]),
+        st.integers(1, 3),
+    ),
+    max_size=4,
+)
 
 
-def test_refunds_restock_by_type():
-    refund = {
-        "id": 9,
-        "order_id": 4,
-        "created_at": "2026-03-02T13:53:19-05:00",
-        "refund_line_items": [
-            {
-                "id": 1,
-                "quantity": 1,
-                "restock_type": "return",
-                "location_id": 24826418,
-                "line_item": {"id": 5, "sku": "A"},
-            },
-            {"id": 2, "quantity": 2, "restock_type": "cancel", "line_item": {"id": 6, "sku": "B"}},
-            {
-                "id": 3,
-                "quantity": 1,
-                "restock_type": "no_restock",
-                "line_item": {"id": 7, "sku": "C"},
-            },
-        ],
-    }
-    changes = translate(CHANNEL, delivery("refunds/create", refund), NoMemory()).changes
-    assert [(c.kind, c.sku, c.quantity, c.location, c.business_key) for c in changes] == [
-        (ChangeKind.RETURN, "A", 1, "west", "shop:refund:9:1"),
-        (ChangeKind.SALE_CANCELLATION, "B", 2, "main", "shop:refund:9:2"),
-    ]
+def _lifecycle(steps: list[tuple[str, int, int]], cancel: bool) -> ShopifyOrder:
+    order = ShopifyOrder({1: 3, 2: 2})
+    order.create()
+    for action, line, units in steps:
+        open_units = order.unfulfilled(line)
+        if action == "edit" and open_units:
+            order.edit(line, min(units, open_units))
+        elif action == "fulfil" and open_units:
+            order.fulfil(line, min(units, open_units))
+        elif action == "refund_cancel" and open_units:
+            order.refund(line, min(units, open_units), "cancel")
+        elif action == "refund_return" and order.refundable(line):
+            order.refund(line, min(units, order.refundable(line)), "return")
+        elif action == "no_restock" and order.refundable(line):
+            order.refund(line, min(units, order.refundable(line)), "no_restock")
+    if cancel:
+        order.cancel()
+    return order
 
 
-def test_a_fulfillment_ships_its_lines():
-    fulfillment = {
-        "id": 55,
-        "order_id": 4,
-        "location_id": None,
-        "line_items": [{"id": 5, "sku": "A", "quantity": 1}],
-    }
-    [ship] = translate(CHANNEL, delivery("fulfillments/create", fulfillment), NoMemory()).changes
-    assert (ship.kind, ship.business_key) == (ChangeKind.SHIPMENT, "shop:fulfillment:55:5")
+@settings(max_examples=200)
+@given(steps=STEPS, cancel=st.booleans(), data=st.data())
+def test_every_permutation_with_repeats_of_an_order_s_webhooks_ends_the_same(steps, cancel, data):
+    order = _lifecycle(steps, cancel)
+    want = expected(order)
+    assert after(*order.sent, skus=("A", "B")) == want
+    repeats = data.draw(st.lists(st.sampled_from(order.sent), max_size=4))
+    shuffled = data.draw(st.permutations([*order.sent, *repeats]))
+    assert after(*shuffled, skus=("A", "B")) == want
+
+
+# Observations, parking, lanes ----------------------------------------------------------------
 
 
 def test_a_level_update_is_an_observation_never_a_change():
@@ -109,34 +361,34 @@ def test_a_level_update_is_an_observation_never_a_change():
         "updated_at": "2026-03-01T10:00:00-05:00",
         "admin_graphql_api_id": "gid://x",
     }
-    translation = translate(CHANNEL, delivery("inventory_levels/update", level), NoMemory())
-    assert translation.changes == ()
+    translation = translated("inventory_levels/update", level)
+    assert (translation.changes, translation.orders) == ((), ())
     [seen] = translation.observations
     assert (seen.quantity, seen.location) == (6, "west")
 
 
-def test_what_cannot_be_read_is_parked_with_a_reason():
-    assert translate(CHANNEL, delivery("orders/create", b"<xml/>"), NoMemory()).parked == (
-        "the body is not JSON"
-    )
-    assert (
-        "non-empty sku"
-        in translate(
-            CHANNEL,
-            delivery("orders/create", {**ORDER, "line_items": [{"id": 1, "quantity": 1}]}),
-            NoMemory(),
-        ).parked
-    )
-    assert (
-        "line_items" in translate(CHANNEL, delivery("orders/create", {"id": 1}), NoMemory()).parked
-    )
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"<xml/>", "the body is not JSON"),
+        ({"id": 1}, "line_items"),
+        ({"id": "x", "line_items": []}, "not a Shopify id"),
+        ({"id": 1, "line_items": [{"id": 2, "sku": "A", "quantity": -1}]}, "quantity -1"),
+        ({"id": 1, "line_items": [{"id": 2, "sku": 7, "quantity": 1}]}, "SKU 7"),
+    ],
+)
+def test_what_cannot_be_read_is_parked_with_a_reason(payload, reason):
+    parked = translated("orders/create", payload).parked
+    assert parked is not None
+    assert reason in parked
 
 
 def test_topics_that_move_no_stock_do_nothing():
-    translation = translate(CHANNEL, delivery("products/update", {"id": 1}), NoMemory())
-    assert (translation.changes, translation.parked) == ((), None)
+    assert translated("products/update", {"id": 1}) == Translation()
 
 
-def test_sales_take_the_decrement_lane():
-    assert lane("orders/create") is Lane.DECREMENTS
-    assert lane("refunds/create") is Lane.INCREMENTS
+def test_everything_about_an_order_takes_the_decrement_lane():
+    for topic in ("orders/create", "orders/paid", "orders/edited", "refunds/create"):
+        assert lane(topic) is Lane.DECREMENTS
+    assert lane("fulfillments/create") is Lane.DECREMENTS
+    assert lane("inventory_levels/update") is Lane.INCREMENTS

@@ -2,18 +2,21 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from application.intake import Delivery, Translation
-from domain.inventory import InventoryItem
+from domain.orders import LineConflict
 from domain.stock import ChangeKind, Levels
 from infrastructure.channels.base import Accepted, Lane, Ping, SignatureInvalid, body_digest
 from infrastructure.channels.woocommerce.translator import lane, translate
 from infrastructure.channels.woocommerce.verifier import verify
 from infrastructure.config import ChannelConfig
-from tests.helpers import change
+from tests.orders import Stock
 
 K = ChangeKind
 NOW = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
@@ -115,176 +118,167 @@ def test_a_payload_naming_no_modification_time_is_keyed_by_its_bytes():
 # Translator --------------------------------------------------------------------------------
 
 
-class FakeOrderMemory:
-    """Remembers what translations ask to, as the inbox does once the ledger applied them."""
+@dataclass(frozen=True)
+class RefundLine:
+    line_id: str
+    quantity: int
+    restocked: bool
 
-    def __init__(self) -> None:
-        self._states: dict[tuple[str, str], dict] = {}
 
-    def recall(self, channel_id: str, order_id: str):
-        return self._states.get((channel_id, order_id))
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    created_at: datetime
+    lines: tuple[RefundLine, ...]
 
-    def store(self, channel_id: str, translation: Translation) -> None:
-        for order_id, state in translation.remember.items():
-            # Through JSON, as the JSONB column stores it.
-            self._states[channel_id, order_id] = json.loads(json.dumps(state))
+
+class Refunds:
+    """The store's refunds API, as the translator reads it (`ChannelReads`)."""
+
+    def __init__(self, *refunds: Refund) -> None:
+        self.refunds = list(refunds)
+        self.asked = 0
+
+    def order_refunds(self, channel: ChannelConfig, order_id: str) -> list[Refund]:
+        self.asked += 1
+        return self.refunds
 
 
 def order(
     status: str,
     modified: str,
     lines: tuple[tuple[int, str | None, int], ...] = ((315, "WOO-1", 2),),
+    *,
+    refunds: int = 0,
+    completed: str | None = None,
 ) -> dict:
     return {
         "id": 727,
         "status": status,
         "date_created_gmt": "2026-03-01T15:00:00",
         "date_modified_gmt": modified,
+        "date_completed_gmt": completed,
         "line_items": [
             {"id": line_id, "product_id": 93, "variation_id": 0, "quantity": units, "sku": sku}
             for line_id, sku, units in lines
         ],
-        "refunds": [],
+        "refunds": [{"id": 900 + i, "reason": "", "total": "-1.00"} for i in range(refunds)],
     }
 
 
-def delivery(topic: str, payload: object) -> Delivery:
+def delivery(topic: str, payload: object, received_at: datetime = NOW) -> Delivery:
     body = payload if isinstance(payload, bytes) else php_json(payload)
-    return Delivery(1, "woo", "k", topic, {}, body, NOW)
+    return Delivery(1, "woo", "k", topic, {}, body, received_at)
 
 
-def deliver(memory: FakeOrderMemory, payload: object, topic: str = "order.updated") -> Translation:
-    """Translate, then remember as the infrastructure would after the ledger applied it."""
-    translation = translate(CHANNEL, delivery(topic, payload), memory)
-    if translation.parked is None:
-        memory.store(CHANNEL.id, translation)
-    return translation
+def deliver(payload: object, topic: str = "order.updated", reads=None) -> Translation:
+    return translate(CHANNEL, delivery(topic, payload), reads or Refunds())
 
 
-def ledger_after(*translations: Translation, sku: str = "WOO-1", on_hand: int = 10) -> Levels:
-    item = InventoryItem(sku)
-    item.record(change(K.RECEIPT, sku, on_hand))
-    for translation in translations:
-        for stock_change in translation.changes:
-            item.record(stock_change)
-    return item.levels_at("main")
+def after(*payloads: dict, reads=None, on_hand: int = 10) -> dict[tuple[str, str], Levels]:
+    stock = Stock()
+    for sku in ("WOO-1", "WOO-2"):
+        stock.receive(sku, on_hand)
+    stock.apply_all(deliver(p, reads=reads) for p in payloads)
+    return {key: levels for key, levels in stock.levels().items() if key[0] == "WOO-1"}
 
 
-def kinds(translation: Translation) -> list[tuple[ChangeKind, str, int]]:
-    return [(c.kind, c.sku, c.quantity) for c in translation.changes]
+def woo1(on_hand: int = 10, committed: int = 0) -> dict[tuple[str, str], Levels]:
+    return {("WOO-1", "main"): Levels(on_hand=on_hand, committed=committed)}
 
 
-def test_a_processing_order_sells_each_line_under_a_key_naming_the_transition():
-    lines = ((315, "WOO-1", 2), (316, "WOO-2", 1))
-    memory = FakeOrderMemory()
-    created = order("processing", "2026-03-01T15:00:02", lines)
-    translation = deliver(memory, created, "order.created")
-    first, second = translation.changes
-    assert (first.kind, first.sku, first.quantity, first.location) == (K.SALE, "WOO-1", 2, "main")
-    assert first.business_key == "woo:order:727:line:315:sale:2026-03-01T15:00:02"
-    assert first.occurred_at == datetime(2026, 3, 1, 15, 0, 2, tzinfo=UTC)
-    assert first.reference == "woocommerce://woo/orders/727"
-    assert (second.sku, second.quantity) == ("WOO-2", 1)
-    assert memory.recall("woo", "727")["date_modified_gmt"] == "2026-03-01T15:00:02"
+def test_a_processing_order_commits_its_lines():
+    assert after(order("processing", "2026-03-01T15:00:02")) == woo1(committed=2)
 
 
 def test_cancelling_and_reopening_an_order_sells_releases_and_sells_again():
-    memory = FakeOrderMemory()
-    steps = [
-        deliver(memory, order("processing", "2026-03-01T15:00:02")),
-        deliver(memory, order("cancelled", "2026-03-01T15:30:00")),
-        deliver(memory, order("processing", "2026-03-01T16:00:00")),
-    ]
-    changes = [c for step in steps for c in step.changes]
-    assert [(c.kind, c.quantity) for c in changes] == [
-        (K.SALE, 2),
-        (K.SALE_CANCELLATION, 2),
-        (K.SALE, 2),
-    ]
-    assert len({c.business_key for c in changes}) == 3
-    assert ledger_after(*steps[:2]) == Levels(on_hand=10)
-    assert ledger_after(*steps) == Levels(on_hand=10, committed=2)
+    sold = order("processing", "2026-03-01T15:00:02")
+    cancelled = order("cancelled", "2026-03-01T15:20:00")
+    reopened = order("on-hold", "2026-03-01T15:40:00")
+    assert after(sold, cancelled) == woo1()
+    assert after(sold, cancelled, reopened) == woo1(committed=2)
 
 
 def test_completing_a_processing_order_ships_what_it_committed():
-    memory = FakeOrderMemory()
-    sold = deliver(memory, order("processing", "2026-03-01T15:00:02"))
-    shipped = deliver(memory, order("completed", "2026-03-02T09:00:00"))
-    assert kinds(shipped) == [(K.SHIPMENT, "WOO-1", 2)]
-    assert ledger_after(sold, shipped) == Levels(on_hand=8)
+    done = order("completed", "2026-03-01T15:20:00", completed="2026-03-01T15:20:00")
+    assert after(order("processing", "2026-03-01T15:00:02"), done) == woo1(on_hand=8)
 
 
 def test_an_order_completed_straight_from_pending_is_sold_then_shipped():
-    memory = FakeOrderMemory()
-    pending = deliver(memory, order("pending", "2026-03-01T15:00:02"))
-    completed = deliver(memory, order("completed", "2026-03-01T15:05:00"))
-    assert kinds(pending) == []
-    assert kinds(completed) == [(K.SALE, "WOO-1", 2), (K.SHIPMENT, "WOO-1", 2)]
-    assert ledger_after(completed) == Levels(on_hand=8)
+    stock = Stock()
+    stock.receive("WOO-1", 10)
+    stock.apply(deliver(order("pending", "2026-03-01T15:00:02")))
+    stock.apply(deliver(order("completed", "2026-03-01T15:20:00")))
+    assert [(c.kind, c.quantity) for c in stock.changes[1:]] == [(K.SALE, 2), (K.SHIPMENT, 2)]
+    assert stock.levels() == woo1(on_hand=8)
 
 
 def test_refunding_a_shipped_order_brings_no_stock_back_without_a_return():
-    memory = FakeOrderMemory()
-    steps = [
-        deliver(memory, order("completed", "2026-03-01T15:00:02")),
-        deliver(memory, order("refunded", "2026-03-05T10:00:00")),
-    ]
-    assert kinds(steps[1]) == []
-    assert ledger_after(*steps) == Levels(on_hand=8)
+    done = order("completed", "2026-03-01T15:20:00", completed="2026-03-01T15:20:00")
+    refunded = order("refunded", "2026-03-01T16:00:00", completed="2026-03-01T15:20:00")
+    assert after(done, refunded) == woo1(on_hand=8)
 
 
-def test_a_redelivered_state_changes_nothing_and_remembers_nothing():
-    memory = FakeOrderMemory()
-    payload = order("processing", "2026-03-01T15:00:02")
-    deliver(memory, payload)
-    assert deliver(memory, payload) == Translation()
-
-
-def test_a_delivery_processed_again_before_it_was_remembered_repeats_its_keys():
-    memory = FakeOrderMemory()
-    deliver(memory, order("processing", "2026-03-01T15:00:02"))
-    cancelled = delivery("order.updated", order("cancelled", "2026-03-01T15:30:00"))
-    # A worker killed after the ledger applied it, before the state was stored.
-    first, again = translate(CHANNEL, cancelled, memory), translate(CHANNEL, cancelled, memory)
-    assert first.changes == again.changes
-
-
-def test_a_payload_older_than_the_remembered_one_is_stale():
-    memory = FakeOrderMemory()
-    deliver(memory, order("cancelled", "2026-03-01T15:30:00"))
-    assert deliver(memory, order("processing", "2026-03-01T15:00:02")) == Translation()
-    assert memory.recall("woo", "727")["status"] == "cancelled"
+def test_a_stale_payload_changes_nothing():
+    newer = order("cancelled", "2026-03-01T15:20:00")
+    older = order("processing", "2026-03-01T15:00:02")
+    assert after(newer, older) == woo1()
 
 
 def test_raising_a_line_from_two_to_three_units_sells_one_more():
-    memory = FakeOrderMemory()
-    first = deliver(memory, order("processing", "2026-03-01T15:00:02"))
-    edited = deliver(memory, order("processing", "2026-03-01T15:20:00", ((315, "WOO-1", 3),)))
-    assert kinds(edited) == [(K.SALE, "WOO-1", 1)]
-    assert edited.changes[0].business_key == "woo:order:727:line:315:sale:2026-03-01T15:20:00"
-    assert ledger_after(first, edited) == Levels(on_hand=10, committed=3)
+    raised = order("processing", "2026-03-01T15:20:00", ((315, "WOO-1", 3),))
+    assert after(order("processing", "2026-03-01T15:00:02"), raised) == woo1(committed=3)
 
 
 def test_an_edit_that_lowers_or_removes_lines_releases_their_units():
-    memory = FakeOrderMemory()
-    lines = ((315, "WOO-1", 3), (316, "WOO-2", 1))
-    deliver(memory, order("processing", "2026-03-01T15:00:02", lines))
-    edited = deliver(memory, order("processing", "2026-03-01T15:20:00", ((315, "WOO-1", 1),)))
-    assert kinds(edited) == [(K.SALE_CANCELLATION, "WOO-1", 2), (K.SALE_CANCELLATION, "WOO-2", 1)]
+    both = ((315, "WOO-1", 2), (316, "WOO-2", 1))
+    removed = order("processing", "2026-03-01T15:20:00", ((316, "WOO-2", 1),))
+    assert after(order("processing", "2026-03-01T15:00:02", both), removed) == woo1()
 
 
-def test_completing_an_order_with_fewer_units_ships_those_and_releases_the_rest():
-    memory = FakeOrderMemory()
-    sold = deliver(memory, order("processing", "2026-03-01T15:00:02", ((315, "WOO-1", 3),)))
-    shipped = deliver(memory, order("completed", "2026-03-02T09:00:00", ((315, "WOO-1", 2),)))
-    assert kinds(shipped) == [(K.SHIPMENT, "WOO-1", 2), (K.SALE_CANCELLATION, "WOO-1", 1)]
-    assert ledger_after(sold, shipped) == Levels(on_hand=8)
+def test_a_partial_refund_with_restock_of_a_processing_order_releases_those_units():
+    reads = Refunds(
+        Refund("901", datetime(2026, 3, 1, 15, 10, tzinfo=UTC), (RefundLine("315", 1, True),))
+    )
+    refunded = order("processing", "2026-03-01T15:10:00", refunds=1)
+    assert after(order("processing", "2026-03-01T15:00:02"), refunded, reads=reads) == woo1(
+        committed=1
+    )
+    assert reads.asked == 1  # the refunds were read once: the payload without them needs none
+
+
+def test_a_refund_after_completion_that_restocks_brings_the_units_back():
+    reads = Refunds(Refund("901", datetime(2026, 3, 2, tzinfo=UTC), (RefundLine("315", 1, True),)))
+    done = order("completed", "2026-03-01T15:20:00", completed="2026-03-01T15:20:00")
+    refunded = order("completed", "2026-03-02T00:00:00", completed="2026-03-01T15:20:00", refunds=1)
+    assert after(done, refunded, reads=reads) == woo1(on_hand=9)
+
+
+def test_a_refund_after_completion_without_restock_brings_nothing_back():
+    reads = Refunds(Refund("901", datetime(2026, 3, 2, tzinfo=UTC), (RefundLine("315", 1, False),)))
+    refunded = order("completed", "2026-03-02T00:00:00", completed="2026-03-01T15:20:00", refunds=1)
+    assert after(refunded, reads=reads) == woo1(on_hand=8)
+
+
+def test_a_deleted_order_holds_nothing_until_it_is_restored():
+    sold = order("processing", "2026-03-01T15:00:02")
+    stock = Stock()
+    stock.receive("WOO-1", 10)
+    stock.apply(deliver(sold))
+    gone = translate(
+        CHANNEL,
+        delivery("order.deleted", {"id": 727}, datetime(2026, 3, 1, 15, 30, tzinfo=UTC)),
+        Refunds(),
+    )
+    stock.apply(gone)
+    assert stock.levels() == woo1()
+    stock.apply(deliver(order("processing", "2026-03-01T15:45:00"), "order.restored"))
+    assert stock.levels() == woo1(committed=2)
 
 
 def test_woocommerce_times_without_a_zone_are_read_as_utc():
-    [sale] = deliver(FakeOrderMemory(), order("on-hold", "2026-03-01T15:00:02")).changes
-    assert sale.occurred_at.tzinfo is not None
-    assert sale.occurred_at == datetime(2026, 3, 1, 15, 0, 2, tzinfo=UTC)
+    [update] = deliver(order("on-hold", "2026-03-01T15:00:02")).orders
+    assert update.occurred_at == datetime(2026, 3, 1, 15, 0, 2, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -302,18 +296,50 @@ def test_woocommerce_times_without_a_zone_are_read_as_utc():
     ],
 )
 def test_what_cannot_be_read_is_parked_with_a_reason(payload, reason):
-    memory = FakeOrderMemory()
-    translation = deliver(memory, payload)
+    translation = deliver(payload)
     assert translation.parked is not None
     assert reason in translation.parked
-    assert (translation.changes, translation.remember) == ((), {})
+    assert (translation.changes, translation.orders) == ((), ())
 
 
-def test_a_line_that_changed_sku_while_holding_stock_is_parked():
-    memory = FakeOrderMemory()
-    deliver(memory, order("processing", "2026-03-01T15:00:02"))
-    renamed = deliver(memory, order("processing", "2026-03-01T15:20:00", ((315, "WOO-9", 2),)))
-    assert "changed SKU from 'WOO-1' to 'WOO-9'" in (renamed.parked or "")
+def test_a_line_that_changed_sku_while_holding_stock_is_refused():
+    stock = Stock()
+    stock.apply(deliver(order("processing", "2026-03-01T15:00:02")))
+    [renamed] = deliver(order("processing", "2026-03-01T15:20:00", ((315, "WOO-9", 2),))).orders
+    with pytest.raises(LineConflict, match="changed SKU from 'WOO-1' to 'WOO-9'"):
+        stock.orders["woo", "727"].learn(renamed)
+
+
+# Any order, any repetition ------------------------------------------------------------------
+
+STATUSES = st.sampled_from(
+    ["pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"]
+)
+
+
+@settings(max_examples=200)
+@given(
+    history=st.lists(st.tuples(STATUSES, st.integers(0, 4)), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_every_permutation_with_repeats_of_an_order_s_states_ends_as_its_newest(history, data):
+    """WooCommerce sends an order's states in any order, some twice: the ledger ends as the
+    newest state (with what completion shipped) says, whatever the order of arrival."""
+    payloads = []
+    completed_at = None
+    for minute, (status, units) in enumerate(history):
+        modified = f"2026-03-01T15:{minute:02d}:00"
+        if status == "completed" and completed_at is None:
+            completed_at = modified
+        payloads.append(order(status, modified, ((315, "WOO-1", units),), completed=completed_at))
+    in_order = after(*payloads)
+    repeats = data.draw(st.lists(st.sampled_from(payloads), max_size=3))
+    assert after(*data.draw(st.permutations([*payloads, *repeats]))) == in_order
+    newest_status, newest_units = history[-1]
+    shipped = max((units for status, units in history if status == "completed"), default=0)
+    owed = max(0, newest_units - shipped)
+    committed = owed if newest_status in ("processing", "on-hold") else 0
+    assert in_order == woo1(on_hand=10 - shipped, committed=committed)
 
 
 PRODUCT = {
@@ -326,7 +352,7 @@ PRODUCT = {
 
 
 def test_a_product_update_is_an_observation_never_a_change():
-    translation = deliver(FakeOrderMemory(), PRODUCT, "product.updated")
+    translation = deliver(PRODUCT, "product.updated")
     assert translation.changes == ()
     [seen] = translation.observations
     assert (seen.channel_id, seen.sku, seen.location, seen.quantity) == ("woo", "WOO-1", "main", 7)
@@ -336,12 +362,12 @@ def test_a_product_update_is_an_observation_never_a_change():
 
 def test_a_product_whose_stock_woocommerce_does_not_count_is_not_observed():
     unmanaged = {**PRODUCT, "manage_stock": False, "stock_quantity": None}
-    assert deliver(FakeOrderMemory(), unmanaged, "product.updated") == Translation()
+    assert deliver(unmanaged, "product.updated") == Translation()
 
 
-@pytest.mark.parametrize("topic", ["order.deleted", "coupon.updated", "action.woocommerce_x"])
+@pytest.mark.parametrize("topic", ["coupon.updated", "action.woocommerce_x"])
 def test_topics_that_move_no_stock_do_nothing(topic):
-    assert deliver(FakeOrderMemory(), {"id": 727}, topic) == Translation()
+    assert deliver({"id": 727}, topic) == Translation()
 
 
 def test_orders_take_the_decrement_lane():

@@ -1,35 +1,34 @@
-"""Amazon `ORDER_CHANGE` notifications to stock changes, and the SNS subscription hand-shake.
+"""Amazon `ORDER_CHANGE` notifications to what they teach about an order, and the SNS
+subscription hand-shake.
 
 Only merchant-fulfilled (MFN) orders move our stock: Amazon ships AFN orders from its own
 warehouses, whose stock we never held.
 
-Amazon reports an order's status, at least once and in any order. Each status implies the facts
-before it, so a notification emits all of them under business keys naming the fact, and the
-ledger applies each key once: a cancellation or a shipment that arrives before its order still
-converges.
+Amazon reports an order's status at least once and in any order. Each notification adds to what
+is known of the order (see `domain.orders`): its newest status (by `TimeOfOrderChange`), whether it
+was ever `Canceled`, and per item its `Quantity`, the most units shipped yet (`QuantityShipped`, all
+of them once `Shipped`) and whether the buyer asked to cancel it. From that an item holds:
 
-- `Pending`, `Unshipped`, `PartiallyShipped`: the item is sold, `<channel>:sale:<order>:<item>`;
-- `Canceled`, or an open order whose buyer asked to cancel the item: sold, then released,
-  `<channel>:cancel:<order>:<item>`;
-- `Shipped`: sold, then shipped, `<channel>:ship:<order>:<item>`;
-- any other status (`Unfulfillable`, `InvoiceUnconfirmed`, `PendingAvailability`): nothing yet.
+- shipped units: shipped (`PartiallyShipped` ships some, `Shipped` all);
+- the rest committed while the order is open (`Pending`, `Unshipped`, `PartiallyShipped`) and
+  neither cancelled nor asked to be by the buyer; released once it is;
+- nothing yet for any other status (`Unfulfillable`, `InvoiceUnconfirmed`, `PendingAvailability`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from application.intake import Delivery, OrderMemory, Translation
+from application.intake import Delivery, Translation
 from domain.errors import DomainError
-from domain.stock import ChangeKind, StockChange
+from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
 from infrastructure.channels.amazon import sns
-from infrastructure.channels.base import Lane
+from infrastructure.channels.base import ChannelReads, Lane
 from infrastructure.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -40,17 +39,9 @@ ORDER_CHANGE = "ORDER_CHANGE"
 CONFIRMATION_TIMEOUT = 10.0
 
 _OPEN = frozenset({"Pending", "Unshipped", "PartiallyShipped"})
-_SOLD = (ChangeKind.SALE,)
-_CANCELLED = (ChangeKind.SALE, ChangeKind.SALE_CANCELLATION)
-_SHIPPED = (ChangeKind.SALE, ChangeKind.SHIPMENT)
-_KEY_NAMES = {
-    ChangeKind.SALE: "sale",
-    ChangeKind.SALE_CANCELLATION: "cancel",
-    ChangeKind.SHIPMENT: "ship",
-}
 
 
-def translate(channel: ChannelConfig, delivery: Delivery, memory: OrderMemory) -> Translation:
+def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -> Translation:
     envelope = _json_object(delivery.body)
     if envelope is None:
         return Translation.park("the body is not an SNS message (a JSON object)")
@@ -98,40 +89,6 @@ def _notification(channel: ChannelConfig, message: object) -> Translation:
         return Translation.park(f"cannot read {notification_type} notification: {error!r}")
 
 
-@dataclass(frozen=True)
-class _Order:
-    channel: ChannelConfig
-    id: str
-    status: str
-    occurred_at: datetime
-
-    def item_changes(self, item: Payload) -> list[StockChange]:
-        buyer_cancelled = item.get("IsBuyerRequestedCancel") is True
-        kinds = _facts(self.status, buyer_cancelled)
-        quantity = _quantity(item)
-        if not kinds or (quantity == 0 and kinds == _SOLD):
-            return []  # nothing sold on this item (yet)
-        if quantity == 0:
-            # Releasing "zero" would leave an earlier sale committed for ever: ask a person.
-            raise ValueError(f"item {item.get('OrderItemId')!r} is {self.status} with Quantity 0")
-        reason = "buyer_requested_cancel" if buyer_cancelled else self.status.lower()
-        return [self._change(kind, item, quantity, reason) for kind in kinds]
-
-    def _change(self, kind: ChangeKind, item: Payload, quantity: int, reason: str) -> StockChange:
-        item_id = _text(item, "OrderItemId")
-        return StockChange(
-            kind=kind,
-            sku=_text(item, "SellerSKU"),
-            location=self.channel.location_for(item.get("SupplySourceId")),
-            quantity=quantity,
-            business_key=f"{self.channel.id}:{_KEY_NAMES[kind]}:{self.id}:{item_id}",
-            source=self.channel.id,
-            occurred_at=self.occurred_at,
-            reference=f"amazon://{self.channel.id}/orders/{self.id}",
-            reason="" if kind is ChangeKind.SALE else reason,
-        )
-
-
 def _order_change(channel: ChannelConfig, notification: Payload) -> Translation:
     change = notification["Payload"]["OrderChangeNotification"]
     summary = change["Summary"]
@@ -140,15 +97,65 @@ def _order_change(channel: ChannelConfig, notification: Payload) -> Translation:
         return Translation()  # Amazon's warehouse holds and ships that stock, not us
     if fulfilment != "MFN":
         return Translation.park(f"unknown FulfillmentType {fulfilment!r}: neither MFN nor AFN")
-    order = _Order(
-        channel=channel,
-        id=_text(change, "AmazonOrderId"),
-        status=_text(summary, "OrderStatus"),
-        occurred_at=_occurred_at(notification, change),
+    order_id = _text(change, "AmazonOrderId")
+    status = _text(summary, "OrderStatus")
+    occurred_at = _occurred_at(notification, change)
+    seen = stamp(occurred_at)
+    facts = Facts(
+        latest={"status": (seen, status)},
+        flags=frozenset({"cancelled"}) if status == "Canceled" else frozenset(),
     )
+    lines = {
+        _text(item, "OrderItemId"): _item(channel, item, status, seen)
+        for item in summary["OrderItems"]
+    }
     return Translation(
-        changes=tuple(fact for item in summary["OrderItems"] for fact in order.item_changes(item))
+        orders=[
+            OrderUpdate(
+                channel_id=channel.id,
+                order_id=order_id,
+                facts=facts,
+                lines=lines,
+                targets=targets,
+                occurred_at=occurred_at,
+                reference=f"amazon://{channel.id}/orders/{order_id}",
+                reason=status.lower(),
+            )
+        ]
     )
+
+
+def _item(channel: ChannelConfig, item: Payload, status: str, seen: str) -> Facts:
+    quantity = _quantity(item["Quantity"], "Quantity")
+    shipped = _quantity(item.get("QuantityShipped") or 0, "QuantityShipped")
+    if status == "Shipped":
+        shipped = max(shipped, quantity)
+    buyer_cancelled = item.get("IsBuyerRequestedCancel") is True and status in _OPEN
+    return Facts(
+        latest={
+            "sku": ("", _text(item, "SellerSKU")),
+            "location": (seen, channel.location_for(item.get("SupplySourceId"))),
+        },
+        peaks={"quantity": quantity, "shipped": min(shipped, quantity)},
+        flags=frozenset({"buyer_cancelled"}) if buyer_cancelled else frozenset(),
+    )
+
+
+def targets(order: Facts, lines: Mapping[str, Facts]) -> dict[str, LineTarget]:
+    """What each item should hold in the ledger, from all that is known of the order."""
+    status = order.value("status")
+    released = "cancelled" in order.flags
+    found = {}
+    for item_id, item in lines.items():
+        location = item.value("location")
+        shipped = item.peak("shipped")
+        open_units = item.peak("quantity") - shipped
+        holds = status in _OPEN and not released and "buyer_cancelled" not in item.flags
+        units = Units(committed=open_units if holds else 0, shipped=shipped)
+        found[item_id] = LineTarget(
+            item.value("sku"), {location: units} if units != Units() else {}
+        )
+    return found
 
 
 _HANDLERS: dict[str, Callable[[ChannelConfig, Payload], Translation]] = {
@@ -156,18 +163,9 @@ _HANDLERS: dict[str, Callable[[ChannelConfig, Payload], Translation]] = {
 }
 
 
-def _facts(status: str, buyer_cancelled: bool) -> tuple[ChangeKind, ...]:
-    if status == "Canceled" or (buyer_cancelled and status in _OPEN):
-        return _CANCELLED
-    if status == "Shipped":
-        return _SHIPPED  # a cancellation asked for too late: the goods have left
-    return _SOLD if status in _OPEN else ()
-
-
-def _quantity(item: Payload) -> int:
-    value = item["Quantity"]
+def _quantity(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"Quantity {value!r} is not a whole number of units")
+        raise ValueError(f"{what} {value!r} is not a whole number of units")
     return value
 
 

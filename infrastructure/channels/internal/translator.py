@@ -6,16 +6,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from application.intake import Delivery, OrderMemory, Translation
+from application.intake import Delivery, Translation
 from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
-from infrastructure.channels.base import Lane
+from infrastructure.channels.base import ChannelReads, Lane
 from infrastructure.config import ChannelConfig
 
 _OPTIONAL = ("reference", "reason", "to_location", "expected", "restock", "reservation_id")
 
 
-def translate(channel: ChannelConfig, delivery: Delivery, memory: OrderMemory) -> Translation:
+def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -> Translation:
     try:
         document = json.loads(delivery.body)
         return Translation(changes=[_change(channel, item) for item in document["changes"]])

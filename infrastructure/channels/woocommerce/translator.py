@@ -1,36 +1,34 @@
-"""WooCommerce payloads to stock changes.
+"""WooCommerce payloads to what they teach about an order, and WooCommerce's policy for its lines.
 
 WooCommerce reports states, not deltas: it never retries, merges the updates of one order made
-within 10 minutes, and builds each payload at delivery time from the order as it is then. So we
-remember, per order line, what the last state we applied holds in our ledger (units committed,
-units shipped) and emit only the difference to what the current status holds:
+within 10 minutes, and builds each payload at delivery time from the order as it is then. Each
+payload adds to what is known of the order (see `domain.orders`), newest modification winning: its
+status, which lines it has and their SKUs and quantities, when it was completed; and per refund
+(read from `GET /orders/<id>/refunds`: the webhook lists refunds without their lines) the units
+of each line it refunded, whether they were restocked, and when.
 
-- `processing`, `on-hold`: the line's units are committed (sold, not yet shipped);
-- `completed`: the line's units are shipped;
-- `pending`, `failed`, `cancelled`, `refunded`, `trash`, `checkout-draft`: nothing is committed.
+From all that is known a line holds:
 
-Shipped units never come back from a status alone: a completed order later refunded keeps its
-shipment, because money returned says nothing about goods returned; a return or a count brings
-the units back. Refunds without a status change (partial refunds) leave the lines' quantities as
-they are in the payload, so they move nothing here either.
-
-Business keys name a transition, `<channel>:order:<id>:line:<line>:<kind>:<date_modified_gmt>`:
-a delivery processed twice from the same remembered state yields the same keys and counts once,
-and a payload no newer than the remembered one is stale and changes nothing.
+- `processing`, `on-hold`: its units committed (sold, not yet shipped), less units refunded and
+  units shipped;
+- `completed` (now or ever): its units shipped, less units refunded before completion. Shipped
+  units never come back from a status alone: a completed order later refunded keeps its
+  shipment, because money returned says nothing about goods returned; a refund after completion
+  that restocks brings them back, as does a count;
+- `pending`, `failed`, `cancelled`, `refunded`, `trash`, `checkout-draft`, or a deleted order:
+  nothing committed.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from application.intake import Delivery, Observation, OrderMemory, Translation
+from application.intake import Delivery, Observation, Translation
 from domain.errors import DomainError
-from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.base import Lane, translate_json
+from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
+from infrastructure.channels.base import ChannelReads, Lane, translate_json
 from infrastructure.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -42,166 +40,71 @@ _HOLDING_NOTHING = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class _Line:
-    id: str
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class _Order:
-    id: str
-    status: str
-    modified_gmt: str  # as sent: it is part of the business keys
-    modified: datetime
-    lines: tuple[_Line, ...]
-
-
-@dataclass(frozen=True)
-class _Held:
-    """What one order line holds in our ledger."""
-
-    sku: str
-    committed: int = 0
-    shipped: int = 0
-
-
-def translate(channel: ChannelConfig, delivery: Delivery, memory: OrderMemory) -> Translation:
+def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -> Translation:
     return translate_json(
-        delivery, _HANDLERS, lambda handler, p: handler(channel, p, memory), _describe
+        delivery,
+        _HANDLERS,
+        lambda handler, p: handler(channel, p, delivery, reads),
+        _describe,
     )
 
 
 def lane(topic: str) -> Lane:
-    # Every state of an order, cancellations included, takes one lane: they apply in sequence.
+    # Every state of an order, cancellations included, takes one lane.
     return Lane.DECREMENTS if topic.startswith("order.") else Lane.INCREMENTS
 
 
 # Orders ------------------------------------------------------------------------------------
 
 
-def _order(channel: ChannelConfig, payload: Payload, memory: OrderMemory) -> Translation:
-    order = _read_order(payload)
-    remembered = memory.recall(channel.id, order.id)
-    if remembered is not None and order.modified <= _gmt(remembered["date_modified_gmt"]):
-        return Translation()  # stale or already applied: the remembered state is as new
-    before = _read_held(remembered)
-    after = _now_held(order, before)
-    changes = [
-        change
-        for line_id, held in after.items()
-        for change in _moves(channel, order, line_id, before.get(line_id, _Held(held.sku)), held)
-    ]
-    return Translation(changes=changes, remember={order.id: _state(order, after)})
-
-
-def _now_held(order: _Order, before: Mapping[str, _Held]) -> dict[str, _Held]:
-    """What each line holds once this order state is applied, lines removed since included."""
-    after = {}
-    for line in order.lines:
-        previous = before.get(line.id, _Held(line.sku))
-        if previous.sku != line.sku and (previous.committed or previous.shipped):
-            raise ValueError(
-                f"line {line.id} of order {order.id} changed SKU from {previous.sku!r} to "
-                f"{line.sku!r} while holding stock: move the stock by hand, then retry"
-            )
-        after[line.id] = _holding(order.status, line.quantity, previous.shipped, line.sku)
-    for line_id, previous in before.items():
-        if line_id not in after:  # an edit removed the line: it commits nothing any more
-            after[line_id] = _Held(previous.sku, committed=0, shipped=previous.shipped)
-    return after
-
-
-def _holding(status: str, quantity: int, shipped: int, sku: str) -> _Held:
-    if status in _SHIPPED:
-        return _Held(sku, committed=0, shipped=max(shipped, quantity))
-    if status in _COMMITTING:
-        # Reopened after shipping: only the units not yet shipped are still owed.
-        return _Held(sku, committed=max(quantity - shipped, 0), shipped=shipped)
-    return _Held(sku, committed=0, shipped=shipped)
-
-
-def _moves(
-    channel: ChannelConfig, order: _Order, line_id: str, before: _Held, after: _Held
-) -> Iterator[StockChange]:
-    """The changes that take the ledger from `before` to `after` for one line.
-
-    A shipment releases committed units, so the sale it ships must be committed first: an order
-    going from pending straight to completed is sold, then shipped. Any committed units neither
-    still owed nor shipped are released last.
-    """
-    shipping = after.shipped - before.shipped
-    needed = after.committed + shipping  # committed units the shipment will release
-    change = functools.partial(_change, channel, order, line_id, after.sku)
-    if needed > before.committed:
-        yield change(kind=ChangeKind.SALE, units=needed - before.committed)
-    if shipping:
-        yield change(kind=ChangeKind.SHIPMENT, units=shipping)
-    if before.committed > needed:
-        yield change(kind=ChangeKind.SALE_CANCELLATION, units=before.committed - needed)
-
-
-def _change(
-    channel: ChannelConfig, order: _Order, line_id: str, sku: str, *, kind: ChangeKind, units: int
-) -> StockChange:
-    return StockChange(
-        kind=kind,
-        sku=sku,
-        location=channel.default_location,  # WooCommerce has one stock per product
-        quantity=units,
-        business_key=(
-            f"{channel.id}:order:{order.id}:line:{line_id}:{kind.value}:{order.modified_gmt}"
-        ),
-        source=channel.id,
-        occurred_at=order.modified,
-        reference=f"woocommerce://{channel.id}/orders/{order.id}",
-        reason=f"order {order.status}",
-    )
-
-
-def _state(order: _Order, held: Mapping[str, _Held]) -> dict[str, Any]:
-    return {
-        "date_modified_gmt": order.modified_gmt,
-        "status": order.status,
-        "lines": {
-            line_id: {"sku": h.sku, "committed": h.committed, "shipped": h.shipped}
-            for line_id, h in held.items()
-        },
-    }
-
-
-def _read_held(remembered: Mapping[str, Any] | None) -> dict[str, _Held]:
-    if remembered is None:
-        return {}
-    return {
-        str(line_id): _Held(str(line["sku"]), int(line["committed"]), int(line["shipped"]))
-        for line_id, line in remembered["lines"].items()
-    }
-
-
-def _read_order(payload: Payload) -> _Order:
+def _order(
+    channel: ChannelConfig, payload: Payload, delivery: Delivery, reads: ChannelReads
+) -> Translation:
     order_id = _identifier(payload.get("id"), "the order id")
     status = payload.get("status")
     if status not in _COMMITTING | _SHIPPED | _HOLDING_NOTHING:
         known = ", ".join(sorted(_COMMITTING | _SHIPPED | _HOLDING_NOTHING))
         raise ValueError(f"order {order_id} has status {status!r}; invsync maps only {known}")
-    modified_gmt = payload.get("date_modified_gmt")
-    if not isinstance(modified_gmt, str):
-        raise ValueError(f"order {order_id} has no date_modified_gmt")
+    modified = _gmt(_required_text(payload, "date_modified_gmt", order_id))
+    seen = stamp(modified)
     items = payload.get("line_items")
     if not isinstance(items, list):
         raise ValueError(f"order {order_id} has no line_items list")
-    return _Order(
+    lines = dict(_line(order_id, item, seen, shipped=status in _SHIPPED) for item in items)
+    order = {
+        "status": (seen, status),
+        "lines": (seen, ",".join(sorted(lines))),
+    }
+    completed = payload.get("date_completed_gmt")
+    if isinstance(completed, str) and completed:
+        order["completed_at"] = (seen, stamp(_gmt(completed)))
+    flags = frozenset({"completed"}) if status in _SHIPPED else frozenset()
+    if payload.get("refunds"):
+        for line_id, refund in _refunds(channel, order_id, reads):
+            lines[line_id] = lines[line_id].merge(refund) if line_id in lines else refund
+    return _update(
+        channel,
         order_id,
-        status,
-        modified_gmt,
-        _gmt(modified_gmt),
-        tuple(_read_line(order_id, i) for i in items),
+        facts=Facts(latest=order, flags=flags),
+        lines=lines,
+        occurred_at=modified,
+        status=status,
     )
 
 
-def _read_line(order_id: str, item: object) -> _Line:
+def _deleted(
+    channel: ChannelConfig, payload: Payload, delivery: Delivery, reads: ChannelReads
+) -> Translation:
+    """`order.deleted` names only the order (trashed or deleted for good): it holds nothing from
+    the moment WooCommerce sent it, until a newer state (`order.restored`) says otherwise."""
+    order_id = _identifier(payload.get("id"), "the order id")
+    facts = Facts(latest={"status": (stamp(delivery.received_at), "trash")})
+    return _update(
+        channel, order_id, facts=facts, lines={}, occurred_at=delivery.received_at, status="deleted"
+    )
+
+
+def _line(order_id: str, item: object, seen: str, *, shipped: bool) -> tuple[str, Facts]:
     if not isinstance(item, dict):
         raise ValueError(f"a line of order {order_id} is not an object")
     line_id = _identifier(item.get("id"), f"the id of a line of order {order_id}")
@@ -214,7 +117,92 @@ def _read_line(order_id: str, item: object) -> _Line:
     quantity = item.get("quantity")
     if not _is_count(quantity) or quantity < 0:
         raise ValueError(f"line {line_id} of order {order_id} has quantity {quantity!r}")
-    return _Line(line_id, sku, quantity)
+    # A completed order has shipped its lines' units: a fact that stays, whatever comes next.
+    peaks = {"shipped": quantity} if shipped else {}
+    return line_id, Facts(latest={"sku": (seen, sku), "quantity": (seen, quantity)}, peaks=peaks)
+
+
+def _refunds(
+    channel: ChannelConfig, order_id: str, reads: ChannelReads
+) -> Iterator[tuple[str, Facts]]:
+    for refund in reads.order_refunds(channel, order_id):
+        created = stamp(refund.created_at)
+        for line in refund.lines:
+            kind = "restocked" if line.restocked else "refunded"
+            yield (
+                str(line.line_id),
+                Facts(latest={f"refund:{refund.id}": (created, f"{kind}:{line.quantity}")}),
+            )
+
+
+def _update(
+    channel: ChannelConfig,
+    order_id: str,
+    *,
+    facts: Facts,
+    lines: dict[str, Facts],
+    occurred_at: datetime,
+    status: str,
+) -> Translation:
+    return Translation(
+        orders=[
+            OrderUpdate(
+                channel_id=channel.id,
+                order_id=order_id,
+                facts=facts,
+                lines=lines,
+                targets=lambda order, known: targets(channel, order, known),
+                occurred_at=occurred_at,
+                reference=f"woocommerce://{channel.id}/orders/{order_id}",
+                reason=f"order {status}",
+            )
+        ]
+    )
+
+
+def targets(
+    channel: ChannelConfig, order: Facts, lines: Mapping[str, Facts]
+) -> dict[str, LineTarget]:
+    """What each line should hold in the ledger, from all that is known of the order."""
+    status = order.value("status")
+    present = set((order.value("lines") or "").split(","))
+    completed_at = order.value("completed_at")
+    completed = "completed" in order.flags
+    found = {}
+    for line_id, line in lines.items():
+        sku = line.value("sku")
+        if sku is None:
+            continue  # a refund of a line no order payload has shown yet
+        quantity = line.value("quantity", 0) if line_id in present else 0
+        before, after_restocked = _refunded(line, completed_at)
+        shipped = max(0, line.peak("shipped") - before) if completed else 0
+        committed = max(0, quantity - before - shipped) if status in _COMMITTING else 0
+        units = Units(committed=committed, shipped=shipped, restocked=after_restocked)
+        held = {channel.default_location: units} if units != Units() else {}
+        found[line_id] = LineTarget(sku, held)  # WooCommerce has one stock per product
+    return found
+
+
+def _refunded(line: Facts, completed_at: str | None) -> tuple[int, int]:
+    """Units refunded before the order was completed (never shipped), and units restocked by
+    refunds after it (returned)."""
+    before = after_restocked = 0
+    for name, (created, value) in line.latest.items():
+        if not name.startswith("refund:"):
+            continue
+        kind, _, units = str(value).partition(":")
+        if completed_at is None or created <= completed_at:
+            before += int(units)
+        elif kind == "restocked":
+            after_restocked += int(units)
+    return before, after_restocked
+
+
+def _required_text(payload: Payload, name: str, order_id: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"order {order_id} has no {name}")
+    return value
 
 
 def _identifier(value: object, what: str) -> str:
@@ -228,7 +216,9 @@ def _identifier(value: object, what: str) -> str:
 # Products ----------------------------------------------------------------------------------
 
 
-def _product(channel: ChannelConfig, product: Payload, memory: OrderMemory) -> Translation:
+def _product(
+    channel: ChannelConfig, product: Payload, delivery: Delivery, reads: ChannelReads
+) -> Translation:
     sku = product.get("sku")
     quantity = product.get("stock_quantity")
     managed = product.get("manage_stock") is True  # a variation may say "parent"
@@ -255,9 +245,11 @@ def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_HANDLERS: dict[str, Callable[[ChannelConfig, Payload, OrderMemory], Translation]] = {
+_HANDLERS: dict[str, Callable[[ChannelConfig, Payload, Delivery, ChannelReads], Translation]] = {
     "order.created": _order,
     "order.updated": _order,
+    "order.restored": _order,
+    "order.deleted": _deleted,
     "product.updated": _product,
 }
 
