@@ -8,8 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.persistence import Notification, ProgrammingError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+    PostgresRecorder,
+)
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
@@ -39,7 +44,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         _refuse_db_functions(datastore)
         super().__init__(datastore, events_table_name=events_table_name)
-        self.receipts_table = events_table_name.removesuffix("_events") + "_receipts"
+        self.receipts_table = _fitting(events_table_name.removesuffix("_events") + "_receipts")
         self.sql_create_statements.extend(self._receipt_ddl())
         # The library's own insert, with binary array parameters instead of one array of a
         # composite type in text format: the text form escapes every field by regex and makes
@@ -143,7 +148,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
 
     def _index(self, name: str, definition: str) -> Composed:
         return SQL("CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} " + definition).format(
-            index=Identifier(f"{self.receipts_table}_{name}_idx"),
+            index=Identifier(_fitting(f"{self.receipts_table}_{name}_idx")),
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.receipts_table),
         )
@@ -292,6 +297,14 @@ class LedgerFactory(PostgresFactory):
 
 
 LEDGER_FACTORY_TOPIC = f"{LedgerFactory.__module__}:{LedgerFactory.__qualname__}"
+
+
+def _fitting(identifier: str) -> str:
+    """`identifier`, if PostgreSQL keeps it whole: it cuts longer names to 63 bytes without an
+    error, and names cut alike collide (`CREATE INDEX IF NOT EXISTS` then creates nothing)."""
+    if len(identifier.encode()) > PostgresRecorder.MAX_IDENTIFIER_LEN:
+        raise ProgrammingError(f"Identifier too long: {identifier}")
+    return identifier
 
 
 def _refuse_db_functions(datastore: PostgresDatastore) -> None:

@@ -22,6 +22,7 @@ from unittest import TestCase
 
 import psycopg
 import pytest
+from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresDatastore,
@@ -203,6 +204,33 @@ class TestLedgerFactoryCases(library_cases.InfrastructureFactoryTestCase[LedgerF
 
     def expected_process_recorder_class(self) -> type[PostgresProcessRecorder]:
         return PostgresProcessRecorder
+
+
+class TestLedgerRecorderNames(_OnPostgres):
+    """The library refuses an events table name PostgreSQL would cut (63 bytes); the ledger's
+    recorder refuses one whose receipts table or index names would be cut (they would collide,
+    and `CREATE INDEX IF NOT EXISTS` would silently create nothing)."""
+
+    __test__ = True
+
+    def test_a_name_whose_receipt_names_would_be_cut_is_refused(self) -> None:
+        longest = "s" * 50 + "stored_events"  # the library's own longest test name: 63
+        with pytest.raises(ProgrammingError, match="too long"):
+            LedgerRecorder(self.datastore, events_table_name=longest)
+
+    def test_the_longest_name_that_fits_creates_every_index(self) -> None:
+        name = "l" * (63 - len("_receipts_item_version_idx")) + "_events"
+        recorder = LedgerRecorder(self.datastore, events_table_name=name)
+        recorder.create_table()
+        with psycopg.connect(self.database_url) as conn:
+            indexes = conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = %s",
+                [recorder.receipts_table],
+            ).fetchall()
+        suffixes = {i[0].removeprefix(recorder.receipts_table) for i in indexes}
+        assert suffixes == {"_pkey", "_recorded_idx", "_item_version_idx", "_oversells_idx"} | {
+            "_reference_idx"
+        }
 
 
 def test_the_factory_topic_names_the_ledger_factory():
