@@ -243,3 +243,12 @@ def test_every_permutation_with_repeats_of_an_order_s_notifications_ends_the_sam
     repeats = data.draw(st.lists(st.sampled_from(sent), max_size=4))
     shuffled = data.draw(st.permutations([*sent, *repeats]))
     assert after(*shuffled) == expected
+
+
+def test_a_mapped_seller_sku_is_recorded_under_ours():
+    mapped = CHANNEL.model_copy(update={"sku_map": {"AMZ-1": SKU}})
+    message = sns_notification(order_change("Unshipped", [order_item(sku="AMZ-1")]))
+    stock = Stock()
+    stock.receive(SKU, 10)
+    stock.apply(translate(mapped, delivery(message), NO_READS))
+    assert stock.levels() == {(SKU, "main"): Levels(on_hand=10, committed=2)}

@@ -392,3 +392,13 @@ def test_everything_about_an_order_takes_the_decrement_lane():
         assert lane(topic) is Lane.DECREMENTS
     assert lane("fulfillments/create") is Lane.DECREMENTS
     assert lane("inventory_levels/update") is Lane.INCREMENTS
+
+
+def test_a_mapped_channel_sku_is_recorded_under_ours():
+    mapped = CHANNEL.model_copy(update={"sku_map": {"SHOP-A": "A"}})
+    payload = ShopifyOrder({1: 2}).payload()
+    payload["line_items"][0]["sku"] = "SHOP-A"
+    stock = Stock()
+    stock.receive("A", 10)
+    stock.apply(translate(mapped, delivery("shop", "orders/create", payload), None))  # type: ignore[arg-type]
+    assert stock.levels() == {("A", "main"): Levels(on_hand=10, committed=2)}

@@ -373,3 +373,12 @@ def test_topics_that_move_no_stock_do_nothing(topic):
 def test_orders_take_the_decrement_lane():
     assert lane("order.updated") is Lane.DECREMENTS
     assert lane("product.updated") is Lane.INCREMENTS
+
+
+def test_a_mapped_product_sku_is_recorded_under_ours():
+    mapped = CHANNEL.model_copy(update={"sku_map": {"WOO-SHOP-1": "WOO-1"}})
+    payload = order("processing", "2026-03-01T15:00:02", ((315, "WOO-SHOP-1", 2),))
+    stock = Stock()
+    stock.receive("WOO-1", 10)
+    stock.apply(translate(mapped, delivery("order.created", payload), Refunds()))
+    assert stock.levels() == woo1(committed=2)

@@ -133,7 +133,7 @@ def _item(channel: ChannelConfig, item: Payload, status: str, seen: str) -> Fact
     buyer_cancelled = item.get("IsBuyerRequestedCancel") is True and status in _OPEN
     return Facts(
         latest={
-            "sku": ("", _text(item, "SellerSKU")),
+            "sku": ("", channel.our_sku(_text(item, "SellerSKU"))),
             "location": (seen, channel.location_for(item.get("SupplySourceId"))),
         },
         peaks={"quantity": quantity, "shipped": min(shipped, quantity)},

@@ -79,7 +79,7 @@ def _ordered_line(
         # from their own documents, so only the removals are taken from here.
         removed = quantity - _count(current, "current_quantity") - refunded.get(_id(line["id"]), 0)
         peaks["removed"] = max(0, removed)
-    return Facts(latest=_sku(line), peaks=peaks)
+    return Facts(latest=_sku(channel, line), peaks=peaks)
 
 
 _NO_REFUNDS: Mapping[str, int] = {}
@@ -150,7 +150,9 @@ def _fulfilled(channel: ChannelConfig, fulfillment: Payload) -> Iterable[tuple[s
         units = _count(line["quantity"])
         yield (
             _id(line["id"]),
-            Facts(latest=_sku(line), tallies={f"shipped@{location}": {fulfillment_id: units}}),
+            Facts(
+                latest=_sku(channel, line), tallies={f"shipped@{location}": {fulfillment_id: units}}
+            ),
         )
 
 
@@ -171,7 +173,7 @@ def _refund_lines(channel: ChannelConfig, refund: Payload) -> Iterable[tuple[str
         facts = Facts(tallies={name: {key: units}})
         if "quantity" in line:  # the line's own quantity, as ordered
             facts = facts.merge(
-                Facts(latest=_sku(line), peaks={"quantity": _count(line["quantity"])})
+                Facts(latest=_sku(channel, line), peaks={"quantity": _count(line["quantity"])})
             )
         yield line_id, facts
 
@@ -296,7 +298,7 @@ def _count(value: object, what: str = "quantity") -> int:
     return value
 
 
-def _sku(line: Payload) -> dict[str, tuple[str, Any]]:
+def _sku(channel: ChannelConfig, line: Payload) -> dict[str, tuple[str, Any]]:
     """The line's SKU as a fact. A line without one (a custom item, a tip) is no stock of ours:
     it is known, and holds nothing."""
     sku = line.get("sku")
@@ -304,7 +306,7 @@ def _sku(line: Payload) -> dict[str, tuple[str, Any]]:
         return {}
     if not isinstance(sku, str) or not sku.strip():
         raise ValueError(f"line {line.get('id')!r} has SKU {sku!r}")
-    return {"sku": ("", sku)}
+    return {"sku": ("", channel.our_sku(sku))}
 
 
 def _time(value: Any, delivery: Delivery) -> datetime:

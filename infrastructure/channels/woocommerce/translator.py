@@ -70,7 +70,8 @@ def _order(
     items = payload.get("line_items")
     if not isinstance(items, list):
         raise ValueError(f"order {order_id} has no line_items list")
-    lines = dict(_line(order_id, item, seen, shipped=status in _SHIPPED) for item in items)
+    shipped = status in _SHIPPED
+    lines = dict(_line(channel, order_id, item, seen, shipped=shipped) for item in items)
     order = {
         "status": (seen, status),
         "lines": (seen, ",".join(sorted(lines))),
@@ -104,7 +105,9 @@ def _deleted(
     )
 
 
-def _line(order_id: str, item: object, seen: str, *, shipped: bool) -> tuple[str, Facts]:
+def _line(
+    channel: ChannelConfig, order_id: str, item: object, seen: str, *, shipped: bool
+) -> tuple[str, Facts]:
     if not isinstance(item, dict):
         raise ValueError(f"a line of order {order_id} is not an object")
     line_id = _identifier(item.get("id"), f"the id of a line of order {order_id}")
@@ -119,7 +122,8 @@ def _line(order_id: str, item: object, seen: str, *, shipped: bool) -> tuple[str
         raise ValueError(f"line {line_id} of order {order_id} has quantity {quantity!r}")
     # A completed order has shipped its lines' units: a fact that stays, whatever comes next.
     peaks = {"shipped": quantity} if shipped else {}
-    return line_id, Facts(latest={"sku": (seen, sku), "quantity": (seen, quantity)}, peaks=peaks)
+    facts = {"sku": (seen, channel.our_sku(sku)), "quantity": (seen, quantity)}
+    return line_id, Facts(latest=facts, peaks=peaks)
 
 
 def _refunds(
@@ -231,7 +235,7 @@ def _product(
         observations=[
             Observation(
                 channel_id=channel.id,
-                sku=sku,
+                sku=channel.our_sku(sku),
                 location=channel.default_location,
                 quantity=quantity,
                 observed_at=_gmt(modified_gmt),
