@@ -16,6 +16,9 @@ class DeliveryState(StrEnum):
     PENDING = "pending"  # stored, not yet applied
     PROCESSED = "processed"  # its changes are in the ledger (or it had none)
     PARKED = "parked"  # valid, but we could not translate it: waits for review
+    # Names SKUs the ledger does not know yet: applied by itself once they are received or
+    # counted (`waiting_for` lists them).
+    WAITING = "waiting"
 
 
 @dataclass(frozen=True)

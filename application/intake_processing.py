@@ -20,7 +20,7 @@ from application.intake import (
 from application.ledger import Ledger, OutcomeStatus
 from domain.stock import ChangeKind
 
-# Kinds that may introduce a SKU to the ledger; anything else on an unknown SKU is parked.
+# Kinds that may introduce a SKU to the ledger; anything else on an unknown SKU waits.
 _INTRODUCING = frozenset({ChangeKind.RECEIPT, ChangeKind.COUNT, ChangeKind.ADJUSTMENT})
 
 
@@ -30,6 +30,7 @@ class DeliveryResult:
     state: DeliveryState
     reason: str | None = None
     observations: Sequence[Observation] = ()
+    waiting_for: Sequence[str] = ()  # WAITING: the SKUs the ledger must know first
 
 
 class Inbox(Protocol):
@@ -72,26 +73,29 @@ class IntakeProcessor:
 
     def _apply(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
         translations = [(delivery, self._translate(delivery)) for delivery in deliveries]
-        translations = self._park_unknown_skus(translations)
-        results = self._record(translations)
+        ready, waiting = self._hold_unknown_skus(translations)
+        results = [*waiting, *self._record(ready)]
         self._inbox.finish(results)
         return results
 
-    def _park_unknown_skus(
+    def _hold_unknown_skus(
         self, translations: list[tuple[Delivery, Translation]]
-    ) -> list[tuple[Delivery, Translation]]:
-        wanted = {sku for _, t in translations for sku in _skus_needed(t)}
+    ) -> tuple[list[tuple[Delivery, Translation]], list[DeliveryResult]]:
+        """Split off the deliveries that name SKUs the ledger does not know: they wait, and
+        are applied by themselves once a receipt or a count introduces those SKUs."""
+        wanted = {sku for _, t in translations if t.parked is None for sku in _skus_needed(t)}
         known = self._ledger.known_skus(wanted) if wanted else set()
-        checked: list[tuple[Delivery, Translation]] = []
-        for delivery, translated in translations:
-            unknown = sorted(_skus_needed(translated) - known)
-            if translated.parked is None and unknown:
-                translated = Translation.park(  # noqa: PLW2901
-                    f"SKU not in the ledger: {', '.join(unknown)} (receive or count it, "
-                    "then retry the delivery)"
+        ready, waiting = [], []
+        for delivery, translation in translations:
+            unknown = sorted(_skus_needed(translation) - known)
+            if translation.parked is None and unknown:
+                reason = f"waiting for SKU {', '.join(unknown)} to be received or counted"
+                waiting.append(
+                    DeliveryResult(delivery, DeliveryState.WAITING, reason, waiting_for=unknown)
                 )
-            checked.append((delivery, translated))
-        return checked
+            else:
+                ready.append((delivery, translation))
+        return ready, waiting
 
     def _record(self, translations: list[tuple[Delivery, Translation]]) -> list[DeliveryResult]:
         applied = [t for _, t in translations if t.parked is None]

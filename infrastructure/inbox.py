@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -79,6 +79,10 @@ class PostgresInbox:
                 ],
             )
             curs.executemany(
+                "UPDATE inbox_deliveries SET waiting_for = %s WHERE id = %s",
+                [(list(r.waiting_for), r.delivery.id) for r in results if r.waiting_for],
+            )
+            curs.executemany(
                 OBSERVE,
                 [
                     (
@@ -111,10 +115,34 @@ class PostgresInbox:
     def deliveries(self, state: DeliveryState, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT id, channel_id, delivery_key, topic, received_at, state, reason, "
-            "processed_at FROM inbox_deliveries WHERE state = %s ORDER BY id DESC LIMIT %s",
+            "processed_at, coalesce(waiting_for, '{}') AS waiting_for "
+            "FROM inbox_deliveries WHERE state = %s ORDER BY id DESC LIMIT %s",
             [state.value, limit],
         )
         return [_jsonable(row) for row in rows]
+
+    def release_waiting(
+        self, known_skus: Callable[[set[str]], set[str]], limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Put back to pending the waiting deliveries whose SKUs the ledger now knows (all of
+        them); returns their ids and lanes, to send."""
+        waiting = self._rows(
+            "SELECT id, waiting_for FROM inbox_deliveries WHERE state = 'waiting' "
+            "ORDER BY id LIMIT %s",
+            [limit],
+        )
+        if not waiting:
+            return []
+        known = known_skus({sku for row in waiting for sku in row["waiting_for"] or ()})
+        ready = [row["id"] for row in waiting if set(row["waiting_for"] or ()) <= known]
+        if not ready:
+            return []
+        return self._rows(
+            "UPDATE inbox_deliveries SET state = 'pending', reason = NULL, waiting_for = NULL,"
+            " enqueued_at = now(), claimed_until = NULL WHERE id = ANY(%s) AND state = 'waiting'"
+            " RETURNING id, lane",
+            [ready],
+        )
 
     def release(self, delivery_id: int) -> dict[str, Any] | None:
         """Put a parked delivery back to pending (after review); None if it is not parked."""

@@ -28,6 +28,10 @@ STATEMENTS = (
         ON inbox_deliveries (lane, id) WHERE state = 'pending'""",
     """CREATE INDEX IF NOT EXISTS inbox_deliveries_parked_idx
         ON inbox_deliveries (received_at) WHERE state = 'parked'""",
+    # A delivery naming SKUs the ledger does not know yet waits for them.
+    "ALTER TABLE inbox_deliveries ADD COLUMN IF NOT EXISTS waiting_for text[]",
+    """CREATE INDEX IF NOT EXISTS inbox_deliveries_waiting_idx
+        ON inbox_deliveries (id) WHERE state = 'waiting'""",
     """CREATE TABLE IF NOT EXISTS channel_observations (
         id bigserial PRIMARY KEY,
         channel_id text NOT NULL,

@@ -114,17 +114,19 @@ def _applier(
 
 class Sweeper:
     """Re-sends inbox deliveries still pending some seconds after their last send: losing Redis,
-    a message or a worker loses nothing."""
+    a message or a worker loses nothing. Also sends, once their SKUs are known, the deliveries
+    that waited for them."""
 
     def __init__(
         self,
         inbox: PostgresInbox,
         queues: IntakeQueues,
+        known_skus: Callable[[set[str]], set[str]],
         *,
         after_seconds: float = 3.0,
         every_seconds: float = 1.0,
     ) -> None:
-        self._inbox, self._queues = inbox, queues
+        self._inbox, self._queues, self._known_skus = inbox, queues, known_skus
         self._after, self._every = after_seconds, every_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="inbox-sweeper", daemon=True)
@@ -137,7 +139,10 @@ class Sweeper:
         self._thread.join(timeout=10)
 
     def sweep_once(self) -> int:
+        """Send what is still pending after a while, and what waited for SKUs the ledger now
+        knows (received or counted since, by any route)."""
         rows = self._inbox.stale_pending(self._after)
+        rows += self._inbox.release_waiting(self._known_skus)
         by_lane: dict[Lane, list[int]] = defaultdict(list)
         for row in rows:
             by_lane[Lane(row["lane"])].append(row["id"])

@@ -147,7 +147,7 @@ def build_intake(
     processor = IntakeProcessor(ledger, inbox, router.translate)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
-    sweeper = Sweeper(inbox, queues)
+    sweeper = Sweeper(inbox, queues, ledger.known_skus)
     workers = Workers(
         queues,
         sweeper,
