@@ -269,6 +269,7 @@ class Ledger(Application[UUID]):
                 shortfall=getattr(event, "shortfall", 0),
                 location=change.location,
                 reference=change.reference,
+                reason=event.reason,
             )
             results[change.business_key] = Outcome(change, OutcomeStatus.APPLIED, receipt)
         return results

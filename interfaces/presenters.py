@@ -119,6 +119,7 @@ def receipt_document(receipt: Receipt) -> dict[str, Any]:
         "shortfall": receipt.shortfall,
         "location": receipt.location,
         "reference": receipt.reference,
+        "reason": receipt.reason,
     }
 
 

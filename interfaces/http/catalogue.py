@@ -155,6 +155,11 @@ OPERATIONS: list[Operation] = [
             Param("source"),
             Param("location"),
             Param("reference", description="the source document, e.g. an order URI"),
+            Param(
+                "order",
+                description="an order's reference: the order and everything under it "
+                "(fulfilments, refunds)",
+            ),
             Param("cursor", description="next_cursor of the page before"),
             LIMIT,
             Param("format", Literal["json", "csv"], description="default json"),

@@ -141,6 +141,7 @@ class RecordedChange(Closed):
     shortfall: int
     location: str
     reference: str
+    reason: str
 
 
 class ChannelsAround(Closed):
@@ -222,6 +223,7 @@ class Delivery(Closed):
     state: DeliveryState
     reason: str | None
     processed_at: AwareDatetime | None
+    waiting_for: list[str]  # the SKUs a waiting delivery needs in the ledger first
 
 
 class Deliveries(Closed):

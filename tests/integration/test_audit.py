@@ -203,10 +203,6 @@ def test_the_recorder_stores_and_returns_a_receipts_reason(scratch_ledger):
     assert recorder.select_audit(AuditFilter(sku=receipt.sku), 10) == [receipt]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs application/ledger.py (not ours) to pass reason=event.reason to Receipt",
-)
 def test_the_csv_export_has_a_reason_column(client):
     sku = random_sku()
     answer = client.post(

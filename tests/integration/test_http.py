@@ -350,6 +350,7 @@ def test_oversells_list_a_sale_beyond_available_stock_with_its_shortfall(client,
         "shortfall": 3,
         "location": "east",
         "reference": "",
+        "reason": "sale",  # none given: the kind
         "channels": {"before": {}, "after": {}},  # no channels configured
     }
     assert [e["version"] for e in found["events_before"]] == [2, 3]
