@@ -105,10 +105,10 @@ def run(
     from interfaces.http.app import create_app
     from interfaces.http.projections import Projections
 
-    # SIGTERM (a service manager, `docker stop`) stops it as Ctrl-C does, stopping what it
-    # started; left to its default, it would end the process with the embedded servers running.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with _service(migrate=True, demo=True) as (settings, found, ledger, intake):
+    with (
+        _sigterm_as_ctrl_c(),
+        _service(migrate=True, demo=True) as (settings, found, ledger, intake),
+    ):
         redis_url = found.redis_url
         assert redis_url is not None
         probes = {
@@ -164,6 +164,21 @@ def run(
                 ),
                 settings,
             )
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a service manager, `docker stop`) stops the block as Ctrl-C does, stopping what
+    it started; left to its default, it would end the process with the embedded servers
+    running. The handlers are as they were after the block."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
 
 
 def _serve(app: Any, settings: Settings) -> None:

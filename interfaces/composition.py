@@ -19,6 +19,7 @@ from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
 from infrastructure.channels.gateway import ChannelGateway
 from infrastructure.channels.gateways import gateway_for
+from infrastructure.channels.reads import GatewayReads
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig, load_config
 from infrastructure.dead_letters import DeadLetters
@@ -29,6 +30,7 @@ from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, create_projection_tables
+from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
@@ -105,6 +107,7 @@ class Intake:
     def close(self) -> None:
         self.hints.shutdown(wait=False, cancel_futures=True)
         self.inbox.close()
+        self.router.close()
 
     def writer(self) -> GroupCommitWriter:
         """A group-commit writer whose commits hint the workers (call inside the event loop)."""
@@ -142,7 +145,13 @@ def build_intake(
     worker_threads: int = 4,
     namespace: str = "invsync",
 ) -> Intake:
-    router = ChannelRouter(config)
+    client = redis.Redis.from_url(redis_url)
+    reads = GatewayReads(
+        lambda channel, rates: ChannelGate(
+            client, channel.id, GatePolicy(rate=channel.push.rate_per_second), namespace
+        ).turns(rates)
+    )
+    router = ChannelRouter(config, reads)
     inbox = PostgresInbox(database_url)
     processor = IntakeProcessor(ledger, inbox, router.translate)
     broker = make_broker(redis_url, database_url, namespace)

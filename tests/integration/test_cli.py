@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -379,6 +380,8 @@ def test_a_channel_kind_not_built_yet_stops_start_up_with_one_line(
     config = tmp_path / "invsync.toml"
     config.write_text(f'[[channels]]\nid = "{kind}-us"\nkind = "{kind}"\nwebhook_secrets = ["s"]\n')
     monkeypatch.setenv("INVSYNC_CONFIG", str(config))
+    handlers = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)]
     _assert_one_line_error(
         invsync(*command), "channels.0.kind", f"'{kind}-us'", "not supported yet", "shopify"
     )
+    assert [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)] == handlers

@@ -1,5 +1,6 @@
 """The zero-configuration default: embedded servers that keep their data across restarts."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -72,6 +73,17 @@ def test_embedded_redis_keeps_its_data_across_a_restart(tmp_path):
     finally:
         client.close()
         server.stop()
+
+
+def test_stopping_an_embedded_redis_that_has_gone_already_is_quiet(tmp_path):
+    server = EmbeddedRedis(tmp_path)
+    client = redis.Redis.from_url(server.start())
+    process = psutil.Process(int(client.info("server")["process_id"]))
+    with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
+        client.shutdown(save=True)
+    client.close()
+    process.wait(timeout=30)
+    server.stop()
 
 
 def _free_port() -> int:
@@ -214,3 +226,16 @@ def test_servers_left_by_a_killed_run_are_stopped_by_the_next(tmp_path):
     finally:
         code = service.stop(signal.SIGINT)
     _assert_stopped_cleanly(service, code, left + servers)
+
+
+def test_a_second_signal_while_stopping_does_not_leave_the_servers_running(tmp_path):
+    """An impatient second Ctrl-C (or SIGTERM then Ctrl-C) does not cut the shutdown short."""
+    service = Service(tmp_path, INVSYNC_DEMO="0")
+    try:
+        assert service.ready().status_code == 200
+        servers = service.servers()
+        service.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+    finally:
+        code = service.stop(signal.SIGINT)
+    _assert_stopped_cleanly(service, code, servers)
