@@ -41,6 +41,11 @@ class ChannelRouter:
             adapter.acknowledge(channel, delivery)  # raises to retry: nothing is marked done
         return adapter.translate(channel, delivery, self.reads)
 
+    def close(self) -> None:
+        close = getattr(self.reads, "close", None)
+        if close is not None:
+            close()
+
     def lane(self, channel_id: str, topic: str) -> Lane:
         channel = self.channel(channel_id)
         return Lane.INCREMENTS if channel is None else self.adapter(channel).lane(topic)

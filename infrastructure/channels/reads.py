@@ -1,0 +1,52 @@
+"""Reading from channels during intake, for facts their webhooks leave out: each channel's own
+gateway, built once, taking turns of the channel's rate limit like the pushers' calls do."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from infrastructure.channels.base import ChannelReadUnavailable
+from infrastructure.channels.gateway import ChannelGateway, Turns
+from infrastructure.channels.gateways import FACTORIES
+from infrastructure.config import ChannelConfig
+
+TurnsFor = Callable[[ChannelConfig, Mapping[str, float]], Turns]
+
+
+class GatewayReads:
+    """Implements `ChannelReads` with the channels' gateways (in the channel's SKUs: what is
+    read is matched by the channel's own ids, never by SKU)."""
+
+    def __init__(self, turns_for: TurnsFor | None = None) -> None:
+        self._turns_for = turns_for
+        self._gateways: dict[str, ChannelGateway] = {}
+        self._lock = threading.Lock()
+
+    def order_refunds(self, channel: ChannelConfig, order_id: str) -> Sequence[Any]:
+        refunds = getattr(self._gateway(channel), "refunds", None)
+        if refunds is None:
+            raise ChannelReadUnavailable(f"invsync reads no refunds from {channel.kind} channels")
+        result: Sequence[Any] = refunds(order_id)
+        return result
+
+    def close(self) -> None:
+        for gateway in self._gateways.values():
+            gateway.close()
+
+    def _gateway(self, channel: ChannelConfig) -> ChannelGateway:
+        with self._lock:
+            gateway = self._gateways.get(channel.id)
+            if gateway is None:
+                factory = FACTORIES.get(channel.kind)
+                if factory is None or not channel.api_base_url:
+                    raise ChannelReadUnavailable(
+                        f"channel {channel.id!r} has no API to read (set its api_base_url "
+                        "and credentials)"
+                    )
+                gateway = factory(channel)
+                if self._turns_for is not None:
+                    gateway.turns = self._turns_for(channel, gateway.rates)
+                self._gateways[channel.id] = gateway
+            return gateway
