@@ -60,7 +60,13 @@ def _forget_gone_users(handles: Path) -> None:
     server: strike the processes that no longer exist off the list."""
     if not handles.exists():
         return
-    users = json.loads(handles.read_text())
+    try:
+        users = json.loads(handles.read_text())
+    except ValueError:  # cut short by a crash as it was written
+        users = None
+    if not isinstance(users, list) or not all(isinstance(pid, int) for pid in users):
+        handles.write_text("[]")
+        return
     alive = [pid for pid in users if _alive(pid)]
     if alive != users:
         handles.write_text(json.dumps(alive))

@@ -59,6 +59,20 @@ def test_embedded_postgres_keeps_the_ledger_across_a_restart(tmp_path):
         server.stop()
 
 
+@pytest.mark.parametrize(
+    "users",
+    [pytest.param("[2147483646]", id="a-user-killed-outright"), pytest.param('[12, "', id="torn")],
+)
+def test_embedded_postgres_stops_though_its_list_of_users_names_one_gone(tmp_path, users):
+    server = EmbeddedPostgres(tmp_path)
+    server.start()
+    server.stop()
+    (tmp_path / "postgres" / ".handle_pids.json").write_text(users)
+    server.start()
+    server.stop()
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+
+
 def test_embedded_redis_keeps_its_data_across_a_restart(tmp_path):
     server = EmbeddedRedis(tmp_path)
     client = redis.Redis.from_url(server.start())
