@@ -252,23 +252,6 @@ def test_an_expired_token_is_refused_as_sp_api_refuses_it(seller):
     assert "expired" in error["details"]
 
 
-def test_an_empty_bucket_answers_429_with_the_operations_rate(seller):
-    seller.sandbox.add_listing("AMZ-1", 1)
-    seller.sandbox.set_rate("getListingsItem", 5.0, 1)
-    token = seller.token()
-    answers = [
-        httpx.get(
-            f"{seller.url}/listings/2021-08-01/items/A3TH9S8BH6GOGM/AMZ-1",
-            params={"marketplaceIds": "ATVPDKIKX0DER"},
-            headers={"x-amz-access-token": token},
-        )
-        for _ in range(2)
-    ]
-    assert [a.status_code for a in answers] == [200, 429]
-    assert answers[1].headers["x-amzn-RateLimit-Limit"] == "5.0"
-    assert answers[1].json()["errors"][0]["code"] == "QuotaExceeded"
-
-
 def test_a_feed_for_another_seller_is_fatal_with_a_report_saying_why(seller):
     headers = {"x-amz-access-token": seller.token()}
     feeds = seller.url + "/feeds/2021-06-30"

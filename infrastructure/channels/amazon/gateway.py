@@ -1,18 +1,28 @@
 """Amazon SP-API inventory writes: each listing's merchant-fulfilled quantity (CHANNELS.md §3.3).
 
-Amazon addresses a listing by seller id and SKU, so no lookup is needed. One SKU goes as a
-Listings Items `patchListingsItem` (a JSON Patch `replace` of `fulfillment_availability`),
-answered `ACCEPTED` and applied a little later: APPLIED, the quantity accepted to show. More go
-as one `JSON_LISTINGS_FEED` (create a feed document, upload it, create the feed) when the
-feed operations' rates allow one now: those pushes are SUBMITTED under the feed's id, and
-`settle` follows the feed (`getFeed`, then its processing report) on later rounds, so a feed
-that takes minutes holds no worker. When no feed may be created, the first push goes as a patch
-and the rest wait for the next call.
+Amazon addresses a listing by seller id and SKU, but accepts a patch for a SKU the seller does
+not list (answering ACCEPTED, perhaps making an offer-only stub of it). So before a SKU's first
+push the gateway asks `getListingsItem` (404: no listing) and keeps the answer: a SKU without a
+listing is UNKNOWN_SKU and never patched (looked at again after `recheck_unlisted` seconds).
+
+One SKU goes as a Listings Items `patchListingsItem`, a JSON Patch `merge` of
+`fulfillment_availability`: only the quantity changes, and the seller's
+`lead_time_to_ship_max_days` and `restock_date` stay (a `replace` would drop them). Amazon
+answers `ACCEPTED` and applies it a little later: APPLIED, the quantity accepted to show. More
+go as one `JSON_LISTINGS_FEED` of the same patches (create a feed document, upload it, create
+the feed) when the feed operations' rates allow one now: those pushes are SUBMITTED under the
+feed's id, and `settle` follows the feed (`getFeed`, then its processing report) on later
+rounds, so a feed that takes minutes holds no worker. When no feed may be created, the first
+push goes as a patch and the rest wait for the next call, as do SKUs not yet looked at when
+`timeout` seconds of looking have passed.
 
 SP-API limits each operation apart (CHANNELS.md §3.3): `rates` holds the documented default
 rates, and the gateway takes a turn from `turns` (shared by every worker) before each call. A
-429 names the operation's rate in `x-amzn-RateLimit-Limit`, so the wait for the next token of
-the bucket is one over that rate. Every call carries an LWA access token (see `lwa.py`).
+write (a patch, or a feed) also goes on the channel's own turn: the caller's (`turn_taken`), or
+the next one when a look at a listing took the caller's. A
+429 may name the operation's rate in `x-amzn-RateLimit-Limit` (the models declare no headers on
+429, and Amazon often sends none): the wait for the bucket's next token is one over that rate,
+or over the operation's documented rate. Every call carries an LWA access token (see `lwa.py`).
 Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
 no result is STALE.
 """
@@ -24,6 +34,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Self
 from urllib.parse import quote
@@ -32,6 +43,7 @@ import httpx
 
 from infrastructure.channels.amazon.lwa import TOKEN_URL, AccessTokens, LwaCredentials
 from infrastructure.channels.gateway import (
+    CHANNEL_CALL,
     ChannelAuthFailed,
     ChannelError,
     ChannelUnavailable,
@@ -84,6 +96,8 @@ class AmazonGateway:
         feed_poll_interval: seconds between two looks at a feed being processed.
         refresh_margin: seconds before expiry an access token is replaced.
         rates: the operations' rates (calls a second), replacing the documented defaults named.
+        recheck_unlisted: seconds a SKU found without a listing is taken to have none.
+        feed_memory: seconds a feed is followed at most (the pusher gives up on it sooner).
     """
 
     turns: Turns = Unlimited()
@@ -104,6 +118,8 @@ class AmazonGateway:
         feed_poll_interval: float = 30.0,
         refresh_margin: float = 60.0,
         rates: Mapping[str, float] | None = None,
+        recheck_unlisted: float = 600.0,
+        feed_memory: float = 7200.0,
     ) -> None:
         if not 1 <= max_batch <= FEED_MESSAGE_LIMIT:
             raise ValueError(f"max_batch must be 1 to {FEED_MESSAGE_LIMIT} (one feed)")
@@ -112,8 +128,11 @@ class AmazonGateway:
         self.product_type = product_type
         self.feed_poll_interval, self.timeout = feed_poll_interval, timeout
         self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
-        self._looked_at: dict[str, float] = {}  # feed id → when its status was last read
-        self._finished: dict[str, dict[str, Any]] = {}  # feed id → its final status
+        self.recheck_unlisted, self.feed_memory = recheck_unlisted, feed_memory
+        self._listed: set[str] = set()  # SKUs getListingsItem found
+        self._unlisted: dict[str, float] = {}  # SKU → when getListingsItem found no listing
+        self._feeds: dict[str, _Followed] = {}  # the feeds followed, by id
+        self._prepaid = False  # the caller took the channel's turn for the next call
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
@@ -127,6 +146,7 @@ class AmazonGateway:
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set each SKU's merchant-fulfilled quantity: one patch for one push; a feed for more
         when one may be created now (each SUBMITTED under its id), else a patch of the first.
+        A SKU without a listing is UNKNOWN_SKU; one not looked at in time gets no result.
 
         Raises:
             Throttled: an operation's turn did not come in time, or its token bucket was empty
@@ -138,12 +158,22 @@ class AmazonGateway:
             raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
         if not pushes:
             return []
-        if len(pushes) > 1 and self._may_create_feed():
-            return self._submit_feed(pushes)
-        return [self._patch(pushes[0])]
+        listed, results = self._sorted(pushes)
+        if not listed:
+            return results
+        if not self._channel_turn():
+            if results:
+                return results  # the listed go on a later call
+            raise Throttled(f"no turn to call {self.channel_id} in {self.timeout} s", 1.0)
+        if len(listed) > 1 and self._may_create_feed():
+            return results + self._submit_feed(listed)
+        results.append(self._patch(listed[0]))
+        return results
 
     def turn_taken(self) -> None:
-        """Nothing to do: each SP-API call takes a turn of its own operation's rate."""
+        """The caller took the channel's turn for the next call: the write, or the look at a
+        SKU's listing before it (the write then takes the channel's next turn)."""
+        self._prepaid = True
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         """The results of the feed `ticket` carrying `skus` (in message order), None while
@@ -152,13 +182,15 @@ class AmazonGateway:
         Raises:
             Throttled, ChannelUnavailable, ChannelAuthFailed: as `push`.
         """
-        feed = self._finished.get(ticket) or self._feed_status(ticket)
+        self._forget_old_feeds()
+        followed = self._feeds.setdefault(ticket, _Followed(time.monotonic()))
+        feed = followed.finished or self._feed_status(ticket, followed)
         if feed is None:
             return None
         if not self.turns.take("getFeedDocument", 0):
             return None  # its report is read on a later look
         report = self._report(feed.get("resultFeedDocumentId"))
-        self._finished.pop(ticket, None)
+        self._feeds.pop(ticket, None)
         if feed["processingStatus"] != "DONE":
             detail = f"feed {ticket} {feed['processingStatus']}: {_feed_issues(report)}"
             return [PushResult(sku, PushStatus.REJECTED, detail=detail) for sku in skus]
@@ -167,6 +199,12 @@ class AmazonGateway:
             if isinstance(issue.get("messageId"), int):
                 issues[issue["messageId"]].append(issue)
         return [_refused(sku, issues[n]) for n, sku in enumerate(skus, start=1)]
+
+    def followed_feeds(self) -> list[str]:
+        """The ids of the feeds submitted or settled here that Amazon has not yet answered for,
+        or whose report is not read yet (none older than `feed_memory`)."""
+        self._forget_old_feeds()
+        return list(self._feeds)
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
         """The merchant-fulfilled quantity Amazon shows for each SKU (`getListingsItem`, one call
@@ -182,13 +220,84 @@ class AmazonGateway:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # Is there a listing? -------------------------------------------------------------------
+
+    def _sorted(self, pushes: Sequence[Push]) -> tuple[list[Push], list[PushResult]]:
+        """The pushes of SKUs with a listing, and the results of those without. A SKU not looked
+        at yet is, each look on a getListingsItem turn, while `timeout` seconds last and Amazon
+        does not throttle the looks; the SKUs left get no result (they go again).
+
+        Raises:
+            Throttled: no SKU could be sorted for want of a turn, or Amazon throttled the look.
+        """
+        listed: list[Push] = []
+        results: list[PushResult] = []
+        deadline = time.monotonic() + self.timeout
+        for push in pushes:
+            try:
+                found = self._has_listing(push.sku, deadline)
+            except _Refused as refused:
+                results.append(PushResult(push.sku, PushStatus.REJECTED, detail=str(refused)))
+                continue
+            except Throttled:
+                if listed or results:
+                    break  # what was sorted goes now; the rest go again
+                raise
+            if found:
+                listed.append(push)
+            elif found is False:
+                detail = "getListingsItem: the seller has no listing with this SKU"
+                results.append(_unknown(push.sku, detail))
+        if not listed and not results:
+            rate = self.rates["getListingsItem"]
+            raise Throttled(f"no getListingsItem turn within {self.timeout} s", 1.0 / rate)
+        return listed, results
+
+    def _has_listing(self, sku: str, deadline: float) -> bool | None:
+        """Whether the seller lists `sku`, as last found; None if it could not be looked at
+        before `deadline`."""
+        if sku in self._listed:
+            return True
+        found = self._unlisted.get(sku)
+        if found is not None and time.monotonic() - found < self.recheck_unlisted:
+            return False
+        wait = deadline - time.monotonic()
+        if wait < 0 or not self.turns.take("getListingsItem", wait):
+            return None
+        self._prepaid = False  # the caller's turn goes to the first look
+        return self._listing(sku) is not None
+
+    def _listing(self, sku: str) -> dict[str, Any] | None:
+        """The listing with its fulfillment availability; None when the seller has none with
+        `sku` (404). What it finds is kept for `_has_listing`.
+
+        Raises:
+            _Refused: SP-API refused the request (4xx other than 404).
+        """
+        params = {**self._marketplace(), "includedData": "fulfillmentAvailability"}
+        response = self._call("getListingsItem", "GET", self._item_path(sku), params=params)
+        if response.status_code == 404:
+            self._unlisted[sku] = time.monotonic()
+            self._listed.discard(sku)
+            return None
+        answer = _json(response)
+        if response.status_code >= 400 or not isinstance(answer, dict):
+            raise _Refused(f"SP-API refused to read {sku!r}: {_describe(response)}")
+        self._listed.add(sku)
+        self._unlisted.pop(sku, None)
+        return answer
+
     # One SKU -----------------------------------------------------------------------------
 
     def _patch(self, push: Push) -> PushResult:
         self._turn("patchListingsItem")
         body = {"productType": self.product_type, "patches": _patches(push.quantity)}
         response = self._call(
-            "PATCH", self._item_path(push.sku), params=self._marketplace(), json=body
+            "patchListingsItem",
+            "PATCH",
+            self._item_path(push.sku),
+            params=self._marketplace(),
+            json=body,
         )
         if response.status_code == 404:
             return _unknown(push.sku, _describe(response))
@@ -203,18 +312,23 @@ class AmazonGateway:
 
     def _quantity(self, sku: str) -> int | None:
         self._turn("getListingsItem")
-        params = {**self._marketplace(), "includedData": "fulfillmentAvailability"}
-        response = self._call("GET", self._item_path(sku), params=params)
-        if response.status_code == 404:
-            return None
-        answer = _json(response)
-        if response.status_code >= 400 or not isinstance(answer, dict):
-            raise ChannelError(f"SP-API refused to read {sku!r}: {_describe(response)}")
-        for entry in answer.get("fulfillmentAvailability") or []:
+        try:
+            answer = self._listing(sku)
+        except _Refused as refused:
+            raise ChannelError(str(refused)) from None
+        for entry in (answer or {}).get("fulfillmentAvailability") or []:
             if isinstance(entry, dict) and entry.get("fulfillmentChannelCode") == MFN_CHANNEL:
                 quantity = entry.get("quantity")
                 return quantity if isinstance(quantity, int) else None
         return None
+
+    def _channel_turn(self) -> bool:
+        """Before a write: the caller's turn if no look took it, else the channel's next one
+        (at most `timeout` away), so writes keep to the channel's configured rate."""
+        if self._prepaid:
+            self._prepaid = False
+            return True
+        return self.turns.take(CHANNEL_CALL, self.timeout)
 
     def _item_path(self, sku: str) -> str:
         return f"{LISTINGS}/{quote(self.seller_id, safe='')}/{quote(sku, safe='')}"
@@ -230,15 +344,20 @@ class AmazonGateway:
 
     def _submit_feed(self, pushes: Sequence[Push]) -> list[PushResult]:
         document = self._call_json(
-            "POST", f"{FEEDS}/documents", json={"contentType": FEED_CONTENT_TYPE}
+            "createFeedDocument",
+            "POST",
+            f"{FEEDS}/documents",
+            json={"contentType": FEED_CONTENT_TYPE},
         )
         self._transfer(
+            "createFeedDocument",
             "PUT",
             _required(document, "url"),
             content=json.dumps(self._feed_document(pushes)).encode(),
             headers={"Content-Type": FEED_CONTENT_TYPE},
         )
         created = self._call_json(
+            "createFeed",
             "POST",
             f"{FEEDS}/feeds",
             json={
@@ -248,7 +367,9 @@ class AmazonGateway:
             },
         )
         feed_id = _required(created, "feedId")
-        self._looked_at[feed_id] = time.monotonic()
+        self._forget_old_feeds()
+        now = time.monotonic()
+        self._feeds[feed_id] = _Followed(now, looked_at=now)
         detail = f"feed {feed_id}"
         return [
             PushResult(p.sku, PushStatus.SUBMITTED, detail=detail, ticket=feed_id) for p in pushes
@@ -267,26 +388,34 @@ class AmazonGateway:
         ]
         return {"header": {"sellerId": self.seller_id, "version": "2.0"}, "messages": messages}
 
-    def _feed_status(self, feed_id: str) -> dict[str, Any] | None:
+    def _feed_status(self, feed_id: str, followed: _Followed) -> dict[str, Any] | None:
         """The feed once Amazon has finished with it; None before, or too soon to look."""
-        if time.monotonic() - self._looked_at.get(feed_id, 0.0) < self.feed_poll_interval:
+        if time.monotonic() - followed.looked_at < self.feed_poll_interval:
             return None
         if not self.turns.take("getFeed", 0):
             return None
-        self._looked_at[feed_id] = time.monotonic()
-        feed = self._call_json("GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
+        followed.looked_at = time.monotonic()
+        feed = self._call_json("getFeed", "GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
         if feed.get("processingStatus") not in _FINISHED:
             return None
-        self._looked_at.pop(feed_id, None)
-        self._finished[feed_id] = feed
+        followed.finished = feed
         return feed
+
+    def _forget_old_feeds(self) -> None:
+        """Stop following feeds older than `feed_memory` (given up by the pusher)."""
+        now = time.monotonic()
+        for feed_id, followed in list(self._feeds.items()):
+            if now - followed.since > self.feed_memory:
+                self._feeds.pop(feed_id, None)
 
     def _report(self, document_id: object) -> dict[str, Any]:
         """The feed's processing report ({} when the feed has none)."""
         if not isinstance(document_id, str) or not document_id:
             return {}
-        document = self._call_json("GET", f"{FEEDS}/documents/{quote(document_id, safe='')}")
-        content = self._transfer("GET", _required(document, "url")).content
+        document = self._call_json(
+            "getFeedDocument", "GET", f"{FEEDS}/documents/{quote(document_id, safe='')}"
+        )
+        content = self._transfer("getFeedDocument", "GET", _required(document, "url")).content
         if document.get("compressionAlgorithm") == "GZIP":
             content = gzip.decompress(content)
         try:
@@ -304,20 +433,20 @@ class AmazonGateway:
                 f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
             )
 
-    def _call_json(self, method: str, path: str, **options: Any) -> dict[str, Any]:
-        response = self._call(method, path, **options)
+    def _call_json(self, operation: str, method: str, path: str, **options: Any) -> dict[str, Any]:
+        response = self._call(operation, method, path, **options)
         answer = _json(response)
         if response.status_code >= 400 or not isinstance(answer, dict):
             raise ChannelError(f"SP-API refused {method} {path}: {_describe(response)}")
         return answer
 
-    def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One SP-API call with a current access token; a refused token is replaced once, since
-        Amazon may have ended it before the expiry it announced."""
+    def _call(self, operation: str, method: str, path: str, **options: Any) -> httpx.Response:
+        """One call of an SP-API operation with a current access token; a refused token is
+        replaced once, since Amazon may have ended it before the expiry it announced."""
         for _ in range(2):
             token = self._tokens.current()
             headers = {"x-amz-access-token": token}
-            response = self._transfer(method, path, headers=headers, **options)
+            response = self._transfer(operation, method, path, headers=headers, **options)
             if response.status_code not in (401, 403):
                 return response
             self._tokens.forget(token)
@@ -326,8 +455,8 @@ class AmazonGateway:
             "that the seller's authorisation grants the Listings and Feeds roles"
         )
 
-    def _transfer(self, method: str, url: str, **options: Any) -> httpx.Response:
-        """One HTTP exchange; throttling, 5xx and network failures become errors."""
+    def _transfer(self, operation: str, method: str, url: str, **options: Any) -> httpx.Response:
+        """One HTTP exchange for `operation`; throttling, 5xx and network failures are errors."""
         try:
             response = self._client.request(method, url, **options)
         except httpx.TimeoutException as error:
@@ -335,17 +464,32 @@ class AmazonGateway:
         except httpx.TransportError as error:
             raise ChannelUnavailable(f"SP-API cannot be reached: {error}") from error
         if response.status_code == 429:
-            raise Throttled(f"SP-API throttled {method} {url}", retry_after=_bucket_wait(response))
+            wait = _bucket_wait(response, self.rates[operation])
+            raise Throttled(f"SP-API throttled {operation} ({method} {url})", retry_after=wait)
         if response.status_code >= 500:
             raise ChannelUnavailable(f"SP-API answered {response.status_code} to {method} {url}")
         return response
 
 
+@dataclass
+class _Followed:
+    """A feed followed until its results are read: since when, when its status was last read,
+    and its final status once Amazon has finished with it."""
+
+    since: float
+    looked_at: float = 0.0
+    finished: dict[str, Any] | None = None
+
+
+class _Refused(ChannelError):
+    """Raised when SP-API refuses to say whether the seller lists a SKU (4xx but 404)."""
+
+
 def _patches(quantity: int) -> list[dict[str, Any]]:
+    """`merge`, so only the quantity changes: `replace` would drop the seller's other fields of
+    the attribute (`lead_time_to_ship_max_days`, `restock_date`)."""
     availability = [{"fulfillment_channel_code": MFN_CHANNEL, "quantity": quantity}]
-    return [
-        {"op": "replace", "path": "/attributes/fulfillment_availability", "value": availability}
-    ]
+    return [{"op": "merge", "path": "/attributes/fulfillment_availability", "value": availability}]
 
 
 def _refused(sku: str, issues: Sequence[Mapping[str, Any]]) -> PushResult:
@@ -379,13 +523,14 @@ def _feed_issues(report: Mapping[str, Any]) -> str:
     return "; ".join(f"{i.get('code')}: {i.get('message', '')}" for i in issues) or "no report"
 
 
-def _bucket_wait(response: httpx.Response) -> float:
-    """Seconds until the operation's bucket holds a token again: one over its rate."""
+def _bucket_wait(response: httpx.Response, documented: float) -> float:
+    """Seconds until the operation's bucket holds a token again: one over the rate the 429
+    names, or over the operation's documented rate when it names none."""
     try:
         rate = float(response.headers.get("x-amzn-ratelimit-limit", ""))
     except ValueError:
-        return 1.0
-    return 1.0 / rate if rate > 0 else 1.0
+        rate = 0.0
+    return 1.0 / (rate if rate > 0 else documented)
 
 
 def _json(response: httpx.Response) -> object:

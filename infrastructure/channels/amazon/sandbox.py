@@ -3,20 +3,25 @@ with Amazon, and ORDER_CHANGE notifications sent through a signed SNS topic.
 
 What it imitates (CHANNELS.md §3.1 to 3.3, §7): LWA access tokens from a refresh token (expiring;
 an expired or unknown token answers 403 with SP-API's error shape); `patchListingsItem`
-answering ACCEPTED and applying the quantity `apply_delay` seconds later; `getListingsItem` with
-`fulfillmentAvailability`; the JSON_LISTINGS_FEED flow (a feed document with an upload URL the
-sandbox serves itself and that expires after 5 minutes, the feed processed `feed_delay` seconds
-later, a GZIP processing report with an issue per refused message); a token bucket per operation
-with the documented default rates, 429 with `x-amzn-RateLimit-Limit`. Shoppers (`buy`, `cancel`,
-`ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE notifications through the SNS
-topic (see `sandbox_sns.py`).
+answering ACCEPTED and applying the patches `apply_delay` seconds later, for a SKU the seller
+does not list too (as Amazon does); the listing's `fulfillment_availability` attribute as Amazon
+keeps it, so `merge` keeps the seller's other fields (`lead_time_to_ship_max_days`,
+`restock_date`) and `replace` drops them; `getListingsItem` (404 for no listing) with
+`summaries`, `attributes` and `fulfillmentAvailability`; the JSON_LISTINGS_FEED flow (a feed
+document with an upload URL the sandbox serves itself and that expires after 5 minutes, the
+feed processed `feed_delay` seconds later, a GZIP processing report with an issue per refused
+message); a token bucket per operation with the models' default usage plans, 429 without
+`x-amzn-RateLimit-Limit` (the models declare it on other answers only). Given Amazon's models
+(`models`), it refuses what they refuse with 400 and notes its own answers they do not allow.
+Shoppers (`buy`, `cancel`, `ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE
+notifications through the SNS topic (see `sandbox_sns.py`).
 
-Simplified: one seller, one marketplace, listings with only a merchant-fulfilled quantity and
-no product data, so `productType` is required but not checked; patches other than
-`fulfillment_availability` are accepted and ignored; a patch or feed message for a SKU the seller
-does not list is refused with issue code 13013 (legacy feeds' "SKU does not exist"; Amazon's
-exact answer is unconfirmed); feeds go IN_QUEUE, IN_PROGRESS, then DONE or FATAL, never
-CANCELLED; buckets are per operation, not also per application; no SQS queue or EventBridge.
+Simplified: one seller, one marketplace, listings with only a fulfillment availability and no
+product data, so `productType` is required but not checked; patches of other attributes are
+accepted and ignored; a feed message for a SKU the seller does not list is refused with issue
+code 13013 (legacy feeds' "SKU does not exist"; Amazon's exact answer is unconfirmed); feeds go
+IN_QUEUE, IN_PROGRESS, then DONE or FATAL, never CANCELLED; buckets are per operation, not also
+per application; no SQS queue or EventBridge.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -38,12 +43,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from infrastructure.channels.amazon.gateway import RATES as DOCUMENTED_RATES
 from infrastructure.channels.amazon.sandbox_feeds import (
-    UNKNOWN_SKU,
+    INVALID_MESSAGE,
     FeedDesk,
-    availability,
+    check_patches,
+    patched,
     sp_error,
-    unknown_sku_message,
 )
 from infrastructure.channels.amazon.sandbox_sns import (
     ACTION_PATH,
@@ -52,6 +58,9 @@ from infrastructure.channels.amazon.sandbox_sns import (
     Timeline,
 )
 from infrastructure.channels.sandbox import CallLog, Faults, Handler, SandboxServer, faulty
+
+if TYPE_CHECKING:
+    from infrastructure.channels.amazon.sandbox_models import SpApiModels
 
 LISTINGS = "/listings/2021-08-01/items"
 FEEDS = "/feeds/2021-06-30"
@@ -67,15 +76,16 @@ class Rate:
     burst: int
 
 
-# Default usage plans (CHANNELS.md §3.3); getFeedDocument's is the Feeds model's, not listed there.
-RATES = {
-    "patchListingsItem": Rate(5.0, 5),
-    "getListingsItem": Rate(5.0, 10),
-    "createFeedDocument": Rate(0.5, 15),
-    "createFeed": Rate(0.0083, 15),
-    "getFeed": Rate(2.0, 15),
-    "getFeedDocument": Rate(0.0222, 10),
+# The models' default usage plans: the gateway's documented rates, with their bursts.
+BURSTS = {
+    "patchListingsItem": 5,
+    "getListingsItem": 10,
+    "createFeedDocument": 15,
+    "createFeed": 15,
+    "getFeed": 15,
+    "getFeedDocument": 10,
 }
+RATES = {operation: Rate(rate, BURSTS[operation]) for operation, rate in DOCUMENTED_RATES.items()}
 
 
 @dataclass
@@ -99,6 +109,27 @@ class OutOfStock(ValueError):
 
 
 @dataclass
+class Listing:
+    """A listing's `fulfillment_availability` attribute (its entries as Amazon keeps them) and
+    when it was created and last changed."""
+
+    availability: list[dict[str, Any]]
+    created: str = field(default_factory=lambda: _amazon_time(datetime.now(UTC)))
+    updated: str = field(default_factory=lambda: _amazon_time(datetime.now(UTC)))
+
+    def quantity(self) -> int:
+        """The merchant-fulfilled quantity (0 when the attribute holds none)."""
+        for entry in self.availability:
+            if entry.get("fulfillment_channel_code") == "DEFAULT":
+                return int(entry.get("quantity") or 0)
+        return 0
+
+    def patch(self, patches: list[dict[str, Any]]) -> None:
+        self.availability = patched(self.availability, patches)
+        self.updated = _amazon_time(datetime.now(UTC))
+
+
+@dataclass
 class Order:
     id: str
     sku: str
@@ -119,6 +150,11 @@ class AmazonSandbox:
         rates: token buckets by operation, replacing the defaults named.
         topic: the SNS topic ORDER_CHANGE notifications go to (a topic with no subscription
             if None).
+        models: Amazon's SP-API models (see `sandbox_models.py`): when given, a request they do
+            not allow is answered 400, and every answer of the sandbox's own they do not allow
+            (a processing report too) is noted in `model_violations`.
+        rate_limit_on_429: whether a 429 carries `x-amzn-RateLimit-Limit` (SP-API's need not:
+            the models declare it on other answers only).
     """
 
     def __init__(
@@ -136,6 +172,8 @@ class AmazonSandbox:
         topic: SnsTopic | None = None,
         faults: Faults | None = None,
         log: CallLog | None = None,
+        models: SpApiModels | None = None,
+        rate_limit_on_429: bool = False,
     ) -> None:
         self.seller_id, self.marketplace_id = seller_id, marketplace_id
         self.credentials = (client_id, client_secret, refresh_token)
@@ -143,10 +181,12 @@ class AmazonSandbox:
         self.topic = topic or SnsTopic("arn:aws:sns:us-east-1:123456789012:sp-api-sandbox")
         self.faults, self.log = faults or Faults(), log or CallLog()
         self.tokens_issued = 0
+        self.models, self.rate_limit_on_429 = models, rate_limit_on_429
+        self.model_violations: list[str] = []
         self._rates = {**RATES, **(rates or {})}
         self._buckets: dict[str, _Bucket] = {}
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
-        self._stock: dict[str, int] = {}
+        self._listings: dict[str, Listing] = {}
         self._orders: dict[str, Order] = {}
         self._order_numbers = itertools.count(1)
         self._lock = threading.RLock()
@@ -180,21 +220,39 @@ class AmazonSandbox:
 
     # Listings and stock -------------------------------------------------------------------
 
-    def add_listing(self, sku: str, quantity: int = 0) -> None:
+    def add_listing(self, sku: str, quantity: int = 0, **fulfillment: object) -> None:
+        """List `sku` with `quantity` merchant-fulfilled units, and other fields of its
+        fulfillment availability (`lead_time_to_ship_max_days=3`, `restock_date=...`)."""
+        entry = {"fulfillment_channel_code": "DEFAULT", "quantity": quantity, **fulfillment}
         with self._lock:
-            self._stock[sku] = quantity
+            self._listings[sku] = Listing([entry])
 
     def stock(self, sku: str) -> int | None:
         """The merchant-fulfilled quantity shown now; None when the seller lists no such SKU."""
         with self._lock:
-            return self._stock.get(sku)
+            listing = self._listings.get(sku)
+            return None if listing is None else listing.quantity()
+
+    def fulfillment_availability(self, sku: str) -> list[dict[str, Any]] | None:
+        """The listing's `fulfillment_availability` attribute; None when it is not listed."""
+        with self._lock:
+            listing = self._listings.get(sku)
+            return None if listing is None else [dict(e) for e in listing.availability]
 
     def set_stock(self, sku: str, quantity: int) -> bool:
-        """Apply a quantity to a listing; False when the seller lists no such SKU."""
+        """Set a listing's quantity, keeping the rest; False when the seller lists no such SKU."""
+        merge = {"op": "merge", "path": "/attributes/fulfillment_availability"}
+        value = [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]
+        return self.apply_patches(sku, [{**merge, "value": value}])
+
+    def apply_patches(self, sku: str, patches: list[dict[str, Any]]) -> bool:
+        """Apply JSON Patch operations to a listing; False when the seller lists no such SKU
+        (Amazon may make an offer-only stub of it; the sandbox makes none)."""
         with self._lock:
-            if sku not in self._stock:
+            listing = self._listings.get(sku)
+            if listing is None:
                 return False
-            self._stock[sku] = quantity
+            listing.patch(patches)
             return True
 
     def set_rate(self, operation: str, rate: float, burst: int) -> None:
@@ -218,9 +276,10 @@ class AmazonSandbox:
             OutOfStock: the seller lists no such SKU or holds fewer than `quantity`.
         """
         with self._lock:
-            if self._stock.get(sku, 0) < quantity:
-                raise OutOfStock(f"{sku!r}: {self._stock.get(sku)} available, {quantity} wanted")
-            self._stock[sku] -= quantity
+            held = self.stock(sku)
+            if held is None or held < quantity:
+                raise OutOfStock(f"{sku!r}: {held} available, {quantity} wanted")
+            self.set_stock(sku, held - quantity)
             number = next(self._order_numbers)
             order = Order(f"903-{number:07d}-{secrets.randbelow(10**7):07d}", sku, quantity, "")
             order.item_id = f"{number:014d}"
@@ -235,7 +294,7 @@ class AmazonSandbox:
             if order.status == "Canceled":
                 return
             order.status = "Canceled"
-            self._stock[order.sku] = self._stock.get(order.sku, 0) + order.quantity
+            self.set_stock(order.sku, (self.stock(order.sku) or 0) + order.quantity)
         self._notify(order)
 
     def ship(self, order_id: str) -> None:
@@ -302,16 +361,42 @@ class AmazonSandbox:
             with self._lock:
                 bucket = self._buckets.setdefault(operation, _Bucket(rate, rate.burst))
                 admitted = bucket.take()
-            if admitted:
-                response = await handler(request)
-            else:
+            response: Response
+            if not admitted:
                 message = "You exceeded your quota for the requested resource."
                 response = sp_error(429, "QuotaExceeded", message)
-            response.headers["x-amzn-RateLimit-Limit"] = str(rate.rate)
+            elif problems := await self._request_problems(operation, request):
+                response = sp_error(400, "InvalidInput", "Invalid request.", "; ".join(problems))
+            else:
+                response = await handler(request)
+            if admitted or self.rate_limit_on_429:
+                response.headers["x-amzn-RateLimit-Limit"] = str(rate.rate)
             response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            self._check_answer(operation, response)
             return response
 
         return guarded
+
+    async def _request_problems(self, operation: str, request: Request) -> list[str]:
+        """What the models do not allow in the request (nothing without models)."""
+        if self.models is None:
+            return []
+        query = request.query_params.multi_items()
+        return self.models.request_problems(operation, query, await request.body())
+
+    def _check_answer(self, operation: str, response: Response) -> None:
+        if self.models is None:
+            return
+        body = json.loads(bytes(response.body)) if response.body else None
+        problems = self.models.response_problems(
+            operation, response.status_code, body, dict(response.headers)
+        )
+        self.model_violations += problems
+
+    def check_report(self, report: dict[str, Any]) -> None:
+        """Note where a processing report breaks the report schema (with models)."""
+        if self.models is not None:
+            self.model_violations += self.models.report_problems(report)
 
     def _refused_token(self, token: str) -> str | None:
         with self._lock:
@@ -349,42 +434,66 @@ class AmazonSandbox:
         )
 
     async def _patch_item(self, request: Request) -> Response:
+        """ACCEPTED and applied `apply_delay` later; for a SKU the seller does not list too, as
+        on Amazon (which may make an offer-only stub of it: the sandbox makes none)."""
         sku = request.path_params["sku"]
         if (wrong := self._wrong_marketplace(request)) is not None:
             return wrong
         try:
             body = await request.json()
             product_type, patches = body["productType"], body["patches"]
-            quantity = availability(patches)
         except (ValueError, KeyError, TypeError) as error:
             return sp_error(400, "InvalidInput", f"Invalid request body: {error}")
-        submission = uuid.uuid4().hex
-        answer: dict[str, Any] = {"sku": sku, "submissionId": submission, "issues": []}
         if not isinstance(product_type, str) or not product_type:
             return sp_error(400, "InvalidInput", "productType is required")
-        if self.stock(sku) is None:
-            issue = {"code": UNKNOWN_SKU, "message": unknown_sku_message(sku), "severity": "ERROR"}
-            answer.update(status="INVALID", issues=[issue])
-            return JSONResponse(answer)
-        if quantity is not None:
-            self._timeline.after(self.apply_delay, lambda: self.set_stock(sku, quantity))
-        answer["status"] = "ACCEPTED"
-        return JSONResponse(answer)
+        answer: dict[str, Any] = {"sku": sku, "submissionId": uuid.uuid4().hex, "issues": []}
+        try:
+            check_patches(patches)
+        except (ValueError, TypeError, AttributeError) as error:
+            issue = {
+                "code": INVALID_MESSAGE,
+                "message": str(error),
+                "severity": "ERROR",
+                "attributeNames": ["fulfillment_availability"],
+                "categories": ["INVALID_ATTRIBUTE"],
+            }
+            return JSONResponse({**answer, "status": "INVALID", "issues": [issue]})
+        if request.query_params.get("mode") == "VALIDATION_PREVIEW":
+            return JSONResponse({**answer, "status": "VALID"})
+        self._timeline.after(self.apply_delay, lambda: self.apply_patches(sku, patches))
+        return JSONResponse({**answer, "status": "ACCEPTED"})
 
     async def _get_item(self, request: Request) -> Response:
         sku = request.path_params["sku"]
         if (wrong := self._wrong_marketplace(request)) is not None:
             return wrong
-        quantity = self.stock(sku)
-        if quantity is None:
-            return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
+        with self._lock:
+            listing = self._listings.get(sku)
+            if listing is None:
+                return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
+            availability = [dict(entry) for entry in listing.availability]
+            created, updated = listing.created, listing.updated
         answer: dict[str, Any] = {"sku": sku}
         included = request.query_params.get("includedData", "summaries").split(",")
-        if "fulfillmentAvailability" in included:
-            code = {"fulfillmentChannelCode": "DEFAULT", "quantity": quantity}
-            answer["fulfillmentAvailability"] = [code]
         if "summaries" in included:
-            answer["summaries"] = [{"marketplaceId": self.marketplace_id, "productType": "PRODUCT"}]
+            summary = {
+                "marketplaceId": self.marketplace_id,
+                "productType": "PRODUCT",
+                "status": ["BUYABLE", "DISCOVERABLE"],
+                "createdDate": created,
+                "lastUpdatedDate": updated,
+            }
+            answer["summaries"] = [summary]
+        if "attributes" in included:
+            answer["attributes"] = {"fulfillment_availability": availability}
+        if "issues" in included:
+            answer["issues"] = []
+        if "fulfillmentAvailability" in included:
+            answer["fulfillmentAvailability"] = [
+                {"fulfillmentChannelCode": e["fulfillment_channel_code"], "quantity": e["quantity"]}
+                for e in availability
+                if "fulfillment_channel_code" in e and isinstance(e.get("quantity"), int)
+            ]
         return JSONResponse(answer)
 
     def _wrong_marketplace(self, request: Request) -> Response | None:

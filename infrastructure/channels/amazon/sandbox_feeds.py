@@ -182,79 +182,121 @@ class FeedDesk:
 
     def _process(self, feed: Feed) -> None:
         content = self.documents[feed.input_id].content
-        fatal, issues, accepted = self._read(content)
-        if not fatal:
-            issues, accepted = self._apply(content)
+        reason, refused = self._read(content)
+        if reason is None:
+            issues, accepted = self._apply(json.loads(content or b"{}")["messages"], refused)
+        else:
+            issues, accepted = (
+                [{"code": INVALID_MESSAGE, "message": reason, "severity": "ERROR"}],
+                0,
+            )
+        invalid = len({i["messageId"] for i in issues if "messageId" in i})
         report = {
             "header": {"sellerId": self.seller.seller_id, "version": "2.0", "feedId": feed.id},
             "issues": issues,
             "summary": {
                 "errors": sum(issue["severity"] == "ERROR" for issue in issues),
                 "warnings": sum(issue["severity"] == "WARNING" for issue in issues),
-                "messagesProcessed": accepted + len({i.get("messageId") for i in issues} - {None}),
+                "messagesProcessed": accepted + invalid,
                 "messagesAccepted": accepted,
-                "messagesInvalid": len({i.get("messageId") for i in issues} - {None}),
+                "messagesInvalid": invalid,
             },
         }
+        self.seller.check_report(report)
         result = self._new_document("application/json", gzip.compress(json.dumps(report).encode()))
         result.compression = "GZIP"
         feed.result_id, feed.ended = result.id, _now()
-        feed.status = "FATAL" if fatal else "DONE"
+        feed.status = "FATAL" if reason is not None else "DONE"
 
-    def _read(self, content: bytes | None) -> tuple[bool, list[dict[str, Any]], int]:
-        """Whether the whole document is refused (FATAL), and why."""
+    def _read(self, content: bytes | None) -> tuple[str | None, dict[int, str]]:
+        """Why the whole document is refused (FATAL; None if it is not), and why each message
+        the listings feed schema refuses is (by its index)."""
         reason = _fatal(content, self.seller.seller_id)
-        if reason is None:
-            return False, [], 0
-        return True, [{"code": INVALID_MESSAGE, "message": reason, "severity": "ERROR"}], 0
+        models = self.seller.models
+        if reason is not None or models is None:
+            return reason, {}
+        refused: dict[int, str] = {}
+        for index, problem in models.feed_problems(json.loads(content or b"{}")):
+            if index is None:
+                return f"The feed document is not valid: {problem}", {}
+            refused.setdefault(index, problem)
+        return None, refused
 
-    def _apply(self, content: bytes | None) -> tuple[list[dict[str, Any]], int]:
+    def _apply(
+        self, messages: list[dict[str, Any]], refused: dict[int, str]
+    ) -> tuple[list[dict[str, Any]], int]:
         issues: list[dict[str, Any]] = []
         accepted = 0
-        for message in json.loads(content or b"{}")["messages"]:
+        for index, message in enumerate(messages):
             number, sku = message.get("messageId"), message.get("sku")
             try:
+                if index in refused:
+                    raise ValueError(refused[index])
                 if message.get("operationType") != "PATCH" or not message.get("productType"):
                     raise ValueError("the sandbox takes PATCH messages with a productType")
-                quantity = availability(message.get("patches"))
+                patches = check_patches(message.get("patches"))
             except (ValueError, TypeError, AttributeError) as error:
-                issues.append(_issue(number, INVALID_MESSAGE, str(error)))
+                issues.append(_issue(number, sku, INVALID_MESSAGE, str(error)))
                 continue
-            if self.seller.stock(str(sku)) is None:
-                issues.append(_issue(number, UNKNOWN_SKU, unknown_sku_message(str(sku))))
+            if not self.seller.apply_patches(str(sku), patches):
+                issues.append(_issue(number, sku, UNKNOWN_SKU, unknown_sku_message(str(sku))))
                 continue
-            if quantity is not None:
-                self.seller.set_stock(str(sku), quantity)
             accepted += 1
         return issues, accepted
 
 
-def availability(patches: object) -> int | None:
-    """The merchant-fulfilled quantity a patch list sets, None when it sets none.
+FULFILLMENT = "/attributes/fulfillment_availability"
+_OPS = ("add", "replace", "merge", "delete")
+
+
+def check_patches(patches: object) -> list[dict[str, Any]]:
+    """The patches, once each is a JSON Patch operation whose fulfillment availability entries
+    carry a whole quantity, if any.
 
     Raises:
-        ValueError: a patch is malformed, or its fulfillment availability has no whole quantity.
+        ValueError: a patch is malformed, or an entry's quantity is not a whole number of units.
     """
     if not isinstance(patches, list) or not patches:
         raise ValueError("patches must be a non-empty list")
-    quantity = None
     for patch in patches:
-        if not isinstance(patch, dict) or patch.get("op") not in (
-            "add",
-            "replace",
-            "merge",
-            "delete",
-        ):
+        if not isinstance(patch, dict) or patch.get("op") not in _OPS:
             raise ValueError(f"not a JSON Patch operation: {patch!r}")
-        if patch.get("path") != "/attributes/fulfillment_availability" or patch["op"] == "delete":
+        if patch.get("path") != FULFILLMENT:
             continue
         for entry in patch.get("value") or []:
-            if entry.get("fulfillment_channel_code") == "DEFAULT":
-                value = entry.get("quantity")
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError(f"quantity {value!r} is not a whole number of units")
-                quantity = value
-    return quantity
+            value = entry.get("quantity", 0) if isinstance(entry, dict) else None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"quantity {value!r} is not a whole number of units")
+    return patches
+
+
+def patched(entries: list[dict[str, Any]], patches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`fulfillment_availability` after the patches (others are ignored). As on Amazon: `replace`
+    and `add` set the whole attribute, so a field not given (the seller's
+    `lead_time_to_ship_max_days`, `restock_date`) is gone; `merge` sets the fields given in the
+    entry of the same `fulfillment_channel_code` and keeps the others; `delete` removes the
+    entries of the codes given (all of them without a value)."""
+    entries = [dict(entry) for entry in entries]
+    for patch in patches:
+        if patch["path"] != FULFILLMENT:
+            continue
+        given = [dict(entry) for entry in patch.get("value") or []]
+        if patch["op"] in ("add", "replace"):
+            entries = given
+        elif patch["op"] == "delete":
+            codes = {entry.get("fulfillment_channel_code") for entry in given}
+            entries = [
+                e for e in entries if given and e.get("fulfillment_channel_code") not in codes
+            ]
+        else:
+            for entry in given:
+                code = entry.get("fulfillment_channel_code")
+                same = [e for e in entries if e.get("fulfillment_channel_code") == code]
+                if same:
+                    same[0].update(entry)
+                else:
+                    entries.append(entry)
+    return entries
 
 
 def _fatal(content: bytes | None, seller_id: str) -> str | None:
@@ -277,8 +319,14 @@ def _fatal(content: bytes | None, seller_id: str) -> str | None:
     return None
 
 
-def _issue(message_id: object, code: str, message: str) -> dict[str, Any]:
-    return {"messageId": message_id, "code": code, "message": message, "severity": "ERROR"}
+def _issue(message_id: object, sku: object, code: str, message: str) -> dict[str, Any]:
+    """A report issue; `messageId` and `sku` only when the message carried usable ones."""
+    issue: dict[str, Any] = {"code": code, "message": message, "severity": "ERROR"}
+    if isinstance(message_id, int) and not isinstance(message_id, bool) and message_id >= 1:
+        issue["messageId"] = message_id
+    if isinstance(sku, str) and sku:
+        issue["sku"] = sku
+    return issue
 
 
 def unknown_sku_message(sku: str) -> str:
