@@ -117,7 +117,8 @@ class ChannelConfig(BaseModel):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     push: PushConfig = Field(default_factory=PushConfig)
 
-    _channel_skus: dict[str, str] = PrivateAttr(default_factory=dict)  # ours -> the channel's
+    # The map it was made from, and ours -> the channel's.
+    _channel_skus: tuple[object, dict[str, str]] = PrivateAttr(default=(None, {}))
 
     def allocation_rule(self) -> ChannelRule:
         return ChannelRule(channel_id=self.id, **self.rules.model_dump())
@@ -155,16 +156,17 @@ class ChannelConfig(BaseModel):
             named[ours] = channel_sku
         return value
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._channel_skus = {ours: theirs for theirs, ours in self.sku_map.items()}
-
     def our_sku(self, channel_sku: str) -> str:
         """Our SKU for the one the channel names (the same, unless `sku_map` maps it)."""
         return self.sku_map.get(channel_sku, channel_sku)
 
     def channel_sku(self, our_sku: str) -> str:
         """The channel's name for our SKU (the same, unless `sku_map` maps one to it)."""
-        return self._channel_skus.get(our_sku, our_sku)
+        named, channel_skus = self._channel_skus
+        if named is not self.sku_map:  # first use, or a copy made with another map
+            channel_skus = {ours: theirs for theirs, ours in self.sku_map.items()}
+            self._channel_skus = (self.sku_map, channel_skus)
+        return channel_skus.get(our_sku, our_sku)
 
     def location_for(self, channel_location: object) -> str:
         """Our location for a channel's location id (the default one when it names none)."""

@@ -211,3 +211,11 @@ def test_a_mapped_sku_goes_to_the_channel_and_comes_back_unchanged(sku_map):
         assert channel.our_sku(channel_sku) == ours
         assert channel.channel_sku(ours) == channel_sku
         assert channel.our_sku(channel.channel_sku(ours)) == ours
+
+
+def test_a_copy_with_another_map_names_skus_by_that_map():
+    channel = ChannelConfig(id="c", kind=ChannelKind.INTERNAL, sku_map={"A-1": "A"})
+    assert channel.channel_sku("A") == "A-1"
+    copy = channel.model_copy(update={"sku_map": {"B-1": "B"}})
+    assert (copy.channel_sku("A"), copy.channel_sku("B")) == ("A", "B-1")
+    assert channel.channel_sku("A") == "A-1"
