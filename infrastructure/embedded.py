@@ -126,7 +126,14 @@ def _shut_down(socket: Path) -> None:
         info: dict[str, Any] = client.info("server")  # type: ignore[assignment]  # sync client
         process = psutil.Process(int(info["process_id"]))
         with contextlib.suppress(redis.ConnectionError):
-            client.shutdown(save=True)
+            try:
+                client.shutdown(save=True)
+            except redis.ResponseError as refused:
+                # It refuses to go when its snapshot cannot be written (a full disk, its folder
+                # removed), and would run on forever: the append-only file has every write, so
+                # it may go without the snapshot.
+                log.warning("embedded Redis could not save (%s): stopping without it", refused)
+                client.shutdown(nosave=True)
         process.wait(timeout=30)
     except (redis.ConnectionError, psutil.NoSuchProcess):
         return  # none answers, or it has gone already

@@ -100,6 +100,20 @@ def test_stopping_an_embedded_redis_that_has_gone_already_is_quiet(tmp_path):
     server.stop()
 
 
+def test_an_embedded_redis_that_cannot_save_its_snapshot_still_stops(tmp_path):
+    server = EmbeddedRedis(tmp_path)
+    client = redis.Redis.from_url(server.start())
+    process = psutil.Process(int(client.info("server")["process_id"]))
+    client.rpush("queue", "message")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client.config_set("dir", str(elsewhere))
+    shutil.rmtree(elsewhere)  # where its snapshot goes: no longer there
+    client.close()
+    server.stop()
+    assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
