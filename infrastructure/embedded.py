@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,15 @@ def _forget_gone_users(handles: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Until `pid` has exited (a zombie has: `psutil.wait` would wait for whoever reaps it)."""
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise psutil.TimeoutExpired(timeout, pid)
+        time.sleep(0.01)
+
+
 def _alive(pid: int) -> bool:
     # An exited server whose parent is gone stays a zombie where nothing reaps orphans (a
     # container without an init): it holds no data, no socket, no port.
@@ -134,7 +144,7 @@ def _shut_down(socket: Path) -> None:
                 # it may go without the snapshot.
                 log.warning("embedded Redis could not save (%s): stopping without it", refused)
                 client.shutdown(nosave=True)
-        process.wait(timeout=30)
+        _wait_gone(process.pid, timeout=30)
     except (redis.ConnectionError, psutil.NoSuchProcess):
         return  # none answers, or it has gone already
     finally:
