@@ -4,7 +4,9 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 
+import httpx
 import pytest
 import redis
 
@@ -20,6 +22,7 @@ from infrastructure.channels.sandbox import SandboxServer, free_port
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from tests.integration.tls import tls_server
 
 KEY, SECRET = "ck_test", "cs_test"
 APPLIED, UNKNOWN = PushStatus.APPLIED, PushStatus.UNKNOWN_SKU
@@ -203,3 +206,177 @@ def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(
     assert len(times) == 3
     assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))
     assert [store.sandbox.stock(sku) for sku in ("TEE-S", "MUG")] == [10, 30]
+
+
+# Compare-and-set ------------------------------------------------------------------------------
+
+
+def acked(sku: str, quantity: int, acknowledged: int) -> Push:
+    return Push(sku=sku, quantity=quantity, version=2, acknowledged=acknowledged)
+
+
+def test_the_incident_a_push_never_puts_back_a_unit_the_store_sold_since_it_confirmed(
+    store, gateway
+):
+    store.sandbox.add_product("WOO-1", 1)
+    assert gateway.push([push("WOO-1", 1)]) == [PushResult("WOO-1", APPLIED, 1)]
+    store.sandbox.buy("WOO-1")  # the store sells its last unit; the ledger has not heard yet
+    (result,) = gateway.push([acked("WOO-1", 1, acknowledged=1)])
+    assert (result.status, result.channel_quantity) == (PushStatus.STALE, 0)
+    assert result.detail.startswith("STALE: WooCommerce shows 0, not the 1 it last confirmed")
+    assert store.sandbox.stock("WOO-1") == 0
+    assert store.calls("products.batch") == 0  # nothing written
+
+
+def test_a_decrease_on_a_store_that_moved_is_stale_too(store, gateway):
+    store.sandbox.add_product("WOO-1", 10)
+    store.sandbox.buy("WOO-1", 3)
+    (result,) = gateway.push([acked("WOO-1", 8, acknowledged=10)])
+    assert (result.status, result.channel_quantity) == (PushStatus.STALE, 7)
+    assert store.sandbox.stock("WOO-1") == 7
+
+
+def test_a_store_that_shows_what_it_confirmed_is_written_after_one_read_for_the_batch(
+    store, gateway
+):
+    for sku in ("A", "B", "C"):
+        store.sandbox.add_product(sku, 5)
+    results = gateway.push([acked("A", 9, 5), acked("B", 2, 5), acked("C", 5, 5)])
+    assert [(r.status, r.channel_quantity) for r in results] == [
+        (APPLIED, 9),
+        (APPLIED, 2),
+        (APPLIED, 5),  # shows the target already: not written
+    ]
+    assert [store.sandbox.stock(sku) for sku in ("A", "B", "C")] == [9, 2, 5]
+    assert store.calls("products.list") == store.calls("products.batch") == 1
+    gateway.push([acked("A", 8, 9)])  # ids are known: the read is the only lookup
+    assert store.calls("products.list") == store.calls("products.batch") == 2
+
+
+def test_a_store_with_stock_management_off_is_a_clear_rejection(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.set_stock_management(False)
+    (result,) = gateway.push([push("WOO-1", 7)])
+    assert result.status is PushStatus.REJECTED
+    assert "shows stock_quantity None (manage_stock False) where 7 was sent" in result.detail
+    assert "Enable stock management" in result.detail
+    assert store.sandbox.stock("WOO-1") == 5
+
+
+# Credentials -----------------------------------------------------------------------------------
+
+
+class Recording(httpx.BaseTransport):
+    """An httpx transport that keeps the requests it sends."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.sent = inner, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_over_plain_http_the_gateway_signs_with_oauth_and_never_sends_its_secret(store):
+    store.sandbox.add_product("WOO-1", 5)
+    recording = Recording(httpx.HTTPTransport())
+    with store.gateway(transport=recording) as gateway:
+        assert gateway.push([push("WOO-1", 6)])[0].status is APPLIED
+    for request in recording.sent:
+        assert "authorization" not in request.headers
+        assert "oauth_signature" in request.url.params
+        assert SECRET not in str(request.url)
+
+
+def test_over_https_the_gateway_sends_basic_credentials(tmp_path):
+    sandbox = WooCommerceSandbox(KEY, SECRET, auto_deliver=False)
+    sandbox.add_product("WOO-1", 5)
+    with tls_server(sandbox.app, tmp_path) as server:
+        recording = Recording(httpx.HTTPTransport(verify=server.trust))
+        with WooCommerceGateway(server.url, KEY, SECRET, transport=recording) as gateway:
+            assert gateway.push([push("WOO-1", 6)]) == [PushResult("WOO-1", APPLIED, 6)]
+    assert sandbox.stock("WOO-1") == 6
+    assert all(r.headers["authorization"].startswith("Basic ") for r in recording.sent)
+    assert all("oauth_signature" not in r.url.params for r in recording.sent)
+    sandbox.close()
+
+
+def test_a_store_url_that_is_not_http_is_refused_at_start_up():
+    with pytest.raises(ValueError, match="starts with https://"):
+        WooCommerceGateway("shop.example", KEY, SECRET)
+
+
+# Refunds ---------------------------------------------------------------------------------------
+
+
+def test_refunds_read_each_refunds_lines_as_positive_units_and_whether_they_were_restocked(
+    store, gateway
+):
+    store.sandbox.add_product("WOO-1", 10)
+    store.sandbox.add_product("WOO-2", 10)
+    store.sandbox.add_product("WOO-3", 10)
+    order_id = store.sandbox.checkout({"WOO-1": 3, "WOO-2": 2, "WOO-3": 2})
+    one, two, three = store.sandbox.line_ids(order_id)
+    first = store.sandbox.refund(order_id, {one: 2, three: 1}, restock=True, reason="returned")
+    second = store.sandbox.refund(order_id, {two: 1, three: 1}, restock=False)
+    refunds = gateway.refunds(str(order_id))
+    assert [r.id for r in refunds] == [first, second]  # oldest first
+    assert refunds[0].created_at.tzinfo is UTC
+    assert refunds[0].created_at <= refunds[1].created_at
+    assert [
+        (line.line_id, line.sku, line.quantity, line.restocked) for line in refunds[0].lines
+    ] == [
+        (one, "WOO-1", 2, True),
+        (three, "WOO-3", 1, None),  # one of its two refunded units restocked: which is unknown
+    ]
+    assert [
+        (line.line_id, line.sku, line.quantity, line.restocked) for line in refunds[1].lines
+    ] == [
+        (two, "WOO-2", 1, False),
+        (three, "WOO-3", 1, None),
+    ]
+    assert store.calls("refunds.list") == store.calls("orders.get") == 1
+
+
+def test_an_order_without_refunds_or_unknown_to_woocommerce_has_none(store, gateway):
+    store.sandbox.add_product("WOO-1", 10)
+    order_id = store.sandbox.buy("WOO-1", 2)
+    assert gateway.refunds(str(order_id)) == []
+    assert gateway.refunds("999") == []
+    assert store.calls("orders.get") == 0  # no refund lines: the order is not read
+    with pytest.raises(ValueError, match="numbers"):
+        gateway.refunds("../products")
+
+
+def test_refunds_of_a_refused_key_or_a_down_store_raise_as_pushes_do(store):
+    store.sandbox.add_product("WOO-1", 10)
+    order_id = str(store.sandbox.buy("WOO-1", 2))
+    with store.gateway(secret="cs_wrong") as gateway, pytest.raises(ChannelAuthFailed):
+        gateway.refunds(order_id)
+    store.sandbox.faults.outage = True
+    with store.gateway() as gateway, pytest.raises(ChannelUnavailable):
+        gateway.refunds(order_id)
+    store.sandbox.faults.outage = False
+    store.sandbox.throttle(retry_after=4, calls=1)
+    with store.gateway() as gateway, pytest.raises(Throttled):
+        gateway.refunds(order_id)
+
+
+def test_reading_refunds_takes_a_turn_of_the_channels_rate_per_call(store, gateway, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    gate = ChannelGate(client, "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gateway.turns = gate.turns(gateway.rates)
+    store.sandbox.add_product("WOO-1", 10)
+    order_id = store.sandbox.buy("WOO-1", 2)
+    (line,) = store.sandbox.line_ids(order_id)
+    store.sandbox.refund(order_id, {line: 1}, restock=True)
+    start = len(store.sandbox.log.calls)
+    gateway.refunds(str(order_id))  # the refunds, then the order
+    gateway.refunds(str(order_id))
+    client.close()
+    times = [t for t, _, _ in store.sandbox.log.calls[start:]]
+    assert len(times) == 4
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times))

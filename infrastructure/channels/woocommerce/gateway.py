@@ -4,8 +4,19 @@ WooCommerce knows products by numeric id, so each SKU is looked up once
 (`GET /products?sku=A,B,…`, which also finds variations when filtering by SKU) and its id and
 parent kept for the life of the gateway. Writes go through the batch endpoints, products to
 `/products/batch` and variations to `/products/<parent>/variations/batch`, never more than the
-100 objects a request may carry (CHANNELS.md §2.2). Writes are absolute and WooCommerce offers
-no compare-and-set, so `Push.acknowledged` is not used and no result is STALE.
+100 objects a request may carry (CHANNELS.md §2.2).
+
+Writes are absolute and WooCommerce offers no compare-and-set, so the gateway makes one: before
+pushes with an acknowledgement it reads what the store shows (the lookup call: one per 100 SKUs,
+a turn of the channel's rate), writes where the store still shows what it acknowledged, writes
+nothing where it shows the target already, and answers STALE with what it shows where it moved
+under us (`compare_and_set`), as Shopify's `changeFromQuantity` refusal does.
+
+WooCommerce answers success but ignores `stock_quantity` when stock management is off, for the
+product or for the whole store: a write whose answer does not show the quantity sent, managed, is
+REJECTED with what to change.
+
+Credentials: HTTP Basic over HTTPS; one-legged OAuth 1.0a over plain HTTP (see `auth`).
 """
 
 from __future__ import annotations
@@ -29,6 +40,9 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
+from infrastructure.channels.woocommerce.auth import api_auth
+from infrastructure.channels.woocommerce.compare_and_set import Verdict, decide, needs_read
+from infrastructure.channels.woocommerce.refunds import WooRefund, parse_refunds
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100  # objects per batch request (`woocommerce_rest_batch_items_limit`)
@@ -39,6 +53,7 @@ _INVALID_IDS = frozenset(
 
 
 Indexed = tuple[int, Push]  # a push and its place in the `push` call
+Write = tuple[int, Push, int]  # ... and the quantity to write
 
 
 @dataclass(frozen=True)
@@ -54,12 +69,15 @@ class WooCommerceGateway(AnswersAtOnce):
 
     Parameters:
         base_url: the site's home URL (`https://shop.example`), without `/wp-json`.
-        consumer_key, consumer_secret: a REST API key with write access, sent as HTTP Basic
-            credentials (WooCommerce accepts them so over HTTPS).
+        consumer_key, consumer_secret: a REST API key with write access: HTTP Basic credentials
+            over HTTPS, OAuth 1.0a signatures over plain HTTP.
         channel_id: the channel account's id in invsync.
         timeout: seconds for each API call.
         transport: an httpx transport, for tests.
         default_retry_after: seconds to wait after a 429 that names no Retry-After.
+
+    Raises:
+        ValueError: `base_url` is neither https:// nor http://.
     """
 
     # One batch call per push for simple products, so the pushers' rate limit (one admission per
@@ -82,7 +100,7 @@ class WooCommerceGateway(AnswersAtOnce):
         self._refs: dict[str, _Ref] = {}
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + API,
-            auth=httpx.BasicAuth(consumer_key, consumer_secret),
+            auth=api_auth(base_url, consumer_key, consumer_secret),
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": "invsync", "Accept": "application/json"},
@@ -109,11 +127,32 @@ class WooCommerceGateway(AnswersAtOnce):
         """The `stock_quantity` WooCommerce shows for each SKU; None for a SKU it does not list
         or whose stock it does not manage."""
         found = self._lookup(skus)
-        shown: dict[str, int | None] = {}
-        for sku in skus:
-            product = found.get(sku, {})
-            shown[sku] = product.get("stock_quantity") if product.get("manage_stock") else None
-        return shown
+        return {sku: _managed(found.get(sku)) for sku in skus}
+
+    def refunds(self, order_id: str) -> list[WooRefund]:
+        """The refunds of WooCommerce order `order_id`, oldest first, each line with the order
+        line it refunds, its SKU, the units (a positive count) and whether they were restocked
+        (None when WooCommerce's records do not tell). An order WooCommerce does not know has
+        none. One call for the refunds, one more for the order when a refund has lines; each
+        takes a turn of the channel's rate.
+
+        Raises:
+            ValueError: `order_id` is not a WooCommerce order id (digits).
+            Throttled, ChannelUnavailable, ChannelAuthFailed: as for `push`.
+            ChannelError: WooCommerce refused the read or answered something unreadable.
+        """
+        if not order_id.isdigit():
+            raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
+        refunds = self._pages(f"/orders/{order_id}/refunds")
+        order = None
+        if any(refund.get("line_items") for refund in refunds if isinstance(refund, dict)):
+            response = self._call("GET", f"/orders/{order_id}")
+            body = _json(response) if response.status_code == 200 else None
+            order = body if isinstance(body, dict) else None
+        try:
+            return parse_refunds(refunds, order)
+        except ValueError as error:
+            raise ChannelError(str(error)) from error
 
     def close(self) -> None:
         self._client.close()
@@ -128,43 +167,53 @@ class WooCommerceGateway(AnswersAtOnce):
 
     def _push_once(self, pushes: Sequence[Indexed]) -> dict[int, PushResult | None]:
         """Results by the pushes' indexes; None where the cached id has gone (cache evicted)."""
-        missing = [push.sku for _, push in pushes if push.sku not in self._refs]
-        if missing:
-            self._lookup(missing)
+        wanted = [p.sku for _, p in pushes if p.sku not in self._refs or needs_read(p.acknowledged)]
+        shown = self._lookup(wanted) if wanted else {}
         results: dict[int, PushResult | None] = {}
-        by_parent: dict[int, list[Indexed]] = defaultdict(list)
+        by_parent: dict[int, list[Write]] = defaultdict(list)
         for i, push in pushes:
             ref = self._refs.get(push.sku)
             if ref is None:
                 results[i] = _unknown(push.sku)
+                continue
+            decision = decide(push.quantity, push.acknowledged, _managed(shown.get(push.sku)))
+            if decision.verdict is Verdict.WRITE:
+                by_parent[ref.parent].append((i, push, decision.quantity))
+            elif decision.verdict is Verdict.UNCHANGED:  # a write would only race a sale
+                results[i] = PushResult(push.sku, PushStatus.APPLIED, decision.quantity)
             else:
-                by_parent[ref.parent].append((i, push))
+                results[i] = _moved(push, decision.quantity)
         for parent, group in by_parent.items():
-            for chunk in _chunks(group, BATCH_LIMIT):
-                results.update(self._batch(parent, chunk))
+            for start in range(0, len(group), BATCH_LIMIT):
+                results.update(self._batch(parent, group[start : start + BATCH_LIMIT]))
         return results
 
-    def _batch(self, parent: int, pushes: Sequence[Indexed]) -> dict[int, PushResult | None]:
+    def _batch(self, parent: int, writes: Sequence[Write]) -> dict[int, PushResult | None]:
         path = f"/products/{parent}/variations/batch" if parent else "/products/batch"
         update = [
-            {"id": self._refs[p.sku].id, "manage_stock": True, "stock_quantity": p.quantity}
-            for _, p in pushes
+            {"id": self._refs[p.sku].id, "manage_stock": True, "stock_quantity": quantity}
+            for _, p, quantity in writes
         ]
         response = self._call("POST", path, json={"update": update})
         if response.status_code >= 400:  # the whole request refused (e.g. 400, 404, 413)
             detail = _describe(response)
-            return {i: PushResult(p.sku, PushStatus.REJECTED, detail=detail) for i, p in pushes}
+            return {i: PushResult(p.sku, PushStatus.REJECTED, detail=detail) for i, p, _ in writes}
         # WooCommerce answers the updates in the order they were asked.
         body = _json(response)
         answered = body.get("update") if isinstance(body, dict) else None
-        if not isinstance(answered, list) or len(answered) != len(pushes):
+        if not isinstance(answered, list) or len(answered) != len(writes):
             raise ChannelError(f"WooCommerce answered {path} with no result per item")
-        return {i: self._result(p, item) for (i, p), item in zip(pushes, answered, strict=True)}
+        return {
+            i: self._result(p, quantity, item)
+            for (i, p, quantity), item in zip(writes, answered, strict=True)
+        }
 
-    def _result(self, push: Push, item: Any) -> PushResult | None:
+    def _result(self, push: Push, quantity: int, item: Any) -> PushResult | None:
         error = item.get("error") if isinstance(item, dict) else None
         if error is None and isinstance(item, dict):
-            return PushResult(push.sku, PushStatus.APPLIED, item.get("stock_quantity"))
+            if item.get("manage_stock") is True and item.get("stock_quantity") == quantity:
+                return PushResult(push.sku, PushStatus.APPLIED, quantity)
+            return PushResult(push.sku, PushStatus.REJECTED, detail=_ignored(quantity, item))
         error = error if isinstance(error, dict) else {}
         if error.get("code") in _INVALID_IDS:
             self._refs.pop(push.sku, None)
@@ -193,6 +242,22 @@ class WooCommerceGateway(AnswersAtOnce):
                     found[sku] = product
                     self._refs[sku] = _Ref(int(product["id"]), int(product.get("parent_id") or 0))
         return found
+
+    def _pages(self, path: str) -> list[Any]:
+        """Every item of a paged list (`X-WP-TotalPages`)."""
+        items: list[Any] = []
+        page, pages = 1, 1
+        while page <= pages:
+            response = self._call("GET", path, params={"per_page": PAGE_LIMIT, "page": page})
+            if response.status_code >= 400:
+                raise ChannelError(f"WooCommerce refused to list {path}: {_describe(response)}")
+            body = _json(response)
+            if not isinstance(body, list):
+                raise ChannelError(f"WooCommerce answered {path} with no list")
+            items.extend(body)
+            total = response.headers.get("x-wp-totalpages", "1")
+            pages, page = (int(total) if total.isdigit() else 1), page + 1
+        return items
 
     # HTTP ---------------------------------------------------------------------------------
 
@@ -223,9 +288,30 @@ def _unknown(sku: str) -> PushResult:
     return PushResult(sku, PushStatus.UNKNOWN_SKU, detail="no WooCommerce product has this SKU")
 
 
-def _chunks(items: Sequence[Indexed], size: int) -> Iterator[Sequence[Indexed]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _managed(product: dict[str, Any] | None) -> int | None:
+    """The stock a product shows, None when WooCommerce does not manage it (or lists none)."""
+    if product is None or product.get("manage_stock") is not True:
+        return None
+    quantity = product.get("stock_quantity")
+    return quantity if isinstance(quantity, int) else None
+
+
+def _moved(push: Push, shows: int) -> PushResult:
+    detail = (
+        f"STALE: WooCommerce shows {shows}, not the {push.acknowledged} it last confirmed "
+        "(its own sales or an edit since); nothing written"
+    )
+    return PushResult(push.sku, PushStatus.STALE, shows, detail=detail)
+
+
+def _ignored(quantity: int, item: dict[str, Any]) -> str:
+    return (
+        f"WooCommerce answered success but shows stock_quantity {item.get('stock_quantity')!r} "
+        f"(manage_stock {item.get('manage_stock')!r}) where {quantity} was sent: stock "
+        "management is off for this product or for the whole store; turn on WooCommerce > "
+        "Settings > Products > Inventory > Enable stock management, and the product's Manage "
+        "stock"
+    )
 
 
 def _sku_groups(skus: Sequence[str]) -> Iterator[list[str]]:

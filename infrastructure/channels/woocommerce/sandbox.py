@@ -2,21 +2,29 @@
 
 What it imitates (CHANNELS.md §2): products and variations with SKUs, `manage_stock` and
 `stock_quantity`; `GET /products?sku=A,B` (variations included, as WooCommerce does when the
-filter names SKUs); single and batch updates, at most 100 objects per batch, 413 beyond; API keys
-as HTTP Basic credentials (or `consumer_key`/`consumer_secret` in the query) with WooCommerce's
-401 answers. Its webhooks are built at delivery time from the resource as it is then, at most one
+filter names SKUs); single and batch updates, at most 100 objects per batch, 413 beyond;
+`stock_quantity` accepted and ignored (success, nothing changed) when stock management is off for
+the product or the whole store; orders (`GET /orders/<id>`), refunded in part or whole, with or
+without restocking, and their refunds (`GET /orders/<id>/refunds[/<id>]`: negative line
+quantities, `_refunded_item_id`; the order line keeps `_reduced_stock` and
+`_restock_refunded_items`); orders trashed, restored and deleted. API keys as WooCommerce checks
+them (`WC_REST_Authentication`): over HTTPS, HTTP Basic credentials (or
+`consumer_key`/`consumer_secret` in the query); over plain HTTP only one-legged OAuth 1.0a
+(`sandbox_oauth`), so Basic there gets the same 401 as no credentials. Its webhooks are built at
+delivery time from the resource as it is then (`{"id"}` alone for a deletion), at most one
 pending per webhook and resource, sent once as PHP's `wp_json_encode` writes JSON (`\\/`,
 `\\uXXXX`), signed with X-WC-Webhook-Signature, never retried, and the webhook is disabled
 after the documented run of failures.
 
-Simplified: Basic auth is accepted over plain HTTP (a real store wants OAuth 1.0a there);
-variations cannot inherit their parent's stock (`manage_stock: "parent"`); there are no
+Simplified: variations cannot inherit their parent's stock (`manage_stock: "parent"`); there are no
 backorders, so a shopper cannot buy more than the stock; deliveries run in one background
 thread (Action Scheduler runs them in batches), shortly after the change, or on demand; times
 have one-second resolution, as WooCommerce's, but each change of a resource moves its
 `date_modified_gmt` on by a second at least, so compressed tests never see two states of one
 order at the same time. WooCommerce documents no rate limit; `throttle()` answers 429 with
-Retry-After as a host in front of it would.
+Retry-After as a host in front of it would. Every unit costs `price`; refunds carry no taxes or
+shipping; an order is fully refunded (status `refunded`) when all its units are; a trashed order
+keeps its stock as it was.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -43,6 +52,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from infrastructure.channels.sandbox import CallLog, Faults, Handler, faulty
+from infrastructure.channels.woocommerce.sandbox_oauth import OAuthCheck, Refusal, header_params
+from infrastructure.channels.woocommerce.sandbox_orders import (
+    Line,
+    Order,
+    Refund,
+    RefundLine,
+    order_json,
+    refund_json,
+    wp_time,
+)
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
@@ -69,9 +88,7 @@ def _later(previous: datetime) -> datetime:
     return max(_now(), previous + timedelta(seconds=1))
 
 
-def _wp_time(moment: datetime) -> str:
-    """WooCommerce's `*_gmt` fields: ISO 8601 to the second, in UTC, without an offset."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+_wp_time = wp_time
 
 
 class OutOfStock(ValueError):
@@ -89,22 +106,13 @@ class Product:
     parent_id: int = 0  # a variation's variable product
     type: str = "simple"  # simple | variable | variation
     modified: datetime = field(default_factory=_now)
-
-
-@dataclass
-class Order:
-    id: int
-    status: str
-    lines: list[tuple[int, Product, int]]  # (line item id, product or variation, quantity)
-    created: datetime
-    modified: datetime
-    stock_reduced: bool = False  # WooCommerce's `_order_stock_reduced`
+    price: Decimal = Decimal("10.00")
 
 
 @dataclass
 class Webhook:
     id: int
-    topic: str  # order.created | order.updated | product.updated
+    topic: str  # order.created|updated|deleted|restored, product.updated
     delivery_url: str
     secret: str
     status: str = "active"  # active | disabled (after too many failures)
@@ -163,6 +171,8 @@ class WooCommerceSandbox:
         self.faults = faults or Faults()
         self.log = log or CallLog()
         self.throttling: Throttle | None = None
+        self.stock_management = True  # the store's "Enable stock management" setting
+        self._oauth = OAuthCheck(lambda key: self.keys.get(key, (None, False))[0])
         self._products: dict[int, Product] = {}
         self._orders: dict[int, Order] = {}
         self._ids, self._line_ids = itertools.count(90), itertools.count(300)
@@ -225,20 +235,101 @@ class WooCommerceSandbox:
     def buy(self, sku: str, quantity: int = 1) -> int:
         """A paid checkout: a `processing` order whose stock is reduced; its id.
         Sends `order.created`, `order.updated` and `product.updated`."""
+        return self.checkout({sku: quantity})
+
+    def checkout(self, items: Mapping[str, int]) -> int:
+        """A paid checkout of several SKUs, one line each; as `buy`."""
         with self._lock:
-            product = self._product(sku)
-            if product.type == "variable":
-                raise ValueError(f"{sku!r} is a variable product: buy one of its variations")
-            if product.manage_stock and (product.stock_quantity or 0) < quantity:
-                raise OutOfStock(f"only {product.stock_quantity} of {sku!r} in stock")
+            lines = []
+            for sku, quantity in items.items():
+                product = self._product(sku)
+                if product.type == "variable":
+                    raise ValueError(f"{sku!r} is a variable product: buy one of its variations")
+                if self._manages(product) and (product.stock_quantity or 0) < quantity:
+                    raise OutOfStock(f"only {product.stock_quantity} of {sku!r} in stock")
+                lines.append(Line(next(self._line_ids), product, quantity))
             now = _now()
-            order = Order(
-                next(self._ids), "pending", [(next(self._line_ids), product, quantity)], now, now
-            )
+            order = Order(next(self._ids), "pending", lines, now, now)
             self._orders[order.id] = order
             self.webhooks.schedule("order.created", order.id)
             self.set_order_status(order.id, "processing")
             return order.id
+
+    def line_ids(self, order_id: int) -> list[int]:
+        with self._lock:
+            return [line.id for line in self._orders[order_id].lines]
+
+    def refund(
+        self, order_id: int, lines: Mapping[int, int], *, restock: bool, reason: str = ""
+    ) -> int:
+        """A refund of `lines` (order line id -> units), restocking them or not (the refund
+        screen's "Restock refunded items", the API's `api_restock`); its id. Sends
+        `order.updated` (and `product.updated` for stock put back).
+
+        Raises:
+            ValueError: more units than the line has left to refund.
+        """
+        with self._lock:
+            order = self._orders[order_id]
+            for line_id, units in lines.items():
+                line = order.line(line_id)
+                if not 0 < units <= line.quantity - line.refunded:
+                    left = line.quantity - line.refunded
+                    raise ValueError(f"line {line_id} has {left} units left to refund, not {units}")
+            refund = Refund(
+                next(self._ids),
+                _later(order.modified),
+                reason,
+                tuple(RefundLine(next(self._line_ids), order.line(i), n) for i, n in lines.items()),
+            )
+            for refunded in refund.lines:
+                refunded.line.refunded += refunded.quantity
+                if restock:
+                    self._restock(refunded.line, refunded.quantity)
+            order.refunds.append(refund)
+            order.modified = refund.created
+            if order.fully_refunded:
+                order.status = "refunded"  # `wc_order_fully_refunded`
+            self.webhooks.schedule("order.updated", order.id)  # `woocommerce_order_refunded`
+            return refund.id
+
+    def _restock(self, line: Line, units: int) -> None:
+        """`wc_restock_refunded_items`: only what the line took from stock goes back."""
+        product = line.product
+        if not line.reduced or not self._manages(product):
+            return
+        units = min(units, line.reduced)
+        product.stock_quantity = (product.stock_quantity or 0) + units
+        line.reduced -= units
+        line.restocked += units
+        self._touch(product)
+
+    def trash_order(self, order_id: int) -> None:
+        """Move an order to the trash (stock stays as it is); sends `order.deleted`."""
+        with self._lock:
+            order = self._orders[order_id]
+            order.trashed_from, order.status = order.status, "trash"
+            order.modified = _later(order.modified)
+            self.webhooks.schedule("order.deleted", order_id)
+
+    def restore_order(self, order_id: int) -> None:
+        """Take an order out of the trash, back to its status; sends `order.restored`."""
+        with self._lock:
+            order = self._orders[order_id]
+            order.status, order.trashed_from = order.trashed_from or "pending", None
+            order.modified = _later(order.modified)
+            self.webhooks.schedule("order.restored", order_id)
+
+    def delete_order(self, order_id: int) -> None:
+        """Delete an order for good, its refunds with it; sends `order.deleted`."""
+        with self._lock:
+            del self._orders[order_id]
+            self.webhooks.schedule("order.deleted", order_id)
+
+    def set_stock_management(self, enabled: bool) -> None:
+        """The store-wide setting: off, WooCommerce manages no stock and ignores quantities."""
+        with self._lock:
+            self.stock_management = enabled
 
     def set_order_status(self, order_id: int, status: str) -> None:
         """Move an order, reducing or restoring stock as WooCommerce does; `order.updated`."""
@@ -252,11 +343,21 @@ class WooCommerceSandbox:
             self.webhooks.schedule("order.updated", order.id)
 
     def _move_stock(self, order: Order, sign: int) -> None:
-        for _, product, quantity in order.lines:
-            if product.manage_stock and product.stock_quantity is not None:
-                product.stock_quantity += sign * quantity
-                self._touch(product)
+        """`wc_reduce_stock_levels` (each line's `_reduced_stock` set) or
+        `wc_increase_stock_levels` (what each line still has out goes back)."""
+        for line in order.lines:
+            product = line.product
+            if not self._manages(product) or product.stock_quantity is None:
+                continue
+            units = line.quantity - line.refunded if sign < 0 else line.reduced or 0
+            product.stock_quantity += sign * units
+            line.reduced = units if sign < 0 else None  # the meta is deleted once restored
+            self._touch(product)
         order.stock_reduced = sign < 0
+
+    def _manages(self, product: Product) -> bool:
+        """`WC_Product::managing_stock`: the product's setting, if the store manages stock."""
+        return self.stock_management and product.manage_stock
 
     # Webhooks ---------------------------------------------------------------------------
 
@@ -265,17 +366,21 @@ class WooCommerceSandbox:
         self.webhooks.close()
 
     def _payload(self, topic: str, resource_id: int) -> dict[str, Any] | None:
-        """The resource as the REST API shows it now; None once it is deleted."""
+        """The resource as the REST API shows it now; None once it is deleted. A deletion
+        names only the resource (`WC_Webhook::build_payload`)."""
+        if topic.endswith(".deleted"):
+            return {"id": resource_id}
         if topic.startswith("order."):
             order = self._orders.get(resource_id)
-            return self._order_json(order) if order else None
+            return order_json(order, self._links) if order else None
         product = self._products.get(resource_id)
         return self._product_json(product) if product else None
 
     # Representations ----------------------------------------------------------------------
 
     def _product_json(self, product: Product) -> dict[str, Any]:
-        stocked = not product.manage_stock or (product.stock_quantity or 0) > 0
+        managed = self._manages(product)
+        stocked = not managed or (product.stock_quantity or 0) > 0
         return {
             "id": product.id,
             "name": product.name,
@@ -286,33 +391,12 @@ class WooCommerceSandbox:
             "permalink": f"{self.site_url}?p={product.id}",
             "date_modified": _wp_time(product.modified),
             "date_modified_gmt": _wp_time(product.modified),
-            "manage_stock": product.manage_stock,
-            "stock_quantity": product.stock_quantity,
+            "manage_stock": managed,
+            "stock_quantity": product.stock_quantity if managed else None,
+            "price": str(product.price),
             "stock_status": "instock" if stocked else "outofstock",
             "variations": [p.id for p in self._products.values() if p.parent_id == product.id],
             "_links": self._links(f"products/{product.id}"),
-        }
-
-    def _order_json(self, order: Order) -> dict[str, Any]:
-        return {
-            "id": order.id,
-            "status": order.status,
-            "currency": "EUR",
-            "date_created_gmt": _wp_time(order.created),
-            "date_modified_gmt": _wp_time(order.modified),
-            "line_items": [
-                {
-                    "id": line_id,
-                    "name": product.name,
-                    "product_id": product.parent_id or product.id,
-                    "variation_id": product.id if product.parent_id else 0,
-                    "quantity": quantity,
-                    "sku": product.sku,
-                }
-                for line_id, product, quantity in order.lines
-            ],
-            "refunds": [],
-            "_links": self._links(f"orders/{order.id}"),
         }
 
     def _links(self, path: str) -> dict[str, list[dict[str, str]]]:
@@ -340,6 +424,15 @@ class WooCommerceSandbox:
             ),
             (variation, "variations.get", "view", self._get, ["GET"]),
             (variation, "variations.update", "edit", self._put, _WRITE),
+            ("/orders/{id:int}", "orders.get", "view", self._get_order, ["GET"]),
+            ("/orders/{order:int}/refunds", "refunds.list", "list", self._list_refunds, ["GET"]),
+            (
+                "/orders/{order:int}/refunds/{id:int}",
+                "refunds.get",
+                "view",
+                self._get_refund,
+                ["GET"],
+            ),
         ]
         return [
             Route(
@@ -368,9 +461,11 @@ class WooCommerceSandbox:
         return guarded
 
     def _authenticate(self, request: Request, permission: str) -> Response | None:
-        key, secret = _credentials(request)
+        """`WC_REST_Authentication::authenticate`: Basic (or keys in the query) over HTTPS only;
+        then one-legged OAuth 1.0a; nothing proven: the endpoint's own 401."""
+        key, secret = _credentials(request) if request.url.scheme == "https" else (None, None)
         if key is None:
-            return _wp_error(*_DENIED[permission], 401)
+            return self._authenticate_oauth(request, permission)
         if key not in self.keys:
             return _wp_error(
                 "woocommerce_rest_authentication_error", "Consumer key is invalid.", 401
@@ -380,10 +475,19 @@ class WooCommerceSandbox:
             return _wp_error(
                 "woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401
             )
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not write:
-            message = "The API key provided does not have write permissions."
-            return _wp_error("woocommerce_rest_authentication_error", message, 401)
-        return None
+        return _may_write(request, write)
+
+    def _authenticate_oauth(self, request: Request, permission: str) -> Response | None:
+        params = dict(request.query_params)
+        params.update(header_params(request.headers.get("authorization", "")))
+        home = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        with self._lock:
+            proven = self._oauth.check(request.method, home, params)
+        if proven is None:
+            return _wp_error(*_DENIED[permission], 401)
+        if isinstance(proven, Refusal):
+            return _wp_error(proven.code, proven.message, 401)
+        return _may_write(request, self.keys[proven][1])
 
     async def _list(self, request: Request) -> Response:
         query = request.query_params
@@ -458,6 +562,47 @@ class WooCommerceSandbox:
         self._update(product, fields)
         return self._product_json(product)
 
+    async def _get_order(self, request: Request) -> Response:
+        with self._lock:
+            order = self._orders.get(request.path_params["id"])
+            if order is None:
+                return _wp_error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
+            return JSONResponse(order_json(order, self._links))
+
+    async def _list_refunds(self, request: Request) -> Response:
+        """Newest first; an order WooCommerce does not know has none."""
+        per_page, page = (
+            request.query_params.get("per_page", "10"),
+            request.query_params.get("page", "1"),
+        )
+        if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
+            why = "per_page must be between 1 (inclusive) and 100 (inclusive)"
+            return _invalid_param("per_page", why)
+        if not page.isdigit() or int(page) < 1:
+            return _invalid_param("page", "page must be greater than or equal to 1")
+        with self._lock:
+            order = self._orders.get(request.path_params["order"])
+            refunds = list(reversed(order.refunds)) if order else []
+            start, size = (int(page) - 1) * int(per_page), int(per_page)
+            body = [
+                refund_json(r, order, self._links) for r in refunds[start : start + size] if order
+            ]
+        pages = math.ceil(len(refunds) / int(per_page))
+        return JSONResponse(
+            body, headers={"X-WP-Total": str(len(refunds)), "X-WP-TotalPages": str(pages)}
+        )
+
+    async def _get_refund(self, request: Request) -> Response:
+        with self._lock:
+            order = self._orders.get(request.path_params["order"])
+            if order is None:
+                return _wp_error("woocommerce_rest_invalid_order_id", "Invalid order ID.", 404)
+            found = [r for r in order.refunds if r.id == request.path_params["id"]]
+            if not found:
+                message = "Invalid order refund ID."
+                return _wp_error("woocommerce_rest_invalid_order_refund_id", message, 404)
+            return JSONResponse(refund_json(found[0], order, self._links))
+
     def _addressed(self, product_id: object, parent: int | None) -> Product | None:
         """The product a route names: product routes take any product or variation (as
         `wc_get_product` does); variation routes need the variation's parent."""
@@ -469,10 +614,13 @@ class WooCommerceSandbox:
         return product if product.type == "variation" and product.parent_id == parent else None
 
     def _update(self, product: Product, fields: dict[str, Any]) -> None:
-        if "manage_stock" in fields:
-            product.manage_stock = bool(fields["manage_stock"])
-        if product.manage_stock and fields.get("stock_quantity") is not None:
-            product.stock_quantity = int(fields["stock_quantity"])
+        """Saves the product, its stock only where WooCommerce manages it: otherwise
+        `stock_quantity` is accepted and ignored."""
+        if self.stock_management:
+            if "manage_stock" in fields:
+                product.manage_stock = bool(fields["manage_stock"])
+            if product.manage_stock and fields.get("stock_quantity") is not None:
+                product.stock_quantity = int(fields["stock_quantity"])
         self._touch(product)
 
     def _touch(self, product: Product) -> None:
@@ -487,6 +635,9 @@ class WooCommerceSandbox:
             Route("/_sandbox/stock/{sku}", self._control_set_stock, methods=["PUT"]),
             Route("/_sandbox/products", self._control_add_product, methods=["POST"]),
             Route("/_sandbox/buy", self._control_buy, methods=["POST"]),
+            Route("/_sandbox/orders/{id:int}/refunds", self._control_refund, methods=["POST"]),
+            Route("/_sandbox/orders/{id:int}/{action}", self._control_order, methods=["POST"]),
+            Route("/_sandbox/settings", self._control_settings, methods=["PUT"]),
             Route("/_sandbox/faults", self._control_faults, methods=["PUT"]),
             Route("/_sandbox/throttle", self._control_throttle, methods=["PUT", "DELETE"]),
             Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
@@ -523,6 +674,43 @@ class WooCommerceSandbox:
         except OutOfStock as error:
             return JSONResponse({"error": str(error)}, 409)
         return JSONResponse({"order_id": order_id}, 201)
+
+    async def _control_refund(self, request: Request) -> Response:
+        """Body `{"lines": {"<line id>": units}, "restock": bool, "reason": str}`."""
+        body = await _json_object(request)
+        try:
+            lines = {int(line): int(units) for line, units in (body.get("lines") or {}).items()}
+            refund_id = self.refund(
+                request.path_params["id"],
+                lines,
+                restock=bool(body.get("restock", True)),
+                reason=str(body.get("reason", "")),
+            )
+        except KeyError as error:
+            return JSONResponse({"error": f"unknown {error}"}, 404)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, 409)
+        return JSONResponse({"refund_id": refund_id}, 201)
+
+    async def _control_order(self, request: Request) -> Response:
+        """POST `/_sandbox/orders/<id>/<trash|restore|delete|cancelled|completed|…>`."""
+        order_id, action = request.path_params["id"], request.path_params["action"]
+        actions = {"trash": self.trash_order, "restore": self.restore_order}
+        actions["delete"] = self.delete_order
+        try:
+            if action in actions:
+                actions[action](order_id)
+            else:
+                self.set_order_status(order_id, action)
+        except KeyError:
+            return JSONResponse({"error": f"unknown order {order_id}"}, 404)
+        return Response(status_code=204)
+
+    async def _control_settings(self, request: Request) -> Response:
+        body = await _json_object(request)
+        if "manage_stock" in body:
+            self.set_stock_management(bool(body["manage_stock"]))
+        return JSONResponse({"manage_stock": self.stock_management})
 
     async def _control_faults(self, request: Request) -> Response:
         body = await _json_object(request)
@@ -600,7 +788,8 @@ class WebhookSender:
         self._worker: threading.Thread | None = None
 
     def add(self, topic: str, delivery_url: str, secret: str) -> Webhook:
-        """An active webhook for `topic` (order.created, order.updated, product.updated)."""
+        """An active webhook for `topic` (order.created|updated|deleted|restored,
+        product.updated)."""
         with self._lock:
             webhook = Webhook(next(self._ids), topic, delivery_url, secret)
             self.subscriptions[webhook.id] = webhook
@@ -717,6 +906,14 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
         return key, secret
     query = request.query_params
     return query.get("consumer_key"), query.get("consumer_secret")
+
+
+def _may_write(request: Request, write: bool) -> Response | None:
+    """`WC_REST_Authentication::check_permissions`: a read key may only read."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not write:
+        message = "The API key provided does not have write permissions."
+        return _wp_error("woocommerce_rest_authentication_error", message, 401)
+    return None
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
