@@ -205,20 +205,40 @@ def test_a_batch_pushes_the_skus_looked_at_in_time_and_the_rest_get_no_result(se
         seller.sandbox.add_listing(sku, 0)
     with seller.gateway(timeout=0.3) as gateway:
         gateway.push([push("AMZ-1", 1)])  # AMZ-1 is known from here on
-        gateway.turns = Turns(refuse={"getListingsItem"})
+        gateway.turns = Turns(refuse={"getListingsItem", "searchListingsItems"})
         results = gateway.push([push("AMZ-2", 2), push("AMZ-1", 3), push("AMZ-3", 4)])
     assert [(r.sku, r.status) for r in results] == [("AMZ-1", APPLIED)]
 
 
-def test_a_batch_whose_looks_amazon_throttles_pushes_the_skus_sorted_before(seller, gateway):
-    seller.sandbox.set_rate("getListingsItem", 1.0, 2)
-    for sku in ("AMZ-1", "AMZ-2", "AMZ-3", "AMZ-4"):
+def test_a_batch_is_looked_at_20_skus_a_search_and_a_sku_with_a_comma_on_its_own(seller, gateway):
+    skus = [f"AMZ-{n:02d}" for n in range(40)] + ["A,B"]
+    for sku in skus:
         seller.sandbox.add_listing(sku, 0)
-    results = gateway.push([push(s, 1) for s in ("AMZ-1", "NOPE", "AMZ-2", "AMZ-3", "AMZ-4")])
-    assert [(r.sku, r.status) for r in results] == [("NOPE", UNKNOWN), ("AMZ-1", APPLIED)]
-    assert seller.calls("getListingsItem", 429) == 1
-    with pytest.raises(Throttled):  # nothing sorted: the push waits for the bucket
-        gateway.push([push("AMZ-2", 1)])
+    results = gateway.push([push(sku, 1) for sku in [*skus, "NOPE"]])
+    assert [(r.sku, r.status) for r in results] == [
+        ("NOPE", UNKNOWN),
+        *((sku, SUBMITTED) for sku in skus),
+    ]
+    assert seller.calls("searchListingsItems", 200) == 3  # 41 SKUs without a comma
+    assert seller.calls("getListingsItem", 200) == 1  # "A,B"
+
+
+def test_a_batch_whose_looks_amazon_throttles_pushes_the_skus_sorted_before(seller, gateway):
+    skus = [f"AMZ-{n:02d}" for n in range(24)]
+    for sku in skus:
+        seller.sandbox.add_listing(sku, 0)
+    seller.sandbox.set_rate("searchListingsItems", 0.001, 1)  # one search, then 429s
+    results = gateway.push([push(sku, 1) for sku in ["NOPE", *skus]])
+    assert [(r.sku, r.status) for r in results] == [
+        ("NOPE", UNKNOWN),
+        *((sku, SUBMITTED) for sku in skus[:19]),
+    ]  # the last five wait
+    assert seller.calls("searchListingsItems", 429) == 1
+    with pytest.raises(Throttled) as throttled:  # nothing sorted: the push waits for the bucket
+        gateway.push([push("AMZ-20", 1), push("AMZ-21", 1)])
+    assert throttled.value.retry_after == pytest.approx(1 / 5.0)  # searchListingsItems' rate
+    [alone] = gateway.push([push("AMZ-22", 2)])  # one SKU: getListingsItem, its own bucket
+    assert alone.status is APPLIED
 
 
 def test_our_push_changes_only_the_quantity_and_keeps_the_sellers_lead_time_and_restock_date(
@@ -244,7 +264,6 @@ def test_a_batch_of_50_goes_as_one_feed_settled_later_without_its_sku_the_seller
     skus = [f"AMZ-{n:02d}" for n in range(49)]
     for sku in skus:
         seller.sandbox.add_listing(sku, 0)
-    seller.sandbox.set_rate("getListingsItem", 100.0, 50)  # all looked at before the push
     pushes = [push(sku, n + 1) for n, sku in enumerate(skus)]
     pushes.insert(20, push("GHOST", 3))
     submitted = gateway.push(pushes)
@@ -256,6 +275,7 @@ def test_a_batch_of_50_goes_as_one_feed_settled_later_without_its_sku_the_seller
     assert seller.calls("getFeed") == 0  # the push does not wait for the feed
     results = settled(gateway, ticket, skus)
     assert {r.status for r in results} == {APPLIED}
+    assert seller.calls("searchListingsItems") == 3  # 20 SKUs a look
     assert [seller.sandbox.stock(sku) for sku in skus] == list(range(1, 50))
     assert seller.sandbox.stock("GHOST") is None
     for operation in ("createFeedDocument", "document.upload", "createFeed", "getFeedDocument"):

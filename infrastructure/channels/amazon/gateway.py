@@ -2,8 +2,10 @@
 
 Amazon addresses a listing by seller id and SKU, but accepts a patch for a SKU the seller does
 not list (answering ACCEPTED, perhaps making an offer-only stub of it). So before a SKU's first
-push the gateway asks `getListingsItem` (404: no listing) and keeps the answer: a SKU without a
-listing is UNKNOWN_SKU and never patched (looked at again after `recheck_unlisted` seconds).
+push the gateway asks `getListingsItem` (404: no listing), or for many SKUs
+`searchListingsItems` (20 a call, where getListingsItem takes one), and keeps the answer: a SKU
+without a listing is UNKNOWN_SKU and never patched (looked at again after `recheck_unlisted`
+seconds).
 
 One SKU goes as a Listings Items `patchListingsItem`, a JSON Patch `merge` of
 `fulfillment_availability`: only the quantity changes, and the seller's
@@ -60,6 +62,7 @@ FEEDS = "/feeds/2021-06-30"
 FEED_TYPE = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
 FEED_MESSAGE_LIMIT = 25_000  # messages in one JSON_LISTINGS_FEED document
+SEARCH_LIMIT = 20  # SKUs one searchListingsItems call looks for (identifiers, pageSize)
 MFN_CHANNEL = "DEFAULT"  # the fulfillment channel code of merchant-fulfilled stock
 # Issue codes saying the seller has no listing with the SKU (legacy feeds' 13013, "SKU does not
 # exist"; not confirmed for the JSON feed in CHANNELS.md).
@@ -70,6 +73,7 @@ RATES = MappingProxyType(
     {
         "patchListingsItem": 5.0,
         "getListingsItem": 5.0,
+        "searchListingsItems": 5.0,
         "createFeedDocument": 0.5,
         "createFeed": 0.0083,
         "getFeed": 2.0,
@@ -195,7 +199,7 @@ class AmazonGateway:
             detail = f"feed {ticket} {feed['processingStatus']}: {_feed_issues(report)}"
             return [PushResult(sku, PushStatus.REJECTED, detail=detail) for sku in skus]
         issues: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for issue in _issues(report.get("issues")):
+        for issue in _objects(report.get("issues")):
             if isinstance(issue.get("messageId"), int):
                 issues[issue["messageId"]].append(issue)
         return [_refused(sku, issues[n]) for n, sku in enumerate(skus, start=1)]
@@ -223,53 +227,112 @@ class AmazonGateway:
     # Is there a listing? -------------------------------------------------------------------
 
     def _sorted(self, pushes: Sequence[Push]) -> tuple[list[Push], list[PushResult]]:
-        """The pushes of SKUs with a listing, and the results of those without. A SKU not looked
-        at yet is, each look on a getListingsItem turn, while `timeout` seconds last and Amazon
-        does not throttle the looks; the SKUs left get no result (they go again).
+        """The pushes of SKUs with a listing, and the results of those without. SKUs not looked
+        at yet are (see `_look_at`) while `timeout` seconds last and Amazon does not throttle
+        the looks; the SKUs left get no result (they go again).
 
         Raises:
             Throttled: no SKU could be sorted for want of a turn, or Amazon throttled the look.
         """
+        refused: dict[str, str] = {}
+        throttled = None
+        try:
+            self._look_at([p.sku for p in pushes if self._found(p.sku) is None], refused)
+        except Throttled as error:
+            throttled = error  # what was sorted goes now; the rest go again
         listed: list[Push] = []
         results: list[PushResult] = []
-        deadline = time.monotonic() + self.timeout
         for push in pushes:
-            try:
-                found = self._has_listing(push.sku, deadline)
-            except _Refused as refused:
-                results.append(PushResult(push.sku, PushStatus.REJECTED, detail=str(refused)))
-                continue
-            except Throttled:
-                if listed or results:
-                    break  # what was sorted goes now; the rest go again
-                raise
-            if found:
+            found = self._found(push.sku)
+            if push.sku in refused:
+                results.append(PushResult(push.sku, PushStatus.REJECTED, detail=refused[push.sku]))
+            elif found:
                 listed.append(push)
             elif found is False:
-                detail = "getListingsItem: the seller has no listing with this SKU"
+                detail = "the seller has no listing with this SKU (getListingsItem, search)"
                 results.append(_unknown(push.sku, detail))
-        if not listed and not results:
-            rate = self.rates["getListingsItem"]
-            raise Throttled(f"no getListingsItem turn within {self.timeout} s", 1.0 / rate)
+        if throttled is not None and not listed and not results:
+            raise throttled
         return listed, results
 
-    def _has_listing(self, sku: str, deadline: float) -> bool | None:
-        """Whether the seller lists `sku`, as last found; None if it could not be looked at
-        before `deadline`."""
+    def _found(self, sku: str) -> bool | None:
+        """Whether the seller lists `sku`, as last found; None if not looked at (lately)."""
         if sku in self._listed:
             return True
         found = self._unlisted.get(sku)
         if found is not None and time.monotonic() - found < self.recheck_unlisted:
             return False
+        return None
+
+    def _look_at(self, skus: Sequence[str], refused: dict[str, str]) -> None:
+        """Find which of `skus` the seller lists: many at a time with `searchListingsItems` (20
+        SKUs a call), one alone, or with a comma (it would split the search's list), with
+        `getListingsItem` (404: none). Each call on its operation's turn, for `timeout` seconds
+        at most; SKUs SP-API refuses to look at go in `refused`.
+
+        Raises:
+            Throttled: a turn did not come in time, or Amazon throttled a look.
+        """
+        skus = list(dict.fromkeys(skus))
+        searched = [sku for sku in skus if "," not in sku]
+        if len(searched) < 2:
+            searched = []
+        deadline = time.monotonic() + self.timeout
+        for start in range(0, len(searched), SEARCH_LIMIT):
+            group = searched[start : start + SEARCH_LIMIT]
+            self._look_turn("searchListingsItems", deadline)
+            try:
+                self._search(group)
+            except _Refused as error:
+                refused.update(dict.fromkeys(group, str(error)))
+        for sku in skus:
+            if sku not in searched:
+                self._look_turn("getListingsItem", deadline)
+                try:
+                    self._listing(sku)
+                except _Refused as error:
+                    refused[sku] = str(error)
+
+    def _look_turn(self, operation: str, deadline: float) -> None:
         wait = deadline - time.monotonic()
-        if wait < 0 or not self.turns.take("getListingsItem", wait):
-            return None
+        if wait < 0 or not self.turns.take(operation, wait):
+            raise Throttled(
+                f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
+            )
         self._prepaid = False  # the caller's turn goes to the first look
-        return self._listing(sku) is not None
+
+    def _search(self, skus: Sequence[str]) -> None:
+        """Which of `skus` (at most 20, none with a comma) the seller lists, kept for `_found`.
+
+        Raises:
+            _Refused: SP-API refused the search (4xx but 404, which finds none).
+        """
+        params = {
+            **self._marketplace(),
+            "identifiers": ",".join(skus),
+            "identifiersType": "SKU",
+            "pageSize": str(SEARCH_LIMIT),
+        }
+        path = f"{LISTINGS}/{quote(self.seller_id, safe='')}"
+        response = self._call("searchListingsItems", "GET", path, params=params)
+        answer = _json(response) if response.status_code != 404 else {"items": []}
+        if response.status_code not in (200, 404) or not isinstance(answer, dict):
+            raise _Refused(f"SP-API refused to search for {len(skus)} SKUs: {_describe(response)}")
+        found = {item.get("sku") for item in _objects(answer.get("items"))}
+        for sku in skus:
+            self._keep(sku, sku in found)
+
+    def _keep(self, sku: str, listed: bool) -> None:
+        if listed:
+            self._listed.add(sku)
+            self._unlisted.pop(sku, None)
+        else:
+            self._unlisted[sku] = time.monotonic()
+            self._listed.discard(sku)
 
     def _listing(self, sku: str) -> dict[str, Any] | None:
         """The listing with its fulfillment availability; None when the seller has none with
-        `sku` (404). What it finds is kept for `_has_listing`.
+        `sku` (404). What it finds is kept for `_found`.
 
         Raises:
             _Refused: SP-API refused the request (4xx other than 404).
@@ -277,14 +340,12 @@ class AmazonGateway:
         params = {**self._marketplace(), "includedData": "fulfillmentAvailability"}
         response = self._call("getListingsItem", "GET", self._item_path(sku), params=params)
         if response.status_code == 404:
-            self._unlisted[sku] = time.monotonic()
-            self._listed.discard(sku)
+            self._keep(sku, listed=False)
             return None
         answer = _json(response)
         if response.status_code >= 400 or not isinstance(answer, dict):
             raise _Refused(f"SP-API refused to read {sku!r}: {_describe(response)}")
-        self._listed.add(sku)
-        self._unlisted.pop(sku, None)
+        self._keep(sku, listed=True)
         return answer
 
     # One SKU -----------------------------------------------------------------------------
@@ -308,7 +369,7 @@ class AmazonGateway:
             return PushResult(
                 push.sku, PushStatus.APPLIED, detail=f"submission {answer.get('submissionId')}"
             )
-        return _refused(push.sku, _issues(answer.get("issues")))
+        return _refused(push.sku, _objects(answer.get("issues")))
 
     def _quantity(self, sku: str) -> int | None:
         self._turn("getListingsItem")
@@ -514,12 +575,13 @@ def _unknown(sku: str, detail: str) -> PushResult:
     return PushResult(sku, PushStatus.UNKNOWN_SKU, detail=detail)
 
 
-def _issues(value: object) -> list[dict[str, Any]]:
+def _objects(value: object) -> list[dict[str, Any]]:
+    """The objects in a list (issues, items); none if it is no list."""
     return [issue for issue in value if isinstance(issue, dict)] if isinstance(value, list) else []
 
 
 def _feed_issues(report: Mapping[str, Any]) -> str:
-    issues = _issues(report.get("issues"))
+    issues = _objects(report.get("issues"))
     return "; ".join(f"{i.get('code')}: {i.get('message', '')}" for i in issues) or "no report"
 
 

@@ -7,7 +7,8 @@ answering ACCEPTED and applying the patches `apply_delay` seconds later, for a S
 does not list too (as Amazon does); the listing's `fulfillment_availability` attribute as Amazon
 keeps it, so `merge` keeps the seller's other fields (`lead_time_to_ship_max_days`,
 `restock_date`) and `replace` drops them; `getListingsItem` (404 for no listing) with
-`summaries`, `attributes` and `fulfillmentAvailability`; the JSON_LISTINGS_FEED flow (a feed
+`summaries`, `attributes` and `fulfillmentAvailability`, and `searchListingsItems` by SKU
+identifiers (one page: `pageSize` items; no `nextToken`); the JSON_LISTINGS_FEED flow (a feed
 document with an upload URL the sandbox serves itself and that expires after 5 minutes, the
 feed processed `feed_delay` seconds later, a GZIP processing report with an issue per refused
 message); a token bucket per operation with the models' default usage plans, 429 without
@@ -80,6 +81,7 @@ class Rate:
 BURSTS = {
     "patchListingsItem": 5,
     "getListingsItem": 10,
+    "searchListingsItems": 5,
     "createFeedDocument": 15,
     "createFeed": 15,
     "getFeed": 15,
@@ -313,6 +315,7 @@ class AmazonSandbox:
             (TOKEN_PATH, "lwa.token", ["POST"], self._token, False),
             (item, "patchListingsItem", ["PATCH"], self._patch_item, True),
             (item, "getListingsItem", ["GET"], self._get_item, True),
+            (LISTINGS + "/{seller_id}", "searchListingsItems", ["GET"], self._search_items, True),
             (
                 FEEDS + "/documents",
                 "createFeedDocument",
@@ -467,14 +470,33 @@ class AmazonSandbox:
         sku = request.path_params["sku"]
         if (wrong := self._wrong_marketplace(request)) is not None:
             return wrong
+        item = self._item(sku, _included(request))
+        if item is None:
+            return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
+        return JSONResponse(item)
+
+    async def _search_items(self, request: Request) -> Response:
+        """The listings of the SKUs in `identifiers` (SKUs only here), a page of `pageSize`;
+        a SKU the seller does not list is simply not among them."""
+        if (wrong := self._wrong_marketplace(request)) is not None:
+            return wrong
+        query = request.query_params
+        if query.get("identifiersType") != "SKU" or not query.get("identifiers"):
+            return sp_error(400, "InvalidInput", "The sandbox searches by identifiers of SKUs.")
+        skus = list(dict.fromkeys(query["identifiers"].split(",")))
+        found = [i for sku in skus if (i := self._item(sku, _included(request))) is not None]
+        size = int(query.get("pageSize", "10"))
+        return JSONResponse({"numberOfResults": len(found), "items": found[:size]})
+
+    def _item(self, sku: str, included: list[str]) -> dict[str, Any] | None:
+        """A listings item with the data sets `included`; None when the seller has no listing."""
         with self._lock:
             listing = self._listings.get(sku)
             if listing is None:
-                return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
+                return None
             availability = [dict(entry) for entry in listing.availability]
             created, updated = listing.created, listing.updated
-        answer: dict[str, Any] = {"sku": sku}
-        included = request.query_params.get("includedData", "summaries").split(",")
+        item: dict[str, Any] = {"sku": sku}
         if "summaries" in included:
             summary = {
                 "marketplaceId": self.marketplace_id,
@@ -483,18 +505,18 @@ class AmazonSandbox:
                 "createdDate": created,
                 "lastUpdatedDate": updated,
             }
-            answer["summaries"] = [summary]
+            item["summaries"] = [summary]
         if "attributes" in included:
-            answer["attributes"] = {"fulfillment_availability": availability}
+            item["attributes"] = {"fulfillment_availability": availability}
         if "issues" in included:
-            answer["issues"] = []
+            item["issues"] = []
         if "fulfillmentAvailability" in included:
-            answer["fulfillmentAvailability"] = [
+            item["fulfillmentAvailability"] = [
                 {"fulfillmentChannelCode": e["fulfillment_channel_code"], "quantity": e["quantity"]}
                 for e in availability
                 if "fulfillment_channel_code" in e and isinstance(e.get("quantity"), int)
             ]
-        return JSONResponse(answer)
+        return item
 
     def _wrong_marketplace(self, request: Request) -> Response | None:
         if request.query_params.get("marketplaceIds") == self.marketplace_id:
@@ -545,6 +567,10 @@ class AmazonSandbox:
         for _, operation, _status in list(self.log.calls):
             counts[operation] = counts.get(operation, 0) + 1
         return JSONResponse(counts)
+
+
+def _included(request: Request) -> list[str]:
+    return request.query_params.get("includedData", "summaries").split(",")
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
