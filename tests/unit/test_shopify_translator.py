@@ -190,7 +190,7 @@ def expected(order: ShopifyOrder, opening: int = 10) -> dict[tuple[str, str], Le
             i["quantity"]
             for r in order.refunds
             for i in r["refund_line_items"]
-            if i["line_item_id"] == line and i["restock_type"] == "return"
+            if i["line_item_id"] == line and i["restock_type"] in ("return", "legacy_restock")
         )
         committed = 0 if order.cancelled_at else order.unfulfilled(line)
         levels[order.SKUS[line], "main"] = Levels(
@@ -311,7 +311,9 @@ def test_an_order_s_changes_name_it_and_say_why():
 
 STEPS = st.lists(
     st.tuples(
-        st.sampled_from(["edit", "fulfil", "refund_cancel", "refund_return", "no_restock"]),
+        st.sampled_from(
+            ["edit", "fulfil", "refund_cancel", "refund_return", "legacy_restock", "no_restock"]
+        ),
         st.sampled_from([1, 2]),
         st.integers(1, 3),
     ),
@@ -332,6 +334,8 @@ def _lifecycle(steps: list[tuple[str, int, int]], cancel: bool) -> ShopifyOrder:
             order.refund(line, min(units, open_units), "cancel")
         elif action == "refund_return" and order.refundable(line):
             order.refund(line, min(units, order.refundable(line)), "return")
+        elif action == "legacy_restock" and order.refundable(line):
+            order.refund(line, min(units, order.refundable(line)), "legacy_restock")
         elif action == "no_restock" and order.refundable(line):
             order.refund(line, min(units, order.refundable(line)), "no_restock")
     if cancel:

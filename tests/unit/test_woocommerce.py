@@ -2,7 +2,7 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -382,3 +382,121 @@ def test_a_mapped_product_sku_is_recorded_under_ours():
     stock.receive("WOO-1", 10)
     stock.apply(translate(mapped, delivery("order.created", payload), Refunds()))
     assert stock.levels() == woo1(committed=2)
+
+
+@dataclass
+class WooStore:
+    """One WooCommerce order as the store changes it, the webhooks it sends (each built at
+    delivery time from the order as it is then) and what the store's refunds API answers."""
+
+    units: int
+    minute: int = 0
+    status: str = "pending"
+    completed_at: str | None = None
+    shipped: int = 0
+    refunds: list[Refund] = field(default_factory=list)
+    sent: list[tuple[str, object, datetime]] = field(default_factory=list)
+
+    def _tick(self) -> datetime:
+        self.minute += 1
+        return datetime(2026, 3, 1, 15, self.minute, tzinfo=UTC)
+
+    def _payload(self, modified: datetime) -> dict:
+        gmt = modified.strftime("%Y-%m-%dT%H:%M:%S")
+        return order(
+            self.status,
+            gmt,
+            ((315, "WOO-1", self.units),),
+            refunds=len(self.refunds),
+            completed=self.completed_at,
+        )
+
+    def _send(self, topic: str = "order.updated") -> None:
+        when = self._tick()
+        self.sent.append((topic, self._payload(when), when))
+
+    def move(self, status: str) -> None:
+        self.status = status
+        if status == "completed" and self.completed_at is None:
+            when = datetime(2026, 3, 1, 15, self.minute + 1, tzinfo=UTC)
+            self.completed_at = when.strftime("%Y-%m-%dT%H:%M:%S")
+            self.shipped = self.units - self.refunded()
+        self._send()
+
+    def refund(self, units: int, restock: bool) -> None:
+        when = self._tick()
+        self.refunds.append(
+            Refund(str(900 + len(self.refunds)), when, (RefundLine("315", units, restock),))
+        )
+        self._send()
+
+    def delete(self) -> None:
+        self.sent.append(("order.deleted", {"id": 727}, self._tick()))
+        self.deleted = True
+
+    def restore(self) -> None:
+        self.deleted = False
+        self._send("order.restored")
+
+    def refunded(self) -> int:
+        return sum(line.quantity for r in self.refunds for line in r.lines)
+
+    deleted: bool = False
+
+    def truth(self) -> dict[tuple[str, str], Levels]:
+        """What the warehouse holds for this order, from 10 on hand."""
+        after = [
+            r
+            for r in self.refunds
+            if self.completed_at and _gmt_text(r.created_at) > self.completed_at
+        ]
+        back = sum(line.quantity for r in after for line in r.lines if line.restocked)
+        before = self.refunded() - sum(line.quantity for r in after for line in r.lines)
+        owed = max(0, self.units - before - self.shipped)
+        held = not self.deleted and self.status in ("processing", "on-hold")
+        return woo1(on_hand=10 - self.shipped + back, committed=owed if held else 0)
+
+
+def _gmt_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+WOO_STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("move"),
+            st.sampled_from(["processing", "on-hold", "completed", "cancelled", "refunded"]),
+        ),
+        st.tuples(st.just("refund"), st.booleans()),
+        st.tuples(st.just("delete"), st.just(None)),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=200)
+@given(steps=WOO_STEPS, data=st.data())
+def test_every_permutation_with_repeats_of_an_order_s_lifecycle_ends_right(steps, data):
+    """Status changes, partial refunds with and without restock, deletion and restoration:
+    any order of arrival, with repeats, ends where the store's own history says."""
+    store = WooStore(units=3)
+    store.move("processing")
+    for action, arg in steps:
+        if action == "move" and not store.deleted:
+            store.move(arg)
+        elif action == "refund" and not store.deleted and store.refunded() < store.units:
+            store.refund(1, arg)
+        elif action == "delete":
+            store.restore() if store.deleted else store.delete()
+    reads = Refunds(*store.refunds)
+
+    def applied(sent: list[tuple[str, object, datetime]]) -> dict[tuple[str, str], Levels]:
+        stock = Stock()
+        stock.receive("WOO-1", 10)
+        for topic, payload, when in sent:
+            stock.apply(translate(CHANNEL, delivery(topic, payload, when), reads))
+        return stock.levels()
+
+    assert applied(store.sent) == store.truth()
+    repeats = data.draw(st.lists(st.sampled_from(store.sent), max_size=3))
+    assert applied(data.draw(st.permutations([*store.sent, *repeats]))) == store.truth()
