@@ -107,6 +107,7 @@ def run(
 
     with (
         _sigterm_as_ctrl_c(),
+        _only_this_threads_server_lines(),
         _service(migrate=True, demo=True) as (settings, found, ledger, intake),
     ):
         redis_url = found.redis_url
@@ -191,9 +192,6 @@ def _serve(app: Any, settings: Settings) -> None:
         port=settings.http_port,
         access_log=False,  # per-request lines cost more than the request
     )
-    # The demo's sandbox stores are uvicorn servers in threads of their own, logging through
-    # the same logger: only this one's lines (started, shutting down, finished) are shown.
-    logging.getLogger("uvicorn.error").addFilter(_FromThisThreadOrWarnings())
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
@@ -202,6 +200,20 @@ def _serve(app: Any, settings: Settings) -> None:
         # A second Ctrl-C would cut the shutdown short and leave the embedded servers running.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _stopping_already)
+
+
+@contextmanager
+def _only_this_threads_server_lines() -> Iterator[None]:
+    """The demo's sandbox stores are uvicorn servers in threads of their own, logging through
+    the same logger as ours: within the block, only their warnings are shown, so the lines of
+    our server (started, shutting down, finished) are each logged once."""
+    lines = _FromThisThreadOrWarnings()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(lines)
+    try:
+        yield
+    finally:
+        logger.removeFilter(lines)
 
 
 class _FromThisThreadOrWarnings(logging.Filter):
