@@ -162,9 +162,7 @@ class Ledger(Application[UUID]):
             first_of_key.setdefault(change.business_key, change)
         known = self.receipts.select_receipts(list(first_of_key)) if look_up else {}
         fresh = [change for key, change in first_of_key.items() if key not in known]
-        orders = {
-            (u.channel_id, u.order_id): self._load_order(u.channel_id, u.order_id) for u in updates
-        }
+        orders = self._load_orders({(u.channel_id, u.order_id) for u in updates})
         try:
             lessons = [self._learn(orders[u.channel_id, u.order_id], u) for u in updates]
         except BaseException:
@@ -225,18 +223,26 @@ class Ledger(Application[UUID]):
         status = OutcomeStatus.APPLIED if order.version > version else OutcomeStatus.DUPLICATE
         return status, derived, None
 
-    def _load_order(self, channel_id: str, order_id: str) -> ChannelOrder:
-        order_id_ = channel_order_id(channel_id, order_id)
+    def _load_orders(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], ChannelOrder]:
         cache = self.repository.cache
         assert cache is not None  # AGGREGATE_CACHE_MAXSIZE is set on the class
-        try:
-            return cast(ChannelOrder, cache.get(order_id_))
-        except KeyError:
-            pass
-        try:
-            return cast(ChannelOrder, self.repository.get(order_id_, deepcopy_from_cache=False))
-        except AggregateNotFoundError:
-            return ChannelOrder(channel_id, order_id)
+        orders: dict[tuple[str, str], ChannelOrder] = {}
+        uncached: dict[UUID, tuple[str, str]] = {}
+        for key in keys:
+            try:
+                orders[key] = cast(ChannelOrder, cache.get(channel_order_id(*key)))
+            except KeyError:
+                uncached[channel_order_id(*key)] = key
+        # Most orders in a batch are new: one query says which are stored, instead of one
+        # failed read each.
+        stored = self.receipts.select_existing_items(list(uncached)) if uncached else set()
+        for aggregate_id, key in uncached.items():
+            orders[key] = (
+                cast(ChannelOrder, self.repository.get(aggregate_id, deepcopy_from_cache=False))
+                if aggregate_id in stored
+                else ChannelOrder(*key)
+            )
+        return orders
 
     def _order_cache_put(self, order: ChannelOrder) -> None:
         cache = self.repository.cache
