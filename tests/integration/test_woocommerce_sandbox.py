@@ -19,7 +19,8 @@ from application.intake import Delivery
 from infrastructure.channels.base import Accepted, Ping
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.auth import OAuth1Query
-from infrastructure.channels.woocommerce.sandbox import WebhookDelivery, WooCommerceSandbox
+from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
+from infrastructure.channels.woocommerce.sandbox_webhooks import WebhookDelivery
 from infrastructure.channels.woocommerce.translator import translate
 from infrastructure.channels.woocommerce.verifier import verify
 from infrastructure.config import ChannelConfig

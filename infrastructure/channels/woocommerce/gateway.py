@@ -80,8 +80,8 @@ class WooCommerceGateway(AnswersAtOnce):
         ValueError: `base_url` is neither https:// nor http://.
     """
 
-    # One batch call per push for simple products, so the pushers' rate limit (one admission per
-    # push) counts calls; a larger push still works, split into calls of 100.
+    # One read and one batch call per push for simple products; a larger push still works,
+    # split into calls of 100, each extra call taking a turn of its own.
     max_batch = BATCH_LIMIT
 
     def __init__(
@@ -107,7 +107,10 @@ class WooCommerceGateway(AnswersAtOnce):
         )
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's `stock_quantity` (and `manage_stock`), one result per push.
+        """Set each SKU's `stock_quantity` (and `manage_stock`), one result per push: APPLIED
+        with what the store shows; STALE with what it shows, nothing written, where it no
+        longer shows what it acknowledged; REJECTED where WooCommerce refused or ignored it;
+        UNKNOWN_SKU where no product has the SKU.
 
         Raises:
             Throttled: the host answered 429 (batches sent before it stay applied).
@@ -118,9 +121,9 @@ class WooCommerceGateway(AnswersAtOnce):
         results = self._push_once(indexed)
         # An id that no longer exists means the product was deleted, maybe re-created under a
         # new id: the cache was evicted, so one more round looks those SKUs up afresh.
-        moved = [(i, push) for i, push in indexed if results[i] is None]
-        if moved:
-            results.update(self._push_once(moved))
+        evicted = [(i, push) for i, push in indexed if results[i] is None]
+        if evicted:
+            results.update(self._push_once(evicted))
         return [results[i] or _unknown(push.sku) for i, push in indexed]
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:

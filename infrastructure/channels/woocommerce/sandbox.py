@@ -10,11 +10,11 @@ quantities, `_refunded_item_id`; the order line keeps `_reduced_stock` and
 `_restock_refunded_items`); orders trashed, restored and deleted. API keys as WooCommerce checks
 them (`WC_REST_Authentication`): over HTTPS, HTTP Basic credentials (or
 `consumer_key`/`consumer_secret` in the query); over plain HTTP only one-legged OAuth 1.0a
-(`sandbox_oauth`), so Basic there gets the same 401 as no credentials. Its webhooks are built at
-delivery time from the resource as it is then (`{"id"}` alone for a deletion), at most one
-pending per webhook and resource, sent once as PHP's `wp_json_encode` writes JSON (`\\/`,
-`\\uXXXX`), signed with X-WC-Webhook-Signature, never retried, and the webhook is disabled
-after the documented run of failures.
+(`sandbox_oauth`), so Basic there gets the same 401 as no credentials. Its webhooks
+(`sandbox_webhooks`) are built at delivery time from the resource as it is then (`{"id"}` alone
+for a deletion), at most one pending per webhook and resource, sent once as PHP's
+`wp_json_encode` writes JSON (`\\/`, `\\uXXXX`), signed with X-WC-Webhook-Signature, never
+retried, and the webhook is disabled after the documented run of failures.
 
 Simplified: variations cannot inherit their parent's stock (`manage_stock: "parent"`); there are no
 backorders, so a shopper cannot buy more than the stock; deliveries run in one background
@@ -31,21 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
 import itertools
-import json
 import math
-import queue
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -62,10 +57,10 @@ from infrastructure.channels.woocommerce.sandbox_orders import (
     refund_json,
     wp_time,
 )
+from infrastructure.channels.woocommerce.sandbox_webhooks import WebhookSender
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
-USER_AGENT = "WooCommerce/9.9.0 Hookshot (WordPress/6.8.1)"
 _WRITE = ["POST", "PUT", "PATCH"]
 _DENIED = {  # what WooCommerce answers a request without credentials, by permission checked
     "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
@@ -107,28 +102,6 @@ class Product:
     type: str = "simple"  # simple | variable | variation
     modified: datetime = field(default_factory=_now)
     price: Decimal = Decimal("10.00")
-
-
-@dataclass
-class Webhook:
-    id: int
-    topic: str  # order.created|updated|deleted|restored, product.updated
-    delivery_url: str
-    secret: str
-    status: str = "active"  # active | disabled (after too many failures)
-    failure_count: int = 0
-
-
-@dataclass(frozen=True)
-class WebhookDelivery:
-    """One delivery attempt as sent: `status` is None when the target could not be reached."""
-
-    webhook_id: int
-    topic: str
-    resource_id: int
-    headers: dict[str, str]
-    body: bytes
-    status: int | None
 
 
 @dataclass
@@ -490,14 +463,7 @@ class WooCommerceSandbox:
         return _may_write(request, self.keys[proven][1])
 
     async def _list(self, request: Request) -> Response:
-        query = request.query_params
-        per_page, page = query.get("per_page", "10"), query.get("page", "1")
-        if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
-            why = "per_page must be between 1 (inclusive) and 100 (inclusive)"
-            return _invalid_param("per_page", why)
-        if not page.isdigit() or int(page) < 1:
-            return _invalid_param("page", "page must be greater than or equal to 1")
-        wanted = query.get("sku", "")
+        wanted = request.query_params.get("sku", "")
         skus = {*wanted.split(","), wanted}  # the whole string is a SKU too, as in WooCommerce
         with self._lock:
             newest_first = sorted(self._products.values(), key=lambda p: -p.id)
@@ -505,12 +471,7 @@ class WooCommerceSandbox:
                 matching = [p for p in newest_first if p.sku in skus]
             else:
                 matching = [p for p in newest_first if p.type != "variation"]
-            start = (int(page) - 1) * int(per_page)
-            body = [self._product_json(p) for p in matching[start : start + int(per_page)]]
-        pages = math.ceil(len(matching) / int(per_page))
-        return JSONResponse(
-            body, headers={"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(pages)}
-        )
+            return _paged(request, [self._product_json(p) for p in matching])
 
     async def _get(self, request: Request) -> Response:
         with self._lock:
@@ -571,26 +532,10 @@ class WooCommerceSandbox:
 
     async def _list_refunds(self, request: Request) -> Response:
         """Newest first; an order WooCommerce does not know has none."""
-        per_page, page = (
-            request.query_params.get("per_page", "10"),
-            request.query_params.get("page", "1"),
-        )
-        if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
-            why = "per_page must be between 1 (inclusive) and 100 (inclusive)"
-            return _invalid_param("per_page", why)
-        if not page.isdigit() or int(page) < 1:
-            return _invalid_param("page", "page must be greater than or equal to 1")
         with self._lock:
             order = self._orders.get(request.path_params["order"])
-            refunds = list(reversed(order.refunds)) if order else []
-            start, size = (int(page) - 1) * int(per_page), int(per_page)
-            body = [
-                refund_json(r, order, self._links) for r in refunds[start : start + size] if order
-            ]
-        pages = math.ceil(len(refunds) / int(per_page))
-        return JSONResponse(
-            body, headers={"X-WP-Total": str(len(refunds)), "X-WP-TotalPages": str(pages)}
-        )
+            refunds = reversed(order.refunds) if order else ()
+            return _paged(request, [refund_json(r, order, self._links) for r in refunds if order])
 
     async def _get_refund(self, request: Request) -> Response:
         with self._lock:
@@ -756,146 +701,6 @@ class WooCommerceSandbox:
         return product
 
 
-class WebhookSender:
-    """A store's webhooks as `WC_Webhook` delivers them: at most one pending delivery per
-    webhook and resource, its payload built when it is sent, sent once, never retried.
-
-    Parameters:
-        payload: the resource (topic, id) as it is now; None once it is deleted.
-        lock: the store's lock, held while a payload is built.
-    """
-
-    def __init__(
-        self,
-        payload: Callable[[str, int], dict[str, Any] | None],
-        lock: threading.RLock,
-        *,
-        site_url: str,
-        auto_deliver: bool,
-        delivery_delay: float,
-        delivery_timeout: float,
-        max_failures: int,
-    ) -> None:
-        self.subscriptions: dict[int, Webhook] = {}
-        self.sent: list[WebhookDelivery] = []
-        self.site_url, self.auto_deliver = site_url, auto_deliver
-        self.delivery_delay, self.delivery_timeout = delivery_delay, delivery_timeout
-        self.max_failures = max_failures
-        self._payload, self._lock = payload, lock
-        self._ids = itertools.count(1)
-        self._pending: set[tuple[int, int]] = set()  # (webhook id, resource id)
-        self._queue: queue.Queue[tuple[float, tuple[int, int]] | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
-
-    def add(self, topic: str, delivery_url: str, secret: str) -> Webhook:
-        """An active webhook for `topic` (order.created|updated|deleted|restored,
-        product.updated)."""
-        with self._lock:
-            webhook = Webhook(next(self._ids), topic, delivery_url, secret)
-            self.subscriptions[webhook.id] = webhook
-            return webhook
-
-    def ping(self, webhook_id: int) -> int:
-        """The unsigned form post WooCommerce sends when a webhook is created; its status."""
-        url = self.subscriptions[webhook_id].delivery_url
-        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/x-www-form-urlencoded"}
-        body = f"webhook_id={webhook_id}"
-        answer = httpx.post(url, content=body, headers=headers, timeout=self.delivery_timeout)
-        return answer.status_code
-
-    def schedule(self, topic: str, resource_id: int) -> None:
-        """A hook fired for the resource: each active webhook on `topic` will deliver it."""
-        with self._lock:
-            for webhook in self.subscriptions.values():
-                key = (webhook.id, resource_id)
-                if webhook.topic != topic or webhook.status != "active" or key in self._pending:
-                    continue
-                self._pending.add(key)
-                if self.auto_deliver:
-                    self._queue.put((time.monotonic() + self.delivery_delay, key))
-                    self._start()
-
-    def deliver_pending(self) -> list[WebhookDelivery]:
-        """Deliver every pending webhook now, each with the resource as it is now."""
-        with self._lock:
-            keys = sorted(self._pending)
-        return [sent for key in keys if (sent := self._deliver(key)) is not None]
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=5)
-            self._worker = None
-
-    def _start(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, daemon=True, name="woo-webhooks")
-            self._worker.start()
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            due, key = item
-            time.sleep(max(due - time.monotonic(), 0.0))
-            self._deliver(key)
-
-    def _deliver(self, key: tuple[int, int]) -> WebhookDelivery | None:
-        webhook_id, resource_id = key
-        with self._lock:
-            if key not in self._pending:
-                return None  # delivered already, on demand
-            self._pending.discard(key)
-            webhook = self.subscriptions[webhook_id]
-            payload = self._payload(webhook.topic, resource_id)
-            if webhook.status != "active" or payload is None:
-                return None
-        body = php_json(payload)
-        headers = self._signed_headers(webhook, body)
-        try:
-            status: int | None = httpx.post(
-                webhook.delivery_url, content=body, headers=headers, timeout=self.delivery_timeout
-            ).status_code
-        except httpx.HTTPError:
-            status = None
-        sent = WebhookDelivery(webhook_id, webhook.topic, resource_id, headers, body, status)
-        with self._lock:
-            self.sent.append(sent)
-            self._count(webhook, status)
-        return sent
-
-    def _count(self, webhook: Webhook, status: int | None) -> None:
-        """`WC_Webhook::log_delivery` and `failed_delivery`: 2xx, 301 and 302 succeed."""
-        if status is not None and 200 <= status < 303:
-            webhook.failure_count = 0
-        elif webhook.failure_count > self.max_failures:
-            webhook.status = "disabled"
-        else:
-            webhook.failure_count += 1
-
-    def _signed_headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
-        resource, _, event = webhook.topic.partition(".")
-        signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).digest()
-        # wp_hash(id . time()): the same for two deliveries of one webhook in one second.
-        stamp = f"{webhook.id}{int(time.time())}".encode()
-        return {
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/json",
-            "X-WC-Webhook-Source": self.site_url,
-            "X-WC-Webhook-Topic": webhook.topic,
-            "X-WC-Webhook-Resource": resource,
-            "X-WC-Webhook-Event": event,
-            "X-WC-Webhook-Signature": base64.b64encode(signature).decode(),
-            "X-WC-Webhook-ID": str(webhook.id),
-            "X-WC-Webhook-Delivery-ID": hmac.new(b"sandbox-salt", stamp, "md5").hexdigest(),
-        }
-
-
-def php_json(payload: object) -> bytes:
-    """`trim(wp_json_encode($payload))`: compact, `/` as `\\/`, non-ASCII as `\\uXXXX`."""
-    return (
-        json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
-    )
-
-
 def _credentials(request: Request) -> tuple[str | None, str | None]:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
@@ -906,6 +711,26 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
         return key, secret
     query = request.query_params
     return query.get("consumer_key"), query.get("consumer_secret")
+
+
+def _paged(request: Request, items: list[dict[str, Any]]) -> Response:
+    """One page of a collection, with WordPress's `per_page`/`page` checks and totals."""
+    per_page, page = (
+        request.query_params.get("per_page", "10"),
+        request.query_params.get("page", "1"),
+    )
+    if not per_page.isdigit() or not 1 <= int(per_page) <= 100:
+        why = "per_page must be between 1 (inclusive) and 100 (inclusive)"
+        return _invalid_param("per_page", why)
+    if not page.isdigit() or int(page) < 1:
+        return _invalid_param("page", "page must be greater than or equal to 1")
+    size = int(per_page)
+    start = (int(page) - 1) * size
+    pages = math.ceil(len(items) / size)
+    return JSONResponse(
+        items[start : start + size],
+        headers={"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(pages)},
+    )
 
 
 def _may_write(request: Request, write: bool) -> Response | None:
