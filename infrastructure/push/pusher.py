@@ -11,7 +11,13 @@ at that moment, so a call carries every change up to the instant it leaves, with
 between two calls.
 
 A channel that takes pushes for processing later (an Amazon feed) answers SUBMITTED with a
-ticket; the rows are kept aside until `settle` finds the channel has answered for them."""
+ticket; the rows are kept aside until `settle` finds the channel has answered for them.
+
+A channel that refuses a push because it moved under us (Shopify's compare-and-set answers
+CHANGE_FROM_QUANTITY_STALE, and is read again) keeps its row pending: what it shows now is the
+base of the next push, which goes at once when it does not raise the channel, and otherwise only
+as far as the channel's own sales the ledger has not recorded yet allow (`decisions.py`). A
+refusal is logged and counted as one, never as the channel following."""
 
 from __future__ import annotations
 
@@ -34,8 +40,9 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
+from infrastructure.push.decisions import Drift, allowed, refused, settled, unrecorded
 from infrastructure.push.gate import ChannelGate
-from infrastructure.push.store import Acknowledged, Pending, PushStore, Submission
+from infrastructure.push.store import Acknowledged, Pending, PushStore, Shown, Submission
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ CONSISTENCY = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
 )
 CALLS = Counter("invsync_channel_calls_total", "Calls to channel APIs", ["channel", "outcome"])
+REFUSALS = Counter(
+    "invsync_push_refusals_total", "Pushes a channel refused, by its code", ["channel", "code"]
+)
+STALE = "CHANGE_FROM_QUANTITY_STALE"
 # Auth failures need a person: the channel is not called again for this long.
 AUTH_PAUSE_SECONDS = 300.0
 
@@ -66,6 +77,21 @@ class PushPolicy:
     settle_every: float = 1.0  # seconds between two looks at the channel's open submissions
     # A submission the channel has not answered for in this long is given up: its rows go again.
     submission_timeout: float = 3600.0
+    # A raise waits at most this long for the channel's own sales, seen missing in a refusal,
+    # to be recorded; then what the channel lost is taken as no sale (reconciliation's business).
+    unrecorded_wait: float = 10.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A pending row, and the quantity its push may set now (its own, or part of a raise)."""
+
+    pending: Pending
+    quantity: int
+
+    @property
+    def sku(self) -> str:
+        return self.pending.sku
 
 
 class Pusher:
@@ -117,28 +143,40 @@ class Pusher:
                 idle_since = time.monotonic()
         return calls
 
-    def _due(self) -> list[Pending]:
+    def _due(self) -> list[Outgoing]:
         """What the next call carries: empty unless some row may cause a call, else every
-        pending row (those due first) up to the batch size."""
+        pending row (those due first) up to the batch size; rows waiting for the channel's own
+        sales to be recorded stay behind."""
         # Beyond a batch, so hot rows behind a long tail are found; bounded, as this is read
         # twice a call and a feed's batch is large.
         pending = self.store.pending(self.channel_id, min(self.gateway.max_batch * 4, 10_000))
         if not pending:
             return []
+        now = time.time()
+        outgoing = [
+            Outgoing(p, quantity)
+            for p in pending
+            if (quantity := allowed(p.quantity, p.acknowledged_quantity, self._missing(p, now)))
+            is not None
+        ]
         hot, cutoff = self._hot(), datetime.now(UTC) - timedelta(seconds=self.policy.batch_window)
         recently = time.monotonic() - self.policy.sku_interval
         due = [
-            p
-            for p in pending
-            if (p.sku in hot or p.first_changed_at <= cutoff)
-            and self._caused.get(p.sku, float("-inf")) <= recently
+            o
+            for o in outgoing
+            if (o.sku in hot or o.pending.first_changed_at <= cutoff)
+            and self._caused.get(o.sku, float("-inf")) <= recently
         ]
         if not due:
             return []
         # A call that goes anyway takes every other pending row along, up to the batch size.
-        chosen = {p.sku for p in due}
-        riders = [p for p in pending if p.sku not in chosen]
+        chosen = {o.sku for o in due}
+        riders = [o for o in outgoing if o.sku not in chosen]
         return (due + riders)[: self.gateway.max_batch]
+
+    def _missing(self, pending: Pending, now: float) -> int:
+        """The channel's sales of the SKU the ledger has not recorded yet, as far as known."""
+        return unrecorded(pending.drift, pending.sold, now, self.policy.unrecorded_wait)
 
     def _caused_by(self, sku: str) -> None:
         """`sku` caused a call: it causes none again for `sku_interval` (it may ride along).
@@ -150,9 +188,11 @@ class Pusher:
             }
         self._caused[sku] = now
 
-    def _call(self, due: list[Pending]) -> bool:
+    def _call(self, due: list[Outgoing]) -> bool:
         """One call; False when the channel should not be called again now."""
-        pushes = [Push(p.sku, p.quantity, p.version, p.acknowledged_quantity) for p in due]
+        pushes = [
+            Push(o.sku, o.quantity, o.pending.version, o.pending.acknowledged_quantity) for o in due
+        ]
         self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:
             self._file_listings(due)
@@ -175,17 +215,23 @@ class Pusher:
         CALLS.labels(self.channel_id, "ok").inc()
         self.gate.succeeded()
         self._record(due, results, answered_at)
-        shown = ", ".join(f"{p.sku}={p.quantity}" for p in due[:5])
-        more = f" and {len(due) - 5} more" if len(due) > 5 else ""
-        log.info("%s now shows %s%s", self.channel_id, shown, more)
         return True
 
-    def _record(self, due: list[Pending], results: list[PushResult], answered_at: datetime) -> None:
+    def _record(  # noqa: PLR0912 (one branch per kind of answer)
+        self, sent: list[Outgoing], results: list[PushResult], answered_at: datetime
+    ) -> None:
         by_sku = {result.sku: result for result in results}
-        acknowledged, observed = [], []
+        acknowledged: list[Acknowledged] = []
+        observed: list[tuple[str, int]] = []
+        shown: list[Shown] = []
+        stale: list[tuple[Pending, int]] = []
+        applied: list[str] = []
+        refusals: list[tuple[str, str, str, int | None]] = []
+        based: list[tuple[str, Drift]] = []
         submitted: dict[str, list[Pending]] = {}
-        for pending in due:
-            result = by_sku.get(pending.sku)
+        now = time.time()
+        for outgoing in sent:
+            pending, result = outgoing.pending, by_sku.get(outgoing.sku)
             if result is None:
                 continue  # not answered: stays pending, goes again
             if result.status is PushStatus.SUBMITTED:
@@ -193,23 +239,67 @@ class Pusher:
                 continue
             shows = result.channel_quantity
             if result.status is PushStatus.APPLIED:
-                shows = pending.quantity if shows is None else shows
+                shows = outgoing.quantity if shows is None else shows
+                applied.append(f"{pending.sku}={shows}")
+                if outgoing.quantity != pending.quantity:  # part of a raise: the rest waits
+                    shown.append(Shown(pending.sku, shows, pending.drift))
+                    continue
+                # Nothing lost since we last saw it: the count of its losses starts again here.
+                base = settled(pending.drift, pending.sold, now, self.policy.unrecorded_wait)
+                kept = pending.drift
+                if base is not None and (kept is None or kept.lost or kept.sold != base.sold):
+                    based.append((pending.sku, base))
             elif result.status is PushStatus.STALE and shows is not None:
-                # The channel moved under us (a sale there not heard of yet): never overwrite
-                # it blindly. What it shows is the base of the next push, and reconciliation
-                # gets an observation to compare with the ledger.
+                # The channel moved under us (its shoppers' sales not recorded yet): never
+                # overwrite it blindly. What it shows is the base of the next push, which
+                # stays pending; reconciliation gets an observation to compare.
                 observed.append((pending.sku, shows))
+                stale.append((pending, shows))
+                refusals.append((pending.sku, STALE, f"{pending.sku}={outgoing.quantity}", shows))
+                if shows != pending.quantity:
+                    continue
+                # It happens to show what is pending: the row is done (its drift is kept).
             else:
-                log.warning(
-                    "%s: %s %s %s", self.channel_id, pending.sku, result.status, result.detail
-                )
-            applied = result.status is PushStatus.APPLIED
-            acknowledged.append(Acknowledged(pending, shows, applied))
+                code = _code(result)
+                if result.status is PushStatus.REJECTED:
+                    refusals.append(
+                        (pending.sku, code, f"{pending.sku}={outgoing.quantity}", shows)
+                    )
+                else:
+                    log.warning("%s: %s %s %s", self.channel_id, pending.sku, result.status, code)
+            done = result.status in {PushStatus.APPLIED, PushStatus.STALE}
+            acknowledged.append(Acknowledged(pending, shows, done))
+        shown += self._drifted(stale, now)
         for kind, seconds in self.store.acknowledge(self.channel_id, acknowledged, answered_at):
             CONSISTENCY.labels(self.channel_id, kind).observe(seconds)
+        self.store.shown(self.channel_id, shown, answered_at)
+        self.store.drifts(self.channel_id, based)
         self.store.observe(self.channel_id, observed, reference="push:stale")
+        self.store.refused(self.channel_id, [(sku, code) for sku, code, _, _ in refusals])
         for ticket, taken in submitted.items():
             self.store.submit(self.channel_id, ticket, taken)
+        self._log(applied, refusals)
+
+    def _drifted(self, stale: list[tuple[Pending, int]], now: float) -> list[Shown]:
+        """What refused rows' channels show, and the drift each refusal revealed."""
+        if not stale:
+            return []
+        shown, wait = [], self.policy.unrecorded_wait
+        for pending, shows in stale:
+            expected = pending.acknowledged_quantity
+            expected = shows if expected is None else expected  # no check: no drift seen
+            drift = refused(pending.drift, expected, shows, pending.sold, now=now, wait=wait)
+            shown.append(Shown(pending.sku, shows, drift))
+        return shown
+
+    def _log(self, applied: list[str], refusals: list[tuple[str, str, str, int | None]]) -> None:
+        if applied:
+            more = f" and {len(applied) - 5} more" if len(applied) > 5 else ""
+            log.info("%s now shows %s%s", self.channel_id, ", ".join(applied[:5]), more)
+        for _, code, asked, shows in refusals:
+            REFUSALS.labels(self.channel_id, code).inc()
+            showing = "" if shows is None else f"; it shows {shows}"
+            log.info("%s refused %s: %s%s", self.channel_id, asked, code, showing)
 
     def _settle(self) -> None:
         """Record what the channel has answered for among the pushes it took for later."""
@@ -229,7 +319,8 @@ class Pusher:
             if results is None:
                 self._give_up_if_old(submission)
                 continue
-            self._record(submission.pending, results, datetime.now(UTC))
+            sent = [Outgoing(p, p.quantity) for p in submission.pending]
+            self._record(sent, results, datetime.now(UTC))
             self.store.forget_submission(self.channel_id, submission.ticket)
 
     def _give_up_if_old(self, submission: Submission) -> None:
@@ -244,7 +335,7 @@ class Pusher:
             )
             self.store.forget_submission(self.channel_id, submission.ticket)
 
-    def _file_listings(self, due: list[Pending]) -> None:
+    def _file_listings(self, due: list[Outgoing]) -> None:
         # A channel that names our SKUs by its own ids (a Shopify inventory item) in its
         # webhooks: file the names before the push, so its echo is known for one however
         # fast the webhook comes.
@@ -255,3 +346,13 @@ class Pusher:
         refs = listings(unlisted)
         self.store.remember_listings(self.channel_id, refs)
         self._listed.update(sku for _, sku in refs)
+
+
+def _code(result: PushResult) -> str:
+    """The channel's code for a refusal (`CODE: message` details), else the status."""
+    head = result.detail.split(":", 1)[0].strip()
+    return (
+        head
+        if head and head.replace("_", "").isalnum() and head.isupper()
+        else (result.status.value.upper())
+    )

@@ -60,7 +60,9 @@ class Propagation:
         self.store.close()
 
     def status(self, channel_id: str) -> dict[str, Any] | None:
-        """How far behind the channel is, whether it may be called, how fast it followed."""
+        """How far behind the channel is, whether it may be called, how fast it followed (its
+        accepted pushes), what it refused over the last hour (by its code), and how many SKUs
+        wait for its own sales to be recorded before they may go up."""
         pusher = self.pushers.get(channel_id)
         if pusher is None:
             return None
@@ -72,6 +74,8 @@ class Propagation:
             "lag_seconds": round(lag, 3),
             **pusher.gate.state(),
             "consistency_window_seconds": self.store.windows(channel_id),
+            "refused": self.store.refusals(channel_id),
+            "held": self.store.held(channel_id),
         }
 
 

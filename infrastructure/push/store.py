@@ -4,15 +4,17 @@ record of what each channel acknowledged and how long after the change it did.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from application.availability import VELOCITY_DAYS
 from domain.inventory import inventory_item_id
+from infrastructure.push.decisions import Drift
 
 DDL = (
     # One row per acknowledged push of a (channel, SKU): the consistency window of the changes it
@@ -41,6 +43,24 @@ DDL = (
         pushed_version bigint NOT NULL,
         submitted_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (channel_id, sku))""",
+    # Pushes a channel refused, by the code it gave (CHANGE_FROM_QUANTITY_STALE, ...): kept for
+    # `WINDOW_KEPT` and counted beside the consistency windows, which only accepted pushes close.
+    """CREATE TABLE IF NOT EXISTS push_refusals (
+        channel_id text NOT NULL,
+        sku text NOT NULL,
+        code text NOT NULL,
+        refused_at timestamptz NOT NULL DEFAULT now())""",
+    "CREATE INDEX IF NOT EXISTS push_refusals_by_time ON push_refusals USING brin (refused_at)",
+    # Units a channel lost on its own (its shoppers' sales, seen in compare-and-set refusals)
+    # since the ledger held `sold` of its units sold of the SKU and none was unrecorded: no push
+    # raises the channel over the ones still unrecorded (`decisions.py`). `since`: the last loss.
+    """CREATE TABLE IF NOT EXISTS push_drift (
+        channel_id text NOT NULL,
+        sku text NOT NULL,
+        lost bigint NOT NULL,
+        sold bigint NOT NULL,
+        since timestamptz NOT NULL,
+        PRIMARY KEY (channel_id, sku))""",
 )
 WINDOW_KEPT = timedelta(hours=1)
 
@@ -64,6 +84,12 @@ class Pending:
     acknowledged_quantity: int | None
     acknowledged_at: datetime | None  # of the push before
     pushed_version: int  # the SKU's ledger version the push before carried
+    sold: int = 0  # the channel's units sold of the SKU, as the ledger has recorded them
+    drift: Drift | None = None  # what the channel lost on its own, and since when
+
+    def row(self) -> tuple[object, ...]:
+        """The outbox row's own fields (what a submission keeps)."""
+        return astuple(self)[:9]
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,17 @@ class Acknowledged:
     applied: bool = True
 
 
+@dataclass(frozen=True)
+class Shown:
+    """The channel shows `channel_quantity` of `sku`, maybe not the quantity pending for it (it
+    refused our push, or took only part of a raise): the row stays as it is, and `drift` (None:
+    as before) counts what the channel lost on its own."""
+
+    sku: str
+    channel_quantity: int
+    drift: Drift | None
+
+
 class PushStore:
     def __init__(self, database_url: str) -> None:
         self._pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True, timeout=5)
@@ -93,17 +130,29 @@ class PushStore:
         self._pool.close()
 
     def pending(self, channel_id: str, limit: int) -> list[Pending]:
-        """The channel's oldest pending rows, in ledger order."""
-        with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Pending)) as cur:
-            cur.execute(
-                "SELECT sku, quantity, version, position, kind, first_changed_at, "
-                "acknowledged_quantity, acknowledged_at, pushed_version FROM availability_outbox o "
-                "WHERE channel_id = %s AND position > pushed_position AND NOT EXISTS ("
+        """The channel's oldest pending rows, in ledger order, each with the channel's units sold
+        of its SKU as the ledger has recorded them, and its drift (`Shown`) if any."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT o.sku, quantity, version, position, kind, first_changed_at, "
+                "acknowledged_quantity, acknowledged_at, pushed_version, "
+                "d.lost, d.sold, extract(epoch FROM d.since), (SELECT coalesce(sum(a.units), 0) "
+                "FROM availability_sales a WHERE a.sku = o.sku AND a.channel_id = o.channel_id) "
+                "FROM availability_outbox o LEFT JOIN push_drift d "
+                "ON d.channel_id = o.channel_id AND d.sku = o.sku "
+                "WHERE o.channel_id = %s AND position > pushed_position AND NOT EXISTS ("
                 "SELECT FROM push_submissions s WHERE s.channel_id = o.channel_id "
                 "AND s.sku = o.sku) ORDER BY position LIMIT %s",
                 [channel_id, limit],
+            ).fetchall()
+        return [
+            replace(
+                Pending(*row),
+                sold=int(sold),
+                drift=None if lost is None else Drift(int(lost), int(was), float(since)),
             )
-            return cur.fetchall()
+            for *row, lost, was, since, sold in rows
+        ]
 
     def submit(self, channel_id: str, ticket: str, pending: Sequence[Pending]) -> None:
         """Keep what the channel took under `ticket` until it answers for it."""
@@ -113,7 +162,7 @@ class PushStore:
                 "version, position, kind, first_changed_at, acknowledged_quantity, "
                 "acknowledged_at, pushed_version) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [(channel_id, ticket, n, *astuple(p)) for n, p in enumerate(pending)],
+                [(channel_id, ticket, n, *p.row()) for n, p in enumerate(pending)],
             )
 
     def submissions(self, channel_id: str) -> list[Submission]:
@@ -211,6 +260,68 @@ class PushStore:
             )
             return [(kind, seconds) for kind, seconds in cur.fetchall()]
 
+    def shown(self, channel_id: str, shown: Sequence[Shown], answered_at: datetime) -> None:
+        """Record what the channel shows of SKUs (see `Shown`): the base of the next push's
+        compare-and-set, and the drift that bounds it."""
+        if not shown:
+            return
+        shown = sorted(shown, key=lambda s: s.sku)  # key order, as the projection writes
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE availability_outbox SET acknowledged_quantity = %s, acknowledged_at = %s "
+                "WHERE channel_id = %s AND sku = %s",
+                [(s.channel_quantity, answered_at, channel_id, s.sku) for s in shown],
+            )
+            self._drift(cur, channel_id, [(s.sku, s.drift) for s in shown])
+
+    def drifts(self, channel_id: str, drifts: Sequence[tuple[str, Drift]]) -> None:
+        """Keep each `(sku, drift)` of the channel's (see `Shown`)."""
+        if drifts:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                self._drift(cur, channel_id, drifts)
+
+    @staticmethod
+    def _drift(
+        cur: psycopg.Cursor[Any], channel_id: str, drifts: Sequence[tuple[str, Drift | None]]
+    ) -> None:
+        kept = sorted((sku, drift) for sku, drift in drifts if drift is not None)
+        cur.executemany(
+            "INSERT INTO push_drift (channel_id, sku, lost, sold, since) "
+            "VALUES (%s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (channel_id, sku) DO UPDATE "
+            "SET lost = EXCLUDED.lost, sold = EXCLUDED.sold, since = EXCLUDED.since",
+            [(channel_id, sku, d.lost, d.sold, d.at) for sku, d in kept],
+        )
+
+    def refused(self, channel_id: str, refusals: Sequence[tuple[str, str]]) -> None:
+        """Count `(sku, code)` refusals of the channel's."""
+        if refusals:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO push_refusals (channel_id, sku, code) VALUES (%s, %s, %s)",
+                    [(channel_id, sku, code) for sku, code in refusals],
+                )
+
+    def refusals(self, channel_id: str) -> dict[str, dict[str, Any]]:
+        """Refused pushes of the last hour per code: how many, and the last one's time."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT code, count(*), max(refused_at) FROM push_refusals "
+                "WHERE channel_id = %s AND refused_at > now() - %s GROUP BY code",
+                [channel_id, WINDOW_KEPT],
+            ).fetchall()
+        return {code: {"refusals": n, "last_at": last.isoformat()} for code, n, last in rows}
+
+    def held(self, channel_id: str) -> int:
+        """SKUs whose pending quantity waits for the channel's own sales to be recorded."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM push_drift d JOIN availability_outbox o "
+                "ON o.channel_id = d.channel_id AND o.sku = d.sku "
+                "WHERE d.channel_id = %s AND d.lost > 0 AND o.position > o.pushed_position",
+                [channel_id],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def observe(self, channel_id: str, seen: Sequence[tuple[str, int]], reference: str) -> None:
         """Record quantities the channel was seen to show, for reconciliation."""
         if seen:
@@ -249,6 +360,9 @@ class PushStore:
             conn.execute(
                 "DELETE FROM push_windows WHERE acknowledged_at < now() - %s", [WINDOW_KEPT]
             )
+            conn.execute("DELETE FROM push_refusals WHERE refused_at < now() - %s", [WINDOW_KEPT])
+            # A count that old is waited out: the next refusal starts afresh anyway.
+            conn.execute("DELETE FROM push_drift WHERE since < now() - %s", [WINDOW_KEPT])
 
     def hot_skus(self, share: float = 0.2) -> set[str]:
         """The SKUs in the top `share` by units sold over the velocity window (all channels)."""

@@ -1,5 +1,9 @@
 """`GET /api/v1/channels/{id}/sync`: how far a channel is behind the ledger, whether it may be
-called (its breaker, a pause it asked for), and how fast it followed over the last hour."""
+called (its breaker, a pause it asked for), how fast it followed over the last hour (accepted
+pushes only), and what it refused.
+
+The answer carries the fields the published document (`ChannelSync`) lists: what the status
+knows beyond them (refusals, SKUs held back) is served once the document lists it."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interfaces.http.problems import problem
+from interfaces.http.schemas import ChannelSync
 
 Status = Callable[[str], dict[str, Any] | None]
 
@@ -24,6 +29,6 @@ def sync_routes(status: Status | None) -> list[Route]:
         found = await run_in_threadpool(status, channel_id) if status is not None else None
         if found is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is pushed to")
-        return JSONResponse(found)
+        return JSONResponse({k: v for k, v in found.items() if k in ChannelSync.model_fields})
 
     return [Route("/api/v1/channels/{channel_id}/sync", sync, methods=["GET"])]

@@ -174,8 +174,11 @@ def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
     sku, channel = random_sku(), FakeChannel()
     scratch_ledger.record(change(K.RECEIPT, sku, 10))
     settle(runner, scratch_ledger)
-    channel.moved[sku] = 7  # a shopper bought 3 there; its webhook has not arrived
     pusher = pusher_for(channel, store, client, hot={sku}, rate=50)
+    assert pusher.drain() == 1
+    channel.moved[sku] = 7  # a shopper bought 3 there; its webhook has not arrived
+    scratch_ledger.record(change(K.SALE, sku, 1))  # ATS 9, truly 6: no raise over 7 may go
+    settle(runner, scratch_ledger)
     assert pusher.drain() == 1
     assert channel.shows == {sku: 7}
     with psycopg.connect(scratch_database) as conn:
@@ -187,10 +190,12 @@ def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
         ).fetchone()
     assert seen == [(7, "push:stale")]
     assert acknowledged == (7,)  # the base of the next push's compare-and-set
-    scratch_ledger.record(change(K.SALE, sku, 3))  # the webhook arrives
+    assert [p.sku for p in store.pending(CHANNEL, 10)] == [sku]  # still to push
+    scratch_ledger.record(change(K.SALE, sku, 3, source=CHANNEL))  # the webhook arrives
     settle(runner, scratch_ledger)
     assert pusher.drain() == 1
-    assert channel.calls[-1] == [Push(sku, 7, 3, acknowledged=7)]
+    assert channel.calls[-1] == [Push(sku, 6, 4, acknowledged=7)]
+    assert store.pending(CHANNEL, 10) == []
 
 
 def test_only_one_worker_drains_a_channel_at_a_time(runner, scratch_ledger, store, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from infrastructure.channels.gateway import (
     Throttled,
 )
 from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.shopify.gateway import SET_QUANTITIES, ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from tests.helpers import random_sku
@@ -211,33 +212,88 @@ def test_a_stale_quantity_does_not_hold_back_the_rest_of_its_batch(shop, gateway
     assert (shop.stock(moved), shop.stock(steady)) == (3, 9)
 
 
-def test_a_stale_answer_that_already_shows_our_quantity_is_applied(shop, gateway):
+def test_a_stale_answer_that_already_shows_our_quantity_is_stale_all_the_same(shop, gateway):
     sku = random_sku()
     shop.set_stock(sku, 5)
-    shop.buy(sku, 1)
+    shop.buy(sku, 1)  # it moved on its own: the pusher must know by how much
     result = gateway.push([Push(sku, 4, version=1, acknowledged=5)])[0]
-    assert (result.status, result.channel_quantity) == (PushStatus.APPLIED, 4)
+    assert (result.status, result.channel_quantity) == (PushStatus.STALE, 4)
 
 
-def test_the_same_push_twice_changes_shopify_once(shop, gateway):
+def test_a_retry_after_a_lost_answer_gets_shopifys_first_result_and_changes_nothing_twice(
+    shop, gateway
+):
     sku = random_sku()
     shop.set_stock(sku, 1)
-    push = Push(sku, 8, version=3)
-    assert gateway.push([push])[0].status is PushStatus.APPLIED
+    push = Push(sku, 8, version=3, acknowledged=1)
+    shop.mutation_faults = ["lost"]  # applied, but the answer is a 503
+    with pytest.raises(ChannelUnavailable):
+        gateway.push([push])
     shop.buy(sku, 1)
-    # A retry after a lost answer: same key, same parameters, Shopify's first answer again.
-    assert gateway.push([push])[0].status is PushStatus.APPLIED
+    # The same key and parameters: Shopify's first answer again, nothing applied.
+    assert gateway.push([push]) == [PushResult(sku, PushStatus.APPLIED, 8)]
     assert shop.stock(sku) == 7
 
 
-def test_the_same_key_with_other_parameters_is_rejected(shop, gateway):
+def test_another_quantity_at_the_same_ledger_version_goes_under_another_key(shop, gateway):
     sku = random_sku()
     shop.set_stock(sku, 1)
-    gateway.push([Push(sku, 8, version=3)])
-    result = gateway.push([Push(sku, 9, version=3)])[0]
-    assert result.status is PushStatus.REJECTED
-    assert "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" in result.detail
-    assert shop.stock(sku) == 8
+    gateway.push([Push(sku, 8, version=3, acknowledged=1)])
+    # A rules change recomputes the quantity without moving the ledger version.
+    result = gateway.push([Push(sku, 9, version=3, acknowledged=8)])[0]
+    assert result == PushResult(sku, PushStatus.APPLIED, 9)
+    assert shop.stock(sku) == 9
+
+
+def test_the_same_push_again_after_its_answer_goes_under_a_fresh_key(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 1)
+    gateway.push([Push(sku, 8, version=3, acknowledged=1)])
+    gateway.push([Push(sku, 1, version=3, acknowledged=8)])  # rules back and forth
+    assert gateway.push([Push(sku, 8, version=3, acknowledged=1)])[0].status is PushStatus.APPLIED
+    assert shop.stock(sku) == 8  # applied, not Shopify's first answer replayed
+
+
+def test_a_request_still_running_is_retried_under_the_same_key(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 2)
+    push = Push(sku, 6, version=1, acknowledged=2)
+    shop.slow_seconds, shop.mutation_faults = 0.4, ["slow"]
+    with pytest.raises(ChannelUnavailable):
+        gateway.push([push])  # Shopify keeps working on it
+    assert gateway.push([push]) == []  # IDEMPOTENCY_CONCURRENT_REQUEST: unanswered, goes again
+    assert shop.stock(sku) == 2
+    threading.Event().wait(0.5)
+    assert gateway.push([push]) == [PushResult(sku, PushStatus.APPLIED, 6)]
+    assert shop.stock(sku) == 6
+
+
+def test_a_key_whose_first_attempt_failed_is_replaced_by_a_new_one(shop, gateway):
+    sku = random_sku()
+    shop.set_stock(sku, 2)
+    push = Push(sku, 5, version=1, acknowledged=2)
+    shop.mutation_faults = ["fail"]
+    with pytest.raises(ChannelUnavailable):
+        gateway.push([push])
+    assert gateway.push([push]) == []  # IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED: unanswered
+    assert gateway.push([push]) == [PushResult(sku, PushStatus.APPLIED, 5)]  # a new key
+    assert shop.stock(sku) == 5
+
+
+def test_a_key_shopify_finds_used_with_other_parameters_is_not_final(shop, served):
+    sku = random_sku()
+    shop.set_stock(sku, 2)
+    push = Push(sku, 5, version=1, acknowledged=2)
+    first = connect(served)
+    first.read([sku])
+    variables, _ = first._set_variables([push])
+    # Another process once sent other parameters under this key (refused: nothing applied).
+    [quantity] = variables["input"]["quantities"]
+    other = {**variables["input"], "quantities": [{**quantity, "changeFromQuantity": 99}]}
+    shop.run(SET_QUANTITIES, {**variables, "input": other})
+    assert first.push([push]) == []  # IDEMPOTENCY_KEY_PARAMETER_MISMATCH: unanswered
+    assert first.push([push]) == [PushResult(sku, PushStatus.APPLIED, 5)]
+    first.close()
 
 
 def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate(

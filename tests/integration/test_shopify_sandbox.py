@@ -17,7 +17,6 @@ from starlette.routing import Route
 
 from application.errors import UnknownSku
 from application.intake import Delivery
-from domain.stock import ChangeKind
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify import translator, verifier
 from infrastructure.channels.shopify.sandbox import ShopifySandbox, sign
@@ -102,9 +101,11 @@ def test_a_sale_sends_an_order_our_verifier_and_translator_accept(shop, receiver
     headers, body = endpoint.received[0]
     for name in ("x-shopify-shop-domain", "x-shopify-api-version", "x-shopify-webhook-id"):
         assert headers[name]
-    [sale] = translator.translate(CHANNEL, accepted(headers, body), None).changes
-    assert (sale.kind, sale.sku, sale.quantity) == (ChangeKind.SALE, sku, 2)
-    assert sale.business_key.startswith(f"shopify-us:sale:{order_id}:")
+    [order] = translator.translate(CHANNEL, accepted(headers, body), None).orders
+    assert order.order_key == f"shopify-us:order:{order_id}"
+    [line] = order.targets(order.facts, order.lines).values()
+    assert line.sku == sku
+    assert [units.committed for units in line.locations.values()] == [2]
     assert shop.stock(sku) == 3
 
 
@@ -198,7 +199,11 @@ def test_the_mutation_requires_an_idempotency_key_and_change_from_quantity(shop,
     request = set_request(shop, item, 2, 1)
     del request["variables"]["input"]["quantities"][0]["changeFromQuantity"]
     answer = httpx.post(api, headers={"X-Shopify-Access-Token": TOKEN}, json=request).json()
-    assert "changeFromQuantity is required" in answer["errors"][0]["message"]
+    assert (
+        "must include the following argument: changeFromQuantity"
+        in (answer["errors"][0]["message"])
+    )
+    assert answer["errors"][0]["extensions"]["code"] == "INVALID_FIELD_ARGUMENTS"
     assert shop.fields["inventorySetQuantities"] == 2
 
 

@@ -2,9 +2,17 @@
 
 Each quantity carries `changeFromQuantity`, the quantity Shopify last acknowledged to us (null
 only for a first push): a shopper's sale we have not heard of yet makes Shopify answer
-`CHANGE_FROM_QUANTITY_STALE`, and we re-read instead of overwriting (CHANNELS.md §1.2). Every
-mutation carries `@idempotent(key:)` derived from the channel and each SKU's ledger version and
-acknowledged quantity, so a retry after a lost answer changes nothing twice.
+`CHANGE_FROM_QUANTITY_STALE`, and we re-read instead of overwriting (CHANNELS.md §1.2); the
+pusher decides what may follow (`infrastructure/push/decisions.py`).
+
+Every mutation carries `@idempotent(key:)`, derived from everything it sends (each SKU's ledger
+version, quantity and `changeFromQuantity`): a retry after a lost answer (a timeout, a 5xx) sends
+the same key and gets Shopify's first result instead of applying twice, while other parameters
+make another key (a rules change recomputes a quantity at the same ledger version). A key whose
+answer we have seen is not sent again: the same parameters sent again on purpose get a fresh
+key. Shopify's idempotency refusals leave the pushes unanswered, so they go again:
+`IDEMPOTENCY_CONCURRENT_REQUEST` (the first request is still running) under the same key,
+`IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED` and `IDEMPOTENCY_KEY_PARAMETER_MISMATCH` under a new one.
 
 Shopify knows stock by inventory item id: SKUs are looked up (`inventoryItems(query: "sku:…")`)
 and the ids kept for the life of the gateway. Throttling follows the calculated query cost model
@@ -15,6 +23,7 @@ second, from which the wait follows.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +45,10 @@ from infrastructure.channels.gateway import (
 API_VERSION = "2026-04"  # the first version with `changeFromQuantity` required
 MAX_INPUT = 250  # the largest input array or page Shopify accepts (shopify.dev/api/usage/limits)
 _KEYS = uuid.UUID("5b0f9f8e-2a4c-4f57-9d38-1c2a7f0b6e21")  # uuid5 namespace of our idempotency keys
+KEYS_REMEMBERED = 10_000  # answered idempotency keys kept, so none is sent again
+STALE = "CHANGE_FROM_QUANTITY_STALE"
+CONCURRENT = "IDEMPOTENCY_CONCURRENT_REQUEST"  # the same key again, later
+SPENT = frozenset({"IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"})
 
 LOOKUP = """
 query InventoryBySku($query: String!, $first: Int!, $location: ID!) {
@@ -110,6 +123,7 @@ class ShopifyGateway(AnswersAtOnce):
         )
         self.reason = reason
         self._items: dict[str, str] = {}  # SKU → inventory item gid
+        self._spent: dict[str, int] = {}  # parameters' fingerprint → keys of it answered
         self._client = httpx.Client(
             base_url=f"{shop_url.rstrip('/')}/admin/api/{api_version}",
             timeout=timeout,
@@ -122,7 +136,8 @@ class ShopifyGateway(AnswersAtOnce):
 
         The mutation is all or nothing: when Shopify refuses some quantities, the others go again
         in a mutation of their own (under its own idempotency key). A stale quantity is re-read
-        and answered STALE with what Shopify shows now (APPLIED if that is already ours).
+        and answered STALE with what Shopify shows now (even when that is ours: it moved on its
+        own). Pushes an idempotency refusal left unanswered have no result: they go again.
 
         Raises:
             Throttled: Shopify answered THROTTLED (or 429); retry after `retry_after` seconds.
@@ -144,7 +159,7 @@ class ShopifyGateway(AnswersAtOnce):
         while waiting:
             waiting = self._set(waiting, results, stale)
         results.update(self._stale(stale))
-        return [results[p.sku] for p in pushes]
+        return [results[p.sku] for p in pushes if p.sku in results]
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
         """The `available` quantity Shopify shows for each SKU at our location; None for a SKU
@@ -175,15 +190,20 @@ class ShopifyGateway(AnswersAtOnce):
     ) -> list[Push]:
         """One mutation for `pushes`; the pushes to send again (those Shopify did not refuse,
         when it refused others)."""
+        variables, fingerprint = self._set_variables(pushes)
         try:
-            answer = self._graphql(SET_QUANTITIES, self._set_variables(pushes))
+            answer = self._graphql(SET_QUANTITIES, variables)
         except _Refused as error:
+            self._spend(fingerprint)
             results.update(
                 {p.sku: PushResult(p.sku, PushStatus.REJECTED, detail=str(error)) for p in pushes}
             )
             return []
         payload = (answer.get("data") or {}).get("inventorySetQuantities") or {}
         refused = _refusals(payload.get("userErrors") or [], len(pushes))
+        codes = {refusal.get("code") for refusal in refused.values()}
+        if CONCURRENT not in codes:  # otherwise the first request's answer is still to come
+            self._spend(fingerprint)
         if not refused:
             for push in pushes:
                 results[push.sku] = PushResult(push.sku, PushStatus.APPLIED, push.quantity)
@@ -193,8 +213,10 @@ class ShopifyGateway(AnswersAtOnce):
             refusal = refused.get(index)
             if refusal is None:
                 again.append(push)
-            elif refusal["code"] == "CHANGE_FROM_QUANTITY_STALE":
+            elif refusal["code"] == STALE:
                 stale.append(push)
+            elif refusal["code"] == CONCURRENT or refusal["code"] in SPENT:
+                continue  # unanswered: the pusher sends it again (under a new key if spent)
             else:
                 if refusal["code"] == "INVALID_INVENTORY_ITEM":
                     self._items.pop(push.sku, None)  # deleted: the next push looks it up afresh
@@ -203,7 +225,8 @@ class ShopifyGateway(AnswersAtOnce):
                 )
         return again
 
-    def _set_variables(self, pushes: Sequence[Push]) -> Json:
+    def _set_variables(self, pushes: Sequence[Push]) -> tuple[Json, str]:
+        """The mutation's variables, and the fingerprint of its parameters."""
         quantities = [
             {
                 "inventoryItemId": self._items[p.sku],
@@ -213,8 +236,12 @@ class ShopifyGateway(AnswersAtOnce):
             }
             for p in pushes
         ]
-        key = self._idempotency_key(pushes)
-        return {
+        fingerprint = json.dumps(
+            [self.channel_id, self.reason, sorted(p.version for p in pushes), quantities],
+            sort_keys=True,
+        )
+        key = self._idempotency_key(fingerprint)
+        variables = {
             "key": key,
             "input": {
                 "name": "available",
@@ -223,12 +250,19 @@ class ShopifyGateway(AnswersAtOnce):
                 "quantities": quantities,
             },
         }
+        return variables, fingerprint
 
-    def _idempotency_key(self, pushes: Sequence[Push]) -> str:
-        """The same pushes (SKU, ledger version, acknowledged quantity) make the same key, so
-        Shopify answers a retry with the first result instead of applying it again."""
-        parts = sorted(f"{p.sku}@{p.version}~{p.acknowledged}" for p in pushes)
-        return str(uuid.uuid5(_KEYS, "\n".join([self.channel_id, *parts])))
+    def _idempotency_key(self, fingerprint: str) -> str:
+        """The same parameters make the same key until Shopify has answered it, so a retry
+        after a lost answer gets the first result; any other parameters make another key."""
+        spent = self._spent.get(fingerprint, 0)
+        return str(uuid.uuid5(_KEYS, f"{fingerprint}#{spent}" if spent else fingerprint))
+
+    def _spend(self, fingerprint: str) -> None:
+        """Shopify answered the key of `fingerprint`: the same parameters get the next key."""
+        self._spent[fingerprint] = self._spent.pop(fingerprint, 0) + 1
+        if len(self._spent) > KEYS_REMEMBERED:
+            del self._spent[next(iter(self._spent))]  # the oldest
 
     def _stale(self, pushes: list[Push]) -> dict[str, PushResult]:
         if not pushes:
@@ -236,13 +270,11 @@ class ShopifyGateway(AnswersAtOnce):
         shown = self.read([p.sku for p in pushes])
         results = {}
         for push in pushes:
+            # STALE even when it shows our quantity: it moved on its own, and the pusher must
+            # know by how much (sales of its own the ledger may not have recorded yet).
             now = shown[push.sku]
-            status = PushStatus.APPLIED if now == push.quantity else PushStatus.STALE
-            if now is None:
-                status = PushStatus.UNKNOWN_SKU
-            results[push.sku] = PushResult(
-                push.sku, status, now, detail="CHANGE_FROM_QUANTITY_STALE"
-            )
+            status = PushStatus.STALE if now is not None else PushStatus.UNKNOWN_SKU
+            results[push.sku] = PushResult(push.sku, status, now, detail=STALE)
         return results
 
     # Lookups ---------------------------------------------------------------------------------

@@ -1,12 +1,22 @@
 """A Shopify store on this machine: the GraphQL Admin subset invsync uses, and a webhook sender.
 
 The API (`POST /admin/api/<version>/graphql.json`, schema in `sandbox_schema.graphql`) runs on
-graphql-core and answers as Shopify documents it (CHANNELS.md §1.2-1.4): `X-Shopify-Access-Token`
-or 401; `inventorySetQuantities` all or nothing, `changeFromQuantity` required on every quantity
-(null skips the check, a mismatch is `CHANGE_FROM_QUANTITY_STALE`), `@idempotent(key:)` required
-(same key and parameters: the first result again; other parameters:
-`IDEMPOTENCY_KEY_PARAMETER_MISMATCH`); calculated query costs paid from a leaky bucket and
-refunded down to the actual cost, `THROTTLED` with `extensions.cost` when the bucket cannot pay.
+graphql-core and answers as a live 2026-04 store does (CHANNELS.md §1.2-1.4, and the answers it
+gave in `../shared/specs/shopify/live-2026-04-inventory.json`): `X-Shopify-Access-Token` or 401;
+`inventorySetQuantities` all or nothing, `changeFromQuantity` required on every quantity (omitted:
+a top-level INVALID_FIELD_ARGUMENTS error; null skips the check; a mismatch is
+`CHANGE_FROM_QUANTITY_STALE`), `@idempotent(key:)` required (a top-level BAD_REQUEST error
+without it), input fields Shopify does not define (the removed `ignoreCompareQuantity`) refused
+as INVALID_VARIABLE, userErrors naming quantities by string indices; calculated query costs paid
+from a leaky bucket and refunded down to the actual cost, `THROTTLED` with `extensions.cost`
+when the bucket cannot pay.
+
+Idempotency as Shopify documents it: the same key and parameters answer the first result again;
+other parameters `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`; a key whose first request is still running
+`IDEMPOTENCY_CONCURRENT_REQUEST`; a key whose first request failed
+`IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`. `mutation_faults` makes the next mutations go wrong the
+ways that lead there: "lost" (applied, but the answer is a 503), "slow" (still running for
+`slow_seconds` while the caller gets a 503; applied after) and "fail" (a 500; nothing applied).
 
 Shoppers (`buy`) and API writes change the stock; every change sends `inventory_levels/update`,
 a sale also `orders/create`, signed and retried as Shopify does (§1.1, §7).
@@ -34,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from graphql import (
@@ -43,6 +53,7 @@ from graphql import (
     FieldNode,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLInputType,
     GraphQLInt,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -54,9 +65,11 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     parse,
+    type_from_ast,
     validate,
     value_from_ast,
 )
+from graphql.utilities import validate_input_value
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -96,6 +109,7 @@ REASONS = frozenset(
     }
 )
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+DOCUMENTS_KEPT = 1000  # the documents (and variables) answered, for conformance tests
 
 Json = dict[str, Any]
 
@@ -416,7 +430,12 @@ class ShopifySandbox:
         )
         self._items: dict[str, Item] = {}
         self._ids = count(45_000_000_001)
-        self._idempotent: dict[str, tuple[str, Json]] = {}
+        # key → [parameters' fingerprint, "running" | "failed" | "done", first result]
+        self._idempotent: dict[str, list[Any]] = {}
+        self.mutation_faults: list[str] = []  # "lost", "slow", "fail": the next mutations'
+        self.slow_seconds = 0.5
+        self.documents: list[tuple[str, Json]] = []  # (query, variables) answered, newest last
+        self._status: int | None = None  # the HTTP status a fault gives the current answer
         self._lock = threading.RLock()
         self.schema = _schema(self)
         self.app = self._build_app()
@@ -514,7 +533,9 @@ class ShopifySandbox:
             answer = {"errors": {"query": "Required parameter missing or invalid"}}
             return JSONResponse(answer, status_code=400, headers=headers)
         answer = self.run(query, variables, body.get("operationName"))
-        status = 200
+        status, self._status = self._status or 200, None
+        if status != 200:
+            return JSONResponse({"errors": "Internal error"}, status_code=status, headers=headers)
         if self.throttle_status == 429 and "actualQueryCost" in _cost(answer):
             status, headers["Retry-After"] = 429, str(math.ceil(_wait(answer)))
         return JSONResponse(answer, status_code=status, headers=headers)
@@ -533,6 +554,10 @@ class ShopifySandbox:
         operation = get_operation_ast(document, operation_name)
         if problems or operation is None:
             return {"errors": [p.formatted for p in problems] or [{"message": "No operation"}]}
+        invalid = _invalid_variables(self.schema, operation, variables)
+        if invalid:
+            return {"errors": invalid}
+        self.documents = [*self.documents[-DOCUMENTS_KEPT + 1 :], (query, variables)]
         requested = query_cost(self.schema, operation, variables)
         if requested > SINGLE_QUERY_MAX_COST:
             return _max_cost_exceeded(requested)
@@ -582,24 +607,64 @@ class ShopifySandbox:
             ),
             None,
         )
-        if not key:
+        if not key or not key.strip():
             raise GraphQLError(
-                "The @idempotent directive is required for this mutation.",
+                "The @idempotent directive is required for this mutation but was not provided.",
                 extensions={"code": "BAD_REQUEST"},
             )
         fingerprint = json.dumps(data, sort_keys=True)
         if key in self._idempotent:
-            first, result = self._idempotent[key]
-            if first == fingerprint:
-                return result
+            return self._again(key, fingerprint)
+        return self._first(key, fingerprint, data)
+
+    def _again(self, key: str, fingerprint: str) -> Json:
+        """A key seen before: its first result, or why there is none."""
+        first, state, result = self._idempotent[key]
+        if first != fingerprint:
             return _refused(
                 "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
-                ["idempotencyKey"],
+                None,
                 "The same idempotency key cannot be used with different operation parameters.",
             )
+        if state == "running":
+            return _refused(
+                "IDEMPOTENCY_CONCURRENT_REQUEST",
+                None,
+                "This request is currently in progress, please try again.",
+            )
+        if state == "failed":
+            return _refused(
+                "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
+                None,
+                "A previous request with this idempotency key failed. "
+                "Retry with a new idempotency key.",
+            )
+        return dict(result)
+
+    def _first(self, key: str, fingerprint: str, data: Json) -> Json:
+        """A new key: the mutation runs (unless a fault says otherwise)."""
+        fault = self.mutation_faults.pop(0) if self.mutation_faults else None
+        if fault == "fail":
+            self._idempotent[key] = [fingerprint, "failed", None]
+            self._status = 500
+            return {"inventoryAdjustmentGroup": None, "userErrors": []}  # answered 500
+        if fault == "slow":
+            self._idempotent[key] = [fingerprint, "running", None]
+            self._status = 503
+            timer = threading.Timer(self.slow_seconds, self._finish, [key, data])
+            timer.daemon = True
+            timer.start()
+            return {"inventoryAdjustmentGroup": None, "userErrors": []}  # answered 503
         result = self._set(data)
-        self._idempotent[key] = (fingerprint, result)
+        self._idempotent[key] = [fingerprint, "done", result]
+        if fault == "lost":
+            self._status = 503
         return result
+
+    def _finish(self, key: str, data: Json) -> None:
+        """A slow mutation completes: applied, and its key answers its result from now on."""
+        with self._lock:
+            self._idempotent[key][1:] = ["done", self._set(data)]
 
     def _set(self, data: Json) -> Json:
         if data["name"] != "available":
@@ -613,8 +678,9 @@ class ShopifySandbox:
         for index, quantity in enumerate(data["quantities"]):
             if "changeFromQuantity" not in quantity:
                 raise GraphQLError(
-                    f"changeFromQuantity is required on quantities[{index}] from 2026-04",
-                    extensions={"code": "BAD_REQUEST"},
+                    "InventoryQuantityInput must include the following argument: "
+                    "changeFromQuantity.",
+                    extensions={"code": "INVALID_FIELD_ARGUMENTS"},
                 )
             item = self.item_by_gid(quantity["inventoryItemId"])
             problem = self._problem(quantity, item, targets)
@@ -631,7 +697,11 @@ class ShopifySandbox:
     ) -> tuple[str, str, str] | None:
         """The first of Shopify's refusals that applies to one quantity: (code, field, message)."""
         if item is None:
-            return "INVALID_INVENTORY_ITEM", "inventoryItemId", "The inventory item was not found."
+            return (
+                "INVALID_INVENTORY_ITEM",
+                "inventoryItemId",
+                "The specified inventory item could not be found.",
+            )
         expected, wanted = quantity["changeFromQuantity"], quantity["quantity"]
         checks = (
             (
@@ -734,12 +804,63 @@ class ShopifySandbox:
         return JSONResponse({"calls": self.calls.count(), "fields": dict(self.fields)})
 
 
-def _user_error(code: str, path: list[str], message: str) -> Json:
+def _user_error(code: str, path: list[str] | None, message: str) -> Json:
     return {"code": code, "field": path, "message": message}
 
 
-def _refused(code: str, path: list[str], message: str) -> Json:
+def _refused(code: str, path: list[str] | None, message: str) -> Json:
     return {"inventoryAdjustmentGroup": None, "userErrors": [_user_error(code, path, message)]}
+
+
+def _invalid_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Json
+) -> list[Json]:
+    """Shopify's INVALID_VARIABLE errors for variables its input types refuse (an input field
+    it does not define, as the removed `ignoreCompareQuantity`), as a live store words them."""
+    errors: list[Json] = []
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        kind = type_from_ast(schema, definition.type)
+        if name not in variables or kind is None:
+            continue  # graphql-core's own checks answer for missing ones
+        problems = _problems(variables[name], cast(GraphQLInputType, kind))
+        if problems:
+            first = problems[0]
+            errors.append(
+                {
+                    "message": f"Variable ${name} of type {kind} was provided invalid value for "
+                    f"{'.'.join(first['path'])} ({first['explanation']})",
+                    "locations": [
+                        {"line": token.line, "column": token.column}
+                        for token in ([definition.loc.start_token] if definition.loc else [])
+                    ],
+                    "extensions": {
+                        "code": "INVALID_VARIABLE",
+                        "value": variables[name],
+                        "problems": problems,
+                    },
+                }
+            )
+    return errors
+
+
+def _problems(value: Any, kind: GraphQLInputType) -> list[Json]:
+    """Where `value` does not fit `kind`, and why, in Shopify's words."""
+    problems: list[Json] = []
+
+    def refuse(error: GraphQLError, path: list[Any]) -> None:
+        unknown = re.match(
+            r"Expected value of type '(\w+)' not to include unknown field '(\w+)'", error.message
+        )
+        if unknown:
+            where = [*map(str, path), unknown[2]]
+            explanation = f"Field is not defined on {unknown[1]}"
+        else:
+            where, explanation = list(map(str, path)), error.message
+        problems.append({"path": where, "explanation": explanation})
+
+    validate_input_value(value, kind, refuse, hide_suggestions=True)
+    return problems
 
 
 def _throttled(requested: int, status: Json) -> Json:

@@ -1,0 +1,75 @@
+"""What a push may set after a channel moved under us: pure decisions, no I/O.
+
+A compare-and-set refusal (Shopify's `CHANGE_FROM_QUANTITY_STALE`) says the channel no longer
+shows what we last saw it show: its own shoppers bought (or a merchant edited) in between. Read
+again, it shows `shows`; the units it lost since are sales the ledger may not have recorded yet
+(their webhooks are on their way). Until it has, the ledger's available-to-sell is too high by
+that much for this channel, so:
+
+- a push that does not raise the channel (target <= what it shows) goes at once;
+- a raise goes only as far as the ATS less the channel's sales not recorded yet;
+- after `wait` seconds without them, what the channel lost is taken as no sale (a merchant's
+  edit, a lost webhook: reconciliation's business) and the full target goes.
+
+The count is cumulative, so no sale is counted twice or missed whatever order the refusals and
+the webhooks come in: `Drift(lost, sold)` says the channel lost `lost` units on its own since a
+moment it had no sale unrecorded and the ledger held `sold` of its units sold; its sales not
+recorded now are `lost` less what the ledger recorded since. A push the channel accepted proves
+it had lost nothing since we last saw it, so once nothing is missing the count starts again
+there (`settled`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Units a channel lost on its own (`lost`) since the ledger held `sold` of its units sold
+    and none of its sales were unrecorded; `at`: when it last lost some, in seconds of a clock
+    the caller keeps throughout (the wait runs from there)."""
+
+    lost: int
+    sold: int
+    at: float
+
+
+def unrecorded(drift: Drift | None, sold: int, now: float, wait: float) -> int:
+    """The channel's sales the ledger has not recorded yet (`sold`: what it has), as far as
+    they can be known; 0 once `wait` seconds have passed. A sale cancelled since (recorded
+    sales going down) never makes it grow beyond what the channel lost."""
+    if drift is None or now - drift.at >= wait:
+        return 0
+    return min(drift.lost, max(0, drift.lost - (sold - drift.sold)))
+
+
+def refused(
+    drift: Drift | None, expected: int, shows: int, sold: int, *, now: float, wait: float
+) -> Drift:
+    """The drift once the channel, expected to show `expected`, was read to show `shows`;
+    `sold`: the channel's units sold the ledger held before the push it refused (the base of a
+    count that starts here, as none older is known)."""
+    lost = expected - shows  # negative: it gained (a cancellation restocked, an edit)
+    if drift is None or (drift.lost and now - drift.at >= wait):  # waited out: start afresh
+        return Drift(max(0, lost), sold, now)
+    return Drift(max(0, drift.lost + lost), drift.sold, now)
+
+
+def settled(drift: Drift | None, sold: int, now: float, wait: float) -> Drift | None:
+    """After the channel accepted a push: a count that starts again at `sold` (the channel's
+    units sold the ledger held before the push) when nothing is missing any more; None when
+    the drift must be kept as it is (sales still unrecorded)."""
+    if unrecorded(drift, sold, now, wait) > 0:
+        return None
+    return Drift(0, sold, now)
+
+
+def allowed(target: int, shows: int | None, missing: int) -> int | None:
+    """What a push may set the channel to, wanting `target`, while it shows `shows` (None: not
+    known, a first push) and `missing` of its sales are not recorded yet; None: nothing may go
+    now (any raise would list units the channel already sold)."""
+    if shows is None or target <= shows or missing == 0:
+        return target
+    ceiling = target - missing
+    return ceiling if ceiling > shows else None

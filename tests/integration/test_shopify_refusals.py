@@ -1,0 +1,196 @@
+"""A Shopify compare-and-set refusal is followed up (the flash-sale oversell): the pusher and the
+real gateway against the Shopify sandbox over HTTP, with the ledger and its projection.
+
+A shopper buys on Shopify between our read and our push, so our push carries a stale
+`changeFromQuantity` and Shopify refuses it. The right quantity must follow: a decrease at once,
+an increase only once the ledger holds the channel's own sale (or after a bounded wait), and never
+above what the channel may sell less its sales the ledger has not recorded yet."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import redis
+
+from domain.allocation import ChannelRule
+from domain.stock import ChangeKind, StockChange
+from infrastructure.channels.sandbox import SandboxServer
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.postgres import eventsourcing_env
+from infrastructure.projections import AvailabilityRunner
+from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.store import Pending, PushStore
+from tests.helpers import change, random_sku
+
+K = ChangeKind
+SHOPIFY, WOO = "shopify-us", "woo-eu"
+RULES = (ChannelRule(SHOPIFY), ChannelRule(WOO))
+TOKEN = "shpat_refusals"
+
+
+@pytest.fixture
+def shop() -> Iterator[tuple[ShopifySandbox, str]]:
+    sandbox = ShopifySandbox(TOKEN)  # no webhook URL: the test says when the sale is recorded
+    with SandboxServer(sandbox.app) as server:
+        yield sandbox, server.url
+    sandbox.close()
+
+
+@pytest.fixture
+def client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(scratch_database):
+    store = PushStore(scratch_database)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def runner(scratch_database):
+    with AvailabilityRunner(eventsourcing_env(scratch_database), RULES) as runner:
+        yield runner
+
+
+@pytest.fixture
+def pusher(shop, store, client) -> Iterator[Pusher]:
+    sandbox, url = shop
+    gateway = ShopifyGateway(url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0)
+    gate = ChannelGate(client, SHOPIFY, GatePolicy(rate=50), namespace=uuid.uuid4().hex)
+    gateway.turns = gate.turns(gateway.rates)
+    policy = PushPolicy(batch_window=0.0, call_timeout=1.0, sku_interval=0.0)
+    yield Pusher(gateway, store, gate, policy)
+    gateway.close()
+
+
+@dataclass
+class Flash:
+    """A Shopify store in a flash sale: the sandbox, our ledger and projection, the pusher."""
+
+    sandbox: ShopifySandbox
+    ledger: Any
+    runner: AvailabilityRunner
+    pusher: Pusher
+    store: PushStore
+
+    def record(self, *changes: StockChange) -> None:
+        self.ledger.record_batch(list(changes))
+        assert self.runner.wait(self.ledger.recorder.max_notification_id(), timeout=10)
+
+    def listed(self, quantity: int) -> str:
+        """A SKU received `quantity` and shown on Shopify: the push acknowledged `quantity`."""
+        sku = random_sku()
+        self.sandbox.set_stock(sku, 0)
+        self.record(change(K.RECEIPT, sku, quantity))
+        assert self.pusher.drain() >= 1
+        assert self.sandbox.stock(sku) == quantity
+        return sku
+
+    def pending(self) -> list[Pending]:
+        return self.store.pending(SHOPIFY, 10)
+
+
+@pytest.fixture
+def flash(shop, runner, scratch_ledger, pusher, store) -> Flash:
+    return Flash(shop[0], scratch_ledger, runner, pusher, store)
+
+
+def shopify_sale(sku, quantity):
+    """The sale a Shopify shopper made, as its webhook records it."""
+    return change(K.SALE, sku, quantity, source=SHOPIFY, business_key=f"{SHOPIFY}:{uuid.uuid4()}")
+
+
+def test_phantom_units_a_refused_push_at_zero_is_followed_by_zero(flash):
+    sku = flash.listed(10)
+    flash.sandbox.buy(sku, 3)  # a Shopify shopper, between our read and our push
+    flash.record(change(K.SALE, sku, 10, source=WOO))  # WooCommerce sells the rest
+    flash.pusher.drain()  # 0 with changeFromQuantity 10: refused, Shopify shows 7
+    flash.record(shopify_sale(sku, 3))  # its webhook arrives: ATS stays 0
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 0  # no phantom units left to sell
+    assert flash.pending() == []
+
+
+def test_an_increase_after_a_refusal_goes_no_higher_than_the_channels_unrecorded_sales_allow(
+    flash,
+):
+    sku = flash.listed(10)
+    flash.sandbox.buy(sku, 4)  # Shopify shows 6; the ledger does not know yet
+    flash.record(change(K.RECEIPT, sku, 5))  # ATS 15, truly 11
+    mutations = flash.sandbox.fields["inventorySetQuantities"]
+    flash.pusher.drain()
+    # 15 from 10 refused; read: 6; 11 from 6 (15 less the 4 sold there, not recorded yet).
+    assert flash.sandbox.fields["inventorySetQuantities"] == mutations + 2
+    assert flash.sandbox.stock(sku) == 11
+    [held] = flash.pending()  # the rest waits for the shopper's sale in the ledger
+    assert (held.quantity, held.acknowledged_quantity) == (15, 11)
+    flash.record(shopify_sale(sku, 4))  # ATS 11: already shown
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 11
+    assert flash.pending() == []
+
+
+def test_an_increase_after_a_refusal_waits_while_the_channels_sale_is_not_recorded(flash):
+    sku = flash.listed(10)
+    flash.sandbox.buy(sku, 4)  # Shopify shows 6; the ledger does not know yet
+    flash.record(change(K.SALE, sku, 4, source=WOO))  # ATS 6, truly 2
+    flash.pusher.drain()
+    flash.record(change(K.RECEIPT, sku, 2))  # ATS 8, truly 4: no raise over 6 may go
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 6
+    [held] = flash.pending()
+    assert held.acknowledged_quantity == 6  # the freshly read quantity
+    flash.record(shopify_sale(sku, 4))  # ATS 4
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 4
+    assert flash.pending() == []
+
+
+def test_a_refused_push_is_not_counted_as_followed_and_is_logged_as_refused(flash, caplog):
+    sku = flash.listed(10)
+    windows = flash.store.windows(SHOPIFY)
+    flash.sandbox.buy(sku, 2)
+    flash.record(change(K.RECEIPT, sku, 1))
+    with caplog.at_level("INFO"):
+        flash.pusher.drain()
+    said = [r.getMessage() for r in caplog.records]
+    assert f"shopify-us refused {sku}=11: CHANGE_FROM_QUANTITY_STALE; it shows 8" in said
+    assert f"shopify-us now shows {sku}=9" in said  # 11 less the 2 sold there, unrecorded
+    assert not any(f"{sku}=11" in line for line in said if "now shows" in line)
+    assert flash.store.windows(SHOPIFY) == windows  # neither closes the receipt's window
+    assert flash.store.refusals(SHOPIFY)["CHANGE_FROM_QUANTITY_STALE"]["refusals"] == 1
+    assert flash.store.held(SHOPIFY) == 1
+
+
+def test_after_the_bounded_wait_an_increase_goes_from_the_read_quantity(flash):
+    sku = flash.listed(10)
+    flash.pusher.policy = replace(flash.pusher.policy, unrecorded_wait=0.3)
+    flash.sandbox.set_stock(sku, 8)  # a merchant's edit in Shopify's admin: no sale will come
+    flash.record(change(K.RECEIPT, sku, 2))
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 10  # 12 less the 2 units it lost, maybe sold
+    flash.pusher.policy = replace(flash.pusher.policy, linger=0.6)
+    flash.pusher.drain()  # lingers past the wait
+    assert flash.sandbox.stock(sku) == 12
+
+
+def test_a_sale_recorded_before_the_push_holds_no_later_raise_back(flash):
+    sku = flash.listed(10)
+    flash.sandbox.buy(sku, 2)
+    flash.record(shopify_sale(sku, 2))  # the usual order: the webhook, then our push
+    flash.pusher.drain()  # 8 from 10: refused, and Shopify shows 8 already
+    assert flash.pending() == []
+    flash.record(change(K.RECEIPT, sku, 5))
+    flash.pusher.drain()
+    assert flash.sandbox.stock(sku) == 13  # the whole raise: the sale it lost is recorded
+    assert flash.store.held(SHOPIFY) == 0
