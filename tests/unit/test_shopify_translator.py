@@ -406,3 +406,14 @@ def test_a_mapped_channel_sku_is_recorded_under_ours():
     stock.receive("A", 10)
     stock.apply(translate(mapped, delivery("shop", "orders/create", payload), None))  # type: ignore[arg-type]
     assert stock.levels() == {("A", "main"): Levels(on_hand=10, committed=2)}
+
+
+def test_a_replayed_order_under_another_topic_releases_nothing():
+    """Shopify signs the body, not the topic header: meaning comes from the body."""
+    order = ShopifyOrder({1: 2})
+    created = order.payload()
+    assert after(("orders/create", created), ("orders/cancelled", created)) == {
+        ("A", "main"): Levels(on_hand=10, committed=2)
+    }
+    for topic in ("refunds/create", "fulfillments/create", "orders/edited"):
+        assert translated(topic, created).parked is not None

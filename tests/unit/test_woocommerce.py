@@ -500,3 +500,11 @@ def test_every_permutation_with_repeats_of_an_order_s_lifecycle_ends_right(steps
     assert applied(store.sent) == store.truth()
     repeats = data.draw(st.lists(st.sampled_from(store.sent), max_size=3))
     assert applied(data.draw(st.permutations([*store.sent, *repeats]))) == store.truth()
+
+
+def test_a_replayed_order_under_the_deleted_topic_deletes_nothing():
+    """WooCommerce signs the body, not the topic header."""
+    sold = order("processing", "2026-03-01T15:00:02")
+    replayed = deliver(sold, "order.deleted")
+    assert replayed.parked is not None
+    assert "nothing else" in replayed.parked

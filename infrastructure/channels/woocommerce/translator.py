@@ -98,6 +98,10 @@ def _deleted(
 ) -> Translation:
     """`order.deleted` names only the order (trashed or deleted for good): it holds nothing from
     the moment WooCommerce sent it, until a newer state (`order.restored`) says otherwise."""
+    if set(payload) != {"id"}:
+        # The topic header is not signed: only a body shaped as WooCommerce's deletion (the
+        # id alone) may delete, never a replayed order under another topic.
+        raise ValueError("an order.deleted body names the order's id and nothing else")
     order_id = _identifier(payload.get("id"), "the order id")
     facts = Facts(latest={"status": (stamp(delivery.received_at), "trash")})
     return _update(
