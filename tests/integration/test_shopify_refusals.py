@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind, StockChange
@@ -194,3 +196,61 @@ def test_a_sale_recorded_before_the_push_holds_no_later_raise_back(flash):
     flash.pusher.drain()
     assert flash.sandbox.stock(sku) == 13  # the whole raise: the sale it lost is recorded
     assert flash.store.held(SHOPIFY) == 0
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("shopper"), st.integers(1, 3)),
+        st.tuples(st.just("webhook"), st.integers(0, 5)),
+        st.tuples(st.just("woo"), st.integers(1, 3)),
+        st.tuples(st.just("receipt"), st.integers(1, 4)),
+        st.tuples(st.just("push"), st.just(0)),
+    ),
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=STEPS)
+def test_over_any_interleaving_no_push_raises_shopify_over_what_it_may_sell(flash, steps):
+    """Against the sandbox and the ledger: Shopify's shoppers, their webhooks (late, in any
+    order), WooCommerce's sales, receipts and drains interleaved; every raise our pushes make
+    stays within the ATS less Shopify's sales not recorded; once the webhooks are in, it ends
+    at the ATS."""
+    sku, webhooks = flash.listed(6), []
+
+    def ats() -> int:
+        item = flash.ledger.get_item(sku)
+        return max(0, item.totals.available)
+
+    def drain() -> None:
+        since = len(flash.sandbox.changes)
+        flash.pusher.drain()
+        ceiling = ats() - sum(webhooks)
+        raises = [
+            c
+            for c in flash.sandbox.changes[since:]
+            if c.sku == sku and c.cause == "api" and c.after > c.before
+        ]
+        assert all(c.after <= ceiling for c in raises), (raises, ceiling, webhooks)
+
+    for step, n in steps:
+        if step == "shopper" and (flash.sandbox.stock(sku) or 0) >= n:
+            flash.sandbox.buy(sku, n)
+            webhooks.append(n)
+        elif step == "webhook" and webhooks:
+            flash.record(shopify_sale(sku, webhooks.pop(n % len(webhooks))))
+        elif step == "woo":
+            flash.record(change(K.SALE, sku, n, source=WOO))
+        elif step == "receipt":
+            flash.record(change(K.RECEIPT, sku, n))
+        elif step == "push":
+            drain()
+    while webhooks:
+        flash.record(shopify_sale(sku, webhooks.pop()))
+    drain()
+    assert flash.sandbox.stock(sku) == ats()

@@ -387,6 +387,16 @@ class Item:
     updated_at: str = field(default_factory=_now)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A SKU's stock went from `before` to `after`: by the API, a shopper or the merchant."""
+
+    sku: str
+    before: int
+    after: int
+    cause: str
+
+
 _TERM = re.compile(r"""(sku|id):(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))""")
 
 
@@ -435,6 +445,7 @@ class ShopifySandbox:
         self.mutation_faults: list[str] = []  # "lost", "slow", "fail": the next mutations'
         self.slow_seconds = 0.5
         self.documents: list[tuple[str, Json]] = []  # (query, variables) answered, newest last
+        self.changes: list[Change] = []  # every change of stock, oldest first
         self._status: int | None = None  # the HTTP status a fault gives the current answer
         self._lock = threading.RLock()
         self.schema = _schema(self)
@@ -451,7 +462,7 @@ class ShopifySandbox:
                 item = Item(next(self._ids), next(self._ids), next(self._ids), sku, available)
                 self._items[sku] = item
             else:
-                self._change(item, available)
+                self._change(item, available, cause="merchant")
             return item.id
 
     def stock(self, sku: str) -> int | None:
@@ -477,15 +488,16 @@ class ShopifySandbox:
                 raise OutOfStock(f"{sku} shows {item and item.available}, asked {quantity}")
             order_id, line_id = next(self._ids), next(self._ids)
             self.webhooks.send("orders/create", _order(order_id, line_id, item, quantity))
-            self._change(item, item.available - quantity)
+            self._change(item, item.available - quantity, cause="shopper")
             return order_id
 
     def close(self) -> None:
         self.webhooks.close()
 
-    def _change(self, item: Item, available: int) -> None:
+    def _change(self, item: Item, available: int, cause: str) -> None:
         if item.available == available:
             return
+        self.changes.append(Change(item.sku, item.available, available, cause))
         item.available, item.updated_at = available, _now()
         self.webhooks.send(
             "inventory_levels/update",
@@ -744,7 +756,7 @@ class ShopifySandbox:
         for quantity, item in zip(data["quantities"], items, strict=True):
             assert item is not None
             delta = quantity["quantity"] - item.available
-            self._change(item, quantity["quantity"])
+            self._change(item, quantity["quantity"], cause="api")
             if delta:
                 changes.append(
                     {
