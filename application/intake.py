@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.errors import InvsyncError
 from domain.orders import OrderUpdate
 from domain.stock import StockChange
+
+
+class DeliveryDeferred(InvsyncError):
+    """Raised when a delivery cannot be applied now for a reason that will pass (the channel it
+    must read from is throttled or down): it stays pending and is tried again later."""
 
 
 class DeliveryState(StrEnum):

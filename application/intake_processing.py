@@ -3,6 +3,9 @@
 Any step may run twice (a worker killed mid-batch, a message delivered twice, the sweeper): the
 ledger's business keys make the second run change nothing, and a delivery is marked processed
 only after its changes are in the ledger.
+
+A delivery's failure is its own: one that cannot be translated, acknowledged or stored is parked
+with its reason at once, and the rest of its batch is applied.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from eventsourcing.persistence import DataError
+
 from application.intake import (
     Delivery,
+    DeliveryDeferred,
     DeliveryState,
     Observation,
     Translation,
@@ -47,15 +53,24 @@ class Inbox(Protocol):
 
 
 Translate = Callable[[Delivery], Translation]
+# Performs the outbound hand-shake a stored delivery asks for (an SNS subscription), once.
+Acknowledge = Callable[[Delivery], None]
 
 
 class IntakeProcessor:
     """Applies batches of inbox deliveries to the ledger."""
 
-    def __init__(self, ledger: Ledger, inbox: Inbox, translate: Translate) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        inbox: Inbox,
+        translate: Translate,
+        acknowledge: Acknowledge | None = None,
+    ) -> None:
         self._ledger = ledger
         self._inbox = inbox
         self._translate = translate
+        self._acknowledge = acknowledge
 
     def process(self, ids: Sequence[int], lane: str, batch: int = 1000) -> list[DeliveryResult]:
         """Apply the still-pending deliveries among `ids`, with whatever else waits in their
@@ -72,11 +87,49 @@ class IntakeProcessor:
             raise
 
     def _apply(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
-        translations = [(delivery, self._translate(delivery)) for delivery in deliveries]
+        translations = []
+        for delivery in deliveries:
+            try:
+                translations.append((delivery, self._translated(delivery)))
+            except DeliveryDeferred:
+                continue  # its claim lapses, then the sweeper sends it again: a natural back-off
         ready, waiting = self._hold_unknown_skus(translations)
-        results = [*waiting, *self._record(ready)]
+        results = [*waiting, *self._record_apart(ready)]
         self._inbox.finish(results)
         return results
+
+    def _translated(self, delivery: Delivery) -> Translation:
+        """The delivery's meaning, or a parked translation saying why it has none. Whatever its
+        bytes make a translator or a hand-shake raise (a bug, a hostile payload, a subscription
+        URL that answers 404), it is this delivery's alone: parking it at once keeps it from
+        failing and retrying every delivery batched with it."""
+        try:
+            translation = self._translate(delivery)
+            if translation.parked is None and self._acknowledge is not None:
+                self._acknowledge(delivery)
+        except DeliveryDeferred:
+            raise
+        except Exception as error:
+            return Translation.park(f"cannot apply this delivery: {error!r}"[:2000])
+        return translation
+
+    def _record_apart(
+        self, translations: list[tuple[Delivery, Translation]]
+    ) -> list[DeliveryResult]:
+        """Record the batch in one transaction; if the database refuses a value in it, find
+        the deliveries it refuses by halves and park those alone."""
+        try:
+            return self._record(translations)
+        except DataError as error:
+            if len(translations) == 1:
+                [(delivery, _)] = translations
+                reason = f"the ledger cannot store this delivery's changes: {error}"[:2000]
+                return [DeliveryResult(delivery, DeliveryState.PARKED, reason)]
+            half = len(translations) // 2
+            return [
+                *self._record_apart(translations[:half]),
+                *self._record_apart(translations[half:]),
+            ]
 
     def _hold_unknown_skus(
         self, translations: list[tuple[Delivery, Translation]]

@@ -21,8 +21,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError
-from domain.stock import ChangeKind, StockChange
+from domain.errors import DomainError, InvalidChange
+from domain.stock import ChangeKind, StockChange, check_text
+
+MAX_ID = 100  # characters of a channel's order or line id
 
 
 class LineConflict(DomainError):
@@ -155,6 +157,20 @@ class OrderUpdate:
     occurred_at: datetime
     reference: str
     reason: str
+
+    def __post_init__(self) -> None:
+        # Every id here ends up in business keys and receipts: bounded and printable, so one
+        # hostile delivery can be refused alone instead of failing a whole batch at the database.
+        for what, value in (("order id", self.order_id), *(("line id", i) for i in self.lines)):
+            if not value or len(value) > MAX_ID or not value.isprintable():
+                raise InvalidChange(f"{what} {value[:40]!r} is empty, too long or unprintable")
+        for facts in self.lines.values():
+            sku = facts.value("sku")
+            if sku is not None:
+                check_text("sku", str(sku))
+            location = facts.value("location")
+            if location is not None:
+                check_text("location", str(location))
 
     @property
     def order_key(self) -> str:

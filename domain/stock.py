@@ -81,6 +81,36 @@ class Levels:
 # Kinds whose `quantity` is a signed delta rather than a positive count.
 _SIGNED_KINDS = frozenset({ChangeKind.ADJUSTMENT})
 
+# The longest identifiers and texts a stock change may carry, in characters: bounded so that no
+# single change can overflow an index entry or a column and stop everybody's work behind it.
+LIMITS = {
+    "sku": 255,
+    "location": 255,
+    "to_location": 255,
+    "source": 255,
+    "reservation_id": 255,
+    "business_key": 512,
+    "reason": 512,
+    "reference": 2048,
+}
+# The most units one change may move: larger figures are typing errors or attacks, and would
+# overflow the ledger's counters.
+MAX_UNITS = 1_000_000_000
+_CONTROL = frozenset(chr(c) for c in range(32)) | {chr(127)}
+
+
+def check_text(name: str, value: str) -> str:
+    """`value` if it fits `LIMITS[name]` and holds no control characters (NUL cannot even be
+    stored); else raises `InvalidChange` naming the field."""
+    limit = LIMITS[name]
+    if len(value) > limit:
+        raise InvalidChange(f"{name} is {len(value)} characters long; at most {limit} are allowed")
+    if not _CONTROL.isdisjoint(value):
+        raise InvalidChange(f"{name} {value[:40]!r} holds a control character")
+    if not value.isascii() and any("\ud800" <= c <= "\udfff" for c in value):
+        raise InvalidChange(f"{name} {value[:40]!r} is not valid Unicode (a lone surrogate)")
+    return value
+
 
 @dataclass(frozen=True, slots=True)
 class StockChange:
@@ -111,6 +141,10 @@ class StockChange:
         for name in ("sku", "location", "business_key", "source"):
             if not getattr(self, name).strip():
                 raise InvalidChange(f"a stock change needs a non-empty {name}")
+        for name in LIMITS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                check_text(name, value)
         if self.occurred_at.tzinfo is None:
             raise InvalidChange("occurred_at must carry a time zone")
         self._check_quantity()
@@ -119,6 +153,10 @@ class StockChange:
     def _check_quantity(self) -> None:
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
             raise InvalidQuantity(f"quantity must be a whole number, got {self.quantity!r}")
+        for name in ("quantity", "expected"):
+            value = getattr(self, name)
+            if value is not None and abs(value) > MAX_UNITS:
+                raise InvalidQuantity(f"{name} {value} is beyond {MAX_UNITS:,} units")
         if self.kind is ChangeKind.COUNT:
             if self.quantity < 0:
                 raise InvalidQuantity(f"a counted quantity cannot be negative ({self.quantity})")

@@ -153,7 +153,7 @@ def build_intake(
     )
     router = ChannelRouter(config, reads)
     inbox = PostgresInbox(database_url)
-    processor = IntakeProcessor(ledger, inbox, router.translate)
+    processor = IntakeProcessor(ledger, inbox, router.translate, router.acknowledge)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
     sweeper = Sweeper(inbox, queues, ledger.known_skus)

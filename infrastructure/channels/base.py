@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from application.intake import Delivery, Translation
+from application.intake import Delivery, DeliveryDeferred, Translation
 from domain.errors import DomainError, InvsyncError
 from infrastructure.config import ChannelConfig
 
@@ -29,7 +29,7 @@ class VerificationUnavailable(InvsyncError):
     fetched): answered 503, so the sender retries instead of losing the message."""
 
 
-class ChannelReadUnavailable(InvsyncError):
+class ChannelReadUnavailable(DeliveryDeferred):
     """Raised when a translator needs to read from the channel and cannot now: the delivery
     stays pending and is tried again."""
 
@@ -102,6 +102,8 @@ def translate_json(
         payload = json.loads(delivery.body)
     except ValueError:
         return Translation.park("the body is not JSON")
+    except RecursionError:
+        return Translation.park("the body's JSON is nested too deeply to read")
     handler = handlers.get(delivery.topic)
     if handler is None:
         return Translation()

@@ -8,7 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infrastructure.channels.base import ChannelReadUnavailable
-from infrastructure.channels.gateway import ChannelGateway, Turns
+from infrastructure.channels.gateway import (
+    ChannelAuthFailed,
+    ChannelGateway,
+    ChannelUnavailable,
+    Throttled,
+    Turns,
+)
 from infrastructure.channels.gateways import FACTORIES
 from infrastructure.config import ChannelConfig
 
@@ -28,7 +34,11 @@ class GatewayReads:
         refunds = getattr(self._gateway(channel), "refunds", None)
         if refunds is None:
             raise ChannelReadUnavailable(f"invsync reads no refunds from {channel.kind} channels")
-        result: Sequence[Any] = refunds(order_id)
+        try:
+            result: Sequence[Any] = refunds(order_id)
+        except (Throttled, ChannelUnavailable, ChannelAuthFailed) as error:
+            # It will pass (or a person will mend the credentials): the delivery waits.
+            raise ChannelReadUnavailable(f"cannot read {channel.id} now: {error}") from error
         return result
 
     def close(self) -> None:

@@ -36,10 +36,14 @@ class ChannelRouter:
         channel = self.channel(delivery.channel_id)
         if channel is None:
             return Translation.park(f"channel {delivery.channel_id!r} is no longer configured")
-        adapter = self.adapter(channel)
-        if adapter.acknowledge is not None:
-            adapter.acknowledge(channel, delivery)  # raises to retry: nothing is marked done
-        return adapter.translate(channel, delivery, self.reads)
+        return self.adapter(channel).translate(channel, delivery, self.reads)
+
+    def acknowledge(self, delivery: Delivery) -> None:
+        """Perform the hand-shake the delivery asks for (an SNS subscription's confirmation).
+        Raises what the channel's hand-shake raises: the delivery is then parked, to retry."""
+        channel = self.channel(delivery.channel_id)
+        if channel is not None and (acknowledge := self.adapter(channel).acknowledge):
+            acknowledge(channel, delivery)
 
     def close(self) -> None:
         close = getattr(self.reads, "close", None)

@@ -3,6 +3,7 @@ with a local stand-in for the SNS host serving our signing certificate."""
 
 import json
 import random
+import time
 import uuid
 
 import httpx
@@ -98,3 +99,30 @@ def test_a_notification_from_an_unlisted_topic_is_refused(service, sns):
     other = sns_notification(order_change(), topic_arn="arn:aws:sns:us-east-1:1:other")
     answer = post_sns(service, host, key, other)
     assert answer.status_code == 401
+
+
+def test_a_subscription_url_that_answers_404_parks_its_delivery_after_one_fetch(
+    service, sns, ledger
+):
+    host, key = sns
+    sku = random_sku()
+    answer = post_sns(service, host, key, sns_confirmation(host.url("/gone?Token=x")))
+    assert answer.status_code == 200
+    receipt = receipt_document(sku, 4, f"after-404-{uuid.uuid4()}")
+    posted = httpx.post(
+        f"{service.url}/webhooks/erp",
+        content=receipt,
+        headers=internal_headers(ERP_SECRET, receipt, str(uuid.uuid4())),
+    )
+    assert posted.status_code == 200
+
+    def parked():
+        rows = httpx.get(f"{service.url}/api/v1/deliveries?state=parked").json()["deliveries"]
+        return [
+            r for r in rows if r["topic"] == "SubscriptionConfirmation" and "404" in r["reason"]
+        ]
+
+    wait_until(parked)
+    wait_until(lambda: ledger.known_skus([sku]))
+    time.sleep(2)  # no retry storm: the URL was asked once, not again and again
+    assert host.requested("/gone") == 1

@@ -19,7 +19,7 @@ def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -
     try:
         document = json.loads(delivery.body)
         return Translation(changes=[_change(channel, item) for item in document["changes"]])
-    except (ValueError, KeyError, TypeError, DomainError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, DomainError) as error:
         return Translation.park(f"not a stock-change document: {error!r}")
 
 
