@@ -150,14 +150,17 @@ def test_a_read_that_finds_no_listing_spares_the_look_before_a_push(seller, gate
 
 
 class Turns:
-    """Turns by operation, recorded; `refuse` names operations that get none."""
+    """Turns by operation, recorded; `refuse` names operations that get none, `allow` how many
+    some get."""
 
-    def __init__(self, refuse=()):
-        self.taken, self.refuse = [], set(refuse)
+    def __init__(self, refuse=(), allow=None):
+        self.taken, self.refuse, self.allow = [], set(refuse), dict(allow or {})
 
     def take(self, operation, wait):
-        if operation in self.refuse:
+        if operation in self.refuse or self.allow.get(operation, 1) <= 0:
             return False
+        if operation in self.allow:
+            self.allow[operation] -= 1
         self.taken.append(operation)
         return True
 
@@ -223,17 +226,38 @@ def test_a_batch_is_looked_at_20_skus_a_search_and_a_sku_with_a_comma_on_its_own
     assert seller.calls("getListingsItem", 200) == 1  # "A,B"
 
 
-def test_a_batch_whose_looks_amazon_throttles_pushes_the_skus_sorted_before(seller, gateway):
+def test_a_batch_more_than_one_call_can_sort_goes_as_one_feed_once_every_sku_is_sorted(
+    seller, gateway
+):
+    skus = [f"AMZ-{n:02d}" for n in range(45)]
+    for sku in skus:
+        seller.sandbox.add_listing(sku, 0)
+    pending = {sku: push(sku, 1) for sku in skus}
+    answered = []
+    for _ in range(3):  # one search a call: 20, 20, then the last 5
+        gateway.turns = Turns(allow={"searchListingsItems": 1})
+        results = gateway.push(list(pending.values()))
+        answered.append([r.status for r in results])
+        for result in results:
+            del pending[result.sku]
+    assert answered[:2] == [[APPLIED], [APPLIED]]  # one patch each while SKUs are left to sort
+    assert answered[2] == [SUBMITTED] * 43  # then one feed for all the rest
+    assert seller.calls("createFeed") == 1
+
+
+def test_a_batch_whose_looks_amazon_throttles_patches_one_sorted_sku_and_keeps_the_feed(
+    seller, gateway
+):
     skus = [f"AMZ-{n:02d}" for n in range(24)]
     for sku in skus:
         seller.sandbox.add_listing(sku, 0)
     seller.sandbox.set_rate("searchListingsItems", 0.001, 1)  # one search, then 429s
     results = gateway.push([push(sku, 1) for sku in ["NOPE", *skus]])
-    assert [(r.sku, r.status) for r in results] == [
-        ("NOPE", UNKNOWN),
-        *((sku, SUBMITTED) for sku in skus[:19]),
-    ]  # the last five wait
+    # The first search sorted 20: the first listed goes as a patch, and no feed goes while SKUs
+    # are left to sort (the next feed may be minutes away); the rest wait for later calls.
+    assert [(r.sku, r.status) for r in results] == [("NOPE", UNKNOWN), ("AMZ-00", APPLIED)]
     assert seller.calls("searchListingsItems", 429) == 1
+    assert seller.calls("createFeed") == 0
     with pytest.raises(Throttled) as throttled:  # nothing sorted: the push waits for the bucket
         gateway.push([push("AMZ-20", 1), push("AMZ-21", 1)])
     assert throttled.value.retry_after == pytest.approx(1 / 5.0)  # searchListingsItems' rate

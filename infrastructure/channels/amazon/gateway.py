@@ -16,7 +16,8 @@ the feed) when the feed operations' rates allow one now: those pushes are SUBMIT
 feed's id, and `settle` follows the feed (`getFeed`, then its processing report) on later
 rounds, so a feed that takes minutes holds no worker. When no feed may be created, the first
 push goes as a patch and the rest wait for the next call, as do SKUs not yet looked at when
-`timeout` seconds of looking have passed.
+`timeout` seconds of looking have passed (and a feed waits until none is left to look at:
+the next may be minutes away).
 
 SP-API limits each operation apart (CHANNELS.md §3.3): `rates` holds the documented default
 rates, and the gateway takes a turn from `turns` (shared by every worker) before each call. A
@@ -169,7 +170,9 @@ class AmazonGateway:
             if results:
                 return results  # the listed go on a later call
             raise Throttled(f"no turn to call {self.channel_id} in {self.timeout} s", 1.0)
-        if len(listed) > 1 and self._may_create_feed():
+        # A feed waits until every SKU is sorted: the next may be minutes away.
+        sorted_all = len(listed) + len(results) == len(pushes)
+        if len(listed) > 1 and sorted_all and self._may_create_feed():
             return results + self._submit_feed(listed)
         results.append(self._patch(listed[0]))
         return results
