@@ -8,7 +8,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -31,6 +31,7 @@ from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild,
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
 from infrastructure.reservation_store import PostgresReservations
+from infrastructure.retention import Retention
 from infrastructure.settings import Settings
 from interfaces import composition
 from interfaces.demo import DemoChannel, Shoppers, demo_channels, stock_the_warehouse
@@ -133,6 +134,7 @@ def run(
             running.callback(held.close)
             reservations = Reservations(ledger, held)
             running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
+            running.enter_context(_retention(intake))
             projection = running.enter_context(
                 AvailabilityRunner(eventsourcing_env(found.database_url), rules)
             )
@@ -243,6 +245,7 @@ def worker(
         running.callback(held.close)
         expire = Reservations(ledger, held).expire
         running.enter_context(every(5.0, expire, name="reservation-expiry"))
+        running.enter_context(_retention(intake))
         assert found.redis_url is not None
         propagation = composition.build_propagation(
             found.database_url,
@@ -368,6 +371,23 @@ def _log_to_console() -> None:
     logging.getLogger("httpx").setLevel(
         logging.WARNING
     )  # a line per API call: the pushers say more
+
+
+def _retention(intake: composition.Intake) -> AbstractContextManager[None]:
+    config = intake.router.config.retention
+    retention = Retention(intake.inbox, intake.dead_letters, config)
+    return every(config.every_seconds, retention.apply, name="retention")
+
+
+@app.command()
+def prune() -> None:
+    """Delete what is past its retention now (processed webhooks, channel observations,
+    resolved dead letters: see `[retention]`); `run` and `worker` do it every hour."""
+    with _service() as (_, _, _, intake):
+        deleted = Retention(
+            intake.inbox, intake.dead_letters, intake.router.config.retention
+        ).apply()
+    typer.echo(", ".join(f"{count} {what}" for what, count in deleted.items()) + " deleted")
 
 
 @app.command()

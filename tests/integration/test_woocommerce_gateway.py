@@ -258,7 +258,8 @@ def test_a_store_with_stock_management_off_is_a_clear_rejection(store, gateway):
     store.sandbox.set_stock_management(False)
     (result,) = gateway.push([push("WOO-1", 7)])
     assert result.status is PushStatus.REJECTED
-    assert "shows stock_quantity None (manage_stock False) where 7 was sent" in result.detail
+    assert result.detail.startswith("STOCK_NOT_MANAGED: WooCommerce answered success")
+    assert "stock_quantity None (manage_stock False) where 7 was sent" in result.detail
     assert "Enable stock management" in result.detail
     assert store.sandbox.stock("WOO-1") == 5
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,6 +158,15 @@ def test_over_plain_http_an_oauth_signature_is_checked_and_its_nonce_used_once(s
     read_only = OAuth1Query("ck_read", "cs_read")
     refused = store.api("POST", "/products/batch", json=update, auth=read_only)
     assert refused.json()["message"] == "The API key provided does not have write permissions."
+
+
+def test_an_oauth_signature_may_come_in_the_authorization_header_with_hmac_sha1(store):
+    store.sandbox.add_product("MUG", 2)
+    client = Client(KEY, client_secret=SECRET, signature_method=SIGNATURE_HMAC_SHA1)
+    url, headers, _ = client.sign(f"{store.url}{API}/products?sku=MUG", "GET")
+    answer = httpx.get(url, headers=headers)
+    assert headers["Authorization"].startswith("OAuth ")
+    assert [p["sku"] for p in answer.json()] == ["MUG"]
 
 
 def test_over_https_keys_are_accepted_as_basic_credentials_or_in_the_query(tmp_path):

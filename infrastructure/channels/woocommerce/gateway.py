@@ -309,7 +309,8 @@ def _moved(push: Push, shows: int) -> PushResult:
 
 def _ignored(quantity: int, item: dict[str, Any]) -> str:
     return (
-        f"WooCommerce answered success but shows stock_quantity {item.get('stock_quantity')!r} "
+        "STOCK_NOT_MANAGED: WooCommerce answered success but shows stock_quantity "
+        f"{item.get('stock_quantity')!r} "
         f"(manage_stock {item.get('manage_stock')!r}) where {quantity} was sent: stock "
         "management is off for this product or for the whole store; turn on WooCommerce > "
         "Settings > Products > Inventory > Enable stock management, and the product's Manage "
