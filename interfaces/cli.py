@@ -30,6 +30,8 @@ from infrastructure.postgres import check_database, check_migrated, eventsourcin
 from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild, RebuildReport
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
+from infrastructure.dead_letters import DeadLetters
+from infrastructure.inbox import PostgresInbox
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.retention import Retention
 from infrastructure.settings import Settings
@@ -383,10 +385,14 @@ def _retention(intake: composition.Intake) -> AbstractContextManager[None]:
 def prune() -> None:
     """Delete what is past its retention now (processed webhooks, channel observations,
     resolved dead letters: see `[retention]`); `run` and `worker` do it every hour."""
-    with _service() as (_, _, _, intake):
-        deleted = Retention(
-            intake.inbox, intake.dead_letters, intake.router.config.retention
-        ).apply()
+    with _errors_as_messages():
+        config = load_config(Settings.from_env().config_path).retention
+        with _database() as database_url:
+            inbox = PostgresInbox(database_url)
+            try:
+                deleted = Retention(inbox, DeadLetters(database_url), config).apply()
+            finally:
+                inbox.close()
     typer.echo(", ".join(f"{count} {what}" for what, count in deleted.items()) + " deleted")
 
 

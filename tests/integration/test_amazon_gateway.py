@@ -13,6 +13,7 @@ from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.amazon.sandbox import RATES, AmazonSandbox
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelUnavailable,
     Push,
     PushStatus,
@@ -64,9 +65,9 @@ class Seller:
         return self.sandbox.log.count(operation, status)
 
 
-def seller_with(**options) -> Iterator[Seller]:
+def seller_with(refusals: bool = False, **options) -> Iterator[Seller]:
     """A sandbox seller held to Amazon's models: it refuses what they refuse, and no answer of
-    its own may break them."""
+    its own may break them; the gateway sends nothing it refuses (400) unless `refusals`."""
     sandbox = AmazonSandbox(
         seller_id=SELLER,
         marketplace_id=MARKETPLACE,
@@ -81,7 +82,7 @@ def seller_with(**options) -> Iterator[Seller]:
     sandbox.close()
     assert sandbox.model_violations == []
     refused = {op: sandbox.log.count(op, 400) for op in RATES}
-    assert set(refused.values()) == {0}, f"the gateway sent requests the models refuse: {refused}"
+    assert refusals or set(refused.values()) == {0}, f"requests refused: {refused}"
 
 
 @pytest.fixture
@@ -121,6 +122,33 @@ def test_a_sku_the_seller_does_not_list_is_unknown_and_never_patched_though_amaz
     assert again.status is UNKNOWN
     assert seller.calls("getListingsItem") == 1  # the answer is kept
     assert seller.calls("patchListingsItem") == 0
+
+
+@pytest.fixture
+def refusing_seller() -> Iterator[Seller]:
+    yield from seller_with(refusals=True)
+
+
+def test_skus_amazon_refuses_to_look_at_are_rejected_and_a_read_of_them_fails(refusing_seller):
+    elsewhere = AmazonGateway(  # a marketplace the seller does not sell in: SP-API answers 400
+        refusing_seller.url,
+        SELLER,
+        "A1PA6795UKMFR9",
+        CREDENTIALS,
+        token_url=refusing_seller.url + "/auth/o2/token",
+        timeout=2.0,
+    )
+    with elsewhere:
+        [alone] = elsewhere.push([push("AMZ-1", 1)])
+        batch = elsewhere.push([push("AMZ-2", 1), push("AMZ-3", 1)])
+        with pytest.raises(ChannelError, match="400"):
+            elsewhere.read(["AMZ-1"])
+    assert alone.status is PushStatus.REJECTED
+    assert "HTTP 400" in alone.detail
+    assert [r.status for r in batch] == [PushStatus.REJECTED] * 2
+    assert refusing_seller.calls("getListingsItem", 400) == 2
+    assert refusing_seller.calls("searchListingsItems", 400) == 1
+    assert refusing_seller.calls("patchListingsItem") == 0
 
 
 def test_a_listed_sku_is_looked_at_before_its_first_push_only(seller, gateway):

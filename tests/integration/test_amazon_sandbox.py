@@ -27,6 +27,7 @@ from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.config import ChannelConfig, Config
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
+from tests.integration.amazon_models import sp_api_models
 from tests.integration.intake_fixtures import (
     ERP_SECRET,
     channel_config,
@@ -93,10 +94,11 @@ class Running:
 
 
 def running(topic: SnsTopic) -> Iterator[Running]:
-    sandbox = AmazonSandbox(topic=topic, apply_delay=0.05, feed_delay=0.1)
+    sandbox = AmazonSandbox(topic=topic, apply_delay=0.05, feed_delay=0.1, models=sp_api_models())
     with sandbox.server() as server:
         yield Running(sandbox, server.url)
     sandbox.close()
+    assert sandbox.model_violations == []  # its answers and reports are what the models allow
 
 
 @pytest.fixture
