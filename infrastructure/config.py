@@ -191,12 +191,25 @@ class ApiToken(BaseModel):
     scopes: tuple[Literal["read", "write", "admin"], ...] = ("read",)
 
 
+class RetentionConfig(BaseModel):
+    """`[retention]`: how long what is not the ledger is kept (days). The ledger's events and
+    receipts are kept for ever: they are the audit trail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deliveries_days: float = Field(default=30, gt=0)  # processed webhooks, with their bodies
+    observations_days: float = Field(default=30, gt=0)  # what channels reported of their stock
+    dead_letters_days: float = Field(default=30, gt=0)  # once retried or discarded
+    every_seconds: float = Field(default=3600, gt=0)  # how often `run` and `worker` apply it
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     channels: tuple[ChannelConfig, ...] = ()
     api_tokens: tuple[ApiToken, ...] = ()
     max_webhook_bytes: int = Field(default=1_048_576, gt=0)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.id == channel_id), None)

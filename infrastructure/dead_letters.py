@@ -13,7 +13,8 @@ from infrastructure.queue import INTAKE_ACTORS
 
 
 class DeadLetters:
-    def __init__(self, database_url: str, broker: dramatiq.Broker) -> None:
+    def __init__(self, database_url: str, broker: dramatiq.Broker | None = None) -> None:
+        # Without a broker (`invsync prune`) they can be listed and pruned, not retried.
         self._database_url = database_url
         self._broker = broker
 
@@ -59,8 +60,20 @@ class DeadLetters:
                 kwargs=stored["kwargs"],
                 options=options,
             )
+            if self._broker is None:
+                raise RuntimeError("dead letters opened without a broker cannot be retried")
             self._broker.enqueue(message)
         return True
+
+    def prune(self, days: float) -> int:
+        """Delete dead letters retried or discarded more than `days` ago; those still dead
+        stay until someone decides."""
+        with psycopg.connect(self._database_url) as conn:
+            return conn.execute(
+                "DELETE FROM dead_letters WHERE state IN ('retried', 'discarded') "
+                "AND resolved_at < now() - make_interval(secs => %s)",
+                [days * 86400],
+            ).rowcount
 
     def discard(self, dead_letter_id: int) -> bool:
         with psycopg.connect(self._database_url) as conn:

@@ -153,6 +153,22 @@ class PostgresInbox:
         )
         return row[0] if row else None
 
+    def prune(self, deliveries_days: float, observations_days: float) -> dict[str, int]:
+        """Delete processed deliveries and channel observations older than these many days;
+        parked and waiting deliveries stay until someone or something deals with them."""
+        with self._pool.connection() as conn:
+            deliveries = conn.execute(
+                "DELETE FROM inbox_deliveries WHERE state = 'processed' "
+                "AND processed_at < now() - make_interval(secs => %s)",
+                [deliveries_days * 86400],
+            ).rowcount
+            observations = conn.execute(
+                "DELETE FROM channel_observations "
+                "WHERE observed_at < now() - make_interval(secs => %s)",
+                [observations_days * 86400],
+            ).rowcount
+        return {"deliveries": deliveries, "observations": observations}
+
     def observations(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT channel_id, sku, location, quantity, observed_at, reference, delivery_id, echo"

@@ -24,14 +24,14 @@ from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.config import load_config
+from infrastructure.dead_letters import DeadLetters
 from infrastructure.idempotency import IdempotencyStore
+from infrastructure.inbox import PostgresInbox
 from infrastructure.periodic import every
 from infrastructure.postgres import check_database, check_migrated, eventsourcing_env
 from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild, RebuildReport
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
-from infrastructure.dead_letters import DeadLetters
-from infrastructure.inbox import PostgresInbox
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.retention import Retention
 from infrastructure.settings import Settings
