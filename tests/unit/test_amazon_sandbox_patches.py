@@ -59,5 +59,5 @@ def test_a_quantity_that_is_no_whole_number_of_units_is_refused(quantity):
     "patches", [[], None, [{"op": "upsert", "path": FULFILLMENT}], ["merge"]], ids=repr
 )
 def test_patches_that_are_not_a_list_of_json_patch_operations_are_refused(patches):
-    with pytest.raises(ValueError, match="(?i)patch"):
+    with pytest.raises(ValueError, match=r"(?i)patch"):
         check_patches(patches)
