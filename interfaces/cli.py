@@ -140,6 +140,7 @@ def run(
             projection = running.enter_context(
                 AvailabilityRunner(eventsourcing_env(found.database_url), rules)
             )
+            probes["projection"] = projection.check  # not ready while it cannot go on
             propagation = composition.build_propagation(
                 found.database_url,
                 redis_url,

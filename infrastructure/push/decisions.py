@@ -65,6 +65,22 @@ def settled(drift: Drift | None, sold: int, now: float, wait: float) -> Drift | 
     return Drift(0, sold, now)
 
 
+def expected(
+    acknowledged: int | None, drift: Drift | None, sold: int
+) -> tuple[int | None, Drift | None]:
+    """What the channel shows now if nothing moved it since we last saw it show `acknowledged`
+    but its own sales the ledger recorded since (`sold` against the count's base), and the
+    count with those seen: the base of the next push's compare-and-set, which proves it (or
+    refuses, and the channel is read). So a push that follows a sale recorded in the ledger
+    is not refused, and needs no read."""
+    if acknowledged is None or drift is None:
+        return acknowledged, drift
+    recorded = sold - drift.sold - drift.lost  # beyond the losses already seen
+    if recorded <= 0:
+        return acknowledged, drift
+    return acknowledged - recorded, Drift(sold - drift.sold, drift.sold, drift.at)
+
+
 def allowed(target: int, shows: int | None, missing: int) -> int | None:
     """What a push may set the channel to, wanting `target`, while it shows `shows` (None: not
     known, a first push) and `missing` of its sales are not recorded yet; None: nothing may go

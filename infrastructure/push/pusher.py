@@ -40,7 +40,14 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
-from infrastructure.push.decisions import Drift, allowed, refused, settled, unrecorded
+from infrastructure.push.decisions import (
+    Drift,
+    allowed,
+    expected,
+    refused,
+    settled,
+    unrecorded,
+)
 from infrastructure.push.gate import ChannelGate
 from infrastructure.push.store import Acknowledged, Pending, PushStore, Shown, Submission
 
@@ -84,10 +91,14 @@ class PushPolicy:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A pending row, and the quantity its push may set now (its own, or part of a raise)."""
+    """A pending row, the quantity its push may set now (its own, or part of a raise), what
+    the channel is expected to show (the compare-and-set's base) and the count of its losses
+    if it does."""
 
     pending: Pending
     quantity: int
+    shows: int | None
+    drift: Drift | None
 
     @property
     def sku(self) -> str:
@@ -153,12 +164,7 @@ class Pusher:
         if not pending:
             return []
         now = time.time()
-        outgoing = [
-            Outgoing(p, quantity)
-            for p in pending
-            if (quantity := allowed(p.quantity, p.acknowledged_quantity, self._missing(p, now)))
-            is not None
-        ]
+        outgoing = [o for p in pending if (o := self._outgoing(p, now)) is not None]
         hot, cutoff = self._hot(), datetime.now(UTC) - timedelta(seconds=self.policy.batch_window)
         recently = time.monotonic() - self.policy.sku_interval
         due = [
@@ -174,9 +180,12 @@ class Pusher:
         riders = [o for o in outgoing if o.sku not in chosen]
         return (due + riders)[: self.gateway.max_batch]
 
-    def _missing(self, pending: Pending, now: float) -> int:
-        """The channel's sales of the SKU the ledger has not recorded yet, as far as known."""
-        return unrecorded(pending.drift, pending.sold, now, self.policy.unrecorded_wait)
+    def _outgoing(self, pending: Pending, now: float) -> Outgoing | None:
+        """The push `pending` may make now; None while it waits for the channel's own sales."""
+        shows, drift = expected(pending.acknowledged_quantity, pending.drift, pending.sold)
+        missing = unrecorded(drift, pending.sold, now, self.policy.unrecorded_wait)
+        quantity = allowed(pending.quantity, shows, missing)
+        return None if quantity is None else Outgoing(pending, quantity, shows, drift)
 
     def _caused_by(self, sku: str) -> None:
         """`sku` caused a call: it causes none again for `sku_interval` (it may ride along).
@@ -190,9 +199,7 @@ class Pusher:
 
     def _call(self, due: list[Outgoing]) -> bool:
         """One call; False when the channel should not be called again now."""
-        pushes = [
-            Push(o.sku, o.quantity, o.pending.version, o.pending.acknowledged_quantity) for o in due
-        ]
+        pushes = [Push(o.sku, o.quantity, o.pending.version, o.shows) for o in due]
         self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:
             self._file_listings(due)
@@ -242,13 +249,10 @@ class Pusher:
                 shows = outgoing.quantity if shows is None else shows
                 applied.append(f"{pending.sku}={shows}")
                 if outgoing.quantity != pending.quantity:  # part of a raise: the rest waits
-                    shown.append(Shown(pending.sku, shows, pending.drift))
+                    shown.append(Shown(pending.sku, shows, outgoing.drift))
                     continue
-                # Nothing lost since we last saw it: the count of its losses starts again here.
-                base = settled(pending.drift, pending.sold, now, self.policy.unrecorded_wait)
-                kept = pending.drift
-                if base is not None and (kept is None or kept.lost or kept.sold != base.sold):
-                    based.append((pending.sku, base))
+                if (drift := self._counted(outgoing, now)) is not None:
+                    based.append((pending.sku, drift))
             elif result.status is PushStatus.STALE and shows is not None:
                 # The channel moved under us (its shoppers' sales not recorded yet): never
                 # overwrite it blindly. What it shows is the base of the next push, which
@@ -280,15 +284,26 @@ class Pusher:
             self.store.submit(self.channel_id, ticket, taken)
         self._log(applied, refusals)
 
+    def _counted(self, outgoing: Outgoing, now: float) -> Drift | None:
+        """The count of the channel's losses to keep after it took `outgoing` whole (None: the
+        one on file stands): started again when none is unrecorded."""
+        kept, sold = outgoing.pending.drift, outgoing.pending.sold
+        base = settled(outgoing.drift, sold, now, self.policy.unrecorded_wait)
+        if base is None:
+            return outgoing.drift if outgoing.drift != kept else None
+        if kept is None or kept.lost or kept.sold != base.sold:
+            return base
+        return None
+
     def _drifted(self, stale: list[tuple[Pending, int]], now: float) -> list[Shown]:
         """What refused rows' channels show, and the drift each refusal revealed."""
         if not stale:
             return []
         shown, wait = [], self.policy.unrecorded_wait
         for pending, shows in stale:
-            expected = pending.acknowledged_quantity
-            expected = shows if expected is None else expected  # no check: no drift seen
-            drift = refused(pending.drift, expected, shows, pending.sold, now=now, wait=wait)
+            before = pending.acknowledged_quantity
+            before = shows if before is None else before  # no check: no drift seen
+            drift = refused(pending.drift, before, shows, pending.sold, now=now, wait=wait)
             shown.append(Shown(pending.sku, shows, drift))
         return shown
 
@@ -319,7 +334,10 @@ class Pusher:
             if results is None:
                 self._give_up_if_old(submission)
                 continue
-            sent = [Outgoing(p, p.quantity) for p in submission.pending]
+            sent = [
+                Outgoing(p, p.quantity, p.acknowledged_quantity, p.drift)
+                for p in submission.pending
+            ]
             self._record(sent, results, datetime.now(UTC))
             self.store.forget_submission(self.channel_id, submission.ticket)
 

@@ -186,11 +186,15 @@ def test_after_the_bounded_wait_an_increase_goes_from_the_read_quantity(flash):
     assert flash.sandbox.stock(sku) == 12
 
 
-def test_a_sale_recorded_before_the_push_holds_no_later_raise_back(flash):
+def test_a_push_after_the_channels_recorded_sale_is_neither_refused_nor_read_first(flash):
     sku = flash.listed(10)
     flash.sandbox.buy(sku, 2)
     flash.record(shopify_sale(sku, 2))  # the usual order: the webhook, then our push
-    flash.pusher.drain()  # 8 from 10: refused, and Shopify shows 8 already
+    calls, lookups = flash.sandbox.calls.count("graphql"), flash.sandbox.fields["inventoryItems"]
+    flash.pusher.drain()  # 8, from the 10 we set less the 2 it sold: one call
+    assert flash.sandbox.calls.count("graphql") == calls + 1
+    assert flash.sandbox.fields["inventoryItems"] == lookups
+    assert flash.store.refusals(SHOPIFY) == {}
     assert flash.pending() == []
     flash.record(change(K.RECEIPT, sku, 5))
     flash.pusher.drain()

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infrastructure.push.decisions import Drift, allowed, refused, settled, unrecorded
+from infrastructure.push.decisions import (
+    Drift,
+    allowed,
+    expected,
+    refused,
+    settled,
+    unrecorded,
+)
 
 WAIT = 10.0
 
@@ -72,6 +79,16 @@ def test_an_accepted_push_starts_the_count_again_once_nothing_is_missing():
     assert settled(Drift(3, 5, 0.0), 7, 1.0, WAIT) is None  # one still unrecorded: kept
 
 
+def test_the_channels_sales_recorded_since_are_expected_off_what_it_showed():
+    base = Drift(0, 4, 0.0)
+    assert expected(10, base, 6) == (8, Drift(2, 4, 0.0))
+    assert expected(10, base, 4) == (10, base)
+    assert expected(10, Drift(3, 4, 0.0), 6) == (10, Drift(3, 4, 0.0))  # seen already
+    assert expected(7, Drift(3, 4, 0.0), 9) == (5, Drift(5, 4, 0.0))
+    assert expected(None, base, 9) == (None, base)
+    assert expected(10, None, 9) == (10, None)
+
+
 @dataclass
 class World:
     """One SKU on a compare-and-set channel (Shopify), the ledger, and the pusher's memory."""
@@ -84,6 +101,7 @@ class World:
     drift: Drift | None = None
     webhooks: list[int] = field(default_factory=list)  # the channel's sales not recorded yet
     now: float = 0.0
+    refusals: int = 0
 
     def ats(self) -> int:
         return max(0, self.on_hand - self.recorded)
@@ -180,3 +198,16 @@ def test_pushes_that_wait_a_bounded_time_converge_once_the_webhooks_are_in(on_ha
         world.now += WAIT
     world.push(WAIT)
     assert world.shows == world.ats()
+
+
+def test_a_push_that_follows_the_channels_recorded_sale_is_not_refused():
+    world = World(10)
+    world.push(WAIT)
+    for _ in range(5):  # a shopper, the webhook, our push: the usual order
+        world.shows -= 1
+        world.sold += 1
+        world.recorded += 1
+        world.push(WAIT)
+    world.on_hand += 4
+    world.push(WAIT)
+    assert (world.shows, world.refusals) == (9, 0)
