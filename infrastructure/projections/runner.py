@@ -16,17 +16,34 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self, cast
 
-from eventsourcing.persistence import InfrastructureFactory, OperationalError
+from eventsourcing.persistence import InfrastructureFactory, OperationalError, PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
+from prometheus_client import Counter, Gauge
 from psycopg import Error as PsycopgError
 from psycopg.sql import SQL, Identifier
 
 from application.ledger import Ledger
 from domain.allocation import ChannelRule
+from domain.errors import InvsyncError
 from infrastructure.projections.availability import NAME, PROJECTION_CHANNEL, AvailabilityView
 
 log = logging.getLogger(__name__)
+
+# After this many failures in a row on the same event, the projection says it is stuck.
+STUCK_AFTER = 5
+STUCK = Gauge(
+    "invsync_projection_stuck",
+    "1 while a projection keeps failing to fold the same ledger event",
+    ["projection"],
+)
+FAILURES = Counter(
+    "invsync_projection_failures_total", "Failed attempts to fold a batch", ["projection"]
+)
+
+
+class ProjectionStuck(InvsyncError):
+    """Raised (by a readiness probe) when a projection keeps failing on the same event."""
 
 
 def open_view(env: dict[str, str], schema: str = "", *, create: bool = False) -> AvailabilityView:
@@ -56,6 +73,8 @@ class AvailabilityRunner:
         self.batch_size = batch_size
         self.position = self.view.max_tracking_id(self.app.name) or 0
         self.error: BaseException | None = None
+        self.stuck: str | None = None  # why, while it keeps failing on the same event
+        self._failures = (self.position, 0)  # (position it failed after, times in a row)
         self._stopping = threading.Event()
         self._woken = threading.Event()
         self._threads = [
@@ -105,14 +124,45 @@ class AvailabilityRunner:
                 if not self._step():
                     self._woken.wait(timeout=1.0)  # a NOTIFY, or a look anyway
                     self._woken.clear()
-            except (OperationalError, PsycopgError) as error:
-                # The database is away: keep the position, try again when it is back.
-                log.warning("availability projection paused: %s", error)
+                self._recovered()
+            except (PersistenceError, PsycopgError) as error:
+                # The database is away, or refuses what this batch writes: keep the position,
+                # try again, and say loudly when it is the same event again and again.
+                self._failed(error)
                 self._stopping.wait(1.0)
             except BaseException as error:
                 log.exception("availability projection stopped")
                 self.error = error
                 self._stopping.set()
+
+    def check(self) -> None:
+        """A readiness probe: raises `ProjectionStuck` while the projection cannot go on."""
+        if self.stuck is not None:
+            raise ProjectionStuck(self.stuck)
+
+    def _failed(self, error: BaseException) -> None:
+        FAILURES.labels(NAME).inc()
+        at, times = self._failures
+        times = times + 1 if at == self.position else 1
+        self._failures = (self.position, times)
+        if times < STUCK_AFTER:
+            log.warning("availability projection paused: %s", error)
+            return
+        if self.stuck is None:
+            self.stuck = (
+                f"the availability projection cannot fold the ledger after position "
+                f"{self.position} ({times} attempts): {error}"
+            )
+            log.error("%s; pushes and read-your-writes wait until it is mended", self.stuck)
+        STUCK.labels(NAME).set(1)
+
+    def _recovered(self) -> None:
+        if self._failures[1]:
+            self._failures = (self.position, 0)
+        if self.stuck is not None:
+            log.info("availability projection goes on after position %s", self.position)
+            self.stuck = None
+            STUCK.labels(NAME).set(0)
 
     def _step(self) -> bool:
         notifications = self.app.recorder.select_notifications(
