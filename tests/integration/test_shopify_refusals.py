@@ -17,18 +17,25 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind, StockChange
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
+from infrastructure.config import PushConfig
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import Pending, PushStore
+from interfaces.composition import running_propagation
+from interfaces.http.schemas import ChannelSync
+from interfaces.http.sync import sync_routes
 from tests.helpers import change, random_sku
+from tests.integration.propagation_fixtures import eventually
 
 K = ChangeKind
 SHOPIFY, WOO = "shopify-us", "woo-eu"
@@ -200,6 +207,38 @@ def test_a_push_after_the_channels_recorded_sale_is_neither_refused_nor_read_fir
     flash.pusher.drain()
     assert flash.sandbox.stock(sku) == 13  # the whole raise: the sale it lost is recorded
     assert flash.store.held(SHOPIFY) == 0
+
+
+def test_sync_status_counts_refusals_and_held_skus_and_its_route_serves_its_document(
+    shop, scratch_ledger, scratch_database, redis_url
+):
+    sandbox, url = shop
+    sku = random_sku()
+    sandbox.set_stock(sku, 0)
+    gateway = ShopifyGateway(url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0)
+    config = PushConfig(rate_per_second=10, batch_window_seconds=0)
+    namespace = f"test-{random_sku()}"
+    with running_propagation(
+        scratch_database, redis_url, {SHOPIFY: (gateway, config)}, RULES, namespace=namespace
+    ) as propagation:
+        scratch_ledger.record(change(K.RECEIPT, sku, 10))
+        eventually(lambda: sandbox.stock(sku) == 10, 10, "the receipt reaches Shopify")
+        sandbox.buy(sku, 4)  # Shopify shows 6; its webhook is late
+        scratch_ledger.record(change(K.SALE, sku, 4, source=WOO))  # ATS 6: 6 from 10 refused
+        scratch_ledger.record(change(K.RECEIPT, sku, 3))  # ATS 9, truly 5: held
+        eventually(lambda: propagation.status(SHOPIFY)["held"] == 1, 10, "the raise is held")
+        status = propagation.status(SHOPIFY)
+        assert status["refused"]["CHANGE_FROM_QUANTITY_STALE"]["refusals"] >= 1
+        assert status["pending"] == 1
+        assert sandbox.stock(sku) == 6
+        routes = sync_routes(propagation.status)
+        with TestClient(Starlette(routes=routes)) as client:
+            served = client.get(f"/api/v1/channels/{SHOPIFY}/sync").json()
+        ChannelSync.model_validate(served)  # what the published document lists, no more
+        scratch_ledger.record(shopify_sale(sku, 4))  # the webhook: ATS 5
+        eventually(lambda: sandbox.stock(sku) == 5, 10, "Shopify follows the ledger")
+        eventually(lambda: propagation.status(SHOPIFY)["held"] == 0, 10, "nothing held")
+        assert propagation.status(SHOPIFY)["pending"] == 0
 
 
 STEPS = st.lists(
