@@ -4,6 +4,13 @@ Each request hands its delivery to the writer and awaits the outcome. One task d
 has queued since the last commit and writes it in one transaction, so throughput grows with
 concurrency instead of being one fsync per request. The caller answers 2xx only after its
 row (or the earlier copy of it) is committed.
+
+A row the database refuses (too large to index, say) fails alone: its batch is written again row
+by row, each under a savepoint, so its partners are stored. Channels give up after 5 s, so every
+caller has its outcome within `answer_within` seconds: a commit is abandoned after
+`commit_within` (a frozen server answers nothing, not even a statement timeout), the waiting list
+is bounded, and the connection is the writer's own, opened again at the first commit after a
+failure instead of after a pool's reconnect back-off.
 """
 
 from __future__ import annotations
@@ -13,12 +20,36 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+MAX_WAITING = 2_000  # about four full commits: beyond that, a commit would not come in time
+ANSWER_WITHIN = 3.0  # seconds a caller waits for its commit; Shopify's whole limit is 5
+COMMIT_WITHIN = 2.5  # seconds one commit may take, connecting included
+# Classes of SQLSTATE that say nothing about a row: the connection, the server or the
+# transaction failed, and every row of the batch would fail alike.
+_TRANSIENT_CLASSES = ("08", "53", "57", "40", "58", "XX")
+
+_INSERT = (
+    "INSERT INTO inbox_deliveries "
+    "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
+    "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
+    "RETURNING id, channel_id, delivery_key"
+)
+
+
+class InboxUnavailable(Exception):
+    """Raised when a delivery cannot be stored now (the database is down, frozen or too slow,
+    or too many deliveries wait already): the caller answers 503 and the channel retries."""
+
+
+class RowRefused(Exception):
+    """Raised when the database refuses one delivery's row for what it holds: retrying the same
+    row cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -40,37 +71,60 @@ class Stored:
 
 
 AfterCommit = Callable[[Sequence[Stored]], None]
+Waiter = tuple[IncomingDelivery, "asyncio.Future[Stored]"]
 
 
 class GroupCommitWriter:
-    def __init__(self, database_url: str, after_commit: AfterCommit | None = None) -> None:
-        # A short wait for a connection: a channel gives up after 5 s in all, and a 503 in time
-        # makes it retry, where a timeout may count against us.
-        self._pool = AsyncConnectionPool(
-            database_url, min_size=1, max_size=2, open=False, timeout=2
-        )
-        self._waiting: list[tuple[IncomingDelivery, asyncio.Future[Stored]]] = []
+    def __init__(
+        self,
+        database_url: str,
+        after_commit: AfterCommit | None = None,
+        *,
+        answer_within: float = ANSWER_WITHIN,
+        commit_within: float = COMMIT_WITHIN,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
+        self._database_url = database_url
+        self._answer_within = answer_within
+        self._commit_within = commit_within
+        self._max_waiting = max_waiting
+        self._conn: psycopg.AsyncConnection | None = None
+        self._waiting: list[Waiter] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._abandoned: set[asyncio.Task[dict[tuple[str, str], int | BaseException]]] = set()
         self._after_commit = after_commit
 
     async def start(self) -> None:
-        await self._pool.open(wait=False)
         self._task = asyncio.create_task(self._run(), name="inbox-group-commit")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with_suppressed = asyncio.gather(self._task, return_exceptions=True)
-            await with_suppressed
-        await self._pool.close()
+        for task in [self._task, *self._abandoned]:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self._conn is not None:
+            await self._conn.close()
 
     async def store(self, delivery: IncomingDelivery) -> Stored:
-        """Store durably; raises the database's error if the commit failed."""
+        """Store durably.
+
+        Raises:
+            InboxUnavailable: not stored in time, or too many deliveries wait already.
+            RowRefused: the database refuses this delivery's row.
+        """
+        if len(self._waiting) >= self._max_waiting:
+            raise InboxUnavailable(f"{len(self._waiting)} deliveries wait for the inbox already")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._waiting.append((delivery, future))
         self._wake.set()
-        return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._answer_within)
+        except TimeoutError:
+            future.cancel()  # a commit not begun yet leaves it out
+            raise InboxUnavailable(
+                f"the inbox did not commit within {self._answer_within} s"
+            ) from None
 
     async def _run(self) -> None:
         while True:
@@ -78,45 +132,126 @@ class GroupCommitWriter:
             self._wake.clear()
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                await self._commit(batch)
+                live = [(delivery, future) for delivery, future in batch if not future.done()]
+                if live:
+                    await self._commit(live)
 
-    async def _commit(self, batch: list[tuple[IncomingDelivery, asyncio.Future[Stored]]]) -> None:
+    async def _commit(self, batch: list[Waiter]) -> None:
         deliveries = [delivery for delivery, _ in batch]
         try:
-            ids = await self._insert(deliveries)
+            outcomes = await self._within_deadline(deliveries)
         except Exception as error:  # every waiter gets the failure: its request answers 503
+            log.warning("inbox commit of %d deliveries failed: %s", len(batch), error)
+            unavailable = InboxUnavailable(" ".join(str(error).split()) or type(error).__name__)
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(unavailable)
             return
         results = []
-        for delivery in deliveries:
-            # Within one batch the same key is inserted once: later copies are duplicates.
-            row_id = ids.pop((delivery.channel_id, delivery.delivery_key), None)
-            results.append(Stored(row_id, delivery))
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_delivery, future), outcome in zip(
+            batch, _outcomes(deliveries, outcomes), strict=True
+        ):
+            if isinstance(outcome, BaseException):
+                if not future.done():
+                    future.set_exception(outcome)
+                continue
+            results.append(outcome)
             if not future.done():
-                future.set_result(result)
+                future.set_result(outcome)
         if self._after_commit is not None:
             # Must not block: with Redis down, the next commit may not wait for this one's hint.
             self._after_commit([r for r in results if r.id is not None])
 
-    async def _insert(self, deliveries: list[IncomingDelivery]) -> dict[tuple[str, str], int]:
-        async with self._pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                "INSERT INTO inbox_deliveries "
-                "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
-                "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
-                "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
-                "RETURNING id, channel_id, delivery_key",
-                [
-                    [d.channel_id for d in deliveries],
-                    [d.delivery_key for d in deliveries],
-                    [d.topic for d in deliveries],
-                    [d.lane for d in deliveries],
-                    [Jsonb(dict(d.headers)) for d in deliveries],
-                    [d.body for d in deliveries],
-                ],
+    async def _within_deadline(
+        self, deliveries: list[IncomingDelivery]
+    ) -> dict[tuple[str, str], int | BaseException]:
+        """Insert in a task of its own, given up after `commit_within`: cancelling a query on a
+        frozen server waits for the server too, so the task is left to end in the background
+        with its connection, and the next commit opens a new one."""
+        task = asyncio.create_task(self._insert(deliveries))
+        done, _ = await asyncio.wait({task}, timeout=self._commit_within)
+        if task in done:
+            return task.result()
+        self._conn = None
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+        task.cancel()
+        raise InboxUnavailable(f"the database did not commit within {self._commit_within} s")
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.broken or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._database_url,
+                connect_timeout=max(2, int(self._commit_within)),
+                # Locks or a slow disk: answered in time by the server itself.
+                options=f"-c statement_timeout={int(self._commit_within * 1000)}",
             )
-            rows = await cursor.fetchall()
-        return {(channel_id, key): row_id for row_id, channel_id, key in rows}
+        return self._conn
+
+    async def _insert(
+        self, deliveries: list[IncomingDelivery]
+    ) -> dict[tuple[str, str], int | BaseException]:
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                cursor = await conn.execute(_INSERT, _columns(deliveries))
+                rows = await cursor.fetchall()
+            return {(channel_id, key): row_id for row_id, channel_id, key in rows}
+        except psycopg.Error as error:
+            if _transient(error) or conn.broken:
+                await conn.close()
+                raise
+            log.warning("a row of %d deliveries was refused: %s", len(deliveries), error)
+        return await self._insert_each(conn, deliveries)
+
+    async def _insert_each(
+        self, conn: psycopg.AsyncConnection, deliveries: list[IncomingDelivery]
+    ) -> dict[tuple[str, str], int | BaseException]:
+        """One savepoint per row: a refused row is that delivery's failure alone."""
+        found: dict[tuple[str, str], int | BaseException] = {}
+        async with conn.transaction():
+            for delivery in deliveries:
+                key = (delivery.channel_id, delivery.delivery_key)
+                try:
+                    async with conn.transaction():
+                        cursor = await conn.execute(_INSERT, _columns([delivery]))
+                        row = await cursor.fetchone()
+                except psycopg.Error as error:
+                    if _transient(error) or conn.broken:
+                        raise
+                    found.setdefault(key, RowRefused(" ".join(str(error).split())))
+                    continue
+                if row is not None:
+                    found[key] = row[0]
+        return found
+
+
+def _outcomes(
+    deliveries: list[IncomingDelivery], found: dict[tuple[str, str], int | BaseException]
+) -> list[Stored | BaseException]:
+    outcomes: list[Stored | BaseException] = []
+    for delivery in deliveries:
+        # Within one batch the same key is inserted once: later copies are duplicates.
+        row_id = found.pop((delivery.channel_id, delivery.delivery_key), None)
+        if isinstance(row_id, BaseException):
+            found[(delivery.channel_id, delivery.delivery_key)] = row_id  # refused for every copy
+            outcomes.append(row_id)
+        else:
+            outcomes.append(Stored(row_id, delivery))
+    return outcomes
+
+
+def _columns(deliveries: list[IncomingDelivery]) -> list[list[object]]:
+    return [
+        [d.channel_id for d in deliveries],
+        [d.delivery_key for d in deliveries],
+        [d.topic for d in deliveries],
+        [d.lane for d in deliveries],
+        [Jsonb(dict(d.headers)) for d in deliveries],
+        [d.body for d in deliveries],
+    ]
+
+
+def _transient(error: psycopg.Error) -> bool:
+    state = error.sqlstate
+    return state is None or state.startswith(_TRANSIENT_CLASSES)

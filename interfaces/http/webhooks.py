@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+from dataclasses import replace
 
-import psycopg
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +14,12 @@ from starlette.responses import JSONResponse, Response
 from infrastructure.channels.base import Ping, SignatureInvalid, Verdict, VerificationUnavailable
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ChannelConfig
-from infrastructure.intake_writer import GroupCommitWriter, IncomingDelivery
+from infrastructure.intake_writer import (
+    GroupCommitWriter,
+    InboxUnavailable,
+    IncomingDelivery,
+    RowRefused,
+)
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from interfaces.http.problems import problem
 
@@ -50,22 +57,38 @@ class WebhookReceiver:
             WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
             return JSONResponse({"status": "ok"})
         lane = self.router.adapter(channel).lane(verdict.topic)
-        delivery = IncomingDelivery(
-            channel_id,
-            verdict.delivery_key,
-            verdict.topic,
-            lane.value,
-            _kept_headers(headers),
-            body,
+        delivery = storable(
+            IncomingDelivery(
+                channel_id,
+                verdict.delivery_key,
+                verdict.topic,
+                lane.value,
+                _kept_headers(headers),
+                body,
+            )
         )
+        return await self._store(delivery)
+
+    async def _store(self, delivery: IncomingDelivery) -> Response:
+        channel_id = delivery.channel_id
         assert self.writer is not None, "the app's lifespan starts the writer"
         try:
             stored = await self.writer.store(delivery)
-        except (psycopg.Error, OSError) as error:
+        except InboxUnavailable as error:
             # Not stored, so not acknowledged: the channel will retry.
             log.warning("inbox unavailable: %s", error)
             WEBHOOKS_REJECTED.labels(channel_id, "unavailable").inc()
             return _retry_later("Inbox unavailable", "the delivery was not stored; retry")
+        except RowRefused as error:
+            # What the database refuses now it refuses on every retry: say so, once.
+            log.warning(
+                "delivery %s of %s refused by the inbox: %s",
+                delivery.delivery_key[:80],
+                channel_id,
+                error,
+            )
+            WEBHOOKS_REJECTED.labels(channel_id, "unstorable").inc()
+            return problem(422, "Delivery cannot be stored", str(error)[:500])
         outcome = "duplicate" if stored.id is None else "stored"
         WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
         return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
@@ -112,3 +135,35 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
         for name, value in headers.items()
         if name.startswith(("x-", "content-type", "user-agent"))
     }
+
+
+# Header-derived fields are bounded and made storable rather than refused: a channel that keeps
+# getting errors for a delivery it signed stops sending us any (Shopify removes the webhook), and
+# the body the signature covers is kept whole either way.
+MAX_KEY = 255
+MAX_TOPIC = 255
+MAX_HEADER_VALUE = 1024
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def storable(delivery: IncomingDelivery) -> IncomingDelivery:
+    """`delivery` with fields the database can always store and index: a key over `MAX_KEY`
+    characters or holding control characters becomes `sha256:<hex>` of itself (the same key
+    always gives the same digest, so replays stay duplicates); a topic loses control characters
+    and is cut at `MAX_TOPIC` (no real topic is that long, so it moves no stock); kept header
+    values likewise, at `MAX_HEADER_VALUE`."""
+    return replace(
+        delivery,
+        delivery_key=_bounded_key(delivery.delivery_key),
+        topic=_UNSTORABLE.sub("", delivery.topic)[:MAX_TOPIC],
+        headers={
+            _UNSTORABLE.sub("", name)[:MAX_TOPIC]: _UNSTORABLE.sub("", value)[:MAX_HEADER_VALUE]
+            for name, value in delivery.headers.items()
+        },
+    )
+
+
+def _bounded_key(key: str) -> str:
+    if len(key) <= MAX_KEY and not _UNSTORABLE.search(key):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
