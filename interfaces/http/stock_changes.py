@@ -15,7 +15,12 @@ from starlette.responses import JSONResponse, Response
 from application.ledger import Ledger, Outcome, OutcomeStatus
 from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
-from infrastructure.idempotency import IdempotencyStore, request_hash
+from infrastructure.idempotency import (
+    MAX_KEY_LENGTH,
+    ClaimState,
+    IdempotencyStore,
+    request_hash,
+)
 from interfaces.http.inputs import PastTime, Text, Units
 from interfaces.http.params import flag
 from interfaces.http.problems import problem
@@ -77,33 +82,76 @@ def stock_changes_endpoint(
     async def post(request: Request) -> Response:
         wait = flag(request.query_params.get("wait"), "wait")
         body = await request.body()
-        key = request.headers.get("idempotency-key")
-        fingerprint = request_hash("POST", request.url.path, body)
-        if key and idempotency is not None:
-            seen = await run_in_threadpool(idempotency.recall, key, fingerprint)
-            if seen is not None and not seen.same_request:
-                return problem(
-                    422,
-                    "Idempotency key reused",
-                    "this Idempotency-Key was used with another request body",
-                )
-            if seen is not None:
-                return JSONResponse(
-                    seen.body, status_code=seen.status, headers={"Idempotent-Replayed": "true"}
-                )
         # Who made it: the token's name; with no tokens configured (loopback only), "api".
         source = getattr(request.state, "token", None) or "api"
-        status, document = await run_in_threadpool(_record, ledger, body, source)
-        if key and idempotency is not None and status < 500:
-            await run_in_threadpool(idempotency.remember, key, fingerprint, status, document)
-        media = "application/problem+json" if status >= 400 else "application/json"
-        response = JSONResponse(document, status_code=status, media_type=media)
+        key = request.headers.get("idempotency-key")
+        if key is None or idempotency is None:
+            status, document = await run_in_threadpool(_record, ledger, body, source)
+            return await _answer(status, document, wait)
+        if refusal := key_refusal(key):
+            return problem(400, "Invalid Idempotency-Key", refusal)
+        # Keys are the token's own: two clients may well pick the same one.
+        owner = getattr(request.state, "token", None) or ""
+        fingerprint = request_hash("POST", request.url.path, body)
+        claim = await run_in_threadpool(idempotency.claim, owner, key, fingerprint)
+        if claim.state is ClaimState.MISMATCH:
+            return problem(
+                422,
+                "Idempotency key reused",
+                "this Idempotency-Key was used with another request body",
+            )
+        if claim.state is ClaimState.IN_FLIGHT:
+            response = problem(
+                409,
+                "Request in progress",
+                "the first request with this Idempotency-Key is still running: retry shortly",
+            )
+            response.headers["Retry-After"] = "1"
+            return response
+        if claim.state is ClaimState.REPLAY:
+            return JSONResponse(
+                claim.body,
+                status_code=claim.status or 200,
+                headers={"Idempotent-Replayed": "true"},
+                media_type=_media(claim.status or 200),
+            )
+        assert claim.token is not None
+        try:
+            status, document = await run_in_threadpool(_record, ledger, body, source)
+        except BaseException:
+            # The outcome is unknown to the client: its retry must run (business keys keep
+            # the ledger exact), not replay a failure or wait out the claim's lease.
+            await run_in_threadpool(idempotency.abandon, owner, key, claim.token)
+            raise
+        await run_in_threadpool(idempotency.complete, owner, key, claim.token, status, document)
+        return await _answer(status, document, wait)
+
+    async def _answer(status: int, document: dict[str, Any], wait: bool) -> Response:
+        response = JSONResponse(document, status_code=status, media_type=_media(status))
         if wait and caught_up is not None and status < 400:
             in_time = await run_in_threadpool(caught_up, WAIT_SECONDS)
             response.headers["Projections-Caught-Up"] = "true" if in_time else "false"
         return response
 
     return post
+
+
+def key_refusal(key: str) -> str | None:
+    """Why `key` cannot be an Idempotency-Key, or None."""
+    if not key:
+        return "an Idempotency-Key must not be empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return (
+            f"the Idempotency-Key is {len(key)} characters long; "
+            f"at most {MAX_KEY_LENGTH} are allowed"
+        )
+    if not key.isprintable() or not key.isascii():
+        return "an Idempotency-Key holds only printable ASCII characters"
+    return None
+
+
+def _media(status: int) -> str:
+    return "application/problem+json" if status >= 400 else "application/json"
 
 
 def _record(ledger: Ledger, body: bytes, source: str) -> tuple[int, dict[str, Any]]:
