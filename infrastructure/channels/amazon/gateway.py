@@ -22,12 +22,10 @@ the next may be minutes away).
 SP-API limits each operation apart (CHANNELS.md §3.3): `rates` holds the documented default
 rates, and the gateway takes a turn from `turns` (shared by every worker) before each call. A
 write (a patch, or a feed) also goes on the channel's own turn: the caller's (`turn_taken`), or
-the next one when a look at a listing took the caller's. A
-429 may name the operation's rate in `x-amzn-RateLimit-Limit` (the models declare no headers on
-429, and Amazon often sends none): the wait for the bucket's next token is one over that rate,
-or over the operation's documented rate. Every call carries an LWA access token (see `lwa.py`).
-Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
-no result is STALE.
+the next one when a look at a listing took the caller's. A 429 waits for the bucket's next token
+at the rate it names, or at the operation's documented one (see `client.py`, which makes every
+call with an LWA access token). Quantities are absolute and there is no compare-and-set, so
+`Push.acknowledged` is not used and no result is STALE.
 """
 
 from __future__ import annotations
@@ -44,12 +42,11 @@ from urllib.parse import quote
 
 import httpx
 
-from infrastructure.channels.amazon.lwa import TOKEN_URL, AccessTokens, LwaCredentials
+from infrastructure.channels.amazon.client import SpApi, describe, json_of
+from infrastructure.channels.amazon.lwa import TOKEN_URL, LwaCredentials
 from infrastructure.channels.gateway import (
     CHANNEL_CALL,
-    ChannelAuthFailed,
     ChannelError,
-    ChannelUnavailable,
     Push,
     PushResult,
     PushStatus,
@@ -138,14 +135,14 @@ class AmazonGateway:
         self._unlisted: dict[str, float] = {}  # SKU → when getListingsItem found no listing
         self._feeds: dict[str, _Followed] = {}  # the feeds followed, by id
         self._prepaid = False  # the caller took the channel's turn for the next call
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
+        self._api = SpApi(
+            base_url,
+            credentials,
+            token_url=token_url,
             timeout=timeout,
+            rates=self.rates,
             transport=transport,
-            headers={"User-Agent": "invsync (Language=Python)", "Accept": "application/json"},
-        )
-        self._tokens = AccessTokens(
-            self._client, token_url, credentials, refresh_margin=refresh_margin
+            refresh_margin=refresh_margin,
         )
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
@@ -219,7 +216,7 @@ class AmazonGateway:
         return {sku: self._quantity(sku) for sku in dict.fromkeys(skus)}
 
     def close(self) -> None:
-        self._client.close()
+        self._api.close()
 
     def __enter__(self) -> Self:
         return self
@@ -317,10 +314,10 @@ class AmazonGateway:
             "pageSize": str(SEARCH_LIMIT),
         }
         path = f"{LISTINGS}/{quote(self.seller_id, safe='')}"
-        response = self._call("searchListingsItems", "GET", path, params=params)
-        answer = _json(response) if response.status_code != 404 else {"items": []}
+        response = self._api.call("searchListingsItems", "GET", path, params=params)
+        answer = json_of(response) if response.status_code != 404 else {"items": []}
         if response.status_code not in (200, 404) or not isinstance(answer, dict):
-            raise _Refused(f"SP-API refused to search for {len(skus)} SKUs: {_describe(response)}")
+            raise _Refused(f"SP-API refused to search for {len(skus)} SKUs: {describe(response)}")
         found = {item.get("sku") for item in _objects(answer.get("items"))}
         for sku in skus:
             self._keep(sku, sku in found)
@@ -341,13 +338,13 @@ class AmazonGateway:
             _Refused: SP-API refused the request (4xx other than 404).
         """
         params = {**self._marketplace(), "includedData": "fulfillmentAvailability"}
-        response = self._call("getListingsItem", "GET", self._item_path(sku), params=params)
+        response = self._api.call("getListingsItem", "GET", self._item_path(sku), params=params)
         if response.status_code == 404:
             self._keep(sku, listed=False)
             return None
-        answer = _json(response)
+        answer = json_of(response)
         if response.status_code >= 400 or not isinstance(answer, dict):
-            raise _Refused(f"SP-API refused to read {sku!r}: {_describe(response)}")
+            raise _Refused(f"SP-API refused to read {sku!r}: {describe(response)}")
         self._keep(sku, listed=True)
         return answer
 
@@ -356,7 +353,7 @@ class AmazonGateway:
     def _patch(self, push: Push) -> PushResult:
         self._turn("patchListingsItem")
         body = {"productType": self.product_type, "patches": _patches(push.quantity)}
-        response = self._call(
+        response = self._api.call(
             "patchListingsItem",
             "PATCH",
             self._item_path(push.sku),
@@ -364,10 +361,10 @@ class AmazonGateway:
             json=body,
         )
         if response.status_code == 404:
-            return _unknown(push.sku, _describe(response))
-        answer = _json(response)
+            return _unknown(push.sku, describe(response))
+        answer = json_of(response)
         if response.status_code >= 400 or not isinstance(answer, dict):
-            return PushResult(push.sku, PushStatus.REJECTED, detail=_describe(response))
+            return PushResult(push.sku, PushStatus.REJECTED, detail=describe(response))
         if answer.get("status") == "ACCEPTED":
             return PushResult(
                 push.sku, PushStatus.APPLIED, detail=f"submission {answer.get('submissionId')}"
@@ -407,20 +404,20 @@ class AmazonGateway:
         return self.turns.take("createFeedDocument", 0) and self.turns.take("createFeed", 0)
 
     def _submit_feed(self, pushes: Sequence[Push]) -> list[PushResult]:
-        document = self._call_json(
+        document = self._api.call_json(
             "createFeedDocument",
             "POST",
             f"{FEEDS}/documents",
             json={"contentType": FEED_CONTENT_TYPE},
         )
-        self._transfer(
+        self._api.transfer(
             "createFeedDocument",
             "PUT",
             _required(document, "url"),
             content=json.dumps(self._feed_document(pushes)).encode(),
             headers={"Content-Type": FEED_CONTENT_TYPE},
         )
-        created = self._call_json(
+        created = self._api.call_json(
             "createFeed",
             "POST",
             f"{FEEDS}/feeds",
@@ -459,7 +456,7 @@ class AmazonGateway:
         if not self.turns.take("getFeed", 0):
             return None
         followed.looked_at = time.monotonic()
-        feed = self._call_json("getFeed", "GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
+        feed = self._api.call_json("getFeed", "GET", f"{FEEDS}/feeds/{quote(feed_id, safe='')}")
         if feed.get("processingStatus") not in _FINISHED:
             return None
         followed.finished = feed
@@ -476,10 +473,10 @@ class AmazonGateway:
         """The feed's processing report ({} when the feed has none)."""
         if not isinstance(document_id, str) or not document_id:
             return {}
-        document = self._call_json(
+        document = self._api.call_json(
             "getFeedDocument", "GET", f"{FEEDS}/documents/{quote(document_id, safe='')}"
         )
-        content = self._transfer("getFeedDocument", "GET", _required(document, "url")).content
+        content = self._api.transfer("getFeedDocument", "GET", _required(document, "url")).content
         if document.get("compressionAlgorithm") == "GZIP":
             content = gzip.decompress(content)
         try:
@@ -488,51 +485,12 @@ class AmazonGateway:
             raise ChannelError(f"the processing report {document_id} is not JSON") from None
         return report if isinstance(report, dict) else {}
 
-    # HTTP -------------------------------------------------------------------------------------
-
     def _turn(self, operation: str) -> None:
         """Wait for the operation's turn under the shared limits (at most `timeout`)."""
         if not self.turns.take(operation, self.timeout):
             raise Throttled(
                 f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
             )
-
-    def _call_json(self, operation: str, method: str, path: str, **options: Any) -> dict[str, Any]:
-        response = self._call(operation, method, path, **options)
-        answer = _json(response)
-        if response.status_code >= 400 or not isinstance(answer, dict):
-            raise ChannelError(f"SP-API refused {method} {path}: {_describe(response)}")
-        return answer
-
-    def _call(self, operation: str, method: str, path: str, **options: Any) -> httpx.Response:
-        """One call of an SP-API operation with a current access token; a refused token is
-        replaced once, since Amazon may have ended it before the expiry it announced."""
-        for _ in range(2):
-            token = self._tokens.current()
-            headers = {"x-amz-access-token": token}
-            response = self._transfer(operation, method, path, headers=headers, **options)
-            if response.status_code not in (401, 403):
-                return response
-            self._tokens.forget(token)
-        raise ChannelAuthFailed(
-            f"SP-API refused a fresh access token for {path} ({_describe(response)}): check "
-            "that the seller's authorisation grants the Listings and Feeds roles"
-        )
-
-    def _transfer(self, operation: str, method: str, url: str, **options: Any) -> httpx.Response:
-        """One HTTP exchange for `operation`; throttling, 5xx and network failures are errors."""
-        try:
-            response = self._client.request(method, url, **options)
-        except httpx.TimeoutException as error:
-            raise ChannelUnavailable(f"SP-API did not answer {method} {url} in time") from error
-        except httpx.TransportError as error:
-            raise ChannelUnavailable(f"SP-API cannot be reached: {error}") from error
-        if response.status_code == 429:
-            wait = _bucket_wait(response, self.rates[operation])
-            raise Throttled(f"SP-API throttled {operation} ({method} {url})", retry_after=wait)
-        if response.status_code >= 500:
-            raise ChannelUnavailable(f"SP-API answered {response.status_code} to {method} {url}")
-        return response
 
 
 @dataclass
@@ -586,30 +544,3 @@ def _objects(value: object) -> list[dict[str, Any]]:
 def _feed_issues(report: Mapping[str, Any]) -> str:
     issues = _objects(report.get("issues"))
     return "; ".join(f"{i.get('code')}: {i.get('message', '')}" for i in issues) or "no report"
-
-
-def _bucket_wait(response: httpx.Response, documented: float) -> float:
-    """Seconds until the operation's bucket holds a token again: one over the rate the 429
-    names, or over the operation's documented rate when it names none."""
-    try:
-        rate = float(response.headers.get("x-amzn-ratelimit-limit", ""))
-    except ValueError:
-        rate = 0.0
-    return 1.0 / (rate if rate > 0 else documented)
-
-
-def _json(response: httpx.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _describe(response: httpx.Response) -> str:
-    """SP-API errors are `{"errors": [{"code", "message", "details"}]}`."""
-    body = _json(response)
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        first = errors[0]
-        return f"HTTP {response.status_code} {first.get('code')}: {first.get('message', '')}"
-    return f"HTTP {response.status_code}"
