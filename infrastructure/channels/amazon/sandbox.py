@@ -15,7 +15,8 @@ message); a token bucket per operation with the models' default usage plans, 429
 `x-amzn-RateLimit-Limit` (the models declare it on other answers only). Given Amazon's models
 (`models`), it refuses what they refuse with 400 and notes its own answers they do not allow.
 Shoppers (`buy`, `cancel`, `ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE
-notifications through the SNS topic (see `sandbox_sns.py`).
+notifications through the SNS topic (see `sandbox_sns.py`). The Listings Items routes are in
+`sandbox_listings.py`, the Feeds routes in `sandbox_feeds.py`.
 
 Simplified: one seller, one marketplace, listings with only a fulfillment availability and no
 product data, so `productType` is required but not checked; patches of other attributes are
@@ -45,13 +46,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infrastructure.channels.amazon.gateway import RATES as DOCUMENTED_RATES
-from infrastructure.channels.amazon.sandbox_feeds import (
-    INVALID_MESSAGE,
-    FeedDesk,
-    check_patches,
-    patched,
-    sp_error,
-)
+from infrastructure.channels.amazon.sandbox_feeds import FeedDesk, sp_error
+from infrastructure.channels.amazon.sandbox_listings import Listing, ListingsDesk, amazon_time
 from infrastructure.channels.amazon.sandbox_sns import (
     ACTION_PATH,
     CERTIFICATE_PATH,
@@ -108,27 +104,6 @@ class _Bucket:
 
 class OutOfStock(ValueError):
     """Raised when a shopper asks for more than the seller's merchant-fulfilled stock."""
-
-
-@dataclass
-class Listing:
-    """A listing's `fulfillment_availability` attribute (its entries as Amazon keeps them) and
-    when it was created and last changed."""
-
-    availability: list[dict[str, Any]]
-    created: str = field(default_factory=lambda: _amazon_time(datetime.now(UTC)))
-    updated: str = field(default_factory=lambda: _amazon_time(datetime.now(UTC)))
-
-    def quantity(self) -> int:
-        """The merchant-fulfilled quantity (0 when the attribute holds none)."""
-        for entry in self.availability:
-            if entry.get("fulfillment_channel_code") == "DEFAULT":
-                return int(entry.get("quantity") or 0)
-        return 0
-
-    def patch(self, patches: list[dict[str, Any]]) -> None:
-        self.availability = patched(self.availability, patches)
-        self.updated = _amazon_time(datetime.now(UTC))
 
 
 @dataclass
@@ -194,6 +169,7 @@ class AmazonSandbox:
         self._lock = threading.RLock()
         self._timeline = Timeline("amazon-sandbox")
         self.feeds = FeedDesk(self, feed_delay, self._timeline)
+        self.listings = ListingsDesk(self, self._timeline)
         self.app = Starlette(routes=self._api_routes() + self._control_routes())
 
     def server(self, host: str = "127.0.0.1", port: int | None = None) -> SandboxServer:
@@ -234,6 +210,15 @@ class AmazonSandbox:
         with self._lock:
             listing = self._listings.get(sku)
             return None if listing is None else listing.quantity()
+
+    def listing(self, sku: str) -> Listing | None:
+        """A copy of the listing as it is now; None when the seller lists no such SKU."""
+        with self._lock:
+            listing = self._listings.get(sku)
+            if listing is None:
+                return None
+            entries = [dict(entry) for entry in listing.availability]
+            return Listing(entries, listing.created, listing.updated)
 
     def fulfillment_availability(self, sku: str) -> list[dict[str, Any]] | None:
         """The listing's `fulfillment_availability` attribute; None when it is not listed."""
@@ -310,12 +295,19 @@ class AmazonSandbox:
     # Routes -------------------------------------------------------------------------------
 
     def _api_routes(self) -> list[Route]:
-        item = LISTINGS + "/{seller_id}/{sku:path}"
+        search = LISTINGS + "/{seller_id}"
+        item = search + "/{sku:path}"
         api = [
             (TOKEN_PATH, "lwa.token", ["POST"], self._token, False),
-            (item, "patchListingsItem", ["PATCH"], self._patch_item, True),
-            (item, "getListingsItem", ["GET"], self._get_item, True),
-            (LISTINGS + "/{seller_id}", "searchListingsItems", ["GET"], self._search_items, True),
+            (item, "patchListingsItem", ["PATCH"], self.listings.patch_item, True),
+            (item, "getListingsItem", ["GET"], self.listings.get_item, True),
+            (
+                LISTINGS + "/{seller_id}",
+                "searchListingsItems",
+                ["GET"],
+                self.listings.search_items,
+                True,
+            ),
             (
                 FEEDS + "/documents",
                 "createFeedDocument",
@@ -436,93 +428,6 @@ class AmazonSandbox:
             }
         )
 
-    async def _patch_item(self, request: Request) -> Response:
-        """ACCEPTED and applied `apply_delay` later; for a SKU the seller does not list too, as
-        on Amazon (which may make an offer-only stub of it: the sandbox makes none)."""
-        sku = request.path_params["sku"]
-        if (wrong := self._wrong_marketplace(request)) is not None:
-            return wrong
-        try:
-            body = await request.json()
-            product_type, patches = body["productType"], body["patches"]
-        except (ValueError, KeyError, TypeError) as error:
-            return sp_error(400, "InvalidInput", f"Invalid request body: {error}")
-        if not isinstance(product_type, str) or not product_type:
-            return sp_error(400, "InvalidInput", "productType is required")
-        answer: dict[str, Any] = {"sku": sku, "submissionId": uuid.uuid4().hex, "issues": []}
-        try:
-            check_patches(patches)
-        except (ValueError, TypeError, AttributeError) as error:
-            issue = {
-                "code": INVALID_MESSAGE,
-                "message": str(error),
-                "severity": "ERROR",
-                "attributeNames": ["fulfillment_availability"],
-                "categories": ["INVALID_ATTRIBUTE"],
-            }
-            return JSONResponse({**answer, "status": "INVALID", "issues": [issue]})
-        if request.query_params.get("mode") == "VALIDATION_PREVIEW":
-            return JSONResponse({**answer, "status": "VALID"})
-        self._timeline.after(self.apply_delay, lambda: self.apply_patches(sku, patches))
-        return JSONResponse({**answer, "status": "ACCEPTED"})
-
-    async def _get_item(self, request: Request) -> Response:
-        sku = request.path_params["sku"]
-        if (wrong := self._wrong_marketplace(request)) is not None:
-            return wrong
-        item = self._item(sku, _included(request))
-        if item is None:
-            return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace")
-        return JSONResponse(item)
-
-    async def _search_items(self, request: Request) -> Response:
-        """The listings of the SKUs in `identifiers` (SKUs only here), a page of `pageSize`;
-        a SKU the seller does not list is simply not among them."""
-        if (wrong := self._wrong_marketplace(request)) is not None:
-            return wrong
-        query = request.query_params
-        if query.get("identifiersType") != "SKU" or not query.get("identifiers"):
-            return sp_error(400, "InvalidInput", "The sandbox searches by identifiers of SKUs.")
-        skus = list(dict.fromkeys(query["identifiers"].split(",")))
-        found = [i for sku in skus if (i := self._item(sku, _included(request))) is not None]
-        size = int(query.get("pageSize", "10"))
-        return JSONResponse({"numberOfResults": len(found), "items": found[:size]})
-
-    def _item(self, sku: str, included: list[str]) -> dict[str, Any] | None:
-        """A listings item with the data sets `included`; None when the seller has no listing."""
-        with self._lock:
-            listing = self._listings.get(sku)
-            if listing is None:
-                return None
-            availability = [dict(entry) for entry in listing.availability]
-            created, updated = listing.created, listing.updated
-        item: dict[str, Any] = {"sku": sku}
-        if "summaries" in included:
-            summary = {
-                "marketplaceId": self.marketplace_id,
-                "productType": "PRODUCT",
-                "status": ["BUYABLE", "DISCOVERABLE"],
-                "createdDate": created,
-                "lastUpdatedDate": updated,
-            }
-            item["summaries"] = [summary]
-        if "attributes" in included:
-            item["attributes"] = {"fulfillment_availability": availability}
-        if "issues" in included:
-            item["issues"] = []
-        if "fulfillmentAvailability" in included:
-            item["fulfillmentAvailability"] = [
-                {"fulfillmentChannelCode": e["fulfillment_channel_code"], "quantity": e["quantity"]}
-                for e in availability
-                if "fulfillment_channel_code" in e and isinstance(e.get("quantity"), int)
-            ]
-        return item
-
-    def _wrong_marketplace(self, request: Request) -> Response | None:
-        if request.query_params.get("marketplaceIds") == self.marketplace_id:
-            return None
-        return sp_error(400, "InvalidInput", f"marketplaceIds must be {self.marketplace_id}")
-
     # SNS and control ----------------------------------------------------------------------
 
     async def _certificate(self, request: Request) -> Response:
@@ -569,17 +474,13 @@ class AmazonSandbox:
         return JSONResponse(counts)
 
 
-def _included(request: Request) -> list[str]:
-    return request.query_params.get("includedData", "summaries").split(",")
-
-
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error_description": description, "error": error}, status_code=status)
 
 
 def order_change(sandbox: AmazonSandbox, order: Order) -> dict[str, Any]:
     """The ORDER_CHANGE notification of `order` as it is now (CHANNELS.md §3.1)."""
-    now = _amazon_time(datetime.now(UTC))
+    now = amazon_time(datetime.now(UTC))
     item = {
         "OrderItemId": order.item_id,
         "SellerSKU": order.sku,
@@ -614,7 +515,3 @@ def order_change(sandbox: AmazonSandbox, order: Order) -> dict[str, Any]:
             "NotificationId": str(uuid.uuid4()),
         },
     }
-
-
-def _amazon_time(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
