@@ -181,7 +181,10 @@ class Pusher:
         return (due + riders)[: self.gateway.max_batch]
 
     def _outgoing(self, pending: Pending, now: float) -> Outgoing | None:
-        """The push `pending` may make now; None while it waits for the channel's own sales."""
+        """The push `pending` may make now; None while it waits for the channel's own sales.
+        Without its sales read (no losses unrecorded), it goes as it is."""
+        if pending.sold is None:
+            return Outgoing(pending, pending.quantity, pending.acknowledged_quantity, pending.drift)
         shows, drift = expected(pending.acknowledged_quantity, pending.drift, pending.sold)
         missing = unrecorded(drift, pending.sold, now, self.policy.unrecorded_wait)
         quantity = allowed(pending.quantity, shows, missing)
@@ -199,6 +202,7 @@ class Pusher:
 
     def _call(self, due: list[Outgoing]) -> bool:
         """One call; False when the channel should not be called again now."""
+        due = self._with_sales(due)
         pushes = [Push(o.sku, o.quantity, o.pending.version, o.shows) for o in due]
         self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:
@@ -234,7 +238,7 @@ class Pusher:
         stale: list[tuple[Pending, int]] = []
         applied: list[str] = []
         refusals: list[tuple[str, str, str, int | None]] = []
-        based: list[tuple[str, Drift]] = []
+        based: list[tuple[Pending, Drift]] = []
         submitted: dict[str, list[Pending]] = {}
         now = time.time()
         for outgoing in sent:
@@ -249,10 +253,10 @@ class Pusher:
                 shows = outgoing.quantity if shows is None else shows
                 applied.append(f"{pending.sku}={shows}")
                 if outgoing.quantity != pending.quantity:  # part of a raise: the rest waits
-                    shown.append(Shown(pending.sku, shows, outgoing.drift))
+                    shown.append(Shown(pending, shows, outgoing.drift))
                     continue
                 if (drift := self._counted(outgoing, now)) is not None:
-                    based.append((pending.sku, drift))
+                    based.append((pending, drift))
             elif result.status is PushStatus.STALE and shows is not None:
                 # The channel moved under us (its shoppers' sales not recorded yet): never
                 # overwrite it blindly. What it shows is the base of the next push, which
@@ -284,14 +288,33 @@ class Pusher:
             self.store.submit(self.channel_id, ticket, taken)
         self._log(applied, refusals)
 
+    def _with_sales(self, due: list[Outgoing]) -> list[Outgoing]:
+        """`due` with the channel's sales read for the rows that went without: what the
+        channel is expected to show follows from them (the push's compare-and-set base)."""
+        unread = [o.pending for o in due if o.pending.sold is None]
+        read = {p.sku: p for p in self.store.sold(self.channel_id, unread)}
+        now, outgoing = time.time(), []
+        for o in due:
+            pending = read.get(o.sku)
+            again = self._outgoing(pending, now) if pending is not None else o
+            outgoing.append(o if again is None else again)  # None: never, nothing was lost
+        return outgoing
+
     def _counted(self, outgoing: Outgoing, now: float) -> Drift | None:
         """The count of the channel's losses to keep after it took `outgoing` whole (None: the
         one on file stands): started again when none is unrecorded."""
         kept, sold = outgoing.pending.drift, outgoing.pending.sold
+        if sold is None:  # a submission settled: nothing read, nothing to count
+            return None
         base = settled(outgoing.drift, sold, now, self.policy.unrecorded_wait)
         if base is None:
             return outgoing.drift if outgoing.drift != kept else None
-        if kept is None or kept.lost or kept.sold != base.sold:
+        # Started again when it moved, or when it counts older days than it needs to (no
+        # harm if the database's days are not UTC's: a count is as right from any day).
+        counts_from = outgoing.pending.sold_from
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
+        old = counts_from is None or counts_from < yesterday
+        if kept is None or kept.lost or kept.sold != base.sold or old:
             return base
         return None
 
@@ -303,8 +326,13 @@ class Pusher:
         for pending, shows in stale:
             before = pending.acknowledged_quantity
             before = shows if before is None else before  # no check: no drift seen
-            drift = refused(pending.drift, before, shows, pending.sold, now=now, wait=wait)
-            shown.append(Shown(pending.sku, shows, drift))
+            sold = pending.sold
+            drift = (
+                None
+                if sold is None
+                else refused(pending.drift, before, shows, sold, now=now, wait=wait)
+            )
+            shown.append(Shown(pending, shows, drift))
         return shown
 
     def _log(self, applied: list[str], refusals: list[tuple[str, str, str, int | None]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -54,11 +54,14 @@ DDL = (
     # Units a channel lost on its own (its shoppers' sales, seen in compare-and-set refusals)
     # since the ledger held `sold` of its units sold of the SKU and none was unrecorded: no push
     # raises the channel over the ones still unrecorded (`decisions.py`). `since`: the last loss.
+    # `sold` counts the sales of days from `day` on: older days add the same to both sides of
+    # a comparison, and reading them all for every pending row cost 24 ms per 1,000 rows.
     """CREATE TABLE IF NOT EXISTS push_drift (
         channel_id text NOT NULL,
         sku text NOT NULL,
         lost bigint NOT NULL,
         sold bigint NOT NULL,
+        day date NOT NULL,
         since timestamptz NOT NULL,
         PRIMARY KEY (channel_id, sku))""",
 )
@@ -84,8 +87,11 @@ class Pending:
     acknowledged_quantity: int | None
     acknowledged_at: datetime | None  # of the push before
     pushed_version: int  # the SKU's ledger version the push before carried
-    sold: int = 0  # the channel's units sold of the SKU, as the ledger has recorded them
-    drift: Drift | None = None  # what the channel lost on its own, and since when
+    # The channel's units sold of the SKU on days from `sold_from` on, as the ledger has them
+    # (None: not read; `pending` reads it for rows with losses unrecorded, `sold` for others).
+    sold: int | None = None
+    sold_from: date | None = None
+    drift: Drift | None = None  # what the channel lost on its own (`sold` counted alike)
 
     def row(self) -> tuple[object, ...]:
         """The outbox row's own fields (what a submission keeps)."""
@@ -113,13 +119,17 @@ class Acknowledged:
 
 @dataclass(frozen=True)
 class Shown:
-    """The channel shows `channel_quantity` of `sku`, maybe not the quantity pending for it (it
-    refused our push, or took only part of a raise): the row stays as it is, and `drift` (None:
-    as before) counts what the channel lost on its own."""
+    """The channel shows `channel_quantity` of `pending`'s SKU, maybe not the quantity pending
+    for it (it refused our push, or took only part of a raise): the row stays as it is, and
+    `drift` (None: as before) counts what the channel lost on its own."""
 
-    sku: str
+    pending: Pending
     channel_quantity: int
     drift: Drift | None
+
+    @property
+    def sku(self) -> str:
+        return self.pending.sku
 
 
 class PushStore:
@@ -136,22 +146,48 @@ class PushStore:
             rows = conn.execute(
                 "SELECT o.sku, quantity, version, position, kind, first_changed_at, "
                 "acknowledged_quantity, acknowledged_at, pushed_version, "
-                "d.lost, d.sold, extract(epoch FROM d.since), (SELECT coalesce(sum(a.units), 0) "
-                "FROM availability_sales a WHERE a.sku = o.sku AND a.channel_id = o.channel_id) "
+                "d.lost, d.sold, extract(epoch FROM d.since), f.day, CASE WHEN d.lost > 0 "
+                "THEN (SELECT coalesce(sum(a.units), 0) FROM availability_sales a "
+                "WHERE a.sku = o.sku AND a.channel_id = o.channel_id AND a.day >= f.day) END "
                 "FROM availability_outbox o LEFT JOIN push_drift d "
                 "ON d.channel_id = o.channel_id AND d.sku = o.sku "
+                "CROSS JOIN LATERAL (SELECT coalesce(d.day, current_date - 1) AS day) f "
                 "WHERE o.channel_id = %s AND position > pushed_position AND NOT EXISTS ("
                 "SELECT FROM push_submissions s WHERE s.channel_id = o.channel_id "
                 "AND s.sku = o.sku) ORDER BY position LIMIT %s",
                 [channel_id, limit],
             ).fetchall()
         return [
-            replace(
-                Pending(*row),
-                sold=int(sold),
-                drift=None if lost is None else Drift(int(lost), int(was), float(since)),
+            Pending(
+                sku,
+                quantity,
+                version,
+                position,
+                kind,
+                first_changed_at,
+                acknowledged_quantity,
+                acknowledged_at,
+                pushed_version,
+                None if sold is None else int(sold),
+                sold_from,
+                None if lost is None else Drift(int(lost), int(was), float(since)),
             )
-            for *row, lost, was, since, sold in rows
+            for (
+                sku,
+                quantity,
+                version,
+                position,
+                kind,
+                first_changed_at,
+                acknowledged_quantity,
+                acknowledged_at,
+                pushed_version,
+                lost,
+                was,
+                since,
+                sold_from,
+                sold,
+            ) in rows
         ]
 
     def submit(self, channel_id: str, ticket: str, pending: Sequence[Pending]) -> None:
@@ -272,24 +308,62 @@ class PushStore:
                 "WHERE channel_id = %s AND sku = %s",
                 [(s.channel_quantity, answered_at, channel_id, s.sku) for s in shown],
             )
-            self._drift(cur, channel_id, [(s.sku, s.drift) for s in shown])
+            self._drift(cur, channel_id, [(s.pending, s.drift) for s in shown])
 
-    def drifts(self, channel_id: str, drifts: Sequence[tuple[str, Drift]]) -> None:
-        """Keep each `(sku, drift)` of the channel's (see `Shown`)."""
+    def sold(self, channel_id: str, rows: Sequence[Pending]) -> list[Pending]:
+        """`rows` with the channel's units sold of their SKUs read (see `Pending.sold`)."""
+        if not rows:
+            return []
+        with self._pool.connection() as conn:
+            found: dict[str, int] = dict(
+                conn.execute(
+                    "SELECT u.sku, coalesce(sum(a.units), 0) FROM unnest(%s::text[], %s::date[]) "
+                    "AS u(sku, day) LEFT JOIN availability_sales a ON a.sku = u.sku "
+                    "AND a.channel_id = %s AND a.day >= u.day GROUP BY u.sku",
+                    [[p.sku for p in rows], [p.sold_from for p in rows], channel_id],
+                ).fetchall()
+            )
+        return [replace(p, sold=int(found.get(p.sku, 0))) for p in rows]
+
+    def drifts(self, channel_id: str, drifts: Sequence[tuple[Pending, Drift]]) -> None:
+        """Keep the drift of each pending row's SKU (see `Shown`)."""
         if drifts:
             with self._pool.connection() as conn, conn.cursor() as cur:
                 self._drift(cur, channel_id, drifts)
 
     @staticmethod
     def _drift(
-        cur: psycopg.Cursor[Any], channel_id: str, drifts: Sequence[tuple[str, Drift | None]]
+        cur: psycopg.Cursor[Any],
+        channel_id: str,
+        drifts: Sequence[tuple[Pending, Drift | None]],
     ) -> None:
-        kept = sorted((sku, drift) for sku, drift in drifts if drift is not None)
+        """Losses are kept as counted, against the sales of the days the row's count read; a
+        count with no loss starts again from yesterday's sales, as recorded now (sales recorded
+        since the push only make later counts high, never low)."""
+        kept = sorted(((p.sku, p, d) for p, d in drifts if d is not None), key=lambda k: k[0])
         cur.executemany(
-            "INSERT INTO push_drift (channel_id, sku, lost, sold, since) "
-            "VALUES (%s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (channel_id, sku) DO UPDATE "
-            "SET lost = EXCLUDED.lost, sold = EXCLUDED.sold, since = EXCLUDED.since",
-            [(channel_id, sku, d.lost, d.sold, d.at) for sku, d in kept],
+            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since) "
+            "VALUES (%s, %s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (channel_id, sku) "
+            "DO UPDATE SET lost = EXCLUDED.lost, sold = EXCLUDED.sold, day = EXCLUDED.day, "
+            "since = EXCLUDED.since",
+            [
+                (channel_id, sku, d.lost, d.sold, p.sold_from, d.at)
+                for sku, p, d in kept
+                if d.lost and p.sold_from is not None
+            ],
+        )
+        cur.executemany(
+            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since) "
+            "SELECT %(channel)s, %(sku)s, 0, coalesce(sum(units), 0), current_date - 1, "
+            "to_timestamp(%(at)s) FROM availability_sales WHERE channel_id = %(channel)s "
+            "AND sku = %(sku)s AND day >= current_date - 1 ON CONFLICT (channel_id, sku) "
+            "DO UPDATE SET lost = 0, sold = EXCLUDED.sold, day = EXCLUDED.day, "
+            "since = EXCLUDED.since",
+            [
+                {"channel": channel_id, "sku": sku, "at": d.at}
+                for sku, p, d in kept
+                if not d.lost or p.sold_from is None
+            ],
         )
 
     def refused(self, channel_id: str, refusals: Sequence[tuple[str, str]]) -> None:
