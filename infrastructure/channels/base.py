@@ -71,6 +71,10 @@ class ChannelReads(Protocol):
         """The refunds of a channel order as the channel's gateway reads them."""
         ...
 
+    def order_document(self, channel: ChannelConfig, order_id: str) -> dict[str, Any] | None:
+        """A channel order as the channel's API shows it now; None once deleted for good."""
+        ...
+
 
 class Translator(Protocol):
     def __call__(

@@ -31,15 +31,22 @@ class GatewayReads:
         self._lock = threading.Lock()
 
     def order_refunds(self, channel: ChannelConfig, order_id: str) -> Sequence[Any]:
-        refunds = getattr(self._gateway(channel), "refunds", None)
-        if refunds is None:
-            raise ChannelReadUnavailable(f"invsync reads no refunds from {channel.kind} channels")
+        result: Sequence[Any] = self._read(channel, "refunds", order_id)
+        return result
+
+    def order_document(self, channel: ChannelConfig, order_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._read(channel, "order", order_id)
+        return result
+
+    def _read(self, channel: ChannelConfig, what: str, order_id: str) -> Any:
+        read = getattr(self._gateway(channel), what, None)
+        if read is None:
+            raise ChannelReadUnavailable(f"invsync reads no {what} from {channel.kind} channels")
         try:
-            result: Sequence[Any] = refunds(order_id)
+            return read(order_id)
         except (Throttled, ChannelUnavailable, ChannelAuthFailed) as error:
             # It will pass (or a person will mend the credentials): the delivery waits.
             raise ChannelReadUnavailable(f"cannot read {channel.id} now: {error}") from error
-        return result
 
     def close(self) -> None:
         for gateway in self._gateways.values():

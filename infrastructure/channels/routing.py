@@ -61,3 +61,6 @@ class _NoReads:
 
     def order_refunds(self, channel: ChannelConfig, order_id: str) -> Sequence[Any]:
         raise ChannelReadUnavailable(f"invsync cannot read channel {channel.id!r} here")
+
+    def order_document(self, channel: ChannelConfig, order_id: str) -> dict[str, Any] | None:
+        raise ChannelReadUnavailable(f"invsync cannot read channel {channel.id!r} here")

@@ -133,15 +133,20 @@ class Refund:
 
 
 class Refunds:
-    """The store's refunds API, as the translator reads it (`ChannelReads`)."""
+    """The store's API as the translator reads it (`ChannelReads`): its refunds, and the order
+    as it is now (`current`; None once deleted for good)."""
 
-    def __init__(self, *refunds: Refund) -> None:
+    def __init__(self, *refunds: Refund, current: dict | None = None) -> None:
         self.refunds = list(refunds)
+        self.current = current
         self.asked = 0
 
     def order_refunds(self, channel: ChannelConfig, order_id: str) -> list[Refund]:
         self.asked += 1
         return self.refunds
+
+    def order_document(self, channel: ChannelConfig, order_id: str) -> dict | None:
+        return self.current
 
 
 def order(
@@ -260,20 +265,25 @@ def test_a_refund_after_completion_without_restock_brings_nothing_back():
     assert after(refunded, reads=reads) == woo1(on_hand=8)
 
 
-def test_a_deleted_order_holds_nothing_until_it_is_restored():
+def test_a_trashed_order_holds_nothing_until_it_is_restored():
     sold = order("processing", "2026-03-01T15:00:02")
+    trashed = Refunds(current=order("trash", "2026-03-01T15:30:00"))
     stock = Stock()
     stock.receive("WOO-1", 10)
     stock.apply(deliver(sold))
-    gone = translate(
-        CHANNEL,
-        delivery("order.deleted", {"id": 727}, datetime(2026, 3, 1, 15, 30, tzinfo=UTC)),
-        Refunds(),
-    )
-    stock.apply(gone)
+    stock.apply(translate(CHANNEL, delivery("order.deleted", {"id": 727}), trashed))
     assert stock.levels() == woo1()
     stock.apply(deliver(order("processing", "2026-03-01T15:45:00"), "order.restored"))
     assert stock.levels() == woo1(committed=2)
+
+
+def test_an_order_deleted_for_good_holds_nothing_whatever_comes_after():
+    sold = order("processing", "2026-03-01T15:00:02")
+    stock = Stock()
+    stock.receive("WOO-1", 10)
+    stock.apply(translate(CHANNEL, delivery("order.deleted", {"id": 727}), Refunds()))
+    stock.apply(deliver(sold))
+    assert stock.levels() == woo1()
 
 
 def test_woocommerce_times_without_a_zone_are_read_as_utc():
@@ -431,17 +441,25 @@ class WooStore:
         self._send()
 
     def delete(self) -> None:
+        """To the trash: its status until restored."""
+        self.before_trash, self.status = self.status, "trash"
         self.sent.append(("order.deleted", {"id": 727}, self._tick()))
         self.deleted = True
 
     def restore(self) -> None:
         self.deleted = False
+        self.status = self.before_trash
         self._send("order.restored")
+
+    def current(self) -> dict:
+        """The order as the store's API shows it now."""
+        return self._payload(datetime(2026, 3, 1, 15, self.minute, tzinfo=UTC))
 
     def refunded(self) -> int:
         return sum(line.quantity for r in self.refunds for line in r.lines)
 
     deleted: bool = False
+    before_trash: str = "pending"
 
     def truth(self) -> dict[tuple[str, str], Levels]:
         """What the warehouse holds for this order, from 10 on hand."""
@@ -488,7 +506,7 @@ def test_every_permutation_with_repeats_of_an_order_s_lifecycle_ends_right(steps
             store.refund(1, arg)
         elif action == "delete":
             store.restore() if store.deleted else store.delete()
-    reads = Refunds(*store.refunds)
+    reads = Refunds(*store.refunds, current=store.current())
 
     def applied(sent: list[tuple[str, object, datetime]]) -> dict[tuple[str, str], Levels]:
         stock = Stock()

@@ -157,6 +157,25 @@ class WooCommerceGateway(AnswersAtOnce):
         except ValueError as error:
             raise ChannelError(str(error)) from error
 
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        """WooCommerce order `order_id` as its REST API shows it now (a trashed one with status
+        `trash`); None once it is deleted for good. One call, on a turn of the channel's rate.
+
+        Raises:
+            ValueError: `order_id` is not a WooCommerce order id (digits).
+            Throttled, ChannelUnavailable, ChannelAuthFailed: as for `push`.
+            ChannelError: WooCommerce refused the read or answered something unreadable.
+        """
+        if not order_id.isdigit():
+            raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
+        response = self._call("GET", f"/orders/{order_id}")
+        if response.status_code == 404:
+            return None
+        body = _json(response)
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ChannelError(f"WooCommerce answered {response.status_code} for order {order_id}")
+        return body
+
     def close(self) -> None:
         self._client.close()
 

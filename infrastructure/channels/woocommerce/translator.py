@@ -96,14 +96,18 @@ def _order(
 def _deleted(
     channel: ChannelConfig, payload: Payload, delivery: Delivery, reads: ChannelReads
 ) -> Translation:
-    """`order.deleted` names only the order (trashed or deleted for good): it holds nothing from
-    the moment WooCommerce sent it, until a newer state (`order.restored`) says otherwise."""
+    """`order.deleted` names only the order, trashed or deleted for good: the store says which.
+    A trashed order is read as it is now (status `trash`, with the store's own modification
+    time, so a later restoration still wins); one deleted for good holds nothing, for ever."""
     if set(payload) != {"id"}:
         # The topic header is not signed: only a body shaped as WooCommerce's deletion (the
         # id alone) may delete, never a replayed order under another topic.
         raise ValueError("an order.deleted body names the order's id and nothing else")
     order_id = _identifier(payload.get("id"), "the order id")
-    facts = Facts(latest={"status": (stamp(delivery.received_at), "trash")})
+    current = reads.order_document(channel, order_id)
+    if current is not None:
+        return _order(channel, current, delivery, reads)
+    facts = Facts(flags=frozenset({"deleted"}))
     return _update(
         channel, order_id, facts=facts, lines={}, occurred_at=delivery.received_at, status="deleted"
     )
@@ -184,7 +188,8 @@ def targets(
         quantity = line.value("quantity", 0) if line_id in present else 0
         before, after_restocked = _refunded(line, completed_at)
         shipped = max(0, line.peak("shipped") - before) if completed else 0
-        committed = max(0, quantity - before - shipped) if status in _COMMITTING else 0
+        holds = status in _COMMITTING and "deleted" not in order.flags
+        committed = max(0, quantity - before - shipped) if holds else 0
         units = Units(committed=committed, shipped=shipped, restocked=after_restocked)
         held = {channel.default_location: units} if units != Units() else {}
         found[line_id] = LineTarget(sku, held)  # WooCommerce has one stock per product
