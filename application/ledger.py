@@ -284,9 +284,20 @@ class Ledger(Application[UUID]):
     def _outcome_of(
         change: StockChange, results: dict[str, Outcome], known: dict[str, Receipt], repeated: bool
     ) -> Outcome:
-        if change.business_key in known:
-            return Outcome(change, OutcomeStatus.DUPLICATE, known[change.business_key])
-        first = results[change.business_key]
+        receipt = known.get(change.business_key)
+        first = results.get(change.business_key)
+        # A key names one fact about one SKU: used again for another SKU it is a mistake to
+        # refuse, saying which SKU it named first, not a duplicate to ignore in silence.
+        first_sku = receipt.sku if receipt is not None else first.change.sku if first else None
+        if first_sku is not None and first_sku != change.sku and (receipt or repeated):
+            reused = DomainError(
+                f"business key {change.business_key!r} was first used for SKU {first_sku!r}, "
+                f"not {change.sku!r}: give this change a key of its own"
+            )
+            return Outcome(change, OutcomeStatus.REJECTED, error=reused)
+        if receipt is not None:
+            return Outcome(change, OutcomeStatus.DUPLICATE, receipt)
+        assert first is not None  # a key not known before was tried in this batch
         if not repeated:
             return first
         # A later change in the same batch with a key already used in it.

@@ -1,20 +1,22 @@
 """Values the API takes, refused at the door when the database could not store them, or could
-store them but never read them back: a NUL character (PostgreSQL text holds none), units
-beyond an integer column, times outside the years PostgreSQL and Python share."""
+store them but never read them back: a NUL character (PostgreSQL text holds none), identifiers
+beyond the ledger's `LIMITS` (one would overflow an index entry and stop everybody's work
+behind it), names with a "/" that no path could name, units beyond an integer column, times
+outside the years PostgreSQL and Python share."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from domain.stock import LIMITS, MAX_UNITS
 from interfaces.http.problems import problem
 
 NO_NUL = r"^[^\x00]*$"
-MAX_UNITS = 10**9  # one change of more is a typo, and would not fit an integer column
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)
 
@@ -26,7 +28,51 @@ def _plausible(moment: datetime) -> datetime:
     return moment
 
 
+def _nameable(what: str) -> AfterValidator:
+    """Refuses a name that could never be read back through a path like /api/v1/skus/{sku}:
+    "/" splits the path (and proxies refuse or decode %2F), clients resolve "." and ".."."""
+
+    def check(value: str) -> str:
+        if "/" in value or value in (".", ".."):
+            raise ValueError(f"{what} cannot be {value[:40]!r}: it is named in paths, so no '/'")
+        return value
+
+    return AfterValidator(check)
+
+
+def _bounded(name: str, *, shortest: int = 0, longest: int | None = None) -> Any:
+    """A text field holding no NUL, at most `LIMITS[name]` (or `longest`) characters long."""
+    return Field(min_length=shortest, max_length=longest or LIMITS[name], pattern=NO_NUL)
+
+
+def _name_schema(name: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": LIMITS[name],
+            "pattern": r"^[^\x00/]*$",
+            "description": "no '/', and neither '.' nor '..': it is named in paths",
+        }
+    )
+
+
 Text = Annotated[str, Field(pattern=NO_NUL)]
+Sku = Annotated[str, _bounded("sku", shortest=1), _nameable("a SKU"), _name_schema("sku")]
+ReservationId = Annotated[
+    str,
+    _bounded("reservation_id", shortest=1),
+    _nameable("a reservation id"),
+    _name_schema("reservation_id"),
+]
+# A SKU the ledger knows already (perhaps from a channel, under a name no path could hold).
+KnownSku = Annotated[str, _bounded("sku", shortest=1)]
+Location = Annotated[str, _bounded("location", shortest=1)]
+Reason = Annotated[str, _bounded("reason")]
+Reference = Annotated[str, _bounded("reference")]
+# The ledger's limit less the "api:" that keeps API keys apart from channels' keys.
+BusinessKey = Annotated[str, _bounded("business_key", shortest=1, longest=500)]
+
 Units = Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS)]
 PastTime = Annotated[datetime, AfterValidator(_plausible)]
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from application.errors import UnknownSku
 from application.reservations import Reservation, Reservations, UnknownReservationId
 from domain.errors import DomainError
-from interfaces.http.inputs import Text, Units
+from interfaces.http.inputs import KnownSku, Location, ReservationId, Units
 from interfaces.http.problems import problem
 
 MAX_HOLD = timedelta(days=366)  # a hold of longer is a mistake
@@ -24,9 +24,9 @@ MAX_HOLD = timedelta(days=366)  # a hold of longer is a mistake
 class ReservationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
-    sku: Annotated[Text, Field(min_length=1)]
-    location: Annotated[Text, Field(min_length=1)] = "main"
+    id: ReservationId | None = None
+    sku: KnownSku
+    location: Location = "main"
     quantity: Units
     expires_at: datetime | None = None
     ttl_seconds: Annotated[int, Field(gt=0, le=int(MAX_HOLD.total_seconds()))] | None = None

@@ -107,3 +107,44 @@ def test_a_hold_must_expire_within_a_year_and_nothing_is_held_otherwise(client, 
     assert "within a year" in answer.json()["detail"]
     assert ledger.get_item(sku).totals.reserved == 0
     assert client.get("/api/v1/reservations").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        pytest.param("id", "r" * 256, "id: String should have at most 255 characters", id="id"),
+        pytest.param("id", "cart/7", "a reservation id cannot be 'cart/7'", id="id-slash"),
+        pytest.param("id", "..", "a reservation id cannot be '..'", id="id-dots"),
+        pytest.param(
+            "location", "L" * 4000, "location: String should have at most 255", id="location"
+        ),
+        pytest.param("sku", "S" * 256, "sku: String should have at most 255", id="sku"),
+    ],
+)
+def test_an_identifier_beyond_its_limit_is_a_422_naming_it_and_holds_nothing(
+    client, ledger, field, value, complaint
+):
+    # Found: a 4,000-character location was accepted; the projection could not store it.
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 5))
+    answer = client.post("/api/v1/reservations", json={"sku": sku, "quantity": 1, field: value})
+    assert answer.status_code == 422, answer.text
+    assert complaint in answer.json()["detail"]
+    assert ledger.get_item(sku).totals.reserved == 0
+
+
+def test_a_reservation_id_reused_for_another_sku_is_refused(client, ledger):
+    first, other = random_sku(), random_sku()
+    ledger.record_batch(
+        [change(ChangeKind.RECEIPT, first, 5), change(ChangeKind.RECEIPT, other, 5)]
+    )
+    held = client.post(
+        "/api/v1/reservations", json={"id": f"c-{first}", "sku": first, "quantity": 2}
+    )
+    again = client.post(
+        "/api/v1/reservations", json={"id": f"c-{first}", "sku": other, "quantity": 1}
+    )
+    assert held.status_code == 201
+    assert again.status_code == 422, again.text
+    assert first in again.json()["detail"]
+    assert ledger.get_item(other).totals.reserved == 0

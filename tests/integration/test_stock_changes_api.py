@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from infrastructure.idempotency import IdempotencyStore
 from interfaces.http.app import create_app
-from tests.helpers import random_sku
+from tests.helpers import assert_problem, random_sku
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,13 @@ def test_a_batch_reports_each_change(client, ledger):
         ),
         ({"kind": "transfer", "sku": "A", "quantity": 1, "business_key": "k"}, "to_location"),
         ([], "1 to 1000"),
+        (
+            [
+                {"kind": "receipt", "sku": "A", "quantity": 1, "business_key": "k"},
+                {"kind": "receipt", "sku": "B" * 256, "quantity": 1, "business_key": "l"},
+            ],
+            "1/sku: String should have at most 255 characters",
+        ),
     ],
 )
 def test_invalid_input_is_a_422_problem_naming_what_is_wrong(client, body, complaint):
@@ -154,3 +161,46 @@ def test_a_change_the_database_could_not_store_or_read_back_is_a_422_and_records
     assert complaint in answer.json()["detail"]
     assert client.get("/api/v1/history", params={"limit": 1000}).status_code == 200
     assert client.get(f"/api/v1/skus/{sku}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        pytest.param("sku", "S" * 256, "sku: String should have at most 255 characters", id="sku"),
+        pytest.param(
+            "location", "L" * 4000, "location: String should have at most 255 characters", id="loc"
+        ),
+        pytest.param(
+            "to_location", "L" * 256, "to_location: String should have at most 255", id="to"
+        ),
+        pytest.param(
+            "reference", "r" * 2049, "reference: String should have at most 2048", id="ref"
+        ),
+        pytest.param("reason", "r" * 513, "reason: String should have at most 512", id="reason"),
+        pytest.param(
+            "business_key", "k" * 501, "business_key: String should have at most 500", id="key"
+        ),
+        pytest.param("location", "east\nwest", "location 'east\\nwest' holds a control", id="ctl"),
+    ],
+)
+def test_an_identifier_beyond_its_limit_is_a_422_naming_it_and_records_nothing(
+    client, field, value, complaint
+):
+    # Found: a 4,000-character location was accepted (201) and stopped the projection for
+    # every SKU (its primary key overflowed PostgreSQL's index-entry limit).
+    sku = random_sku()
+    change = {"kind": "transfer", "sku": sku, "quantity": 1, "to_location": "east"}
+    answer = client.post(
+        "/api/v1/stock-changes", json={**change, "business_key": key(), field: value}
+    )
+    assert complaint in assert_problem(answer, 422)["detail"]
+    assert client.get(f"/api/v1/skus/{sku}").status_code == 404
+
+
+@pytest.mark.parametrize("sku", ["A/B", "/", "..", "."])
+def test_a_sku_that_could_not_be_named_in_a_path_is_refused_at_creation(client, sku):
+    # Found: a SKU holding "/" was accepted, then GET /api/v1/skus/{sku} could never find it.
+    change = {"kind": "receipt", "sku": sku, "quantity": 1, "business_key": key()}
+    answer = client.post("/api/v1/stock-changes", json=change)
+    assert "a SKU cannot be" in assert_problem(answer, 422)["detail"]
+    assert client.get("/api/v1/skus", params={"search": sku}).json()["skus"] == []
