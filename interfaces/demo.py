@@ -67,7 +67,7 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
         stack.callback(shopify.close)
         woo = WooCommerceSandbox(WOO_KEY, WOO_SECRET, site_url="http://woo.demo/")
         stack.callback(woo.close)
-        for event in ("order.created", "order.updated"):
+        for event in ("order.created", "order.updated", "order.deleted", "order.restored"):
             woo.webhooks.add(event, f"{webhooks}/woo-demo", WOO_WEBHOOK_SECRET)
         topic = SnsTopic(AMAZON_TOPIC, f"{webhooks}/amazon-demo", confirmed=True)
         amazon = AmazonSandbox(topic=topic, apply_delay=0.1, feed_delay=0.2)

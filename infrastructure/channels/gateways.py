@@ -24,13 +24,16 @@ def _credential(channel: ChannelConfig, name: str) -> str:
 def _woocommerce(channel: ChannelConfig) -> ChannelGateway:
     from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 
-    return WooCommerceGateway(
-        channel.api_base_url,
-        _credential(channel, "consumer_key"),
-        _credential(channel, "consumer_secret"),
-        channel_id=channel.id,
-        timeout=channel.push.timeout_seconds,
-    )
+    try:
+        return WooCommerceGateway(
+            channel.api_base_url,
+            _credential(channel, "consumer_key"),
+            _credential(channel, "consumer_secret"),
+            channel_id=channel.id,
+            timeout=channel.push.timeout_seconds,
+        )
+    except ValueError as error:  # an api_base_url it cannot authenticate to
+        raise ConfigError(f"channels.{channel.id}.api_base_url: {error}") from error
 
 
 def _shopify(channel: ChannelConfig) -> ChannelGateway:

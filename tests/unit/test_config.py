@@ -219,3 +219,19 @@ def test_a_copy_with_another_map_names_skus_by_that_map():
     copy = channel.model_copy(update={"sku_map": {"B-1": "B"}})
     assert (copy.channel_sku("A"), copy.channel_sku("B")) == ("A", "B-1")
     assert channel.channel_sku("A") == "A-1"
+
+
+def test_a_woocommerce_store_at_no_http_url_is_refused_with_its_key():
+    from infrastructure.channels.gateways import gateway_for
+
+    store = ChannelConfig.model_validate(
+        {
+            "id": "woo",
+            "kind": "woocommerce",
+            "api_base_url": "ftp://shop.example",
+            "consumer_key": "ck",
+            "consumer_secret": "cs",
+        }
+    )
+    with pytest.raises(ConfigError, match=r"channels\.woo\.api_base_url"):
+        gateway_for(store)
