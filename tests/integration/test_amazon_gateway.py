@@ -473,9 +473,9 @@ def test_a_429_naming_its_rate_waits_for_the_next_token_at_that_rate(naming_sell
     assert throttled.value.retry_after == pytest.approx(0.5)
     # The header goes beyond the models, which declare it on other answers only.
     violations = naming_seller.sandbox.model_violations
-    assert set(violations) == {
-        "patchListingsItem's 429 answer declares no x-amzn-ratelimit-limit header"
-    }
+    if sp_api_models() is not None:
+        header = "patchListingsItem's 429 answer declares no x-amzn-ratelimit-limit header"
+        assert set(violations) == {header}
     violations.clear()
 
 

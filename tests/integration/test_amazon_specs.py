@@ -20,7 +20,7 @@ from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.amazon.sandbox import RATES, AmazonSandbox, Rate
 from infrastructure.channels.gateway import Push, PushStatus, Throttled
-from tests.integration.amazon_models import sp_api_models
+from tests.integration.amazon_models import required_models
 from tests.integration.intake_fixtures import wait_until
 
 SELLER, MARKETPLACE = "A3TH9S8BH6GOGM", "ATVPDKIKX0DER"
@@ -79,7 +79,7 @@ def serve(**options) -> Iterator[Seller]:
     sandbox = AmazonSandbox(
         seller_id=SELLER,
         marketplace_id=MARKETPLACE,
-        models=sp_api_models(),
+        models=required_models(),
         **{"apply_delay": 0.02, "feed_delay": 0.05, **options},
     )
     with sandbox.server() as server:
@@ -109,7 +109,7 @@ def settled(gateway, ticket, skus):
 
 def problems_of(exchanges) -> tuple[set[str], list[str]]:
     """The operations the exchanges called, and what the models refuse in them."""
-    models, called, problems = sp_api_models(), set(), []
+    models, called, problems = required_models(), set(), []
     for request, response in exchanges:
         path = request.url.raw_path.decode().split("?")[0]
         if path.startswith("/_s3/"):
@@ -134,7 +134,7 @@ def problems_of(exchanges) -> tuple[set[str], list[str]]:
 def document_problems(request: httpx.Request, response: httpx.Response) -> list[str]:
     """A feed document uploaded, held to the listings feed schema; a report downloaded, to the
     report schema."""
-    models = sp_api_models()
+    models = required_models()
     if request.method == "PUT":
         return [problem for _, problem in models.feed_problems(json.loads(request.content))]
     return models.report_problems(json.loads(gzip.decompress(response.content)))
@@ -187,7 +187,7 @@ def test_a_feed_document_the_gateway_uploads_patches_by_merge(seller):
         gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
     [upload] = [r for r, _ in seller.recording.exchanges if r.method == "PUT"]
     document = json.loads(upload.content)
-    assert sp_api_models().feed_problems(document) == []
+    assert required_models().feed_problems(document) == []
     assert [m["patches"] for m in document["messages"]] == [
         [
             {
@@ -406,7 +406,7 @@ def processed(seller: Seller, document: dict) -> tuple[dict, dict]:
         f"{seller.url}{FEEDS}/documents/{feed['resultFeedDocumentId']}", headers=headers
     ).json()
     report = json.loads(gzip.decompress(httpx.get(result["url"]).content))
-    assert sp_api_models().report_problems(report) == []
+    assert required_models().report_problems(report) == []
     return feed, report
 
 
