@@ -19,12 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from application.intake import DeliveryState
-from domain.stock import ChangeKind
-from infrastructure.config import RulesConfig
+from domain.stock import LIMITS, ChangeKind
+from infrastructure.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH
 from interfaces.http import schemas as s
-from interfaces.http.inputs import Text
+from interfaces.http.inputs import Reason, Text
 from interfaces.http.reservations import ReservationIn
-from interfaces.http.rules import SkuRulesIn
+from interfaces.http.rules import ChannelRulesIn, SkuRulesIn
 from interfaces.http.stock_changes import MAX_BATCH, StockChangeIn
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -61,7 +61,16 @@ class Operation:
 SKU = "/api/v1/skus/{sku}"
 SKU_RULES = "/api/v1/channels/{channel_id}/rules/skus/{sku}"
 LIMIT = Param("limit", s.Limit)
-REASON = Param("reason", description="why, for the record")
+REASON = Param("reason", Reason, description="why, for the record")
+# A SKU named in a rule's path: within the ledger's limit, no control characters.
+RULED_SKU = Param(
+    "sku",
+    Annotated[str, Field(min_length=1, max_length=LIMITS["sku"], pattern=r"^[^\x00-\x1f\x7f]*$")],
+    where="path",
+)
+IDEMPOTENCY_KEY = Annotated[
+    str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[\x20-\x7e]*$")
+]
 EXPLAIN = Param("explain", s.Flag, description="add the steps behind each channel's number")
 OVERSELL_CONTEXT = Annotated[int, Field(ge=0, le=20)]
 SINCE = Param("since", s.Time, description="recorded at or after")
@@ -181,7 +190,7 @@ OPERATIONS: list[Operation] = [
         answers={200: s.ChannelRulesDocument},
         problems=(404, 422),
         params=(REASON,),
-        body=RulesConfig,
+        body=ChannelRulesIn,
     ),
     Operation(
         "GET",
@@ -189,7 +198,8 @@ OPERATIONS: list[Operation] = [
         "A channel's rules for one SKU: its override and the rules that result",
         "rules",
         answers={200: s.SkuRulesDocument},
-        problems=(404,),
+        problems=(404, 422),
+        params=(RULED_SKU,),
     ),
     Operation(
         "PUT",
@@ -198,7 +208,7 @@ OPERATIONS: list[Operation] = [
         "rules",
         answers={200: s.SkuRulesDocument},
         problems=(404, 422),
-        params=(REASON,),
+        params=(RULED_SKU, REASON),
         body=SkuRulesIn,
     ),
     Operation(
@@ -208,7 +218,7 @@ OPERATIONS: list[Operation] = [
         "rules",
         answers={200: s.SkuRulesDocument},
         problems=(404, 422),
-        params=(REASON,),
+        params=(RULED_SKU, REASON),
     ),
     Operation(
         "GET",
@@ -246,12 +256,16 @@ OPERATIONS: list[Operation] = [
             201: s.ChangeOutcome,
             422: s.InvalidStockChange,
         },
+        problems=(409,),
         params=(
             Param(
                 "Idempotency-Key",
+                IDEMPOTENCY_KEY,
                 where="header",
                 description="the same key and body again replays the first answer; "
-                "the same key with another body answers 422",
+                "the same key with another body answers 422, and while the first request "
+                "still runs, 409; keys are each token's own and kept "
+                f"{KEY_LIFETIME.total_seconds() / 3600:.0f} hours",
             ),
             Param(
                 "wait",

@@ -6,6 +6,10 @@ from datetime import datetime
 
 from domain.stock import ChangeKind
 
+# Positions and limits fit PostgreSQL's bigint; longer figures are not ours, and past 4,300 digits
+# Python would not even parse them.
+MAX_DIGITS = 18
+
 
 class BadQuery(ValueError):
     """Raised when a query parameter cannot be parsed."""
@@ -29,7 +33,9 @@ def number(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     if not (value.isascii() and value.isdigit()):
-        raise BadQuery(f"{name}={value!r} is not a whole number")
+        raise BadQuery(f"{name}={value[:40]!r} is not a whole number")
+    if len(value) > MAX_DIGITS:
+        raise BadQuery(f"{name} has {len(value)} digits; at most {MAX_DIGITS} are allowed")
     return int(value)
 
 

@@ -300,6 +300,7 @@ def test_history_answers_400_for_an_unknown_kind(client, ledger):
         pytest.param("abc", id="not-a-number"),
         pytest.param("-1", id="negative"),
         pytest.param("\u00b2", id="superscript-two"),
+        pytest.param("9" * 5000, id="past-the-int-parsing-limit"),
     ],
 )
 def test_history_answers_400_for_a_limit_outside_1_to_1000(client, ledger, limit):
@@ -315,6 +316,18 @@ def test_history_answers_400_for_a_cursor_that_is_not_a_whole_number(client, led
     ledger.record(change(K.RECEIPT, sku, 1))
     body = _assert_problem(client.get(f"/api/v1/skus/{sku}/history?cursor=abc"), 400)
     assert "cursor" in body["detail"]
+
+
+@pytest.mark.parametrize("digits", [20, 4301, 50_000])
+def test_a_cursor_or_limit_too_long_for_a_number_answers_400_not_500(client, ledger, digits):
+    sku = random_sku()
+    ledger.record(change(K.RECEIPT, sku, 1))
+    for query, name in ((f"cursor={'9' * digits}", "cursor"), (f"limit={'9' * digits}", "limit")):
+        body = _assert_problem(client.get(f"/api/v1/skus/{sku}/history?{query}"), 400)
+        assert name in body["detail"]
+        assert len(body["detail"]) < 200
+    body = _assert_problem(client.get(f"/api/v1/skus?limit={'1' * digits}"), 400)
+    assert "limit" in body["detail"]
 
 
 def test_history_of_an_unknown_sku_answers_404(client):

@@ -89,6 +89,8 @@ def parse_message(body: bytes) -> dict[str, Any]:
         message = json.loads(body)
     except ValueError:
         raise SignatureInvalid("the SNS message body is not JSON") from None
+    except RecursionError:
+        raise SignatureInvalid("the SNS message body is nested too deeply to be one") from None
     if not isinstance(message, dict):
         raise SignatureInvalid("the SNS message body is not a JSON object")
     message = renamed(message)

@@ -82,7 +82,7 @@ def _verdict(message: Mapping[str, Any]) -> Accepted:
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         return None
     return value if isinstance(value, dict) else None
 

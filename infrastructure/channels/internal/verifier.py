@@ -15,13 +15,16 @@ from infrastructure.channels.base import (
 from infrastructure.config import ChannelConfig
 
 TOLERANCE_SECONDS = 300
+# Unix seconds have 10 digits until the year 2286; a longer figure is not a time, and one past
+# 4,300 digits would not even parse.
+MAX_TIMESTAMP_DIGITS = 12
 
 
 def verify(
     channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> Verdict:
     timestamp = headers.get("x-invsync-timestamp", "")
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
         raise SignatureInvalid("X-Invsync-Timestamp must be unix seconds")
     if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
         raise SignatureInvalid("X-Invsync-Timestamp is more than 5 minutes from our clock")

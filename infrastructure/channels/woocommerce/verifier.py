@@ -70,7 +70,7 @@ def delivery_key(topic: str, body: bytes) -> str:
     """
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         return body_digest(body)
     if not isinstance(payload, dict):
         return body_digest(body)
