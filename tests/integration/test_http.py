@@ -435,6 +435,28 @@ def test_history_across_skus_filters_pages_and_exports_csv(client, ledger):
     assert client.get("/api/v1/history", params={"cursor": "!!"}).status_code == 400
 
 
+# Tabs and carriage returns, also formula leads, cannot be recorded at all (control characters).
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@"])
+def test_the_csv_export_escapes_cells_a_spreadsheet_would_run_as_formulas(client, ledger, lead):
+    import csv
+    import io
+
+    sku = lead + random_sku()
+    formula = f'{lead}HYPERLINK("http://evil.example","x")'
+    reference = f"erp://po/{random_sku()}"
+    ledger.record(
+        change(K.RECEIPT, sku, 3, reason=formula, business_key=lead + sku, reference=reference)
+    )
+    answer = client.get("/api/v1/history", params={"reference": reference, "format": "csv"})
+    (row,) = list(csv.DictReader(io.StringIO(answer.text)))
+    assert row["reason"] == "'" + formula
+    assert row["sku"] == "'" + sku
+    assert row["business_key"] == "'" + lead + sku
+    assert row["reference"] == reference
+    json_answer = client.get("/api/v1/history", params={"reference": reference}).json()
+    assert json_answer["changes"][0]["sku"] == sku  # JSON is data, left as it is
+
+
 def test_skus_can_be_searched_and_paged(client, ledger):
     prefix = random_sku("searchable")
     for n in range(3):
