@@ -6,6 +6,7 @@ bulky item with a bigger buffer): an override holds only the keys it changes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -13,8 +14,40 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.allocation import ChannelRule, InvalidRule
+from domain.errors import InvalidChange
+from domain.stock import check_text
 
 RULE_KEYS = frozenset(f.name for f in fields(ChannelRule)) - {"channel_id"}
+# A channel is fed by a handful of locations; a list of thousands is a mistake, and every rule
+# change stores it whole.
+MAX_LOCATIONS = 100
+
+
+def _checked(name: str, value: str) -> None:
+    try:
+        check_text(name, value)
+    except InvalidChange as error:
+        raise InvalidRule(str(error)) from None
+
+
+def check_locations(locations: Sequence[str] | None) -> None:
+    """Raises `InvalidRule` unless `locations` (None: all) fits what the ledger stores."""
+    if locations is None:
+        return
+    if len(locations) > MAX_LOCATIONS:
+        raise InvalidRule(
+            f"locations lists {len(locations)}; at most {MAX_LOCATIONS} locations are allowed"
+        )
+    for location in locations:
+        _checked("location", location)
+
+
+def check_change(reason: str, sku: str | None = None) -> None:
+    """Raises `InvalidRule` unless the `reason` of a change (and the `sku` it overrides) fit
+    the ledger's limits (`domain.stock.LIMITS`)."""
+    _checked("reason", reason)
+    if sku is not None:
+        _checked("sku", sku)
 
 
 def channel_rules_id(channel_id: str) -> UUID:
@@ -40,6 +73,7 @@ def rule_from(
     if unknown:
         raise InvalidRule(f"unknown rule keys: {', '.join(sorted(unknown))}")
     values = dict(stored)
+    check_locations(values.get("locations"))
     if values.get("locations") is not None:
         values["locations"] = tuple(values["locations"])
     return replace(base or ChannelRule(channel_id), channel_id=channel_id, **values)
@@ -83,13 +117,17 @@ class ChannelRules(Aggregate):
         self.overrides: dict[str, dict[str, Any]] = {}
 
     def change(self, rule: ChannelRule, changed_by: str, reason: str) -> None:
-        """Record `rule` (already checked by constructing it) as the channel's rules now."""
+        """Record `rule` (already checked by constructing it) as the channel's rules now.
+        Raises `InvalidRule` for locations or a reason beyond the ledger's limits."""
+        check_locations(rule.locations)
+        check_change(reason)
         self.trigger_event(
             self.Changed, rules=rule_fields(rule), changed_by=changed_by, reason=reason
         )
 
     def override(self, sku: str, keys: dict[str, Any], changed_by: str, reason: str) -> None:
         """Set (or with no keys, remove) the override of `sku`. Raises `InvalidRule`."""
+        check_change(reason, sku)
         rule_from(self.channel_id, keys)  # refuse what could never apply, before recording it
         stored = {k: list(v) if isinstance(v, tuple) else v for k, v in keys.items()}
         self.trigger_event(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,8 +15,9 @@ from starlette.routing import Route
 
 from application.ledger import Ledger
 from domain.allocation import ChannelRule, InvalidRule
-from domain.rules import ChannelRules, rule_from
+from domain.rules import MAX_LOCATIONS, ChannelRules, check_change, rule_from
 from infrastructure.config import RulesConfig
+from interfaces.http.inputs import Location
 from interfaces.http.problems import problem
 
 
@@ -42,14 +43,16 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
         channel_id = request.path_params["channel_id"]
         if channel_id not in by_channel:
             return _unknown(channel_id)
+        who, why = _who_and_why(request)
         try:
-            fields = RulesConfig.model_validate_json(await request.body()).model_dump()
-            rule = ChannelRule(channel_id=channel_id, **fields)
+            fields = ChannelRulesIn.model_validate_json(await request.body()).model_dump()
+            rule = rule_from(channel_id, fields)
+            check_change(why)
         except ValidationError as error:
             return problem(422, "Invalid rules", _errors(error))
         except InvalidRule as error:
             return problem(422, "Invalid rules", str(error))
-        await run_in_threadpool(ledger.change_channel_rules, rule, *_who_and_why(request))
+        await run_in_threadpool(ledger.change_channel_rules, rule, who, why)
         return JSONResponse(document(*ledger.channel_rules(rule)))
 
     def sku_document(channel_id: str, sku: str) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
         channel_id, sku = request.path_params["channel_id"], request.path_params["sku"]
         if channel_id not in by_channel:
             return _unknown(channel_id)
-        return JSONResponse(sku_document(channel_id, sku))
+        return _refusal("", sku) or JSONResponse(sku_document(channel_id, sku))
 
     async def put_sku(request: Request) -> Response:
         channel_id, sku = request.path_params["channel_id"], request.path_params["sku"]
@@ -94,13 +97,13 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
     async def _override(
         request: Request, channel_id: str, sku: str, keys: dict[str, Any]
     ) -> Response:
+        who, why = _who_and_why(request)
         try:
+            check_change(why, sku)
             rule_from(channel_id, keys, by_channel[channel_id])  # refuse what could never apply
         except InvalidRule as error:
             return problem(422, "Invalid rules", str(error))
-        await run_in_threadpool(
-            ledger.override_sku_rules, channel_id, sku, keys, *_who_and_why(request)
-        )
+        await run_in_threadpool(ledger.override_sku_rules, channel_id, sku, keys, who, why)
         return JSONResponse(sku_document(channel_id, sku))
 
     sku_path = "/api/v1/channels/{channel_id}/rules/skus/{sku:str}"
@@ -113,13 +116,28 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
     ]
 
 
-class SkuRulesIn(RulesConfig):
+class ChannelRulesIn(RulesConfig):
+    """A channel's rules as the API takes them: its locations within the ledger's limits."""
+
+    locations: Annotated[tuple[Location, ...], Field(max_length=MAX_LOCATIONS)] | None = None
+
+
+class SkuRulesIn(ChannelRulesIn):
     """The keys of a channel's rule that differ for one SKU: only those set are recorded."""
 
 
 def _who_and_why(request: Request) -> tuple[str, str]:
     who = getattr(request.state, "token", None) or "anonymous (no API tokens configured)"
     return who, request.query_params.get("reason", "")
+
+
+def _refusal(reason: str, sku: str) -> Response | None:
+    """A 422 for a SKU (or reason) the ledger could not record, else None."""
+    try:
+        check_change(reason, sku)
+    except InvalidRule as error:
+        return problem(422, "Invalid rules", str(error))
+    return None
 
 
 def _errors(error: ValidationError) -> str:

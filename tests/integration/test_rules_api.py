@@ -143,3 +143,68 @@ def test_rules_that_could_not_be_stored_are_a_422(ledger, channel_id, body):
     with app(ledger, channel_id) as client:
         assert client.put(f"/api/v1/channels/{channel_id}/rules", json=body).status_code == 422
     assert list(ledger.events.get(channel_rules_id(channel_id))) == []
+
+
+@pytest.mark.parametrize(
+    ("how", "complaint"),
+    [
+        pytest.param(
+            ("put", "", {"locations": ["L" * 4000]}),
+            "locations.0: String should have at most 255 characters",
+            id="channel-location",
+        ),
+        pytest.param(
+            ("put", "", {"locations": [f"l{n}" for n in range(101)]}),
+            "locations: Tuple should have at most 100 items",
+            id="channel-locations",
+        ),
+        pytest.param(
+            ("put", "/skus/{sku}", {"locations": ["east", "L" * 256]}),
+            "locations.1: String should have at most 255 characters",
+            id="override-location",
+        ),
+        pytest.param(
+            ("put", "/skus/" + "S" * 256, {"stop_at": 1}),
+            "sku is 256 characters long; at most 255",
+            id="override-sku",
+        ),
+        pytest.param(
+            ("delete", "/skus/" + "S" * 256, None),
+            "sku is 256 characters long; at most 255",
+            id="delete-sku",
+        ),
+        pytest.param(
+            ("put", "?reason=" + "r" * 513, {"stop_at": 1}),
+            "reason is 513 characters long; at most 512",
+            id="channel-reason",
+        ),
+        pytest.param(
+            ("put", "/skus/{sku}?reason=" + "r" * 513, {"stop_at": 1}),
+            "reason is 513 characters long; at most 512",
+            id="override-reason",
+        ),
+        pytest.param(
+            ("put", "/skus/{sku}?reason=a%0Ab", {"stop_at": 1}),
+            "holds a control character",
+            id="reason-control",
+        ),
+    ],
+)
+def test_an_identifier_beyond_its_limit_is_a_422_naming_it_and_records_nothing(
+    ledger, channel_id, how, complaint
+):
+    # Found: a 4,000-character location was accepted and stopped the projection for every SKU.
+    method, tail, body = how
+    path = f"/api/v1/channels/{channel_id}/rules{tail.format(sku=random_sku())}"
+    with app(ledger, channel_id) as client:
+        answer = client.request(method.upper(), path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert complaint in answer.json()["detail"]
+    assert list(ledger.events.get(channel_rules_id(channel_id))) == []
+
+
+def test_reading_the_override_of_an_overlong_sku_is_a_422(ledger, channel_id):
+    with app(ledger, channel_id) as client:
+        answer = client.get(f"/api/v1/channels/{channel_id}/rules/skus/{'S' * 256}")
+    assert answer.status_code == 422
+    assert "at most 255" in answer.json()["detail"]
