@@ -22,8 +22,14 @@ DDL = (
         release_reason text)""",
     """CREATE INDEX IF NOT EXISTS reservations_expiry_idx
         ON reservations (expires_at) WHERE released_at IS NULL""",
+    # Rows of earlier versions were written after the ledger's hold: confirmed.
+    "ALTER TABLE reservations ADD COLUMN IF NOT EXISTS confirmed boolean NOT NULL DEFAULT true",
+    """CREATE INDEX IF NOT EXISTS reservations_unconfirmed_idx
+        ON reservations (created_at) WHERE NOT confirmed""",
 )
-_COLUMNS = "id, sku, location, quantity, expires_at, created_at, released_at, release_reason"
+_COLUMNS = (
+    "id, sku, location, quantity, expires_at, created_at, released_at, release_reason, confirmed"
+)
 
 
 class PostgresReservations:
@@ -33,10 +39,11 @@ class PostgresReservations:
     def close(self) -> None:
         self._pool.close()
 
-    def add(self, reservation: Reservation) -> Reservation:
+    def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
         with self._pool.connection() as conn:
-            conn.execute(
-                f"INSERT INTO reservations ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            inserted = conn.execute(
+                f"INSERT INTO reservations ({_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL, false) "
                 "ON CONFLICT (id) DO NOTHING",
                 [
                     reservation.id,
@@ -45,13 +52,31 @@ class PostgresReservations:
                     reservation.quantity,
                     reservation.expires_at,
                     reservation.created_at,
-                    None,
-                    None,
                 ],
-            )
+            ).rowcount
         stored = self.get(reservation.id)
         assert stored is not None
+        return stored, inserted == 1
+
+    def confirm(self, reservation_id: str) -> Reservation:
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE reservations SET confirmed = true WHERE id = %s", [reservation_id])
+        stored = self.get(reservation_id)
+        assert stored is not None
         return stored
+
+    def discard(self, reservation_id: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM reservations WHERE id = %s AND NOT confirmed", [reservation_id]
+            )
+
+    def unconfirmed(self, created_before: datetime, limit: int) -> list[Reservation]:
+        return self._query(
+            f"SELECT {_COLUMNS} FROM reservations WHERE NOT confirmed AND released_at IS NULL "
+            "AND created_at < %s ORDER BY created_at LIMIT %s",
+            [created_before, limit],
+        )
 
     def get(self, reservation_id: str) -> Reservation | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM reservations WHERE id = %s", [reservation_id])
@@ -59,7 +84,7 @@ class PostgresReservations:
 
     def open(self, sku: str | None, limit: int) -> list[Reservation]:
         return self._query(
-            f"SELECT {_COLUMNS} FROM reservations WHERE released_at IS NULL "
+            f"SELECT {_COLUMNS} FROM reservations WHERE released_at IS NULL AND confirmed "
             "AND (%s::text IS NULL OR sku = %s) ORDER BY created_at LIMIT %s",
             [sku, sku, limit],
         )

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from application.reservations import Reservations
+from application.reservations import PENDING_GRACE, Reservations
 from domain.allocation import ChannelRule
+from domain.errors import InvalidQuantity
 from domain.stock import ChangeKind
 from infrastructure.reservation_store import PostgresReservations
 from interfaces.http.app import create_app
@@ -148,3 +149,96 @@ def test_a_reservation_id_reused_for_another_sku_is_refused(client, ledger):
     assert again.status_code == 422, again.text
     assert first in again.json()["detail"]
     assert ledger.get_item(other).totals.reserved == 0
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+class DiesAfterTheRow(PostgresReservations):
+    """Writes the row, then the process dies before the ledger hears of the hold."""
+
+    def add(self, reservation):
+        super().add(reservation)
+        raise Crash
+
+
+class DiesBeforeConfirming(PostgresReservations):
+    """The ledger holds the stock, then the process dies before the row is confirmed."""
+
+    def confirm(self, reservation_id):
+        raise Crash
+
+
+def crash_holding(ledger, store, reservation_id, sku, quantity=3):
+    with pytest.raises(Crash):
+        Reservations(ledger, store).hold(
+            reservation_id, sku=sku, location="main", quantity=quantity, expires_at=None, source="t"
+        )
+
+
+@pytest.fixture
+def crashing(database_url):
+    stores = [DiesAfterTheRow(database_url), DiesBeforeConfirming(database_url)]
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def test_a_hold_cut_short_after_the_ledger_is_confirmed_by_the_sweep_and_released_later(
+    reservations, ledger, crashing
+):
+    # Found: the ledger was written first and the row after; a crash between them held the
+    # stock for ever, with no row to expire or release it.
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 10))
+    crash_holding(ledger, crashing[1], f"r-{sku}", sku)
+    assert ledger.get_item(sku).totals.reserved == 3
+    assert reservations.open(sku) == []  # not listed while unsettled
+    later = datetime.now(UTC) + PENDING_GRACE + timedelta(seconds=1)
+    reservations.expire(now=later)
+    assert [r.id for r in reservations.open(sku)] == [f"r-{sku}"]
+    reservations.release(f"r-{sku}")
+    assert ledger.get_item(sku).totals.reserved == 0
+
+
+def test_a_hold_cut_short_before_the_ledger_is_removed_by_the_sweep_and_can_be_made_again(
+    reservations, ledger, crashing
+):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 10))
+    crash_holding(ledger, crashing[0], f"r-{sku}", sku)
+    assert ledger.get_item(sku).totals.reserved == 0
+    assert reservations.settle(datetime.now(UTC) - timedelta(seconds=5)) == []  # still in grace
+    later = datetime.now(UTC) + PENDING_GRACE + timedelta(seconds=1)
+    assert f"r-{sku}" in reservations.settle(later)
+    assert reservations.open(sku) == []
+    again = reservations.hold(
+        f"r-{sku}", sku=sku, location="main", quantity=2, expires_at=None, source="t"
+    )
+    assert (again.quantity, again.confirmed) == (2, True)
+    assert ledger.get_item(sku).totals.reserved == 2
+
+
+def test_a_retry_of_a_hold_cut_short_completes_it_once(reservations, ledger, crashing):
+    for store in crashing:
+        sku = random_sku()
+        ledger.record(change(ChangeKind.RECEIPT, sku, 10))
+        crash_holding(ledger, store, f"r-{sku}", sku)
+        held = reservations.hold(
+            f"r-{sku}", sku=sku, location="main", quantity=3, expires_at=None, source="t"
+        )
+        assert held.confirmed
+        assert ledger.get_item(sku).totals.reserved == 3
+        assert [r.id for r in reservations.open(sku)] == [f"r-{sku}"]
+
+
+def test_a_refused_hold_leaves_no_row(reservations, ledger):
+    sku = random_sku()
+    ledger.record(change(ChangeKind.RECEIPT, sku, 1))
+    with pytest.raises(InvalidQuantity):
+        reservations.hold(
+            f"r-{sku}", sku=sku, location="main", quantity=0, expires_at=None, source="t"
+        )
+    assert reservations.settle(datetime.now(UTC) + PENDING_GRACE * 2) == []
+    assert reservations.open(sku) == []
