@@ -142,8 +142,10 @@ class AvailabilityView(PostgresTrackingRecorder):
                 positions=positions,
                 position=position,
             )
-            self._insert_tracking(curs, Tracking(application_name, position))
-            curs.execute("SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{position}"])
+        # The tracking row is read back (RETURNING): after the pipeline, whose results of
+        # thousands of rows it would otherwise be matched against now and then.
+        self._insert_tracking(curs, Tracking(application_name, position))
+        curs.execute("SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{position}"])
         return position
 
     def _load(

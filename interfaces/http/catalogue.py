@@ -104,7 +104,8 @@ OPERATIONS: list[Operation] = [
     Operation(
         "GET",
         SKU,
-        "A SKU's levels per location, totals, and what each channel may sell",
+        "A SKU's levels per location, totals, and what each channel may sell: the number the "
+        "availability projection sent it (or is about to), with the velocities it weighed by",
         "stock",
         answers={200: s.SkuStock},
         problems=(400, 404),
@@ -113,7 +114,7 @@ OPERATIONS: list[Operation] = [
     Operation(
         "GET",
         f"{SKU}/at",
-        "A SKU's levels as recorded at a past time",
+        "A SKU's levels as recorded at a past time, and what each channel was sent then",
         "stock",
         answers={200: s.StockAsOf},
         problems=(400, 404),

@@ -155,3 +155,23 @@ def test_sales_velocity_weighs_velocity_weighted_channels(fresh_database):
             assert runner.view.available_to_sell(sku) == {"fast": 843, "slow": 93}
     finally:
         ledger.close()
+
+
+def test_a_batch_that_recomputes_thousands_of_quantities_is_folded_at_the_first_attempt(
+    fresh_database, caplog
+):
+    # A rule change recomputes every SKU in one batch: thousands of rows written in one go
+    # (the projection once stopped there, its tracking row read back mid-pipeline).
+    env = eventsourcing_env(fresh_database)
+    ledger = Ledger(env=env)
+    skus = [random_sku("many") for _ in range(1500)]
+    try:
+        with AvailabilityRunner(env, RULES) as runner:
+            ledger.record_batch([change(K.RECEIPT, sku, 10) for sku in skus])
+            ledger.change_channel_rules(ChannelRule("woo-eu", max_quantity=7), "test", "many")
+            assert runner.wait(ledger.recorder.max_notification_id(), timeout=60), runner.error
+            assert runner.view.available_to_sell(skus[-1])["woo-eu"] == 7
+        paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+        assert paused == []
+    finally:
+        ledger.close()

@@ -269,6 +269,38 @@ def test_an_oversell_by_a_new_skus_first_sale_has_nothing_before_it(ledger):
     assert found.after.item.totals.committed == 2
 
 
+def test_an_oversells_channels_either_side_are_what_the_projection_held_with_backfilled_sales(
+    ledger,
+):
+    sku = random_sku()
+    shop, market = _unique("shop"), _unique("market")
+    defaults = [
+        ChannelRule(shop, share_percent=50, velocity_weighted=True),
+        ChannelRule(market, share_percent=50, velocity_weighted=True),
+    ]
+    days_ago = [datetime.now(UTC) - timedelta(days=n) for n in range(13)]
+    ledger.record(change(K.RECEIPT, sku, 30, occurred_at=days_ago[12]))
+    ledger.record(change(K.SALE, sku, 20, source=shop, occurred_at=days_ago[11]))
+    ledger.record(change(K.SALE, sku, 16, source=market, occurred_at=days_ago[1]))  # oversold
+
+    [found] = [o for o in ledger.oversells_in_context(defaults, limit=1000) if o.receipt.sku == sku]
+
+    stock_events = list(ledger.events.get(inventory_item_id(sku)))
+    rule_events = {r.channel_id: [] for r in defaults}
+    sale = stock_events[-1]
+    before = _replay(sku, stock_events[:-1], rule_events, defaults, sale.timestamp)
+    after = _replay(sku, stock_events, rule_events, defaults, sale.timestamp)
+    assert before is not None
+    assert after is not None
+    assert found.before.allocations == before[1]
+    assert found.after.allocations == after[1]
+    # Before the sale the projection weighed by the shop's week: it had all of the 10 left.
+    assert {c: a.available_to_sell for c, a in found.before.allocations.items()} == {
+        shop: 10,
+        market: 0,
+    }
+
+
 def test_the_channels_of_an_oversell_are_those_of_the_rules_in_force_at_the_sale(ledger):
     sku = random_sku()
     channel_id = _unique("shop")
