@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.allocation import Allocation, ChannelRule, allocate
+from domain.allocation import Allocation, ChannelRule, Step, allocate
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules, channel_rules_id, rule_from
 from domain.stock import Levels
@@ -217,6 +217,20 @@ def sales_rows(fold: AvailabilityFold) -> list[tuple[str, str, date, int]]:
 def levels_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
     """Stored (location, on_hand, committed, reserved, unavailable) rows as a SKU's levels."""
     return {row["location"]: [row[state] for state in STATES] for row in rows}
+
+
+def explaining(allocation: Allocation, held: int) -> Allocation:
+    """`allocation`, recomputed from the inputs a stored number `held` was computed from, as
+    its explanation. They differ only when the configured rules changed since (a new
+    configuration applies to a SKU from its next event): a last step then says so."""
+    if allocation.available_to_sell == held:
+        return allocation
+    why = "held as computed under the configured rules of then, until the SKU's next change"
+    return replace(
+        allocation,
+        available_to_sell=held,
+        steps=(*allocation.steps, Step("held", held, why)),
+    )
 
 
 @dataclass(frozen=True, slots=True)

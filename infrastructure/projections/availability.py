@@ -30,6 +30,7 @@ from application.availability import (
     RuleBook,
     RulesEvent,
     SkuState,
+    explaining,
     levels_of,
     sales_rows,
 )
@@ -471,7 +472,7 @@ def _channel(stored: DictRow, allocation: Allocation, push: DictRow | None) -> C
         channel_id=stored["channel_id"],
         available_to_sell=stored["available_to_sell"],
         version=stored["version"],
-        allocation=allocation,
+        allocation=explaining(allocation, stored["available_to_sell"]),
         pending=bool(push and push["pending"]),
         pushed_version=push["pushed_version"] if push and push["pushed_version"] else None,
         acknowledged_quantity=push["acknowledged_quantity"] if push else None,

@@ -20,7 +20,7 @@ from domain.allocation import ChannelRule
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
-from infrastructure.projections import AvailabilityRunner
+from infrastructure.projections import AvailabilityRunner, Rebuild
 from infrastructure.push.store import Acknowledged, PushStore
 from interfaces.http.app import create_app
 from interfaces.http.schemas import SkuStock
@@ -148,6 +148,42 @@ def test_the_sku_answer_says_whether_the_channel_was_sent_it_and_what_it_acknowl
     assert (market["pushed_version"], market["acknowledged_quantity"]) == (pending.version, 60)
     assert document["channels"][SHOP]["pending"] is True
     SkuStock.model_validate(document)  # the shape the OpenAPI document promises
+
+
+def test_a_rebuild_from_the_whole_ledger_finds_every_number_and_velocity_as_the_live_fold_left_it(
+    scratch_ledger, scratch_database, runner
+):
+    skus = [random_sku() for _ in range(3)]
+    for sku in skus:
+        record_backfilled_sales(scratch_ledger, sku)
+    scratch_ledger.record(change(K.SALE, skus[0], 2, source=SHOP, occurred_at=days_ago(1)))
+    caught_up(scratch_ledger, runner)
+    live = {sku: (outbox(scratch_database, sku), runner.view.velocities(sku)) for sku in skus}
+
+    report = Rebuild(scratch_database, RULES).run()
+
+    assert report.differences == []
+    assert {sku: (outbox(scratch_database, sku), runner.view.velocities(sku)) for sku in skus} == (
+        live
+    )
+
+
+def test_a_number_computed_under_configured_rules_since_changed_says_so_in_its_explanation(
+    scratch_ledger, runner
+):
+    sku = random_sku()
+    record_backfilled_sales(scratch_ledger, sku)
+    caught_up(scratch_ledger, runner)
+    reconfigured = (*RULES[:2], ChannelRule(WOO, share_percent=50))
+
+    held = runner.view.channels(sku, reconfigured)
+
+    assert held[WOO].available_to_sell == held[WOO].allocation.available_to_sell == 83
+    assert [(s.name, s.quantity) for s in held[WOO].allocation.steps[-2:]] == [
+        ("rounding", 43),
+        ("held", 83),
+    ]
+    assert held[SHOP].allocation == runner.view.channels(sku, RULES)[SHOP].allocation
 
 
 def test_a_sku_the_projection_has_not_folded_has_no_channels_held(runner):
