@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.errors import InvsyncError
@@ -12,6 +12,63 @@ from domain.errors import InvsyncError
 
 class SettingsError(InvsyncError):
     """Raised when an environment variable holds a value invsync cannot use."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one client may hold of the HTTP service (README, "Limits").
+
+    Attributes:
+        max_api_body_bytes: the largest request body outside webhooks (webhooks have their
+            channel file's `max_webhook_bytes`); larger ones are answered 413.
+        body_timeout_seconds: a whole request body must arrive within this; a slower one is
+            answered 408 and its connection closed (slow-loris).
+        webhook_bodies: webhook bodies read and verified at once, before any signature is known
+            to be good; beyond that a webhook waits a second, then gets 503 (retry).
+        verification_threads: threads that may verify signatures needing I/O (SNS certificate
+            fetches), apart from those serving the API.
+        limit_concurrency: connections and requests uvicorn serves at once; beyond, 503.
+        keep_alive_seconds: how long an idle connection is kept open.
+        metrics_scope: unset, `/metrics` answers anyone; `read` or `admin`, it needs an API token
+            with that scope (once tokens are configured).
+    """
+
+    max_api_body_bytes: int = 1_048_576
+    body_timeout_seconds: float = 10.0
+    webhook_bodies: int = 32
+    verification_threads: int = 8
+    limit_concurrency: int = 1_000
+    keep_alive_seconds: int = 5
+    metrics_scope: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> HttpLimits:
+        scope = environ.get("INVSYNC_METRICS_SCOPE", "").strip() or None
+        if scope not in (None, "read", "admin"):
+            raise SettingsError(f"INVSYNC_METRICS_SCOPE must be read or admin, got {scope!r}")
+        default = cls()
+        return cls(
+            max_api_body_bytes=_count(
+                environ, "INVSYNC_MAX_API_BODY_BYTES", default.max_api_body_bytes
+            ),
+            body_timeout_seconds=float(
+                _count(environ, "INVSYNC_BODY_TIMEOUT_SECONDS", int(default.body_timeout_seconds))
+            ),
+            webhook_bodies=_count(environ, "INVSYNC_WEBHOOK_BODIES", default.webhook_bodies),
+            verification_threads=_count(
+                environ, "INVSYNC_VERIFICATION_THREADS", default.verification_threads
+            ),
+            limit_concurrency=_count(
+                environ, "INVSYNC_HTTP_LIMIT_CONCURRENCY", default.limit_concurrency
+            ),
+            keep_alive_seconds=_count(
+                environ, "INVSYNC_HTTP_KEEP_ALIVE_SECONDS", default.keep_alive_seconds
+            ),
+            metrics_scope=scope,
+        )
+
+
+DEFAULT_LIMITS = HttpLimits()
 
 
 @dataclass(frozen=True)
@@ -29,6 +86,7 @@ class Settings:
     config_path: Path = Path("invsync.toml")
     queue_namespace: str = "invsync"
     demo: bool | None = None  # sandbox stores and shoppers; None: when there is no config file
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def embedded(self) -> bool:
@@ -48,6 +106,7 @@ class Settings:
             config_path=Path(environ.get("INVSYNC_CONFIG") or "invsync.toml"),
             queue_namespace=environ.get("INVSYNC_QUEUE_NAMESPACE") or "invsync",
             demo=_flag(environ, "INVSYNC_DEMO"),
+            http=HttpLimits.from_env(environ),
         )
 
     @property
@@ -64,3 +123,12 @@ def _flag(environ: Mapping[str, str], name: str) -> bool | None:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 12 and int(value) > 0):
+        raise SettingsError(f"{name} must be a whole number above 0, got {value[:40]!r}")
+    return int(value)

@@ -167,6 +167,7 @@ def run(
                     velocities=projection.view.velocities,
                     projections=Projections(projection, RebuildJobs(found.database_url, rules)),
                     sync=propagation.status,
+                    limits=settings.http,
                 ),
                 settings,
             )
@@ -196,6 +197,9 @@ def _serve(app: Any, settings: Settings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         access_log=False,  # per-request lines cost more than the request
+        # Beyond these many connections and requests at once, uvicorn answers 503.
+        limit_concurrency=settings.http.limit_concurrency,
+        timeout_keep_alive=settings.http.keep_alive_seconds,
     )
     try:
         uvicorn.Server(config).run()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -23,11 +26,13 @@ from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from infrastructure.config import ApiToken
 from infrastructure.idempotency import IdempotencyStore
+from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.composition import Intake
 from interfaces.http.auth import BearerAuth
 from interfaces.http.catalogue import OPENAPI_PATH
 from interfaces.http.history import history_endpoint
 from interfaces.http.inputs import RefuseNul
+from interfaces.http.limits import BodyLimits, BodyTooLarge, BodyTooSlow, too_large, too_slow
 from interfaces.http.openapi import openapi_endpoint
 from interfaces.http.operations import operations_routes
 from interfaces.http.params import BadQuery, flag, kinds, limit_of, newest_first, number, time_of
@@ -62,9 +67,11 @@ def create_app(
     velocities: Callable[[str], Mapping[str, float]] | None = None,
     projections: Projections | None = None,
     sync: Status | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
 ) -> Starlette:
     """The HTTP app over `ledger`; `/readyz` runs each named probe. With `intake`, it also
-    receives webhooks and serves the inbox and dead-letter operations."""
+    receives webhooks and serves the inbox and dead-letter operations. `limits` bound what one
+    client may hold (request bodies, webhook verification) and who may read `/metrics`."""
 
     def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -120,6 +127,10 @@ def create_app(
         )
 
     def metrics(request: Request) -> Response:
+        if limits.metrics_scope and tokens:
+            refusal = _metrics_refusal(request, tokens, limits.metrics_scope)
+            if refusal is not None:
+                return refusal
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def unknown_sku(request: Request, exc: Exception) -> Response:
@@ -127,6 +138,12 @@ def create_app(
 
     async def bad_query(request: Request, exc: Exception) -> Response:
         return problem(400, "Bad query parameter", str(exc))
+
+    async def body_too_large(request: Request, exc: Exception) -> Response:
+        return too_large(limits.max_api_body_bytes)
+
+    async def body_too_slow(request: Request, exc: Exception) -> Response:
+        return too_slow(limits.body_timeout_seconds)
 
     async def storage_down(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc)
@@ -157,7 +174,7 @@ def create_app(
     ]
     lifespan = None
     if intake is not None:
-        receiver = WebhookReceiver(intake.router)
+        receiver = WebhookReceiver(intake.router, limits)
         routes += [
             Route("/webhooks/{channel_id:str}", receiver.handle, methods=["POST"]),
             *operations_routes(intake),
@@ -167,15 +184,47 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BearerAuth, tokens=tokens), Middleware(RefuseNul)],
+        middleware=[
+            Middleware(BodyLimits, limits=limits),
+            Middleware(BearerAuth, tokens=tokens),
+            Middleware(RefuseNul),
+        ],
         exception_handlers={
             HTTPException: routing_problem,
+            BodyTooLarge: body_too_large,
+            BodyTooSlow: body_too_slow,
+            ClientDisconnect: _gone,
             UnknownSku: unknown_sku,
             BadQuery: bad_query,
             OperationalError: storage_down,
             InterfaceError: storage_down,
+            psycopg.OperationalError: storage_down,  # the stores we query without the library
         },
     )
+
+
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request: nobody reads the answer, and anyone can cause it, so
+    it is no error to log with a traceback."""
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
+
+
+def _metrics_refusal(request: Request, tokens: Sequence[ApiToken], scope: str) -> Response | None:
+    """None when the request carries a token with `scope` (or admin), else the refusal."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    digest = hashlib.sha256(value.strip().encode()).hexdigest()
+    found = None
+    for token in tokens:  # every one, in constant time, as the API's own check does
+        if hmac.compare_digest(digest, token.sha256):
+            found = token
+    if scheme.lower() != "bearer" or not value or found is None:
+        response = problem(401, "Unauthorized", "/metrics needs Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="invsync"'
+        return response
+    if scope not in found.scopes and "admin" not in found.scopes:
+        return problem(403, "Forbidden", f"token {found.name!r} lacks the {scope!r} scope")
+    return None
 
 
 def _intake_lifespan(

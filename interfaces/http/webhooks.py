@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 from dataclasses import replace
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,9 +23,12 @@ from infrastructure.intake_writer import (
     RowRefused,
 )
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
+from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.problems import problem
 
 log = logging.getLogger(__name__)
+
+BODY_SLOT_WAIT = 1.0  # seconds a webhook waits for a body slot before it is asked to retry
 
 
 class BodyTooLarge(Exception):
@@ -34,25 +39,30 @@ class WebhookReceiver:
     """The endpoint. Its group-commit writer lives in the event loop, so the app's lifespan
     starts it and hands it over."""
 
-    def __init__(self, router: ChannelRouter) -> None:
+    def __init__(self, router: ChannelRouter, limits: HttpLimits = DEFAULT_LIMITS) -> None:
         self.router = router
+        self.limits = limits
         self.writer: GroupCommitWriter | None = None
+        # Bodies not yet known to be signed: at most `webhook_bodies` held at once, so anyone's
+        # unfinished bodies cost at most that many times `max_webhook_bytes`.
+        self._bodies = asyncio.Semaphore(limits.webhook_bodies)
+        self._verifiers: CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def handle(self, request: Request) -> Response:
         channel_id = request.path_params["channel_id"]
         channel = self.router.channel(channel_id)
         if channel is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
-        limit = self.router.config.max_webhook_bytes
+        if not await self._body_slot():
+            WEBHOOKS_REJECTED.labels(channel_id, "busy").inc()
+            return _retry_later("Too many webhooks at once", "no body can be received now; retry")
         try:
-            body = await _read_body(request, limit)
-        except BodyTooLarge:
-            WEBHOOKS_REJECTED.labels(channel_id, "too_large").inc()
-            return problem(413, "Payload too large", f"webhook bodies are limited to {limit} bytes")
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        verdict = await self._verify(channel, headers, body)
-        if isinstance(verdict, Response):
-            return verdict
+            checked = await self._read_and_verify(request, channel)
+        finally:
+            self._bodies.release()
+        if isinstance(checked, Response):
+            return checked
+        headers, body, verdict = checked
         if isinstance(verdict, Ping):
             WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
             return JSONResponse({"status": "ok"})
@@ -93,13 +103,46 @@ class WebhookReceiver:
         WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
         return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
 
+    async def _body_slot(self) -> bool:
+        """Whether a body slot was taken within `BODY_SLOT_WAIT`. Polled rather than awaited
+        under a timeout, which could cancel an acquisition that had just succeeded and lose
+        the slot for good."""
+        deadline = asyncio.get_running_loop().time() + BODY_SLOT_WAIT
+        while self._bodies.locked():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        await self._bodies.acquire()  # free: taken at once, without yielding
+        return True
+
+    async def _read_and_verify(
+        self, request: Request, channel: ChannelConfig
+    ) -> tuple[dict[str, str], bytes, Verdict] | Response:
+        limit = self.router.config.max_webhook_bytes
+        try:
+            body = await _read_body(request, limit)
+        except BodyTooLarge:
+            WEBHOOKS_REJECTED.labels(channel.id, "too_large").inc()
+            return problem(413, "Payload too large", f"webhook bodies are limited to {limit} bytes")
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        verdict = await self._verify(channel, headers, body)
+        if isinstance(verdict, Response):
+            return verdict
+        return headers, body, verdict
+
     async def _verify(
         self, channel: ChannelConfig, headers: dict[str, str], body: bytes
     ) -> Verdict | Response:
         """The verdict, or the answer refusing the request."""
         try:
             if self.router.adapter(channel).blocking:
-                return await run_in_threadpool(self.router.verify, channel, headers, body)
+                # Threads of their own: slow certificate hosts must not take the threads that
+                # serve the API's synchronous routes.
+                if self._verifiers is None:
+                    self._verifiers = CapacityLimiter(self.limits.verification_threads)
+                return await anyio.to_thread.run_sync(
+                    self.router.verify, channel, headers, body, limiter=self._verifiers
+                )
             return self.router.verify(channel, headers, body)
         except SignatureInvalid as error:
             WEBHOOKS_REJECTED.labels(channel.id, "signature").inc()

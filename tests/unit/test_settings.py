@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import Settings, SettingsError
+from infrastructure.settings import HttpLimits, Settings, SettingsError
 
 
 def test_no_configuration_means_the_embedded_default():
@@ -32,3 +32,35 @@ def test_configured_servers_are_used_as_given():
 def test_a_bad_port_is_named_in_the_error(port):
     with pytest.raises(SettingsError, match="INVSYNC_HTTP_PORT must be a port number"):
         Settings.from_env({"INVSYNC_HTTP_PORT": port})
+
+
+def test_http_limits_have_documented_defaults_and_are_read_from_the_environment():
+    assert Settings.from_env({}).http == HttpLimits()
+    assert HttpLimits().max_api_body_bytes == 1_048_576
+    limits = Settings.from_env(
+        {
+            "INVSYNC_MAX_API_BODY_BYTES": "2048",
+            "INVSYNC_BODY_TIMEOUT_SECONDS": "3",
+            "INVSYNC_WEBHOOK_BODIES": "4",
+            "INVSYNC_VERIFICATION_THREADS": "2",
+            "INVSYNC_HTTP_LIMIT_CONCURRENCY": "50",
+            "INVSYNC_HTTP_KEEP_ALIVE_SECONDS": "30",
+            "INVSYNC_METRICS_SCOPE": "admin",
+        }
+    ).http
+    assert limits == HttpLimits(2048, 3.0, 4, 2, 50, 30, "admin")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INVSYNC_MAX_API_BODY_BYTES", "lots"),
+        ("INVSYNC_BODY_TIMEOUT_SECONDS", "0"),
+        ("INVSYNC_WEBHOOK_BODIES", "-3"),
+        ("INVSYNC_HTTP_LIMIT_CONCURRENCY", "9" * 5000),
+        ("INVSYNC_METRICS_SCOPE", "write"),
+    ],
+)
+def test_a_bad_http_limit_is_named_in_the_error(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

@@ -1,0 +1,248 @@
+"""What one client may hold of the service, over real HTTP: bodies bounded in size and time,
+unverified webhook bodies bounded in number, signature checks that fetch certificates on threads
+of their own, quiet disconnects, and `/metrics` behind a token scope when configured."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from infrastructure.config import ApiToken, Config
+from infrastructure.settings import HttpLimits
+from interfaces.http.app import create_app
+from tests.channels import shopify_headers, shopify_order
+from tests.helpers import assert_problem
+from tests.integration.intake_fixtures import SHOPIFY_SECRET, channel_config, running_intake
+from tests.unit.amazon_messages import TOPIC_ARN, order_change, sns_notification
+
+# API bodies --------------------------------------------------------------------------------
+
+
+def _receipt(padding: int) -> bytes:
+    return json.dumps(
+        {"kind": "receipt", "sku": "S", "location": "main", "quantity": 1, "reason": "x" * padding}
+    ).encode()
+
+
+def test_an_api_body_over_the_default_limit_is_refused_413_before_it_is_read(ledger):
+    with TestClient(create_app(ledger, {}), raise_server_exceptions=False) as client:
+        answer = client.post("/api/v1/stock-changes", content=_receipt(4 * 1024 * 1024))
+    body = assert_problem(answer, 413)
+    assert "1048576 bytes" in body["detail"]
+    assert answer.headers["connection"] == "close"
+
+
+def test_an_api_body_streamed_without_a_length_is_cut_at_the_limit(ledger):
+    app = create_app(ledger, {}, limits=HttpLimits(max_api_body_bytes=1024))
+
+    def chunks() -> Iterator[bytes]:
+        yield _receipt(0)[:-1]
+        for _ in range(10):
+            yield b" " * 512
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        streamed = client.post("/api/v1/stock-changes", content=chunks())
+        small = client.post("/api/v1/stock-changes", content=_receipt(10))
+    assert_problem(streamed, 413)
+    assert small.status_code != 413
+
+
+# Slow and unfinished bodies, over real sockets ----------------------------------------------
+
+
+def _open_body(url: str, path: str, declared: int, first: bytes = b"{") -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=15)
+    conn.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"X-Shopify-Hmac-Sha256: x\r\nContent-Length: {declared}\r\n\r\n".encode()
+        + first
+    )
+    return conn
+
+
+def _answer(conn: socket.socket) -> bytes:
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received  # the server closed the connection
+
+
+@pytest.mark.parametrize("path", ["/webhooks/shopify-us", "/api/v1/stock-changes"])
+def test_a_body_sent_one_byte_at_a_time_is_cut_off_at_the_body_timeout_with_408(
+    ledger, database_url, redis_url, path
+):
+    limits = HttpLimits(body_timeout_seconds=1.5)
+    with running_intake(ledger, database_url, redis_url, workers=False, limits=limits) as running:
+        conn = _open_body(running.url, path, 1000)
+        started = time.monotonic()
+        cut = None
+        with conn:
+            try:
+                for _ in range(40):  # 1 byte every 0.25 s: it would take 250 s in all
+                    conn.sendall(b" ")
+                    time.sleep(0.25)
+            except OSError:
+                cut = time.monotonic() - started
+            answer = _answer(conn)
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert (cut or took) < 4
+
+
+def test_unfinished_webhook_bodies_hold_at_most_the_configured_slots(
+    ledger, database_url, redis_url
+):
+    limits = HttpLimits(webhook_bodies=3, body_timeout_seconds=3)
+    with running_intake(ledger, database_url, redis_url, workers=False, limits=limits) as running:
+        held = [_open_body(running.url, "/webhooks/shopify-us", 60_000) for _ in range(3)]
+        time.sleep(0.3)
+        body = shopify_order(int(uuid.uuid4().int % 10**12), [(1, "SKU-SLOTS", 1)])
+        headers = shopify_headers(SHOPIFY_SECRET, body, "orders/create", str(uuid.uuid4()))
+        started = time.monotonic()
+        busy = httpx.post(f"{running.url}/webhooks/shopify-us", content=body, headers=headers)
+        waited = time.monotonic() - started
+        cut = [_answer(conn) for conn in held]  # each cut off at the body timeout
+        later = httpx.post(f"{running.url}/webhooks/shopify-us", content=body, headers=headers)
+        for conn in held:
+            conn.close()
+    assert_problem(busy, 503)
+    assert busy.headers["retry-after"] == "5"
+    assert waited < 2
+    assert all(answer.startswith(b"HTTP/1.1 408") for answer in cut), cut
+    assert later.status_code == 200
+
+
+def test_a_client_that_disconnects_mid_body_is_not_logged_as_an_error(
+    ledger, database_url, redis_url, caplog
+):
+    server_log = logging.getLogger("uvicorn.error")  # uvicorn's own: it does not propagate
+    with running_intake(ledger, database_url, redis_url, workers=False) as running:
+        server_log.addHandler(caplog.handler)
+        try:
+            for path in ("/webhooks/shopify-us", "/api/v1/stock-changes"):
+                for _ in range(5):
+                    _open_body(running.url, path, 5000, b'{"kind": "rec').close()
+            time.sleep(1)
+            assert httpx.get(f"{running.url}/healthz").status_code == 200
+        finally:
+            server_log.removeHandler(caplog.handler)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+# SNS certificate fetches ----------------------------------------------------------------------
+
+
+class _SlowCertificates:
+    """A certificate host that takes `delay` seconds to answer anything (then 404)."""
+
+    def __init__(self, delay: float) -> None:
+        delay_of = delay
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                time.sleep(delay_of)
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _SlowCertificates:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_slow_sns_certificate_fetches_do_not_slow_the_api(ledger, database_url, redis_url):
+    with _SlowCertificates(delay=3) as certificates:
+        amazon = {
+            "id": "amazon-slow",
+            "kind": "amazon",
+            "sns_topic_arns": [TOPIC_ARN],
+            "sandbox_sns_certificate_host": certificates.host,
+        }
+        config = Config.model_validate(
+            {"channels": [*(c.model_dump() for c in channel_config().channels), amazon]}
+        )
+        with running_intake(ledger, database_url, redis_url, config, workers=False) as running:
+
+            def post(n: int) -> int:
+                message = {
+                    **sns_notification(order_change()),
+                    "SignatureVersion": "2",
+                    "Signature": "AAAA",
+                    "SigningCertURL": f"http://{certificates.host}/cert-{n}.pem",
+                }
+                return httpx.post(
+                    f"{running.url}/webhooks/amazon-slow",
+                    content=json.dumps(message).encode(),
+                    timeout=30,
+                ).status_code
+
+            with ThreadPoolExecutor(60) as pool:
+                posted = [pool.submit(post, n) for n in range(60)]
+                time.sleep(1)  # every fetch under way
+                timings = []
+                for _ in range(5):
+                    started = time.monotonic()
+                    assert httpx.get(f"{running.url}/api/v1/skus?limit=1").status_code == 200
+                    timings.append(time.monotonic() - started)
+                statuses = {future.result() for future in posted}
+    print(f"\nGET /api/v1/skus during 60 slow certificate fetches: max {max(timings):.3f} s")
+    assert statuses <= {401, 503}
+    assert max(timings) < 1
+
+
+# /metrics -------------------------------------------------------------------------------------
+
+
+def _token(name: str, value: str, *scopes: str) -> ApiToken:
+    return ApiToken(name=name, sha256=hashlib.sha256(value.encode()).hexdigest(), scopes=scopes)
+
+
+TOKENS = [_token("reader", "r-token", "read"), _token("ops", "a-token", "admin")]
+
+
+def test_metrics_need_the_configured_scope(ledger):
+    app = create_app(ledger, {}, tokens=TOKENS, limits=HttpLimits(metrics_scope="admin"))
+    with TestClient(app) as client:
+        anonymous = client.get("/metrics")
+        reader = client.get("/metrics", headers={"Authorization": "Bearer r-token"})
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        ops = client.get("/metrics", headers={"Authorization": "Bearer a-token"})
+    assert_problem(anonymous, 401)
+    assert_problem(wrong, 401)
+    assert_problem(reader, 403)
+    assert ops.status_code == 200
+    assert "invsync_webhooks_received_total" in ops.text
+
+
+def test_metrics_are_public_unless_a_scope_is_configured(ledger):
+    with TestClient(create_app(ledger, {}, tokens=TOKENS)) as client:
+        assert client.get("/metrics").status_code == 200
