@@ -246,3 +246,37 @@ def test_metrics_need_the_configured_scope(ledger):
 def test_metrics_are_public_unless_a_scope_is_configured(ledger):
     with TestClient(create_app(ledger, {}, tokens=TOKENS)) as client:
         assert client.get("/metrics").status_code == 200
+
+
+def test_150_unfinished_webhook_bodies_of_nearly_1_mib_hold_no_more_than_the_body_slots(
+    ledger, database_url, redis_url
+):
+    import psutil
+
+    config = Config.model_validate(
+        {
+            "channels": [c.model_dump() for c in channel_config().channels],
+            "max_webhook_bytes": 1_048_576,
+        }
+    )
+    limits = HttpLimits(body_timeout_seconds=8)
+    process = psutil.Process()
+    with running_intake(
+        ledger, database_url, redis_url, config, workers=False, limits=limits
+    ) as running:
+        before = process.memory_info().rss
+        held = []
+        for _ in range(150):
+            conn = _open_body(running.url, "/webhooks/shopify-us", 1_048_576)
+            conn.setblocking(False)
+            try:  # as much of 1 MiB as the server takes, never its last byte
+                conn.send(b" " * 1_000_000)
+            except BlockingIOError:
+                pass
+            held.append(conn)
+        time.sleep(1)
+        grown = (process.memory_info().rss - before) / 2**20
+        for conn in held:
+            conn.close()
+    print(f"\n150 unfinished webhook bodies: the process grew {grown:.0f} MiB")
+    assert grown < HttpLimits().webhook_bodies + 24
