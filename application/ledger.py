@@ -164,7 +164,7 @@ class Ledger(Application[UUID]):
         fresh = [change for key, change in first_of_key.items() if key not in known]
         orders = self._load_orders({(u.channel_id, u.order_id) for u in updates})
         try:
-            lessons = [self._learn(orders[u.channel_id, u.order_id], u) for u in updates]
+            lessons = [self._learn(orders, u) for u in updates]
         except BaseException:
             self._forget(orders.values())
             raise
@@ -213,10 +213,16 @@ class Ledger(Application[UUID]):
 
     @staticmethod
     def _learn(
-        order: ChannelOrder, update: OrderUpdate
+        orders: dict[tuple[str, str], ChannelOrder], update: OrderUpdate
     ) -> tuple[OutcomeStatus, list[StockChange], DomainError | None]:
-        version = order.version
+        """Teach `update` to its order, opening the order with it when none is known yet."""
+        key = (update.channel_id, update.order_id)
+        order = orders.get(key)
         try:
+            if order is None:
+                orders[key], derived = ChannelOrder.open(update)
+                return OutcomeStatus.APPLIED, derived, None
+            version = order.version
             derived = order.learn(update)
         except DomainError as error:
             return OutcomeStatus.REJECTED, [], error
@@ -234,13 +240,11 @@ class Ledger(Application[UUID]):
             except KeyError:
                 uncached[channel_order_id(*key)] = key
         # Most orders in a batch are new: one query says which are stored, instead of one
-        # failed read each.
+        # failed read each. A new one is opened by its first lesson (`_learn`).
         stored = self.receipts.select_existing_items(list(uncached)) if uncached else set()
-        for aggregate_id, key in uncached.items():
-            orders[key] = (
-                cast(ChannelOrder, self.repository.get(aggregate_id, deepcopy_from_cache=False))
-                if aggregate_id in stored
-                else ChannelOrder(*key)
+        for aggregate_id in stored:
+            orders[uncached[aggregate_id]] = cast(
+                ChannelOrder, self.repository.get(aggregate_id, deepcopy_from_cache=False)
             )
         return orders
 
