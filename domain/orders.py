@@ -14,7 +14,7 @@ the ledger by the difference between that and what the line holds already (`Held
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -195,13 +195,30 @@ class ChannelOrder(Aggregate):
         return channel_order_id(channel_id, order_id)
 
     @event("Opened")
-    def __init__(self, channel_id: str, order_id: str) -> None:
+    def __init__(
+        self,
+        channel_id: str,
+        order_id: str,
+        facts: dict[str, Any],
+        lines: dict[str, dict[str, Any]],
+        held: dict[str, Any],
+    ) -> None:
         self.channel_id = channel_id
         self.order_id = order_id
         # Plain dicts, so snapshots transcode to JSON without custom transcodings.
-        self._facts: dict[str, Any] = Facts().as_dict()
-        self._lines: dict[str, dict[str, Any]] = {}
-        self._held: dict[str, dict[str, Any]] = {}
+        self._facts, self._lines, self._held = facts, lines, held
+
+    @classmethod
+    def open(cls, update: OrderUpdate) -> tuple[ChannelOrder, list[StockChange]]:
+        """The order as its first lesson leaves it (one event), and the stock changes that
+        lesson causes.
+
+        Raises:
+            LineConflict: as `learn`.
+        """
+        state, moves = _lesson(update.order_id, _State({}, {}, {}), update, version=1)
+        order = cls(update.channel_id, update.order_id, state.facts, state.lines, state.held)
+        return order, moves
 
     @property
     def facts(self) -> Facts:
@@ -212,10 +229,7 @@ class ChannelOrder(Aggregate):
         return {line_id: Facts.from_dict(data) for line_id, data in self._lines.items()}
 
     def held(self, line_id: str) -> tuple[str, dict[str, Units]] | None:
-        data = self._held.get(line_id)
-        if data is None:
-            return None
-        return data["sku"], {loc: Units(**units) for loc, units in data["locations"].items()}
+        return _held(self._held, line_id)
 
     def learn(self, update: OrderUpdate) -> list[StockChange]:
         """Merge what `update` teaches and return the stock changes that take the ledger from
@@ -224,20 +238,12 @@ class ChannelOrder(Aggregate):
         Raises:
             LineConflict: a line holding stock would change SKU.
         """
-        facts = self.facts.merge(update.facts)
-        known = self.lines
-        lines = dict(known)
-        for line_id, line_facts in update.lines.items():
-            lines[line_id] = known[line_id].merge(line_facts) if line_id in known else line_facts
-        moves, held = self._moves(update, facts, lines)
-        if facts == self.facts and lines == known and not moves:
+        before = _State(self._facts, self._lines, self._held)
+        state, moves = _lesson(self.order_id, before, update, version=self.version + 1)
+        if state.facts == before.facts and state.lines == before.lines and not moves:
             return []
-        self._learned(
-            facts=facts.as_dict(),
-            lines={line_id: f.as_dict() for line_id, f in lines.items()},
-            held=held,
-        )
-        return [replace(m, business_key=f"{m.business_key}:v{self.version}") for m in moves]
+        self._learned(facts=state.facts, lines=state.lines, held=state.held)
+        return moves
 
     @event("Learned")
     def _learned(
@@ -245,39 +251,64 @@ class ChannelOrder(Aggregate):
     ) -> None:
         self._facts, self._lines, self._held = facts, lines, held
 
-    def _moves(
-        self, update: OrderUpdate, facts: Facts, lines: Mapping[str, Facts]
-    ) -> tuple[list[StockChange], dict[str, Any]]:
-        held_all = dict(self._held)
-        moves: list[StockChange] = []
-        for line_id, target in sorted(update.targets(facts, lines).items()):
-            before = self.held(line_id)
-            if before is not None and before[0] != target.sku:
-                if any(u != Units() for u in before[1].values()):
-                    raise LineConflict(
-                        f"line {line_id} of order {self.order_id} changed SKU from "
-                        f"{before[0]!r} to {target.sku!r} while holding stock: move the stock "
-                        "by hand, then retry"
-                    )
-                before = None
-            held_units = before[1] if before else {}
-            after: dict[str, Units] = {}
-            for location in sorted(set(held_units) | set(target.locations)):
-                was = held_units.get(location, Units())
-                now = target.locations.get(location, Units())
-                step = _LineStep(update, line_id, target.sku, location)
-                moves.extend(step.moves(was, now))
-                after[location] = Units(
-                    committed=now.committed,
-                    shipped=max(was.shipped, now.shipped),
-                    restocked=max(was.restocked, now.restocked),
-                    unrestocked=max(was.unrestocked, now.unrestocked),
+
+@dataclass(frozen=True)
+class _State:
+    """An order's state as its events store it: plain dicts."""
+
+    facts: dict[str, Any]
+    lines: dict[str, dict[str, Any]]
+    held: dict[str, Any]
+
+
+def _held(held: Mapping[str, Any], line_id: str) -> tuple[str, dict[str, Units]] | None:
+    data = held.get(line_id)
+    if data is None:
+        return None
+    return data["sku"], {loc: Units(**units) for loc, units in data["locations"].items()}
+
+
+def _lesson(
+    order_id: str, before: _State, update: OrderUpdate, version: int
+) -> tuple[_State, list[StockChange]]:
+    """What `update` makes of an order's state, and the stock changes for it, keyed with the
+    version the order will have once this lesson is recorded."""
+    facts = Facts.from_dict(before.facts).merge(update.facts)
+    lines = {line_id: Facts.from_dict(data) for line_id, data in before.lines.items()}
+    for line_id, line_facts in update.lines.items():
+        lines[line_id] = lines[line_id].merge(line_facts) if line_id in lines else line_facts
+    held_all = dict(before.held)
+    moves: list[StockChange] = []
+    for line_id, target in sorted(update.targets(facts, lines).items()):
+        held = _held(before.held, line_id)
+        if held is not None and held[0] != target.sku:
+            if any(u != Units() for u in held[1].values()):
+                raise LineConflict(
+                    f"line {line_id} of order {order_id} changed SKU from {held[0]!r} to "
+                    f"{target.sku!r} while holding stock: move the stock by hand, then retry"
                 )
-            held_all[line_id] = {
-                "sku": target.sku,
-                "locations": {loc: units.as_dict() for loc, units in after.items()},
-            }
-        return moves, held_all
+            held = None
+        held_units = held[1] if held else {}
+        after: dict[str, Units] = {}
+        for location in sorted(set(held_units) | set(target.locations)):
+            was = held_units.get(location, Units())
+            now = target.locations.get(location, Units())
+            step = _LineStep(update, line_id, target.sku, location, version)
+            moves.extend(step.moves(was, now))
+            after[location] = Units(
+                committed=now.committed,
+                shipped=max(was.shipped, now.shipped),
+                restocked=max(was.restocked, now.restocked),
+                unrestocked=max(was.unrestocked, now.unrestocked),
+            )
+        held_all[line_id] = {
+            "sku": target.sku,
+            "locations": {loc: units.as_dict() for loc, units in after.items()},
+        }
+    state = _State(
+        facts.as_dict(), {line_id: f.as_dict() for line_id, f in lines.items()}, held_all
+    )
+    return state, moves
 
 
 @dataclass(frozen=True)
@@ -286,6 +317,7 @@ class _LineStep:
     line_id: str
     sku: str
     location: str
+    version: int  # the order's, once the lesson is recorded: part of every business key
 
     def moves(self, was: Units, now: Units) -> Iterator[StockChange]:
         """The changes from `was` to `now` at one location. A shipment releases committed
@@ -317,8 +349,9 @@ class _LineStep:
             sku=self.sku,
             location=self.location,
             quantity=units,
-            # The order's version is appended once the lesson is recorded (see `learn`).
-            business_key=f"{update.order_key}:line:{self.line_id}:{self.location}:{name}",
+            business_key=(
+                f"{update.order_key}:line:{self.line_id}:{self.location}:{name}:v{self.version}"
+            ),
             source=update.channel_id,
             occurred_at=update.occurred_at,
             reference=update.reference,

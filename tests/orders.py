@@ -47,8 +47,11 @@ class Stock:
             self._record(change)
         for update in translation.orders:
             key = (update.channel_id, update.order_id)
-            order = self.orders.setdefault(key, ChannelOrder(*key))
-            for change in order.learn(update):
+            if key in self.orders:
+                changes = self.orders[key].learn(update)
+            else:
+                self.orders[key], changes = ChannelOrder.open(update)
+            for change in changes:
                 self._record(change)
 
     def apply_all(self, translations: Iterable[Translation]) -> Stock:
