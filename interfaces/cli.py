@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -165,6 +166,7 @@ def run(
                     tokens=intake.router.config.api_tokens,
                     reservations=reservations,
                     velocities=projection.view.velocities,
+                    sent=functools.partial(projection.view.channels, defaults=rules),
                     projections=Projections(projection, RebuildJobs(found.database_url, rules)),
                     sync=propagation.status,
                     limits=settings.http,

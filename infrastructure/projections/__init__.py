@@ -30,7 +30,7 @@ PROJECTIONS = (NAME,)
 
 # Bumped whenever a projection's tables change shape: the migration then drops them, and the
 # runner refills them from the ledger (a projection holds nothing the ledger does not).
-LAYOUT = 5
+LAYOUT = 6
 
 
 def create_projection_tables(database_url: str, env: dict[str, str]) -> None:

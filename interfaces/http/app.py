@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from application.availability import ChannelAvailability
 from application.errors import UnknownSku
 from application.ledger import Ledger
 from application.receipts import HistoryFilter
@@ -48,6 +49,7 @@ from interfaces.presenters import (
     channels_document,
     event_document,
     item_document,
+    sent_channels_document,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ def create_app(
     tokens: Sequence[ApiToken] = (),
     reservations: Reservations | None = None,
     velocities: Callable[[str], Mapping[str, float]] | None = None,
+    sent: Callable[[str], Mapping[str, ChannelAvailability]] | None = None,
     projections: Projections | None = None,
     sync: Status | None = None,
     limits: HttpLimits = DEFAULT_LIMITS,
@@ -92,6 +95,12 @@ def create_app(
     def sku(request: Request) -> Response:
         explain = flag(request.query_params.get("explain"), "explain")
         item = ledger.get_item(request.path_params["sku"])
+        # What the projection holds and sent each channel; computed here only for a SKU it has
+        # not folded yet.
+        if held := sent(item.sku) if sent is not None else {}:
+            return JSONResponse(
+                {**item_document(item), "channels": sent_channels_document(held, explain=explain)}
+            )
         sold = velocities(item.sku) if velocities is not None else None
         channels = channels_document(
             item, ledger.rules_for(item.sku, rules), explain=explain, velocities=sold
