@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from infrastructure.config import ApiToken, Config
@@ -279,3 +281,52 @@ def test_150_unfinished_webhook_bodies_of_nearly_1_mib_hold_no_more_than_the_bod
             conn.close()
     print(f"\n150 unfinished webhook bodies: the process grew {grown:.0f} MiB")
     assert grown < HttpLimits().webhook_bodies + 24
+
+
+# Hostile webhooks over HTTP -------------------------------------------------------------------
+
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"),
+    max_size=300,
+) | st.text(alphabet="0123456789", min_size=1, max_size=6000)
+_HOSTILE_HEADERS = st.dictionaries(
+    st.sampled_from(
+        [
+            "X-Invsync-Timestamp",
+            "X-Invsync-Signature",
+            "X-Invsync-Delivery-Id",
+            "X-Shopify-Hmac-Sha256",
+            "X-Shopify-Topic",
+            "X-Shopify-Webhook-Id",
+            "X-WC-Webhook-Signature",
+            "X-WC-Webhook-Topic",
+            "Content-Type",
+        ]
+    ),
+    _HEADER_TEXT,
+)
+_HOSTILE_BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.integers(1, 100_000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.integers(1, 50_000).map(lambda depth: b'{"Type": "Notification", "a": ' + b"[" * depth),
+)
+
+
+@pytest.fixture(scope="module")
+def hostile_target(ledger, database_url, redis_url):
+    with running_intake(ledger, database_url, redis_url, workers=False) as running:
+        yield running.url
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    channel=st.sampled_from(["shopify-us", "erp", "woo-eu"]),
+    headers=_HOSTILE_HEADERS,
+    body=_HOSTILE_BODIES,
+)
+def test_no_hostile_webhook_is_answered_with_a_server_error(hostile_target, channel, headers, body):
+    raw = {name: value.encode("latin-1") for name, value in headers.items()}
+    answer = httpx.post(
+        f"{hostile_target}/webhooks/{channel}", content=body, headers=raw, timeout=30
+    )
+    assert answer.status_code in (200, 401, 413, 422), answer.text[:300]
