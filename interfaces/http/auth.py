@@ -50,7 +50,12 @@ class BearerAuth:
         elif needed not in token.scopes and "admin" not in token.scopes:
             response = problem(403, "Forbidden", f"token {token.name!r} lacks the {needed!r} scope")
         else:
-            scope.setdefault("state", {})["token"] = token.name  # who did it, for the record
+            state = scope.setdefault("state", {})
+            state["token"] = token.name  # who did it, for the record
+            # Which token exactly (names may repeat, e.g. while rotating): what a client's own
+            # records, such as its Idempotency-Keys, belong to. The digest's start names it
+            # without giving away anything usable.
+            state["token_id"] = f"{token.name}:{token.sha256[:16]}"
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)

@@ -102,7 +102,7 @@ def stock_changes_endpoint(
         if refusal := key_refusal(key):
             return problem(400, "Invalid Idempotency-Key", refusal)
         # Keys are the token's own: two clients may well pick the same one.
-        owner = getattr(request.state, "token", None) or ""
+        owner = getattr(request.state, "token_id", None) or ""
         fingerprint = request_hash("POST", request.url.path, body)
         claim = await run_in_threadpool(idempotency.claim, owner, key, fingerprint)
         if claim.state is ClaimState.MISMATCH:

@@ -186,6 +186,21 @@ def test_keys_are_each_tokens_own(ledger, store):
     assert ledger.get_item(sku).totals.on_hand == 7
 
 
+def test_two_tokens_of_the_same_name_keep_their_keys_apart(ledger, store):
+    sku, key = random_sku(), str(uuid.uuid4())
+    old = ApiToken(name="erp", sha256=hashlib.sha256(b"old").hexdigest(), scopes=("write",))
+    new = ApiToken(name="erp", sha256=hashlib.sha256(b"new").hexdigest(), scopes=("write",))
+    with serving(ledger, store, (old, new)) as url:
+        first = httpx.post(
+            f"{url}{URL}", json=receipt(sku, 2), headers={"Idempotency-Key": key, **bearer("old")}
+        )
+        second = httpx.post(
+            f"{url}{URL}", json=receipt(sku, 5), headers={"Idempotency-Key": key, **bearer("new")}
+        )
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert ledger.get_item(sku).totals.on_hand == 7
+
+
 def test_a_key_is_forgotten_after_its_lifetime_and_swept_on_a_later_write(ledger, database_url):
     brief = IdempotencyStore(database_url, lifetime=timedelta(seconds=1))
     sku, key = random_sku(), str(uuid.uuid4())
