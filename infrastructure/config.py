@@ -211,6 +211,14 @@ class Config(BaseModel):
     max_webhook_bytes: int = Field(default=1_048_576, gt=0)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_are_distinct(cls, tokens: tuple[ApiToken, ...]) -> tuple[ApiToken, ...]:
+        digests = [token.sha256 for token in tokens]
+        if len(set(digests)) != len(digests):
+            raise ValueError("two tokens have the same sha256: one token, one name and scopes")
+        return tokens
+
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.id == channel_id), None)
 

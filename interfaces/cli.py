@@ -137,7 +137,7 @@ def run(
             running.callback(held.close)
             reservations = Reservations(ledger, held)
             running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
-            running.enter_context(_retention(intake))
+            running.enter_context(_retention(intake, idempotency))
             projection = running.enter_context(
                 AvailabilityRunner(eventsourcing_env(found.database_url), rules)
             )
@@ -382,9 +382,11 @@ def _log_to_console() -> None:
     )  # a line per API call: the pushers say more
 
 
-def _retention(intake: composition.Intake) -> AbstractContextManager[None]:
+def _retention(
+    intake: composition.Intake, idempotency: IdempotencyStore | None = None
+) -> AbstractContextManager[None]:
     config = intake.router.config.retention
-    retention = Retention(intake.inbox, intake.dead_letters, config)
+    retention = Retention(intake.inbox, intake.dead_letters, config, idempotency)
     return every(config.every_seconds, retention.apply, name="retention")
 
 
@@ -395,11 +397,12 @@ def prune() -> None:
     with _errors_as_messages():
         config = load_config(Settings.from_env().config_path).retention
         with _database() as database_url:
-            inbox = PostgresInbox(database_url)
+            inbox, keys = PostgresInbox(database_url), IdempotencyStore(database_url)
             try:
-                deleted = Retention(inbox, DeadLetters(database_url), config).apply()
+                deleted = Retention(inbox, DeadLetters(database_url), config, keys).apply()
             finally:
                 inbox.close()
+                keys.close()
     typer.echo(", ".join(f"{count} {what}" for what, count in deleted.items()) + " deleted")
 
 

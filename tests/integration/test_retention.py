@@ -88,7 +88,9 @@ def test_invsync_prune_applies_the_configured_days(scratch_database, tmp_path, m
     monkeypatch.setenv("INVSYNC_CONFIG", str(config))
     result = CliRunner().invoke(app, ["prune"])
     assert result.exit_code == 0, result.output
-    assert "2 deliveries, 1 observations, 2 dead_letters deleted" in result.output
+    assert "2 deliveries, 1 observations, 2 dead_letters, 0 idempotency_keys deleted" in (
+        result.output
+    )
     with psycopg.connect(scratch_database) as conn:
         assert _left(conn)[0] == {"old-parked", "old-waiting"}
 

@@ -235,3 +235,14 @@ def test_a_woocommerce_store_at_no_http_url_is_refused_with_its_key():
     )
     with pytest.raises(ConfigError, match=r"channels\.woo\.api_base_url"):
         gateway_for(store)
+
+
+def test_two_tokens_with_one_digest_are_refused(tmp_path):
+    digest = "a" * 64
+    path = tmp_path / "invsync.toml"
+    path.write_text(
+        f'[[api_tokens]]\nname = "ops"\nsha256 = "{digest}"\nscopes = ["admin"]\n'
+        f'[[api_tokens]]\nname = "bot"\nsha256 = "{digest}"\nscopes = ["read"]\n'
+    )
+    with pytest.raises(ConfigError, match="same sha256"):
+        load_config(path)
