@@ -123,7 +123,11 @@ class WebhookReceiver:
             body = await _read_body(request, limit)
         except BodyTooLarge:
             WEBHOOKS_REJECTED.labels(channel.id, "too_large").inc()
-            return problem(413, "Payload too large", f"webhook bodies are limited to {limit} bytes")
+            refusal = problem(
+                413, "Payload too large", f"webhook bodies are limited to {limit} bytes"
+            )
+            refusal.headers["Connection"] = "close"  # the rest of the body is never read
+            return refusal
         headers = {name.lower(): value for name, value in request.headers.items()}
         verdict = await self._verify(channel, headers, body)
         if isinstance(verdict, Response):

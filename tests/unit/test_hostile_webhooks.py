@@ -143,3 +143,27 @@ def test_a_signed_woocommerce_delivery_is_accepted_whatever_its_topic_and_body(k
     headers = {"x-wc-webhook-signature": _b64_hmac(body), "x-wc-webhook-topic": key}
     verdict = verify_woocommerce(WOO, headers, body, NOW)
     assert isinstance(verdict, Accepted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(max_size=3000), other=st.text(max_size=3000), topic=st.text(max_size=3000))
+def test_storable_fields_are_bounded_clean_and_the_same_key_always_stores_the_same(
+    key, other, topic
+):
+    from infrastructure.intake_writer import IncomingDelivery
+    from interfaces.http.webhooks import MAX_KEY, MAX_TOPIC, storable
+
+    delivery = IncomingDelivery("c", key, topic, "lane", {"x-id": topic[:2000]}, b"")
+    made = storable(delivery)
+    again = storable(delivery)
+    for text in (made.delivery_key, made.topic, *made.headers.values()):
+        assert not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert len(made.delivery_key) <= MAX_KEY
+    assert len(made.topic) <= MAX_TOPIC
+    assert made == again  # a replay is a duplicate of its first copy
+    if made.delivery_key != key:
+        assert made.delivery_key.startswith("sha256:")
+    if key != other:
+        assert storable(IncomingDelivery("c", other, "", "lane", {}, b"")).delivery_key != (
+            made.delivery_key
+        )
