@@ -94,6 +94,20 @@ class ChannelAdapter:
     blocking: bool = False  # verification may do I/O (fetching a certificate): run it off-loop
 
 
+# What a payload of the wrong shape makes reading it raise: a field missing or of another type
+# (a string where an object belongs), a number beyond range, nesting beyond the parser.
+_UNREADABLE = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+    DomainError,
+)
+
+
 def translate_json(
     delivery: Delivery,
     handlers: Mapping[str, H],
@@ -115,7 +129,7 @@ def translate_json(
         return Translation.park("the body is not a JSON object")
     try:
         return apply(handler, payload)
-    except (KeyError, TypeError, ValueError, DomainError) as error:
+    except _UNREADABLE as error:
         return Translation.park(f"cannot read {delivery.topic} payload: {describe(error)}")
 
 

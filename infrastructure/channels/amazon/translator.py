@@ -85,7 +85,7 @@ def _notification(channel: ChannelConfig, message: object) -> Translation:
         return Translation()  # a notification that moves no stock: nothing to do
     try:
         return handler(channel, notification)
-    except (KeyError, TypeError, ValueError, AttributeError, DomainError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, DomainError) as error:
         return Translation.park(f"cannot read {notification_type} notification: {error!r}")
 
 
@@ -190,6 +190,6 @@ def _json_object(text: object) -> Payload | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond the parser
         return None
     return value if isinstance(value, dict) else None
