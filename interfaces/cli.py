@@ -194,6 +194,8 @@ def _serve(app: Any, settings: Settings) -> None:
     """Serve the API until Ctrl-C or SIGTERM, then let everything started stop, in order."""
     import uvicorn
 
+    from interfaces.http.server import with_header_timeout
+
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -202,6 +204,7 @@ def _serve(app: Any, settings: Settings) -> None:
         # Beyond these many connections and requests at once, uvicorn answers 503.
         limit_concurrency=settings.http.limit_concurrency,
         timeout_keep_alive=settings.http.keep_alive_seconds,
+        http=with_header_timeout(settings.http.body_timeout_seconds),  # slow headers too
     )
     try:
         uvicorn.Server(config).run()

@@ -330,3 +330,70 @@ def test_no_hostile_webhook_is_answered_with_a_server_error(hostile_target, chan
         f"{hostile_target}/webhooks/{channel}", content=body, headers=raw, timeout=30
     )
     assert answer.status_code in (200, 401, 413, 422), answer.text[:300]
+
+
+# Slow headers ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _server(http: object) -> Iterator[tuple[str, int]]:
+    import uvicorn
+
+    from tests.integration.intake_fixtures import free_port, wait_until
+
+    async def app(scope, receive, send):  # the smallest ASGI app: 200, empty
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=10)
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _closed_within(conn: socket.socket, trickle: bytes, seconds: float) -> bool:
+    """Whether the server closes `conn` within `seconds` while `trickle` is sent a byte at a
+    time, 0.2 s apart."""
+    conn.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    for byte in trickle:
+        if time.monotonic() > deadline:
+            return False
+        try:
+            conn.sendall(bytes([byte]))
+            if conn.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+def test_request_headers_sent_a_byte_at_a_time_are_cut_off_and_a_normal_request_is_served():
+    from interfaces.http.server import with_header_timeout
+
+    with _server(with_header_timeout(1.0)) as (host, port):
+        silent = socket.create_connection((host, port))
+        trickled = socket.create_connection((host, port))
+        slow_headers = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100
+        cut = _closed_within(trickled, slow_headers, 4)
+        silent.settimeout(3)
+        silent_closed = silent.recv(1) == b""
+        with httpx.Client(base_url=f"http://{host}:{port}") as client:
+            first, second = client.get("/"), client.get("/")  # one kept-alive connection
+        silent.close()
+        trickled.close()
+    assert cut
+    assert silent_closed
+    assert (first.status_code, second.status_code) == (200, 200)
