@@ -21,8 +21,9 @@ class HttpLimits:
     Attributes:
         max_api_body_bytes: the largest request body outside webhooks (webhooks have their
             channel file's `max_webhook_bytes`); larger ones are answered 413.
-        body_timeout_seconds: a whole request body must arrive within this; a slower one is
-            answered 408 and its connection closed (slow-loris).
+        body_timeout_seconds: request headers, then the whole body, must each arrive within
+            this; a slower body is answered 408 and slower headers have their connection closed
+            (slow-loris).
         webhook_bodies: webhook bodies read and verified at once, before any signature is known
             to be good; beyond that a webhook waits a second, then gets 503 (retry).
         verification_threads: threads that may verify signatures needing I/O (SNS certificate
