@@ -11,6 +11,7 @@ WEBHOOKS_RECEIVED = Counter(
 )
 WEBHOOKS_REJECTED = Counter(
     "invsync_webhooks_rejected_total",
-    "Webhook requests refused, by channel and reason (signature, too_large, unavailable).",
+    "Webhook requests refused, by channel and reason (signature, unverifiable, too_large, "
+    "busy: no body slot free, unavailable: not stored in time, unstorable: the row refused).",
     ["channel", "reason"],
 )
