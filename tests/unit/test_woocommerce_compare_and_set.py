@@ -30,8 +30,14 @@ def test_a_moved_store_is_answered_stale_even_for_a_decrease():
 
 
 def test_nothing_is_written_where_the_store_shows_the_target():
-    assert decide(4, acknowledged=5, current=4) == Decision(UNCHANGED, 4)
+    assert decide(4, acknowledged=4, current=4) == Decision(UNCHANGED, 4)
     assert decide(4, acknowledged=None, current=4) == Decision(UNCHANGED, 4)
+
+
+def test_a_store_that_moved_to_the_very_target_is_stale_so_its_lost_units_are_remembered():
+    # It acknowledged 3 and sold 3 on its own (not recorded yet) while the ledger sold 3
+    # elsewhere: 0 is the target and what it shows, but a receipt of 1 must not list a unit.
+    assert decide(0, acknowledged=3, current=0) == Decision(MOVED, 0)
 
 
 def test_a_first_push_or_an_unmanaged_stock_is_written():
@@ -86,6 +92,9 @@ class World:
     unrecorded: list[int] = field(default_factory=list)  # when each unrecorded sale was made
     target: int | None = None  # what the pusher computed, and the store sales it misses
     missing: int = 0
+    # The store sales the ledger had recorded when `target` was computed: the pusher reads them
+    # with the outbox row, in one snapshot, never a count newer than the quantity.
+    target_sold: int = 0
 
     def sale(self) -> None:
         if self.store > 0:
@@ -115,17 +124,18 @@ class World:
 
     def compute(self) -> None:
         self.target, self.missing = max(self.ledger, 0), len(self.unrecorded)
+        self.target_sold = self.sold
 
     def push(self) -> None:
         if self.target is None:
             return
-        quantity = self.pusher.allowed(self.target, self.sold, self.now)
+        quantity = self.pusher.allowed(self.target, self.target_sold, self.now)
         if quantity is None:
             return  # the row waits for the store's sales to be recorded
         before = self.store
         decision = decide(quantity, self.pusher.acknowledged, self.store)
         if decision.verdict is MOVED:
-            self.pusher.stale(decision.quantity, self.sold, self.now)
+            self.pusher.stale(decision.quantity, self.target_sold, self.now)
             return
         self.store = self.pusher.acknowledged = decision.quantity
         if self.store > before:

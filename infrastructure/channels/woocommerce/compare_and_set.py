@@ -7,16 +7,17 @@ computed a moment earlier lists a unit that no longer exists. Shopify refuses su
 the store shows (`current`) before a push with an acknowledgement, in one call for the batch,
 and decides here, as Shopify would:
 
-- the store shows the target already: nothing to write (a write would only race a sale);
 - the store shows what it last acknowledged (or there is no acknowledgement, or its stock is not
-  managed): the target is written;
+  managed): the target is written, or nothing where it is the target already;
 - the store moved under us (its shoppers bought, a merchant edited): nothing is written, and the
   push is answered STALE with what the store shows. The pusher keeps the row and takes the units
   the store lost as sales the ledger may not have recorded yet: what does not raise the store
   goes at once, a raise only as far as those sales, once recorded, allow (`push/decisions.py`).
 
 A decrease on a moved store is answered STALE too, though it could be written safely: written,
-the units the store lost would be forgotten, and the next raise would list them again.
+the units the store lost would be forgotten, and the next raise would list them again. So is a
+store that moved to the very target: it needs no write, but the units it lost must still be
+remembered, or a receipt soon after would list them again (found by the property test).
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def decide(target: int, acknowledged: int | None, current: int | None) -> Decisi
     (None: never pushed) and shows `current` now (None: not read, or stock not managed)."""
     if current is None:
         return Decision(Verdict.WRITE, target)
+    if acknowledged is not None and current != acknowledged:
+        return Decision(Verdict.MOVED, current)
     if target == current:
         return Decision(Verdict.UNCHANGED, current)
-    if acknowledged is None or current == acknowledged:
-        return Decision(Verdict.WRITE, target)
-    return Decision(Verdict.MOVED, current)
+    return Decision(Verdict.WRITE, target)
 
 
 def needs_read(acknowledged: int | None) -> bool:
