@@ -42,6 +42,12 @@ class EmbeddedPostgres:
         log.info("embedded PostgreSQL at %s", url)
         return url
 
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The running server's postmaster process id (None when stopped): for fault tests
+        that freeze or kill exactly the server they started."""
+        return None if self._server is None else int(self._server.get_postmaster_info().pid)
+
     def stop(self) -> None:
         """Release our handle; the server stops when its last user in any process has gone."""
         if self._server is None:

@@ -52,7 +52,8 @@ def _post(url: str) -> tuple[int, float]:
 
 
 def _server_processes(server: EmbeddedPostgres) -> list[psutil.Process]:
-    postmaster = psutil.Process(server._server.get_postmaster_info().pid)
+    assert server.postmaster_pid is not None
+    postmaster = psutil.Process(server.postmaster_pid)
     return [postmaster, *postmaster.children(recursive=True)]
 
 
