@@ -21,7 +21,7 @@ there (`settled`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Drift:
     lost: int
     sold: int
     at: float
+    # Whether the channel's stock is known to follow its recorded sales (`expected`): on once
+    # a read found it moved by exactly those, off again once it did not move for them.
+    guesses: bool = False
 
 
 def unrecorded(drift: Drift | None, sold: int, now: float, wait: float) -> int:
@@ -45,15 +48,32 @@ def unrecorded(drift: Drift | None, sold: int, now: float, wait: float) -> int:
 
 
 def refused(
-    drift: Drift | None, expected: int, shows: int, sold: int, *, now: float, wait: float
+    drift: Drift | None,
+    before: int,
+    shows: int,
+    sold: int,
+    *,
+    now: float,
+    wait: float,
+    guessed: int | None = None,
 ) -> Drift:
-    """The drift once the channel, expected to show `expected`, was read to show `shows`;
-    `sold`: the channel's units sold the ledger held before the push it refused (the base of a
-    count that starts here, as none older is known)."""
-    lost = expected - shows  # negative: it gained (a cancellation restocked, an edit)
+    """The drift once the channel, last seen showing `before`, refused a push (made against
+    `guessed`, when `expected` guessed a drop) and was read to show `shows`; `sold`: the
+    channel's units sold the ledger held before the push (the base of a count that starts
+    here, as none older is known).
+
+    What it shows reflects every sale recorded so far: those the count has not seen as losses
+    are counted seen (sales the ledger holds that never moved the channel's stock), so the next
+    push expects nothing of them."""
+    lost = before - shows  # negative: it gained (a cancellation restocked, an edit)
+    guesses = drift is not None and drift.guesses
+    if drift is not None and shows < before == shows + sold - drift.sold - drift.lost:
+        guesses = True  # it moved by exactly its sales recorded since: expect that of them
+    if guessed is not None and guessed < before and shows == before:
+        guesses = False  # it did not move for its recorded sales: expect nothing of them
     if drift is None or (drift.lost and now - drift.at >= wait):  # waited out: start afresh
-        return Drift(max(0, lost), sold, now)
-    return Drift(max(0, drift.lost + lost), drift.sold, now)
+        return Drift(max(0, lost), sold, now, guesses)
+    return Drift(max(0, drift.lost + lost, sold - drift.sold), drift.sold, now, guesses)
 
 
 def settled(drift: Drift | None, sold: int, now: float, wait: float) -> Drift | None:
@@ -62,7 +82,7 @@ def settled(drift: Drift | None, sold: int, now: float, wait: float) -> Drift | 
     the drift must be kept as it is (sales still unrecorded)."""
     if unrecorded(drift, sold, now, wait) > 0:
         return None
-    return Drift(0, sold, now)
+    return Drift(0, sold, now, drift is not None and drift.guesses)
 
 
 def expected(
@@ -72,13 +92,15 @@ def expected(
     but its own sales the ledger recorded since (`sold` against the count's base), and the
     count with those seen: the base of the next push's compare-and-set, which proves it (or
     refuses, and the channel is read). So a push that follows a sale recorded in the ledger
-    is not refused, and needs no read."""
-    if acknowledged is None or drift is None:
+    is not refused, and needs no read. Only for a channel known to move by its recorded sales
+    (`Drift.guesses`): one whose stock ignores them (untracked, or sales recorded for it that
+    it never made) would refuse every such push."""
+    if acknowledged is None or drift is None or not drift.guesses:
         return acknowledged, drift
     recorded = sold - drift.sold - drift.lost  # beyond the losses already seen
     if recorded <= 0:
         return acknowledged, drift
-    return acknowledged - recorded, Drift(sold - drift.sold, drift.sold, drift.at)
+    return acknowledged - recorded, replace(drift, lost=sold - drift.sold)
 
 
 def allowed(target: int, shows: int | None, missing: int) -> int | None:

@@ -235,7 +235,7 @@ class Pusher:
         acknowledged: list[Acknowledged] = []
         observed: list[tuple[str, int]] = []
         shown: list[Shown] = []
-        stale: list[tuple[Pending, int]] = []
+        stale: list[tuple[Outgoing, int]] = []
         applied: list[str] = []
         refusals: list[tuple[str, str, str, int | None]] = []
         based: list[tuple[Pending, Drift]] = []
@@ -262,7 +262,7 @@ class Pusher:
                 # overwrite it blindly. What it shows is the base of the next push, which
                 # stays pending; reconciliation gets an observation to compare.
                 observed.append((pending.sku, shows))
-                stale.append((pending, shows))
+                stale.append((outgoing, shows))
                 refusals.append((pending.sku, STALE, f"{pending.sku}={outgoing.quantity}", shows))
                 if shows != pending.quantity:
                     continue
@@ -318,20 +318,19 @@ class Pusher:
             return base
         return None
 
-    def _drifted(self, stale: list[tuple[Pending, int]], now: float) -> list[Shown]:
+    def _drifted(self, stale: list[tuple[Outgoing, int]], now: float) -> list[Shown]:
         """What refused rows' channels show, and the drift each refusal revealed."""
-        if not stale:
-            return []
         shown, wait = [], self.policy.unrecorded_wait
-        for pending, shows in stale:
+        for outgoing, shows in stale:
+            pending = outgoing.pending
             before = pending.acknowledged_quantity
             before = shows if before is None else before  # no check: no drift seen
-            sold = pending.sold
-            drift = (
-                None
-                if sold is None
-                else refused(pending.drift, before, shows, sold, now=now, wait=wait)
-            )
+            guessed = outgoing.shows if outgoing.shows != before else None
+            drift = None
+            if pending.sold is not None:
+                drift = refused(
+                    pending.drift, before, shows, pending.sold, now=now, wait=wait, guessed=guessed
+                )
             shown.append(Shown(pending, shows, drift))
         return shown
 

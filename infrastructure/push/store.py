@@ -63,6 +63,7 @@ DDL = (
         sold bigint NOT NULL,
         day date NOT NULL,
         since timestamptz NOT NULL,
+        guesses boolean NOT NULL DEFAULT true,
         PRIMARY KEY (channel_id, sku))""",
 )
 WINDOW_KEPT = timedelta(hours=1)
@@ -146,7 +147,8 @@ class PushStore:
             rows = conn.execute(
                 "SELECT o.sku, quantity, version, position, kind, first_changed_at, "
                 "acknowledged_quantity, acknowledged_at, pushed_version, "
-                "d.lost, d.sold, extract(epoch FROM d.since), f.day, CASE WHEN d.lost > 0 "
+                "d.lost, d.sold, extract(epoch FROM d.since), d.guesses, f.day, "
+                "CASE WHEN d.lost > 0 "
                 "THEN (SELECT coalesce(sum(a.units), 0) FROM availability_sales a "
                 "WHERE a.sku = o.sku AND a.channel_id = o.channel_id AND a.day >= f.day) END "
                 "FROM availability_outbox o LEFT JOIN push_drift d "
@@ -170,7 +172,7 @@ class PushStore:
                 pushed_version,
                 None if sold is None else int(sold),
                 sold_from,
-                None if lost is None else Drift(int(lost), int(was), float(since)),
+                None if lost is None else Drift(int(lost), int(was), float(since), guesses),
             )
             for (
                 sku,
@@ -185,6 +187,7 @@ class PushStore:
                 lost,
                 was,
                 since,
+                guesses,
                 sold_from,
                 sold,
             ) in rows
@@ -342,25 +345,25 @@ class PushStore:
         since the push only make later counts high, never low)."""
         kept = sorted(((p.sku, p, d) for p, d in drifts if d is not None), key=lambda k: k[0])
         cur.executemany(
-            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since) "
-            "VALUES (%s, %s, %s, %s, %s, to_timestamp(%s)) ON CONFLICT (channel_id, sku) "
+            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since, guesses) "
+            "VALUES (%s, %s, %s, %s, %s, to_timestamp(%s), %s) ON CONFLICT (channel_id, sku) "
             "DO UPDATE SET lost = EXCLUDED.lost, sold = EXCLUDED.sold, day = EXCLUDED.day, "
-            "since = EXCLUDED.since",
+            "since = EXCLUDED.since, guesses = EXCLUDED.guesses",
             [
-                (channel_id, sku, d.lost, d.sold, p.sold_from, d.at)
+                (channel_id, sku, d.lost, d.sold, p.sold_from, d.at, d.guesses)
                 for sku, p, d in kept
                 if d.lost and p.sold_from is not None
             ],
         )
         cur.executemany(
-            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since) "
+            "INSERT INTO push_drift (channel_id, sku, lost, sold, day, since, guesses) "
             "SELECT %(channel)s, %(sku)s, 0, coalesce(sum(units), 0), current_date - 1, "
-            "to_timestamp(%(at)s) FROM availability_sales WHERE channel_id = %(channel)s "
-            "AND sku = %(sku)s AND day >= current_date - 1 ON CONFLICT (channel_id, sku) "
-            "DO UPDATE SET lost = 0, sold = EXCLUDED.sold, day = EXCLUDED.day, "
-            "since = EXCLUDED.since",
+            "to_timestamp(%(at)s), %(guesses)s FROM availability_sales "
+            "WHERE channel_id = %(channel)s AND sku = %(sku)s AND day >= current_date - 1 "
+            "ON CONFLICT (channel_id, sku) DO UPDATE SET lost = 0, sold = EXCLUDED.sold, "
+            "day = EXCLUDED.day, since = EXCLUDED.since, guesses = EXCLUDED.guesses",
             [
-                {"channel": channel_id, "sku": sku, "at": d.at}
+                {"channel": channel_id, "sku": sku, "at": d.at, "guesses": d.guesses}
                 for sku, p, d in kept
                 if not d.lost or p.sold_from is None
             ],

@@ -7,7 +7,7 @@ wait is over, the channel shows the ATS."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,7 +50,8 @@ def test_refusals_add_up_from_the_count_kept_and_a_gain_takes_off():
     assert refused(base, 10, 7, 5, now=1.0, wait=WAIT) == Drift(3, 4, 1.0)
     assert refused(Drift(3, 4, 1.0), 7, 5, 6, now=2.0, wait=WAIT) == Drift(5, 4, 2.0)
     assert refused(Drift(3, 4, 1.0), 7, 9, 5, now=2.0, wait=WAIT) == Drift(1, 4, 2.0)
-    assert refused(base, 7, 9, 5, now=WAIT * 2, wait=WAIT) == Drift(0, 4, WAIT * 2)
+    # A gain; the sale recorded since is counted seen (what it shows reflects it).
+    assert refused(base, 7, 9, 5, now=WAIT * 2, wait=WAIT) == Drift(1, 4, WAIT * 2)
 
 
 def test_a_count_waited_out_starts_afresh():
@@ -80,13 +81,47 @@ def test_an_accepted_push_starts_the_count_again_once_nothing_is_missing():
 
 
 def test_the_channels_sales_recorded_since_are_expected_off_what_it_showed():
-    base = Drift(0, 4, 0.0)
-    assert expected(10, base, 6) == (8, Drift(2, 4, 0.0))
+    base = Drift(0, 4, 0.0, guesses=True)
+    assert expected(10, base, 6) == (8, Drift(2, 4, 0.0, guesses=True))
     assert expected(10, base, 4) == (10, base)
-    assert expected(10, Drift(3, 4, 0.0), 6) == (10, Drift(3, 4, 0.0))  # seen already
-    assert expected(7, Drift(3, 4, 0.0), 9) == (5, Drift(5, 4, 0.0))
+    seen = Drift(3, 4, 0.0, guesses=True)
+    assert expected(10, seen, 6) == (10, seen)  # seen already
+    assert expected(7, seen, 9) == (5, Drift(5, 4, 0.0, guesses=True))
     assert expected(None, base, 9) == (None, base)
     assert expected(10, None, 9) == (10, None)
+
+
+def test_a_channel_not_known_to_move_by_its_recorded_sales_is_expected_to_show_the_same():
+    base = Drift(0, 4, 0.0)
+    assert expected(10, base, 6) == (10, base)
+
+
+def test_a_read_that_found_the_channel_moved_by_its_recorded_sales_turns_expecting_on():
+    assert refused(Drift(0, 4, 0.0), 10, 8, 6, now=1.0, wait=WAIT).guesses
+    assert not refused(Drift(0, 4, 0.0), 10, 7, 6, now=1.0, wait=WAIT).guesses  # 3 for 2
+    assert not refused(None, 10, 8, 6, now=1.0, wait=WAIT).guesses  # nothing to tell by
+
+
+def test_a_read_counts_every_recorded_sale_seen_so_the_next_push_expects_none_of_them():
+    # 5 recorded since the base, the channel lost only 3 by its own reading: the other 2 never
+    # moved it (or long ago); the next push must not expect them to, or it is refused forever.
+    drift = refused(Drift(1, 4, 0.0), 8, 6, 9, now=1.0, wait=WAIT)
+    assert drift == Drift(5, 4, 1.0)
+    assert expected(6, drift, 9) == (6, drift)
+
+
+def test_a_channel_that_did_not_move_for_its_recorded_sales_is_expected_nothing_of_them():
+    base = Drift(0, 4, 0.0, guesses=True)
+    shows, _ = expected(10, base, 6)  # 2 recorded: 8 expected
+    drift = refused(base, 10, 10, 6, now=1.0, wait=WAIT, guessed=shows)  # it shows 10
+    assert not drift.guesses
+    assert expected(10, replace(drift, lost=0), 9) == (10, replace(drift, lost=0))
+    assert not settled(drift, 6, 2.0, WAIT).guesses  # for good
+
+
+def test_a_wrong_guess_that_found_the_channel_moved_keeps_guessing():
+    base = Drift(0, 4, 0.0, guesses=True)
+    assert refused(base, 10, 7, 6, now=1.0, wait=WAIT, guessed=8).guesses
 
 
 @dataclass
@@ -108,23 +143,31 @@ class World:
 
     def push(self, wait: float) -> None:
         """One call, as the pusher makes it; asserts the invariant on every raise."""
-        target = self.ats()
-        missing = unrecorded(self.drift, self.sold, self.now, wait)
-        quantity = allowed(target, self.acknowledged, missing)
+        target, sold = self.ats(), self.sold  # as the pusher reads them with the row
+        base, drift = expected(self.acknowledged, self.drift, sold)
+        quantity = allowed(target, base, unrecorded(drift, sold, self.now, wait))
         if quantity is None:
             return
-        sold = self.sold  # as the pusher read it with the row, before the call
-        if self.shows != self.acknowledged:  # CHANGE_FROM_QUANTITY_STALE, then a re-read
-            drift = refused(
-                self.drift, self.acknowledged, self.shows, sold, now=self.now, wait=wait
+        if self.shows != base:  # CHANGE_FROM_QUANTITY_STALE, then a re-read
+            guessed = base if base != self.acknowledged else None
+            self.drift = refused(
+                self.drift,
+                self.acknowledged,
+                self.shows,
+                sold,
+                now=self.now,
+                wait=wait,
+                guessed=guessed,
             )
-            self.drift, self.acknowledged = drift, self.shows
+            self.acknowledged = self.shows
+            self.refusals += 1
             return
         if quantity > self.shows:
             assert quantity <= target - sum(self.webhooks), (quantity, target, self.webhooks)
         self.shows = self.acknowledged = quantity
+        self.drift = drift
         if quantity == target:
-            self.drift = settled(self.drift, sold, self.now, wait) or self.drift
+            self.drift = settled(drift, sold, self.now, wait) or drift
 
 
 STEPS = st.one_of(
@@ -163,7 +206,7 @@ def test_no_push_raises_a_channel_over_what_it_may_sell_and_all_converges(on_han
         world.sold += units
         world.recorded += units
     for _ in range(3):  # a refusal, a push: converged, no wait needed
-        world.push(WAIT)
+        world.push(math.inf)
     assert world.shows == world.ats()
 
 
@@ -200,7 +243,7 @@ def test_pushes_that_wait_a_bounded_time_converge_once_the_webhooks_are_in(on_ha
     assert world.shows == world.ats()
 
 
-def test_a_push_that_follows_the_channels_recorded_sale_is_not_refused():
+def test_once_the_channel_moved_by_its_recorded_sales_a_push_after_one_is_not_refused():
     world = World(10)
     world.push(WAIT)
     for _ in range(5):  # a shopper, the webhook, our push: the usual order
@@ -210,4 +253,6 @@ def test_a_push_that_follows_the_channels_recorded_sale_is_not_refused():
         world.push(WAIT)
     world.on_hand += 4
     world.push(WAIT)
-    assert (world.shows, world.refusals) == (9, 0)
+    # The first sale's push is refused (the channel not known yet to move by its recorded
+    # sales); the read shows it did, and no push after is refused.
+    assert (world.shows, world.refusals) == (9, 1)
