@@ -389,7 +389,8 @@ class PushStore:
         return {code: {"refusals": n, "last_at": last.isoformat()} for code, n, last in rows}
 
     def held(self, channel_id: str) -> int:
-        """SKUs whose pending quantity waits for the channel's own sales to be recorded."""
+        """SKUs pending while the channel has losses counted (its own sales, maybe unrecorded):
+        a raise of theirs goes only as far as those allow."""
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FROM push_drift d JOIN availability_outbox o "
