@@ -97,6 +97,9 @@ class PushConfig(BaseModel):
     cooldown_seconds: float = Field(default=1.0, gt=0, le=3600)  # first open; doubles
     max_cooldown_seconds: float = Field(default=60.0, gt=0, le=86400)
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)  # one API call
+    # After a refusal, what the channel lost is taken as its own sales not in the ledger yet,
+    # for at most this long: a raise goes only as far as they allow.
+    unrecorded_wait_seconds: float = Field(default=10.0, ge=0, le=3600)
 
 
 class ChannelConfig(BaseModel):

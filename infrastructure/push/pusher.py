@@ -223,6 +223,13 @@ class Pusher:
             log.error("%s refuses our credentials: %s", self.channel_id, error)
             self.gate.pause(AUTH_PAUSE_SECONDS)
             return False
+        except ChannelError as error:
+            # The call as a whole was refused (a 400 to a feed): the rows stay pending, and the
+            # breaker keeps the channel from being asked again and again meanwhile.
+            CALLS.labels(self.channel_id, "refused").inc()
+            log.error("%s refused the call: %s", self.channel_id, error)
+            self.gate.failed()
+            return False
         CALLS.labels(self.channel_id, "ok").inc()
         self.gate.succeeded()
         self._record(due, results, answered_at)

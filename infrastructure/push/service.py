@@ -106,6 +106,7 @@ def build_propagation(
             batch_window=config.batch_window_seconds,
             sku_interval=config.sku_interval_seconds,
             linger=config.linger_seconds,
+            unrecorded_wait=config.unrecorded_wait_seconds,
         )
         pushers[channel_id] = Pusher(gateway, store, gate, policy, hot)
     queues = PushQueues(broker, pushers)

@@ -304,6 +304,11 @@ class Window(Closed):
     p99: float
 
 
+class Refusals(Closed):
+    refusals: int
+    last_at: AwareDatetime
+
+
 class ChannelSync(Closed):
     channel_id: str
     pending: int = Field(description="(SKU) quantities not acknowledged by the channel yet")
@@ -312,5 +317,12 @@ class ChannelSync(Closed):
     closed_for_seconds: float = Field(description="until the channel may be called again")
     failures_in_a_row: int
     consistency_window_seconds: dict[str, Window] = Field(
-        description="per kind of change (sale, return, adjustment, ...), over the last hour"
+        description="per kind of change (sale, return, adjustment, ...), over the last hour; "
+        "a window closes only when the channel shows the quantity (refusals do not count)"
+    )
+    refused: dict[str, Refusals] = Field(
+        description="pushes the channel refused over the last hour, by the code it gave"
+    )
+    held: int = Field(
+        description="SKUs whose raise waits for the channel's own sales to be recorded"
     )

@@ -201,7 +201,7 @@ def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
     try:
         answer = service.ready()
         assert answer.status_code == 200
-        assert answer.json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert answer.json()["checks"] == {"database": "ok", "redis": "ok", "projection": "ok"}
         servers = service.servers()
         port = service.port
         missing = httpx.get(f"http://127.0.0.1:{port}/api/v1/skus/nothing", timeout=5)

@@ -15,6 +15,7 @@ import redis
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.gateway import (
+    ChannelError,
     ChannelUnavailable,
     Push,
     PushResult,
@@ -350,3 +351,19 @@ def test_a_submission_the_channel_never_answers_for_is_given_up_and_its_rows_go_
     assert pusher.drain() == 1  # given up: both went again, in a feed of their own
     assert list(channel.feeds) == ["feed-1", "feed-2"]
     assert {p.sku for p in channel.feeds["feed-2"]} == {one, two}
+
+
+def test_a_call_the_channel_refuses_as_a_whole_keeps_its_rows_and_counts_against_the_breaker(
+    runner, scratch_ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    pusher = pusher_for(channel, store, client, hot={sku}, rate=50, failures=1, cooldown=0.3)
+    scratch_ledger.record(change(K.RECEIPT, sku, 4))
+    settle(runner, scratch_ledger)
+    channel.failures = [ChannelError("400: the feed document is invalid")]
+    pusher.drain()  # no exception: Dramatiq would only retry what can never succeed
+    assert pusher.gate.state()["breaker"] == "open"
+    assert [p.sku for p in store.pending(CHANNEL, 10)] == [sku]
+    threading.Event().wait(0.35)
+    assert pusher.drain() == 1
+    assert channel.shows == {sku: 4}
