@@ -30,6 +30,10 @@ class GatePolicy:
     failures: int = 3
     cooldown: float = 1.0
     max_cooldown: float = 60.0
+    # The longest one drain may hold the channel: past it, the lock of a worker that died
+    # mid-drain frees itself. Longer than any drain can take (its turn and its slowest calls),
+    # or a second worker would drain beside a slow first one.
+    hold: float = 60.0
 
 
 class OperationTurns:
@@ -64,7 +68,10 @@ class ChannelGate:
         interval = math.ceil(1000 / max(policy.rate - 1, policy.rate * 0.8)) / 1000
         self._limiter = Spacing(client, f"{self._key}:rate", interval)
         self._mutex = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            RedisBackend(client=client), f"{self._key}:drain", limit=1, ttl=60_000
+            RedisBackend(client=client),
+            f"{self._key}:drain",
+            limit=1,
+            ttl=int(policy.hold * 1000),
         )
 
     @contextmanager

@@ -98,6 +98,7 @@ def build_propagation(
                 failures=config.failures_to_open,
                 cooldown=config.cooldown_seconds,
                 max_cooldown=config.max_cooldown_seconds,
+                hold=longest_drain(config),
             ),
             namespace,
         )
@@ -112,3 +113,14 @@ def build_propagation(
     queues = PushQueues(broker, pushers)
     dispatcher = Dispatcher(database_url, store, queues, pushers, client, namespace=namespace)
     return Propagation(store, pushers, queues, dispatcher)
+
+
+# Calls one round of a drain may make: a lookup, the push, a re-read after a refusal, and one
+# to spare.
+CALLS_PER_ROUND = 4
+
+
+def longest_drain(config: PushConfig) -> float:
+    """How long a drain can hold its channel at most: its turn, then a round of calls each
+    taking their whole timeout."""
+    return max(60.0, PushPolicy.turn + CALLS_PER_ROUND * config.timeout_seconds + 10.0)

@@ -367,3 +367,17 @@ def test_a_call_the_channel_refuses_as_a_whole_keeps_its_rows_and_counts_against
     threading.Event().wait(0.35)
     assert pusher.drain() == 1
     assert channel.shows == {sku: 4}
+
+
+def test_the_drain_lock_outlasts_the_slowest_drain_a_channel_allows(client):
+    from infrastructure.config import PushConfig
+    from infrastructure.push.service import longest_drain
+
+    slowest = longest_drain(PushConfig(timeout_seconds=120))
+    assert slowest >= PushPolicy.turn + 3 * 120  # a lookup, a push and a re-read, each timing out
+    namespace = uuid.uuid4().hex
+    gate = ChannelGate(client, CHANNEL, GatePolicy(hold=slowest), namespace=namespace)
+    with gate.draining() as mine:
+        assert mine
+        left = client.pttl(f"{namespace}:push:{CHANNEL}:drain")
+        assert slowest * 1000 - 5000 < left <= slowest * 1000
