@@ -89,10 +89,12 @@ class Dispatcher:
     def nudge_once(self) -> list[str]:
         """Send a drain to every channel with pending rows that may be called now."""
         nudged = []
-        for channel_id in self._store.backlog():
-            pusher = self._pushers.get(channel_id)
-            if pusher is None or pusher.gate.closed_for() > 0 or pusher.gate.busy():
-                continue  # not a channel we push to, it asked us to wait, or a drain is on it
+        # Every few hundred ms in every process: which channels wait, not how much (a down
+        # channel's backlog can be 600,000 rows).
+        for channel_id in self._store.waiting(list(self._pushers)):
+            pusher = self._pushers[channel_id]
+            if pusher.gate.closed_for() > 0 or pusher.gate.busy():
+                continue  # it asked us to wait, or a drain is on it
             key = f"{self._namespace}:push:{channel_id}:nudged"
             if self._redis.set(key, "1", nx=True, px=max(1, int(self._spacing * 1000))):
                 self._queues.send(channel_id)

@@ -228,6 +228,17 @@ class PushStore:
                 [channel_id, ticket],
             )
 
+    def waiting(self, channel_ids: Sequence[str]) -> list[str]:
+        """The channels among `channel_ids` with any pending row: one index probe each,
+        however long a down channel's backlog has grown (`backlog` counts it all)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c FROM unnest(%s::text[]) AS c WHERE EXISTS (SELECT FROM "
+                "availability_outbox o WHERE o.channel_id = c AND o.position > o.pushed_position)",
+                [list(channel_ids)],
+            ).fetchall()
+        return [channel_id for (channel_id,) in rows]
+
     def backlog(self) -> dict[str, tuple[int, datetime | None]]:
         """Per channel with pending rows: how many, and the oldest change among them."""
         with self._pool.connection() as conn:

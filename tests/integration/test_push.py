@@ -381,3 +381,14 @@ def test_the_drain_lock_outlasts_the_slowest_drain_a_channel_allows(client):
         assert mine
         left = client.pttl(f"{namespace}:push:{CHANNEL}:drain")
         assert slowest * 1000 - 5000 < left <= slowest * 1000
+
+
+def test_the_channels_waiting_are_those_with_a_pending_row(runner, scratch_ledger, store, client):
+    sku = random_sku()
+    assert store.waiting([CHANNEL, "nobody"]) == []
+    scratch_ledger.record(change(K.RECEIPT, sku, 2))
+    settle(runner, scratch_ledger)
+    assert store.waiting([CHANNEL, "nobody"]) == [CHANNEL]
+    channel = FakeChannel()
+    assert pusher_for(channel, store, client, hot={sku}, rate=50).drain() == 1
+    assert store.waiting([CHANNEL]) == []
