@@ -31,6 +31,11 @@ def eventsourcing_env(database_url: str, *, create_table: bool = False) -> dict[
         # ten times, so this bounds how long a caller waits while the database is down.
         "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
+        # One connection kept per pool while idle, ten at most under load: a process holds
+        # several pools (the ledger's, the projection's), and the library's default keeps five
+        # open in each whatever the load (an idle `invsync run` held 23).
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "9",
         "CREATE_TABLE": "y" if create_table else "n",
         "TRANSCODER_TOPIC": "infrastructure.transcoder:OrjsonTranscoder",
     }
