@@ -37,6 +37,10 @@ from domain.orders import ChannelOrder, OrderUpdate, channel_order_id
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import StockChange
 
+# Back-off jitter from a generator of its own: retries in other threads never move the global
+# random state (property tests reproduce their examples from it).
+_JITTER = random.Random()
+
 
 class OutcomeStatus(StrEnum):
     APPLIED = "applied"  # recorded now
@@ -151,7 +155,7 @@ class Ledger(Application[UUID]):
             except IntegrityError:
                 # Another writer got there first: a newer version of an item or an order, or
                 # the same business key. The next attempt reloads and sees which.
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                time.sleep(_JITTER.uniform(0, 0.002 * attempt))
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
     def _try_batch(
@@ -447,7 +451,7 @@ class Ledger(Application[UUID]):
                 self.save(rules)
                 return
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                time.sleep(_JITTER.uniform(0, 0.002 * attempt))
         raise LedgerBusy(f"gave up after {self.max_attempts} conflicting attempts")
 
     def oversells(self, limit: int = 100, before: datetime | None = None) -> list[Receipt]:
