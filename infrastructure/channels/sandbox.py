@@ -69,6 +69,11 @@ class CallLog:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+# Faults drawn from a generator of their own: a sandbox's server thread never moves the global
+# random state a property test in the same process draws from.
+_FAULTS = random.Random()
+
+
 def faulty(faults: Faults, log: CallLog, operation: str, handler: Handler) -> Handler:
     """`handler` behind the sandbox's faults, its answers logged under `operation`."""
 
@@ -78,7 +83,7 @@ def faulty(faults: Faults, log: CallLog, operation: str, handler: Handler) -> Ha
             await asyncio.sleep(faults.delay)
         if faults.outage:
             response: Response = JSONResponse({"errors": "service unavailable"}, status_code=503)
-        elif faults.error_rate and random.random() < faults.error_rate:
+        elif faults.error_rate and _FAULTS.random() < faults.error_rate:
             response = JSONResponse({"errors": "internal error"}, status_code=500)
         else:
             response = await handler(request)
