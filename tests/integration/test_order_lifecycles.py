@@ -15,30 +15,25 @@ from domain.stock import ChangeKind, Levels
 from infrastructure.channels.shopify.translator import translate
 from tests.helpers import change
 from tests.orders import delivery
-from tests.unit.test_shopify_translator import CHANNEL, STEPS, ShopifyOrder, expected
+from tests.unit.test_shopify_translator import (
+    CHANNEL,
+    STEPS,
+    ShopifyOrder,
+    expected,
+    lifecycle,
+)
 
 
 def _order(steps: Any, cancel: bool) -> ShopifyOrder:
+    """A Shopify order of SKUs and an id no other example uses."""
     suffix = uuid.uuid4().hex[:10]
 
     class Order(ShopifyOrder):
         SKUS: ClassVar[dict[int, str]] = {1: f"A-{suffix}", 2: f"B-{suffix}"}
 
-    order = Order({1: 3, 2: 2}, order_id=uuid.uuid4().int % 10**15 + 1)  # not seeded by hypothesis
-    order.create()
-    for action, line, units in steps:
-        open_units = order.unfulfilled(line)
-        if action == "edit" and open_units:
-            order.edit(line, min(units, open_units))
-        elif action == "fulfil" and open_units:
-            order.fulfil(line, min(units, open_units))
-        elif action == "refund_cancel" and open_units:
-            order.refund(line, min(units, open_units), "cancel")
-        elif action == "refund_return" and order.refundable(line):
-            order.refund(line, min(units, order.refundable(line)), "return")
-    if cancel:
-        order.cancel()
-    return order
+    # Not from `random`: hypothesis seeds it, and replays would reuse an order id.
+    order = Order({1: 3, 2: 2}, order_id=uuid.uuid4().int % 10**15 + 1)
+    return lifecycle(steps, cancel, order)
 
 
 def _updates(deliveries: list[tuple[str, Any]]) -> list[Any]:

@@ -321,8 +321,11 @@ STEPS = st.lists(
 )
 
 
-def _lifecycle(steps: list[tuple[str, int, int]], cancel: bool) -> ShopifyOrder:
-    order = ShopifyOrder({1: 3, 2: 2})
+def lifecycle(
+    steps: list[tuple[str, int, int]], cancel: bool, order: ShopifyOrder | None = None
+) -> ShopifyOrder:
+    """`order` (a fresh one of two lines by default) through `steps`, as the shop would."""
+    order = order or ShopifyOrder({1: 3, 2: 2})
     order.create()
     for action, line, units in steps:
         open_units = order.unfulfilled(line)
@@ -346,7 +349,7 @@ def _lifecycle(steps: list[tuple[str, int, int]], cancel: bool) -> ShopifyOrder:
 @settings(max_examples=200)
 @given(steps=STEPS, cancel=st.booleans(), data=st.data())
 def test_every_permutation_with_repeats_of_an_order_s_webhooks_ends_the_same(steps, cancel, data):
-    order = _lifecycle(steps, cancel)
+    order = lifecycle(steps, cancel)
     want = expected(order)
     assert after(*order.sent, skus=("A", "B")) == want
     repeats = data.draw(st.lists(st.sampled_from(order.sent), max_size=4))
