@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -24,6 +23,7 @@ from infrastructure.intake_writer import (
 )
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
+from interfaces.http.body_slots import BodySlots
 from interfaces.http.problems import problem
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ class WebhookReceiver:
         self.limits = limits
         self.writer: GroupCommitWriter | None = None
         # Bodies not yet known to be signed: at most `webhook_bodies` held at once, so anyone's
-        # unfinished bodies cost at most that many times `max_webhook_bytes`.
-        self._bodies = asyncio.Semaphore(limits.webhook_bodies)
+        # unfinished bodies cost at most that many times `max_webhook_bytes`; and at most a
+        # quarter of them per client address, so one client cannot hold them all.
+        self._bodies = BodySlots(limits.webhook_bodies)
         self._verifiers: CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def handle(self, request: Request) -> Response:
@@ -53,13 +54,14 @@ class WebhookReceiver:
         channel = self.router.channel(channel_id)
         if channel is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
-        if not await self._body_slot():
+        client = request.client.host if request.client else ""
+        if not await self._bodies.take(client, BODY_SLOT_WAIT):
             WEBHOOKS_REJECTED.labels(channel_id, "busy").inc()
             return _retry_later("Too many webhooks at once", "no body can be received now; retry")
         try:
             checked = await self._read_and_verify(request, channel)
         finally:
-            self._bodies.release()
+            self._bodies.release(client)
         if isinstance(checked, Response):
             return checked
         headers, body, verdict = checked
@@ -102,18 +104,6 @@ class WebhookReceiver:
         outcome = "duplicate" if stored.id is None else "stored"
         WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
         return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
-
-    async def _body_slot(self) -> bool:
-        """Whether a body slot was taken within `BODY_SLOT_WAIT`. Polled rather than awaited
-        under a timeout, which could cancel an acquisition that had just succeeded and lose
-        the slot for good."""
-        deadline = asyncio.get_running_loop().time() + BODY_SLOT_WAIT
-        while self._bodies.locked():
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-        await self._bodies.acquire()  # free: taken at once, without yielding
-        return True
 
     async def _read_and_verify(
         self, request: Request, channel: ChannelConfig

@@ -65,9 +65,14 @@ def test_an_api_body_streamed_without_a_length_is_cut_at_the_limit(ledger):
 # Slow and unfinished bodies, over real sockets ----------------------------------------------
 
 
-def _open_body(url: str, path: str, declared: int, first: bytes = b"{") -> socket.socket:
+def _open_body(
+    url: str, path: str, declared: int, first: bytes = b"{", source: str | None = None
+) -> socket.socket:
+    """A request whose body is left unfinished, sent from `source` (a loopback address: Linux
+    answers all of 127.0.0.0/8) when given."""
     host, port = url.removeprefix("http://").split(":")
-    conn = socket.create_connection((host, int(port)), timeout=15)
+    bind = (source, 0) if source else None
+    conn = socket.create_connection((host, int(port)), timeout=15, source_address=bind)
     conn.sendall(
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"X-Shopify-Hmac-Sha256: x\r\nContent-Length: {declared}\r\n\r\n".encode()
@@ -110,7 +115,11 @@ def test_unfinished_webhook_bodies_hold_at_most_the_configured_slots(
 ):
     limits = HttpLimits(webhook_bodies=3, body_timeout_seconds=3)
     with running_intake(ledger, database_url, redis_url, workers=False, limits=limits) as running:
-        held = [_open_body(running.url, "/webhooks/shopify-us", 60_000) for _ in range(3)]
+        # From three addresses: one address may hold only a quarter of the slots.
+        held = [
+            _open_body(running.url, "/webhooks/shopify-us", 60_000, source=f"127.0.0.{n}")
+            for n in (2, 3, 4)
+        ]
         time.sleep(0.3)
         body = shopify_order(int(uuid.uuid4().int % 10**12), [(1, "SKU-SLOTS", 1)])
         headers = shopify_headers(SHOPIFY_SECRET, body, "orders/create", str(uuid.uuid4()))
@@ -126,6 +135,32 @@ def test_unfinished_webhook_bodies_hold_at_most_the_configured_slots(
     assert waited < 2
     assert all(answer.startswith(b"HTTP/1.1 408") for answer in cut), cut
     assert later.status_code == 200
+
+
+def test_one_address_holds_at_most_a_quarter_of_the_body_slots_and_others_are_served(
+    ledger, database_url, redis_url
+):
+    limits = HttpLimits(webhook_bodies=8, body_timeout_seconds=3)
+    with running_intake(ledger, database_url, redis_url, workers=False, limits=limits) as running:
+        url = f"{running.url}/webhooks/shopify-us"
+        # One slow client opens as many unfinished bodies as there are slots in all.
+        slow = [_open_body(running.url, "/webhooks/shopify-us", 60_000) for _ in range(8)]
+        time.sleep(0.3)
+        served = []
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as other:
+            for _ in range(5):
+                body = shopify_order(int(uuid.uuid4().int % 10**12), [(1, "SKU-SHARE", 1)])
+                headers = shopify_headers(SHOPIFY_SECRET, body, "orders/create", str(uuid.uuid4()))
+                started = time.monotonic()
+                answer = other.post(url, content=body, headers=headers)
+                served.append((answer.status_code, time.monotonic() - started))
+        answers = [_answer(conn) for conn in slow]
+        for conn in slow:
+            conn.close()
+    assert [code for code, _ in served] == [200] * 5
+    assert all(took < 1 for _, took in served), served
+    statuses = sorted(answer[9:12] for answer in answers)
+    assert statuses == [b"408"] * 2 + [b"503"] * 6, answers  # its quarter read, then cut off
 
 
 def test_a_client_that_disconnects_mid_body_is_not_logged_as_an_error(
@@ -269,8 +304,9 @@ def test_150_unfinished_webhook_bodies_of_nearly_1_mib_hold_no_more_than_the_bod
     ) as running:
         before = process.memory_info().rss
         held = []
-        for _ in range(150):
-            conn = _open_body(running.url, "/webhooks/shopify-us", 1_048_576)
+        for n in range(150):  # from 150 addresses: each may hold only a quarter of the slots
+            source = f"127.0.1.{n + 1}"
+            conn = _open_body(running.url, "/webhooks/shopify-us", 1_048_576, source=source)
             conn.setblocking(False)
             with contextlib.suppress(BlockingIOError):  # what the server takes of 1 MiB
                 conn.send(b" " * 1_000_000)
