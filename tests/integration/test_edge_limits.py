@@ -433,3 +433,43 @@ def test_request_headers_sent_a_byte_at_a_time_are_cut_off_and_a_normal_request_
     assert cut
     assert silent_closed
     assert (first.status_code, second.status_code) == (200, 200)
+
+
+# Log lines a client causes ---------------------------------------------------------------------
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_flood_of_invalid_requests_logs_one_line_with_a_count_not_one_each():
+    from interfaces.http.log_limits import SERVER_LOGGER, quiet_client_caused_lines
+
+    logger = logging.getLogger(SERVER_LOGGER)
+    seen = _Lines()
+    lines = quiet_client_caused_lines(every=1.5)  # before uvicorn configures its logging
+    try:
+        with _server("h11") as (host, port):
+            logger.addHandler(seen)  # after: uvicorn's configuration removes the logger's handlers
+            for _ in range(40):
+                with socket.create_connection((host, port), timeout=5) as conn:
+                    conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                    assert _answer(conn).startswith(b"HTTP/1.1 400")
+            time.sleep(1.6)
+            with socket.create_connection((host, port), timeout=5) as conn:
+                conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                _answer(conn)
+            with httpx.Client(base_url=f"http://{host}:{port}") as client:
+                assert client.get("/").status_code == 200
+    finally:
+        logger.removeHandler(seen)
+        logger.removeFilter(lines)
+    invalid = [m for m in seen.messages if m.startswith("Invalid HTTP request received.")]
+    assert invalid[0] == "Invalid HTTP request received."
+    assert len(invalid) == 2, seen.messages
+    assert invalid[1].startswith("Invalid HTTP request received. (39 more like it held back")
