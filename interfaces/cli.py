@@ -383,6 +383,10 @@ def _log_to_console() -> None:
     logging.getLogger("httpx").setLevel(
         logging.WARNING
     )  # a line per API call: the pushers say more
+    # Anyone reaching the port can cause these (refused over the limit, unparsable requests).
+    from interfaces.http.log_limits import quiet_client_caused_lines
+
+    quiet_client_caused_lines(every=10.0)
 
 
 def _retention(
