@@ -37,6 +37,7 @@ from interfaces.http.limits import BodyLimits, BodyTooLarge, BodyTooSlow, too_la
 from interfaces.http.openapi import openapi_endpoint
 from interfaces.http.operations import operations_routes
 from interfaces.http.params import BadQuery, flag, kinds, limit_of, newest_first, number, time_of
+from interfaces.http.paths import SKU_PARAM, RawSegments
 from interfaces.http.problems import problem, routing_problem
 from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
@@ -165,9 +166,9 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/api/v1/skus", skus),
-        Route("/api/v1/skus/{sku:str}", sku),
+        Route(f"/api/v1/skus/{SKU_PARAM}", sku),
         *time_travel_routes(ledger, rules),
-        Route("/api/v1/skus/{sku:str}/history", sku_history),
+        Route(f"/api/v1/skus/{SKU_PARAM}/history", sku_history),
         Route("/api/v1/history", history_endpoint(ledger)),
         *rules_routes(ledger, rules),
         *(reservation_routes(reservations) if reservations is not None else []),
@@ -189,7 +190,8 @@ def create_app(
             *operations_routes(intake),
         ]
         lifespan = _intake_lifespan(intake, receiver)
-    routes.append(Route(OPENAPI_PATH, openapi_endpoint(routes)))
+    metrics_scope = limits.metrics_scope if tokens else None
+    routes.append(Route(OPENAPI_PATH, openapi_endpoint(routes, metrics_scope=metrics_scope)))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -197,6 +199,7 @@ def create_app(
             Middleware(BodyLimits, limits=limits),
             Middleware(BearerAuth, tokens=tokens),
             Middleware(RefuseNul),
+            Middleware(RawSegments),
         ],
         exception_handlers={
             HTTPException: routing_problem,

@@ -6,8 +6,9 @@ Starlette convertors), a summary and tag, the type of each success answer's JSON
 mapping of media type to type), the statuses it answers with a plain problem document, its query
 and header `Param`s, and the type of its body. Types are pydantic models or annotated types,
 never hand-written JSON Schemas. Path parameters are non-empty strings unless a
-`Param(where="path")` says otherwise; the bearer scope, 400, 401, 403 and 503 follow from
-auth.py and the middleware. tests/integration/test_api_schema.py fails for a route left out.
+`Param(where="path")` says otherwise; the bearer scope, 400, 401, 403, 503 (and 408 and 413 for
+an operation with a body) follow from auth.py and the middleware.
+tests/integration/test_api_schema.py fails for a route left out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from interfaces.http.rules import ChannelRulesIn, SkuRulesIn
 from interfaces.http.stock_changes import MAX_BATCH, StockChangeIn
 
 OPENAPI_PATH = "/api/v1/openapi.json"
+METRICS_PATH = "/metrics"
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
@@ -87,6 +89,15 @@ OPERATIONS: list[Operation] = [
         "This document",
         "meta",
         answers={200: dict[str, Any]},
+    ),
+    Operation(
+        "GET",
+        METRICS_PATH,
+        "Prometheus metrics; public unless INVSYNC_METRICS_SCOPE is set (`read` or `admin`), "
+        "which makes it answer 401 without an API token and 403 with one lacking that scope "
+        "(the document then names the scope)",
+        "meta",
+        answers={200: {"text/plain": str}},
     ),
     Operation(
         "GET",

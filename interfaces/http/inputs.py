@@ -1,8 +1,8 @@
 """Values the API takes, refused at the door when the database could not store them, or could
 store them but never read them back: a NUL character (PostgreSQL text holds none), identifiers
 beyond the ledger's `LIMITS` (one would overflow an index entry and stop everybody's work
-behind it), names with a "/" that no path could name, units beyond an integer column, times
-outside the years PostgreSQL and Python share."""
+behind it), names no path could name ("." and "..", a reservation id with a "/"), units beyond
+an integer column, times outside the years PostgreSQL and Python share."""
 
 from __future__ import annotations
 
@@ -28,12 +28,15 @@ def _plausible(moment: datetime) -> datetime:
     return moment
 
 
-def _nameable(what: str) -> AfterValidator:
+def _nameable(what: str, *, slash: bool) -> AfterValidator:
     """Refuses a name that could never be read back through a path like /api/v1/skus/{sku}:
-    "/" splits the path (and proxies refuse or decode %2F), clients resolve "." and ".."."""
+    clients resolve "." and ".." (even percent-encoded), and, unless the path takes it
+    percent-encoded (`slash`, as SKU paths do), "/" splits the path."""
 
     def check(value: str) -> str:
-        if "/" in value or value in (".", ".."):
+        if value in (".", ".."):
+            raise ValueError(f"{what} cannot be {value!r}: clients resolve it in paths")
+        if not slash and "/" in value:
             raise ValueError(f"{what} cannot be {value[:40]!r}: it is named in paths, so no '/'")
         return value
 
@@ -45,7 +48,18 @@ def _bounded(name: str, *, shortest: int = 0, longest: int | None = None) -> Any
     return Field(min_length=shortest, max_length=longest or LIMITS[name], pattern=NO_NUL)
 
 
-def _name_schema(name: str) -> WithJsonSchema:
+def _name_schema(name: str, *, slash: bool) -> WithJsonSchema:
+    if slash:
+        return WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": LIMITS[name],
+                "pattern": NO_NUL,
+                "not": {"enum": [".", ".."]},
+                "description": "neither '.' nor '..'; a '/' is percent-encoded (%2F) in paths",
+            }
+        )
     return WithJsonSchema(
         {
             "type": "string",
@@ -58,12 +72,17 @@ def _name_schema(name: str) -> WithJsonSchema:
 
 
 Text = Annotated[str, Field(pattern=NO_NUL)]
-Sku = Annotated[str, _bounded("sku", shortest=1), _nameable("a SKU"), _name_schema("sku")]
+Sku = Annotated[
+    str,
+    _bounded("sku", shortest=1),
+    _nameable("a SKU", slash=True),
+    _name_schema("sku", slash=True),
+]
 ReservationId = Annotated[
     str,
     _bounded("reservation_id", shortest=1),
-    _nameable("a reservation id"),
-    _name_schema("reservation_id"),
+    _nameable("a reservation id", slash=False),
+    _name_schema("reservation_id", slash=False),
 ]
 # A SKU the ledger knows already (perhaps from a channel, under a name no path could hold).
 KnownSku = Annotated[str, _bounded("sku", shortest=1)]

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from interfaces.http import schemas as s
 from interfaces.http.auth import required_scope
-from interfaces.http.catalogue import OPERATIONS, Operation, Param
+from interfaces.http.catalogue import METRICS_PATH, OPERATIONS, Operation, Param
 from interfaces.http.inputs import Text
 
 REF = "#/components/schemas/{model}"
@@ -29,9 +29,16 @@ _PROBLEMS = {
     401: "No valid bearer token (only when API tokens are configured)",
     403: "The token lacks the scope this operation needs",
     404: "Nothing by that name or id",
+    408: "The request body did not arrive within INVSYNC_BODY_TIMEOUT_SECONDS; the connection "
+    "is closed",
     409: "The request conflicts with what is recorded",
+    413: "The request body is over INVSYNC_MAX_API_BODY_BYTES; the connection is closed",
     422: "The body is invalid or breaks a stock rule; nothing was recorded",
-    503: "The database cannot be reached; retry after a few seconds",
+    503: "The database cannot be reached, or the server holds as many connections as it may "
+    "(INVSYNC_HTTP_LIMIT_CONCURRENCY); retry after a few seconds",
+}
+_PATH_PARAMS = {
+    "sku": "the SKU; percent-encode a '/' in it (`TEE%2FRED%2FL` names TEE/RED/L)",
 }
 _SECURITY_SCHEME = {
     "type": "http",
@@ -41,15 +48,19 @@ _SECURITY_SCHEME = {
 }
 
 
-def openapi_endpoint(routes: Sequence[BaseRoute]) -> Callable[[Request], Response]:
+def openapi_endpoint(
+    routes: Sequence[BaseRoute], *, metrics_scope: str | None = None
+) -> Callable[[Request], Response]:
     """The handler for the document of those `OPERATIONS` that `routes` serve, built at the
-    first request (so `routes` may still grow, by this very route)."""
+    first request (so `routes` may still grow, by this very route). `metrics_scope` is the
+    scope `/metrics` needs, when it needs one."""
     built: list[dict[str, Any]] = []
 
     def document(request: Request) -> Response:
         if not built:
             served = _served(routes)
-            built.append(openapi_document(op for op in OPERATIONS if op_key(op) in served))
+            operations = (op for op in OPERATIONS if op_key(op) in served)
+            built.append(openapi_document(operations, metrics_scope=metrics_scope))
         return JSONResponse(built[0])
 
     return document
@@ -66,7 +77,9 @@ def op_key(operation: Operation) -> tuple[str, str]:
     return operation.method, operation.path
 
 
-def openapi_document(operations: Iterable[Operation]) -> dict[str, Any]:
+def openapi_document(
+    operations: Iterable[Operation], *, metrics_scope: str | None = None
+) -> dict[str, Any]:
     operations = list(operations)
     refs, definitions = TypeAdapter.json_schemas(
         [(key, mode, TypeAdapter(type_)) for op in operations for key, mode, type_ in _types(op)],
@@ -75,7 +88,7 @@ def openapi_document(operations: Iterable[Operation]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(
-            op, lambda key, mode: refs[(key, mode)]
+            op, lambda key, mode: refs[(key, mode)], metrics_scope
         )
     return {
         "openapi": "3.1.0",
@@ -109,7 +122,9 @@ def _types(op: Operation) -> Iterable[tuple[_Key, _Mode, Any]]:
             yield (*op_key(op), str(status), media), "serialization", type_
 
 
-def _operation(op: Operation, ref: Callable[[_Key, _Mode], dict[str, Any]]) -> dict[str, Any]:
+def _operation(
+    op: Operation, ref: Callable[[_Key, _Mode], dict[str, Any]], metrics_scope: str | None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "operationId": _operation_id(op),
         "summary": op.summary,
@@ -119,7 +134,9 @@ def _operation(op: Operation, ref: Callable[[_Key, _Mode], dict[str, Any]]) -> d
                 "name": p.name,
                 "in": p.where,
                 "required": p.required or p.where == "path",
-                "description": p.description,
+                "description": p.description or _PATH_PARAMS.get(p.name, "")
+                if p.where == "path"
+                else p.description,
                 "schema": ref((*op_key(op), "param", p.name), "validation"),
             }
             for p in _params(op)
@@ -141,10 +158,13 @@ def _operation(op: Operation, ref: Callable[[_Key, _Mode], dict[str, Any]]) -> d
             "required": True,
             "content": {"application/json": {"schema": body}},
         }
-    scope = required_scope(op.method, op.path)
+    scope = metrics_scope if op.path == METRICS_PATH else required_scope(op.method, op.path)
     document["security"] = [{"bearer": [scope]}] if scope else []
     problem = {"schema": ref(("problem",), "serialization")}
-    for status in (400, *op.problems, *((401, 403) if scope else ()), 503):
+    # BodyLimits answers 413 (declared or read too large) and 408 (too slow) where a body is
+    # read; uvicorn answers 503 past its connection limit, on any route.
+    limited = (408, 413) if op.body is not None else ()
+    for status in (400, *op.problems, *((401, 403) if scope else ()), *limited, 503):
         document["responses"].setdefault(
             str(status),
             {"description": _PROBLEMS[status], "content": {PROBLEM_MEDIA: problem}},

@@ -18,6 +18,7 @@ from domain.allocation import ChannelRule, InvalidRule
 from domain.rules import MAX_LOCATIONS, ChannelRules, check_change, rule_from
 from infrastructure.config import RulesConfig
 from interfaces.http.inputs import Location
+from interfaces.http.paths import CHANNEL_PARAM, SKU_PARAM
 from interfaces.http.problems import problem
 
 
@@ -106,7 +107,7 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
         await run_in_threadpool(ledger.override_sku_rules, channel_id, sku, keys, who, why)
         return JSONResponse(sku_document(channel_id, sku))
 
-    sku_path = "/api/v1/channels/{channel_id}/rules/skus/{sku:str}"
+    sku_path = f"/api/v1/channels/{CHANNEL_PARAM}/rules/skus/{SKU_PARAM}"
     return [
         Route("/api/v1/channels/{channel_id}/rules", get, methods=["GET"]),
         Route("/api/v1/channels/{channel_id}/rules", put, methods=["PUT"]),

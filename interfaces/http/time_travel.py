@@ -12,6 +12,7 @@ from starlette.routing import Route
 from application.ledger import Ledger
 from domain.allocation import ChannelRule
 from interfaces.http.params import BadQuery, flag, limit_of, number, time_of
+from interfaces.http.paths import SKU_PARAM
 from interfaces.presenters import allocations_document, item_document, oversell_document
 
 MAX_CONTEXT = 20
@@ -42,7 +43,7 @@ def time_travel_routes(ledger: Ledger, rules: Sequence[ChannelRule]) -> list[Rou
         return JSONResponse({"oversells": [oversell_document(o) for o in found]})
 
     return [
-        Route("/api/v1/skus/{sku:str}/at", sku_at),
+        Route(f"/api/v1/skus/{SKU_PARAM}/at", sku_at),
         Route("/api/v1/oversells", oversells),
     ]
 

@@ -37,6 +37,7 @@ from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.push.service import Propagation, build_propagation
 from infrastructure.queue import make_broker
 from infrastructure.reservation_store import PostgresReservations
+from infrastructure.settings import HttpLimits
 from interfaces.composition import open_ledger
 from interfaces.http.app import create_app
 from interfaces.http.catalogue import OPENAPI_PATH, OPERATIONS
@@ -236,8 +237,59 @@ def test_an_audit_cursor_hiding_a_nul_is_a_400_problem(ledger: Any) -> None:
 
 def test_no_such_route_and_a_wrong_method_are_problem_documents(ledger: Any) -> None:
     with TestClient(create_app(ledger, {})) as client:
-        missing = client.get("/api/v1/skus/a%2Fb")
+        missing = client.get("/api/v1/skus/a/b/c")
+        unknown = client.get("/api/v1/skus/a%2Fb")  # the SKU "a/b", percent-encoded
         wrong = client.delete("/api/v1/skus")
-    assert assert_problem(missing, 404)["detail"] == "GET /api/v1/skus/a/b: not found"
+    assert assert_problem(missing, 404)["detail"] == "GET /api/v1/skus/a/b/c: not found"
+    assert assert_problem(unknown, 404)["title"] == "Unknown SKU"
+    assert "'a/b'" in unknown.json()["detail"] or "a/b" in unknown.json()["detail"]
     assert assert_problem(wrong, 405)["title"] == "Method Not Allowed"
     assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def test_routes_with_a_body_document_408_and_413_and_every_route_503(ledger: Any) -> None:
+    # Found: the body limits answer 413 and 408 problems, which the document never listed.
+    with TestClient(create_app(ledger, {})) as client:
+        raw = client.get(OPENAPI_PATH).json()
+    operations = [op for item in raw["paths"].values() for op in item.values()]
+    assert operations
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for operation in operations:
+        responses = operation["responses"]
+        assert "503" in responses, operation["operationId"]
+        if "requestBody" in operation:
+            for status in ("408", "413"):
+                schema = responses[status]["content"]["application/problem+json"]["schema"]
+                assert schema == problem, (operation["operationId"], status)
+    post = raw["paths"]["/api/v1/stock-changes"]["post"]["responses"]
+    assert "INVSYNC_MAX_API_BODY_BYTES" in post["413"]["description"]
+    sku = raw["paths"]["/api/v1/skus/{sku}"]["get"]
+    assert "%2F" in sku["parameters"][0]["description"]
+
+
+def test_a_declared_413_is_the_problem_the_document_lists(ledger: Any) -> None:
+    limits = HttpLimits(max_api_body_bytes=100)
+    with TestClient(create_app(ledger, {}, limits=limits)) as client:
+        raw = client.get(OPENAPI_PATH).json()
+        answer = client.post("/api/v1/stock-changes", content=b"[" + b" " * 200 + b"]")
+    assert "413" in raw["paths"]["/api/v1/stock-changes"]["post"]["responses"]
+    assert assert_problem(answer, 413)["title"] == "Payload too large"
+
+
+def test_metrics_is_documented_public_or_with_the_scope_it_needs(ledger: Any) -> None:
+    digest = hashlib.sha256(b"metrics-reader").hexdigest()
+    token = ApiToken(name="reader", sha256=digest, scopes=("read",))
+    with TestClient(create_app(ledger, {})) as client:
+        public = client.get(OPENAPI_PATH).json()["paths"]["/metrics"]["get"]
+    assert public["security"] == []
+    assert not {"401", "403"} & set(public["responses"])
+    assert "INVSYNC_METRICS_SCOPE" in public["summary"]
+    scoped = create_app(ledger, {}, tokens=[token], limits=HttpLimits(metrics_scope="admin"))
+    with TestClient(scoped) as client:
+        guarded = client.get(OPENAPI_PATH).json()["paths"]["/metrics"]["get"]
+        unauthorized = client.get("/metrics")
+        forbidden = client.get("/metrics", headers={"Authorization": "Bearer metrics-reader"})
+    assert guarded["security"] == [{"bearer": ["admin"]}]
+    assert {"401", "403"} <= set(guarded["responses"])
+    assert_problem(unauthorized, 401)
+    assert_problem(forbidden, 403)
