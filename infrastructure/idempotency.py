@@ -23,6 +23,8 @@ from eventsourcing.persistence import OperationalError
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from infrastructure.postgres import connection_options
+
 # Stripe's limit; UUIDs and hashes, what clients send, fit many times over.
 MAX_KEY_LENGTH = 255
 # How long a key is remembered after its first use: a client retrying later sends a new one.
@@ -116,11 +118,18 @@ class IdempotencyStore:
         lifetime: timedelta = KEY_LIFETIME,
         lease: timedelta = CLAIM_LEASE,
         timeout: float = 5.0,
+        max_size: int = 4,
+        statement_timeout_ms: int | None = None,
     ) -> None:
         self.lifetime = lifetime
         self.lease = lease
         self._pool = ConnectionPool(
-            database_url, min_size=1, max_size=4, open=True, timeout=timeout
+            database_url,
+            kwargs=connection_options(statement_timeout_ms),
+            min_size=1,
+            max_size=max_size,
+            open=True,
+            timeout=timeout,
         )
 
     def close(self) -> None:

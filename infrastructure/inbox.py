@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
+from infrastructure.postgres import connection_options
 
 # How long a worker holds the deliveries it took; a killed worker's batch is free again after.
 CLAIM_SECONDS = 10
@@ -34,9 +35,16 @@ OBSERVE = (
 class PostgresInbox:
     """Implements the `Inbox` port of intake processing."""
 
-    def __init__(self, database_url: str, max_size: int = 8) -> None:
+    def __init__(
+        self, database_url: str, max_size: int = 8, *, statement_timeout_ms: int | None = None
+    ) -> None:
         self._pool = ConnectionPool(
-            database_url, min_size=1, max_size=max_size, open=True, timeout=5
+            database_url,
+            kwargs=connection_options(statement_timeout_ms),
+            min_size=1,
+            max_size=max_size,
+            open=True,
+            timeout=5,
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from application.reservations import Reservation
+from infrastructure.postgres import connection_options
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS reservations (
@@ -33,8 +34,17 @@ _COLUMNS = (
 
 
 class PostgresReservations:
-    def __init__(self, database_url: str) -> None:
-        self._pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True, timeout=5)
+    def __init__(
+        self, database_url: str, *, max_size: int = 4, statement_timeout_ms: int | None = None
+    ) -> None:
+        self._pool = ConnectionPool(
+            database_url,
+            kwargs=connection_options(statement_timeout_ms),
+            min_size=1,
+            max_size=max_size,
+            open=True,
+            timeout=5,
+        )
 
     def close(self) -> None:
         self._pool.close()

@@ -73,6 +73,46 @@ DEFAULT_LIMITS = HttpLimits()
 
 
 @dataclass(frozen=True)
+class DatabaseLimits:
+    """What one process may take of PostgreSQL (README, "Limits").
+
+    Attributes:
+        pool_max: the most connections any one of the process's pools opens (the ledger's,
+            the projection's, the inbox's, the idempotency keys', the reservations', the
+            pushers'); each keeps one while idle.
+        statement_timeout_seconds: PostgreSQL cancels a statement of the ledger or the API
+            running longer than this (`statement_timeout`), so a stuck database gives a 503
+            instead of a request waiting for ever; 0 turns it off.
+    """
+
+    pool_max: int = 10
+    statement_timeout_seconds: float = 5.0
+
+    @property
+    def statement_timeout_ms(self) -> int | None:
+        return int(self.statement_timeout_seconds * 1000) or None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DatabaseLimits:
+        default = cls()
+        timeout = environ.get("INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS", "").strip()
+        if timeout == "0":
+            seconds = 0.0
+        else:
+            seconds = float(
+                _count(
+                    environ,
+                    "INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS",
+                    int(default.statement_timeout_seconds),
+                )
+            )
+        return cls(
+            pool_max=_count(environ, "INVSYNC_DB_POOL_MAX", default.pool_max),
+            statement_timeout_seconds=seconds,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything invsync reads from its environment.
 
@@ -88,6 +128,7 @@ class Settings:
     queue_namespace: str = "invsync"
     demo: bool | None = None  # sandbox stores and shoppers; None: when there is no config file
     http: HttpLimits = field(default_factory=HttpLimits)
+    database: DatabaseLimits = field(default_factory=DatabaseLimits)
 
     @property
     def embedded(self) -> bool:
@@ -108,6 +149,7 @@ class Settings:
             queue_namespace=environ.get("INVSYNC_QUEUE_NAMESPACE") or "invsync",
             demo=_flag(environ, "INVSYNC_DEMO"),
             http=HttpLimits.from_env(environ),
+            database=DatabaseLimits.from_env(environ),
         )
 
     @property

@@ -29,11 +29,10 @@ from infrastructure.dead_letters import DeadLetters
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox
 from infrastructure.periodic import every
-from infrastructure.postgres import check_database, check_migrated, eventsourcing_env
+from infrastructure.postgres import check_database, check_migrated
 from infrastructure.projections import PROJECTIONS, AvailabilityRunner, Rebuild, RebuildReport
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.redis import check_redis
-from infrastructure.reservation_store import PostgresReservations
 from infrastructure.retention import Retention
 from infrastructure.settings import Settings
 from interfaces import composition
@@ -131,15 +130,17 @@ def run(
             log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
         rules = intake.router.config.allocation_rules()
         with ExitStack() as running:  # stopped in reverse order, whatever happens
-            idempotency = IdempotencyStore(found.database_url)
+            idempotency = composition.idempotency_store(found.database_url, settings.database)
             running.callback(idempotency.close)
-            held = PostgresReservations(found.database_url)
+            held = composition.reservation_store(found.database_url, settings.database)
             running.callback(held.close)
             reservations = Reservations(ledger, held)
             running.enter_context(every(5.0, reservations.expire, name="reservation-expiry"))
             running.enter_context(_retention(intake, idempotency))
             projection = running.enter_context(
-                AvailabilityRunner(eventsourcing_env(found.database_url), rules)
+                AvailabilityRunner(
+                    composition.projection_env(found.database_url, settings.database), rules
+                )
             )
             probes["projection"] = projection.check  # not ready while it cannot go on
             propagation = composition.build_propagation(
@@ -253,7 +254,7 @@ def worker(
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        held = PostgresReservations(found.database_url)
+        held = composition.reservation_store(found.database_url, settings.database)
         running.callback(held.close)
         expire = Reservations(ledger, held).expire
         running.enter_context(every(5.0, expire, name="reservation-expiry"))
@@ -277,9 +278,10 @@ def worker(
 @app.command()
 def project() -> None:
     """Run the projections (read models) as a process of their own."""
-    with _service() as (_, found, _, intake):
+    with _service() as (settings, found, _, intake):
         rules = intake.router.config.allocation_rules()
-        with AvailabilityRunner(eventsourcing_env(found.database_url), rules) as runner:
+        env = composition.projection_env(found.database_url, settings.database)
+        with AvailabilityRunner(env, rules) as runner:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: runner.stop())
             log.info("projection runner started: availability")
@@ -351,7 +353,7 @@ def _service(
         with composition.servers(settings) as found:
             if migrate:  # only `run` creates tables; a worker expects them
                 composition.migrate(found.database_url)
-            ledger = composition.open_ledger(found.database_url)
+            ledger = composition.open_ledger(found.database_url, settings.database)
             shoppers = None
             if channels:
                 stock_the_warehouse(ledger)
@@ -366,6 +368,7 @@ def _service(
                 ledger,
                 worker_threads=threads,
                 namespace=settings.queue_namespace,
+                limits=settings.database,
             )
             try:
                 yield settings, found, ledger, intake

@@ -24,7 +24,7 @@ from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig, load_config
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
-from infrastructure.idempotency import create_idempotency_table
+from infrastructure.idempotency import IdempotencyStore, create_idempotency_table
 from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
@@ -35,8 +35,8 @@ from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
 from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
-from infrastructure.reservation_store import create_reservation_table
-from infrastructure.settings import Settings
+from infrastructure.reservation_store import PostgresReservations, create_reservation_table
+from infrastructure.settings import DatabaseLimits, Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,55 @@ def migrate(database_url: str) -> None:
     log.info("database migrated")
 
 
-def open_ledger(database_url: str) -> Ledger:
-    """The ledger on an already migrated database. Raises `NotMigrated` otherwise."""
+def open_ledger(database_url: str, limits: DatabaseLimits | None = None) -> Ledger:
+    """The ledger on an already migrated database, its pool and statements bounded by
+    `limits`. Raises `NotMigrated` otherwise."""
     check_migrated(database_url)
-    return Ledger(env=eventsourcing_env(database_url))
+    return Ledger(env=ledger_env(database_url, limits))
+
+
+def ledger_env(database_url: str, limits: DatabaseLimits | None = None) -> dict[str, str]:
+    """The ledger's `eventsourcing` settings: at most `limits.pool_max` connections, each
+    statement cancelled after `limits.statement_timeout_seconds`."""
+    limits = limits or DatabaseLimits()
+    return eventsourcing_env(
+        database_url, pool_max=limits.pool_max, statement_timeout_ms=limits.statement_timeout_ms
+    )
+
+
+def projection_env(database_url: str, limits: DatabaseLimits | None = None) -> dict[str, str]:
+    """The projection's `eventsourcing` settings: at most `limits.pool_max` connections (no
+    statement timeout: a large fold is not a stuck one)."""
+    return eventsourcing_env(database_url, pool_max=(limits or DatabaseLimits()).pool_max)
+
+
+def idempotency_store(database_url: str, limits: DatabaseLimits | None = None) -> IdempotencyStore:
+    limits = limits or DatabaseLimits()
+    return IdempotencyStore(
+        database_url,
+        max_size=min(4, limits.pool_max),
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
+
+
+def reservation_store(
+    database_url: str, limits: DatabaseLimits | None = None
+) -> PostgresReservations:
+    limits = limits or DatabaseLimits()
+    return PostgresReservations(
+        database_url,
+        max_size=min(4, limits.pool_max),
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
+
+
+def inbox(database_url: str, limits: DatabaseLimits | None = None) -> PostgresInbox:
+    limits = limits or DatabaseLimits()
+    return PostgresInbox(
+        database_url,
+        max_size=min(8, limits.pool_max),
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
 
 
 @dataclass
@@ -144,6 +189,7 @@ def build_intake(
     *,
     worker_threads: int = 4,
     namespace: str = "invsync",
+    limits: DatabaseLimits | None = None,
 ) -> Intake:
     client = redis.Redis.from_url(redis_url)
     reads = GatewayReads(
@@ -152,11 +198,11 @@ def build_intake(
         ).turns(rates)
     )
     router = ChannelRouter(config, reads)
-    inbox = PostgresInbox(database_url)
-    processor = IntakeProcessor(ledger, inbox, router.translate, router.acknowledge)
+    store = inbox(database_url, limits)
+    processor = IntakeProcessor(ledger, store, router.translate, router.acknowledge)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
-    sweeper = Sweeper(inbox, queues, ledger.known_skus)
+    sweeper = Sweeper(store, queues, ledger.known_skus)
     workers = Workers(
         queues,
         sweeper,
@@ -164,7 +210,7 @@ def build_intake(
         warm_up=lambda: [processor.process([], lane.value) for lane in Lane],
     )
     return Intake(
-        database_url, router, inbox, processor, queues, DeadLetters(database_url, broker), workers
+        database_url, router, store, processor, queues, DeadLetters(database_url, broker), workers
     )
 
 

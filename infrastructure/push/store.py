@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from application.availability import VELOCITY_DAYS
 from domain.inventory import inventory_item_id
+from infrastructure.postgres import connection_options
 from infrastructure.push.decisions import Drift
 
 DDL = (
@@ -134,8 +135,17 @@ class Shown:
 
 
 class PushStore:
-    def __init__(self, database_url: str) -> None:
-        self._pool = ConnectionPool(database_url, min_size=1, max_size=4, open=True, timeout=5)
+    def __init__(
+        self, database_url: str, *, max_size: int = 4, statement_timeout_ms: int | None = None
+    ) -> None:
+        self._pool = ConnectionPool(
+            database_url,
+            kwargs=connection_options(statement_timeout_ms),
+            min_size=1,
+            max_size=max_size,
+            open=True,
+            timeout=5,
+        )
 
     def close(self) -> None:
         self._pool.close()

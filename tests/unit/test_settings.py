@@ -64,3 +64,32 @@ def test_http_limits_have_documented_defaults_and_are_read_from_the_environment(
 def test_a_bad_http_limit_is_named_in_the_error(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_database_limits_default_to_ten_connections_a_pool_and_five_second_statements():
+    limits = Settings.from_env({}).database
+    assert (limits.pool_max, limits.statement_timeout_ms) == (10, 5000)
+
+
+def test_database_limits_are_read_from_the_environment():
+    limits = Settings.from_env(
+        {"INVSYNC_DB_POOL_MAX": "3", "INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS": "2"}
+    ).database
+    assert (limits.pool_max, limits.statement_timeout_ms) == (3, 2000)
+    off = Settings.from_env({"INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS": "0"}).database
+    assert off.statement_timeout_ms is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INVSYNC_DB_POOL_MAX", "0"),
+        ("INVSYNC_DB_POOL_MAX", "-1"),
+        ("INVSYNC_DB_POOL_MAX", "ten"),
+        ("INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS", "1.5"),
+        ("INVSYNC_DB_STATEMENT_TIMEOUT_SECONDS", "-3"),
+    ],
+)
+def test_a_bad_database_limit_is_refused_naming_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
