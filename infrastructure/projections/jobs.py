@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from infrastructure.projections.availability import NAME
-from infrastructure.projections.rebuild import Rebuild, RebuildReport
+from infrastructure.projections.rebuild import Rebuild, RebuildReport, RebuildStuck
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class RebuildJobs:
 
         try:
             job.report = self._rebuild.run(progress)
+        except RebuildStuck as error:  # not done: the projection cannot go on past it
+            log.error("rebuild of %s did not finish: %s", job.projection, error)
+            job.error = f"{type(error).__name__}: {error}"
         except Exception as error:  # the job's record says it failed; the service goes on
             log.exception("rebuild of %s failed", job.projection)
             job.error = f"{type(error).__name__}: {error}"

@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.ledger import Ledger
 from domain.allocation import ChannelRule
+from domain.errors import InvsyncError
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections.availability import (
     NAME,
@@ -40,8 +41,15 @@ from infrastructure.projections.runner import open_view
 
 log = logging.getLogger(__name__)
 
+
+class RebuildStuck(InvsyncError):
+    """Raised when the rebuilt projection could not fold the ledger's next event either: the
+    live one would stay stuck at the same position, so the rebuild swaps nothing."""
+
+
 SHADOW_SCHEMA = f"invsync_rebuild_{NAME}"
 RETIRED_SCHEMA = f"invsync_retired_{NAME}"
+PROBE = 100  # events after the rebuilt position folded (then undone) before the swap
 
 
 @dataclass(frozen=True)
@@ -147,10 +155,44 @@ class Rebuild:
                 ],
             )
             _exchange(curs)
+            self._probe_next(ledger, live, curs, report.position)
             curs.execute(
                 "SELECT pg_notify(%s, %s)", [PROJECTION_CHANNEL, f"{NAME}:{report.position}"]
             )
         return report
+
+    def _probe_next(
+        self, ledger: Ledger, live: AvailabilityView, curs: Cursor[DictRow], position: int
+    ) -> None:
+        """Fold the events after `position` (up to `PROBE` of them) into the swapped-in tables
+        and undo it: a rebuild that stands where the live projection is stuck must say so, with
+        the event that cannot be folded, not report done."""
+        following = ledger.recorder.select_notifications(position + 1, PROBE)
+        if not following:
+            return
+        batch = [(n.id, ledger.mapper.to_domain_event(n)) for n in following]
+        try:
+            with curs.connection.transaction(force_rollback=True):
+                live.fold_into(curs, ledger.name, batch, self.rules, announce=False)
+            return
+        except Exception:  # find the culprit: one event at a time, in order
+            log.warning("%s: the events after position %d cannot be folded", NAME, position)
+        with curs.connection.transaction(force_rollback=True):
+            for notification, (at, event) in zip(following, batch, strict=True):
+                try:
+                    with curs.connection.transaction():
+                        live.fold_into(curs, ledger.name, [(at, event)], self.rules, announce=False)
+                except Exception as error:
+                    raise RebuildStuck(
+                        f"the {NAME} projection cannot fold the ledger's event at position {at} "
+                        f"({notification.topic.rpartition('.')[2]} of "
+                        f"{notification.originator_id}), after position {position} where it was "
+                        f"rebuilt to: {' '.join(str(error).split())[:500]}; nothing was swapped"
+                    ) from error
+        raise RebuildStuck(  # each event alone folds, the batch does not
+            f"the {NAME} projection cannot fold the ledger's events after position {position} "
+            f"where it was rebuilt to; nothing was swapped"
+        )
 
 
 def _row_counts(curs: Cursor[DictRow]) -> dict[str, tuple[int, int]]:
