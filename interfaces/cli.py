@@ -90,7 +90,7 @@ def _database() -> Iterator[str]:
 @contextmanager
 def _ledger() -> Iterator[Ledger]:
     with _database() as database_url:
-        ledger = composition.open_ledger(database_url)
+        ledger = composition.open_ledger(database_url, Settings.from_env().database)
         try:
             yield ledger
         finally:

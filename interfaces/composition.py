@@ -86,10 +86,16 @@ def open_ledger(database_url: str, limits: DatabaseLimits | None = None) -> Ledg
     return Ledger(env=ledger_env(database_url, limits))
 
 
+def _given(limits: DatabaseLimits | None) -> DatabaseLimits:
+    """`limits`, or when none are given (library use, tests) the default pool bound and no
+    statement timeout: only what `Settings` configures cancels statements."""
+    return limits or DatabaseLimits(statement_timeout_seconds=0)
+
+
 def ledger_env(database_url: str, limits: DatabaseLimits | None = None) -> dict[str, str]:
     """The ledger's `eventsourcing` settings: at most `limits.pool_max` connections, each
     statement cancelled after `limits.statement_timeout_seconds`."""
-    limits = limits or DatabaseLimits()
+    limits = _given(limits)
     return eventsourcing_env(
         database_url, pool_max=limits.pool_max, statement_timeout_ms=limits.statement_timeout_ms
     )
@@ -98,11 +104,11 @@ def ledger_env(database_url: str, limits: DatabaseLimits | None = None) -> dict[
 def projection_env(database_url: str, limits: DatabaseLimits | None = None) -> dict[str, str]:
     """The projection's `eventsourcing` settings: at most `limits.pool_max` connections (no
     statement timeout: a large fold is not a stuck one)."""
-    return eventsourcing_env(database_url, pool_max=(limits or DatabaseLimits()).pool_max)
+    return eventsourcing_env(database_url, pool_max=_given(limits).pool_max)
 
 
 def idempotency_store(database_url: str, limits: DatabaseLimits | None = None) -> IdempotencyStore:
-    limits = limits or DatabaseLimits()
+    limits = _given(limits)
     return IdempotencyStore(
         database_url,
         max_size=min(4, limits.pool_max),
@@ -113,7 +119,7 @@ def idempotency_store(database_url: str, limits: DatabaseLimits | None = None) -
 def reservation_store(
     database_url: str, limits: DatabaseLimits | None = None
 ) -> PostgresReservations:
-    limits = limits or DatabaseLimits()
+    limits = _given(limits)
     return PostgresReservations(
         database_url,
         max_size=min(4, limits.pool_max),
@@ -122,7 +128,7 @@ def reservation_store(
 
 
 def inbox(database_url: str, limits: DatabaseLimits | None = None) -> PostgresInbox:
-    limits = limits or DatabaseLimits()
+    limits = _given(limits)
     return PostgresInbox(
         database_url,
         max_size=min(8, limits.pool_max),

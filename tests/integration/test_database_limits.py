@@ -192,3 +192,17 @@ def test_a_real_invsync_run_holds_few_connections_under_a_burst_and_answers_503_
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def test_the_composition_root_applies_the_configured_limits_and_none_unless_configured():
+    from infrastructure.settings import DatabaseLimits
+    from interfaces.composition import ledger_env, projection_env
+
+    url = "postgresql://h/db"
+    configured = ledger_env(url, DatabaseLimits(pool_max=3, statement_timeout_seconds=2))
+    assert configured["INVSYNC_STATEMENT_TIMEOUT_MS"] == "2000"
+    assert configured["POSTGRES_MAX_OVERFLOW"] == "2"
+    assert "INVSYNC_STATEMENT_TIMEOUT_MS" not in ledger_env(url)
+    projection = projection_env(url, DatabaseLimits(pool_max=3, statement_timeout_seconds=2))
+    assert projection["POSTGRES_MAX_OVERFLOW"] == "2"
+    assert "INVSYNC_STATEMENT_TIMEOUT_MS" not in projection
