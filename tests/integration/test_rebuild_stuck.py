@@ -7,12 +7,14 @@ import time
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, Rebuild
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.projections.rebuild import RebuildStuck
+from interfaces.cli import app
 from tests.helpers import change, random_sku
 
 RULES: tuple = ()
@@ -59,7 +61,7 @@ def _until(condition, timeout: float = 30.0) -> None:
 
 
 def test_a_rebuild_at_a_stuck_position_names_the_event_it_cannot_fold(
-    scratch_database, scratch_ledger
+    scratch_database, scratch_ledger, monkeypatch, tmp_path
 ):
     good, poison = random_sku("good"), random_sku("poison")
     _refuse(scratch_database, poison)
@@ -75,6 +77,18 @@ def test_a_rebuild_at_a_stuck_position_names_the_event_it_cannot_fold(
             RebuildStuck, match=f"at position {poison_at}.*after position {stuck_at}"
         ):
             Rebuild(scratch_database, RULES).run()
+
+        # Through the CLI: one line naming the position, exit 1, no report.
+        monkeypatch.setenv("INVSYNC_DATABASE_URL", scratch_database)
+        monkeypatch.setenv("INVSYNC_CONFIG", str(tmp_path / "absent.toml"))
+        monkeypatch.delenv("INVSYNC_REDIS_URL", raising=False)
+        result = CliRunner().invoke(app, ["rebuild", "availability"])
+        assert result.exit_code == 1, result.output
+        assert (
+            "error: the availability projection cannot fold the ledger's event at position "
+            f"{poison_at} " in result.output
+        )
+        assert "rebuilt availability" not in result.output
 
         # Through the API's jobs: an error naming the position, no report of done.
         jobs = RebuildJobs(scratch_database, RULES)
