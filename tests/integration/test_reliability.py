@@ -49,6 +49,7 @@ THREADS = 3
 ORDERS = 600  # at most, per scenario: the load is bounded in count ...
 STREAM_SECONDS = 20  # ... and in time
 EXACT_WITHIN = 60  # seconds from the fault's end to the ledger holding every acknowledged order
+SHOPIFY_LIMIT = 5.0  # seconds a channel waits for an answer
 
 
 # Servers of the test's own -----------------------------------------------------------------
@@ -151,6 +152,7 @@ class Channel:
         self.answers: Counter[str] = Counter()
         self.acknowledged: dict[int, float] = {}  # order id -> when it was answered 2xx
         self.unacknowledged: set[int] = set()
+        self.slowest = 0.0  # seconds, of the answers given (a process gone gives none)
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=10)
         self._first = int(uuid.uuid4().int % 10**11) * 10
@@ -158,6 +160,7 @@ class Channel:
     def send(self, order_id: int) -> None:
         body = shopify_order(order_id, [(1, self.sku, 1)])
         headers = shopify_headers(SHOPIFY_SECRET, body, "orders/create", f"rel-{order_id}")
+        started = time.monotonic()
         try:
             status = str(
                 self._client.post(
@@ -168,6 +171,8 @@ class Channel:
             status = "no answer"  # the process is gone: a channel retries as for a 503
         with self._lock:
             self.answers[status] += 1
+            if status != "no answer":
+                self.slowest = max(self.slowest, time.monotonic() - started)
             if status.startswith("2"):
                 self.acknowledged.setdefault(order_id, time.monotonic())
                 self.unacknowledged.discard(order_id)
@@ -261,11 +266,13 @@ def under_fault(
     exact_after = time.monotonic() - healed_at
     stored_after = channel.first_stored_after(healed_at)
     print(
-        f"\n{name}: {sum(channel.answers.values())} answers {dict(channel.answers)}; "
+        f"\n{name}: {sum(channel.answers.values())} answers {dict(channel.answers)}, "
+        f"slowest {channel.slowest:.2f} s; "
         f"first stored {stored_after:.2f} s and ledger exact {exact_after:.1f} s after the fault"
         f" ended ({len(channel.acknowledged)} orders, each once)"
     )
     assert set(channel.answers) <= {"200", "503", "no answer"}, channel.answers
+    assert channel.slowest < SHOPIFY_LIMIT
     assert exact_after < EXACT_WITHIN
 
 
