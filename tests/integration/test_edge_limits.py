@@ -321,10 +321,11 @@ def test_150_unfinished_webhook_bodies_of_nearly_1_mib_hold_no_more_than_the_bod
 
 # Hostile webhooks over HTTP -------------------------------------------------------------------
 
+# HTTP strips whitespace around a header value (h11 refuses to send it): what a server can get.
 _HEADER_TEXT = st.text(
     alphabet=st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"),
     max_size=300,
-) | st.text(alphabet="0123456789", min_size=1, max_size=6000)
+).map(lambda value: value.strip(" \t")) | st.text(alphabet="0123456789", min_size=1, max_size=6000)
 _HOSTILE_HEADERS = st.dictionaries(
     st.sampled_from(
         [
