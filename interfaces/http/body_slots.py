@@ -9,6 +9,7 @@ every slot, so genuine deliveries from elsewhere are still read.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections import Counter
 
 PER_CLIENT_SHARE = 4  # one address may hold at most a quarter of the slots
@@ -49,3 +50,18 @@ class BodySlots:
 
     def _free_for(self, client: str) -> bool:
         return self._taken.total() < self.total and self._taken[client] < self.per_client
+
+
+def client_of(host: str) -> str:
+    """Whom slots are counted against for a peer `host`: the address itself for IPv4 (an
+    IPv4-mapped IPv6 address is that IPv4 address), its /64 for IPv6 (one subscriber's usual
+    allocation: anyone holding one has billions of addresses)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an address (a Unix socket, a test client): counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

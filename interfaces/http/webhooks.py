@@ -23,7 +23,7 @@ from infrastructure.intake_writer import (
 )
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
-from interfaces.http.body_slots import BodySlots
+from interfaces.http.body_slots import BodySlots, client_of
 from interfaces.http.problems import problem
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class WebhookReceiver:
         channel = self.router.channel(channel_id)
         if channel is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
-        client = request.client.host if request.client else ""
+        client = client_of(request.client.host) if request.client else ""
         if not await self._bodies.take(client, BODY_SLOT_WAIT):
             WEBHOOKS_REJECTED.labels(channel_id, "busy").inc()
             return _retry_later("Too many webhooks at once", "no body can be received now; retry")

@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interfaces.http.body_slots import BodySlots
+from interfaces.http.body_slots import BodySlots, client_of
 
 CLIENTS = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "::1", ""])
 STEPS = st.lists(st.tuples(st.booleans(), CLIENTS), max_size=60)
@@ -44,3 +44,12 @@ def test_a_slot_released_while_another_waits_is_taken_by_it():
         return await waiting
 
     assert asyncio.run(play())
+
+
+def test_ipv6_peers_are_counted_by_their_64_and_ipv4_by_address():
+    assert client_of("2001:db8:1:2:aaaa::1") == client_of("2001:db8:1:2:ffff::9")
+    assert client_of("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_of("2001:db8:1:3::1") != client_of("2001:db8:1:2::1")
+    assert client_of("::ffff:192.0.2.7") == client_of("192.0.2.7") == "192.0.2.7"
+    assert client_of("192.0.2.8") != client_of("192.0.2.7")
+    assert client_of("testclient") == "testclient"
