@@ -149,6 +149,7 @@ def run(
                 intake.router.config,
                 intake,
                 settings.queue_namespace,
+                limits=settings.database,
             )
             running.callback(propagation.stop)
             for channel_id in propagation.pushers:
@@ -266,6 +267,7 @@ def worker(
             intake.router.config,
             intake,
             settings.queue_namespace,
+            limits=settings.database,
         )
         running.callback(propagation.stop)
         propagation.start()

@@ -221,7 +221,13 @@ def build_intake(
 
 
 def build_propagation(
-    database_url: str, redis_url: str, config: Config, intake: Intake, namespace: str = "invsync"
+    database_url: str,
+    redis_url: str,
+    config: Config,
+    intake: Intake,
+    namespace: str = "invsync",
+    *,
+    limits: DatabaseLimits | None = None,
 ) -> Propagation:
     """Pushers for every channel with a gateway, their queues declared on the intake's broker:
     build it before `intake.workers.start()`, so the same worker consumes them."""
@@ -231,7 +237,16 @@ def build_propagation(
         if (gateway := gateway_for(channel)) is not None
     }
     client = redis.Redis.from_url(redis_url)
-    return build_push_service(database_url, intake.queues.broker, client, gateways, namespace)
+    limits = _given(limits)
+    return build_push_service(
+        database_url,
+        intake.queues.broker,
+        client,
+        gateways,
+        namespace,
+        pool_max=min(4, limits.pool_max),
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
 
 
 @contextmanager

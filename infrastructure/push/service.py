@@ -85,8 +85,11 @@ def build_propagation(
     client: redis.Redis,
     gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
     namespace: str = "invsync",
+    *,
+    pool_max: int = 4,
+    statement_timeout_ms: int | None = None,
 ) -> Propagation:
-    store = PushStore(database_url)
+    store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms)
     hot = HotSkus(store)
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():

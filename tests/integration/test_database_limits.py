@@ -206,3 +206,25 @@ def test_the_composition_root_applies_the_configured_limits_and_none_unless_conf
     projection = projection_env(url, DatabaseLimits(pool_max=3, statement_timeout_seconds=2))
     assert projection["POSTGRES_MAX_OVERFLOW"] == "2"
     assert "INVSYNC_STATEMENT_TIMEOUT_MS" not in projection
+
+
+def test_the_pushers_pool_takes_the_bound_and_timeout(scratch_database, redis_url):
+    import redis
+
+    from infrastructure.push.service import build_propagation
+    from infrastructure.queue import make_broker
+
+    broker = make_broker(redis_url, scratch_database, f"test-{uuid.uuid4().hex[:8]}")
+    client = redis.Redis.from_url(redis_url)
+    propagation = build_propagation(
+        scratch_database, broker, client, {}, pool_max=2, statement_timeout_ms=1500
+    )
+    try:
+        assert propagation.store._pool.max_size == 2
+        with propagation.store._pool.connection() as conn:
+            row = conn.execute("SHOW statement_timeout").fetchone()
+        assert row == ("1500ms",)
+    finally:
+        propagation.store.close()
+        broker.close()
+        client.close()
