@@ -65,6 +65,9 @@ class OnePerInterval(logging.Filter):
 def quiet_client_caused_lines(every: float = 10.0) -> OnePerInterval:
     """Install `OnePerInterval` on uvicorn's server logger (filters on a logger survive the
     `dictConfig` uvicorn applies when it starts); returns it, so it can be removed."""
+    logger = logging.getLogger(SERVER_LOGGER)
+    for installed in [f for f in logger.filters if isinstance(f, OnePerInterval)]:
+        logger.removeFilter(installed)  # installed again (a second run in one process): one only
     lines = OnePerInterval(every)
-    logging.getLogger(SERVER_LOGGER).addFilter(lines)
+    logger.addFilter(lines)
     return lines

@@ -51,3 +51,16 @@ def test_each_kind_of_line_has_its_own_interval_and_other_lines_always_pass():
     assert all(
         lines.filter(_record("Exception in ASGI application", logging.ERROR)) for _ in range(5)
     )
+
+
+def test_installing_the_filter_again_replaces_it_rather_than_stacking_a_second():
+    from interfaces.http.log_limits import SERVER_LOGGER, OnePerInterval, quiet_client_caused_lines
+
+    logger = logging.getLogger(SERVER_LOGGER)
+    first = quiet_client_caused_lines(every=10)
+    second = quiet_client_caused_lines(every=1)
+    try:
+        assert [f for f in logger.filters if isinstance(f, OnePerInterval)] == [second]
+        assert first not in logger.filters
+    finally:
+        logger.removeFilter(second)
