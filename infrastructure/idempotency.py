@@ -21,9 +21,8 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import OperationalError
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from infrastructure.postgres import connection_options
+from infrastructure.postgres import open_pool
 
 # Stripe's limit; UUIDs and hashes, what clients send, fit many times over.
 MAX_KEY_LENGTH = 255
@@ -123,14 +122,7 @@ class IdempotencyStore:
     ) -> None:
         self.lifetime = lifetime
         self.lease = lease
-        self._pool = ConnectionPool(
-            database_url,
-            kwargs=connection_options(statement_timeout_ms),
-            min_size=1,
-            max_size=max_size,
-            open=True,
-            timeout=timeout,
-        )
+        self._pool = open_pool(database_url, max_size, statement_timeout_ms, timeout)
 
     def close(self) -> None:
         self._pool.close()

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
-from infrastructure.postgres import connection_options
+from infrastructure.postgres import open_pool
 
 # How long a worker holds the deliveries it took; a killed worker's batch is free again after.
 CLAIM_SECONDS = 10
@@ -38,14 +37,7 @@ class PostgresInbox:
     def __init__(
         self, database_url: str, max_size: int = 8, *, statement_timeout_ms: int | None = None
     ) -> None:
-        self._pool = ConnectionPool(
-            database_url,
-            kwargs=connection_options(statement_timeout_ms),
-            min_size=1,
-            max_size=max_size,
-            open=True,
-            timeout=5,
-        )
+        self._pool = open_pool(database_url, max_size, statement_timeout_ms)
 
     def close(self) -> None:
         self._pool.close()

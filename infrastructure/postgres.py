@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
 
 from domain.errors import InvsyncError
 from infrastructure.eventstore import LedgerFactory
@@ -37,6 +38,21 @@ def connection_options(statement_timeout_ms: int | None) -> dict[str, Any]:
     if not statement_timeout_ms:
         return {}
     return {"options": f"-c statement_timeout={int(statement_timeout_ms)}"}
+
+
+def open_pool(
+    database_url: str, max_size: int, statement_timeout_ms: int | None, timeout: float = 5.0
+) -> ConnectionPool:
+    """A pool for one of our stores: one connection kept while idle, `max_size` at most, each
+    statement cancelled after `statement_timeout_ms`; `timeout` seconds to wait for a free one."""
+    return ConnectionPool(
+        database_url,
+        kwargs=connection_options(statement_timeout_ms),
+        min_size=1,
+        max_size=max_size,
+        open=True,
+        timeout=timeout,
+    )
 
 
 class DatabaseUnavailable(InvsyncError):

@@ -6,10 +6,9 @@ from datetime import datetime
 
 import psycopg
 from psycopg.rows import class_row
-from psycopg_pool import ConnectionPool
 
 from application.reservations import Reservation
-from infrastructure.postgres import connection_options
+from infrastructure.postgres import open_pool
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS reservations (
@@ -37,14 +36,7 @@ class PostgresReservations:
     def __init__(
         self, database_url: str, *, max_size: int = 4, statement_timeout_ms: int | None = None
     ) -> None:
-        self._pool = ConnectionPool(
-            database_url,
-            kwargs=connection_options(statement_timeout_ms),
-            min_size=1,
-            max_size=max_size,
-            open=True,
-            timeout=5,
-        )
+        self._pool = open_pool(database_url, max_size, statement_timeout_ms)
 
     def close(self) -> None:
         self._pool.close()

@@ -10,11 +10,10 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from application.availability import VELOCITY_DAYS
 from domain.inventory import inventory_item_id
-from infrastructure.postgres import connection_options
+from infrastructure.postgres import open_pool
 from infrastructure.push.decisions import Drift
 
 DDL = (
@@ -138,14 +137,7 @@ class PushStore:
     def __init__(
         self, database_url: str, *, max_size: int = 4, statement_timeout_ms: int | None = None
     ) -> None:
-        self._pool = ConnectionPool(
-            database_url,
-            kwargs=connection_options(statement_timeout_ms),
-            min_size=1,
-            max_size=max_size,
-            open=True,
-            timeout=5,
-        )
+        self._pool = open_pool(database_url, max_size, statement_timeout_ms)
 
     def close(self) -> None:
         self._pool.close()
