@@ -105,6 +105,7 @@ def run(
 ) -> None:
     """Start the service (embedded PostgreSQL and Redis unless configured): the HTTP API and
     webhooks, with intake workers in the same process."""
+    from interfaces.http.api import Api
     from interfaces.http.app import create_app
     from interfaces.http.projections import Projections
 
@@ -160,18 +161,20 @@ def run(
                 running.callback(intake.workers.stop)
             _serve(
                 create_app(
-                    ledger,
-                    probes,
-                    intake,
-                    rules=rules,
-                    idempotency=idempotency,
-                    tokens=intake.router.config.api_tokens,
-                    reservations=reservations,
-                    velocities=projection.view.velocities,
-                    sent=functools.partial(projection.view.channels, defaults=rules),
-                    projections=Projections(projection, RebuildJobs(found.database_url, rules)),
-                    sync=propagation.status,
-                    limits=settings.http,
+                    Api(
+                        ledger,
+                        probes,
+                        intake,
+                        rules=rules,
+                        idempotency=idempotency,
+                        tokens=intake.router.config.api_tokens,
+                        reservations=reservations,
+                        velocities=projection.view.velocities,
+                        sent=functools.partial(projection.view.channels, defaults=rules),
+                        projections=Projections(projection, RebuildJobs(found.database_url, rules)),
+                        sync=propagation.status,
+                        limits=settings.http,
+                    )
                 ),
                 settings,
             )

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from application.intake import DeliveryState
 from infrastructure.channels.base import Lane
-from interfaces.composition import Intake
+from interfaces.http.api import Intake
 from interfaces.http.problems import problem
 
 

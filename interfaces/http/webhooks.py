@@ -37,12 +37,11 @@ class BodyTooLarge(Exception):
 
 class WebhookReceiver:
     """The endpoint. Its group-commit writer lives in the event loop, so the app's lifespan
-    starts it and hands it over."""
+    starts it and hands it over as the app's state (`request.state.writer`)."""
 
     def __init__(self, router: ChannelRouter, limits: HttpLimits = DEFAULT_LIMITS) -> None:
         self.router = router
         self.limits = limits
-        self.writer: GroupCommitWriter | None = None
         # Bodies not yet known to be signed: at most `webhook_bodies` held at once, so anyone's
         # unfinished bodies cost at most that many times `max_webhook_bytes`; and at most a
         # quarter of them per client address, so one client cannot hold them all.
@@ -79,13 +78,12 @@ class WebhookReceiver:
                 body,
             )
         )
-        return await self._store(delivery)
+        return await self._store(request.state.writer, delivery)
 
-    async def _store(self, delivery: IncomingDelivery) -> Response:
+    async def _store(self, writer: GroupCommitWriter, delivery: IncomingDelivery) -> Response:
         channel_id = delivery.channel_id
-        assert self.writer is not None, "the app's lifespan starts the writer"
         try:
-            stored = await self.writer.store(delivery)
+            stored = await writer.store(delivery)
         except InboxUnavailable as error:
             # Not stored, so not acknowledged: the channel will retry.
             log.warning("inbox unavailable: %s", error)

@@ -15,6 +15,7 @@ import uvicorn
 
 from infrastructure.config import Config
 from interfaces.composition import Intake, build_intake
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 
 SHOPIFY_SECRET = "shpss_test_secret"
@@ -72,7 +73,7 @@ def running_intake(
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(ledger, {}, intake, **app_options),
+            create_app(Api(ledger, intake=intake, **app_options)),
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -6,6 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from infrastructure.config import ApiToken
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import random_sku
 
@@ -21,7 +22,7 @@ def client(ledger):
         token("writer", "w-secret", "read", "write"),
         token("ops", "a-secret", "admin"),
     ]
-    with TestClient(create_app(ledger, {}, tokens=tokens)) as test_client:
+    with TestClient(create_app(Api(ledger, tokens=tokens))) as test_client:
         yield test_client
 
 

@@ -39,6 +39,7 @@ from infrastructure.queue import make_broker
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import HttpLimits
 from interfaces.composition import open_ledger
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from interfaces.http.catalogue import OPENAPI_PATH, OPERATIONS
 from interfaces.http.openapi import op_key, undocumented
@@ -193,7 +194,7 @@ def test_the_document_says_what_a_sku_answers_and_how_it_fails(api_url: str) -> 
 def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
     # The operator and reservation routes only need their service when called.
     routes = [
-        *create_app(ledger, {}).routes,
+        *create_app(Api(ledger)).routes,
         *operations_routes(None),
         *reservation_routes(None),
         *projection_routes(None),
@@ -203,7 +204,7 @@ def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
 
 
 def test_a_document_lists_only_the_routes_its_app_serves(ledger: Any) -> None:
-    with TestClient(create_app(ledger, {})) as client:
+    with TestClient(create_app(Api(ledger))) as client:
         paths = client.get(OPENAPI_PATH).json()["paths"]
     assert "/api/v1/skus/{sku}" in paths
     assert "/api/v1/reservations" not in paths
@@ -223,20 +224,20 @@ def test_a_document_lists_only_the_routes_its_app_serves(ledger: Any) -> None:
 )
 def test_a_nul_in_a_path_or_query_is_a_400_problem(ledger: Any, url: str) -> None:
     # PostgreSQL refuses NUL in text: these answered 500.
-    with TestClient(create_app(ledger, {}), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Api(ledger)), raise_server_exceptions=False) as client:
         answer = client.get(url)
     assert "NUL" in assert_problem(answer, 400)["detail"]
 
 
 def test_an_audit_cursor_hiding_a_nul_is_a_400_problem(ledger: Any) -> None:
     cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|\x00").decode()
-    with TestClient(create_app(ledger, {}), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Api(ledger)), raise_server_exceptions=False) as client:
         answer = client.get("/api/v1/history", params={"cursor": cursor})
     assert "cursor" in assert_problem(answer, 400)["detail"]
 
 
 def test_no_such_route_and_a_wrong_method_are_problem_documents(ledger: Any) -> None:
-    with TestClient(create_app(ledger, {})) as client:
+    with TestClient(create_app(Api(ledger))) as client:
         missing = client.get("/api/v1/skus/a/b/c")
         unknown = client.get("/api/v1/skus/a%2Fb")  # the SKU "a/b", percent-encoded
         wrong = client.delete("/api/v1/skus")
@@ -249,7 +250,7 @@ def test_no_such_route_and_a_wrong_method_are_problem_documents(ledger: Any) -> 
 
 def test_routes_with_a_body_document_408_and_413_and_every_route_503(ledger: Any) -> None:
     # Found: the body limits answer 413 and 408 problems, which the document never listed.
-    with TestClient(create_app(ledger, {})) as client:
+    with TestClient(create_app(Api(ledger))) as client:
         raw = client.get(OPENAPI_PATH).json()
     operations = [op for item in raw["paths"].values() for op in item.values()]
     assert operations
@@ -269,7 +270,7 @@ def test_routes_with_a_body_document_408_and_413_and_every_route_503(ledger: Any
 
 def test_a_declared_413_is_the_problem_the_document_lists(ledger: Any) -> None:
     limits = HttpLimits(max_api_body_bytes=100)
-    with TestClient(create_app(ledger, {}, limits=limits)) as client:
+    with TestClient(create_app(Api(ledger, limits=limits))) as client:
         raw = client.get(OPENAPI_PATH).json()
         answer = client.post("/api/v1/stock-changes", content=b"[" + b" " * 200 + b"]")
     assert "413" in raw["paths"]["/api/v1/stock-changes"]["post"]["responses"]
@@ -279,12 +280,12 @@ def test_a_declared_413_is_the_problem_the_document_lists(ledger: Any) -> None:
 def test_metrics_is_documented_public_or_with_the_scope_it_needs(ledger: Any) -> None:
     digest = hashlib.sha256(b"metrics-reader").hexdigest()
     token = ApiToken(name="reader", sha256=digest, scopes=("read",))
-    with TestClient(create_app(ledger, {})) as client:
+    with TestClient(create_app(Api(ledger))) as client:
         public = client.get(OPENAPI_PATH).json()["paths"]["/metrics"]["get"]
     assert public["security"] == []
     assert not {"401", "403"} & set(public["responses"])
     assert "INVSYNC_METRICS_SCOPE" in public["summary"]
-    scoped = create_app(ledger, {}, tokens=[token], limits=HttpLimits(metrics_scope="admin"))
+    scoped = create_app(Api(ledger, tokens=[token], limits=HttpLimits(metrics_scope="admin")))
     with TestClient(scoped) as client:
         guarded = client.get(OPENAPI_PATH).json()["paths"]["/metrics"]["get"]
         unauthorized = client.get("/metrics")

@@ -22,6 +22,7 @@ from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, Rebuild
 from infrastructure.push.store import Acknowledged, PushStore
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from interfaces.http.schemas import SkuStock
 from interfaces.presenters import item_document, sent_channels_document
@@ -48,7 +49,7 @@ def runner(scratch_database):
 
 @pytest.fixture
 def client(scratch_ledger, runner):
-    app = create_app(scratch_ledger, {}, rules=RULES, velocities=runner.view.velocities)
+    app = create_app(Api(scratch_ledger, rules=RULES, velocities=runner.view.velocities))
     with TestClient(app) as test_client:
         yield test_client
 

@@ -20,13 +20,14 @@ from application.ledger import OutcomeStatus
 from application.receipts import AuditFilter, Receipt
 from domain.stock import ChangeKind as K
 from infrastructure.config import ApiToken
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import change, random_sku
 
 
 @pytest.fixture(scope="module")
 def client(ledger):
-    with TestClient(create_app(ledger, {})) as test_client:
+    with TestClient(create_app(Api(ledger))) as test_client:
         yield test_client
 
 
@@ -149,7 +150,7 @@ def _token(name: str, secret: str) -> ApiToken:
 def test_a_change_through_the_api_records_the_tokens_name(ledger):
     sku = random_sku()
     tokens = [_token("warehouse-bot", "s3cret"), _token("anna", "other")]
-    with TestClient(create_app(ledger, {}, tokens=tokens)) as client:
+    with TestClient(create_app(Api(ledger, tokens=tokens))) as client:
         answer = client.post(
             "/api/v1/stock-changes",
             json={"kind": "receipt", "sku": sku, "quantity": 4, "business_key": sku},

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from application.ledger import OutcomeStatus
 from domain.stock import ChangeKind
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import assert_problem, change, random_sku
@@ -50,7 +51,7 @@ def test_within_one_batch_the_second_sku_of_a_key_is_rejected(ledger):
 def test_the_api_answers_422_naming_the_first_sku(ledger):
     first, other = random_sku(), random_sku()
     body = {"kind": "receipt", "sku": first, "quantity": 2, "business_key": f"po-{first}"}
-    with TestClient(create_app(ledger, {})) as client:
+    with TestClient(create_app(Api(ledger))) as client:
         assert client.post("/api/v1/stock-changes", json=body).status_code == 201
         answer = client.post("/api/v1/stock-changes", json={**body, "sku": other})
     assert first in assert_problem(answer, 422)["detail"]

@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 
 from infrastructure.config import ApiToken, Config
 from infrastructure.settings import HttpLimits
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.channels import shopify_headers, shopify_order
 from tests.helpers import assert_problem
@@ -40,7 +41,7 @@ def _receipt(padding: int) -> bytes:
 
 
 def test_an_api_body_over_the_default_limit_is_refused_413_before_it_is_read(ledger):
-    with TestClient(create_app(ledger, {}), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Api(ledger)), raise_server_exceptions=False) as client:
         answer = client.post("/api/v1/stock-changes", content=_receipt(4 * 1024 * 1024))
     body = assert_problem(answer, 413)
     assert "1048576 bytes" in body["detail"]
@@ -48,7 +49,7 @@ def test_an_api_body_over_the_default_limit_is_refused_413_before_it_is_read(led
 
 
 def test_an_api_body_streamed_without_a_length_is_cut_at_the_limit(ledger):
-    app = create_app(ledger, {}, limits=HttpLimits(max_api_body_bytes=1024))
+    app = create_app(Api(ledger, limits=HttpLimits(max_api_body_bytes=1024)))
 
     def chunks() -> Iterator[bytes]:
         yield _receipt(0)[:-1]
@@ -268,7 +269,7 @@ TOKENS = [_token("reader", "r-token", "read"), _token("ops", "a-token", "admin")
 
 
 def test_metrics_need_the_configured_scope(ledger):
-    app = create_app(ledger, {}, tokens=TOKENS, limits=HttpLimits(metrics_scope="admin"))
+    app = create_app(Api(ledger, tokens=TOKENS, limits=HttpLimits(metrics_scope="admin")))
     with TestClient(app) as client:
         anonymous = client.get("/metrics")
         reader = client.get("/metrics", headers={"Authorization": "Bearer r-token"})
@@ -282,7 +283,7 @@ def test_metrics_need_the_configured_scope(ledger):
 
 
 def test_metrics_are_public_unless_a_scope_is_configured(ledger):
-    with TestClient(create_app(ledger, {}, tokens=TOKENS)) as client:
+    with TestClient(create_app(Api(ledger, tokens=TOKENS))) as client:
         assert client.get("/metrics").status_code == 200
 
 

@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 from domain.stock import ChangeKind
 from infrastructure.postgres import check_database
 from infrastructure.redis import check_redis
-from interfaces.http.app import Probe, create_app
+from interfaces.http.api import Api, Probe
+from interfaces.http.app import create_app
 from tests.helpers import change, random_sku
 
 K = ChangeKind
@@ -24,7 +25,7 @@ LEVELS = ("on_hand", "committed", "reserved", "unavailable", "available")
 
 def _client(ledger: Any, probes: dict[str, Probe] | None = None) -> TestClient:
     # Server errors come back as 500 answers, so a failing test shows the status it got.
-    return TestClient(create_app(ledger, probes or {}), raise_server_exceptions=False)
+    return TestClient(create_app(Api(ledger, probes=probes or {})), raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -381,7 +382,7 @@ def test_each_channel_gets_its_available_to_sell_and_can_explain_it(ledger):
         ChannelRule("amazon-us", share_percent=30, safety_buffer=2, locations=("east",)),
         ChannelRule("woo-eu", locations=("west",), max_quantity=20),
     ]
-    with TestClient(create_app(ledger, {}, rules=rules)) as client:
+    with TestClient(create_app(Api(ledger, rules=rules))) as client:
         plain = client.get(f"/api/v1/skus/{sku}").json()["channels"]
         explained = client.get(f"/api/v1/skus/{sku}?explain=true").json()["channels"]
         bad = client.get(f"/api/v1/skus/{sku}?explain=maybe")
@@ -480,7 +481,7 @@ def test_velocity_weighted_channels_use_the_sales_velocity_given(ledger):
         ChannelRule("fast", share_percent=50, velocity_weighted=True),
         ChannelRule("slow", share_percent=50, velocity_weighted=True),
     ]
-    app = create_app(ledger, {}, rules=rules, velocities=lambda _: {"fast": 3.0, "slow": 1.0})
+    app = create_app(Api(ledger, rules=rules, velocities=lambda _: {"fast": 3.0, "slow": 1.0}))
     with TestClient(app) as client:
         channels = client.get(f"/api/v1/skus/{sku}").json()["channels"]
     assert channels == {"fast": {"available_to_sell": 75}, "slow": {"available_to_sell": 25}}

@@ -40,6 +40,7 @@ from infrastructure.idempotency import (
     request_hash,
 )
 from interfaces.composition import open_ledger
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import assert_problem, random_sku
 
@@ -58,7 +59,7 @@ def bearer(name: str) -> dict[str, str]:
 def serving(
     ledger: Any, store: IdempotencyStore, tokens: tuple[ApiToken, ...] = ()
 ) -> Iterator[str]:
-    app = create_app(ledger, {}, idempotency=store, tokens=tokens, rules=[ChannelRule("shop")])
+    app = create_app(Api(ledger, idempotency=store, tokens=tokens, rules=[ChannelRule("shop")]))
     with SandboxServer(app) as server:
         yield server.url
 
@@ -149,7 +150,7 @@ def test_a_second_use_while_the_first_runs_is_a_409_then_replays_its_answer(
 def test_an_unfit_key_is_a_400_and_records_nothing(ledger, store, key, complaint):
     # Found: a 6,000-character key applied the change, then answered 500 for ever.
     sku = random_sku()
-    with TestClient(create_app(ledger, {}, idempotency=store)) as client:
+    with TestClient(create_app(Api(ledger, idempotency=store))) as client:
         answer = client.post(URL, json=receipt(sku, 1), headers={"Idempotency-Key": key})
         assert complaint in assert_problem(answer, 400)["detail"]
         assert client.get(f"/api/v1/skus/{sku}").status_code == 404
@@ -160,7 +161,7 @@ def test_an_unfit_key_is_a_400_and_records_nothing(ledger, store, key, complaint
 
 def test_the_longest_key_allowed_is_remembered(ledger, store):
     sku, key = random_sku(), uuid.uuid4().hex * 8  # 256 characters: one too many
-    with TestClient(create_app(ledger, {}, idempotency=store)) as client:
+    with TestClient(create_app(Api(ledger, idempotency=store))) as client:
         too_long = client.post(URL, json=receipt(sku, 1), headers={"Idempotency-Key": key})
         body = receipt(sku, 1)
         first = client.post(URL, json=body, headers={"Idempotency-Key": key[:MAX_KEY_LENGTH]})
@@ -205,7 +206,7 @@ def test_a_key_is_forgotten_after_its_lifetime_and_swept_on_a_later_write(ledger
     brief = IdempotencyStore(database_url, lifetime=timedelta(seconds=1))
     sku, key = random_sku(), str(uuid.uuid4())
     try:
-        with TestClient(create_app(ledger, {}, idempotency=brief)) as client:
+        with TestClient(create_app(Api(ledger, idempotency=brief))) as client:
             first = client.post(URL, json=receipt(sku, 1), headers={"Idempotency-Key": key})
             time.sleep(1.1)
             later = client.post(URL, json=receipt(sku, 2), headers={"Idempotency-Key": key})
@@ -246,10 +247,10 @@ def test_a_request_that_fails_lets_its_key_go_so_the_retry_runs(ledger, store, d
     body = receipt(sku, 6)
     broken = open_ledger(database_url)
     broken.close()  # its connections are gone: recording fails
-    with TestClient(create_app(broken, {}, idempotency=store), raise_server_exceptions=False) as c:
+    with TestClient(create_app(Api(broken, idempotency=store)), raise_server_exceptions=False) as c:
         failed = c.post(URL, json=body, headers={"Idempotency-Key": key})
     assert failed.status_code >= 500
-    with TestClient(create_app(ledger, {}, idempotency=store)) as client:
+    with TestClient(create_app(Api(ledger, idempotency=store))) as client:
         retried = client.post(URL, json=body, headers={"Idempotency-Key": key})
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
@@ -261,7 +262,7 @@ def test_a_claim_whose_process_died_is_taken_over_after_its_lease(ledger, databa
     sku, key = random_sku(), str(uuid.uuid4())
     body = receipt(sku, 2)
     try:
-        with TestClient(create_app(ledger, {}, idempotency=short)) as client:
+        with TestClient(create_app(Api(ledger, idempotency=short))) as client:
             raw = client.build_request("POST", URL, json=body).read()
             # A request claimed the key, then its process was killed: no answer, no release.
             dead = short.claim("", key, request_hash("POST", URL, raw))
@@ -282,7 +283,7 @@ def test_a_claim_whose_process_died_is_taken_over_after_its_lease(ledger, databa
 def test_without_the_database_a_keyed_request_is_a_503(ledger):
     unreachable = IdempotencyStore("postgresql://postgres@127.0.0.1:1/none", timeout=0.2)
     try:
-        with TestClient(create_app(ledger, {}, idempotency=unreachable)) as client:
+        with TestClient(create_app(Api(ledger, idempotency=unreachable))) as client:
             answer = client.post(
                 URL, json=receipt(random_sku(), 1), headers={"Idempotency-Key": "k"}
             )

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 
 from infrastructure.embedded import EmbeddedRedis
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.channels import internal_headers, receipt_document, shopify_headers, shopify_order
 from tests.helpers import random_sku
@@ -55,7 +56,7 @@ def test_with_postgresql_unreachable_webhooks_get_503_and_nothing_is_acknowledge
 
     with running_intake(ledger, database_url, redis_url, workers=False) as running:
         broken = dataclasses.replace(running.intake, database_url=CLOSED_DATABASE)
-        with TestClient(create_app(ledger, {}, broken)) as client:
+        with TestClient(create_app(Api(ledger, intake=broken))) as client:
             body = shopify_order(77, [(1, "X", 1)])
             key = f"down-{uuid.uuid4()}"
             answer = client.post(

@@ -6,6 +6,7 @@ from domain.stock import ChangeKind
 from infrastructure.embedded import EmbeddedPostgres
 from infrastructure.postgres import check_database
 from interfaces.composition import migrate, open_ledger
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import change
 
@@ -16,7 +17,7 @@ def test_reads_answer_503_with_retry_after_while_the_database_is_down(tmp_path):
     migrate(url)
     ledger = open_ledger(url)
     ledger.record(change(ChangeKind.RECEIPT, "down", 3))
-    app = create_app(ledger, {"database": lambda: check_database(url, timeout=1)})
+    app = create_app(Api(ledger, probes={"database": lambda: check_database(url, timeout=1)}))
     try:
         server.stop()
         with TestClient(app) as client:

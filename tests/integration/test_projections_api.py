@@ -14,6 +14,7 @@ from infrastructure.config import ApiToken
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, Rebuild
 from infrastructure.projections.jobs import RebuildJobs
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from interfaces.http.projections import Projections
 from tests.helpers import change, migrated_database, random_sku
@@ -46,7 +47,7 @@ class HeldRebuild(Rebuild):
 
 def client_for(ledger, database, jobs, tokens=()):
     runner = AvailabilityRunner(eventsourcing_env(database), RULES)
-    app = create_app(ledger, {}, rules=RULES, projections=Projections(runner, jobs), tokens=tokens)
+    app = create_app(Api(ledger, rules=RULES, projections=Projections(runner, jobs), tokens=tokens))
     return runner, TestClient(app)
 
 

@@ -10,6 +10,7 @@ from domain.allocation import ChannelRule
 from domain.errors import InvalidQuantity
 from domain.stock import ChangeKind
 from infrastructure.reservation_store import PostgresReservations
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import change, random_sku
 
@@ -24,7 +25,7 @@ def reservations(ledger, database_url):
 @pytest.fixture(scope="module")
 def client(ledger, reservations):
     rules = [ChannelRule("shop")]
-    with TestClient(create_app(ledger, {}, rules=rules, reservations=reservations)) as c:
+    with TestClient(create_app(Api(ledger, rules=rules, reservations=reservations))) as c:
         yield c
 
 

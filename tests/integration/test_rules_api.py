@@ -10,6 +10,7 @@ from domain.allocation import ChannelRule
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import ChangeKind
 from infrastructure.config import ApiToken
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import change, random_sku
 
@@ -21,7 +22,7 @@ def channel_id():
 
 def app(ledger, channel_id, tokens=()):
     defaults = [ChannelRule(channel_id, share_percent=50)]
-    return TestClient(create_app(ledger, {}, rules=defaults, tokens=tokens))
+    return TestClient(create_app(Api(ledger, rules=defaults, tokens=tokens)))
 
 
 def test_rules_start_from_the_configuration_and_change_at_run_time(ledger, channel_id):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from domain.allocation import ChannelRule
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import assert_problem
 
@@ -44,7 +45,7 @@ def channel_id() -> str:
 
 @pytest.fixture(scope="module")
 def client(ledger, channel_id) -> Iterator[TestClient]:
-    app = create_app(ledger, {}, rules=[ChannelRule(channel_id, share_percent=50)])
+    app = create_app(Api(ledger, rules=[ChannelRule(channel_id, share_percent=50)]))
     with TestClient(app) as test_client:
         yield test_client
 
@@ -138,7 +139,7 @@ def _free_port() -> int:
 def test_over_real_http_the_raw_path_keeps_the_slash(ledger):
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(ledger, {}), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(Api(ledger)), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

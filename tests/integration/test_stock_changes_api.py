@@ -6,6 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from infrastructure.idempotency import IdempotencyStore
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import assert_problem, random_sku
 
@@ -13,7 +14,7 @@ from tests.helpers import assert_problem, random_sku
 @pytest.fixture(scope="module")
 def client(ledger, database_url):
     store = IdempotencyStore(database_url)
-    with TestClient(create_app(ledger, {}, idempotency=store)) as test_client:
+    with TestClient(create_app(Api(ledger, idempotency=store))) as test_client:
         yield test_client
     store.close()
 

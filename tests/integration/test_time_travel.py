@@ -20,6 +20,7 @@ from domain.allocation import ChannelRule
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import ChangeKind
+from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from tests.helpers import change, random_sku
 
@@ -135,7 +136,7 @@ def test_rules_changed_between_two_times_give_each_time_its_own_ats(ledger):
     )
     after_change = datetime.now(UTC)
 
-    with TestClient(create_app(ledger, {}, rules=[channel])) as client:
+    with TestClient(create_app(Api(ledger, rules=[channel]))) as client:
         then = client.get(f"/api/v1/skus/{sku}/at", params={"time": before_change.isoformat()})
         now = client.get(
             f"/api/v1/skus/{sku}/at", params={"time": after_change.isoformat(), "explain": "true"}
@@ -222,7 +223,7 @@ def test_an_oversell_shows_its_neighbouring_events_and_each_channels_ats_either_
     ledger.record(change(K.RECEIPT, sku, 9))  # v8: beyond the context asked for
     before = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
 
-    with TestClient(create_app(ledger, {}, rules=[shop, capped])) as client:
+    with TestClient(create_app(Api(ledger, rules=[shop, capped]))) as client:
         response = client.get(
             "/api/v1/oversells", params={"before": before, "limit": 1000, "context": 2}
         )
@@ -319,7 +320,7 @@ def test_the_channels_of_an_oversell_are_those_of_the_rules_in_force_at_the_sale
 
 @pytest.fixture
 def client(ledger):
-    with TestClient(create_app(ledger, {}, rules=[ChannelRule(_unique("shop"))])) as test_client:
+    with TestClient(create_app(Api(ledger, rules=[ChannelRule(_unique("shop"))]))) as test_client:
         yield test_client
 
 

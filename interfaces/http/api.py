@@ -1,0 +1,58 @@
+"""What the HTTP API serves: the parts of the running service its routes call.
+
+`create_app` takes an `Api`; the bootstrap's `Service` builds one from its parts, and a test
+builds one over just a ledger. Only `ledger` is required: each other part adds its routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from application.availability import ChannelAvailability
+from application.ledger import Ledger
+from application.reservations import Reservations
+from domain.allocation import ChannelRule
+from infrastructure.channels.routing import ChannelRouter
+from infrastructure.config import ApiToken
+from infrastructure.dead_letters import DeadLetters
+from infrastructure.idempotency import IdempotencyStore
+from infrastructure.inbox import PostgresInbox
+from infrastructure.intake_writer import GroupCommitWriter
+from infrastructure.queue import IntakeQueues
+from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
+from interfaces.http.projections import Projections
+from interfaces.http.sync import Status
+
+Probe = Callable[[], None]  # raises InvsyncError when its dependency is not ready
+
+
+class Intake(Protocol):
+    """What the webhook and operator routes need of intake: the channels' router, the inbox and
+    dead letters to review, the queues to retry on, and a writer that stores deliveries."""
+
+    router: ChannelRouter
+    inbox: PostgresInbox
+    queues: IntakeQueues
+    dead_letters: DeadLetters
+
+    def writer(self) -> GroupCommitWriter: ...
+
+
+@dataclass(frozen=True)
+class Api:
+    """The parts the routes call. `probes` name what `/readyz` checks; `limits` bound what one
+    client may hold (request bodies, webhook verification) and who may read `/metrics`."""
+
+    ledger: Ledger
+    probes: Mapping[str, Probe] = field(default_factory=dict)
+    intake: Intake | None = None
+    rules: Sequence[ChannelRule] = ()
+    idempotency: IdempotencyStore | None = None
+    tokens: Sequence[ApiToken] = ()
+    reservations: Reservations | None = None
+    velocities: Callable[[str], Mapping[str, float]] | None = None
+    sent: Callable[[str], Mapping[str, ChannelAvailability]] | None = None
+    projections: Projections | None = None
+    sync: Status | None = None
+    limits: HttpLimits = DEFAULT_LIMITS
