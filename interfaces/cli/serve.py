@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from infrastructure.config import Config, load_config
+from infrastructure.config import ApiToken, Config, load_config
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Service, open_service
 from interfaces.cli.common import CliError, errors_as_messages
@@ -111,17 +111,25 @@ def _start_shoppers(stack: ExitStack, service: Service, channels: list[Any]) -> 
 
 
 def _refuse_an_open_api(service: Service) -> None:
-    """Raises `CliError` when no API token is configured and the API would listen beyond
-    loopback; on loopback, says the API is open."""
-    if service.config.api_tokens:
-        return
-    host = service.settings.http_host
-    if host not in _LOOPBACK:
-        raise CliError(
-            f"no [[api_tokens]] are configured: the API would be open on "
-            f"{host}; add tokens or listen on 127.0.0.1"
-        )
-    log.warning("no API tokens configured: the API is open, on loopback only")
+    """Raises `CliError` when the API would be open beyond loopback; on loopback, says it is
+    open."""
+    tokens = service.config.api_tokens
+    refusal = open_api_refusal(tokens, service.settings.http_host)
+    if refusal is not None:
+        raise CliError(refusal)
+    if not tokens:
+        log.warning("no API tokens configured: the API is open, on loopback only")
+
+
+def open_api_refusal(tokens: Sequence[ApiToken], host: str) -> str | None:
+    """Why the API must not start: no tokens are configured and it would listen on `host`
+    beyond loopback, where anyone reaching the port could change stock. None: it may start."""
+    if tokens or host in _LOOPBACK:
+        return None
+    return (
+        f"no [[api_tokens]] are configured: the API would be open on "
+        f"{host}; add tokens or listen on 127.0.0.1"
+    )
 
 
 @contextmanager
