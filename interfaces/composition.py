@@ -19,7 +19,7 @@ from application.ledger import Ledger
 from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
 from infrastructure.channels.gateway import ChannelGateway
-from infrastructure.channels.gateways import gateway_for
+from infrastructure.channels.kinds import gateway_for
 from infrastructure.channels.reads import GatewayReads
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig

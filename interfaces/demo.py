@@ -113,7 +113,7 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
                 {
                     **amazon.channel_settings(amazon_url),
                     "sns_topic_arns": [AMAZON_TOPIC],
-                    "sandbox_sns_certificate_host": amazon_url.removeprefix("http://"),
+                    "sns_origins": [amazon_url],
                     "feed_poll_seconds": 0.5,
                     "rules": {"share_percent": 50, "safety_buffer": 2},
                     "push": {"rate_per_second": 4, "batch_window_seconds": 1},

@@ -1,2 +1,3 @@
-"""One folder per channel: its signature verifier, payload translator, gateway and sandbox.
-Adding a channel means adding a folder and one line in `registry.py`."""
+"""One folder per channel kind: its configuration model (`config.py`), signature verifier,
+payload translator and gateway, registered by one spec (`kind.py`). Adding a channel means adding
+a folder, its model in `infrastructure/config.py`'s union and its spec in `kinds.py`."""

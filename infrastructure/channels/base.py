@@ -9,13 +9,12 @@ import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from application.intake import Delivery, DeliveryDeferred, Translation
 from domain.errors import DomainError, InvsyncError
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 H = TypeVar("H")
 
@@ -57,12 +56,6 @@ class Ping:
 Verdict = Accepted | Ping
 
 
-class Verifier(Protocol):
-    def __call__(
-        self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> Verdict: ...
-
-
 class ChannelReads(Protocol):
     """What a translator may read from the channel itself, for facts its webhooks leave out
     (WooCommerce's refunded quantities per line are only in its refunds API)."""
@@ -74,24 +67,6 @@ class ChannelReads(Protocol):
     def order_document(self, channel: ChannelConfig, order_id: str) -> dict[str, Any] | None:
         """A channel order as the channel's API shows it now; None once deleted for good."""
         ...
-
-
-class Translator(Protocol):
-    def __call__(
-        self, channel: ChannelConfig, delivery: Delivery, reads: ChannelReads
-    ) -> Translation: ...
-
-
-@dataclass(frozen=True)
-class ChannelAdapter:
-    """A channel kind's intake functions. `lane` routes a topic to its queue; `acknowledge`
-    performs an outbound hand-shake a stored delivery asks for (SNS subscriptions)."""
-
-    verify: Verifier
-    translate: Translator
-    lane: Callable[[str], Lane]
-    acknowledge: Callable[[ChannelConfig, Delivery], None] | None = None
-    blocking: bool = False  # verification may do I/O (fetching a certificate): run it off-loop
 
 
 # What a payload of the wrong shape makes reading it raise: a field missing or of another type

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infrastructure.channels.base import ChannelReadUnavailable
+from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
     ChannelGateway,
@@ -15,8 +16,7 @@ from infrastructure.channels.gateway import (
     Throttled,
     Turns,
 )
-from infrastructure.channels.gateways import FACTORIES
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.kinds import api_for
 
 TurnsFor = Callable[[ChannelConfig, Mapping[str, float]], Turns]
 
@@ -56,13 +56,12 @@ class GatewayReads:
         with self._lock:
             gateway = self._gateways.get(channel.id)
             if gateway is None:
-                factory = FACTORIES.get(channel.kind)
-                if factory is None or not channel.api_base_url:
+                gateway = api_for(channel)
+                if gateway is None:
                     raise ChannelReadUnavailable(
                         f"channel {channel.id!r} has no API to read (set its api_base_url "
                         "and credentials)"
                     )
-                gateway = factory(channel)
                 if self._turns_for is not None:
                     gateway.turns = self._turns_for(channel, gateway.rates)
                 self._gateways[channel.id] = gateway

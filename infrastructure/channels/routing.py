@@ -7,15 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.intake import Delivery, Translation
-from infrastructure.channels.base import (
-    ChannelAdapter,
-    ChannelReads,
-    ChannelReadUnavailable,
-    Lane,
-    Verdict,
-)
-from infrastructure.channels.registry import ADAPTERS
-from infrastructure.config import ChannelConfig, Config
+from infrastructure.channels.base import ChannelReads, ChannelReadUnavailable, Lane, Verdict
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.kinds import kind_of
+from infrastructure.config import Config
 
 
 class ChannelRouter:
@@ -26,23 +22,23 @@ class ChannelRouter:
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return self.config.channel(channel_id)
 
-    def adapter(self, channel: ChannelConfig) -> ChannelAdapter:
-        return ADAPTERS[channel.kind]
+    def kind(self, channel: ChannelConfig) -> ChannelKind[Any]:
+        return kind_of(channel)
 
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Verdict:
-        return self.adapter(channel).verify(channel, headers, body, datetime.now(UTC))
+        return self.kind(channel).verify(channel, headers, body, datetime.now(UTC))
 
     def translate(self, delivery: Delivery) -> Translation:
         channel = self.channel(delivery.channel_id)
         if channel is None:
             return Translation.park(f"channel {delivery.channel_id!r} is no longer configured")
-        return self.adapter(channel).translate(channel, delivery, self.reads)
+        return self.kind(channel).translate(channel, delivery, self.reads)
 
     def acknowledge(self, delivery: Delivery) -> None:
         """Perform the hand-shake the delivery asks for (an SNS subscription's confirmation).
         Raises what the channel's hand-shake raises: the delivery is then parked, to retry."""
         channel = self.channel(delivery.channel_id)
-        if channel is not None and (acknowledge := self.adapter(channel).acknowledge):
+        if channel is not None and (acknowledge := self.kind(channel).acknowledge):
             acknowledge(channel, delivery)
 
     def close(self) -> None:
@@ -52,7 +48,7 @@ class ChannelRouter:
 
     def lane(self, channel_id: str, topic: str) -> Lane:
         channel = self.channel(channel_id)
-        return Lane.INCREMENTS if channel is None else self.adapter(channel).lane(topic)
+        return Lane.INCREMENTS if channel is None else self.kind(channel).lane(topic)
 
 
 class _NoReads:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Push, PushResult, PushStatus, Turns
-from infrastructure.config import ChannelConfig
 
 
 def with_sku_map(gateway: ChannelGateway, channel: ChannelConfig) -> ChannelGateway:

@@ -67,7 +67,7 @@ class WebhookReceiver:
         if isinstance(verdict, Ping):
             WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
             return JSONResponse({"status": "ok"})
-        lane = self.router.adapter(channel).lane(verdict.topic)
+        lane = self.router.kind(channel).lane(verdict.topic)
         delivery = storable(
             IncomingDelivery(
                 channel_id,
@@ -127,7 +127,7 @@ class WebhookReceiver:
     ) -> Verdict | Response:
         """The verdict, or the answer refusing the request."""
         try:
-            if self.router.adapter(channel).blocking:
+            if self.router.kind(channel).blocking:
                 # Threads of their own: slow certificate hosts must not take the threads that
                 # serve the API's synchronous routes.
                 if self._verifiers is None:

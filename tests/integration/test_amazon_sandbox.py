@@ -19,12 +19,13 @@ from starlette.routing import Route
 from application.intake import Delivery
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon import sns, translator
+from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.amazon.sandbox_sns import SnsTopic
 from infrastructure.channels.amazon.verifier import make_verifier
 from infrastructure.channels.base import Accepted, SignatureInvalid
 from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.config import ChannelConfig, Config
+from infrastructure.config import Config
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
 from tests.integration.amazon_models import sp_api_models
@@ -71,16 +72,8 @@ class Running:
     url: str
 
     @property
-    def channel(self) -> ChannelConfig:
-        host = self.url.removeprefix("http://")
-        return ChannelConfig.model_validate(
-            {
-                "id": "amazon-us",
-                "kind": "amazon",
-                "sns_topic_arns": [TOPIC],
-                "sandbox_sns_certificate_host": host,
-            }
-        )
+    def channel(self) -> AmazonConfig:
+        return AmazonConfig(id="amazon-us", sns_topic_arns=(TOPIC,), sns_origins=(self.url,))
 
     def token(self) -> str:
         form = {
@@ -156,7 +149,7 @@ def test_the_sandbox_certificate_is_trusted_only_where_the_channel_names_its_hos
     seller.sandbox.buy("AMZ-1")
     wait_until(lambda: len(endpoint.received) == 1, timeout=5)
     headers, body = endpoint.received[0]
-    production = ChannelConfig(id="amazon-us", kind="amazon", sns_topic_arns=(TOPIC,))
+    production = AmazonConfig(id="amazon-us", sns_topic_arns=(TOPIC,))
     with pytest.raises(SignatureInvalid, match=r"amazonaws\.com"):
         make_verifier(sns.CertificateCache())(production, headers, body, datetime.now(UTC))
 

@@ -224,7 +224,7 @@ def test_slow_sns_certificate_fetches_do_not_slow_the_api(ledger, database_url, 
             "id": "amazon-slow",
             "kind": "amazon",
             "sns_topic_arns": [TOPIC_ARN],
-            "sandbox_sns_certificate_host": certificates.host,
+            "sns_origins": [f"http://{certificates.host}"],
         }
         config = Config.model_validate(
             {"channels": [*(c.model_dump() for c in channel_config().channels), amazon]}

@@ -43,7 +43,7 @@ def service(ledger, database_url, redis_url, sns):
         "id": "amazon-us",
         "kind": "amazon",
         "sns_topic_arns": [TOPIC_ARN],
-        "sandbox_sns_certificate_host": host.host,
+        "sns_origins": [f"http://{host.host}"],
     }
     config = Config.model_validate({"channels": [*(c.model_dump() for c in base.channels), amazon]})
     with running_intake(ledger, database_url, redis_url, config) as running:

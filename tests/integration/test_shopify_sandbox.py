@@ -19,8 +19,8 @@ from application.errors import UnknownSku
 from application.intake import Delivery
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify import translator, verifier
+from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.sandbox import ShopifySandbox, sign
-from infrastructure.config import ChannelConfig, ChannelKind
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import (
@@ -31,9 +31,7 @@ from tests.integration.intake_fixtures import (
 )
 
 TOKEN = "shpat_sandbox_test"
-CHANNEL = ChannelConfig(
-    id="shopify-us", kind=ChannelKind.SHOPIFY, webhook_secrets=(SHOPIFY_SECRET,)
-)
+CHANNEL = ShopifyConfig(id="shopify-us", webhook_secrets=(SHOPIFY_SECRET,))
 FAST = (0.01,) * 8  # Shopify's 8 retries over 4 hours, compressed
 
 

@@ -12,6 +12,7 @@ import pytest
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.sandbox import AmazonSandbox
+from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import (
     ChannelGateway,
     Push,
@@ -19,12 +20,12 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
-from infrastructure.channels.gateways import gateway_for
+from infrastructure.channels.kinds import gateway_for
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.channels.sku_map import SkuMappedGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
-from infrastructure.config import ChannelConfig, PushConfig
+from infrastructure.config import Config, PushConfig
 from infrastructure.push.store import PushStore
 from interfaces.composition import running_propagation
 from tests.helpers import change, random_sku
@@ -37,17 +38,16 @@ SKU_MAP = {"WOO-TEE-M": "TEE-M", "WOO-CAP": "CAP-RED", "MUG": "MUG-BLUE"}
 
 
 def channel(kind: str, url: str, sku_map: dict[str, str], **credentials: Any) -> ChannelConfig:
-    return ChannelConfig.model_validate(
-        {
-            "id": f"{kind}-mapped",
-            "kind": kind,
-            "api_base_url": url,
-            "webhook_secrets": ["s"],
-            "sku_map": sku_map,
-            "push": {"timeout_seconds": 2.0},
-            **credentials,
-        }
-    )
+    table = {
+        "id": f"{kind}-mapped",
+        "kind": kind,
+        "api_base_url": url,
+        "webhook_secrets": ["s"],
+        "sku_map": sku_map,
+        "push": {"timeout_seconds": 2.0},
+        **credentials,
+    }
+    return Config.model_validate({"channels": [table]}).channels[0]
 
 
 @pytest.fixture

@@ -20,18 +20,18 @@ from application.intake import Delivery
 from infrastructure.channels.base import Accepted, Ping
 from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.auth import OAuth1Query
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.channels.woocommerce.sandbox_webhooks import WebhookDelivery
 from infrastructure.channels.woocommerce.translator import translate
 from infrastructure.channels.woocommerce.verifier import verify
-from infrastructure.config import ChannelConfig
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import WOO_SECRET, running_intake, wait_until
 from tests.integration.tls import tls_server
 
 KEY, SECRET = "ck_test", "cs_test"
 HOOK_SECRET = "wc_webhook_secret"
-CHANNEL = ChannelConfig(id="woo", kind="woocommerce", webhook_secrets=(HOOK_SECRET,))
+CHANNEL = WooCommerceConfig(id="woo", webhook_secrets=(HOOK_SECRET,))
 API = "/wp-json/wc/v3"
 
 

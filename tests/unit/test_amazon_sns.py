@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from application.intake import Delivery
+from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.sns import (
     CertificateCache,
     check_certificate_url,
@@ -24,7 +25,6 @@ from infrastructure.channels.amazon.sns import (
 from infrastructure.channels.amazon.translator import acknowledge
 from infrastructure.channels.amazon.verifier import make_verifier, verify
 from infrastructure.channels.base import Accepted, SignatureInvalid, VerificationUnavailable
-from infrastructure.config import ChannelConfig
 from tests.sns import CERTIFICATE_PATH, SnsHost, self_signed_pem, signed
 from tests.unit.amazon_messages import TOPIC_ARN, order_change, sns_confirmation, sns_notification
 
@@ -51,9 +51,10 @@ def sns_host(sns_key: rsa.RSAPrivateKey) -> Iterator[SnsHost]:
     host.stop()
 
 
-def amazon(sandbox_host: str | None = None, topics: tuple[str, ...] = (TOPIC_ARN,)):
-    extra = {"sandbox_sns_certificate_host": sandbox_host} if sandbox_host else {}
-    return ChannelConfig(id="amz", kind="amazon", sns_topic_arns=topics, **extra)
+def amazon(sns_host: str | None = None, topics: tuple[str, ...] = (TOPIC_ARN,)):
+    """An Amazon channel whose SNS is at `http://<sns_host>` (SNS's own hosts when None)."""
+    extra = {"sns_origins": (f"http://{sns_host}",)} if sns_host else {}
+    return AmazonConfig(id="amz", sns_topic_arns=topics, **extra)
 
 
 def body(message: dict[str, Any]) -> bytes:
@@ -122,9 +123,21 @@ def test_a_confirmation_signs_its_subscribe_url_and_token_under_their_sns_spelli
         "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-3250158c.pem",
     ],
 )
-def test_sns_certificate_urls_are_trusted_with_or_without_a_sandbox(url):
+def test_sns_certificate_urls_are_trusted_at_the_default_origins(url):
     check_certificate_url(url)
-    check_certificate_url(url, sandbox_host="127.0.0.1:8080")
+    check_certificate_url(url, AmazonConfig(id="amz").sns_origins)
+
+
+def test_a_channel_whose_sns_is_elsewhere_trusts_that_origin_alone():
+    origins = ("http://127.0.0.1:8080",)
+    check_certificate_url("http://127.0.0.1:8080/SimpleNotificationService-abc.pem", origins)
+    for url in (
+        "https://127.0.0.1:8080/SimpleNotificationService-abc.pem",
+        "http://127.0.0.1:8081/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+    ):
+        with pytest.raises(SignatureInvalid, match="SigningCertURL"):
+            check_certificate_url(url, origins)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +167,7 @@ def test_a_local_certificate_host_is_refused_unless_the_channel_names_it(sns_key
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     with pytest.raises(SignatureInvalid, match=re.escape("sns.<region>.amazonaws.com")):
         verify(amazon(), {}, body(message), NOW)
-    with pytest.raises(SignatureInvalid, match="nor the sandbox host"):
+    with pytest.raises(SignatureInvalid, match=re.escape("at none of http://127.0.0.1:1")):
         verify(amazon("127.0.0.1:1"), {}, body(message), NOW)
     assert sns_host.requests == []
 
@@ -355,7 +368,7 @@ def test_a_subscribe_url_outside_sns_is_refused_at_intake_and_never_requested(sn
     assert sns_host.requests == []
 
 
-def test_a_stored_confirmation_whose_sandbox_is_no_longer_configured_is_not_requested(
+def test_a_stored_confirmation_whose_sns_origin_is_no_longer_configured_is_not_requested(
     sns_key, sns_host
 ):
     message = signed(sns_confirmation(sns_host.url("/confirm")), sns_key, "unused")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from application.intake import Delivery, Translation
 from domain.stock import ChangeKind, Levels
+from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.translator import lane, translate
 from infrastructure.channels.base import Lane
-from infrastructure.config import ChannelConfig
 from tests.orders import Stock
 from tests.unit.amazon_messages import (
     ORDER_ID,
@@ -24,9 +24,8 @@ from tests.unit.amazon_messages import (
     sns_notification,
 )
 
-CHANNEL = ChannelConfig(
+CHANNEL = AmazonConfig(
     id="amz",
-    kind="amazon",
     default_location="main",
     locations={"warehouse-west": "west"},
 )

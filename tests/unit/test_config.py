@@ -2,8 +2,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infrastructure.channels.registry import ADAPTERS
-from infrastructure.config import ChannelConfig, ChannelKind, ConfigError, load_config
+from infrastructure.channels.internal.config import InternalConfig
+from infrastructure.channels.kinds import KINDS, gateway_for
+from infrastructure.channels.shopify.config import ShopifyConfig
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
+from infrastructure.config import CHANNEL_MODELS, KIND_NAMES, ConfigError, load_config
 
 
 def write(tmp_path, text: str):
@@ -33,9 +36,10 @@ access_token = "env:SHOP_TOKEN"
     config = load_config(path, {"SHOP_SECRET": "s3cret", "SHOP_TOKEN": "tok"})
     channel = config.channel("shopify-us")
     assert channel is not None
-    assert channel.kind is ChannelKind.SHOPIFY
+    assert isinstance(channel, ShopifyConfig)
+    assert channel.kind == "shopify"
     assert channel.webhook_secrets == ("s3cret", "older")
-    assert channel.credential("access_token") == "tok"
+    assert channel.access_token == "tok"
     assert channel.location_for(24826418) == "west"
     assert channel.location_for(None) == "east"
     assert channel.location_for(999) == "east"
@@ -67,11 +71,50 @@ def test_a_bad_configuration_names_the_key(tmp_path, text, message):
         load_config(write(tmp_path, text), {})
 
 
-def test_a_missing_credential_names_the_channel_and_key(tmp_path):
-    path = write(tmp_path, '[[channels]]\nid = "a"\nkind = "internal"\nwebhook_secrets = ["s"]')
-    channel = load_config(path, {}).channels[0]
-    with pytest.raises(ConfigError, match="channel 'a' needs 'access_token'"):
-        channel.credential("access_token")
+def test_a_channel_that_pushes_without_a_credential_is_refused_naming_the_channel_and_key(
+    tmp_path,
+):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "a"\nkind = "shopify"\nwebhook_secrets = ["s"]\n'
+        'api_base_url = "https://a.myshopify.com"\nlocation_id = 7',
+    )
+    with pytest.raises(ConfigError, match="channel 'a': pushing to a shopify needs access_token"):
+        load_config(path, {})
+
+
+def test_a_channel_that_does_not_push_needs_no_credentials(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "a"\nkind = "shopify"\nwebhook_secrets = ["s"]\n'
+        'api_base_url = "https://a.myshopify.com"\n[channels.push]\nenabled = false',
+    )
+    assert load_config(path, {}).channels[0].missing_credentials() == [
+        "access_token",
+        "location_id",
+    ]
+
+
+def test_a_misspelt_credential_is_refused_by_name(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "shop"\nkind = "shopify"\nwebhook_secrets = ["s"]\nacess_token = "tok"',
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, {})
+    message = str(refused.value)
+    assert "channels.0.acess_token" in message
+    assert "did you mean 'access_token'?" in message
+    assert "\n" not in message
+
+
+def test_a_location_id_written_as_a_number_is_read_as_text(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "a"\nkind = "shopify"\nwebhook_secrets = ["s"]\n'
+        'api_base_url = "https://a.myshopify.com"\naccess_token = "t"\nlocation_id = 7',
+    )
+    assert load_config(path, {}).channels[0].location_id == "7"
 
 
 def test_allocation_rules_are_read_per_channel_with_defaults(tmp_path):
@@ -148,7 +191,17 @@ def test_a_channel_kind_not_built_yet_is_refused_by_name(tmp_path, kind):
 
 
 def test_every_kind_the_configuration_accepts_has_a_channel_folder():
-    assert set(ADAPTERS) == set(ChannelKind)
+    assert [kind.config for kind in KINDS.values()] == list(CHANNEL_MODELS)
+    assert list(KINDS) == list(KIND_NAMES) == ["shopify", "woocommerce", "amazon", "internal"]
+
+
+def test_an_amazon_channel_refuses_an_sns_origin_that_is_more_than_an_origin(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "a"\nkind = "amazon"\nsns_origins = ["https://sns.example/x"]',
+    )
+    with pytest.raises(ConfigError, match=r"channels\.0\.sns_origins"):
+        load_config(path, {})
 
 
 def _mapped(tmp_path, sku_map: str):
@@ -206,7 +259,7 @@ _SKUS = st.text(
 
 @given(st.dictionaries(_SKUS, _SKUS, max_size=8).filter(lambda m: len(set(m.values())) == len(m)))
 def test_a_mapped_sku_goes_to_the_channel_and_comes_back_unchanged(sku_map):
-    channel = ChannelConfig(id="c", kind=ChannelKind.INTERNAL, sku_map=sku_map)
+    channel = InternalConfig(id="c", sku_map=sku_map)
     for channel_sku, ours in sku_map.items():
         assert channel.our_sku(channel_sku) == ours
         assert channel.channel_sku(ours) == channel_sku
@@ -214,7 +267,7 @@ def test_a_mapped_sku_goes_to_the_channel_and_comes_back_unchanged(sku_map):
 
 
 def test_a_copy_with_another_map_names_skus_by_that_map():
-    channel = ChannelConfig(id="c", kind=ChannelKind.INTERNAL, sku_map={"A-1": "A"})
+    channel = InternalConfig(id="c", sku_map={"A-1": "A"})
     assert channel.channel_sku("A") == "A-1"
     copy = channel.model_copy(update={"sku_map": {"B-1": "B"}})
     assert (copy.channel_sku("A"), copy.channel_sku("B")) == ("A", "B-1")
@@ -222,16 +275,8 @@ def test_a_copy_with_another_map_names_skus_by_that_map():
 
 
 def test_a_woocommerce_store_at_no_http_url_is_refused_with_its_key():
-    from infrastructure.channels.gateways import gateway_for
-
-    store = ChannelConfig.model_validate(
-        {
-            "id": "woo",
-            "kind": "woocommerce",
-            "api_base_url": "ftp://shop.example",
-            "consumer_key": "ck",
-            "consumer_secret": "cs",
-        }
+    store = WooCommerceConfig(
+        id="woo", api_base_url="ftp://shop.example", consumer_key="ck", consumer_secret="cs"
     )
     with pytest.raises(ConfigError, match=r"channels\.woo\.api_base_url"):
         gateway_for(store)

@@ -15,10 +15,14 @@ from hypothesis import strategies as st
 from application.intake import Delivery, Translation
 from domain.errors import DomainError
 from infrastructure.channels.amazon import translator as amazon
+from infrastructure.channels.amazon.config import AmazonConfig
+from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.internal import translator as internal
+from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.shopify import translator as shopify
+from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.woocommerce import translator as woocommerce
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from tests.orders import Stock
 from tests.unit.amazon_messages import order_change, order_item, sns_notification
 
@@ -50,13 +54,13 @@ class NoStore:
 
 
 CHANNELS = {
-    "shopify": (ChannelConfig(id="shop", kind="shopify", webhook_secrets=("s",)), shopify),
+    "shopify": (ShopifyConfig(id="shop", webhook_secrets=("s",)), shopify),
     "woocommerce": (
-        ChannelConfig(id="woo", kind="woocommerce", webhook_secrets=("s",)),
+        WooCommerceConfig(id="woo", webhook_secrets=("s",)),
         woocommerce,
     ),
-    "amazon": (ChannelConfig(id="amz", kind="amazon"), amazon),
-    "internal": (ChannelConfig(id="erp", kind="internal", webhook_secrets=("s",)), internal),
+    "amazon": (AmazonConfig(id="amz"), amazon),
+    "internal": (InternalConfig(id="erp", webhook_secrets=("s",)), internal),
 }
 TOPICS = {
     "shopify": list(shopify._HANDLERS),

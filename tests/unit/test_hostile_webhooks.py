@@ -14,12 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infrastructure.channels.amazon import sns
+from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.verifier import make_verifier
 from infrastructure.channels.base import Accepted, Ping, SignatureInvalid
+from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.internal.verifier import verify as verify_internal
+from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.verifier import verify as verify_shopify
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.verifier import verify as verify_woocommerce
-from infrastructure.config import ChannelConfig
 from tests.channels import internal_headers
 from tests.sns import CERTIFICATE_PATH, SnsHost, self_signed_pem, signed
 from tests.unit.amazon_messages import TOPIC_ARN, sns_notification
@@ -28,10 +31,10 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SECRET = "s3cret"
 NESTED = b"[" * 100_000 + b"]" * 100_000
 
-INTERNAL = ChannelConfig(id="erp", kind="internal", webhook_secrets=(SECRET,))
-SHOPIFY = ChannelConfig(id="shop", kind="shopify", webhook_secrets=(SECRET,))
-WOO = ChannelConfig(id="woo", kind="woocommerce", webhook_secrets=(SECRET,))
-AMAZON = ChannelConfig(id="amz", kind="amazon", sns_topic_arns=(TOPIC_ARN,))
+INTERNAL = InternalConfig(id="erp", webhook_secrets=(SECRET,))
+SHOPIFY = ShopifyConfig(id="shop", webhook_secrets=(SECRET,))
+WOO = WooCommerceConfig(id="woo", webhook_secrets=(SECRET,))
+AMAZON = AmazonConfig(id="amz", sns_topic_arns=(TOPIC_ARN,))
 
 
 def _b64_hmac(body: bytes) -> str:
@@ -60,11 +63,10 @@ def test_a_signed_sns_message_whose_message_nests_too_deeply_is_stored_under_its
     host.files[CERTIFICATE_PATH] = self_signed_pem(key)
     host.start()
     try:
-        channel = ChannelConfig(
+        channel = AmazonConfig(
             id="amz",
-            kind="amazon",
             sns_topic_arns=(TOPIC_ARN,),
-            sandbox_sns_certificate_host=host.host,
+            sns_origins=(f"http://{host.host}",),
         )
         message = signed(
             sns_notification(NESTED.decode()), key, host.url(CERTIFICATE_PATH), version="2"

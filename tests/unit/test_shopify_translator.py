@@ -15,13 +15,12 @@ from application.intake import Translation
 from domain.orders import LineConflict
 from domain.stock import ChangeKind, Levels
 from infrastructure.channels.base import Lane
+from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.translator import lane, translate
-from infrastructure.config import ChannelConfig
 from tests.orders import Stock, delivery
 
-CHANNEL = ChannelConfig(
+CHANNEL = ShopifyConfig(
     id="shop",
-    kind="shopify",
     webhook_secrets=("s",),
     default_location="main",
     locations={"24826418": "west"},

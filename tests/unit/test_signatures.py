@@ -3,9 +3,11 @@ from datetime import UTC, datetime
 import pytest
 
 from infrastructure.channels.base import Accepted, SignatureInvalid
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.internal.verifier import verify as verify_internal
+from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.verifier import verify as verify_shopify
-from infrastructure.config import ChannelConfig
 from tests.channels import internal_headers
 
 # CHANNELS.md §6, vector 1: exact bytes, no trailing newline.
@@ -15,7 +17,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def shopify(*secrets: str) -> ChannelConfig:
-    return ChannelConfig(id="shop", kind="shopify", webhook_secrets=secrets)
+    return ShopifyConfig(id="shop", webhook_secrets=secrets)
 
 
 def shopify_headers(signature: str) -> dict[str, str]:
@@ -62,7 +64,7 @@ def test_a_shopify_delivery_without_id_is_keyed_by_its_bytes():
 
 
 def internal(*secrets: str) -> ChannelConfig:
-    return ChannelConfig(id="erp", kind="internal", webhook_secrets=secrets)
+    return InternalConfig(id="erp", webhook_secrets=secrets)
 
 
 def test_an_internal_delivery_signed_now_verifies():

@@ -13,15 +13,16 @@ from application.intake import Delivery, Translation
 from domain.orders import LineConflict
 from domain.stock import ChangeKind, Levels
 from infrastructure.channels.base import Accepted, Lane, Ping, SignatureInvalid, body_digest
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.translator import lane, translate
 from infrastructure.channels.woocommerce.verifier import verify
-from infrastructure.config import ChannelConfig
 from tests.orders import Stock
 
 K = ChangeKind
 NOW = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
 SECRET = "wc_webhook_secret"
-CHANNEL = ChannelConfig(id="woo", kind="woocommerce", webhook_secrets=(SECRET,))
+CHANNEL = WooCommerceConfig(id="woo", webhook_secrets=(SECRET,))
 
 # CHANNELS.md §6, vector 2: PHP's escaped slashes, exact bytes, no trailing newline.
 VECTOR_BODY = (
@@ -33,7 +34,7 @@ VECTOR_SIGNATURE = "nsCyW8dl+9zRA+loi/3ItSnkkxTj7uTtOIVRxsVzMXc="
 
 
 def woo(*secrets: str) -> ChannelConfig:
-    return ChannelConfig(id="woo", kind="woocommerce", webhook_secrets=secrets)
+    return WooCommerceConfig(id="woo", webhook_secrets=secrets)
 
 
 def php_json(payload: object) -> bytes:

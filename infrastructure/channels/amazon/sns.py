@@ -3,9 +3,9 @@
 SNS signs a canonical string built from a few message fields with the private key of a
 certificate it serves from an `sns.<region>.amazonaws.com` host, and names that certificate in the
 message itself. So the certificate URL is checked before anything is fetched: trusting any URL
-would let anyone sign with a key of their own. A local sandbox may serve certificates only when a
-channel names its host explicitly (`sandbox_sns_certificate_host`); nothing relaxes the rule by
-default.
+would let anyone sign with a key of their own. Where a channel's SNS serves its certificates and
+subscribe URLs is part of its configuration (`sns_origins`, SNS's own hosts unless it says
+otherwise); a URL at any other origin is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -26,10 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from infrastructure.channels.amazon.config import REGION, SNS_ORIGINS
 from infrastructure.channels.base import SignatureInvalid, VerificationUnavailable
-from infrastructure.config import ChannelConfig
-
-SANDBOX_SETTING = "sandbox_sns_certificate_host"
 
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
@@ -70,7 +68,7 @@ _LAMBDA_SPELLINGS = {
     "UnsubscribeUrl": "UnsubscribeURL",
 }
 
-_SNS_HOST = re.compile(r"sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?")
+_REGION_NAME = r"[a-zA-Z0-9\-]{3,}"
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 
@@ -126,50 +124,44 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(f"{key}\n{message[key]}\n" for key in present).encode()
 
 
-def sandbox_host(channel: ChannelConfig) -> str | None:
-    """The `host:port` of a local SNS sandbox the channel names explicitly, else None."""
-    value = (channel.model_extra or {}).get(SANDBOX_SETTING)
-    return value if isinstance(value, str) and value else None
-
-
-def check_certificate_url(url: str, sandbox_host: str | None = None) -> None:
-    """Refuse a `SigningCertURL` that is not an https `.pem` on an SNS host (or, over http or
-    https, the sandbox host the channel configured).
+def check_certificate_url(url: str, origins: Sequence[str] = SNS_ORIGINS) -> None:
+    """Refuse a `SigningCertURL` that is not a `.pem` at one of the channel's SNS `origins`.
 
     Raises:
-        SignatureInvalid: the URL is not one SNS would sign with.
+        SignatureInvalid: the URL is not one the channel's SNS would sign with.
     """
-    parts = _trusted_sns_url("SigningCertURL", url, sandbox_host)
+    parts = _trusted_sns_url("SigningCertURL", url, origins)
     if not parts.path.endswith(".pem") or parts.query or parts.fragment:
         raise SignatureInvalid(f"SigningCertURL {url!r} does not name a .pem certificate")
 
 
-def check_subscribe_url(url: str, sandbox_host: str | None = None) -> None:
-    """Refuse a `SubscribeURL` outside SNS hosts: confirming means we GET it, so an untrusted one
-    would make us request whatever a message names.
+def check_subscribe_url(url: str, origins: Sequence[str] = SNS_ORIGINS) -> None:
+    """Refuse a `SubscribeURL` outside the channel's SNS `origins`: confirming means we GET it,
+    so an untrusted one would make us request whatever a message names.
 
     Raises:
-        SignatureInvalid: the URL is not on an SNS host nor on the configured sandbox host.
+        SignatureInvalid: the URL is at none of the origins.
     """
-    _trusted_sns_url("SubscribeURL", url, sandbox_host)
+    _trusted_sns_url("SubscribeURL", url, origins)
 
 
-def _trusted_sns_url(field: str, url: str, sandbox_host: str | None) -> SplitResult:
+def _trusted_sns_url(field: str, url: str, origins: Sequence[str]) -> SplitResult:
     try:
         parts = urlsplit(url)
     except ValueError:
         raise SignatureInvalid(f"{field} {url!r} is not a URL") from None
-    if sandbox_host and parts.netloc == sandbox_host:
-        if parts.scheme in ("http", "https"):
-            return parts
-    # The whole authority must match, not only the host name: no user info or port can make an
-    # SNS-looking URL reach another server.
-    elif parts.scheme == "https" and _SNS_HOST.fullmatch(parts.netloc):
+    if any(_at_origin(parts, origin) for origin in origins):
         return parts
-    sandbox = f" nor the sandbox host {sandbox_host!r}" if sandbox_host else ""
-    raise SignatureInvalid(
-        f"{field} {url!r} is neither https on an sns.<region>.amazonaws.com host{sandbox}"
-    )
+    raise SignatureInvalid(f"{field} {url!r} is at none of {', '.join(origins)}")
+
+
+def _at_origin(parts: SplitResult, origin: str) -> bool:
+    """Whether the URL is at `origin` (`<region>` standing for any region's name). The whole
+    authority must match, not only the host name: no user info or port can make an SNS-looking
+    URL reach another server."""
+    scheme, _, authority = origin.rstrip("/").partition("://")
+    pattern = re.escape(authority).replace(re.escape(REGION), _REGION_NAME)
+    return parts.scheme == scheme and re.fullmatch(pattern, parts.netloc) is not None
 
 
 class CertificateCache:
@@ -186,13 +178,12 @@ class CertificateCache:
         self._keys: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
         self._lock = threading.Lock()
 
-    def verify(self, message: Mapping[str, Any], sandbox_host: str | None = None) -> None:
+    def verify(self, message: Mapping[str, Any], origins: Sequence[str] = SNS_ORIGINS) -> None:
         """Check the message's `Signature` under the certificate its `SigningCertURL` names.
 
         Parameters:
             message: a parsed SNS message (see `parse_message`).
-            sandbox_host: the `host:port` of a sandbox the channel configured, trusted like
-                SNS's own hosts; None in production.
+            origins: where the channel's SNS serves its certificates (`sns_origins`).
 
         Raises:
             SignatureInvalid: unknown `SignatureVersion`, a signature that is not base64, an
@@ -202,7 +193,7 @@ class CertificateCache:
         algorithm = _hash_for(message.get("SignatureVersion"))
         signature = _decoded(message.get("Signature"))
         url = str(message.get("SigningCertURL") or "")
-        check_certificate_url(url, sandbox_host)
+        check_certificate_url(url, origins)
         key = self._public_key(url)
         try:
             key.verify(signature, string_to_sign(message), padding.PKCS1v15(), algorithm)

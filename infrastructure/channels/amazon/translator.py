@@ -28,8 +28,9 @@ from application.intake import Delivery, Translation
 from domain.errors import DomainError
 from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
 from infrastructure.channels.amazon import sns
+from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.base import ChannelReads, Lane
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
 
@@ -57,11 +58,11 @@ def lane(topic: str) -> Lane:
     return Lane.DECREMENTS if topic == ORDER_CHANGE else Lane.INCREMENTS
 
 
-def acknowledge(channel: ChannelConfig, delivery: Delivery) -> None:
+def acknowledge(channel: AmazonConfig, delivery: Delivery) -> None:
     """Confirm an SNS subscription by GETting its `SubscribeURL`: SNS delivers nothing before.
 
     Raises:
-        SignatureInvalid: the `SubscribeURL` is on neither an SNS host nor the configured sandbox.
+        SignatureInvalid: the `SubscribeURL` is at none of the channel's `sns_origins`.
         httpx.HTTPError: SNS could not be reached or did not answer 2xx; the worker retries.
     """
     if delivery.topic != sns.SUBSCRIPTION_CONFIRMATION:
@@ -70,8 +71,8 @@ def acknowledge(channel: ChannelConfig, delivery: Delivery) -> None:
     if message["Type"] != sns.SUBSCRIPTION_CONFIRMATION:
         return  # a notification whose own type happens to share the name
     url = message["SubscribeURL"]
-    # Checked again, not only at intake: the channel's sandbox host may have been removed since.
-    sns.check_subscribe_url(url, sns.sandbox_host(channel))
+    # Checked again, not only at intake: the channel's SNS origins may have changed since.
+    sns.check_subscribe_url(url, channel.sns_origins)
     httpx.get(url, timeout=CONFIRMATION_TIMEOUT).raise_for_status()
 
 

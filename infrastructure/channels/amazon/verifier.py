@@ -8,25 +8,28 @@ stands in for messages that carry none (subscription hand-shakes, foreign payloa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
 
 from infrastructure.channels.amazon import sns
-from infrastructure.channels.base import Accepted, SignatureInvalid, Verdict, Verifier
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.amazon.config import AmazonConfig
+from infrastructure.channels.base import Accepted, SignatureInvalid, Verdict
+
+AmazonVerifier = Callable[[AmazonConfig, Mapping[str, str], bytes, datetime], Verdict]
 
 
-def make_verifier(certificates: sns.CertificateCache) -> Verifier:
+def make_verifier(certificates: sns.CertificateCache) -> AmazonVerifier:
     """A verifier that checks signatures with the certificates `certificates` fetches and keeps."""
 
     def verify(
-        channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
+        channel: AmazonConfig, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> Verdict:
         """Check an SNS delivery and name it.
 
         Parameters:
-            channel: the channel account; its `sns_topic_arns` are the topics we accept.
+            channel: the channel account; its `sns_topic_arns` are the topics we accept,
+                its `sns_origins` where their certificates may be.
             headers: the request headers, names lower-cased (unused: SNS signs none of them).
             body: the raw request body, exactly as received.
             now: unused: SNS's `Timestamp` is signed, and a replay is deduplicated by its key.
@@ -41,11 +44,10 @@ def make_verifier(certificates: sns.CertificateCache) -> Verifier:
         """
         message = sns.parse_message(body)
         _check_topic(channel, message["TopicArn"])
-        sandbox = sns.sandbox_host(channel)
         if message["Type"] == sns.SUBSCRIPTION_CONFIRMATION:
             # Refused now rather than stored: `acknowledge` would refuse it on every retry.
-            sns.check_subscribe_url(message["SubscribeURL"], sandbox)
-        certificates.verify(message, sandbox)
+            sns.check_subscribe_url(message["SubscribeURL"], channel.sns_origins)
+        certificates.verify(message, channel.sns_origins)
         return _verdict(message)
 
     return verify
@@ -54,7 +56,7 @@ def make_verifier(certificates: sns.CertificateCache) -> Verifier:
 verify = make_verifier(sns.CertificateCache())
 
 
-def _check_topic(channel: ChannelConfig, topic_arn: str) -> None:
+def _check_topic(channel: AmazonConfig, topic_arn: str) -> None:
     # A valid signature only proves SNS sent it: any AWS account can publish to an endpoint.
     if topic_arn not in channel.sns_topic_arns:
         raise SignatureInvalid(

@@ -10,7 +10,7 @@ from application.intake import Delivery, Translation
 from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
 from infrastructure.channels.base import ChannelReads, Lane
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 _OPTIONAL = ("reference", "reason", "to_location", "expected", "restock", "reservation_id")
 

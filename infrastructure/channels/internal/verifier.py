@@ -12,7 +12,7 @@ from infrastructure.channels.base import (
     body_digest,
     hmac_hex_matches,
 )
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 TOLERANCE_SECONDS = 300
 # Unix seconds have 10 digits until the year 2286; a longer figure is not a time, and one past

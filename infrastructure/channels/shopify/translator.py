@@ -24,7 +24,7 @@ from typing import Any
 from application.intake import Delivery, Observation, Translation
 from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
 from infrastructure.channels.base import ChannelReads, Lane, translate_json
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
 

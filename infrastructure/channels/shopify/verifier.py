@@ -12,7 +12,7 @@ from infrastructure.channels.base import (
     body_digest,
     hmac_b64_matches,
 )
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 
 def verify(

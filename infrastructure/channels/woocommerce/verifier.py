@@ -19,7 +19,7 @@ from infrastructure.channels.base import (
     body_digest,
     hmac_b64_matches,
 )
-from infrastructure.config import ChannelConfig
+from infrastructure.channels.config import ChannelConfig
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"

@@ -1,0 +1,37 @@
+"""Amazon as a channel kind: SP-API notifications through an SNS topic, SP-API listings and
+feeds for stock."""
+
+from __future__ import annotations
+
+from infrastructure.channels.amazon import translator, verifier
+from infrastructure.channels.amazon.config import AmazonConfig
+from infrastructure.channels.amazon.gateway import AmazonGateway
+from infrastructure.channels.amazon.lwa import LwaCredentials
+from infrastructure.channels.kind import ChannelKind
+
+
+def gateway(channel: AmazonConfig) -> AmazonGateway:
+    credentials = LwaCredentials(
+        channel.lwa_client_id, channel.lwa_client_secret, channel.lwa_refresh_token
+    )
+    return AmazonGateway(
+        channel.api_base_url,
+        channel.seller_id,
+        channel.marketplace_id,
+        credentials,
+        token_url=channel.lwa_token_url,
+        channel_id=channel.id,
+        timeout=channel.push.timeout_seconds,
+        feed_poll_interval=channel.feed_poll_seconds,
+    )
+
+
+AMAZON = ChannelKind(
+    config=AmazonConfig,
+    verify=verifier.verify,
+    translate=translator.translate,
+    lane=translator.lane,
+    gateway=gateway,
+    acknowledge=translator.acknowledge,
+    blocking=True,  # the first message of a certificate fetches it over the network
+)

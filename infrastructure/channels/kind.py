@@ -1,0 +1,47 @@
+"""What one kind of channel is to invsync: the spec each channel folder registers
+(`infrastructure/channels/<kind>/kind.py`), listed in `kinds.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from application.intake import Delivery, Translation
+from infrastructure.channels.base import ChannelReads, Lane, Verdict
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.gateway import ChannelGateway
+
+C = TypeVar("C", bound=ChannelConfig)
+
+
+@dataclass(frozen=True)
+class ChannelKind(Generic[C]):
+    """A channel kind's configuration model and code, each function given the channel's table
+    read into that model.
+
+    Attributes:
+        config: the model of the kind's `[[channels]]` table (its `kind` names the kind).
+        verify: checks a webhook's signature (headers, raw body, now) and names the
+            delivery; raises `SignatureInvalid` or `VerificationUnavailable`.
+        translate: what a stored delivery teaches; parks (never raises) what it cannot read.
+        lane: the intake queue of a delivery's topic.
+        gateway: the kind's API for pushes and reads; None for a kind invsync does not push to.
+        acknowledge: an outbound hand-shake a stored delivery asks for (SNS subscriptions).
+        blocking: whether verification may do I/O (fetching a certificate): run it off-loop.
+    """
+
+    config: type[C]
+    verify: Callable[[C, Mapping[str, str], bytes, datetime], Verdict]
+    translate: Callable[[C, Delivery, ChannelReads], Translation]
+    lane: Callable[[str], Lane]
+    gateway: Callable[[C], ChannelGateway] | None = None
+    acknowledge: Callable[[C, Delivery], None] | None = None
+    blocking: bool = False
+
+    @property
+    def name(self) -> str:
+        """The `kind` the configuration file names it by."""
+        name: Any = self.config.model_fields["kind"].default
+        return str(name)

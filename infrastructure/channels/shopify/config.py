@@ -1,0 +1,20 @@
+"""A Shopify channel's table: the Admin API token and the location whose stock invsync sets."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from infrastructure.channels.config import ChannelConfig, ChannelText
+
+
+class ShopifyConfig(ChannelConfig):
+    """`kind = "shopify"`; `api_base_url` is the shop's `https://<shop>.myshopify.com`."""
+
+    api_credentials: ClassVar[tuple[str, ...]] = ("access_token", "location_id")
+
+    kind: Literal["shopify"] = "shopify"
+    access_token: ChannelText = Field(default="", repr=False)  # X-Shopify-Access-Token
+    # The location whose `available` quantity is set: its number or its gid.
+    location_id: ChannelText = ""

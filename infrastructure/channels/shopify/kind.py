@@ -1,0 +1,27 @@
+"""Shopify as a channel kind: HMAC-signed webhooks, order payloads, the GraphQL Admin API."""
+
+from __future__ import annotations
+
+from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.shopify import translator, verifier
+from infrastructure.channels.shopify.config import ShopifyConfig
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+
+
+def gateway(channel: ShopifyConfig) -> ShopifyGateway:
+    return ShopifyGateway(
+        channel.api_base_url,
+        channel.access_token,
+        channel.location_id,
+        channel_id=channel.id,
+        timeout=channel.push.timeout_seconds,
+    )
+
+
+SHOPIFY = ChannelKind(
+    config=ShopifyConfig,
+    verify=verifier.verify,
+    translate=translator.translate,
+    lane=translator.lane,
+    gateway=gateway,
+)

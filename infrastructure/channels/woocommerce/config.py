@@ -1,0 +1,19 @@
+"""A WooCommerce channel's table: the REST API key invsync reads and writes stock with."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from infrastructure.channels.config import ChannelConfig, ChannelText
+
+
+class WooCommerceConfig(ChannelConfig):
+    """`kind = "woocommerce"`; `api_base_url` is the site's home URL, without `/wp-json`."""
+
+    api_credentials: ClassVar[tuple[str, ...]] = ("consumer_key", "consumer_secret")
+
+    kind: Literal["woocommerce"] = "woocommerce"
+    consumer_key: ChannelText = ""  # a key with read/write permission
+    consumer_secret: ChannelText = Field(default="", repr=False)

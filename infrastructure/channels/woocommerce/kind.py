@@ -1,0 +1,32 @@
+"""WooCommerce as a channel kind: signed webhooks with the order's state, the REST v3 API."""
+
+from __future__ import annotations
+
+from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.woocommerce import translator, verifier
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
+from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from infrastructure.config import ConfigError
+
+
+def gateway(channel: WooCommerceConfig) -> WooCommerceGateway:
+    """Raises `ConfigError` for an `api_base_url` the gateway cannot authenticate to."""
+    try:
+        return WooCommerceGateway(
+            channel.api_base_url,
+            channel.consumer_key,
+            channel.consumer_secret,
+            channel_id=channel.id,
+            timeout=channel.push.timeout_seconds,
+        )
+    except ValueError as error:
+        raise ConfigError(f"channels.{channel.id}.api_base_url: {error}") from error
+
+
+WOOCOMMERCE = ChannelKind(
+    config=WooCommerceConfig,
+    verify=verifier.verify,
+    translate=translator.translate,
+    lane=translator.lane,
+    gateway=gateway,
+)
