@@ -48,6 +48,31 @@ def reservation_document(reservation: Reservation) -> dict[str, Any]:
     }
 
 
+class InvalidHold(Exception):
+    """Raised when a hold's expiry has no time zone or is not within a year from now."""
+
+
+def hold_expiry(
+    expires_at: datetime | None, ttl_seconds: int | None, now: datetime
+) -> datetime | None:
+    """When a hold asked for at `now` expires (None: when released): `ttl_seconds` from now,
+    else `expires_at`. Raises `InvalidHold` for a time without a zone or beyond a year."""
+    expires = now + timedelta(seconds=ttl_seconds) if ttl_seconds is not None else expires_at
+    if expires is None:
+        return None
+    if expires.tzinfo is None:
+        raise InvalidHold("expires_at needs a time zone")
+    if not now < expires <= now + MAX_HOLD:
+        raise InvalidHold("a hold must expire within a year from now")
+    return expires
+
+
+def _detail(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+    )
+
+
 def reservation_routes(reservations: Reservations) -> list[Route]:
     def listing(request: Request) -> Response:
         held = reservations.open(request.query_params.get("sku"))
@@ -56,20 +81,11 @@ def reservation_routes(reservations: Reservations) -> list[Route]:
     async def create(request: Request) -> Response:
         try:
             wanted = ReservationIn.model_validate_json(await request.body())
+            expires = hold_expiry(wanted.expires_at, wanted.ttl_seconds, datetime.now(UTC))
         except ValidationError as error:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                for e in error.errors()
-            )
-            return problem(422, "Invalid reservation", detail)
-        now = datetime.now(UTC)
-        expires = wanted.expires_at
-        if wanted.ttl_seconds is not None:
-            expires = now + timedelta(seconds=wanted.ttl_seconds)
-        if expires is not None and expires.tzinfo is None:
-            return problem(422, "Invalid reservation", "expires_at needs a time zone")
-        if expires is not None and not now < expires <= now + MAX_HOLD:
-            return problem(422, "Invalid reservation", "a hold must expire within a year from now")
+            return problem(422, "Invalid reservation", _detail(error))
+        except InvalidHold as error:
+            return problem(422, "Invalid reservation", str(error))
         try:
             held = await run_in_threadpool(
                 lambda: reservations.hold(
