@@ -42,7 +42,7 @@ from psycopg.conninfo import make_conninfo
 
 from application.ledger import Ledger
 from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.amazon.gateway import AmazonGateway
+from infrastructure.channels.amazon.gateway import RATES, AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.gateway import ChannelGateway, Push
@@ -60,7 +60,7 @@ RATE_PER_SECOND = float(
 )  # each channel's calls/s (Shopify standard: 100 cost points/s, 10 a mutation)
 BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
 SKU_INTERVAL = float(os.environ.get("BENCH_SKU_INTERVAL", "0.25"))  # one SKU at most this often
-AMAZON_RATE = 5.0  # listing patches a second: SP-API's default usage plan
+AMAZON_RATE = RATES["patchListingsItem"]  # listing patches a second: SP-API's default plan
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
 
 

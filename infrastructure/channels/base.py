@@ -9,11 +9,13 @@ import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from application.intake import Delivery, DeliveryDeferred, Translation
 from domain.errors import DomainError, InvsyncError
+from domain.orders import Facts, OrderUpdate, Targets
 from infrastructure.channels.config import ChannelConfig
 
 H = TypeVar("H")
@@ -106,6 +108,34 @@ def translate_json(
         return apply(handler, payload)
     except _UNREADABLE as error:
         return Translation.park(f"cannot read {delivery.topic} payload: {describe(error)}")
+
+
+def order_translation(
+    channel: ChannelConfig,
+    order_id: str,
+    *,
+    facts: Facts,
+    lines: Mapping[str, Facts],
+    targets: Targets,
+    occurred_at: datetime,
+    reason: str,
+    document: str = "",
+) -> Translation:
+    """What a delivery teaches about one of the channel's orders (see `domain.orders`), its
+    source named `<kind>://<channel>/orders/<order id><document>`, where `document` is the
+    path of a fulfilment or refund within the order."""
+    reference = f"{channel.kind}://{channel.id}/orders/{order_id}{document}"
+    update = OrderUpdate(
+        channel_id=channel.id,
+        order_id=order_id,
+        facts=facts,
+        lines=lines,
+        targets=targets,
+        occurred_at=occurred_at,
+        reference=reference,
+        reason=reason,
+    )
+    return Translation(orders=[update])
 
 
 def hmac_b64_matches(secrets: Sequence[str], message: bytes, signature: str | None) -> bool:

@@ -14,12 +14,8 @@ from typing import Any
 import httpx
 
 from infrastructure.channels.amazon.lwa import AccessTokens, LwaCredentials
-from infrastructure.channels.gateway import (
-    ChannelAuthFailed,
-    ChannelError,
-    ChannelUnavailable,
-    Throttled,
-)
+from infrastructure.channels.gateway import ChannelAuthFailed, ChannelError
+from infrastructure.channels.http import exchange
 
 
 class SpApi:
@@ -91,18 +87,14 @@ class SpApi:
     def transfer(self, operation: str, method: str, url: str, **options: Any) -> httpx.Response:
         """One HTTP exchange for `operation` (a presigned document URL's too); throttling, 5xx
         and network failures are errors, as in `call`."""
-        try:
-            response = self._client.request(method, url, **options)
-        except httpx.TimeoutException as error:
-            raise ChannelUnavailable(f"SP-API did not answer {method} {url} in time") from error
-        except httpx.TransportError as error:
-            raise ChannelUnavailable(f"SP-API cannot be reached: {error}") from error
-        if response.status_code == 429:
-            wait = bucket_wait(response, self.rates[operation])
-            raise Throttled(f"SP-API throttled {operation} ({method} {url})", retry_after=wait)
-        if response.status_code >= 500:
-            raise ChannelUnavailable(f"SP-API answered {response.status_code} to {method} {url}")
-        return response
+        return exchange(
+            self._client,
+            f"SP-API ({operation})",
+            method,
+            url,
+            retry_after=lambda throttled: bucket_wait(throttled, self.rates[operation]),
+            **options,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -294,11 +294,7 @@ class AmazonGateway:
                     refused[sku] = str(error)
 
     def _look_turn(self, operation: str, deadline: float) -> None:
-        wait = deadline - time.monotonic()
-        if wait < 0 or not self.turns.take(operation, wait):
-            raise Throttled(
-                f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
-            )
+        self._turn(operation, deadline - time.monotonic())
         self._prepaid = False  # the caller's turn goes to the first look
 
     def _search(self, skus: Sequence[str]) -> None:
@@ -485,9 +481,15 @@ class AmazonGateway:
             raise ChannelError(f"the processing report {document_id} is not JSON") from None
         return report if isinstance(report, dict) else {}
 
-    def _turn(self, operation: str) -> None:
-        """Wait for the operation's turn under the shared limits (at most `timeout`)."""
-        if not self.turns.take(operation, self.timeout):
+    def _turn(self, operation: str, wait: float | None = None) -> None:
+        """Wait for the operation's turn under the shared limits, at most `wait` seconds
+        (`timeout` when None).
+
+        Raises:
+            Throttled: no turn came in time; try again once the operation's rate gives one.
+        """
+        wait = self.timeout if wait is None else wait
+        if wait < 0 or not self.turns.take(operation, wait):
             raise Throttled(
                 f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
             )

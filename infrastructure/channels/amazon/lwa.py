@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from infrastructure.channels.gateway import ChannelAuthFailed, ChannelUnavailable, Throttled
+from infrastructure.channels.gateway import ChannelAuthFailed
+from infrastructure.channels.http import exchange
 
 TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 
@@ -83,16 +84,15 @@ class AccessTokens:
                 self._token = None
 
     def _fetch(self) -> tuple[str, float]:
-        try:
-            response = self._client.post(self._url, data=self._form)
-        except httpx.TimeoutException as error:
-            raise ChannelUnavailable("Login with Amazon did not answer in time") from error
-        except httpx.TransportError as error:
-            raise ChannelUnavailable(f"Login with Amazon cannot be reached: {error}") from error
-        if response.status_code == 429:
-            raise Throttled("Login with Amazon throttled the token request", retry_after=1.0)
-        if response.status_code >= 500:
-            raise ChannelUnavailable(f"Login with Amazon answered {response.status_code}")
+        # LWA names no wait on a 429: a second, as before any retry of ours.
+        response = exchange(
+            self._client,
+            "Login with Amazon",
+            "POST",
+            self._url,
+            retry_after=lambda _: 1.0,
+            data=self._form,
+        )
         body = _json(response)
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if response.status_code != 200 or not isinstance(token, str):

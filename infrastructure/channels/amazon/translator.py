@@ -26,10 +26,10 @@ import httpx
 
 from application.intake import Delivery, Translation
 from domain.errors import DomainError
-from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
+from domain.orders import Facts, LineTarget, Units, stamp
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.base import ChannelReads, Lane
+from infrastructure.channels.base import ChannelReads, Lane, order_translation
 from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -110,19 +110,14 @@ def _order_change(channel: ChannelConfig, notification: Payload) -> Translation:
         _text(item, "OrderItemId"): _item(channel, item, status, seen)
         for item in summary["OrderItems"]
     }
-    return Translation(
-        orders=[
-            OrderUpdate(
-                channel_id=channel.id,
-                order_id=order_id,
-                facts=facts,
-                lines=lines,
-                targets=targets,
-                occurred_at=occurred_at,
-                reference=f"amazon://{channel.id}/orders/{order_id}",
-                reason=status.lower(),
-            )
-        ]
+    return order_translation(
+        channel,
+        order_id,
+        facts=facts,
+        lines=lines,
+        targets=targets,
+        occurred_at=occurred_at,
+        reason=status.lower(),
     )
 
 

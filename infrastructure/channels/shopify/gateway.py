@@ -33,14 +33,13 @@ import httpx
 
 from infrastructure.channels.gateway import (
     AnswersAtOnce,
-    ChannelAuthFailed,
     ChannelError,
-    ChannelUnavailable,
     Push,
     PushResult,
     PushStatus,
     Throttled,
 )
+from infrastructure.channels.http import exchange
 
 API_VERSION = "2026-04"  # the first version with `changeFromQuantity` required
 MAX_INPUT = 250  # the largest input array or page Shopify accepts (shopify.dev/api/usage/limits)
@@ -304,21 +303,18 @@ class ShopifyGateway(AnswersAtOnce):
 
     def _graphql(self, query: str, variables: Json) -> Json:
         self.take_turn()
-        try:
-            response = self._client.post(
-                "/graphql.json", json={"query": query, "variables": variables}
-            )
-        except httpx.TimeoutException as error:
-            raise ChannelUnavailable(f"Shopify timed out: {error}") from error
-        except httpx.TransportError as error:
-            raise ChannelUnavailable(f"Shopify unreachable: {error}") from error
-        if response.status_code in (401, 403):
-            raise ChannelAuthFailed(f"Shopify refused the access token ({response.status_code})")
+        response = exchange(
+            self._client,
+            "Shopify",
+            "POST",
+            "/graphql.json",
+            json={"query": query, "variables": variables},
+            retry_after=lambda throttled: _retry_after(throttled, _json(throttled)),
+            credentials_refused=_token_refused,
+        )
         answer = _json(response)
-        if response.status_code == 429 or _throttled(answer):
+        if _throttled(answer):  # the cost model's refusal comes as a 200
             raise Throttled("Shopify throttled the call", _retry_after(response, answer))
-        if response.status_code >= 500:
-            raise ChannelUnavailable(f"Shopify answered {response.status_code}")
         if response.status_code >= 400 or answer.get("errors"):
             raise _Refused(
                 f"Shopify refused the request ({response.status_code}): {answer.get('errors')}"
@@ -332,6 +328,10 @@ def _json(response: httpx.Response) -> Json:
     except ValueError:
         return {}
     return answer if isinstance(answer, dict) else {}
+
+
+def _token_refused(response: httpx.Response) -> str:
+    return f"Shopify refused the access token ({response.status_code})"
 
 
 def _throttled(answer: Json) -> bool:

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.intake import Delivery, Observation, Translation
-from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
-from infrastructure.channels.base import ChannelReads, Lane, translate_json
+from domain.orders import Facts, LineTarget, Units, stamp
+from infrastructure.channels.base import ChannelReads, Lane, order_translation, translate_json
 from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -194,21 +194,15 @@ def _update(
     facts: Facts = _NOTHING,
     suffix: str = "",
 ) -> Translation:
-    return Translation(
-        orders=[
-            OrderUpdate(
-                channel_id=channel.id,
-                order_id=order_id,
-                facts=facts,
-                lines=lines,
-                targets=lambda order, known: targets(channel, order, known),
-                occurred_at=_time(
-                    document.get("updated_at") or document.get("created_at"), delivery
-                ),
-                reference=f"shopify://{channel.id}/orders/{order_id}{suffix}",
-                reason=reason,
-            )
-        ]
+    return order_translation(
+        channel,
+        order_id,
+        facts=facts,
+        lines=lines,
+        targets=lambda order, known: targets(channel, order, known),
+        occurred_at=_time(document.get("updated_at") or document.get("created_at"), delivery),
+        reason=reason,
+        document=suffix,
     )
 
 

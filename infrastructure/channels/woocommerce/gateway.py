@@ -32,14 +32,12 @@ import httpx
 
 from infrastructure.channels.gateway import (
     AnswersAtOnce,
-    ChannelAuthFailed,
     ChannelError,
-    ChannelUnavailable,
     Push,
     PushResult,
     PushStatus,
-    Throttled,
 )
+from infrastructure.channels.http import exchange
 from infrastructure.channels.woocommerce.auth import api_auth
 from infrastructure.channels.woocommerce.compare_and_set import Verdict, decide, needs_read
 from infrastructure.channels.woocommerce.refunds import WooRefund, parse_refunds
@@ -286,24 +284,24 @@ class WooCommerceGateway(AnswersAtOnce):
     def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
         """One API call; the channel-wide answers become errors, the rest is the caller's."""
         self.take_turn()
-        try:
-            response = self._client.request(method, path, **options)
-        except httpx.TimeoutException as error:
-            raise ChannelUnavailable(f"WooCommerce did not answer {path} in time") from error
-        except httpx.TransportError as error:
-            raise ChannelUnavailable(f"WooCommerce cannot be reached: {error}") from error
-        status = response.status_code
-        if status in (401, 403):
-            raise ChannelAuthFailed(
-                f"WooCommerce refused the API key ({_describe(response)}): check the consumer "
-                "key and secret, and that the key has read/write permission"
-            )
-        if status == 429:
-            delay = _retry_after(response.headers.get("retry-after"), self.default_retry_after)
-            raise Throttled(f"WooCommerce's host throttled {path}", retry_after=delay)
-        if status >= 500:
-            raise ChannelUnavailable(f"WooCommerce answered {status} to {path}")
-        return response
+        return exchange(
+            self._client,
+            "WooCommerce",
+            method,
+            path,
+            retry_after=lambda throttled: _retry_after(
+                throttled.headers.get("retry-after"), self.default_retry_after
+            ),
+            credentials_refused=_key_refused,
+            **options,
+        )
+
+
+def _key_refused(response: httpx.Response) -> str:
+    return (
+        f"WooCommerce refused the API key ({_describe(response)}): check the consumer key and "
+        "secret, and that the key has read/write permission"
+    )
 
 
 def _unknown(sku: str) -> PushResult:

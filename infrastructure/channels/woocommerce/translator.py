@@ -27,8 +27,8 @@ from typing import Any, TypeGuard
 
 from application.intake import Delivery, Observation, Translation
 from domain.errors import DomainError
-from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
-from infrastructure.channels.base import ChannelReads, Lane, translate_json
+from domain.orders import Facts, LineTarget, Units, stamp
+from infrastructure.channels.base import ChannelReads, Lane, order_translation, translate_json
 from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -156,19 +156,14 @@ def _update(
     occurred_at: datetime,
     status: str,
 ) -> Translation:
-    return Translation(
-        orders=[
-            OrderUpdate(
-                channel_id=channel.id,
-                order_id=order_id,
-                facts=facts,
-                lines=lines,
-                targets=lambda order, known: targets(channel, order, known),
-                occurred_at=occurred_at,
-                reference=f"woocommerce://{channel.id}/orders/{order_id}",
-                reason=f"order {status}",
-            )
-        ]
+    return order_translation(
+        channel,
+        order_id,
+        facts=facts,
+        lines=lines,
+        targets=lambda order, known: targets(channel, order, known),
+        occurred_at=occurred_at,
+        reason=f"order {status}",
     )
 
 
