@@ -1,6 +1,7 @@
 """Answers about the past: a SKU's stock and each channel's available-to-sell at a moment, and
-oversells with what surrounded them. The `Ledger` reads the events; this module holds what the
-answers are made of, and folds the channels' rule changes up to any moment.
+oversells with what surrounded them. `TimeTravel` (`application.time_travel`) reads the events;
+this module holds what the answers are made of, and folds the channels' rule changes up to any
+moment.
 
 What a channel could sell at a moment is what the availability projection held then (and sent
 it): the one computation (`application.availability.compute`) on the stock recorded by then,

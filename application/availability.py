@@ -27,9 +27,9 @@ from uuid import UUID
 
 from domain.allocation import Allocation, ChannelRule, Step, allocate
 from domain.inventory import InventoryItem
-from domain.rules import ChannelRules, channel_rules_id, rule_from
+from domain.rules import ChannelRules, channel_rules_id, rule_in_force
 from domain.stock import Levels
-from domain.velocity import VELOCITY_DAYS, DailySales, velocities_on
+from domain.velocity import VELOCITY_DAYS, DailySales, add_sale, velocities_on
 
 __all__ = ["VELOCITY_DAYS"]  # the pushers' store reads the window from here
 
@@ -97,13 +97,14 @@ class RuleBook:
         return event.sku
 
     def rules_for(self, sku: str) -> list[ChannelRule]:
-        rules = []
-        for default in self.defaults:
-            recorded = self.recorded.get(default.channel_id)
-            rule = rule_from(default.channel_id, recorded) if recorded else default
-            override = self.overrides.get((default.channel_id, sku))
-            rules.append(rule_from(default.channel_id, override, rule) if override else rule)
-        return rules
+        return [
+            rule_in_force(
+                default,
+                self.recorded.get(default.channel_id),
+                self.overrides.get((default.channel_id, sku)),
+            )
+            for default in self.defaults
+        ]
 
 
 @dataclass
@@ -161,10 +162,8 @@ class AvailabilityFold:
         state.version, state.day, state.changed_at = event.originator_version, day, event.timestamp
         state.kind = event.kind.value
         if sold := event.units_sold():
-            by_day = self.sales[state.sku]
-            key = (event.source, day)
-            by_day[key] = by_day.get(key, 0) + sold
-            self.sales_changed.add((state.sku, event.source, day))
+            channel, sold_on = add_sale(self.sales[state.sku], event, sold)
+            self.sales_changed.add((state.sku, channel, sold_on))
         self.touched.add(state.sku)
 
     def _fold_rules(self, event: RulesEvent) -> None:

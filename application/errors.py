@@ -12,7 +12,8 @@ class UnknownSku(ApplicationError):
 
 
 class StorageNotConfigured(ApplicationError):
-    """Raised when the ledger is given storage that is not durable PostgreSQL."""
+    """Raised when the ledger is given storage it cannot use: a recorder that keeps no
+    receipts, or at start-up anything but the invsync PostgreSQL recorder."""
 
 
 class LedgerBusy(ApplicationError):

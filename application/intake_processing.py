@@ -23,7 +23,9 @@ from application.intake import (
     Observation,
     Translation,
 )
-from application.ledger import Ledger, OutcomeStatus
+from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind
 
 # Kinds that may introduce a SKU to the ledger; anything else on an unknown SKU waits.
@@ -68,6 +70,7 @@ class IntakeProcessor:
         acknowledge: Acknowledge | None = None,
     ) -> None:
         self._ledger = ledger
+        self._queries = LedgerQueries(ledger)
         self._inbox = inbox
         self._translate = translate
         self._acknowledge = acknowledge
@@ -137,7 +140,7 @@ class IntakeProcessor:
         """Split off the deliveries that name SKUs the ledger does not know: they wait, and
         are applied by themselves once a receipt or a count introduces those SKUs."""
         wanted = {sku for _, t in translations if t.parked is None for sku in _skus_needed(t)}
-        known = self._ledger.known_skus(wanted) if wanted else set()
+        known = self._queries.known_skus(wanted) if wanted else set()
         ready, waiting = [], []
         for delivery, translation in translations:
             unknown = sorted(_skus_needed(translation) - known)

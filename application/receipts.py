@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from application.errors import StorageNotConfigured
 from domain.stock import ChangeKind
 
 
@@ -68,21 +69,62 @@ class HistoryFilter:
 
 @runtime_checkable
 class ReceiptStore(Protocol):
-    """What the ledger needs from its event recorder beyond the library's own interface. The
-    recorder must also accept `receipts=` on `insert_events` and write them atomically."""
+    """What the ledger's commands need from its event recorder beyond the library's own
+    interface. The recorder must also accept `receipts=` on `insert_events` and write them
+    atomically with the events, refusing a business key stored before (`IntegrityError`)."""
 
     def select_receipts(self, business_keys: Sequence[str]) -> dict[str, Receipt]: ...
 
-    def version_at(self, item_id: UUID, at: datetime) -> int | None: ...
+    def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]: ...
+
+
+@runtime_checkable
+class ReceiptQueries(Protocol):
+    """The reads of receipts the ledger's queries and answers about the past need: SQL beyond
+    the library's recorder in PostgreSQL, dictionaries in the tests' in-memory store."""
+
+    def version_at(self, item_id: UUID, at: datetime) -> int | None:
+        """The item's last version recorded at or before `at`; None if it had none yet."""
+        ...
 
     def select_history(
         self, item_id: UUID, history: HistoryFilter, limit: int
     ) -> list[Receipt]: ...
 
-    def select_oversells(self, limit: int, before: datetime | None) -> list[Receipt]: ...
+    def select_oversells(self, limit: int, before: datetime | None) -> list[Receipt]:
+        """Receipts with a shortfall recorded before `before`, newest first."""
+        ...
 
     def select_existing_items(self, item_ids: Sequence[UUID]) -> set[UUID]: ...
 
     def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]: ...
 
-    def select_skus(self, contains: str, after: str | None, limit: int) -> list[str]: ...
+    def select_skus(self, contains: str, after: str | None, limit: int) -> list[str]:
+        """SKUs with a receipt whose name holds `contains` (any case), after `after`, sorted."""
+        ...
+
+
+def receipt_store(recorder: object) -> ReceiptStore:
+    """`recorder` as the port the ledger's commands write receipts through.
+
+    Raises `StorageNotConfigured` when it keeps no receipts (the library's own recorders):
+    the ledger would then apply a repeated fact twice."""
+    if not isinstance(recorder, ReceiptStore):
+        raise StorageNotConfigured(_keeps_none(recorder))
+    return recorder
+
+
+def receipt_queries(recorder: object) -> ReceiptQueries:
+    """`recorder` as the port the ledger's queries read receipts through.
+
+    Raises `StorageNotConfigured` when it cannot answer them."""
+    if not isinstance(recorder, ReceiptQueries):
+        raise StorageNotConfigured(_keeps_none(recorder))
+    return recorder
+
+
+def _keeps_none(recorder: object) -> str:
+    return (
+        f"the ledger refuses {type(recorder).__name__}: it keeps no receipts beside the events "
+        "(use the invsync PostgreSQL recorder)"
+    )

@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from application.errors import ApplicationError, UnknownSku
-from application.ledger import Ledger, OutcomeStatus
+from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from domain.errors import DuplicateReservation
 from domain.stock import ChangeKind, StockChange
 
@@ -68,6 +70,7 @@ class ReservationStore(Protocol):
 class Reservations:
     def __init__(self, ledger: Ledger, store: ReservationStore) -> None:
         self._ledger = ledger
+        self._queries = LedgerQueries(ledger)
         self._store = store
 
     def hold(
@@ -82,7 +85,7 @@ class Reservations:
     ) -> Reservation:
         """Hold `quantity` units; the same id again returns the first hold. Raises
         `UnknownSku`, or a `DomainError` for a bad quantity or an id holding another SKU."""
-        if not self._ledger.known_skus([sku]):
+        if not self._queries.known_skus([sku]):
             raise UnknownSku(f"no stock has been recorded for SKU {sku!r}")
         now = datetime.now(UTC)
         # Built first: a change the domain refuses never leaves a row behind.
@@ -119,7 +122,7 @@ class Reservations:
         held = self._store.get(reservation_id)
         if held is None or held.released_at is not None:
             raise UnknownReservationId(f"no open reservation {reservation_id!r}")
-        item = self._ledger.get_item(held.sku)
+        item = self._queries.get_item(held.sku)
         remaining = item.reservation(reservation_id)
         if remaining:
             self._ledger.record(
@@ -155,7 +158,7 @@ class Reservations:
         has, remove those it never had; returns the ids removed."""
         removed = []
         for row in self._store.unconfirmed(created_before, limit):
-            if self._ledger.get_item(row.sku).reservation(row.id):
+            if self._queries.get_item(row.sku).reservation(row.id):
                 self._store.confirm(row.id)
             else:
                 self._store.discard(row.id)

@@ -79,6 +79,16 @@ def rule_from(
     return replace(base or ChannelRule(channel_id), channel_id=channel_id, **values)
 
 
+def rule_in_force(
+    default: ChannelRule, recorded: dict[str, Any] | None, override: dict[str, Any] | None
+) -> ChannelRule:
+    """The one look-up of a channel's rule for a SKU, wherever the rules were read from (the
+    `ChannelRules` aggregate, the projection's rule book): the keys the channel last recorded
+    (none recorded: the configured `default`), with the SKU's `override` over them."""
+    rule = rule_from(default.channel_id, recorded) if recorded else default
+    return rule_from(default.channel_id, override, rule) if override else rule
+
+
 class ChannelRules(Aggregate):
     class Created(Aggregate.Created):
         channel_id: str
@@ -136,12 +146,9 @@ class ChannelRules(Aggregate):
 
     def rule(self, defaults: ChannelRule | None = None) -> ChannelRule:
         """The channel's rule: as last changed, else `defaults` (the configured rule)."""
-        if not self.rules:
-            return defaults or ChannelRule(self.channel_id)
-        return rule_from(self.channel_id, self.rules)
+        return rule_in_force(defaults or ChannelRule(self.channel_id), self.rules, None)
 
     def rule_for(self, sku: str, defaults: ChannelRule | None = None) -> ChannelRule:
         """The rule that applies to `sku`: the channel's, with the SKU's override over it."""
-        channel_rule = self.rule(defaults)
-        override = self.overrides.get(sku)
-        return rule_from(self.channel_id, override, channel_rule) if override else channel_rule
+        default = defaults or ChannelRule(self.channel_id)
+        return rule_in_force(default, self.rules, self.overrides.get(sku))

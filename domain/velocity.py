@@ -35,9 +35,20 @@ def daily_sales(events: Iterable[InventoryItem.StockEvent]) -> dict[tuple[str, d
     sold: dict[tuple[str, date], int] = {}
     for event in events:
         if units := event.units_sold():
-            key = (event.source, event.occurred_at.date())
-            sold[key] = sold.get(key, 0) + units
+            add_sale(sold, event, units)
     return sold
+
+
+def add_sale(
+    sold: dict[tuple[str, date], int], event: InventoryItem.StockEvent, units: int
+) -> tuple[str, date]:
+    """Count `units` (the event's `units_sold()`, non-zero) in `sold` under the (channel, day)
+    `event` sold them: its `source` and the date it `occurred_at` the source. The one place
+    sales are counted, for `daily_sales` and the projection's running per-day sums alike.
+    Returns that (channel, day)."""
+    key = (event.source, event.occurred_at.date())
+    sold[key] = sold.get(key, 0) + units
+    return key
 
 
 def window_start(day: date) -> date:

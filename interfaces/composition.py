@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import dramatiq
 import redis
 
+from application.errors import StorageNotConfigured
 from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
 from infrastructure.channels.gateway import ChannelGateway
@@ -25,6 +27,7 @@ from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
+from infrastructure.eventstore import LedgerRecorder
 from infrastructure.idempotency import IdempotencyStore, create_idempotency_table
 from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_schema import create_intake_tables
@@ -71,7 +74,7 @@ def servers(settings: Settings, *, with_redis: bool = True) -> Iterator[Servers]
 
 def migrate(database_url: str) -> None:
     """Create every table invsync needs; safe to run again. Only this creates tables."""
-    Ledger(env=eventsourcing_env(database_url, create_table=True)).close()
+    build_ledger(eventsourcing_env(database_url, create_table=True)).close()
     create_intake_tables(database_url)
     create_idempotency_table(database_url)
     create_reservation_table(database_url)
@@ -84,7 +87,23 @@ def open_ledger(database_url: str, limits: DatabaseLimits | None = None) -> Ledg
     """The ledger on an already migrated database, its pool and statements bounded by
     `limits`. Raises `NotMigrated` otherwise."""
     check_migrated(database_url)
-    return Ledger(env=ledger_env(database_url, limits))
+    return build_ledger(ledger_env(database_url, limits))
+
+
+def build_ledger(env: Mapping[str, str]) -> Ledger:
+    """The ledger on the storage `env` names: the one place invsync builds its ledger.
+
+    Raises `StorageNotConfigured` unless that is the invsync PostgreSQL recorder: in-memory or
+    SQLite storage would lose or split the ledger (the tests' in-memory store is for tests of
+    the application alone)."""
+    ledger = Ledger(env=dict(env))
+    if not isinstance(ledger.recorder, LedgerRecorder):
+        ledger.close()
+        raise StorageNotConfigured(
+            f"the ledger refuses {type(ledger.recorder).__name__}: it needs the invsync "
+            "PostgreSQL recorder (in-memory or SQLite storage would lose or split the ledger)"
+        )
+    return ledger
 
 
 def _given(limits: DatabaseLimits | None) -> DatabaseLimits:
@@ -209,7 +228,7 @@ def build_intake(
     processor = IntakeProcessor(ledger, store, router.translate, router.acknowledge)
     broker = make_broker(redis_url, database_url, namespace)
     queues = IntakeQueues(broker, processor.process)
-    sweeper = Sweeper(store, queues, ledger.known_skus)
+    sweeper = Sweeper(store, queues, LedgerQueries(ledger).known_skus)
     workers = Workers(
         queues,
         sweeper,

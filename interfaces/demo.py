@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from domain.stock import ChangeKind, StockChange
 from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.amazon.sandbox import OutOfStock as AmazonOutOfStock
@@ -158,6 +159,7 @@ class Shoppers:
         self, channels: Sequence[DemoChannel], ledger: Ledger, ready_url: str, every: float = 2.0
     ) -> None:
         self._channels, self._ledger, self._ready_url = channels, ledger, ready_url
+        self._queries = LedgerQueries(ledger)
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-shoppers", daemon=True)
@@ -201,7 +203,7 @@ class Shoppers:
 
     def _restock(self) -> None:
         for sku in PRODUCTS:
-            available = self._ledger.get_item(sku).totals.available
+            available = self._queries.get_item(sku).totals.available
             if available < RESTOCK_BELOW:
                 key = f"demo:restock:{sku}:{datetime.now(UTC).isoformat()}"
                 self._ledger.record(receipt(sku, RESTOCK_UNITS, key, "restock"))

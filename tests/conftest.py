@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
+from application.time_travel import TimeTravel
 from domain.errors import InvsyncError
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.postgres import check_database
@@ -60,9 +63,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def ledger(database_url: str) -> Iterator[object]:
+def ledger(database_url: str) -> Iterator[Ledger]:
     from interfaces.composition import open_ledger
 
     app = open_ledger(database_url)
     yield app
     app.close()
+
+
+@pytest.fixture(scope="session")
+def queries(ledger: Ledger) -> LedgerQueries:
+    """Reads of the shared test ledger."""
+    return LedgerQueries(ledger)
+
+
+@pytest.fixture(scope="session")
+def time_travel(ledger: Ledger) -> TimeTravel:
+    """Answers about the shared test ledger's past."""
+    return TimeTravel(ledger)

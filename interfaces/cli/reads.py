@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from application.ledger_queries import LedgerQueries
 from application.receipts import HistoryFilter
+from application.time_travel import TimeTravel
 from domain.stock import ChangeKind
 from infrastructure.settings import Settings
 from interfaces.bootstrap import open_ledger
@@ -50,8 +52,8 @@ def _item_at(sku: str, when: datetime | None) -> dict[str, Any]:
     rules = configured_rules() if when else []
     with open_ledger(Settings.from_env()) as ledger:
         if when is None:
-            return item_document(ledger.get_item(sku))
-        item, allocations = ledger.availability_at(sku, when, rules)
+            return item_document(LedgerQueries(ledger).get_item(sku))
+        item, allocations = TimeTravel(ledger).availability_at(sku, when, rules)
     return {
         **item_document(item),
         "channels": allocations_document(allocations),
@@ -70,8 +72,9 @@ def history(
 ) -> None:
     """List a SKU's ledger events, newest first."""
     with errors_as_messages(), open_ledger(Settings.from_env()) as ledger:
-        ledger.get_item(sku)
-        page = ledger.history(
+        queries = LedgerQueries(ledger)
+        queries.get_item(sku)
+        page = queries.history(
             sku,
             HistoryFilter(
                 kinds=frozenset(kind or ()),
@@ -105,7 +108,9 @@ def oversells(
         until = parse_time(before) if before else None
         rules = configured_rules()
         with open_ledger(Settings.from_env()) as ledger:
-            found = ledger.oversells_in_context(rules, limit=limit, before=until, context=context)
+            found = TimeTravel(ledger).oversells_in_context(
+                rules, limit=limit, before=until, context=context
+            )
     documents = [oversell_document(o) for o in found]
     if as_json:
         typer.echo(json.dumps(documents, indent=2, default=str))

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from application.ledger import OutcomeStatus
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.settings import Settings
 from interfaces.bootstrap import open_ledger
@@ -107,7 +108,7 @@ def _record(change_of: Callable[[str, datetime], StockChange]) -> None:
             if outcome.status is OutcomeStatus.DUPLICATE
             else ""
         )
-        item = ledger.get_item(outcome.change.sku)
+        item = LedgerQueries(ledger).get_item(outcome.change.sku)
         typer.echo(f"{outcome.change.kind} {outcome.change.business_key}{note}")
         print_item(item_document(item))
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from application.availability import ChannelAvailability
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from application.reservations import Reservations
+from application.time_travel import TimeTravel
 from domain.allocation import ChannelRule
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ApiToken
@@ -56,3 +59,13 @@ class Api:
     projections: Projections | None = None
     sync: Status | None = None
     limits: HttpLimits = DEFAULT_LIMITS
+
+    @cached_property
+    def queries(self) -> LedgerQueries:
+        """The reads of `ledger`."""
+        return LedgerQueries(self.ledger)
+
+    @cached_property
+    def time_travel(self) -> TimeTravel:
+        """The answers about `ledger`'s past."""
+        return TimeTravel(self.ledger)

@@ -12,17 +12,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from application.receipts import AuditFilter
 from interfaces.http.params import BadQuery, kinds, limit_of, time_of
 from interfaces.presenters import receipt_document
 
 
-def history_endpoint(ledger: Ledger) -> Callable[[Request], Response]:
+def history_endpoint(queries: LedgerQueries) -> Callable[[Request], Response]:
     def audit(request: Request) -> Response:
         params = request.query_params
         limit = limit_of(params.get("limit"))
-        found = ledger.audit(
+        found = queries.audit(
             AuditFilter(
                 since=time_of(params.get("since"), "since"),
                 until=time_of(params.get("until"), "until"),

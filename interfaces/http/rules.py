@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule, InvalidRule
 from domain.rules import MAX_LOCATIONS, ChannelRules, check_change, rule_from
 from infrastructure.config import RulesConfig
@@ -22,7 +23,9 @@ from interfaces.http.paths import CHANNEL_PARAM, SKU_PARAM
 from interfaces.http.problems import problem
 
 
-def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]:
+def rules_routes(
+    ledger: Ledger, queries: LedgerQueries, defaults: Sequence[ChannelRule]
+) -> list[Route]:
     by_channel = {rule.channel_id: rule for rule in defaults}
 
     def document(rule: ChannelRule, recorded: ChannelRules | None) -> dict[str, Any]:
@@ -38,7 +41,7 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
         default = by_channel.get(request.path_params["channel_id"])
         if default is None:
             return _unknown(request.path_params["channel_id"])
-        return JSONResponse(document(*ledger.channel_rules(default)))
+        return JSONResponse(document(*queries.channel_rules(default)))
 
     async def put(request: Request) -> Response:
         channel_id = request.path_params["channel_id"]
@@ -54,10 +57,10 @@ def rules_routes(ledger: Ledger, defaults: Sequence[ChannelRule]) -> list[Route]
         except InvalidRule as error:
             return problem(422, "Invalid rules", str(error))
         await run_in_threadpool(ledger.change_channel_rules, rule, who, why)
-        return JSONResponse(document(*ledger.channel_rules(rule)))
+        return JSONResponse(document(*queries.channel_rules(rule)))
 
     def sku_document(channel_id: str, sku: str) -> dict[str, Any]:
-        _, recorded = ledger.channel_rules(by_channel[channel_id])
+        _, recorded = queries.channel_rules(by_channel[channel_id])
         override = recorded.overrides.get(sku, {}) if recorded else {}
         rule = (
             recorded.rule_for(sku, by_channel[channel_id]) if recorded else by_channel[channel_id]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from application.intake import DeliveryState
-from application.ledger import OutcomeStatus
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind, QuantityState
 from infrastructure.config import RulesConfig
 

@@ -21,19 +21,19 @@ from interfaces.presenters import (
 
 def sku_routes(api: Api) -> list[Route]:
     """The listing and one SKU."""
-    ledger = api.ledger
+    queries = api.queries
 
     def skus(request: Request) -> Response:
         params = request.query_params
         limit = limit_of(params.get("limit"))
-        found = ledger.skus(params.get("search", ""), params.get("after"), limit)
+        found = queries.skus(params.get("search", ""), params.get("after"), limit)
         return JSONResponse(
             {"skus": found, "next_after": found[-1] if len(found) == limit else None}
         )
 
     def sku(request: Request) -> Response:
         explain = flag(request.query_params.get("explain"), "explain")
-        item = ledger.get_item(request.path_params["sku"])
+        item = queries.get_item(request.path_params["sku"])
         # What the projection holds and sent each channel; computed here only for a SKU it has
         # not folded yet.
         if held := api.sent(item.sku) if api.sent is not None else {}:
@@ -42,7 +42,7 @@ def sku_routes(api: Api) -> list[Route]:
             )
         sold = api.velocities(item.sku) if api.velocities is not None else None
         channels = channels_document(
-            item, ledger.rules_for(item.sku, api.rules), explain=explain, velocities=sold
+            item, queries.rules_for(item.sku, api.rules), explain=explain, velocities=sold
         )
         return JSONResponse({**item_document(item), "channels": channels})
 
@@ -62,8 +62,8 @@ def sku_history_route(api: Api) -> Route:
             cursor=number(params.get("cursor"), "cursor"),
         )
         sku_name = request.path_params["sku"]
-        api.ledger.get_item(sku_name)  # 404 for a SKU never recorded, rather than an empty page
-        page = api.ledger.history(sku_name, history, limit=limit_of(params.get("limit")))
+        api.queries.get_item(sku_name)  # 404 for a SKU never recorded, rather than an empty page
+        page = api.queries.history(sku_name, history, limit=limit_of(params.get("limit")))
         return JSONResponse(
             {
                 "sku": sku_name,

@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from application.ledger import Ledger, Outcome, OutcomeStatus
+from application.ledger import Ledger
+from application.outcomes import Outcome, OutcomeStatus
 from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
 from infrastructure.idempotency import (

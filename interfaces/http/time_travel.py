@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from application.ledger import Ledger
+from application.time_travel import TimeTravel
 from domain.allocation import ChannelRule
 from interfaces.http.params import BadQuery, flag, limit_of, number, time_of
 from interfaces.http.paths import SKU_PARAM
@@ -18,12 +18,12 @@ from interfaces.presenters import allocations_document, item_document, oversell_
 MAX_CONTEXT = 20
 
 
-def time_travel_routes(ledger: Ledger, rules: Sequence[ChannelRule]) -> list[Route]:
+def time_travel_routes(past: TimeTravel, rules: Sequence[ChannelRule]) -> list[Route]:
     def sku_at(request: Request) -> Response:
         at = time_of(request.query_params.get("time"), "time", required=True)
         assert at is not None
         explain = flag(request.query_params.get("explain"), "explain")
-        item, allocations = ledger.availability_at(request.path_params["sku"], at, rules)
+        item, allocations = past.availability_at(request.path_params["sku"], at, rules)
         return JSONResponse(
             {
                 **item_document(item),
@@ -34,7 +34,7 @@ def time_travel_routes(ledger: Ledger, rules: Sequence[ChannelRule]) -> list[Rou
 
     def oversells(request: Request) -> Response:
         params = request.query_params
-        found = ledger.oversells_in_context(
+        found = past.oversells_in_context(
             rules,
             limit=limit_of(params.get("limit")),
             before=time_of(params.get("before"), "before"),

@@ -310,7 +310,7 @@ def test_the_control_routes_set_stock_buy_and_count_calls(seller):
 
 
 def test_a_purchase_and_its_cancellation_reach_the_ledger_through_a_running_intake(
-    ledger, database_url, redis_url
+    ledger, queries, database_url, redis_url
 ):
     sandbox = AmazonSandbox(topic=SnsTopic(TOPIC, retry_delays=FAST_RETRIES))
     with sandbox.server() as server:
@@ -322,13 +322,13 @@ def test_a_purchase_and_its_cancellation_reach_the_ledger_through_a_running_inta
             receipt = receipt_document(sku, 10, f"po-{uuid.uuid4()}")
             headers = internal_headers(ERP_SECRET, receipt, str(uuid.uuid4()))
             httpx.post(f"{service.url}/webhooks/erp", content=receipt, headers=headers)
-            wait_until(lambda: ledger.known_skus([sku]))
+            wait_until(lambda: queries.known_skus([sku]))
             sandbox.topic.endpoint = f"{service.url}/webhooks/amazon-us"
             sandbox.add_listing(sku, 10)
             order_id = sandbox.buy(sku, 3, duplicates=1)
-            wait_until(lambda: ledger.get_item(sku).totals.committed == 3)
+            wait_until(lambda: queries.get_item(sku).totals.committed == 3)
             sandbox.cancel(order_id)
-            wait_until(lambda: ledger.get_item(sku).totals.committed == 0)
-            assert ledger.get_item(sku).totals.on_hand == 10
+            wait_until(lambda: queries.get_item(sku).totals.committed == 0)
+            assert queries.get_item(sku).totals.on_hand == 10
             assert {d.status for d in sandbox.topic.sent} == {200}
     sandbox.close()

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule
 from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import ChangeKind
@@ -139,7 +140,7 @@ def test_the_sku_answer_says_whether_the_channel_was_sent_it_and_what_it_acknowl
 
     after = runner.view.channels(sku, RULES)
     document = {
-        **item_document(scratch_ledger.get_item(sku)),
+        **item_document(LedgerQueries(scratch_ledger).get_item(sku)),
         "channels": sent_channels_document(after),
     }
 

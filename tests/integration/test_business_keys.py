@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from application.ledger import OutcomeStatus
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
@@ -17,7 +17,7 @@ from tests.helpers import assert_problem, change, random_sku
 from tests.integration.intake_fixtures import ERP_SECRET, running_intake, wait_until
 
 
-def test_a_key_used_again_for_another_sku_is_rejected_naming_the_first(ledger):
+def test_a_key_used_again_for_another_sku_is_rejected_naming_the_first(ledger, queries):
     first, other, key = random_sku(), random_sku(), f"po-{uuid.uuid4()}"
     ledger.record(change(ChangeKind.RECEIPT, first, 5, business_key=key))
     [again, same] = [
@@ -27,10 +27,10 @@ def test_a_key_used_again_for_another_sku_is_rejected_naming_the_first(ledger):
     assert again.status is OutcomeStatus.REJECTED
     assert repr(first) in str(again.error)
     assert same.status is OutcomeStatus.DUPLICATE  # the same fact again is still a duplicate
-    assert ledger.known_skus([other]) == set()
+    assert queries.known_skus([other]) == set()
 
 
-def test_within_one_batch_the_second_sku_of_a_key_is_rejected(ledger):
+def test_within_one_batch_the_second_sku_of_a_key_is_rejected(ledger, queries):
     first, other, key = random_sku(), random_sku(), f"po-{uuid.uuid4()}"
     outcomes = ledger.record_batch(
         [
@@ -45,17 +45,17 @@ def test_within_one_batch_the_second_sku_of_a_key_is_rejected(ledger):
         OutcomeStatus.DUPLICATE,
     ]
     assert repr(first) in str(outcomes[1].error)
-    assert ledger.known_skus([other]) == set()
+    assert queries.known_skus([other]) == set()
 
 
-def test_the_api_answers_422_naming_the_first_sku(ledger):
+def test_the_api_answers_422_naming_the_first_sku(ledger, queries):
     first, other = random_sku(), random_sku()
     body = {"kind": "receipt", "sku": first, "quantity": 2, "business_key": f"po-{first}"}
     with TestClient(create_app(Api(ledger))) as client:
         assert client.post("/api/v1/stock-changes", json=body).status_code == 201
         answer = client.post("/api/v1/stock-changes", json={**body, "sku": other})
     assert first in assert_problem(answer, 422)["detail"]
-    assert ledger.known_skus([other]) == set()
+    assert queries.known_skus([other]) == set()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def service(ledger, database_url, redis_url):
         yield running
 
 
-def test_intake_parks_a_delivery_reusing_a_key_for_another_sku(service, ledger):
+def test_intake_parks_a_delivery_reusing_a_key_for_another_sku(service, ledger, queries):
     first, other, key = random_sku(), random_sku(), f"po-{uuid.uuid4()}"
     for sku in (first, other):
         body = receipt_document(sku, 3, key)
@@ -78,4 +78,4 @@ def test_intake_parks_a_delivery_reusing_a_key_for_another_sku(service, ledger):
 
     wait_until(parked)
     assert other in parked()[0]
-    assert ledger.known_skus([other]) == set()
+    assert queries.known_skus([other]) == set()

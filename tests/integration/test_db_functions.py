@@ -17,7 +17,8 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 
 from application.errors import StorageNotConfigured
-from application.ledger import Ledger, OutcomeStatus
+from application.ledger import Ledger
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind
 from infrastructure.eventstore import LedgerRecorder
 from infrastructure.postgres import eventsourcing_env

@@ -18,7 +18,8 @@ import psutil
 import pytest
 import redis
 
-from application.ledger import OutcomeStatus
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from interfaces.composition import migrate, open_ledger
@@ -51,7 +52,7 @@ def test_embedded_postgres_keeps_the_ledger_across_a_restart(tmp_path):
     url = server.start()
     try:
         ledger = open_ledger(url)
-        assert ledger.get_item("kept").totals.on_hand == 12
+        assert LedgerQueries(ledger).get_item("kept").totals.on_hand == 12
         again = ledger.record(change(ChangeKind.RECEIPT, "kept", 12, business_key="po:1"))
         assert again.status is OutcomeStatus.DUPLICATE
         ledger.close()

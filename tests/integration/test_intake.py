@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from application.errors import UnknownSku
+from application.ledger_queries import LedgerQueries
 from application.receipts import HistoryFilter
 from tests.channels import (
     internal_headers,
@@ -59,7 +60,7 @@ def receive(service, sku: str, quantity: int) -> None:
 
 def committed(ledger, sku: str) -> int:
     try:
-        return ledger.get_item(sku).totals.committed
+        return LedgerQueries(ledger).get_item(sku).totals.committed
     except UnknownSku:
         return -1
 
@@ -72,7 +73,7 @@ def inbox_rows(database_url: str, channel_id: str, key: str) -> int:
         ).fetchone()[0]
 
 
-def test_a_signed_order_reaches_the_ledger(service, ledger):
+def test_a_signed_order_reaches_the_ledger(service, ledger, queries):
     sku = random_sku()
     receive(service, sku, 10)
     wait_until(lambda: committed(ledger, sku) == 0)
@@ -80,13 +81,13 @@ def test_a_signed_order_reaches_the_ledger(service, ledger):
     assert answer.status_code == 200
     assert answer.json()["status"] == "stored"
     wait_until(lambda: committed(ledger, sku) == 3)
-    sold = ledger.history(sku, HistoryFilter()).events[0]
+    sold = queries.history(sku, HistoryFilter()).events[0]
     assert sold.business_key == "shopify-us:order:1001:line:1:main:sale:v1"
     assert sold.source == "shopify-us"
 
 
 def test_the_same_delivery_sent_three_times_at_once_changes_the_ledger_once(
-    service, ledger, database_url
+    service, ledger, queries, database_url
 ):
     sku = random_sku()
     receive(service, sku, 10)
@@ -101,7 +102,7 @@ def test_the_same_delivery_sent_three_times_at_once_changes_the_ledger_once(
     assert sorted(a.json()["status"] for a in answers) == ["duplicate", "duplicate", "stored"]
     wait_until(lambda: committed(ledger, sku) == 2)
     assert inbox_rows(database_url, "shopify-us", webhook_id) == 1
-    assert len(ledger.history(sku, HistoryFilter()).events) == 2
+    assert len(queries.history(sku, HistoryFilter()).events) == 2
 
 
 def test_the_same_sale_in_two_different_deliveries_counts_once(service, ledger):
@@ -118,25 +119,25 @@ def test_the_same_sale_in_two_different_deliveries_counts_once(service, ledger):
     assert committed(ledger, sku) == 4
 
 
-def test_a_cancellation_before_its_order_converges(service, ledger):
+def test_a_cancellation_before_its_order_converges(service, ledger, queries):
     sku = random_sku()
     receive(service, sku, 10)
     wait_until(lambda: committed(ledger, sku) == 0)
     cancelled = shopify_order(4004, [(3, sku, 5)], cancelled_at="2026-11-28T11:00:00Z")
     assert post_shopify(service, cancelled, "orders/cancelled").status_code == 200
     # A cancelled order teaches, and holds nothing: no stock event at all.
-    wait_until(lambda: ledger.channel_order("shopify-us", "4004") is not None)
-    assert len(ledger.history(sku, HistoryFilter()).events) == 1
+    wait_until(lambda: queries.channel_order("shopify-us", "4004") is not None)
+    assert len(queries.history(sku, HistoryFilter()).events) == 1
     assert post_shopify(service, shopify_order(4004, [(3, sku, 5)])).status_code == 200
     marker = random_sku()
     receive(service, marker, 1)
     wait_until(lambda: committed(ledger, marker) == 0)
-    item = ledger.get_item(sku)
+    item = queries.get_item(sku)
     assert item.totals.committed == 0
     assert item.totals.on_hand == 10
 
 
-def test_a_refund_with_restock_returns_the_units(service, ledger):
+def test_a_refund_with_restock_returns_the_units(service, ledger, queries):
     sku = random_sku()
     receive(service, sku, 5)
     wait_until(lambda: committed(ledger, sku) == 0)
@@ -164,7 +165,7 @@ def test_a_refund_with_restock_returns_the_units(service, ledger):
         }
     ).encode()
     assert post_shopify(service, refund, "refunds/create").status_code == 200
-    wait_until(lambda: ledger.get_item(sku).totals.on_hand == 7)
+    wait_until(lambda: queries.get_item(sku).totals.on_hand == 7)
 
 
 def test_a_forged_or_tampered_webhook_is_refused_and_nothing_is_stored(service, database_url):
@@ -249,7 +250,7 @@ def test_an_untranslatable_signed_delivery_is_answered_2xx_and_parked(service):
     assert httpx.get(f"{service.url}/api/v1/deliveries?state=nonsense").status_code == 400
 
 
-def test_a_woocommerce_order_processing_cancelled_processing_nets_exactly(service, ledger):
+def test_a_woocommerce_order_processing_cancelled_processing_nets_exactly(service, ledger, queries):
     sku = random_sku()
     receive(service, sku, 10)
     wait_until(lambda: committed(ledger, sku) == 0)
@@ -284,7 +285,7 @@ def test_a_woocommerce_order_processing_cancelled_processing_nets_exactly(servic
     wait_until(lambda: committed(ledger, sku) == 2)
     post("processing", 1)  # a stale copy arriving late changes nothing
     post("completed", 4)
-    wait_until(lambda: ledger.get_item(sku).totals.on_hand == 8)
+    wait_until(lambda: queries.get_item(sku).totals.on_hand == 8)
     assert committed(ledger, sku) == 0
 
 

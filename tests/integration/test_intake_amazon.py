@@ -69,7 +69,7 @@ def test_a_subscription_confirmation_is_confirmed_by_the_worker(service, sns):
     wait_until(lambda: host.requested("/confirm") == before + 1)
 
 
-def test_order_change_notifications_commit_then_release_stock(service, sns, ledger):
+def test_order_change_notifications_commit_then_release_stock(service, sns, ledger, queries):
     host, key = sns
     sku = random_sku()
     body = receipt_document(sku, 10, f"po-{uuid.uuid4()}")
@@ -81,17 +81,17 @@ def test_order_change_notifications_commit_then_release_stock(service, sns, ledg
         ).status_code
         == 200
     )
-    wait_until(lambda: ledger.known_skus([sku]))
+    wait_until(lambda: queries.known_skus([sku]))
     order = f"903-{random.randrange(10**6, 10**7)}-{random.randrange(10**6, 10**7)}"
     items = [order_item("OI-1", sku, 3)]
     unshipped = sns_notification(order_change("Unshipped", items, order_id=order))
     assert post_sns(service, host, key, unshipped).status_code == 200
     assert post_sns(service, host, key, unshipped).json()["status"] == "duplicate"
-    wait_until(lambda: ledger.get_item(sku).totals.committed == 3)
+    wait_until(lambda: queries.get_item(sku).totals.committed == 3)
     canceled = sns_notification(order_change("Canceled", items, order_id=order))
     assert post_sns(service, host, key, canceled).status_code == 200
-    wait_until(lambda: ledger.get_item(sku).totals.committed == 0)
-    assert ledger.get_item(sku).totals.on_hand == 10
+    wait_until(lambda: queries.get_item(sku).totals.committed == 0)
+    assert queries.get_item(sku).totals.on_hand == 10
 
 
 def test_a_notification_from_an_unlisted_topic_is_refused(service, sns):
@@ -102,7 +102,7 @@ def test_a_notification_from_an_unlisted_topic_is_refused(service, sns):
 
 
 def test_a_subscription_url_that_answers_404_parks_its_delivery_after_one_fetch(
-    service, sns, ledger
+    service, sns, ledger, queries
 ):
     host, key = sns
     sku = random_sku()
@@ -123,6 +123,6 @@ def test_a_subscription_url_that_answers_404_parks_its_delivery_after_one_fetch(
         ]
 
     wait_until(parked)
-    wait_until(lambda: ledger.known_skus([sku]))
+    wait_until(lambda: queries.known_skus([sku]))
     time.sleep(2)  # no retry storm: the URL was asked once, not again and again
     assert host.requested("/gone") == 1

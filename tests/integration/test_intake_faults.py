@@ -15,6 +15,7 @@ import dramatiq
 import httpx
 import psycopg
 
+from application.ledger_queries import LedgerQueries
 from infrastructure.embedded import EmbeddedRedis
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
@@ -46,7 +47,7 @@ def receive(url: str, sku: str, quantity: int) -> None:
 
 
 def committed(ledger, sku: str) -> int:
-    return ledger.get_item(sku).totals.committed
+    return LedgerQueries(ledger).get_item(sku).totals.committed
 
 
 def test_with_postgresql_unreachable_webhooks_get_503_and_nothing_is_acknowledged(
@@ -73,14 +74,14 @@ def test_with_postgresql_unreachable_webhooks_get_503_and_nothing_is_acknowledge
     assert stored == 0
 
 
-def test_redis_stopped_mid_stream_loses_nothing(ledger, database_url, tmp_path):
+def test_redis_stopped_mid_stream_loses_nothing(ledger, queries, database_url, tmp_path):
     redis_server = EmbeddedRedis(tmp_path)
     redis_url = redis_server.start()
     sku = random_sku()
     try:
         with running_intake(ledger, database_url, redis_url) as running:
             receive(running.url, sku, 100)
-            wait_until(lambda: ledger.known_skus([sku]))
+            wait_until(lambda: queries.known_skus([sku]))
             first = random.randrange(10**9, 10**12)
             for n in range(10):
                 assert post_order(running.url, first + n, sku).status_code == 200
@@ -94,7 +95,9 @@ def test_redis_stopped_mid_stream_loses_nothing(ledger, database_url, tmp_path):
         redis_server.stop()
 
 
-def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_url, tmp_path):
+def test_a_killed_worker_loses_and_doubles_nothing(
+    ledger, queries, database_url, redis_url, tmp_path
+):
     """5,000 sales streamed while the worker process is SIGKILLed and restarted."""
     namespace = f"kill-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "invsync.toml"
@@ -128,7 +131,7 @@ def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_u
             ledger, database_url, redis_url, workers=False, namespace=namespace
         ) as running:
             receive(running.url, sku, sales)
-            wait_until(lambda: ledger.known_skus([sku]), timeout=30)
+            wait_until(lambda: queries.known_skus([sku]), timeout=30)
             with ThreadPoolExecutor(8) as pool:
                 half = list(
                     pool.map(
@@ -164,7 +167,7 @@ def test_a_killed_worker_loses_and_doubles_nothing(ledger, database_url, redis_u
                 f"(last webhook -> all applied: {done_at - streamed_at:.1f} s)"
             )
             time.sleep(1)  # anything still in flight would now show as a double count
-            item = ledger.get_item(sku)
+            item = queries.get_item(sku)
             assert item.totals.committed == sales
             assert item.totals.on_hand == sales
             assert recovery < 60

@@ -10,6 +10,7 @@ import httpx
 import psycopg
 
 from application.intake import DeliveryState
+from application.ledger_queries import LedgerQueries
 from infrastructure.channels.base import Lane
 from tests.channels import internal_headers, receipt_document, shopify_headers, shopify_order
 from tests.helpers import random_sku
@@ -39,7 +40,7 @@ def _states(intake, keys: set[str]) -> dict[str, tuple[str, str | None]]:
 
 
 def test_bad_deliveries_are_parked_at_once_and_the_good_ones_beside_them_applied(
-    ledger, database_url, redis_url
+    ledger, queries, database_url, redis_url
 ):
     skus = [random_sku() for _ in range(20)]
     order_sku = random_sku()
@@ -71,7 +72,7 @@ def test_bad_deliveries_are_parked_at_once_and_the_good_ones_beside_them_applied
         assert "control character" in (states[f"nul-{tag}"][1] or "")
         assert "at most 255" in (states[f"long-{tag}"][1] or "")
         assert "1,000,000,000" in (states[f"huge-{tag}"][1] or "")
-        assert all(ledger.get_item(sku).totals.on_hand == 5 for sku in skus)
+        assert all(queries.get_item(sku).totals.on_hand == 5 for sku in skus)
 
         # A line of three billion units, beside a good order: the good one is applied.
         ledger.record_batch([])
@@ -80,7 +81,7 @@ def test_bad_deliveries_are_parked_at_once_and_the_good_ones_beside_them_applied
         _post_shopify(running.url, shopify_order(tag, [(1, order_sku, 3_000_000_000)]), f"s1-{tag}")
         _post_shopify(running.url, shopify_order(tag + 1, [(1, order_sku, 2)]), f"s2-{tag}")
         running.intake.processor.process([], Lane.DECREMENTS.value)
-        assert ledger.get_item(order_sku).totals.committed == 2
+        assert queries.get_item(order_sku).totals.committed == 2
         assert _states(running.intake, {f"s1-{tag}"})[f"s1-{tag}"][0] == "parked"
 
 
@@ -104,4 +105,9 @@ def test_a_value_the_database_refuses_parks_its_delivery_alone(
         assert {key: state for key, (state, _) in states.items() if key != "d-4"} == {
             f"d-{n}": "processed" for n in range(7) if n != 4
         }
-        assert [scratch_ledger.get_item(s).totals.on_hand for s in skus[:4]] == [3, 3, 3, 3]
+        assert [LedgerQueries(scratch_ledger).get_item(s).totals.on_hand for s in skus[:4]] == [
+            3,
+            3,
+            3,
+            3,
+        ]

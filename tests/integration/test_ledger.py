@@ -4,8 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.errors import LedgerBusy, StorageNotConfigured, UnknownSku
-from application.ledger import Ledger, OutcomeStatus
+from application.errors import LedgerBusy, UnknownSku
+from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from application.receipts import HistoryFilter
 from domain.errors import InsufficientStock
 from domain.inventory import InventoryItem, inventory_item_id
@@ -22,24 +24,24 @@ def test_recorded_changes_are_stored_and_read_back(ledger, database_url):
     ledger.record(change(K.SALE, sku, 3, location="east"))
     fresh = Ledger(env=eventsourcing_env(database_url))  # another process, in effect
     try:
-        item = fresh.get_item(sku)
+        item = LedgerQueries(fresh).get_item(sku)
     finally:
         fresh.close()
     assert item.locations == {"east": Levels(on_hand=10, committed=3)}
     assert item.version == 3
 
 
-def test_the_same_business_key_counts_once_and_returns_the_first_outcome(ledger):
+def test_the_same_business_key_counts_once_and_returns_the_first_outcome(ledger, queries):
     sku = random_sku()
     first = ledger.record(change(K.RECEIPT, sku, 4, business_key=f"po:{sku}"))
     again = ledger.record(change(K.RECEIPT, sku, 9, business_key=f"po:{sku}"))
     assert first.status is OutcomeStatus.APPLIED
     assert again.status is OutcomeStatus.DUPLICATE
     assert again.receipt == first.receipt
-    assert ledger.get_item(sku).totals.on_hand == 4
+    assert queries.get_item(sku).totals.on_hand == 4
 
 
-def test_a_rule_breaking_change_is_rejected_alone_in_a_batch(ledger):
+def test_a_rule_breaking_change_is_rejected_alone_in_a_batch(ledger, queries):
     sku = random_sku()
     outcomes = ledger.record_batch(
         [
@@ -54,38 +56,33 @@ def test_a_rule_breaking_change_is_rejected_alone_in_a_batch(ledger):
         OutcomeStatus.APPLIED,
     ]
     assert isinstance(outcomes[1].error, InsufficientStock)
-    assert ledger.get_item(sku).levels_at("main") == Levels(on_hand=2, committed=1)
+    assert queries.get_item(sku).levels_at("main") == Levels(on_hand=2, committed=1)
 
 
-def test_a_batch_applies_changes_of_many_skus_in_one_transaction(ledger):
+def test_a_batch_applies_changes_of_many_skus_in_one_transaction(ledger, queries):
     skus = [random_sku() for _ in range(5)]
     changes = [change(K.RECEIPT, sku, n + 1) for n, sku in enumerate(skus)]
     changes.append(changes[0])  # the same fact twice in one batch
     outcomes = ledger.record_batch(changes)
     assert outcomes[-1].status is OutcomeStatus.DUPLICATE
     assert outcomes[-1].receipt == outcomes[0].receipt
-    assert [ledger.get_item(sku).totals.on_hand for sku in skus] == [1, 2, 3, 4, 5]
+    assert [queries.get_item(sku).totals.on_hand for sku in skus] == [1, 2, 3, 4, 5]
     notifications = {o.receipt.last_version for o in outcomes}
     assert notifications == {2}
 
 
-def test_a_batch_with_a_key_recorded_earlier_applies_only_the_new_ones(ledger):
+def test_a_batch_with_a_key_recorded_earlier_applies_only_the_new_ones(ledger, queries):
     sku = random_sku()
     old = change(K.RECEIPT, sku, 1)
     ledger.record(old)
     outcomes = ledger.record_batch([old, change(K.RECEIPT, sku, 2)])
     assert [o.status for o in outcomes] == [OutcomeStatus.DUPLICATE, OutcomeStatus.APPLIED]
-    assert ledger.get_item(sku).totals.on_hand == 3
+    assert queries.get_item(sku).totals.on_hand == 3
 
 
-def test_an_unknown_sku_is_reported(ledger):
+def test_an_unknown_sku_is_reported(ledger, queries):
     with pytest.raises(UnknownSku, match="no stock has been recorded"):
-        ledger.get_item(random_sku())
-
-
-def test_the_ledger_refuses_in_memory_storage():
-    with pytest.raises(StorageNotConfigured, match="refuses POPOApplicationRecorder"):
-        Ledger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        queries.get_item(random_sku())
 
 
 def test_a_long_history_loads_from_a_snapshot(ledger):
@@ -97,28 +94,28 @@ def test_a_long_history_loads_from_a_snapshot(ledger):
     ledger.record(change(K.SALE, sku, 1))
     reloaded = Ledger(env=ledger.env.copy())
     try:
-        item = reloaded.get_item(sku)
+        item = LedgerQueries(reloaded).get_item(sku)
     finally:
         reloaded.close()
     assert item.levels_at("main") == Levels(on_hand=250, committed=1)
 
 
-def test_oversells_are_listed_newest_first(ledger):
+def test_oversells_are_listed_newest_first(ledger, queries):
     sku = random_sku()
     ledger.record(change(K.RECEIPT, sku, 1))
     short = ledger.record(change(K.SALE, sku, 3, business_key=f"order:{sku}:1"))
     ledger.record(change(K.SALE, sku, 0 + 1, business_key=f"order:{sku}:2"))
-    found = [r for r in ledger.oversells(limit=1000) if r.sku == sku]
+    found = [r for r in queries.oversells(limit=1000) if r.sku == sku]
     assert [(r.business_key, r.shortfall) for r in found] == [
         (f"order:{sku}:2", 1),
         (f"order:{sku}:1", 2),
     ]
     assert found[1] == short.receipt
-    before = ledger.oversells(limit=1000, before=found[0].recorded_at)
+    before = queries.oversells(limit=1000, before=found[0].recorded_at)
     assert f"order:{sku}:2" not in {r.business_key for r in before}
 
 
-def test_stock_as_of_a_time(ledger):
+def test_stock_as_of_a_time(ledger, time_travel):
     sku = random_sku()
     before_any = datetime.now(UTC)
     marks = []
@@ -126,12 +123,12 @@ def test_stock_as_of_a_time(ledger):
         ledger.record(change(K.RECEIPT, sku, quantity))
         marks.append(datetime.now(UTC))
         time.sleep(0.01)
-    assert [ledger.item_at(sku, mark).totals.on_hand for mark in marks] == [5, 12, 23]
+    assert [time_travel.item_at(sku, mark).totals.on_hand for mark in marks] == [5, 12, 23]
     with pytest.raises(UnknownSku, match="no stock had been recorded"):
-        ledger.item_at(sku, before_any)
+        time_travel.item_at(sku, before_any)
 
 
-def test_history_pages_newest_first_and_filters_by_kind_and_time(ledger):
+def test_history_pages_newest_first_and_filters_by_kind_and_time(ledger, queries):
     sku = random_sku()
     ledger.record(change(K.RECEIPT, sku, 10))
     start = datetime.now(UTC)
@@ -139,23 +136,23 @@ def test_history_pages_newest_first_and_filters_by_kind_and_time(ledger):
         ledger.record(change(K.SALE, sku, 1))
     ledger.record(change(K.ADJUSTMENT, sku, 2, reason="found"))
 
-    page = ledger.history(sku, HistoryFilter(), limit=4)
+    page = queries.history(sku, HistoryFilter(), limit=4)
     assert [e.originator_version for e in page.events] == [8, 7, 6, 5]
-    rest = ledger.history(sku, HistoryFilter(cursor=page.next_cursor), limit=4)
+    rest = queries.history(sku, HistoryFilter(cursor=page.next_cursor), limit=4)
     assert [e.originator_version for e in rest.events] == [4, 3, 2]
     assert rest.next_cursor is None
 
-    oldest = ledger.history(sku, HistoryFilter(newest_first=False), limit=2)
+    oldest = queries.history(sku, HistoryFilter(newest_first=False), limit=2)
     assert [e.originator_version for e in oldest.events] == [2, 3]
-    sales = ledger.history(sku, HistoryFilter(kinds=frozenset({K.SALE})), limit=50)
+    sales = queries.history(sku, HistoryFilter(kinds=frozenset({K.SALE})), limit=50)
     assert {type(e) for e in sales.events} == {InventoryItem.Sold}
     assert len(sales.events) == 5
-    recent = ledger.history(sku, HistoryFilter(since=start), limit=50)
+    recent = queries.history(sku, HistoryFilter(since=start), limit=50)
     assert [e.originator_version for e in recent.events] == [8, 7, 6, 5, 4, 3]
-    assert ledger.history(sku, HistoryFilter(until=start), limit=50).events[0].quantity == 10
+    assert queries.history(sku, HistoryFilter(until=start), limit=50).events[0].quantity == 10
 
 
-def test_eight_threads_lose_no_update_on_one_sku(ledger):
+def test_eight_threads_lose_no_update_on_one_sku(ledger, queries):
     sku = random_sku()
     ledger.record(change(K.RECEIPT, sku, 10_000))
     errors = []
@@ -174,12 +171,12 @@ def test_eight_threads_lose_no_update_on_one_sku(ledger):
     for thread in threads:
         thread.join()
     assert errors == []
-    levels = ledger.get_item(sku).levels_at("main")
+    levels = queries.get_item(sku).levels_at("main")
     assert levels == Levels(on_hand=11_000, committed=1_000)
-    assert ledger.get_item(sku).version == 2 + 2_000
+    assert queries.get_item(sku).version == 2 + 2_000
 
 
-def test_writers_with_separate_caches_resolve_version_conflicts(ledger, database_url):
+def test_writers_with_separate_caches_resolve_version_conflicts(ledger, queries, database_url):
     sku = random_sku()
     ledger.record(change(K.RECEIPT, sku, 1))
     other = Ledger(env=eventsourcing_env(database_url))
@@ -201,10 +198,10 @@ def test_writers_with_separate_caches_resolve_version_conflicts(ledger, database
     finally:
         other.close()
     assert errors == []
-    assert ledger.get_item(sku).totals.on_hand == 1 + 240
+    assert queries.get_item(sku).totals.on_hand == 1 + 240
 
 
-def test_the_same_business_key_from_four_threads_is_applied_once(ledger, database_url):
+def test_the_same_business_key_from_four_threads_is_applied_once(ledger, queries, database_url):
     sku = random_sku()
     apps = [Ledger(env=eventsourcing_env(database_url)) for _ in range(4)]
     barrier = threading.Barrier(4)
@@ -225,10 +222,12 @@ def test_the_same_business_key_from_four_threads_is_applied_once(ledger, databas
             app.close()
     assert sorted(o.status for o in outcomes) == ["applied", "duplicate", "duplicate", "duplicate"]
     assert len({o.receipt for o in outcomes}) == 1
-    assert ledger.get_item(sku).totals.on_hand == 7
+    assert queries.get_item(sku).totals.on_hand == 7
 
 
-def test_a_writer_that_keeps_losing_the_race_gives_up_with_ledger_busy(ledger, database_url):
+def test_a_writer_that_keeps_losing_the_race_gives_up_with_ledger_busy(
+    ledger, queries, database_url
+):
     sku = random_sku()
     stale = Ledger(env=eventsourcing_env(database_url))
     stale.max_attempts = 1
@@ -241,7 +240,7 @@ def test_a_writer_that_keeps_losing_the_race_gives_up_with_ledger_busy(ledger, d
         assert stale.record(change(K.RECEIPT, sku, 5)).status is OutcomeStatus.APPLIED
     finally:
         stale.close()
-    assert ledger.get_item(sku).totals.on_hand == 7
+    assert queries.get_item(sku).totals.on_hand == 7
 
 
 def test_refused_duplicates_never_break_the_connection_for_later_writes(database_url):

@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from application.receipts import HistoryFilter
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.stock import AdjustmentReason, ChangeKind
@@ -63,6 +64,7 @@ def test_snapshots_equal_replay_and_history_deltas_sum_to_the_state(database_url
     writer = Ledger(env=eventsourcing_env(database_url))
     writer.snapshot_interval = 5
     reader = Ledger(env=eventsourcing_env(database_url))
+    reads = LedgerQueries(reader)
     try:
         size = -(-len(changes) // batches)
         applied = []
@@ -70,21 +72,21 @@ def test_snapshots_equal_replay_and_history_deltas_sum_to_the_state(database_url
             applied += writer.record_batch(changes[start : start + size])
         if all(o.status == "rejected" for o in applied):
             return
-        loaded: InventoryItem = reader.get_item(sku)  # from the newest snapshot, if any
+        loaded: InventoryItem = reads.get_item(sku)  # from the newest snapshot, if any
         replayed: InventoryItem = replay(reader, sku)
         assert loaded.version == replayed.version
         assert loaded.locations == replayed.locations
         assert loaded._reservations == replayed._reservations
 
         totals: Counter = Counter()
-        page = reader.history(sku, HistoryFilter(newest_first=False), limit=7)
+        page = reads.history(sku, HistoryFilter(newest_first=False), limit=7)
         while True:
             for event in page.events:
                 for location, state, units in event.deltas():
                     totals[location, state] += units
             if page.next_cursor is None:
                 break
-            page = reader.history(
+            page = reads.history(
                 sku, HistoryFilter(newest_first=False, cursor=page.next_cursor), limit=7
             )
         state = {

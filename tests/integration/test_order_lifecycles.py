@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from application.ledger import OutcomeStatus
+from application.ledger_queries import LedgerQueries
+from application.outcomes import OutcomeStatus
 from domain.stock import ChangeKind, Levels
 from infrastructure.channels.shopify.translator import translate
 from tests.helpers import change
@@ -48,7 +49,7 @@ def _levels(ledger: Any, order: ShopifyOrder) -> dict[tuple[str, str], Levels]:
     return {
         (sku, location): levels
         for sku in order.SKUS.values()
-        for location, levels in ledger.get_item(sku).locations.items()
+        for location, levels in LedgerQueries(ledger).get_item(sku).locations.items()
     }
 
 
@@ -94,7 +95,7 @@ def test_two_workers_learning_one_order_at_once_apply_each_lesson_once(ledger):
     assert _levels(ledger, order) == expected(order)
 
 
-def test_what_a_lesson_changed_comes_back_and_a_repeat_changes_nothing(ledger):
+def test_what_a_lesson_changed_comes_back_and_a_repeat_changes_nothing(ledger, queries):
     order = _order([], cancel=False)
     _open(ledger, order)
     [created] = _updates(order.sent[:1])
@@ -106,6 +107,6 @@ def test_what_a_lesson_changed_comes_back_and_a_repeat_changes_nothing(ledger):
     ]
     [again] = ledger.record_lessons([], [created])[1]
     assert (again.status, again.changes) == (OutcomeStatus.DUPLICATE, ())
-    known = ledger.channel_order("shop", str(order.order_id))
+    known = queries.channel_order("shop", str(order.order_id))
     assert known is not None
     assert known.held("1") == (order.SKUS[1], {"main": known.held("1")[1]["main"]})

@@ -4,6 +4,7 @@ import psycopg
 import pytest
 
 from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
@@ -26,7 +27,7 @@ def fresh_database(server_url):
 
 
 def expected(ledger: Ledger, sku: str) -> dict[str, int]:
-    item = ledger.get_item(sku)
+    item = LedgerQueries(ledger).get_item(sku)
     return {c: a.available_to_sell for c, a in allocate(item.locations, RULES).items()}
 
 

@@ -8,6 +8,7 @@ import time
 import psycopg
 import pytest
 
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.sandbox import SandboxServer
@@ -42,7 +43,9 @@ def woo(url, **push):
 
 
 def expected(scratch_ledger, sku):
-    return allocate(scratch_ledger.get_item(sku).locations, RULES)[CHANNEL].available_to_sell
+    return allocate(LedgerQueries(scratch_ledger).get_item(sku).locations, RULES)[
+        CHANNEL
+    ].available_to_sell
 
 
 def test_a_thousand_sales_on_a_hot_sku_in_ten_seconds_end_exact_in_few_calls(

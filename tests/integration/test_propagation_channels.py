@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
@@ -177,7 +178,9 @@ def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
         def converged():
             return all(
                 shop.stock(s)
-                == allocate(scratch_ledger.get_item(s).locations, RULES)[CHANNEL].available_to_sell
+                == allocate(LedgerQueries(scratch_ledger).get_item(s).locations, RULES)[
+                    CHANNEL
+                ].available_to_sell
                 for s in skus
             )
 

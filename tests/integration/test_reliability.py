@@ -32,6 +32,7 @@ import httpx
 import psutil
 import pytest
 
+from application.ledger_queries import LedgerQueries
 from application.receipts import HistoryFilter
 from infrastructure.embedded import EmbeddedPostgres
 from interfaces.composition import open_ledger
@@ -224,7 +225,7 @@ def stock(url: str, sku: str) -> None:
 
 def sold_orders(ledger, sku: str) -> Counter[int]:
     """How many sales the ledger holds for each Shopify order of `sku`."""
-    events = ledger.history(sku, HistoryFilter(), limit=10 * ORDERS).events
+    events = LedgerQueries(ledger).history(sku, HistoryFilter(), limit=10 * ORDERS).events
     return Counter(
         int(event.reference.rsplit("/", 1)[1])
         for event in events
@@ -297,7 +298,7 @@ def service(servers: Servers):
 def _stocked(url: str, ledger) -> Channel:
     sku = random_sku("rel")
     stock(url, sku)
-    wait_until(lambda: ledger.known_skus([sku]), timeout=30)
+    wait_until(lambda: LedgerQueries(ledger).known_skus([sku]), timeout=30)
     return Channel(url, sku)
 
 

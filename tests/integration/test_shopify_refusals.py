@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind, StockChange
 from infrastructure.channels.sandbox import SandboxServer
@@ -290,7 +291,7 @@ def test_over_any_interleaving_no_push_raises_shopify_over_what_it_may_sell(flas
     sku, webhooks = flash.listed(6), []
 
     def ats() -> int:
-        item = flash.ledger.get_item(sku)
+        item = LedgerQueries(flash.ledger).get_item(sku)
         return max(0, item.totals.available)
 
     def drain() -> None:

@@ -243,14 +243,14 @@ def intake(ledger, database_url, redis_url):
         yield running
 
 
-def test_a_sandbox_sale_reaches_the_ledger_through_a_real_intake(ledger, intake):
+def test_a_sandbox_sale_reaches_the_ledger_through_a_real_intake(ledger, queries, intake):
     sku = random_sku()
     receipt = receipt_document(sku, 10, f"po-{uuid.uuid4()}")
     headers = internal_headers(ERP_SECRET, receipt, str(uuid.uuid4()))
 
     def committed() -> int:
         try:
-            return ledger.get_item(sku).totals.committed
+            return queries.get_item(sku).totals.committed
         except UnknownSku:
             return -1
 

@@ -92,7 +92,7 @@ def _replay(sku, stock_events, rule_events, defaults, at):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_stock_and_ats_as_of_any_time_equal_the_projections_fold_of_the_events_by_then(
-    ledger, data
+    ledger, time_travel, data
 ):
     sku = random_sku("asof")
     defaults = [
@@ -119,9 +119,9 @@ def test_stock_and_ats_as_of_any_time_equal_the_projections_fold_of_the_events_b
         expected = _replay(sku, stock_events, rule_events, defaults, at)
         if expected is None:
             with pytest.raises(UnknownSku):
-                ledger.availability_at(sku, at, defaults)
+                time_travel.availability_at(sku, at, defaults)
             continue
-        item, allocations = ledger.availability_at(sku, at, defaults)
+        item, allocations = time_travel.availability_at(sku, at, defaults)
         assert (item.version, item.locations) == (expected[0].version, expected[0].locations)
         assert allocations == expected[1]
 
@@ -150,7 +150,7 @@ def test_rules_changed_between_two_times_give_each_time_its_own_ats(ledger):
     assert [s["step"] for s in shown["steps"]] == ["pool", "share", "safety_buffer", "rounding"]
 
 
-def test_a_skus_override_applies_to_it_from_the_time_it_was_recorded(ledger):
+def test_a_skus_override_applies_to_it_from_the_time_it_was_recorded(ledger, time_travel):
     sku, other = random_sku(), random_sku()
     channel = ChannelRule(_unique("shop"))
     ledger.record_batch([change(K.RECEIPT, sku, 10), change(K.RECEIPT, other, 10)])
@@ -159,14 +159,16 @@ def test_a_skus_override_applies_to_it_from_the_time_it_was_recorded(ledger):
     after_override = datetime.now(UTC)
 
     def ats(name, at):
-        _, allocations = ledger.availability_at(name, at, [channel])
+        _, allocations = time_travel.availability_at(name, at, [channel])
         return allocations[channel.channel_id].available_to_sell
 
     assert (ats(sku, before_override), ats(sku, after_override)) == (10, 6)
     assert ats(other, after_override) == 10
 
 
-def test_velocity_weighs_the_channels_by_the_week_up_to_the_day_the_last_event_occurred(ledger):
+def test_velocity_weighs_the_channels_by_the_week_up_to_the_day_the_last_event_occurred(
+    ledger, time_travel
+):
     sku = random_sku()
     shop, market = _unique("shop"), _unique("market")
     rules = [
@@ -179,7 +181,7 @@ def test_velocity_weighs_the_channels_by_the_week_up_to_the_day_the_last_event_o
     ledger.record(change(K.SALE, sku, 10, source=shop))
     at = datetime.now(UTC)
 
-    _, allocations = ledger.availability_at(sku, at, rules)
+    _, allocations = time_travel.availability_at(sku, at, rules)
 
     # 80 available, split by the last week's sales: the market's sold before it.
     assert {c: a.available_to_sell for c, a in allocations.items()} == {shop: 80, market: 0}
@@ -187,6 +189,7 @@ def test_velocity_weighs_the_channels_by_the_week_up_to_the_day_the_last_event_o
 
 def test_velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred_not_of_the_time_asked(
     ledger,
+    time_travel,
 ):
     sku = random_sku()
     shop, market = _unique("shop"), _unique("market")
@@ -199,7 +202,7 @@ def test_velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred_not_of_th
     ledger.record(change(K.SALE, sku, 4, source=shop, occurred_at=days_ago[11]))
     ledger.record(change(K.SALE, sku, 10, source=market, occurred_at=days_ago[9]))
 
-    _, allocations = ledger.availability_at(sku, datetime.now(UTC) + timedelta(days=1), rules)
+    _, allocations = time_travel.availability_at(sku, datetime.now(UTC) + timedelta(days=1), rules)
 
     # The projection computed the SKU when the market's sale came in, with the week up to the
     # day it occurred: 86 available, 10 : 4. No sale in the week before "now" changes that.
@@ -210,7 +213,9 @@ def test_velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred_not_of_th
 # Oversells in context ------------------------------------------------------------------------
 
 
-def test_an_oversell_shows_its_neighbouring_events_and_each_channels_ats_either_side(ledger):
+def test_an_oversell_shows_its_neighbouring_events_and_each_channels_ats_either_side(
+    ledger, time_travel
+):
     sku = random_sku()
     shop = ChannelRule(_unique("shop"))
     capped = ChannelRule(_unique("capped"), max_quantity=1)
@@ -251,18 +256,20 @@ def test_an_oversell_shows_its_neighbouring_events_and_each_channels_ats_either_
         },
     }
     # "After" is the ledger as of the moment the sale was recorded.
-    _, allocations = ledger.availability_at(sku, oversold.receipt.recorded_at, [shop, capped])
+    _, allocations = time_travel.availability_at(sku, oversold.receipt.recorded_at, [shop, capped])
     assert {c: a.available_to_sell for c, a in allocations.items()} == {
         c: ats["available_to_sell"] for c, ats in found["channels"]["after"].items()
     }
 
 
-def test_an_oversell_by_a_new_skus_first_sale_has_nothing_before_it(ledger):
+def test_an_oversell_by_a_new_skus_first_sale_has_nothing_before_it(ledger, time_travel):
     sku = random_sku()
     shop = ChannelRule(_unique("shop"))
     ledger.record(change(K.SALE, sku, 2))  # v1 created, v2 sold from nothing
 
-    [found] = [o for o in ledger.oversells_in_context([shop], limit=1000) if o.receipt.sku == sku]
+    [found] = [
+        o for o in time_travel.oversells_in_context([shop], limit=1000) if o.receipt.sku == sku
+    ]
 
     assert found.events_before == []
     assert found.before.item.version == 1
@@ -272,6 +279,7 @@ def test_an_oversell_by_a_new_skus_first_sale_has_nothing_before_it(ledger):
 
 def test_an_oversells_channels_either_side_are_what_the_projection_held_with_backfilled_sales(
     ledger,
+    time_travel,
 ):
     sku = random_sku()
     shop, market = _unique("shop"), _unique("market")
@@ -284,7 +292,9 @@ def test_an_oversells_channels_either_side_are_what_the_projection_held_with_bac
     ledger.record(change(K.SALE, sku, 20, source=shop, occurred_at=days_ago[11]))
     ledger.record(change(K.SALE, sku, 16, source=market, occurred_at=days_ago[1]))  # oversold
 
-    [found] = [o for o in ledger.oversells_in_context(defaults, limit=1000) if o.receipt.sku == sku]
+    [found] = [
+        o for o in time_travel.oversells_in_context(defaults, limit=1000) if o.receipt.sku == sku
+    ]
 
     stock_events = list(ledger.events.get(inventory_item_id(sku)))
     rule_events = {r.channel_id: [] for r in defaults}
@@ -302,7 +312,9 @@ def test_an_oversells_channels_either_side_are_what_the_projection_held_with_bac
     }
 
 
-def test_the_channels_of_an_oversell_are_those_of_the_rules_in_force_at_the_sale(ledger):
+def test_the_channels_of_an_oversell_are_those_of_the_rules_in_force_at_the_sale(
+    ledger, time_travel
+):
     sku = random_sku()
     channel_id = _unique("shop")
     defaults = [ChannelRule(channel_id, share_percent=50)]
@@ -310,7 +322,9 @@ def test_the_channels_of_an_oversell_are_those_of_the_rules_in_force_at_the_sale
     ledger.record(change(K.SALE, sku, 12))  # oversold with the default rules in force
     ledger.change_channel_rules(ChannelRule(channel_id, share_percent=100), "merch", "later")
 
-    [found] = [o for o in ledger.oversells_in_context(defaults, limit=1000) if o.receipt.sku == sku]
+    [found] = [
+        o for o in time_travel.oversells_in_context(defaults, limit=1000) if o.receipt.sku == sku
+    ]
 
     assert found.before.allocations[channel_id].available_to_sell == 5
 

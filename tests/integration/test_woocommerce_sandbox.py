@@ -298,7 +298,7 @@ def test_the_control_routes_drive_the_store_over_http(store):
 # End to end ----------------------------------------------------------------------------------
 
 
-def test_a_shoppers_purchase_reaches_invsyncs_ledger(ledger, database_url, redis_url):
+def test_a_shoppers_purchase_reaches_invsyncs_ledger(ledger, queries, database_url, redis_url):
     from tests.integration.test_intake import committed, receive
 
     sku = random_sku()
@@ -312,7 +312,7 @@ def test_a_shoppers_purchase_reaches_invsyncs_ledger(ledger, database_url, redis
         order_id = sandbox.buy(sku, 3)
         wait_until(lambda: committed(ledger, sku) == 3)
         sandbox.set_order_status(order_id, "completed")
-        wait_until(lambda: ledger.get_item(sku).totals.on_hand == 7)
+        wait_until(lambda: queries.get_item(sku).totals.on_hand == 7)
         assert committed(ledger, sku) == 0
         assert {s.status for s in sandbox.webhooks.sent} == {200}
     sandbox.close()
