@@ -117,6 +117,23 @@ def json_of(response: httpx.Response) -> object:
         return None
 
 
+def objects(value: object) -> list[dict[str, Any]]:
+    """The objects in a list of an answer (issues, items); none if it is no list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def required(answer: Mapping[str, Any], key: str) -> str:
+    """A text `key` the answer must hold.
+
+    Raises:
+        ChannelError: SP-API answered without it.
+    """
+    value = answer.get(key)
+    if not isinstance(value, str) or not value:
+        raise ChannelError(f"SP-API answered without {key}: {answer}")
+    return value
+
+
 def describe(response: httpx.Response) -> str:
     """SP-API errors are `{"errors": [{"code", "message", "details"}]}`."""
     body = json_of(response)

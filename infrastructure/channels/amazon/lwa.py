@@ -18,8 +18,6 @@ import httpx
 from infrastructure.channels.gateway import ChannelAuthFailed
 from infrastructure.channels.http import exchange
 
-TOKEN_URL = "https://api.amazon.com/auth/o2/token"
-
 
 @dataclass(frozen=True)
 class LwaCredentials:
