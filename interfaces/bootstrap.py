@@ -171,7 +171,7 @@ def open_service(
 
 
 @contextmanager
-def open_database(settings: Settings) -> Iterator[str]:
+def database_only(settings: Settings) -> Iterator[str]:
     """The URL of the configured (or embedded) database, migrated: for the commands that need
     no Redis."""
     with composition.servers(settings, with_redis=False) as found:
@@ -182,9 +182,9 @@ def open_database(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def open_ledger(settings: Settings) -> Iterator[Ledger]:
-    """The ledger alone, on `open_database`'s database."""
-    with open_database(settings) as database_url:
+def ledger_only(settings: Settings) -> Iterator[Ledger]:
+    """The ledger alone, on `database_only`'s database: for the stock commands."""
+    with database_only(settings) as database_url:
         ledger = composition.open_ledger(database_url, settings.database)
         try:
             yield ledger

@@ -15,7 +15,7 @@ from infrastructure.projections import PROJECTIONS, Rebuild, RebuildReport
 from infrastructure.retention import Retention
 from infrastructure.settings import Settings
 from interfaces import composition
-from interfaces.bootstrap import open_database
+from interfaces.bootstrap import database_only
 from interfaces.cli.common import CliError, configured_rules, console, errors_as_messages
 
 SHOWN_DIFFERENCES = 50
@@ -39,7 +39,7 @@ def rebuild(
         if projection not in PROJECTIONS:
             raise CliError(f"no projection {projection!r}; known: {', '.join(PROJECTIONS)}")
         rules = configured_rules()
-        with open_database(Settings.from_env()) as database_url, _progress() as bar:
+        with database_only(Settings.from_env()) as database_url, _progress() as bar:
             task = bar.add_task(f"rebuilding {projection}", total=None)
             report = Rebuild(database_url, rules).run(
                 lambda done, aim: bar.update(task, completed=done, total=aim)
@@ -84,7 +84,7 @@ def prune() -> None:
     with errors_as_messages():
         settings = Settings.from_env()
         config = load_config(settings.config_path).retention
-        with open_database(settings) as database_url:
+        with database_only(settings) as database_url:
             inbox = composition.inbox(database_url)
             keys = composition.idempotency_store(database_url)
             try:

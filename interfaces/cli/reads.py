@@ -15,7 +15,7 @@ from application.receipts import HistoryFilter
 from application.time_travel import TimeTravel
 from domain.stock import ChangeKind
 from infrastructure.settings import Settings
-from interfaces.bootstrap import open_ledger
+from interfaces.bootstrap import ledger_only
 from interfaces.cli.common import configured_rules, console, errors_as_messages, parse_time
 from interfaces.cli.tables import EVENT_COLUMNS, event_row, print_item
 from interfaces.presenters import (
@@ -50,7 +50,7 @@ def show(
 def _item_at(sku: str, when: datetime | None) -> dict[str, Any]:
     """The SKU's document now (`when` None), or as it was at `when` with each channel's ATS."""
     rules = configured_rules() if when else []
-    with open_ledger(Settings.from_env()) as ledger:
+    with ledger_only(Settings.from_env()) as ledger:
         if when is None:
             return item_document(LedgerQueries(ledger).get_item(sku))
         item, allocations = TimeTravel(ledger).availability_at(sku, when, rules)
@@ -71,7 +71,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List a SKU's ledger events, newest first."""
-    with errors_as_messages(), open_ledger(Settings.from_env()) as ledger:
+    with errors_as_messages(), ledger_only(Settings.from_env()) as ledger:
         queries = LedgerQueries(ledger)
         queries.get_item(sku)
         page = queries.history(
@@ -107,7 +107,7 @@ def oversells(
     with errors_as_messages():
         until = parse_time(before) if before else None
         rules = configured_rules()
-        with open_ledger(Settings.from_env()) as ledger:
+        with ledger_only(Settings.from_env()) as ledger:
             found = TimeTravel(ledger).oversells_in_context(
                 rules, limit=limit, before=until, context=context
             )

@@ -13,7 +13,7 @@ from application.ledger_queries import LedgerQueries
 from application.outcomes import OutcomeStatus
 from domain.stock import AdjustmentReason, ChangeKind, QuantityState, StockChange
 from infrastructure.settings import Settings
-from interfaces.bootstrap import open_ledger
+from interfaces.bootstrap import ledger_only
 from interfaces.cli.common import CliError, errors_as_messages
 from interfaces.cli.tables import print_item
 from interfaces.presenters import item_document
@@ -99,7 +99,7 @@ def transfer(
 
 
 def _record(change_of: Callable[[str, datetime], StockChange]) -> None:
-    with errors_as_messages(), open_ledger(Settings.from_env()) as ledger:
+    with errors_as_messages(), ledger_only(Settings.from_env()) as ledger:
         outcome = ledger.record(change_of(f"cli:{uuid.uuid4()}", datetime.now(UTC)))
         if outcome.status is OutcomeStatus.REJECTED:
             raise CliError(str(outcome.error))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,3 +23,10 @@ async def routing_problem(request: Request, exc: Exception) -> Response:
     response = problem(status, HTTPStatus(status).phrase, detail)
     response.headers.update(getattr(exc, "headers", None) or {})
     return response
+
+
+def invalid_fields(error: ValidationError) -> str:
+    """What a request body got wrong, one `field.path: why` per error (`body` for the whole)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+    )

@@ -16,7 +16,7 @@ from application.errors import UnknownSku
 from application.reservations import Reservation, Reservations, UnknownReservationId
 from domain.errors import DomainError
 from interfaces.http.inputs import KnownSku, Location, ReservationId, Units
-from interfaces.http.problems import problem
+from interfaces.http.problems import invalid_fields, problem
 
 MAX_HOLD = timedelta(days=366)  # a hold of longer is a mistake
 
@@ -67,12 +67,6 @@ def hold_expiry(
     return expires
 
 
-def _detail(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
-    )
-
-
 def reservation_routes(reservations: Reservations) -> list[Route]:
     def listing(request: Request) -> Response:
         held = reservations.open(request.query_params.get("sku"))
@@ -83,7 +77,7 @@ def reservation_routes(reservations: Reservations) -> list[Route]:
             wanted = ReservationIn.model_validate_json(await request.body())
             expires = hold_expiry(wanted.expires_at, wanted.ttl_seconds, datetime.now(UTC))
         except ValidationError as error:
-            return problem(422, "Invalid reservation", _detail(error))
+            return problem(422, "Invalid reservation", invalid_fields(error))
         except InvalidHold as error:
             return problem(422, "Invalid reservation", str(error))
         try:
