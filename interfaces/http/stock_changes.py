@@ -18,6 +18,7 @@ from domain.errors import DomainError
 from domain.stock import ChangeKind, QuantityState, StockChange
 from infrastructure.idempotency import (
     MAX_KEY_LENGTH,
+    Claim,
     ClaimState,
     IdempotencyStore,
     request_hash,
@@ -90,62 +91,91 @@ def stock_changes_endpoint(
     """`caught_up(timeout)` waits until the projections have folded all that is recorded; with
     `?wait=true` the answer comes after it (read your writes), saying in `Projections-Caught-Up`
     whether it came in time."""
+    return _StockChanges(ledger, idempotency, caught_up).post
 
-    async def post(request: Request) -> Response:
+
+class _StockChanges:
+    def __init__(
+        self,
+        ledger: Ledger,
+        idempotency: IdempotencyStore | None,
+        caught_up: Callable[[float], bool] | None,
+    ) -> None:
+        self.ledger, self.idempotency, self.caught_up = ledger, idempotency, caught_up
+
+    async def post(self, request: Request) -> Response:
         wait = flag(request.query_params.get("wait"), "wait")
         body = await request.body()
         # Who made it: the token's name; with no tokens configured (loopback only), "api".
         source = getattr(request.state, "token", None) or "api"
         key = request.headers.get("idempotency-key")
-        if key is None or idempotency is None:
-            status, document = await run_in_threadpool(_record, ledger, body, source)
-            return await _answer(status, document, wait)
+        if key is None or self.idempotency is None:
+            status, document = await run_in_threadpool(_record, self.ledger, body, source)
+            return await self._answer(status, document, wait)
         if refusal := key_refusal(key):
             return problem(400, "Invalid Idempotency-Key", refusal)
+        return await self._once(
+            self.idempotency, request, key=key, body=body, source=source, wait=wait
+        )
+
+    async def _once(
+        self,
+        keys: IdempotencyStore,
+        request: Request,
+        *,
+        key: str,
+        body: bytes,
+        source: str,
+        wait: bool,
+    ) -> Response:
+        """Record the body once per key: a repeat replays the first answer."""
         # Keys are the token's own: two clients may well pick the same one.
         owner = getattr(request.state, "token_id", None) or ""
         fingerprint = request_hash("POST", request.url.path, body)
-        claim = await run_in_threadpool(idempotency.claim, owner, key, fingerprint)
-        if claim.state is ClaimState.MISMATCH:
-            return problem(
-                422,
-                "Idempotency key reused",
-                "this Idempotency-Key was used with another request body",
-            )
-        if claim.state is ClaimState.IN_FLIGHT:
-            response = problem(
-                409,
-                "Request in progress",
-                "the first request with this Idempotency-Key is still running: retry shortly",
-            )
-            response.headers["Retry-After"] = "1"
-            return response
-        if claim.state is ClaimState.REPLAY:
-            return JSONResponse(
-                claim.body,
-                status_code=claim.status or 200,
-                headers={"Idempotent-Replayed": "true"},
-                media_type=_media(claim.status or 200),
-            )
+        claim = await run_in_threadpool(keys.claim, owner, key, fingerprint)
+        if claim.state is not ClaimState.CLAIMED:
+            return _claimed_before(claim)
         assert claim.token is not None
         try:
-            status, document = await run_in_threadpool(_record, ledger, body, source)
+            status, document = await run_in_threadpool(_record, self.ledger, body, source)
         except BaseException:
             # The outcome is unknown to the client: its retry must run (business keys keep
             # the ledger exact), not replay a failure or wait out the claim's lease.
-            await run_in_threadpool(idempotency.abandon, owner, key, claim.token)
+            await run_in_threadpool(keys.abandon, owner, key, claim.token)
             raise
-        await run_in_threadpool(idempotency.complete, owner, key, claim.token, status, document)
-        return await _answer(status, document, wait)
+        await run_in_threadpool(keys.complete, owner, key, claim.token, status, document)
+        return await self._answer(status, document, wait)
 
-    async def _answer(status: int, document: dict[str, Any], wait: bool) -> Response:
+    async def _answer(self, status: int, document: dict[str, Any], wait: bool) -> Response:
         response = JSONResponse(document, status_code=status, media_type=_media(status))
-        if wait and caught_up is not None and status < 400:
-            in_time = await run_in_threadpool(caught_up, WAIT_SECONDS)
+        if wait and self.caught_up is not None and status < 400:
+            in_time = await run_in_threadpool(self.caught_up, WAIT_SECONDS)
             response.headers["Projections-Caught-Up"] = "true" if in_time else "false"
         return response
 
-    return post
+
+def _claimed_before(claim: Claim) -> Response:
+    """The answer to a key used before: another body, still running, or the first answer."""
+    if claim.state is ClaimState.MISMATCH:
+        return problem(
+            422,
+            "Idempotency key reused",
+            "this Idempotency-Key was used with another request body",
+        )
+    if claim.state is ClaimState.IN_FLIGHT:
+        response = problem(
+            409,
+            "Request in progress",
+            "the first request with this Idempotency-Key is still running: retry shortly",
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+    return JSONResponse(
+        claim.body,
+        status_code=claim.status or 200,
+        headers={"Idempotent-Replayed": "true"},
+        media_type=_media(claim.status or 200),
+    )
 
 
 def key_refusal(key: str) -> str | None:
