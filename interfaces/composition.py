@@ -35,6 +35,7 @@ from infrastructure.intake_writer import GroupCommitWriter, Stored
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, create_projection_tables
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.push.store import create_push_tables
@@ -220,7 +221,10 @@ def build_intake(
     client = redis.Redis.from_url(redis_url)
     reads = GatewayReads(
         lambda channel, rates: ChannelGate(
-            client, channel.id, GatePolicy(rate=channel.push.rate_per_second), namespace
+            RedisLimits(client),
+            channel.id,
+            GatePolicy(rate=channel.push.rate_per_second),
+            namespace,
         ).turns(rates)
     )
     router = ChannelRouter(config, reads)
@@ -261,7 +265,7 @@ def build_propagation(
     return build_push_service(
         database_url,
         intake.queues.broker,
-        client,
+        RedisLimits(client),
         gateways,
         namespace,
         pool_max=min(4, limits.pool_max),
@@ -284,7 +288,7 @@ def running_propagation(
     benchmarks that bring their own channels."""
     broker = make_broker(redis_url, database_url, namespace)
     client = redis.Redis.from_url(redis_url)
-    propagation = build_push_service(database_url, broker, client, gateways, namespace)
+    propagation = build_push_service(database_url, broker, RedisLimits(client), gateways, namespace)
     broker.emit_after("process_boot")  # without it, time limits are silently off
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=CONSUMER_POLL_MS)
     with AvailabilityRunner(eventsourcing_env(database_url), rules):

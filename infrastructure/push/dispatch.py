@@ -18,6 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.projections.availability import PROJECTION_CHANNEL
+from infrastructure.push.limits import LimitsBackend
 from infrastructure.push.pusher import Pusher
 from infrastructure.push.store import PushStore
 
@@ -58,7 +59,7 @@ def _drainer(pusher: Pusher) -> Callable[[], None]:
 class Dispatcher:
     """Nudges each channel with pending rows every `every` seconds, and at once when a
     projection commits; at most once per `nudge_spacing` seconds per channel across all
-    dispatchers (a Redis key), so many dispatchers do not flood a queue."""
+    dispatchers (a limiter of theirs), so many dispatchers do not flood a queue."""
 
     def __init__(
         self,
@@ -66,15 +67,18 @@ class Dispatcher:
         store: PushStore,
         queues: PushQueues,
         pushers: Mapping[str, Pusher],
-        client: redis.Redis,
+        limits: LimitsBackend,
         *,
         every: float = 0.25,
         nudge_spacing: float = 0.02,
         namespace: str = "invsync",
     ) -> None:
         self._database_url, self._store, self._queues = database_url, store, queues
-        self._pushers, self._redis, self._every = pushers, client, every
-        self._namespace, self._spacing = namespace, nudge_spacing
+        self._pushers, self._every = pushers, every
+        self._nudges = {
+            channel_id: limits.limiter(f"{namespace}:push:{channel_id}:nudged", nudge_spacing)
+            for channel_id in pushers
+        }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="push-dispatcher", daemon=True)
 
@@ -95,8 +99,7 @@ class Dispatcher:
             pusher = self._pushers[channel_id]
             if pusher.gate.closed_for() > 0 or pusher.gate.busy():
                 continue  # it asked us to wait, or a drain is on it
-            key = f"{self._namespace}:push:{channel_id}:nudged"
-            if self._redis.set(key, "1", nx=True, px=max(1, int(self._spacing * 1000))):
+            if self._nudges[channel_id].take(wait=0):
                 self._queues.send(channel_id)
                 nudged.append(channel_id)
         return nudged

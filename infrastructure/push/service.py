@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from infrastructure.channels.gateway import ChannelGateway
@@ -18,6 +17,7 @@ from infrastructure.config import PushConfig
 from infrastructure.periodic import every
 from infrastructure.push.dispatch import Dispatcher, PushQueues
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.limits import LimitsBackend
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
 
@@ -82,7 +82,7 @@ class Propagation:
 def build_propagation(
     database_url: str,
     broker: RedisBroker,
-    client: redis.Redis,
+    limits: LimitsBackend,
     gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
     namespace: str = "invsync",
     *,
@@ -94,7 +94,7 @@ def build_propagation(
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():
         gate = ChannelGate(
-            client,
+            limits,
             channel_id,
             GatePolicy(
                 rate=config.rate_per_second,
@@ -114,7 +114,7 @@ def build_propagation(
         )
         pushers[channel_id] = Pusher(gateway, store, gate, policy, hot)
     queues = PushQueues(broker, pushers)
-    dispatcher = Dispatcher(database_url, store, queues, pushers, client, namespace=namespace)
+    dispatcher = Dispatcher(database_url, store, queues, pushers, limits, namespace=namespace)
     return Propagation(store, pushers, queues, dispatcher)
 
 

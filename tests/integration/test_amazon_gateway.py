@@ -20,6 +20,7 @@ from infrastructure.channels.gateway import (
     Throttled,
 )
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.redis_limits import RedisLimits
 from tests.integration.amazon_models import sp_api_models
 from tests.integration.intake_fixtures import wait_until
 
@@ -352,7 +353,7 @@ def test_a_feed_still_processing_is_not_settled_and_is_looked_at_no_more_often_t
 @pytest.fixture
 def turns(redis_url):
     client = redis.Redis.from_url(redis_url)
-    gate = ChannelGate(client, "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(RedisLimits(client), "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
     yield gate.turns
     client.close()
 

@@ -34,6 +34,7 @@ from infrastructure.idempotency import IdempotencyStore
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.projections.jobs import RebuildJobs
+from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import Propagation, build_propagation
 from infrastructure.queue import make_broker
 from infrastructure.reservation_store import PostgresReservations
@@ -65,7 +66,7 @@ def propagating_to(database_url: str, redis_url: str, shop_url: str) -> Iterator
     client = redis.Redis.from_url(redis_url)
     gateway = WooCommerceGateway(shop_url, "ck_fuzz", "cs_fuzz", channel_id="woo-eu")
     propagation = build_propagation(
-        database_url, broker, client, {"woo-eu": (gateway, PushConfig())}
+        database_url, broker, RedisLimits(client), {"woo-eu": (gateway, PushConfig())}
     )
     try:
         yield propagation

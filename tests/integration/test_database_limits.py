@@ -211,13 +211,14 @@ def test_the_composition_root_applies_the_configured_limits_and_none_unless_conf
 def test_the_pushers_pool_takes_the_bound_and_timeout(scratch_database, redis_url):
     import redis
 
+    from infrastructure.push.redis_limits import RedisLimits
     from infrastructure.push.service import build_propagation
     from infrastructure.queue import make_broker
 
     broker = make_broker(redis_url, scratch_database, f"test-{uuid.uuid4().hex[:8]}")
     client = redis.Redis.from_url(redis_url)
     propagation = build_propagation(
-        scratch_database, broker, client, {}, pool_max=2, statement_timeout_ms=1500
+        scratch_database, broker, RedisLimits(client), {}, pool_max=2, statement_timeout_ms=1500
     )
     try:
         assert propagation.store._pool.max_size == 2

@@ -26,6 +26,7 @@ from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.store import PushStore
 from tests.helpers import change, random_sku
 
@@ -91,7 +92,9 @@ def runner(scratch_database):
 
 
 def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, interval=0.0, **policy):
-    gate = ChannelGate(client, CHANNEL, GatePolicy(**policy), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(
+        RedisLimits(client), CHANNEL, GatePolicy(**policy), namespace=uuid.uuid4().hex
+    )
     push_policy = PushPolicy(batch_window=window, call_timeout=1.0, sku_interval=interval)
     return Pusher(channel, store, gate, push_policy, hot=lambda: set(hot))
 
@@ -376,7 +379,7 @@ def test_the_drain_lock_outlasts_the_slowest_drain_a_channel_allows(client):
     slowest = longest_drain(PushConfig(timeout_seconds=120))
     assert slowest >= PushPolicy.turn + 3 * 120  # a lookup, a push and a re-read, each timing out
     namespace = uuid.uuid4().hex
-    gate = ChannelGate(client, CHANNEL, GatePolicy(hold=slowest), namespace=namespace)
+    gate = ChannelGate(RedisLimits(client), CHANNEL, GatePolicy(hold=slowest), namespace=namespace)
     with gate.draining() as mine:
         assert mine
         left = client.pttl(f"{namespace}:push:{CHANNEL}:drain")

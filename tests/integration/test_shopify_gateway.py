@@ -23,6 +23,7 @@ from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.gateway import SET_QUANTITIES, ShopifyGateway
 from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.redis_limits import RedisLimits
 from tests.helpers import random_sku
 
 TOKEN = "shpat_gateway_test"
@@ -300,7 +301,9 @@ def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate
     shop, gateway, redis_url
 ):
     client = redis.Redis.from_url(redis_url)
-    gate = ChannelGate(client, "shopify", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(
+        RedisLimits(client), "shopify", GatePolicy(rate=5), namespace=uuid.uuid4().hex
+    )
     gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
     sku = random_sku()
     shop.set_stock(sku, 0)

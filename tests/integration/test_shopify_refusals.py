@@ -31,6 +31,7 @@ from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.store import Pending, PushStore
 from interfaces.composition import running_propagation
 from interfaces.http.schemas import ChannelSync
@@ -76,7 +77,9 @@ def runner(scratch_database):
 def pusher(shop, store, client) -> Iterator[Pusher]:
     sandbox, url = shop
     gateway = ShopifyGateway(url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0)
-    gate = ChannelGate(client, SHOPIFY, GatePolicy(rate=50), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(
+        RedisLimits(client), SHOPIFY, GatePolicy(rate=50), namespace=uuid.uuid4().hex
+    )
     gateway.turns = gate.turns(gateway.rates)
     policy = PushPolicy(batch_window=0.0, call_timeout=1.0, sku_interval=0.0)
     yield Pusher(gateway, store, gate, policy)

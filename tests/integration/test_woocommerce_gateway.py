@@ -22,6 +22,7 @@ from infrastructure.channels.sandbox import SandboxServer, free_port
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.redis_limits import RedisLimits
 from tests.integration.tls import tls_server
 
 KEY, SECRET = "ck_test", "cs_test"
@@ -193,7 +194,7 @@ def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(
     store, gateway, redis_url
 ):
     client = redis.Redis.from_url(redis_url)
-    gate = ChannelGate(client, "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(RedisLimits(client), "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
     gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
     tee = store.sandbox.add_product("TEE", None, name="T-shirt")
     store.sandbox.add_product("TEE-S", 1, parent=tee)
@@ -368,7 +369,7 @@ def test_refunds_of_a_refused_key_or_a_down_store_raise_as_pushes_do(store):
 
 def test_reading_refunds_takes_a_turn_of_the_channels_rate_per_call(store, gateway, redis_url):
     client = redis.Redis.from_url(redis_url)
-    gate = ChannelGate(client, "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
+    gate = ChannelGate(RedisLimits(client), "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
     gateway.turns = gate.turns(gateway.rates)
     store.sandbox.add_product("WOO-1", 10)
     order_id = store.sandbox.buy("WOO-1", 2)

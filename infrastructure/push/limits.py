@@ -1,0 +1,122 @@
+"""What decides whether a channel may be called, behind small interfaces with one backend for
+many processes (Redis: `redis_limits.py`) and one for a single process and tests (memory:
+`memory_limits.py`), as Dramatiq's rate limiters have backends. Every worker building its gate
+from the same backend and keys shares the limits: the rate (`Limiter`), the channel's pauses and
+circuit breaker (`Breaker`), and the lock that lets one worker at a time drain it (`DrainLock`).
+The numbers (spacing, cooldowns) are pure functions here, so both backends keep them alike."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Per channel: `rate` (>= 2) calls per second at most in any one-second window; the
+    breaker opens after `failures` failed calls in a row, for `cooldown` seconds, doubling up
+    to `max_cooldown` while the channel stays down."""
+
+    rate: float = 2.0
+    failures: int = 3
+    cooldown: float = 1.0
+    max_cooldown: float = 60.0
+    # The longest one drain may hold the channel: past it, the lock of a worker that died
+    # mid-drain frees itself. Longer than any drain can take (its turn and its slowest calls),
+    # or a second worker would drain beside a slow first one.
+    hold: float = 60.0
+
+
+class Limiter(Protocol):
+    """At most one call per interval under one key, across every worker sharing the backend."""
+
+    def take(self, wait: float) -> bool:
+        """True once a call may go, waiting at most `wait` seconds for its turn; a turn not
+        taken books nothing."""
+        ...
+
+
+class Breaker(Protocol):
+    """Whether a channel may be called: not while it asked us to wait, nor while the breaker
+    is open after failures in a row."""
+
+    def closed_for(self) -> float:
+        """Seconds before the channel may be called again (paused or open); 0: now."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """The channel asked us to wait (HTTP 429, Retry-After)."""
+        ...
+
+    def succeeded(self) -> None:
+        """A call went through: the failures in a row and the cooldown start again."""
+        ...
+
+    def failed(self) -> bool:
+        """Count a failed call; True when it opened the breaker."""
+        ...
+
+    def is_open(self) -> bool: ...
+
+    def failures(self) -> int:
+        """The failed calls in a row."""
+        ...
+
+
+class DrainLock(Protocol):
+    """One worker at a time drains a channel."""
+
+    def draining(self) -> AbstractContextManager[bool]:
+        """True inside while this worker holds the channel; it frees itself after `hold`."""
+        ...
+
+    def busy(self) -> bool:
+        """True while some worker holds the channel."""
+        ...
+
+
+class LimitsBackend(Protocol):
+    """Where a gate's limits live; the same key names the same limit in every gate built."""
+
+    def limiter(self, key: str, interval: float) -> Limiter: ...
+
+    def breaker(self, key: str, policy: GatePolicy) -> Breaker: ...
+
+    def lock(self, key: str, hold: float) -> DrainLock: ...
+
+
+def call_interval(rate: float) -> float:
+    """The spacing of a channel's calls at `rate` a second: for rate - 1 calls a second (80 %
+    of the rate at least), so a window of one second holds rate - 1 calls as admitted, and the
+    channel, counting calls as they arrive a few ms apart from when they were admitted, sees
+    the rate at most. Whole milliseconds, rounded up."""
+    return math.ceil(1000 / max(rate - 1, rate * 0.8)) / 1000
+
+
+def operation_interval(rate: float) -> float:
+    """The spacing of an operation the channel limits apart, at 80 % of its documented `rate`
+    (the channel counts tokens by its own clock, which is not ours to the millisecond)."""
+    return 1 / (0.8 * rate)
+
+
+def cooldown(policy: GatePolicy, trips: int) -> float:
+    """How long the breaker stays open the `trips`-th time in a row it opens."""
+    return min(policy.max_cooldown, policy.cooldown * 2.0 ** (trips - 1))
+
+
+def wait_for_turn(try_take: Callable[[], float], wait: float) -> bool:
+    """Ask `try_take` (0: taken, else the seconds until the next turn) until it grants a turn
+    or `wait` seconds have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        due_in = try_take()
+        if due_in == 0:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, due_in))

@@ -1,0 +1,117 @@
+"""The limits (`limits.py`) in Redis, shared by every worker process, by Redis's clock.
+
+The rate is the cell rate algorithm (GCRA) with a burst of one, in one Lua script. Why not
+Dramatiq's limiters for it: its bucket limiter admits one call per bucket anywhere in it, so two
+calls can go back to back across a bucket's edge, and a sliding second overlaps one bucket more
+than 1000/bucket; to keep every one-second window within a channel's limit it has to run at 80 %
+of it. Strict spacing keeps any window of n intervals to n calls, so the limit can be used
+nearly whole, and evenly: at a channel's limit, an event waits half an interval on average."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import cast
+
+import redis
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
+
+# KEYS[1]: the theoretical arrival time (ms) of the next call. ARGV[1]: the interval (ms).
+# Returns 0 when the call may go now (and books the next slot), else the ms to wait.
+_TAKE = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local next_at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ms < next_at then
+  return next_at - ms
+end
+local interval = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], ms + interval, 'PX', interval)
+return 0
+"""
+
+
+class RedisLimits:
+    """`LimitsBackend` in Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def limiter(self, key: str, interval: float) -> RedisLimiter:
+        return RedisLimiter(self.client, key, interval)
+
+    def breaker(self, key: str, policy: GatePolicy) -> RedisBreaker:
+        return RedisBreaker(self.client, key, policy)
+
+    def lock(self, key: str, hold: float) -> RedisDrainLock:
+        return RedisDrainLock(self.client, key, hold)
+
+
+class RedisLimiter:
+    """At most one call per `interval` seconds under `key`, across every worker."""
+
+    def __init__(self, client: redis.Redis, key: str, interval: float) -> None:
+        self.key, self.interval = key, interval
+        self._take = client.register_script(_TAKE)
+        self._interval_ms = max(1, round(interval * 1000))
+
+    def take(self, wait: float) -> bool:
+        return wait_for_turn(self._try, wait)
+
+    def _try(self) -> float:
+        return cast(int, self._take(keys=[self.key], args=[self._interval_ms])) / 1000
+
+
+class RedisBreaker:
+    """Pauses and the breaker of the channel under `key`: keys that expire when they end
+    (`:pause`, `:open`), and counters (`:failures`, `:trips`) a success deletes."""
+
+    def __init__(self, client: redis.Redis, key: str, policy: GatePolicy) -> None:
+        self._redis, self._key, self._policy = client, key, policy
+
+    def closed_for(self) -> float:
+        left = [cast(int, self._redis.pttl(f"{self._key}:{name}")) for name in ("pause", "open")]
+        return max((ms for ms in left if ms > 0), default=0) / 1000
+
+    def pause(self, seconds: float) -> None:
+        self._redis.set(f"{self._key}:pause", "1", px=max(1, int(seconds * 1000)))
+
+    def succeeded(self) -> None:
+        self._redis.delete(f"{self._key}:failures", f"{self._key}:trips")
+
+    def failed(self) -> bool:
+        failures = cast(int, self._redis.incr(f"{self._key}:failures"))
+        if failures < self._policy.failures:
+            return False
+        trips = cast(int, self._redis.incr(f"{self._key}:trips"))
+        open_for = cooldown(self._policy, trips)
+        self._redis.set(f"{self._key}:open", "1", px=int(open_for * 1000))
+        self._redis.set(f"{self._key}:failures", self._policy.failures - 1)  # one more reopens
+        return True
+
+    def is_open(self) -> bool:
+        return bool(self._redis.exists(f"{self._key}:open"))
+
+    def failures(self) -> int:
+        return int(cast(bytes, self._redis.get(f"{self._key}:failures") or 0))
+
+
+class RedisDrainLock:
+    """Dramatiq's concurrent limiter with a limit of one under `key`."""
+
+    def __init__(self, client: redis.Redis, key: str, hold: float) -> None:
+        self._redis, self._key = client, key
+        self._mutex = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            RedisBackend(client=client), key, limit=1, ttl=int(hold * 1000)
+        )
+
+    @contextmanager
+    def draining(self) -> Iterator[bool]:
+        with self._mutex.acquire(raise_on_failure=False) as acquired:
+            yield bool(acquired)
+
+    def busy(self) -> bool:
+        return int(cast(bytes, self._redis.get(self._key) or 0)) > 0
