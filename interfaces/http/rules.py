@@ -110,7 +110,7 @@ class _ChannelRules:
         default = self.by_channel[channel_id]
         _, recorded = self.queries.channel_rules(default)
         override = recorded.overrides.get(sku, {}) if recorded else {}
-        rule = recorded.rule_for(sku, default) if recorded else default
+        rule = self.queries.rule_for(sku, default)
         return {
             "channel_id": channel_id,
             "sku": sku,

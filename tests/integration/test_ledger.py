@@ -8,11 +8,10 @@ from application.errors import LedgerBusy, UnknownSku
 from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
 from application.outcomes import OutcomeStatus
-from application.receipts import HistoryFilter
-from domain.errors import InsufficientStock
-from domain.inventory import InventoryItem, inventory_item_id
+from domain.inventory import inventory_item_id
 from domain.stock import ChangeKind, Levels
 from infrastructure.postgres import eventsourcing_env
+from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
 
 K = ChangeKind
@@ -42,21 +41,7 @@ def test_the_same_business_key_counts_once_and_returns_the_first_outcome(ledger,
 
 
 def test_a_rule_breaking_change_is_rejected_alone_in_a_batch(ledger, queries):
-    sku = random_sku()
-    outcomes = ledger.record_batch(
-        [
-            change(K.RECEIPT, sku, 2),
-            change(K.ADJUSTMENT, sku, -5, reason="damaged"),
-            change(K.SALE, sku, 1),
-        ]
-    )
-    assert [o.status for o in outcomes] == [
-        OutcomeStatus.APPLIED,
-        OutcomeStatus.REJECTED,
-        OutcomeStatus.APPLIED,
-    ]
-    assert isinstance(outcomes[1].error, InsufficientStock)
-    assert queries.get_item(sku).levels_at("main") == Levels(on_hand=2, committed=1)
+    scenarios.a_rule_breaker_is_rejected_alone_in_a_batch(ledger, queries)
 
 
 def test_a_batch_applies_changes_of_many_skus_in_one_transaction(ledger, queries):
@@ -129,27 +114,7 @@ def test_stock_as_of_a_time(ledger, time_travel):
 
 
 def test_history_pages_newest_first_and_filters_by_kind_and_time(ledger, queries):
-    sku = random_sku()
-    ledger.record(change(K.RECEIPT, sku, 10))
-    start = datetime.now(UTC)
-    for _ in range(5):
-        ledger.record(change(K.SALE, sku, 1))
-    ledger.record(change(K.ADJUSTMENT, sku, 2, reason="found"))
-
-    page = queries.history(sku, HistoryFilter(), limit=4)
-    assert [e.originator_version for e in page.events] == [8, 7, 6, 5]
-    rest = queries.history(sku, HistoryFilter(cursor=page.next_cursor), limit=4)
-    assert [e.originator_version for e in rest.events] == [4, 3, 2]
-    assert rest.next_cursor is None
-
-    oldest = queries.history(sku, HistoryFilter(newest_first=False), limit=2)
-    assert [e.originator_version for e in oldest.events] == [2, 3]
-    sales = queries.history(sku, HistoryFilter(kinds=frozenset({K.SALE})), limit=50)
-    assert {type(e) for e in sales.events} == {InventoryItem.Sold}
-    assert len(sales.events) == 5
-    recent = queries.history(sku, HistoryFilter(since=start), limit=50)
-    assert [e.originator_version for e in recent.events] == [8, 7, 6, 5, 4, 3]
-    assert queries.history(sku, HistoryFilter(until=start), limit=50).events[0].quantity == 10
+    scenarios.history_pages_newest_first_and_filters_by_kind_and_time(ledger, queries)
 
 
 def test_eight_threads_lose_no_update_on_one_sku(ledger, queries):

@@ -22,6 +22,7 @@ from domain.rules import ChannelRules, channel_rules_id
 from domain.stock import ChangeKind
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
+from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
 
 K = ChangeKind
@@ -191,23 +192,7 @@ def test_velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred_not_of_th
     ledger,
     time_travel,
 ):
-    sku = random_sku()
-    shop, market = _unique("shop"), _unique("market")
-    rules = [
-        ChannelRule(shop, share_percent=50, velocity_weighted=True),
-        ChannelRule(market, share_percent=50, velocity_weighted=True),
-    ]
-    days_ago = [datetime.now(UTC) - timedelta(days=n) for n in range(13)]
-    ledger.record(change(K.RECEIPT, sku, 100, occurred_at=days_ago[12]))
-    ledger.record(change(K.SALE, sku, 4, source=shop, occurred_at=days_ago[11]))
-    ledger.record(change(K.SALE, sku, 10, source=market, occurred_at=days_ago[9]))
-
-    _, allocations = time_travel.availability_at(sku, datetime.now(UTC) + timedelta(days=1), rules)
-
-    # The projection computed the SKU when the market's sale came in, with the week up to the
-    # day it occurred: 86 available, 10 : 4. No sale in the week before "now" changes that.
-    assert {c: a.available_to_sell for c, a in allocations.items()} == {shop: 24, market: 61}
-    assert allocations[market].steps[1].rule.startswith("71.4286% (floor 0% + velocity")
+    scenarios.velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred(ledger, time_travel)
 
 
 # Oversells in context ------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from eventsourcing.persistence import IntegrityError
 from application.errors import LedgerBusy
 from application.outcomes import OutcomeStatus
 from domain.allocation import ChannelRule, InvalidRule
-from domain.errors import InsufficientStock
 from domain.orders import Facts, LineTarget, OrderUpdate, Units, stamp
 from domain.stock import ChangeKind, Levels
+from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
 from tests.memory import MemoryRecorder, memory_ledger
 
@@ -52,17 +52,7 @@ def test_a_business_key_used_again_for_another_sku_is_refused_naming_the_first(l
 
 
 def test_a_rule_breaker_is_rejected_alone_and_the_rest_of_its_batch_applied(ledger, queries):
-    sku = random_sku()
-    outcomes = ledger.record_batch(
-        [
-            change(K.RECEIPT, sku, 2),
-            change(K.ADJUSTMENT, sku, -5, reason="damaged"),
-            change(K.SALE, sku, 1),
-        ]
-    )
-    assert [o.status for o in outcomes] == [APPLIED, REJECTED, APPLIED]
-    assert isinstance(outcomes[1].error, InsufficientStock)
-    assert queries.get_item(sku).levels_at("main") == Levels(on_hand=2, committed=1)
+    scenarios.a_rule_breaker_is_rejected_alone_in_a_batch(ledger, queries)
 
 
 def test_a_fact_twice_in_one_batch_counts_once(ledger, queries):

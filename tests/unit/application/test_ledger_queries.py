@@ -1,15 +1,12 @@
 """The ledger's reads on the in-memory store: stock, history pages and filters, SKUs, audits
 and oversells."""
 
-import time
-from datetime import UTC, datetime
-
 import pytest
 
 from application.errors import UnknownSku
 from application.receipts import AuditFilter, HistoryFilter
-from domain.inventory import InventoryItem
 from domain.stock import ChangeKind
+from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
 
 K = ChangeKind
@@ -21,26 +18,7 @@ def test_a_sku_never_recorded_is_unknown(queries):
 
 
 def test_history_pages_newest_first_and_filters_by_kind_and_time(ledger, queries):
-    sku = random_sku()
-    ledger.record(change(K.RECEIPT, sku, 10))
-    time.sleep(0.001)
-    start = datetime.now(UTC)
-    for _ in range(5):
-        ledger.record(change(K.SALE, sku, 1))
-    ledger.record(change(K.ADJUSTMENT, sku, 2, reason="found"))
-
-    page = queries.history(sku, HistoryFilter(), limit=4)
-    assert [e.originator_version for e in page.events] == [8, 7, 6, 5]
-    rest = queries.history(sku, HistoryFilter(cursor=page.next_cursor), limit=4)
-    assert [e.originator_version for e in rest.events] == [4, 3, 2]
-    assert rest.next_cursor is None
-    oldest = queries.history(sku, HistoryFilter(newest_first=False), limit=2)
-    assert [e.originator_version for e in oldest.events] == [2, 3]
-    sales = queries.history(sku, HistoryFilter(kinds=frozenset({K.SALE})), limit=50)
-    assert [type(e) for e in sales.events] == [InventoryItem.Sold] * 5
-    recent = queries.history(sku, HistoryFilter(since=start), limit=50)
-    assert [e.originator_version for e in recent.events] == [8, 7, 6, 5, 4, 3]
-    assert queries.history(sku, HistoryFilter(until=start), limit=50).events[0].quantity == 10
+    scenarios.history_pages_newest_first_and_filters_by_kind_and_time(ledger, queries)
     assert queries.history(random_sku(), HistoryFilter()).events == []
 
 

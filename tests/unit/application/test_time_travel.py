@@ -2,13 +2,14 @@
 the rules in force then, and an oversell with what surrounded it."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from application.errors import UnknownSku
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
+from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
 
 K = ChangeKind
@@ -53,21 +54,8 @@ def test_each_channels_ats_at_a_moment_follows_the_rules_in_force_then(ledger, t
     assert (ats(before_change), ats(after_change)) == (5, 1)
 
 
-def test_velocity_weighs_the_channels_by_the_week_up_to_the_last_event(ledger, time_travel):
-    sku = random_sku()
-    shop, market = random_sku("shop"), random_sku("market")
-    rules = [
-        ChannelRule(shop, share_percent=50, velocity_weighted=True),
-        ChannelRule(market, share_percent=50, velocity_weighted=True),
-    ]
-    days_ago = [datetime.now(UTC) - timedelta(days=n) for n in range(13)]
-    ledger.record(change(K.RECEIPT, sku, 100, occurred_at=days_ago[12]))
-    ledger.record(change(K.SALE, sku, 4, source=shop, occurred_at=days_ago[11]))
-    ledger.record(change(K.SALE, sku, 10, source=market, occurred_at=days_ago[9]))
-
-    _, allocations = time_travel.availability_at(sku, datetime.now(UTC) + timedelta(days=1), rules)
-
-    assert {c: a.available_to_sell for c, a in allocations.items()} == {shop: 24, market: 61}
+def test_velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred(ledger, time_travel):
+    scenarios.velocity_of_a_backfilled_sale_is_that_of_the_week_it_occurred(ledger, time_travel)
 
 
 def test_an_oversell_comes_with_its_neighbouring_events_and_the_ats_either_side(
