@@ -44,15 +44,15 @@ from application.ledger import Ledger
 from domain.stock import ChangeKind, StockChange
 from infrastructure.channels.amazon.gateway import RATES, AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.gateway import ChannelGateway, Push
-from infrastructure.channels.sandbox import CallLog, SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.postgres import eventsourcing_env
 from interfaces.composition import migrate
+from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.server import CallLog, SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.woocommerce.store import WooCommerceSandbox
 
 SKUS = [f"PROP-{n:04d}" for n in range(200)]
 RATE_PER_SECOND = float(

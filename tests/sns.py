@@ -4,32 +4,37 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+
+from sandboxes.amazon.sns import string_to_sign
 
 CERTIFICATE_PATH = "/SimpleNotificationService-local.pem"
 
-# What a publisher signs (CHANNELS.md §3.2), written out here rather than taken from the code
-# under test, so the two are checked against each other.
-PUBLISHER_KEYS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "Confirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+# AWS's example notification, whose string to sign CHANNELS.md §3.2 gives: both the sandbox's
+# signer and our verifier are held to it.
+AWS_EXAMPLE_NOTIFICATION = {
+    "Type": "Notification",
+    "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+    "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
+    "Subject": "My First Message",
+    "Message": "Hello world!",
+    "Timestamp": "2012-05-02T00:54:06.655Z",
+    "SignatureVersion": "1",
+    "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe",
 }
+AWS_EXAMPLE_STRING_TO_SIGN = (
+    b"Message\nHello world!\n"
+    b"MessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n"
+    b"Subject\nMy First Message\n"
+    b"Timestamp\n2012-05-02T00:54:06.655Z\n"
+    b"TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\n"
+    b"Type\nNotification\n"
+)
 
 
 class SnsHost:
@@ -81,21 +86,6 @@ def _handler_for(host: SnsHost) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def self_signed_pem(key: rsa.RSAPrivateKey) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.local.amazonaws.com")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.now(UTC) - timedelta(days=400))
-        .not_valid_after(datetime.now(UTC) + timedelta(days=400))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
 def signed(
     message: dict[str, Any],
     key: rsa.RSAPrivateKey,
@@ -103,9 +93,9 @@ def signed(
     version: str = "1",
     digest_version: str | None = None,
 ) -> dict[str, Any]:
-    """`message` signed as SNS signs it: SHA1withRSA for version 1, SHA256withRSA for 2."""
-    keys = PUBLISHER_KEYS["Notification" if message["Type"] == "Notification" else "Confirmation"]
-    canonical = "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode()
+    """`message` signed as SNS signs it: SHA1withRSA for version 1, SHA256withRSA for 2 (the
+    string to sign is the sandbox's, written from AWS's documentation, not our verifier's)."""
+    canonical = string_to_sign(message)
     algorithm = hashes.SHA1() if (digest_version or version) == "1" else hashes.SHA256()
     signature = key.sign(canonical, padding.PKCS1v15(), algorithm)
     return {

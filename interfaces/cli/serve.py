@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +21,8 @@ from interfaces.cli.common import CliError, errors_as_messages
 log = logging.getLogger("invsync")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# What the `sandbox` extra installs (and the package itself, left out of an image built without it).
+_SANDBOX_EXTRA = frozenset({"sandboxes", "graphql", "jsonschema_rs"})
 
 
 def run(
@@ -93,21 +96,38 @@ def _service(*, threads: int = 4, migrate: bool = False, demo: bool = False) -> 
 
 
 def _demo_channels(stack: ExitStack, settings: Settings) -> tuple[Config, list[Any]]:
-    from interfaces.demo import demo_channels  # only the demo needs the sandbox stores
-
+    stores = _demo_stores()
     log.info("no configuration: starting the demo's sandbox stores (INVSYNC_DEMO=0: none)")
-    config, channels = stack.enter_context(demo_channels(settings.http_port))
+    config, channels = stack.enter_context(stores.demo_channels(settings.http_port))
     return config, channels
 
 
 def _start_shoppers(stack: ExitStack, service: Service, channels: list[Any]) -> None:
-    from interfaces.demo import Shoppers, stock_the_warehouse
-
-    stock_the_warehouse(service.ledger)
+    stores = _demo_stores()
+    stores.stock_the_warehouse(service.ledger)
     ready = f"http://127.0.0.1:{service.settings.http_port}/healthz"
-    shoppers = Shoppers(channels, service.ledger, ready)
+    shoppers = stores.Shoppers(channels, service.ledger, ready)
     shoppers.start()
     stack.callback(shoppers.stop)
+
+
+def _demo_stores() -> ModuleType:
+    """The demo's sandbox stores, imported only when the demo runs: the product never needs them,
+    so their libraries come with the `sandbox` extra, which a production install may leave out.
+
+    Raises:
+        CliError: the `sandbox` extra is not installed.
+    """
+    try:
+        from sandboxes import demo
+    except ModuleNotFoundError as error:
+        if error.name not in _SANDBOX_EXTRA:
+            raise
+        raise CliError(
+            f"the demo's stores need {error.name}, which is not installed: "
+            "pip install 'invsync[sandbox]' (or give a configuration file)"
+        ) from None
+    return demo
 
 
 def _refuse_an_open_api(service: Service) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.channels.amazon.sandbox_models import SpApiModels
+from sandboxes.amazon.models import SpApiModels
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "amazon"
 

@@ -10,7 +10,6 @@ import redis
 
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.amazon.sandbox import RATES, AmazonSandbox
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
     ChannelError,
@@ -21,6 +20,7 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
+from sandboxes.amazon.seller import RATES, AmazonSandbox
 from tests.integration.amazon_models import sp_api_models
 from tests.integration.intake_fixtures import wait_until
 

@@ -20,12 +20,12 @@ from application.intake import Delivery
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon import sns, translator
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
-from infrastructure.channels.amazon.sandbox_sns import SnsTopic
 from infrastructure.channels.amazon.verifier import make_verifier
 from infrastructure.channels.base import Accepted, SignatureInvalid
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.config import Config
+from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.amazon.sns import SnsTopic
+from sandboxes.server import SandboxServer
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
 from tests.integration.amazon_models import sp_api_models

@@ -26,9 +26,7 @@ from starlette.testclient import TestClient
 from application.reservations import Reservations
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import ApiToken, PushConfig
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.postgres import eventsourcing_env
@@ -48,6 +46,8 @@ from interfaces.http.operations import operations_routes
 from interfaces.http.projections import Projections, projection_routes
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.sync import sync_routes
+from sandboxes.server import SandboxServer
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import assert_problem, change, migrated_database, random_sku
 from tests.integration.intake_fixtures import channel_config, running_intake
 

@@ -30,7 +30,6 @@ from hypothesis.stateful import (
 from starlette.testclient import TestClient
 
 from domain.allocation import ChannelRule
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.config import ApiToken
 from infrastructure.idempotency import (
     MAX_KEY_LENGTH,
@@ -42,6 +41,7 @@ from infrastructure.idempotency import (
 from interfaces.composition import open_ledger
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
+from sandboxes.server import SandboxServer
 from tests.helpers import assert_problem, random_sku
 
 URL = "/api/v1/stock-changes"

@@ -11,10 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infrastructure.config import Config
+from sandboxes.amazon.sns import self_signed_pem
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import ERP_SECRET, channel_config, running_intake, wait_until
-from tests.sns import CERTIFICATE_PATH, SnsHost, self_signed_pem, signed
+from tests.sns import CERTIFICATE_PATH, SnsHost, signed
 from tests.unit.amazon_messages import (
     TOPIC_ARN,
     order_change,

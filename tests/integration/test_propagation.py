@@ -11,11 +11,11 @@ import pytest
 from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
+from sandboxes.server import SandboxServer
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually, pushed_by_two_workers
 

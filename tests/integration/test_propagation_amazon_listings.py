@@ -8,9 +8,9 @@ from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
+from sandboxes.amazon.seller import AmazonSandbox
 from tests.helpers import change, random_sku
 from tests.integration.amazon_models import sp_api_models
 from tests.integration.propagation_fixtures import eventually

@@ -17,13 +17,13 @@ from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.gateway import ChannelGateway
-from infrastructure.channels.sandbox import CallLog, Faults, SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
+from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.server import CallLog, Faults, SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually, pushed_by_two_workers
 

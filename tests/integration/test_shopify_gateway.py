@@ -19,11 +19,11 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.gateway import SET_QUANTITIES, ShopifyGateway
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
 from tests.helpers import random_sku
 
 TOKEN = "shpat_gateway_test"

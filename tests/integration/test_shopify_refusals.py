@@ -23,9 +23,7 @@ from starlette.testclient import TestClient
 from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify.gateway import ShopifyGateway
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.config import PushConfig
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
@@ -36,6 +34,8 @@ from infrastructure.push.store import Pending, PushStore
 from interfaces.composition import running_propagation
 from interfaces.http.schemas import ChannelSync
 from interfaces.http.sync import sync_routes
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
 

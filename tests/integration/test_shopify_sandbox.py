@@ -17,10 +17,11 @@ from starlette.routing import Route
 
 from application.errors import UnknownSku
 from application.intake import Delivery
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify import translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
-from infrastructure.channels.shopify.sandbox import ShopifySandbox, sign
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.shopify.webhooks import sign
 from tests.channels import internal_headers, receipt_document
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import (
@@ -124,7 +125,7 @@ def test_an_api_write_sends_the_level_update_echo_suppression_recognises(shop, r
 def test_a_failed_delivery_is_retried_with_the_same_id_and_body(shop, receiver):
     endpoint, _ = receiver
     endpoint.statuses = [500, 302]  # a redirect is a failure too
-    shop.webhooks.send("orders/create", {"id": 1, "line_items": []})
+    shop.send_webhook("orders/create", {"id": 1, "line_items": []})
     assert shop.webhooks.wait_idle()
     assert len(endpoint.received) == 3
     assert len({h["x-shopify-webhook-id"] for h, _ in endpoint.received}) == 1
@@ -135,24 +136,24 @@ def test_a_failed_delivery_is_retried_with_the_same_id_and_body(shop, receiver):
 def test_after_eight_failed_retries_the_subscription_is_deleted(shop, receiver):
     endpoint, _ = receiver
     endpoint.statuses = [503] * 9
-    shop.webhooks.send("orders/create", {"id": 2, "line_items": []})
+    shop.send_webhook("orders/create", {"id": 2, "line_items": []})
     assert shop.webhooks.wait_idle()
     assert len(endpoint.received) == 9
-    assert shop.webhooks.deleted
-    assert shop.webhooks.send("orders/create", {"id": 3, "line_items": []}) is None
+    assert not shop.webhooks.active  # deleted
+    assert shop.send_webhook("orders/create", {"id": 3, "line_items": []}) is None
 
 
 def test_duplicates_and_out_of_order_deliveries_on_demand(shop, receiver):
     endpoint, _ = receiver
     shop.webhooks.duplicates = 1
-    shop.webhooks.send("orders/create", {"id": 4, "line_items": []})
+    shop.send_webhook("orders/create", {"id": 4, "line_items": []})
     assert shop.webhooks.wait_idle()
     assert len({h["x-shopify-webhook-id"] for h, _ in endpoint.received}) == 1
     assert len(endpoint.received) == 2
     shop.webhooks.duplicates = 0
     with shop.webhooks.held():
-        shop.webhooks.send("orders/create", {"id": 5, "line_items": []})
-        shop.webhooks.send("orders/cancelled", {"id": 5, "line_items": []})
+        shop.send_webhook("orders/create", {"id": 5, "line_items": []})
+        shop.send_webhook("orders/cancelled", {"id": 5, "line_items": []})
     assert shop.webhooks.wait_idle()
     assert endpoint.topics()[2:] == ["orders/cancelled", "orders/create"]
 

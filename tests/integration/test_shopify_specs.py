@@ -33,10 +33,10 @@ from graphql.pyutils import Undefined
 from graphql.utilities import validate_input_value
 
 from infrastructure.channels.gateway import Push, PushStatus
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.shopify import gateway as shopify_gateway
 from infrastructure.channels.shopify.gateway import ShopifyGateway
-from infrastructure.channels.shopify.sandbox import REASONS, ShopifySandbox
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import REASONS, ShopifySandbox
 from tests.helpers import random_sku
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "shopify"

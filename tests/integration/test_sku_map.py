@@ -11,7 +11,6 @@ import pytest
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import (
     ChannelGateway,
@@ -21,13 +20,14 @@ from infrastructure.channels.gateway import (
     Throttled,
 )
 from infrastructure.channels.kinds import gateway_for
-from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
 from infrastructure.channels.sku_map import SkuMappedGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import Config, PushConfig
 from infrastructure.push.store import PushStore
 from interfaces.composition import running_propagation
+from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
 

@@ -18,11 +18,11 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
-from infrastructure.channels.sandbox import SandboxServer, free_port
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
+from sandboxes.server import SandboxServer, free_port
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.integration.tls import tls_server
 
 KEY, SECRET = "ck_test", "cs_test"

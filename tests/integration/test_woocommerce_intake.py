@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 
 from domain.stock import ChangeKind
-from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import Config
+from sandboxes.server import SandboxServer
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import change, random_sku
 from tests.integration.intake_fixtures import running_intake, wait_until
 

@@ -6,11 +6,11 @@ import time
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
+from sandboxes.server import SandboxServer
+from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
 

@@ -18,13 +18,13 @@ from starlette.routing import Route
 
 from application.intake import Delivery
 from infrastructure.channels.base import Accepted, Ping
-from infrastructure.channels.sandbox import SandboxServer
 from infrastructure.channels.woocommerce.auth import OAuth1Query
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
-from infrastructure.channels.woocommerce.sandbox_webhooks import WebhookDelivery
 from infrastructure.channels.woocommerce.translator import translate
 from infrastructure.channels.woocommerce.verifier import verify
+from sandboxes.server import SandboxServer
+from sandboxes.woocommerce.store import WooCommerceSandbox
+from sandboxes.woocommerce.webhooks import WebhookDelivery
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import WOO_SECRET, running_intake, wait_until
 from tests.integration.tls import tls_server

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from starlette.types import ASGIApp
 
-from infrastructure.channels.sandbox import free_port
+from sandboxes.server import free_port
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infrastructure.channels.amazon.sandbox_feeds import FULFILLMENT, check_patches, patched
+from sandboxes.amazon.feeds import FULFILLMENT, check_patches, patched
 
 SELLERS = {
     "fulfillment_channel_code": "DEFAULT",

@@ -25,7 +25,14 @@ from infrastructure.channels.amazon.sns import (
 from infrastructure.channels.amazon.translator import acknowledge
 from infrastructure.channels.amazon.verifier import make_verifier, verify
 from infrastructure.channels.base import Accepted, SignatureInvalid, VerificationUnavailable
-from tests.sns import CERTIFICATE_PATH, SnsHost, self_signed_pem, signed
+from sandboxes.amazon.sns import self_signed_pem
+from tests.sns import (
+    AWS_EXAMPLE_NOTIFICATION,
+    AWS_EXAMPLE_STRING_TO_SIGN,
+    CERTIFICATE_PATH,
+    SnsHost,
+    signed,
+)
 from tests.unit.amazon_messages import TOPIC_ARN, order_change, sns_confirmation, sns_notification
 
 NOW = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)
@@ -69,24 +76,7 @@ def stored(verdict: Accepted, message: dict[str, Any]) -> Delivery:
 
 
 def test_the_string_to_sign_is_the_documented_vector():
-    message = {
-        "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
-        "Subject": "My First Message",
-        "Message": "Hello world!",
-        "Timestamp": "2012-05-02T00:54:06.655Z",
-        "SignatureVersion": "1",
-        "UnsubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe",
-    }
-    assert string_to_sign(message) == (
-        b"Message\nHello world!\n"
-        b"MessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\n"
-        b"Subject\nMy First Message\n"
-        b"Timestamp\n2012-05-02T00:54:06.655Z\n"
-        b"TopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\n"
-        b"Type\nNotification\n"
-    )
+    assert string_to_sign(AWS_EXAMPLE_NOTIFICATION) == AWS_EXAMPLE_STRING_TO_SIGN
 
 
 def test_a_notification_without_subject_leaves_it_out_of_the_string_to_sign():

@@ -23,8 +23,9 @@ from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.verifier import verify as verify_shopify
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.verifier import verify as verify_woocommerce
+from sandboxes.amazon.sns import self_signed_pem
 from tests.channels import internal_headers
-from tests.sns import CERTIFICATE_PATH, SnsHost, self_signed_pem, signed
+from tests.sns import CERTIFICATE_PATH, SnsHost, signed
 from tests.unit.amazon_messages import TOPIC_ARN, sns_notification
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

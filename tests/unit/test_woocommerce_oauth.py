@@ -9,7 +9,7 @@ import pytest
 from oauthlib.oauth1 import SIGNATURE_TYPE_QUERY, Client
 
 from infrastructure.channels.woocommerce.auth import OAuth1Query, api_auth
-from infrastructure.channels.woocommerce.sandbox_oauth import (
+from sandboxes.woocommerce.oauth import (
     OAuthCheck,
     Refusal,
     header_params,

@@ -21,15 +21,15 @@ import httpx
 from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
 from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.amazon.sandbox import AmazonSandbox
-from infrastructure.channels.amazon.sandbox import OutOfStock as AmazonOutOfStock
-from infrastructure.channels.amazon.sandbox_sns import SnsTopic
-from infrastructure.channels.sandbox import SandboxServer
-from infrastructure.channels.shopify.sandbox import OutOfStock as ShopifyOutOfStock
-from infrastructure.channels.shopify.sandbox import ShopifySandbox
-from infrastructure.channels.woocommerce.sandbox import OutOfStock as WooOutOfStock
-from infrastructure.channels.woocommerce.sandbox import WooCommerceSandbox
 from infrastructure.config import Config
+from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.amazon.seller import OutOfStock as AmazonOutOfStock
+from sandboxes.amazon.sns import SnsTopic
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import OutOfStock as ShopifyOutOfStock
+from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.woocommerce.store import OutOfStock as WooOutOfStock
+from sandboxes.woocommerce.store import WooCommerceSandbox
 
 log = logging.getLogger("invsync.demo")
 

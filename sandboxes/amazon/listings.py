@@ -1,9 +1,9 @@
 """The Amazon sandbox's Listings Items API: `patchListingsItem`, `getListingsItem` and
-`searchListingsItems` over the seller's listings (see `sandbox.py` for what it imitates).
+`searchListingsItems` over the seller's listings (see `seller.py` for what it imitates).
 
 A listing keeps its `fulfillment_availability` attribute as Amazon does, every entry with all its
 fields, so a `merge` patch keeps the seller's `lead_time_to_ship_max_days` and `restock_date`
-and a `replace` drops them (`sandbox_feeds.patched`).
+and a `replace` drops them (`feeds.patched`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from infrastructure.channels.amazon.sandbox_feeds import (
+from sandboxes.amazon.feeds import (
     INVALID_MESSAGE,
     check_patches,
     patched,
@@ -24,8 +24,8 @@ from infrastructure.channels.amazon.sandbox_feeds import (
 )
 
 if TYPE_CHECKING:
-    from infrastructure.channels.amazon.sandbox import AmazonSandbox
-    from infrastructure.channels.amazon.sandbox_sns import Timeline
+    from sandboxes.amazon.seller import AmazonSandbox
+    from sandboxes.timeline import Timeline
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A Shopify store on this machine: the GraphQL Admin subset invsync uses, and a webhook sender.
 
-The API (`POST /admin/api/<version>/graphql.json`, schema in `sandbox_schema.graphql`) runs on
+The API (`POST /admin/api/<version>/graphql.json`, schema in `schema.graphql`) runs on
 graphql-core and answers as a live 2026-04 store does (CHANNELS.md §1.2-1.4, and the answers it
 gave in `../shared/specs/shopify/live-2026-04-inventory.json`): `X-Shopify-Access-Token` or 401;
 `inventorySetQuantities` all or nothing, `changeFromQuantity` required on every quantity (omitted:
@@ -27,26 +27,20 @@ committed); search understands `sku:` and `id:` terms joined by OR; no cursors.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import heapq
 import hmac
 import json
 import math
 import re
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 from graphql import (
     DirectiveNode,
     DocumentNode,
@@ -75,7 +69,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infrastructure.channels.sandbox import CallLog, Faults, faulty
+from sandboxes.server import CallLog, Faults, faulty
+from sandboxes.shopify import webhooks
+from sandboxes.shopify.webhooks import DOCUMENTED_RETRY_DELAYS
+from sandboxes.webhooks import Message
 
 API_VERSION = "2026-04"
 # Standard plan: 100 points/s restored (§1.3); the bucket holds 20 s of that.
@@ -84,8 +81,6 @@ MAXIMUM_AVAILABLE = 2000.0
 SINGLE_QUERY_MAX_COST = 1000
 MAX_PAGE = 250  # the largest `first`, and the largest input array (shopify.dev/api/usage/limits)
 MAX_QUANTITY = 1_000_000_000
-# 8 retries over about 4 hours with exponential backoff (§1.1); the exact steps are not published.
-DOCUMENTED_RETRY_DELAYS = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, 7200.0)
 # `inventorySetQuantities` reasons Shopify accepts.
 REASONS = frozenset(
     {
@@ -118,11 +113,6 @@ class OutOfStock(Exception):
     """Raised when a simulated shopper asks for more than the sandbox shows."""
 
 
-def sign(secret: str, body: bytes) -> str:
-    """`X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body under the app's secret."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def gid(kind: str, number: int) -> str:
     return f"gid://shopify/{kind}/{number}"
 
@@ -134,161 +124,6 @@ def gid_number(value: str, kind: str) -> int | None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# Webhooks ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """One event's delivery: the same id and bytes on every retry."""
-
-    topic: str
-    body: bytes
-    webhook_id: str
-    event_id: str
-    triggered_at: str
-
-
-@dataclass(frozen=True)
-class Attempt:
-    webhook_id: str
-    topic: str
-    retry: int  # 0: the first delivery
-    status: int | None  # None: no answer (refused, timed out)
-
-
-class WebhookSender:
-    """Delivers webhooks to `url` in a thread of its own, as Shopify's HTTPS delivery does.
-
-    A delivery succeeds on 2xx only (redirects count as failures). A failure is retried after
-    each of `retry_delays` with the same webhook id and body; once they are spent the
-    subscription is deleted (`deleted`) and nothing more is sent. `duplicates` sends each
-    delivery that many extra times; `held()` keeps deliveries back and releases them in reverse
-    order, for out-of-order tests."""
-
-    def __init__(
-        self,
-        secret: str,
-        shop_domain: str,
-        api_version: str,
-        url: str | None = None,
-        retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
-    ) -> None:
-        self.secret, self.shop_domain, self.api_version = secret, shop_domain, api_version
-        self.url, self.retry_delays = url, retry_delays
-        self.duplicates = 0
-        self.deleted = False
-        self.attempts: list[Attempt] = []
-        self._due: list[tuple[float, int, Webhook, int]] = []
-        self._held: list[Webhook] | None = None
-        self._busy = 0
-        self._order = count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        # Shopify: connection timeout 1 s, 5 s in all (§1.1).
-        self._client = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0))
-
-    def send(self, topic: str, payload: Json) -> Webhook | None:
-        """Queue one event's delivery; None when there is no subscription to deliver to."""
-        if self.url is None or self.deleted:
-            return None
-        webhook = Webhook(
-            topic,
-            json.dumps(payload, separators=(",", ":")).encode(),
-            str(uuid.uuid4()),
-            str(uuid.uuid4()),
-            _now(),
-        )
-        with self._wake:
-            if self._held is not None:
-                self._held.append(webhook)
-            else:
-                for _ in range(1 + self.duplicates):
-                    self._queue(webhook, retry=0, delay=0.0)
-        return webhook
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Deliveries queued inside the block go out after it, newest first."""
-        with self._wake:
-            self._held = []
-        try:
-            yield
-        finally:
-            with self._wake:
-                held, self._held = self._held or [], None
-                for webhook in reversed(held):
-                    self._queue(webhook, retry=0, delay=0.0)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Whether every queued delivery (and its retries) finished within `timeout`."""
-        deadline = time.monotonic() + timeout
-        with self._wake:
-            while self._busy:
-                if not self._wake.wait(deadline - time.monotonic()):
-                    return False
-        return True
-
-    def headers(self, webhook: Webhook) -> dict[str, str]:
-        return {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": webhook.topic,
-            "X-Shopify-Hmac-Sha256": sign(self.secret, webhook.body),
-            "X-Shopify-Shop-Domain": self.shop_domain,
-            "X-Shopify-API-Version": self.api_version,
-            "X-Shopify-Webhook-Id": webhook.webhook_id,
-            "X-Shopify-Event-Id": webhook.event_id,
-            "X-Shopify-Triggered-At": webhook.triggered_at,
-        }
-
-    def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._client.close()
-
-    def _queue(self, webhook: Webhook, retry: int, delay: float) -> None:
-        # Called holding `_wake`.
-        heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), webhook, retry))
-        self._busy += 1
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True, name="shopify-hooks")
-            self._thread.start()
-        self._wake.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and (not self._due or self._due[0][0] > time.monotonic()):
-                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
-                if self._closed:
-                    return
-                _, _, webhook, retry = heapq.heappop(self._due)
-            status = self._deliver(webhook)
-            self.attempts.append(Attempt(webhook.webhook_id, webhook.topic, retry, status))
-            with self._wake:
-                if status is None or not 200 <= status < 300:
-                    if retry < len(self.retry_delays):
-                        self._queue(webhook, retry + 1, self.retry_delays[retry])
-                    else:
-                        self.deleted = True  # an Admin API subscription is removed
-                self._busy -= 1
-                self._wake.notify_all()
-
-    def _deliver(self, webhook: Webhook) -> int | None:
-        if self.url is None:
-            return None
-        try:
-            answer = self._client.post(
-                self.url, content=webhook.body, headers=self.headers(webhook)
-            )
-        except httpx.HTTPError:
-            return None
-        return answer.status_code
 
 
 # Calculated query cost -------------------------------------------------------------------------
@@ -435,9 +270,8 @@ class ShopifySandbox:
         self.fields: Counter[str] = Counter()  # root fields answered, e.g. "inventoryItems"
         self.bucket = Bucket(maximum_available, restore_rate, maximum_available)
         self.throttle_status = 200
-        self.webhooks = WebhookSender(
-            webhook_secret, shop_domain, api_version, webhook_url, retry_delays
-        )
+        self.shop_domain = shop_domain
+        self.webhooks = webhooks.sender(webhook_url, webhook_secret, retry_delays)
         self._items: dict[str, Item] = {}
         self._ids = count(45_000_000_001)
         # key → [parameters' fingerprint, "running" | "failed" | "done", first result]
@@ -487,9 +321,14 @@ class ShopifySandbox:
             if item is None or item.available < quantity:
                 raise OutOfStock(f"{sku} shows {item and item.available}, asked {quantity}")
             order_id, line_id = next(self._ids), next(self._ids)
-            self.webhooks.send("orders/create", _order(order_id, line_id, item, quantity))
+            self.send_webhook("orders/create", _order(order_id, line_id, item, quantity))
             self._change(item, item.available - quantity, cause="shopper")
             return order_id
+
+    def send_webhook(self, topic: str, payload: Json) -> Message | None:
+        """Send `topic` with `payload` to the subscription; None when there is none."""
+        message = webhooks.webhook(topic, payload, self.shop_domain, self.api_version)
+        return self.webhooks.send(message)
 
     def close(self) -> None:
         self.webhooks.close()
@@ -499,7 +338,7 @@ class ShopifySandbox:
             return
         self.changes.append(Change(item.sku, item.available, available, cause))
         item.available, item.updated_at = available, _now()
-        self.webhooks.send(
+        self.send_webhook(
             "inventory_levels/update",
             {
                 "inventory_item_id": item.id,
@@ -955,7 +794,7 @@ def _page(items: list[Any], first: int | None) -> Json:
 
 def _schema(shop: ShopifySandbox) -> GraphQLSchema:
     """The schema subset with its fields resolved against `shop` (sources are `Item`s and dicts)."""
-    schema = build_schema((Path(__file__).parent / "sandbox_schema.graphql").read_text())
+    schema = build_schema((Path(__file__).parent / "schema.graphql").read_text())
 
     def counted(name: str, resolve: Any) -> Any:
         def resolver(source: Any, info: Any, **args: Any) -> Any:

@@ -10,8 +10,8 @@ quantities, `_refunded_item_id`; the order line keeps `_reduced_stock` and
 `_restock_refunded_items`); orders trashed, restored and deleted. API keys as WooCommerce checks
 them (`WC_REST_Authentication`): over HTTPS, HTTP Basic credentials (or
 `consumer_key`/`consumer_secret` in the query); over plain HTTP only one-legged OAuth 1.0a
-(`sandbox_oauth`), so Basic there gets the same 401 as no credentials. Its webhooks
-(`sandbox_webhooks`) are built at delivery time from the resource as it is then (`{"id"}` alone
+(`oauth.py`), so Basic there gets the same 401 as no credentials. Its webhooks
+(`webhooks.py`) are built at delivery time from the resource as it is then (`{"id"}` alone
 for a deletion), at most one pending per webhook and resource, sent once as PHP's
 `wp_json_encode` writes JSON (`\\/`, `\\uXXXX`), signed with X-WC-Webhook-Signature, never
 retried, and the webhook is disabled after the documented run of failures.
@@ -46,9 +46,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from infrastructure.channels.sandbox import CallLog, Faults, Handler, faulty
-from infrastructure.channels.woocommerce.sandbox_oauth import OAuthCheck, Refusal, header_params
-from infrastructure.channels.woocommerce.sandbox_orders import (
+from sandboxes.server import CallLog, Faults, Handler, faulty
+from sandboxes.woocommerce.oauth import OAuthCheck, Refusal, header_params
+from sandboxes.woocommerce.orders import (
     Line,
     Order,
     Refund,
@@ -57,7 +57,7 @@ from infrastructure.channels.woocommerce.sandbox_orders import (
     refund_json,
     wp_time,
 )
-from infrastructure.channels.woocommerce.sandbox_webhooks import WebhookSender
+from sandboxes.woocommerce.webhooks import Webhooks
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
@@ -150,7 +150,7 @@ class WooCommerceSandbox:
         self._orders: dict[int, Order] = {}
         self._ids, self._line_ids = itertools.count(90), itertools.count(300)
         self._lock = threading.RLock()
-        self.webhooks = WebhookSender(
+        self.webhooks = Webhooks(
             self._payload,
             self._lock,
             site_url=site_url,

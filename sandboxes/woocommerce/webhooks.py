@@ -1,29 +1,36 @@
-"""The WooCommerce sandbox's webhook sender, as `WC_Webhook` delivers (CHANNELS.md §2.1):
-payloads built at delivery time, at most one pending delivery per webhook and resource, sent once
-as PHP's `wp_json_encode` writes JSON, signed with X-WC-Webhook-Signature, never retried, and the
-webhook disabled after the documented run of failures."""
+"""A WooCommerce store's webhooks, as `WC_Webhook` delivers them (CHANNELS.md §2.1): each webhook
+a subscription of its own (topic, delivery URL, secret); payloads built at delivery time, at most
+one pending delivery per webhook and resource, sent once as PHP's `wp_json_encode` writes JSON,
+signed with X-WC-Webhook-Signature, never retried, and the webhook disabled after the documented
+run of failures. Deliveries go through the shared sender (`sandboxes.webhooks`), one per webhook;
+their timing is the store's, on one background thread, as Action Scheduler runs them."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import itertools
 import json
-import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from sandboxes.timeline import Timeline
+from sandboxes.webhooks import Message, WebhookSender
 
 USER_AGENT = "WooCommerce/9.9.0 Hookshot (WordPress/6.8.1)"
 
 
 @dataclass
 class Webhook:
+    """One webhook as WooCommerce keeps it (and the control API shows it)."""
+
     id: int
     topic: str  # order.created|updated|deleted|restored, product.updated
     delivery_url: str
@@ -34,19 +41,35 @@ class Webhook:
 
 @dataclass(frozen=True)
 class WebhookDelivery:
-    """One delivery attempt as sent: `status` is None when the target could not be reached."""
+    """One delivery as sent: `status` is None when the target could not be reached."""
 
     webhook_id: int
     topic: str
     resource_id: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: bytes
     status: int | None
 
 
-class WebhookSender:
-    """A store's webhooks as `WC_Webhook` delivers them: at most one pending delivery per
-    webhook and resource, its payload built when it is sent, sent once, never retried.
+class WooCommerceSigner:
+    """Signs as `WC_Webhook::generate_signature` does, under the webhook's secret."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def sign(self, message: Message) -> Message:
+        digest = hmac.new(self.secret.encode(), message.body, hashlib.sha256).digest()
+        return message.with_headers(**{"X-WC-Webhook-Signature": base64.b64encode(digest).decode()})
+
+
+def delivered(status: int) -> bool:
+    """`WC_Webhook::log_delivery`: 2xx, 301 and 302 succeed (a redirect is not followed)."""
+    return 200 <= status < 303
+
+
+class Webhooks:
+    """A store's webhooks: at most one pending delivery per webhook and resource, its payload
+    built when it is sent, sent once, never retried.
 
     Parameters:
         payload: the resource (topic, id) as it is now; None once it is deleted.
@@ -71,9 +94,9 @@ class WebhookSender:
         self.max_failures = max_failures
         self._payload, self._lock = payload, lock
         self._ids = itertools.count(1)
+        self._senders: dict[int, WebhookSender] = {}
         self._pending: set[tuple[int, int]] = set()  # (webhook id, resource id)
-        self._queue: queue.Queue[tuple[float, tuple[int, int]] | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
+        self._timeline = Timeline("woo-webhooks")
 
     def add(self, topic: str, delivery_url: str, secret: str) -> Webhook:
         """An active webhook for `topic` (order.created|updated|deleted|restored,
@@ -81,6 +104,12 @@ class WebhookSender:
         with self._lock:
             webhook = Webhook(next(self._ids), topic, delivery_url, secret)
             self.subscriptions[webhook.id] = webhook
+            self._senders[webhook.id] = WebhookSender(
+                delivery_url,
+                WooCommerceSigner(secret),
+                timeout=self.delivery_timeout,
+                delivered=delivered,
+            )
             return webhook
 
     def ping(self, webhook_id: int) -> int:
@@ -100,8 +129,7 @@ class WebhookSender:
                     continue
                 self._pending.add(key)
                 if self.auto_deliver:
-                    self._queue.put((time.monotonic() + self.delivery_delay, key))
-                    self._start()
+                    self._timeline.after(self.delivery_delay, functools.partial(self._deliver, key))
 
     def deliver_pending(self) -> list[WebhookDelivery]:
         """Deliver every pending webhook now, each with the resource as it is now."""
@@ -110,21 +138,9 @@ class WebhookSender:
         return [sent for key in keys if (sent := self._deliver(key)) is not None]
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=5)
-            self._worker = None
-
-    def _start(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, daemon=True, name="woo-webhooks")
-            self._worker.start()
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            due, key = item
-            time.sleep(max(due - time.monotonic(), 0.0))
-            self._deliver(key)
+        self._timeline.close()
+        for sender in self._senders.values():
+            sender.close()
 
     def _deliver(self, key: tuple[int, int]) -> WebhookDelivery | None:
         webhook_id, resource_id = key
@@ -136,45 +152,41 @@ class WebhookSender:
             payload = self._payload(webhook.topic, resource_id)
             if webhook.status != "active" or payload is None:
                 return None
-        body = php_json(payload)
-        headers = self._signed_headers(webhook, body)
-        try:
-            status: int | None = httpx.post(
-                webhook.delivery_url, content=body, headers=headers, timeout=self.delivery_timeout
-            ).status_code
-        except httpx.HTTPError:
-            status = None
-        sent = WebhookDelivery(webhook_id, webhook.topic, resource_id, headers, body, status)
+        attempt = self._senders[webhook_id].deliver(self._message(webhook, payload))
+        sent = WebhookDelivery(
+            webhook_id, webhook.topic, resource_id, attempt.headers, attempt.body, attempt.status
+        )
         with self._lock:
             self.sent.append(sent)
-            self._count(webhook, status)
+            self._count(webhook, attempt.delivered)
         return sent
 
-    def _count(self, webhook: Webhook, status: int | None) -> None:
-        """`WC_Webhook::log_delivery` and `failed_delivery`: 2xx, 301 and 302 succeed."""
-        if status is not None and 200 <= status < 303:
+    def _count(self, webhook: Webhook, succeeded: bool) -> None:
+        """`WC_Webhook::log_delivery` and `failed_delivery`."""
+        if succeeded:
             webhook.failure_count = 0
         elif webhook.failure_count > self.max_failures:
             webhook.status = "disabled"
         else:
             webhook.failure_count += 1
 
-    def _signed_headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
+    def _message(self, webhook: Webhook, payload: object) -> Message:
+        """The delivery, unsigned, with the headers WooCommerce sends beside the signature."""
         resource, _, event = webhook.topic.partition(".")
-        signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).digest()
         # wp_hash(id . time()): the same for two deliveries of one webhook in one second.
         stamp = f"{webhook.id}{int(time.time())}".encode()
-        return {
+        delivery_id = hmac.new(b"sandbox-salt", stamp, "md5").hexdigest()
+        headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
             "X-WC-Webhook-Source": self.site_url,
             "X-WC-Webhook-Topic": webhook.topic,
             "X-WC-Webhook-Resource": resource,
             "X-WC-Webhook-Event": event,
-            "X-WC-Webhook-Signature": base64.b64encode(signature).decode(),
             "X-WC-Webhook-ID": str(webhook.id),
-            "X-WC-Webhook-Delivery-ID": hmac.new(b"sandbox-salt", stamp, "md5").hexdigest(),
+            "X-WC-Webhook-Delivery-ID": delivery_id,
         }
+        return Message(webhook.topic, php_json(payload), headers, delivery_id)
 
 
 def php_json(payload: object) -> bytes:

@@ -15,8 +15,8 @@ message); a token bucket per operation with the models' default usage plans, 429
 `x-amzn-RateLimit-Limit` (the models declare it on other answers only). Given Amazon's models
 (`models`), it refuses what they refuse with 400 and notes its own answers they do not allow.
 Shoppers (`buy`, `cancel`, `ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE
-notifications through the SNS topic (see `sandbox_sns.py`). The Listings Items routes are in
-`sandbox_listings.py`, the Feeds routes in `sandbox_feeds.py`.
+notifications through the SNS topic (see `sns.py`). The Listings Items routes are in
+`listings.py`, the Feeds routes in `feeds.py`.
 
 Simplified: one seller, one marketplace, listings with only a fulfillment availability and no
 product data, so `productType` is required but not checked; patches of other attributes are
@@ -45,19 +45,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infrastructure.channels.amazon.gateway import RATES as DOCUMENTED_RATES
-from infrastructure.channels.amazon.sandbox_feeds import FeedDesk, sp_error
-from infrastructure.channels.amazon.sandbox_listings import Listing, ListingsDesk, amazon_time
-from infrastructure.channels.amazon.sandbox_sns import (
-    ACTION_PATH,
-    CERTIFICATE_PATH,
-    SnsTopic,
-    Timeline,
-)
-from infrastructure.channels.sandbox import CallLog, Faults, Handler, SandboxServer, faulty
+from sandboxes.amazon.feeds import FeedDesk, sp_error
+from sandboxes.amazon.listings import Listing, ListingsDesk, amazon_time
+from sandboxes.amazon.sns import ACTION_PATH, CERTIFICATE_PATH, SnsTopic
+from sandboxes.server import CallLog, Faults, Handler, SandboxServer, faulty
+from sandboxes.timeline import Timeline
 
 if TYPE_CHECKING:
-    from infrastructure.channels.amazon.sandbox_models import SpApiModels
+    from sandboxes.amazon.models import SpApiModels
 
 LISTINGS = "/listings/2021-08-01/items"
 FEEDS = "/feeds/2021-06-30"
@@ -73,17 +68,17 @@ class Rate:
     burst: int
 
 
-# The models' default usage plans: the gateway's documented rates, with their bursts.
-BURSTS = {
-    "patchListingsItem": 5,
-    "getListingsItem": 10,
-    "searchListingsItems": 5,
-    "createFeedDocument": 15,
-    "createFeed": 15,
-    "getFeed": 15,
-    "getFeedDocument": 10,
+# The models' default usage plans (requests a second, burst), written here from Amazon's models
+# and not taken from the gateway: a wrong rate there must meet Amazon's, not its own copy.
+RATES = {
+    "patchListingsItem": Rate(5.0, 5),
+    "getListingsItem": Rate(5.0, 10),
+    "searchListingsItems": Rate(5.0, 5),
+    "createFeedDocument": Rate(0.5, 15),
+    "createFeed": Rate(0.0083, 15),
+    "getFeed": Rate(2.0, 15),
+    "getFeedDocument": Rate(0.0222, 10),
 }
-RATES = {operation: Rate(rate, BURSTS[operation]) for operation, rate in DOCUMENTED_RATES.items()}
 
 
 @dataclass
@@ -127,7 +122,7 @@ class AmazonSandbox:
         rates: token buckets by operation, replacing the defaults named.
         topic: the SNS topic ORDER_CHANGE notifications go to (a topic with no subscription
             if None).
-        models: Amazon's SP-API models (see `sandbox_models.py`): when given, a request they do
+        models: Amazon's SP-API models (see `models.py`): when given, a request they do
             not allow is answered 400, and every answer of the sandbox's own they do not allow
             (a processing report too) is noted in `model_violations`.
         rate_limit_on_429: whether a 429 carries `x-amzn-RateLimit-Limit` (SP-API's need not:

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 if TYPE_CHECKING:
-    from infrastructure.channels.amazon.sandbox import AmazonSandbox
-    from infrastructure.channels.amazon.sandbox_sns import Timeline
+    from sandboxes.amazon.seller import AmazonSandbox
+    from sandboxes.timeline import Timeline
 
 UNKNOWN_SKU = "13013"  # legacy feeds' "SKU does not exist"; the JSON feed's code is unconfirmed
 INVALID_MESSAGE = "4000001"
