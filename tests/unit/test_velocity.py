@@ -87,3 +87,31 @@ def test_the_window_is_the_seven_days_up_to_the_day_given_both_included():
 def test_velocity_is_units_per_day_and_never_negative():
     sales = {("shopify", day(1)): 14, ("amazon", day(1)): -3}
     assert velocities_on(sales, TODAY) == {"shopify": 2.0, "amazon": 0.0}
+
+
+def test_the_projections_fold_counts_the_very_units_daily_sales_counts():
+    from application.availability import AvailabilityFold, RuleBook
+
+    item = InventoryItem("sku-1")
+    for stock_change in (
+        change(K.RECEIPT, "sku-1", 50, occurred_at=at(3)),
+        sale(2, "shopify", at(2)),
+        sale(3, "amazon", at(1)),
+        change(K.SALE_CANCELLATION, "sku-1", 1, source="amazon", occurred_at=at(1)),
+        sale(4, "shopify", at(0)),
+    ):
+        item.record(stock_change)
+    history = item.collect_events()  # its creation, then its stock events
+    fold = AvailabilityFold(RuleBook([]))
+    fold.fold(history)
+    counted = daily_sales(e for e in history if isinstance(e, InventoryItem.StockEvent))
+    assert (
+        fold.sales["sku-1"]
+        == counted
+        == {
+            ("shopify", day(2)): 2,
+            ("amazon", day(1)): 2,
+            ("shopify", day(0)): 4,
+        }
+    )
+    assert fold.sales_changed == {("sku-1", channel, sold_on) for channel, sold_on in counted}
