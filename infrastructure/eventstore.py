@@ -1,5 +1,10 @@
 """The ledger's event store: the library's PostgreSQL recorder plus a receipts table written in
-the same transaction as the events, under the same table lock."""
+the same transaction as the events, under the same table lock.
+
+Its tables are created here, not by the versioned migrations (`infrastructure/migrations/`):
+the `eventsourcing` library creates its events and snapshots tables, type and function with its
+own DDL, named after the application, and the receipts table is named after the events table
+and created with them (the library's recorder cases create both under other names)."""
 
 from __future__ import annotations
 

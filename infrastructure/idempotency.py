@@ -34,38 +34,6 @@ CLAIM_LEASE = timedelta(seconds=60)
 # Expired keys each claim deletes: cleanup on write, bounded so no request pays for a backlog.
 SWEEP_PER_CLAIM = 100
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS api_idempotency (
-        owner text NOT NULL DEFAULT '',
-        key text NOT NULL,
-        request_hash text NOT NULL,
-        status integer,
-        body jsonb,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        claim uuid,
-        claimed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (owner, key))""",
-    # Tables of earlier versions: keys shared by every token, no pending state.
-    "ALTER TABLE api_idempotency ADD COLUMN IF NOT EXISTS owner text NOT NULL DEFAULT ''",
-    "ALTER TABLE api_idempotency ADD COLUMN IF NOT EXISTS claim uuid",
-    "ALTER TABLE api_idempotency "
-    "ADD COLUMN IF NOT EXISTS claimed_at timestamptz NOT NULL DEFAULT now()",
-    "ALTER TABLE api_idempotency ALTER COLUMN status DROP NOT NULL",
-    "ALTER TABLE api_idempotency ALTER COLUMN body DROP NOT NULL",
-    """DO $$ BEGIN
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_index i JOIN pg_attribute a
-              ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-            WHERE i.indrelid = 'api_idempotency'::regclass AND i.indisprimary
-              AND a.attname = 'owner')
-        THEN
-            ALTER TABLE api_idempotency DROP CONSTRAINT IF EXISTS api_idempotency_pkey;
-            ALTER TABLE api_idempotency ADD PRIMARY KEY (owner, key);
-        END IF;
-    END $$""",
-    "CREATE INDEX IF NOT EXISTS api_idempotency_created_idx ON api_idempotency (created_at)",
-)
-
 
 class ClaimState(StrEnum):
     CLAIMED = "claimed"  # this request owns the key: run the change, then `complete`
@@ -198,9 +166,3 @@ def _seen(request: str, stored_hash: str, status: int | None, body: Any) -> Clai
     if status is None:
         return Claim(ClaimState.IN_FLIGHT)
     return Claim(ClaimState.REPLAY, status=status, body=body)
-
-
-def create_idempotency_table(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        for statement in DDL:
-            conn.execute(statement)

@@ -10,25 +10,12 @@ from psycopg.rows import dict_row
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
+from infrastructure import observations
+from infrastructure.observations import Reported
 from infrastructure.postgres import open_pool
 
 # How long a worker holds the deliveries it took; a killed worker's batch is free again after.
 CLAIM_SECONDS = 10
-
-
-# An observation filed under our SKU (the channel may name its own item), and marked an echo
-# when the channel shows what it last acknowledged from us.
-OBSERVE = (
-    "INSERT INTO channel_observations "
-    "(channel_id, sku, location, quantity, observed_at, reference, delivery_id, echo) "
-    "SELECT v.channel_id, coalesce(l.sku, v.sku), v.location, v.quantity, v.observed_at, "
-    "v.reference, v.delivery_id, coalesce(o.acknowledged_quantity = v.quantity, false) "
-    "FROM (VALUES (%s, %s, %s, %s::integer, %s::timestamptz, %s, %s::bigint)) "
-    "AS v(channel_id, sku, location, quantity, observed_at, reference, delivery_id) "
-    "LEFT JOIN channel_listings l ON l.channel_id = v.channel_id AND l.item_ref = v.sku "
-    "LEFT JOIN availability_outbox o "
-    "ON o.channel_id = v.channel_id AND o.sku = coalesce(l.sku, v.sku)"
-)
 
 
 class PostgresInbox:
@@ -82,21 +69,8 @@ class PostgresInbox:
                 "UPDATE inbox_deliveries SET waiting_for = %s WHERE id = %s",
                 [(list(r.waiting_for), r.delivery.id) for r in results if r.waiting_for],
             )
-            curs.executemany(
-                OBSERVE,
-                [
-                    (
-                        o.channel_id,
-                        o.sku,
-                        o.location,
-                        o.quantity,
-                        o.observed_at,
-                        o.reference,
-                        r.delivery.id,
-                    )
-                    for r in results
-                    for o in r.observations
-                ],
+            observations.file(
+                curs, [Reported(o, r.delivery.id) for r in results for o in r.observations]
             )
 
     def stale_pending(self, older_than_seconds: float, limit: int = 1000) -> list[dict[str, Any]]:
@@ -162,20 +136,12 @@ class PostgresInbox:
                 "AND processed_at < now() - make_interval(secs => %s)",
                 [deliveries_days * 86400],
             ).rowcount
-            observations = conn.execute(
-                "DELETE FROM channel_observations "
-                "WHERE observed_at < now() - make_interval(secs => %s)",
-                [observations_days * 86400],
-            ).rowcount
-        return {"deliveries": deliveries, "observations": observations}
+            observed = observations.prune(conn, observations_days)
+        return {"deliveries": deliveries, "observations": observed}
 
     def observations(self, channel_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._rows(
-            "SELECT channel_id, sku, location, quantity, observed_at, reference, delivery_id, echo"
-            " FROM channel_observations WHERE channel_id = %s ORDER BY id DESC LIMIT %s",
-            [channel_id, limit],
-        )
-        return [_jsonable(row) for row in rows]
+        with self._pool.connection() as conn:
+            return [_jsonable(row) for row in observations.latest(conn, channel_id, limit)]
 
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import psycopg
 from psycopg.rows import class_row
 
 from application.reservations import Reservation
 from infrastructure.postgres import open_pool
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS reservations (
-        id text PRIMARY KEY,
-        sku text NOT NULL,
-        location text NOT NULL,
-        quantity integer NOT NULL,
-        expires_at timestamptz,
-        created_at timestamptz NOT NULL,
-        released_at timestamptz,
-        release_reason text)""",
-    """CREATE INDEX IF NOT EXISTS reservations_expiry_idx
-        ON reservations (expires_at) WHERE released_at IS NULL""",
-    # Rows of earlier versions were written after the ledger's hold: confirmed.
-    "ALTER TABLE reservations ADD COLUMN IF NOT EXISTS confirmed boolean NOT NULL DEFAULT true",
-    """CREATE INDEX IF NOT EXISTS reservations_unconfirmed_idx
-        ON reservations (created_at) WHERE NOT confirmed""",
-)
 _COLUMNS = (
     "id, sku, location, quantity, expires_at, created_at, released_at, release_reason, confirmed"
 )
@@ -113,9 +95,3 @@ class PostgresReservations:
         ):
             curs.execute(query, params)
             return curs.fetchall()
-
-
-def create_reservation_table(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        for statement in DDL:
-            conn.execute(statement)

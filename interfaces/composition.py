@@ -28,19 +28,18 @@ from infrastructure.config import Config, PushConfig
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.eventstore import LedgerRecorder
-from infrastructure.idempotency import IdempotencyStore, create_idempotency_table
+from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox
-from infrastructure.intake_schema import create_intake_tables
 from infrastructure.intake_writer import GroupCommitWriter, Stored
+from infrastructure.migrations import apply_pending, migration_lock
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, create_projection_tables
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import Propagation
 from infrastructure.push.service import build_propagation as build_push_service
-from infrastructure.push.store import create_push_tables
 from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
-from infrastructure.reservation_store import PostgresReservations, create_reservation_table
+from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import DatabaseLimits, Settings
 
 log = logging.getLogger(__name__)
@@ -74,13 +73,12 @@ def servers(settings: Settings, *, with_redis: bool = True) -> Iterator[Servers]
 
 
 def migrate(database_url: str) -> None:
-    """Create every table invsync needs; safe to run again. Only this creates tables."""
-    build_ledger(eventsourcing_env(database_url, create_table=True)).close()
-    create_intake_tables(database_url)
-    create_idempotency_table(database_url)
-    create_reservation_table(database_url)
-    create_projection_tables(database_url, eventsourcing_env(database_url))
-    create_push_tables(database_url)
+    """Create or upgrade every table invsync needs; safe to run again, and beside another
+    process doing the same (they take turns). Only this creates tables."""
+    with migration_lock(database_url) as conn:
+        build_ledger(eventsourcing_env(database_url, create_table=True)).close()
+        apply_pending(conn)
+        create_projection_tables(database_url, eventsourcing_env(database_url))
     log.info("database migrated")
 
 

@@ -40,17 +40,23 @@ def change(kind: ChangeKind, sku: str, quantity: int, **fields: Any) -> StockCha
 
 
 @contextmanager
-def migrated_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A database of its own on `server_url`, migrated, dropped when the block ends."""
-    from interfaces.composition import migrate
-
+def empty_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on `server_url`, with no tables, dropped when the block ends."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
-        yield url
+        yield make_conninfo(server_url, dbname=name)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on `server_url`, migrated, dropped when the block ends."""
+    from interfaces.composition import migrate
+
+    with empty_database(server_url, prefix) as url:
+        migrate(url)
+        yield url

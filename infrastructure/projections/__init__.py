@@ -3,7 +3,12 @@ tracking position in one transaction (every ledger event counts exactly once), a
 the whole history into shadow tables that are swapped in atomically.
 
 `availability`: levels per (SKU, location), sales velocity per (SKU, channel), available-to-sell
-per (SKU, channel) by the channels' rules, and the outbox the pushers drain.
+per (SKU, channel) by the channels' rules; what changes goes to the outbox the pushers drain
+(`infrastructure/outbox.py`).
+
+The projections' tables are created here, not by the versioned migrations: the views create them
+in any schema (a rebuild fills copies in a schema of its own), and a change of their layout
+(`LAYOUT`) drops them for the runner to refill from the ledger, which holds all they hold.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from infrastructure import outbox
 from infrastructure.projections.availability import NAME, TABLES, AvailabilityView
 from infrastructure.projections.rebuild import Rebuild, RebuildReport
 from infrastructure.projections.runner import AvailabilityRunner, ProjectionWaiter, open_view
@@ -34,7 +40,8 @@ LAYOUT = 6
 
 
 def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
-    """Create the projections' tables (the migration's job only), replacing older layouts."""
+    """Create the projections' tables (the migration's job only), replacing older layouts; the
+    outbox (a migration's table) is emptied with them, as the refill announces everything."""
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
         conn.execute(
             "CREATE TABLE IF NOT EXISTS projection_layouts (name text PRIMARY KEY, layout int)"
@@ -43,23 +50,9 @@ def create_projection_tables(database_url: str, env: dict[str, str]) -> None:
             "SELECT layout FROM projection_layouts WHERE name = %s FOR UPDATE", [NAME]
         ).fetchone()
         if row is None or row[0] != LAYOUT:
-            for table in (*TABLES, "availability_outbox"):
+            for table in TABLES:
                 conn.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(table)))
-        # The outbox: what each channel should show, and what it last acknowledged. Pending:
-        # a position not pushed yet (the projection moves `position`, the pushers the rest).
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS availability_outbox ("
-            "channel_id text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL, "
-            "version bigint NOT NULL, position bigint NOT NULL, changed_at timestamptz NOT NULL, "
-            "kind text NOT NULL, first_changed_at timestamptz NOT NULL, "
-            "pushed_position bigint NOT NULL DEFAULT 0, pushed_version bigint NOT NULL DEFAULT 0, "
-            "acknowledged_quantity bigint, "
-            "acknowledged_at timestamptz, PRIMARY KEY (channel_id, sku))"
-        )
-        conn.execute(
-            "CREATE INDEX IF NOT EXISTS availability_outbox_pending "
-            "ON availability_outbox (channel_id, position) WHERE position > pushed_position"
-        )
+            outbox.forget_everything(conn)
         conn.execute(
             "INSERT INTO projection_layouts VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET layout = EXCLUDED.layout",

@@ -1,6 +1,6 @@
 """The availability read model in PostgreSQL: levels per (SKU, location), sales per (SKU,
-channel, day), the rules in force, available-to-sell per (SKU, channel), and an outbox of the
-quantities each channel should now show, for the pushers.
+channel, day), the rules in force, available-to-sell per (SKU, channel); the quantities each
+channel should now show go to the outbox (`infrastructure/outbox.py`), for the pushers.
 
 Every table is qualified by the datastore's schema, so a rebuild can fill a copy in a schema of
 its own while these serve, and then swap the copies in (see `rebuild.py`).
@@ -37,6 +37,8 @@ from application.availability import (
 from domain.allocation import Allocation, ChannelRule, allocate
 from domain.inventory import InventoryItem
 from domain.rules import ChannelRules
+from infrastructure import outbox
+from infrastructure.outbox import Announcement, PushState
 
 NAME = "availability"
 # The tables a rebuild recreates; the outbox is not among them: it is a queue of work for the
@@ -246,7 +248,7 @@ class AvailabilityView(PostgresTrackingRecorder):
                 ),
                 [(*key, fold.sales[key[0]][key[1], key[2]]) for key in fold.sales_changed],
             )
-        ats_rows, outbox_rows = [], []
+        ats_rows, news = [], list[Announcement]()
         touched = list(fold.recomputed())
         computed = {state.sku: fold.computation(state) for state in touched}
         for state in touched:
@@ -254,17 +256,8 @@ class AvailabilityView(PostgresTrackingRecorder):
                 quantity = allocation.available_to_sell
                 ats_rows.append((state.sku, channel_id, quantity, state.version))
                 if before is not None and before.get((state.sku, channel_id)) != quantity:
-                    outbox_rows.append(
-                        (
-                            channel_id,
-                            state.sku,
-                            quantity,
-                            state.version,
-                            positions.get(state.sku, position),
-                            state.changed_at,
-                            state.kind,
-                        )
-                    )
+                    at = positions.get(state.sku, position)
+                    news.append(_announcement(state, channel_id, quantity, at))
         self._write_levels(curs, touched, computed)
         if ats_rows:
             curs.executemany(
@@ -276,7 +269,7 @@ class AvailabilityView(PostgresTrackingRecorder):
                 ),
                 ats_rows,
             )
-        self.add_to_outbox(curs, outbox_rows)
+        outbox.announce(curs, news)
 
     def _write_levels(
         self,
@@ -328,26 +321,6 @@ class AvailabilityView(PostgresTrackingRecorder):
                     ),
                     [channel_id, sku],
                 )
-
-    def add_to_outbox(self, curs: Cursor[DictRow], rows: Sequence[tuple[Any, ...]]) -> None:
-        """Announce `(channel, sku, quantity, version, position, changed_at, kind)` to the
-        pushers: the newest quantity per (channel, SKU) replaces any not pushed yet, and
-        `first_changed_at` keeps the oldest change not pushed yet, from which the consistency
-        window of the push that carries it is measured."""
-        if rows:
-            # In key order, as the pushers acknowledge: two writers locking the same rows in
-            # different orders deadlock.
-            rows = sorted(rows, key=lambda row: (row[0], row[1]))
-            curs.executemany(
-                "INSERT INTO availability_outbox AS o (channel_id, sku, quantity, version, "
-                "position, changed_at, kind, first_changed_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (channel_id, sku) DO UPDATE "
-                "SET quantity = EXCLUDED.quantity, version = EXCLUDED.version, "
-                "position = EXCLUDED.position, changed_at = EXCLUDED.changed_at, "
-                "kind = EXCLUDED.kind, first_changed_at = CASE WHEN o.position > "
-                "o.pushed_position THEN o.first_changed_at ELSE EXCLUDED.changed_at END",
-                [(*row, row[5]) for row in rows],
-            )
 
     # The rebuild path -----------------------------------------------------------------------
 
@@ -452,13 +425,7 @@ class AvailabilityView(PostgresTrackingRecorder):
                 [sku],
             )
             stored = {row["channel_id"]: row for row in curs.fetchall()}
-            curs.execute(
-                "SELECT channel_id, position > pushed_position AS pending, pushed_version, "
-                "acknowledged_quantity, acknowledged_at FROM availability_outbox "
-                "WHERE channel_id = ANY(%s) AND sku = %s",
-                [list(stored), sku],
-            )
-            pushes = {row["channel_id"]: row for row in curs.fetchall()}
+            pushes = outbox.push_states(curs, list(stored), sku)
         steps = allocate(state.locations(), book.rules_for(sku), found["velocities"])
         return {
             channel_id: _channel(row, steps[channel_id], pushes.get(channel_id))
@@ -467,16 +434,26 @@ class AvailabilityView(PostgresTrackingRecorder):
         }
 
 
-def _channel(stored: DictRow, allocation: Allocation, push: DictRow | None) -> ChannelAvailability:
+def _channel(
+    stored: DictRow, allocation: Allocation, push: PushState | None
+) -> ChannelAvailability:
     return ChannelAvailability(
         channel_id=stored["channel_id"],
         available_to_sell=stored["available_to_sell"],
         version=stored["version"],
         allocation=explaining(allocation, stored["available_to_sell"]),
-        pending=bool(push and push["pending"]),
-        pushed_version=push["pushed_version"] if push and push["pushed_version"] else None,
-        acknowledged_quantity=push["acknowledged_quantity"] if push else None,
-        acknowledged_at=push["acknowledged_at"] if push else None,
+        pending=bool(push and push.pending),
+        pushed_version=push.pushed_version if push and push.pushed_version else None,
+        acknowledged_quantity=push.acknowledged_quantity if push else None,
+        acknowledged_at=push.acknowledged_at if push else None,
+    )
+
+
+def _announcement(state: SkuState, channel_id: str, quantity: int, position: int) -> Announcement:
+    # Recomputed because an event touched it, the SKU knows when that event was recorded.
+    assert state.changed_at is not None
+    return Announcement(
+        channel_id, state.sku, quantity, state.version, position, state.changed_at, state.kind
     )
 
 

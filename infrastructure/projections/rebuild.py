@@ -28,6 +28,8 @@ from psycopg.sql import SQL, Identifier
 from application.ledger import Ledger
 from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
+from infrastructure import outbox
+from infrastructure.outbox import Announcement
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections.availability import (
     NAME,
@@ -139,10 +141,10 @@ class Rebuild:
             report.rows = _row_counts(curs)
             report.differences = _differences(curs)
             now = datetime.now(UTC)
-            live.add_to_outbox(
+            outbox.announce(
                 curs,
                 [
-                    (
+                    Announcement(
                         d.channel_id,
                         d.sku,
                         d.rebuilt or 0,

@@ -35,14 +35,14 @@ from infrastructure.idempotency import (
     MAX_KEY_LENGTH,
     ClaimState,
     IdempotencyStore,
-    create_idempotency_table,
     request_hash,
 )
+from infrastructure.migrations import apply_migrations
 from interfaces.composition import open_ledger
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from sandboxes.server import SandboxServer
-from tests.helpers import assert_problem, random_sku
+from tests.helpers import assert_problem, empty_database, random_sku
 
 URL = "/api/v1/stock-changes"
 
@@ -364,22 +364,15 @@ def test_a_table_of_the_earlier_version_is_migrated_keeping_its_keys(server_url)
     old = """CREATE TABLE api_idempotency (key text PRIMARY KEY, request_hash text NOT NULL,
         status integer NOT NULL, body jsonb NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now())"""
-    name = f"invsync_idem_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    try:
+    with empty_database(server_url, "invsync_idem") as url:
         with psycopg.connect(url) as conn:
             conn.execute(old)
             conn.execute("INSERT INTO api_idempotency VALUES ('k', 'h', 201, '{}')")
-        create_idempotency_table(url)
-        create_idempotency_table(url)  # safe to run again
+        apply_migrations(url)
+        apply_migrations(url)  # safe to run again
         store = IdempotencyStore(url)
         try:
             assert store.claim("", "k", "h").state is ClaimState.REPLAY
             assert store.claim("erp", "k", "other").state is ClaimState.CLAIMED
         finally:
             store.close()
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
