@@ -26,7 +26,7 @@ from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.seller import OutOfStock as AmazonOutOfStock
 from sandboxes.amazon.sns import SnsTopic
 from sandboxes.server import SandboxServer
-from sandboxes.shopify.store import OutOfStock as ShopifyOutOfStock
+from sandboxes.shopify.stock import OutOfStock as ShopifyOutOfStock
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.woocommerce.store import OutOfStock as WooOutOfStock
 from sandboxes.woocommerce.store import WooCommerceSandbox

@@ -21,6 +21,10 @@ ways that lead there: "lost" (applied, but the answer is a 503), "slow" (still r
 Shoppers (`buy`) and API writes change the stock; every change sends `inventory_levels/update`,
 a sale also `orders/create`, signed and retried as Shopify does (§1.1, §7).
 
+The shop's state and its routes are here; Shopify's rules are beside it: the query cost and its
+bucket in `cost.py`, the schema and its resolvers in `schema.py`, the mutation's refusals and
+idempotency answers in `quantities.py`, the webhooks in `webhooks.py`.
+
 Simplified: one location; one quantity, `available` (`on_hand` shows the same, nothing is
 committed); search understands `sku:` and `id:` terms joined by OR; no cursors.
 """
@@ -32,205 +36,37 @@ import json
 import math
 import re
 import threading
-import time
 from collections import Counter
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import count
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from graphql import (
-    DirectiveNode,
     DocumentNode,
-    FieldNode,
-    GraphQLEnumType,
     GraphQLError,
-    GraphQLInputType,
-    GraphQLInt,
-    GraphQLObjectType,
-    GraphQLScalarType,
-    GraphQLSchema,
     GraphQLString,
-    OperationDefinitionNode,
-    build_schema,
     execute_sync,
-    get_named_type,
     get_operation_ast,
     parse,
-    type_from_ast,
     validate,
-    value_from_ast,
 )
-from graphql.utilities import validate_input_value
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxes.server import CallLog, Faults, faulty
-from sandboxes.shopify import webhooks
+from sandboxes.shopify import cost, quantities, webhooks
+from sandboxes.shopify.schema import invalid_variables, resolved_schema
+from sandboxes.shopify.stock import Change, Item, OutOfStock, gid, gid_number, now
 from sandboxes.shopify.webhooks import DOCUMENTED_RETRY_DELAYS
 from sandboxes.webhooks import Message
 
 API_VERSION = "2026-04"
-# Standard plan: 100 points/s restored (§1.3); the bucket holds 20 s of that.
-RESTORE_RATE = 100.0
-MAXIMUM_AVAILABLE = 2000.0
-SINGLE_QUERY_MAX_COST = 1000
-MAX_PAGE = 250  # the largest `first`, and the largest input array (shopify.dev/api/usage/limits)
-MAX_QUANTITY = 1_000_000_000
-# `inventorySetQuantities` reasons Shopify accepts.
-REASONS = frozenset(
-    {
-        "correction",
-        "cycle_count_available",
-        "damaged",
-        "movement_created",
-        "movement_updated",
-        "movement_received",
-        "movement_canceled",
-        "other",
-        "promotion",
-        "quality_control",
-        "received",
-        "reservation_created",
-        "reservation_deleted",
-        "reservation_updated",
-        "restock",
-        "safety_stock",
-        "shrinkage",
-    }
-)
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 DOCUMENTS_KEPT = 1000  # the documents (and variables) answered, for conformance tests
 
 Json = dict[str, Any]
-
-
-class OutOfStock(Exception):
-    """Raised when a simulated shopper asks for more than the sandbox shows."""
-
-
-def gid(kind: str, number: int) -> str:
-    return f"gid://shopify/{kind}/{number}"
-
-
-def gid_number(value: str, kind: str) -> int | None:
-    match = re.fullmatch(rf"gid://shopify/{kind}/(\d+)", value)
-    return int(match.group(1)) if match else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# Calculated query cost -------------------------------------------------------------------------
-
-
-@dataclass
-class Bucket:
-    """The app+store's leaky bucket of cost points (§1.3)."""
-
-    maximum: float = MAXIMUM_AVAILABLE
-    restore_rate: float = RESTORE_RATE
-    available: float = MAXIMUM_AVAILABLE
-    _at: float = field(default_factory=time.monotonic)
-
-    def refill(self) -> float:
-        now = time.monotonic()
-        self.available = min(self.maximum, self.available + (now - self._at) * self.restore_rate)
-        self._at = now
-        return self.available
-
-    def drain(self, to: float = 0.0) -> None:
-        """Leave `to` points in the bucket, as if spent just now (for tests and demos)."""
-        self.available, self._at = to, time.monotonic()
-
-    def status(self) -> Json:
-        return {
-            "maximumAvailable": self.maximum,
-            "currentlyAvailable": round(self.available, 1),
-            "restoreRate": self.restore_rate,
-        }
-
-
-def query_cost(
-    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Json, data: Any = None
-) -> int:
-    """Shopify's calculated cost: scalars and enums 0, objects 1, connections 2 plus their size
-    (`first`, or the nodes returned when `data` is the answer) times a node's cost, mutations 10.
-    """
-    root = schema.mutation_type if operation.operation.value == "mutation" else schema.query_type
-    assert root is not None
-    base = 10 * len(operation.selection_set.selections) if root is schema.mutation_type else 0
-    return base + _selections_cost(root, operation.selection_set.selections, variables, data)
-
-
-def _selections_cost(parent: Any, selections: Any, variables: Json, data: Any) -> int:
-    total = 0
-    for node in selections:
-        if not isinstance(node, FieldNode) or node.name.value not in parent.fields:
-            continue
-        definition = parent.fields[node.name.value]
-        kind = get_named_type(definition.type)
-        if isinstance(kind, GraphQLScalarType | GraphQLEnumType) or node.selection_set is None:
-            continue
-        assert isinstance(kind, GraphQLObjectType)
-        value = data.get((node.alias or node.name).value) if isinstance(data, dict) else None
-        if kind.name.endswith("Connection"):
-            total += 2 + _connection_cost(kind, node, variables, value)
-        else:
-            total += 1 + _selections_cost(kind, node.selection_set.selections, variables, None)
-    return total
-
-
-def _argument(node: FieldNode | DirectiveNode, name: str, kind: Any, variables: Json) -> Any:
-    """The value of argument `name` written on `node` (literal or variable)."""
-    for argument in node.arguments or ():
-        if argument.name.value == name:
-            return value_from_ast(argument.value, kind, variables)
-    return None
-
-
-def _connection_cost(kind: Any, node: FieldNode, variables: Json, value: Any) -> int:
-    size = len(value["nodes"]) if isinstance(value, dict) and "nodes" in value else None
-    if size is None:
-        size = _argument(node, "first", GraphQLInt, variables) or 0
-    per_node = 0
-    assert node.selection_set is not None
-    for child in node.selection_set.selections:
-        if isinstance(child, FieldNode) and child.name.value == "nodes" and child.selection_set:
-            item = get_named_type(kind.fields["nodes"].type)
-            per_node = 1 + _selections_cost(item, child.selection_set.selections, variables, None)
-    return size * per_node
-
-
-# The store ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Item:
-    """A variant's inventory item at the sandbox's one location."""
-
-    id: int
-    variant_id: int
-    product_id: int
-    sku: str
-    available: int
-    updated_at: str = field(default_factory=_now)
-
-
-@dataclass(frozen=True)
-class Change:
-    """A SKU's stock went from `before` to `after`: by the API, a shopper or the merchant."""
-
-    sku: str
-    before: int
-    after: int
-    cause: str
-
 
 _TERM = re.compile(r"""(sku|id):(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))""")
 
@@ -260,15 +96,15 @@ class ShopifySandbox:
         location_id: int = 71_234_567,
         webhook_url: str | None = None,
         retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
-        restore_rate: float = RESTORE_RATE,
-        maximum_available: float = MAXIMUM_AVAILABLE,
+        restore_rate: float = cost.RESTORE_RATE,
+        maximum_available: float = cost.MAXIMUM_AVAILABLE,
     ) -> None:
         self.access_token = access_token
         self.api_version = api_version
         self.location_id = location_id
         self.faults, self.calls = Faults(), CallLog()
         self.fields: Counter[str] = Counter()  # root fields answered, e.g. "inventoryItems"
-        self.bucket = Bucket(maximum_available, restore_rate, maximum_available)
+        self.bucket = cost.Bucket(maximum_available, restore_rate, maximum_available)
         self.throttle_status = 200
         self.shop_domain = shop_domain
         self.webhooks = webhooks.sender(webhook_url, webhook_secret, retry_delays)
@@ -282,7 +118,7 @@ class ShopifySandbox:
         self.changes: list[Change] = []  # every change of stock, oldest first
         self._status: int | None = None  # the HTTP status a fault gives the current answer
         self._lock = threading.RLock()
-        self.schema = _schema(self)
+        self.schema = resolved_schema(self)
         self.app = self._build_app()
 
     # Control surface ---------------------------------------------------------------------------
@@ -321,7 +157,9 @@ class ShopifySandbox:
             if item is None or item.available < quantity:
                 raise OutOfStock(f"{sku} shows {item and item.available}, asked {quantity}")
             order_id, line_id = next(self._ids), next(self._ids)
-            self.send_webhook("orders/create", _order(order_id, line_id, item, quantity))
+            self.send_webhook(
+                "orders/create", webhooks.order_created(order_id, line_id, item, quantity)
+            )
             self._change(item, item.available - quantity, cause="shopper")
             return order_id
 
@@ -337,7 +175,7 @@ class ShopifySandbox:
         if item.available == available:
             return
         self.changes.append(Change(item.sku, item.available, available, cause))
-        item.available, item.updated_at = available, _now()
+        item.available, item.updated_at = available, now()
         self.send_webhook(
             "inventory_levels/update",
             {
@@ -387,8 +225,8 @@ class ShopifySandbox:
         status, self._status = self._status or 200, None
         if status != 200:
             return JSONResponse({"errors": "Internal error"}, status_code=status, headers=headers)
-        if self.throttle_status == 429 and "actualQueryCost" in _cost(answer):
-            status, headers["Retry-After"] = 429, str(math.ceil(_wait(answer)))
+        if self.throttle_status == 429 and "actualQueryCost" in cost.throttle_cost(answer):
+            status, headers["Retry-After"] = 429, str(math.ceil(cost.throttle_wait(answer)))
         return JSONResponse(answer, status_code=status, headers=headers)
 
     def run(self, query: str, variables: Json, operation_name: str | None = None) -> Json:
@@ -405,21 +243,21 @@ class ShopifySandbox:
         operation = get_operation_ast(document, operation_name)
         if problems or operation is None:
             return {"errors": [p.formatted for p in problems] or [{"message": "No operation"}]}
-        invalid = _invalid_variables(self.schema, operation, variables)
+        invalid = invalid_variables(self.schema, operation, variables)
         if invalid:
             return {"errors": invalid}
         self.documents = [*self.documents[-DOCUMENTS_KEPT + 1 :], (query, variables)]
-        requested = query_cost(self.schema, operation, variables)
-        if requested > SINGLE_QUERY_MAX_COST:
-            return _max_cost_exceeded(requested)
+        requested = cost.query_cost(self.schema, operation, variables)
+        if requested > cost.SINGLE_QUERY_MAX_COST:
+            return cost.max_cost_exceeded(requested)
         if self.bucket.refill() < requested:
-            return _throttled(requested, self.bucket.status())
+            return cost.throttled(requested, self.bucket.status())
         self.bucket.available -= requested
         result = self._execute(document, variables, operation_name)
-        actual = query_cost(self.schema, operation, variables, result.get("data"))
+        actual = cost.query_cost(self.schema, operation, variables, result.get("data"))
         self.bucket.available = min(self.bucket.maximum, self.bucket.available + requested - actual)
-        cost = {"requestedQueryCost": requested, "actualQueryCost": actual}
-        return {**result, "extensions": {"cost": {**cost, "throttleStatus": self.bucket.status()}}}
+        paid = {"requestedQueryCost": requested, "actualQueryCost": actual}
+        return {**result, "extensions": {"cost": {**paid, "throttleStatus": self.bucket.status()}}}
 
     def _execute(self, document: DocumentNode, variables: Json, operation_name: str | None) -> Json:
         outcome = execute_sync(
@@ -452,7 +290,7 @@ class ShopifySandbox:
         """`inventorySetQuantities` under its idempotency key."""
         key = next(
             (
-                _argument(directive, "key", GraphQLString, info.context)
+                cost.argument(directive, "key", GraphQLString, info.context)
                 for directive in info.field_nodes[0].directives or ()
                 if directive.name.value == "idempotent"
             ),
@@ -465,32 +303,8 @@ class ShopifySandbox:
             )
         fingerprint = json.dumps(data, sort_keys=True)
         if key in self._idempotent:
-            return self._again(key, fingerprint)
+            return quantities.again(self._idempotent[key], fingerprint)
         return self._first(key, fingerprint, data)
-
-    def _again(self, key: str, fingerprint: str) -> Json:
-        """A key seen before: its first result, or why there is none."""
-        first, state, result = self._idempotent[key]
-        if first != fingerprint:
-            return _refused(
-                "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
-                None,
-                "The same idempotency key cannot be used with different operation parameters.",
-            )
-        if state == "running":
-            return _refused(
-                "IDEMPOTENCY_CONCURRENT_REQUEST",
-                None,
-                "This request is currently in progress, please try again.",
-            )
-        if state == "failed":
-            return _refused(
-                "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
-                None,
-                "A previous request with this idempotency key failed. "
-                "Retry with a new idempotency key.",
-            )
-        return dict(result)
 
     def _first(self, key: str, fingerprint: str, data: Json) -> Json:
         """A new key: the mutation runs (unless a fault says otherwise)."""
@@ -519,9 +333,11 @@ class ShopifySandbox:
 
     def _set(self, data: Json) -> Json:
         if data["name"] != "available":
-            return _refused("INVALID_NAME", ["input", "name"], "Only 'available' is modelled.")
-        if data["reason"] not in REASONS:
-            return _refused(
+            return quantities.refused(
+                "INVALID_NAME", ["input", "name"], "Only 'available' is modelled."
+            )
+        if data["reason"] not in quantities.REASONS:
+            return quantities.refused(
                 "INVALID_REASON", ["input", "reason"], "The specified reason is invalid."
             )
         errors: list[Json] = []
@@ -534,61 +350,16 @@ class ShopifySandbox:
                     extensions={"code": "INVALID_FIELD_ARGUMENTS"},
                 )
             item = self.item_by_gid(quantity["inventoryItemId"])
-            problem = self._problem(quantity, item, targets)
+            problem = quantities.refusal(quantity, item, targets, self.location_id)
             if problem:
                 code, name, message = problem
-                errors.append(_user_error(code, ["input", "quantities", str(index), name], message))
+                errors.append(
+                    quantities.user_error(code, ["input", "quantities", str(index), name], message)
+                )
             targets.append(item)
         if errors:
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
         return {"inventoryAdjustmentGroup": self._apply(data, targets), "userErrors": []}
-
-    def _problem(
-        self, quantity: Json, item: Item | None, earlier: list[Item | None]
-    ) -> tuple[str, str, str] | None:
-        """The first of Shopify's refusals that applies to one quantity: (code, field, message)."""
-        if item is None:
-            return (
-                "INVALID_INVENTORY_ITEM",
-                "inventoryItemId",
-                "The specified inventory item could not be found.",
-            )
-        expected, wanted = quantity["changeFromQuantity"], quantity["quantity"]
-        checks = (
-            (
-                gid_number(quantity["locationId"], "Location") != self.location_id,
-                ("INVALID_LOCATION", "locationId", "The specified location could not be found."),
-            ),
-            (
-                item in earlier,
-                (
-                    "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
-                    "inventoryItemId",
-                    "The combination of inventoryItemId and locationId must be unique.",
-                ),
-            ),
-            (
-                wanted < 0,
-                ("INVALID_QUANTITY_NEGATIVE", "quantity", "The quantity can't be negative."),
-            ),
-            (
-                wanted > MAX_QUANTITY,
-                (
-                    "INVALID_QUANTITY_TOO_HIGH",
-                    "quantity",
-                    "The quantity can't exceed 1,000,000,000.",
-                ),
-            ),
-            (
-                expected is not None and expected != item.available,
-                (
-                    "CHANGE_FROM_QUANTITY_STALE",
-                    "changeFromQuantity",
-                    "The changeFromQuantity value does not match persisted value.",
-                ),
-            ),
-        )
-        return next((refusal for failed, refusal in checks if failed), None)
 
     def _apply(self, data: Json, items: list[Item | None]) -> Json:
         changes = []
@@ -608,7 +379,7 @@ class ShopifySandbox:
                 )
         return {
             "id": gid("InventoryAdjustmentGroup", next(self._ids)),
-            "createdAt": _now(),
+            "createdAt": now(),
             "reason": data["reason"],
             "referenceDocumentUri": data.get("referenceDocumentUri"),
             "changes": changes,
@@ -653,197 +424,3 @@ class ShopifySandbox:
 
     async def _calls_route(self, request: Request) -> Response:
         return JSONResponse({"calls": self.calls.count(), "fields": dict(self.fields)})
-
-
-def _user_error(code: str, path: list[str] | None, message: str) -> Json:
-    return {"code": code, "field": path, "message": message}
-
-
-def _refused(code: str, path: list[str] | None, message: str) -> Json:
-    return {"inventoryAdjustmentGroup": None, "userErrors": [_user_error(code, path, message)]}
-
-
-def _invalid_variables(
-    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Json
-) -> list[Json]:
-    """Shopify's INVALID_VARIABLE errors for variables its input types refuse (an input field
-    it does not define, as the removed `ignoreCompareQuantity`), as a live store words them."""
-    errors: list[Json] = []
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        kind = type_from_ast(schema, definition.type)
-        if name not in variables or kind is None:
-            continue  # graphql-core's own checks answer for missing ones
-        problems = _problems(variables[name], cast(GraphQLInputType, kind))
-        if problems:
-            first = problems[0]
-            errors.append(
-                {
-                    "message": f"Variable ${name} of type {kind} was provided invalid value for "
-                    f"{'.'.join(first['path'])} ({first['explanation']})",
-                    "locations": [
-                        {"line": token.line, "column": token.column}
-                        for token in ([definition.loc.start_token] if definition.loc else [])
-                    ],
-                    "extensions": {
-                        "code": "INVALID_VARIABLE",
-                        "value": variables[name],
-                        "problems": problems,
-                    },
-                }
-            )
-    return errors
-
-
-def _problems(value: Any, kind: GraphQLInputType) -> list[Json]:
-    """Where `value` does not fit `kind`, and why, in Shopify's words."""
-    problems: list[Json] = []
-
-    def refuse(error: GraphQLError, path: list[Any]) -> None:
-        unknown = re.match(
-            r"Expected value of type '(\w+)' not to include unknown field '(\w+)'", error.message
-        )
-        if unknown:
-            where = [*map(str, path), unknown[2]]
-            explanation = f"Field is not defined on {unknown[1]}"
-        else:
-            where, explanation = list(map(str, path)), error.message
-        problems.append({"path": where, "explanation": explanation})
-
-    validate_input_value(value, kind, refuse, hide_suggestions=True)
-    return problems
-
-
-def _throttled(requested: int, status: Json) -> Json:
-    return {
-        "errors": [
-            {
-                "message": "Throttled",
-                "extensions": {
-                    "code": "THROTTLED",
-                    "documentation": "https://shopify.dev/api/usage/rate-limits",
-                },
-            }
-        ],
-        "extensions": {
-            "cost": {
-                "requestedQueryCost": requested,
-                "actualQueryCost": None,
-                "throttleStatus": status,
-            }
-        },
-    }
-
-
-def _cost(answer: Json) -> Json:
-    """The cost extension of a THROTTLED answer (empty for any other)."""
-    codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
-    return answer["extensions"]["cost"] if "THROTTLED" in codes else {}
-
-
-def _wait(answer: Json) -> float:
-    cost = _cost(answer)
-    status = cost["throttleStatus"]
-    missing = cost["requestedQueryCost"] - status["currentlyAvailable"]
-    return float(max(missing, 0.0) / status["restoreRate"])
-
-
-def _max_cost_exceeded(requested: int) -> Json:
-    message = (
-        f"Query cost is {requested}, which exceeds the single query max cost limit "
-        f"({SINGLE_QUERY_MAX_COST})."
-    )
-    extensions = {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": SINGLE_QUERY_MAX_COST}
-    return {"errors": [{"message": message, "extensions": extensions}]}
-
-
-def _order(order_id: int, line_id: int, item: Item, quantity: int) -> Json:
-    """A trimmed REST Order as `orders/create` carries it (§1.1)."""
-    stamp = _now()
-    return {
-        "id": order_id,
-        "admin_graphql_api_id": gid("Order", order_id),
-        "name": f"#{order_id % 100_000}",
-        "created_at": stamp,
-        "updated_at": stamp,
-        "cancelled_at": None,
-        "cancel_reason": None,
-        "financial_status": "paid",
-        "fulfillment_status": None,
-        "location_id": None,
-        "line_items": [
-            {
-                "id": line_id,
-                "variant_id": item.variant_id,
-                "product_id": item.product_id,
-                "sku": item.sku,
-                "quantity": quantity,
-                "fulfillable_quantity": quantity,
-                "fulfillment_service": "manual",
-            }
-        ],
-        "refunds": [],
-    }
-
-
-def _page(items: list[Any], first: int | None) -> Json:
-    if first is None or not 0 < first <= MAX_PAGE:
-        raise GraphQLError(f"first must be between 1 and {MAX_PAGE}")
-    return {"nodes": items[:first], "pageInfo": {"hasNextPage": len(items) > first}}
-
-
-def _schema(shop: ShopifySandbox) -> GraphQLSchema:
-    """The schema subset with its fields resolved against `shop` (sources are `Item`s and dicts)."""
-    schema = build_schema((Path(__file__).parent / "schema.graphql").read_text())
-
-    def counted(name: str, resolve: Any) -> Any:
-        def resolver(source: Any, info: Any, **args: Any) -> Any:
-            shop.fields[name] += 1
-            return resolve(info, **args)
-
-        return resolver
-
-    def level_at(item: Item, _info: Any, locationId: str) -> Json | None:  # noqa: N803
-        here = gid_number(locationId, "Location") == shop.location_id
-        return shop.level(item) if here else None
-
-    def quantities(level: Json, _info: Any, names: list[str]) -> list[Json]:
-        item = level["item"]
-        shown = {"available": item.available, "on_hand": item.available}
-        return [
-            {"id": f"{level['id']}&name={name}", "name": name, "quantity": shown.get(name, 0)}
-            for name in names
-        ]
-
-    resolvers: dict[tuple[str, str], Any] = {
-        ("Query", "inventoryItem"): counted("inventoryItem", lambda _, id: shop.item_by_gid(id)),
-        ("Query", "inventoryItems"): counted(
-            "inventoryItems",
-            lambda _, first=None, query=None: _page(shop.items_matching(query), first),
-        ),
-        ("Query", "productVariants"): counted(
-            "productVariants",
-            lambda _, first=None, query=None: _page(shop.items_matching(query), first),
-        ),
-        ("Query", "location"): counted("location", lambda _, id=None: shop.location()),
-        ("Mutation", "inventorySetQuantities"): counted(
-            "inventorySetQuantities", lambda info, **args: shop.set_quantities(info, args["input"])
-        ),
-        ("InventoryItem", "id"): lambda item, _: gid("InventoryItem", item.id),
-        ("InventoryItem", "tracked"): lambda item, _: True,
-        ("InventoryItem", "variant"): lambda item, _: item,
-        ("InventoryItem", "inventoryLevel"): level_at,
-        ("InventoryItem", "inventoryLevels"): lambda item, _, first=None: _page(
-            [shop.level(item)], first
-        ),
-        ("InventoryLevel", "quantities"): quantities,
-        ("ProductVariant", "id"): lambda item, _: gid("ProductVariant", item.variant_id),
-        ("ProductVariant", "title"): lambda item, _: "Default Title",
-        ("ProductVariant", "inventoryQuantity"): lambda item, _: item.available,
-        ("ProductVariant", "inventoryItem"): lambda item, _: item,
-    }
-    for (type_name, field_name), resolve in resolvers.items():
-        kind = schema.get_type(type_name)
-        assert isinstance(kind, GraphQLObjectType)
-        kind.fields[field_name].resolve = resolve
-    return schema

@@ -36,7 +36,8 @@ from infrastructure.channels.gateway import Push, PushStatus
 from infrastructure.channels.shopify import gateway as shopify_gateway
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from sandboxes.server import SandboxServer
-from sandboxes.shopify.store import REASONS, ShopifySandbox
+from sandboxes.shopify.quantities import REASONS
+from sandboxes.shopify.store import ShopifySandbox
 from tests.helpers import random_sku
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "shopify"
