@@ -1,4 +1,6 @@
-"""Dead letters kept in PostgreSQL: listed, retried or discarded by an operator."""
+"""Dead letters (`dead_letters`, created by migration 0001): messages that exhausted their
+retries, kept in PostgreSQL (Redis keeps them 7 days) by `DeadLetterRecorder`, and listed,
+retried or discarded by an operator. The only module that writes or reads the table."""
 
 from __future__ import annotations
 
@@ -7,9 +9,40 @@ from typing import Any
 
 import dramatiq
 import psycopg
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
-from infrastructure.queue import INTAKE_ACTORS
+from infrastructure import inbox
+from infrastructure.inbox import INTAKE_ACTORS
+
+
+class DeadLetterRecorder(Middleware):
+    """Keeps every message that exhausted its retries, and parks the inbox deliveries it
+    carried so the sweeper does not resend them forever."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        error = str(message.options.get("traceback") or "retries exhausted").strip()
+        with psycopg.connect(self._database_url) as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (message_id, queue_name, actor_name, message, error) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+                [
+                    message.message_id,
+                    message.queue_name,
+                    message.actor_name,
+                    Jsonb(message.asdict()),
+                    error[-4000:],
+                ],
+            )
+            if message.actor_name in INTAKE_ACTORS.values() and message.args:
+                last = error.splitlines()[-1] if error else ""
+                reason = f"processing failed (dead letter {message.message_id}): {last}"
+                inbox.park(conn, message.args[0], reason)
 
 
 class DeadLetters:
@@ -43,11 +76,7 @@ class DeadLetters:
             stored = row["message"]
             if row["actor_name"] in INTAKE_ACTORS.values() and stored["args"]:
                 # The deliveries were parked when the message died: make them pending again.
-                conn.execute(
-                    "UPDATE inbox_deliveries SET state = 'pending', reason = NULL "
-                    "WHERE id = ANY(%s) AND state = 'parked'",
-                    [list(stored["args"][0])],
-                )
+                inbox.unpark(conn, stored["args"][0])
             options = {
                 k: v
                 for k, v in stored["options"].items()

@@ -1,4 +1,7 @@
-"""The webhook inbox in PostgreSQL, as workers and operators use it (synchronous)."""
+"""The webhook inbox (`inbox_deliveries`, created by migration 0001), as workers and operators
+use it (synchronous). Every statement on the table is here: the webhook path's group commits
+(`intake_writer.py`) run `STORE` on their own connections, and the dead letters `park` and
+`unpark` the deliveries their messages carried."""
 
 from __future__ import annotations
 
@@ -6,16 +9,48 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg import Connection
 from psycopg.rows import dict_row
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
 from infrastructure import observations
+from infrastructure.channels.base import Lane
 from infrastructure.observations import Reported
 from infrastructure.postgres import open_pool
 
 # How long a worker holds the deliveries it took; a killed worker's batch is free again after.
 CLAIM_SECONDS = 10
+# The actors whose messages carry inbox ids, one per lane.
+INTAKE_ACTORS = {lane: f"apply_{lane.name.lower()}" for lane in Lane}
+
+# The webhook path's insert, a batch of deliveries at once (binary arrays: no text escaping);
+# a delivery stored before returns no row.
+STORE = (
+    "INSERT INTO inbox_deliveries "
+    "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
+    "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
+    "RETURNING id, channel_id, delivery_key"
+)
+
+
+def park(conn: Connection[Any], ids: Sequence[int], reason: str) -> None:
+    """Park the pending deliveries among `ids`: their processing failed for good."""
+    conn.execute(
+        "UPDATE inbox_deliveries SET state = 'parked', reason = %s "
+        "WHERE id = ANY(%s) AND state = 'pending'",
+        [reason, list(ids)],
+    )
+
+
+def unpark(conn: Connection[Any], ids: Sequence[int]) -> None:
+    """Make the parked deliveries among `ids` pending again (their dead letter is retried)."""
+    conn.execute(
+        "UPDATE inbox_deliveries SET state = 'pending', reason = NULL "
+        "WHERE id = ANY(%s) AND state = 'parked'",
+        [list(ids)],
+    )
 
 
 class PostgresInbox:

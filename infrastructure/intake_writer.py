@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from infrastructure.inbox import STORE
+
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
@@ -32,14 +34,6 @@ COMMIT_WITHIN = 2.0  # seconds one commit may take, connecting included
 # Classes of SQLSTATE that say nothing about a row: the connection, the server or the
 # transaction failed, and every row of the batch would fail alike.
 _TRANSIENT_CLASSES = ("08", "53", "57", "40", "58", "XX")
-
-_INSERT = (
-    "INSERT INTO inbox_deliveries "
-    "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
-    "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
-    "RETURNING id, channel_id, delivery_key"
-)
 
 
 class InboxUnavailable(Exception):
@@ -195,7 +189,7 @@ class GroupCommitWriter:
         try:
             try:
                 async with conn.transaction():
-                    cursor = await conn.execute(_INSERT, _columns(deliveries))
+                    cursor = await conn.execute(STORE, _columns(deliveries))
                     rows = await cursor.fetchall()
                 return {(channel_id, key): row_id for row_id, channel_id, key in rows}
             except psycopg.Error as error:
@@ -217,7 +211,7 @@ class GroupCommitWriter:
                 key = (delivery.channel_id, delivery.delivery_key)
                 try:
                     async with conn.transaction():
-                        cursor = await conn.execute(_INSERT, _columns([delivery]))
+                        cursor = await conn.execute(STORE, _columns([delivery]))
                         row = await cursor.fetchone()
                 except psycopg.Error as error:
                     if _transient(error) or conn.broken:

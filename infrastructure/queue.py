@@ -1,5 +1,6 @@
-"""Dramatiq on Redis: the broker, the intake actors, dead letters kept in PostgreSQL, and the
-sweeper that re-sends what Redis may have lost. Messages are hints; the inbox is the truth."""
+"""Dramatiq on Redis: the broker (keeping dead letters in PostgreSQL, `dead_letters.py`), the
+intake actors, and the sweeper that re-sends what Redis may have lost. Messages are hints; the
+inbox is the truth."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import dramatiq
-import psycopg
-from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Middleware
-from psycopg.types.json import Jsonb
 
 from infrastructure.channels.base import Lane
-from infrastructure.inbox import PostgresInbox
+from infrastructure.dead_letters import DeadLetterRecorder
+from infrastructure.inbox import INTAKE_ACTORS, PostgresInbox
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +39,6 @@ def make_broker(redis_url: str, database_url: str, namespace: str = "invsync") -
     )
     broker.add_middleware(DeadLetterRecorder(database_url))
     return broker
-
-
-class DeadLetterRecorder(Middleware):
-    """Keeps every message that exhausted its retries in PostgreSQL (Redis keeps them 7 days),
-    and parks the inbox deliveries it carried so the sweeper does not resend them forever."""
-
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
-
-    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        error = str(message.options.get("traceback") or "retries exhausted").strip()
-        with psycopg.connect(self._database_url) as conn:
-            conn.execute(
-                "INSERT INTO dead_letters (message_id, queue_name, actor_name, message, error) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
-                [
-                    message.message_id,
-                    message.queue_name,
-                    message.actor_name,
-                    Jsonb(message.asdict()),
-                    error[-4000:],
-                ],
-            )
-            if message.actor_name in INTAKE_ACTORS.values() and message.args:
-                conn.execute(
-                    "UPDATE inbox_deliveries SET state = 'parked', reason = %s "
-                    "WHERE id = ANY(%s) AND state = 'pending'",
-                    [
-                        f"processing failed (dead letter {message.message_id}): "
-                        f"{error.splitlines()[-1] if error else ''}",
-                        list(message.args[0]),
-                    ],
-                )
-
-
-INTAKE_ACTORS = {lane: f"apply_{lane.name.lower()}" for lane in Lane}
 
 
 class IntakeQueues:
