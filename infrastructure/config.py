@@ -144,6 +144,8 @@ def _described(error: ErrorDetails) -> str:
 def _unknown_kind(table: Any) -> str:
     table = table if isinstance(table, dict) else {}
     kind, supported = table.get("kind"), ", ".join(KIND_NAMES)
+    if kind is None:
+        return f"channel {table.get('id', '?')!r} names no kind (one of {supported})"
     if kind in NOT_BUILT_YET:
         return (
             f"channel {table.get('id', '?')!r}: kind {kind!r} is not supported yet "

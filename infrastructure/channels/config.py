@@ -145,7 +145,7 @@ class ChannelConfig(BaseModel):
         missing = self.missing_credentials() if self.pushes else []
         if missing:
             raise ValueError(
-                f"channel {self.id!r}: pushing to a {self.kind} needs {', '.join(missing)}"
+                f"channel {self.id!r}: pushing to a {self.kind} channel needs {', '.join(missing)}"
             )
         return self
 

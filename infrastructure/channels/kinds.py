@@ -38,7 +38,8 @@ def api_for(channel: ChannelConfig) -> ChannelGateway | None:
         return None
     missing = channel.missing_credentials()
     if missing:  # a channel that does not push may still be read: its table was not refused
-        raise ConfigError(f"channels.{channel.id}: reading a {channel.kind} needs {missing[0]}")
+        needs = f"reading a {channel.kind} channel needs {missing[0]}"
+        raise ConfigError(f"channels.{channel.id}: {needs}")
     return make(channel)
 
 

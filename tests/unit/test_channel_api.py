@@ -84,5 +84,6 @@ def test_only_a_channel_with_an_api_and_pushing_on_has_a_push_gateway():
 
 def test_reading_a_channel_without_its_credentials_names_the_key():
     table = {"kind": "woocommerce", "api_base_url": "https://shop.test", "push": {"enabled": False}}
-    with pytest.raises(ConfigError, match=r"channels\.c: reading a woocommerce needs consumer_key"):
+    needs = r"channels\.c: reading a woocommerce channel needs consumer_key"
+    with pytest.raises(ConfigError, match=needs):
         api_for(channel(table).channels[0])

@@ -79,7 +79,8 @@ def test_a_channel_that_pushes_without_a_credential_is_refused_naming_the_channe
         '[[channels]]\nid = "a"\nkind = "shopify"\nwebhook_secrets = ["s"]\n'
         'api_base_url = "https://a.myshopify.com"\nlocation_id = 7',
     )
-    with pytest.raises(ConfigError, match="channel 'a': pushing to a shopify needs access_token"):
+    needs = "channel 'a': pushing to a shopify channel needs access_token"
+    with pytest.raises(ConfigError, match=needs):
         load_config(path, {})
 
 
