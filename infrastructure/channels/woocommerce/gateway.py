@@ -142,8 +142,7 @@ class WooCommerceGateway(AnswersAtOnce):
             Throttled, ChannelUnavailable, ChannelAuthFailed: as for `push`.
             ChannelError: WooCommerce refused the read or answered something unreadable.
         """
-        if not order_id.isdigit():
-            raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
+        _check_order_id(order_id)
         refunds = self._pages(f"/orders/{order_id}/refunds")
         order = None
         if any(refund.get("line_items") for refund in refunds if isinstance(refund, dict)):
@@ -164,8 +163,7 @@ class WooCommerceGateway(AnswersAtOnce):
             Throttled, ChannelUnavailable, ChannelAuthFailed: as for `push`.
             ChannelError: WooCommerce refused the read or answered something unreadable.
         """
-        if not order_id.isdigit():
-            raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
+        _check_order_id(order_id)
         response = self._call("GET", f"/orders/{order_id}")
         if response.status_code == 404:
             return None
@@ -302,6 +300,12 @@ def _key_refused(response: httpx.Response) -> str:
         f"WooCommerce refused the API key ({_describe(response)}): check the consumer key and "
         "secret, and that the key has read/write permission"
     )
+
+
+def _check_order_id(order_id: str) -> None:
+    # Checked before it goes into a path: only digits name an order.
+    if not order_id.isdigit():
+        raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
 
 
 def _unknown(sku: str) -> PushResult:
