@@ -22,13 +22,13 @@ from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
 from domain.stock import ChangeKind, StockChange
 from infrastructure.config import Config
+from sandboxes.amazon.orders import OutOfStock as AmazonOutOfStock
 from sandboxes.amazon.seller import AmazonSandbox
-from sandboxes.amazon.seller import OutOfStock as AmazonOutOfStock
 from sandboxes.amazon.sns import SnsTopic
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.stock import OutOfStock as ShopifyOutOfStock
 from sandboxes.shopify.store import ShopifySandbox
-from sandboxes.woocommerce.store import OutOfStock as WooOutOfStock
+from sandboxes.woocommerce.orders import OutOfStock as WooOutOfStock
 from sandboxes.woocommerce.store import WooCommerceSandbox
 
 log = logging.getLogger("invsync.demo")

@@ -16,7 +16,8 @@ message); a token bucket per operation with the models' default usage plans, 429
 (`models`), it refuses what they refuse with 400 and notes its own answers they do not allow.
 Shoppers (`buy`, `cancel`, `ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE
 notifications through the SNS topic (see `sns.py`). The Listings Items routes are in
-`listings.py`, the Feeds routes in `feeds.py`.
+`listings.py`, the Feeds routes in `feeds.py`, the usage plans in `quotas.py`, the orders and
+their notifications in `orders.py`.
 
 Simplified: one seller, one marketplace, listings with only a fulfillment availability and no
 product data, so `productType` is required but not checked; patches of other attributes are
@@ -35,8 +36,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -46,7 +45,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxes.amazon.feeds import FeedDesk, sp_error
-from sandboxes.amazon.listings import Listing, ListingsDesk, amazon_time
+from sandboxes.amazon.listings import Listing, ListingsDesk
+from sandboxes.amazon.orders import Order, OutOfStock, order_change
+from sandboxes.amazon.quotas import RATES, Bucket, Rate
 from sandboxes.amazon.sns import ACTION_PATH, CERTIFICATE_PATH, SnsTopic
 from sandboxes.server import CallLog, Faults, Handler, SandboxServer, faulty
 from sandboxes.timeline import Timeline
@@ -58,56 +59,6 @@ LISTINGS = "/listings/2021-08-01/items"
 FEEDS = "/feeds/2021-06-30"
 TOKEN_PATH = "/auth/o2/token"
 _DENIED = "Access to requested resource is denied."
-
-
-@dataclass(frozen=True)
-class Rate:
-    """An operation's token bucket: `rate` tokens a second, at most `burst` held."""
-
-    rate: float
-    burst: int
-
-
-# The models' default usage plans (requests a second, burst), written here from Amazon's models
-# and not taken from the gateway: a wrong rate there must meet Amazon's, not its own copy.
-RATES = {
-    "patchListingsItem": Rate(5.0, 5),
-    "getListingsItem": Rate(5.0, 10),
-    "searchListingsItems": Rate(5.0, 5),
-    "createFeedDocument": Rate(0.5, 15),
-    "createFeed": Rate(0.0083, 15),
-    "getFeed": Rate(2.0, 15),
-    "getFeedDocument": Rate(0.0222, 10),
-}
-
-
-@dataclass
-class _Bucket:
-    rate: Rate
-    tokens: float
-    at: float = field(default_factory=time.monotonic)
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.rate.burst, self.tokens + (now - self.at) * self.rate.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class OutOfStock(ValueError):
-    """Raised when a shopper asks for more than the seller's merchant-fulfilled stock."""
-
-
-@dataclass
-class Order:
-    id: str
-    sku: str
-    quantity: int
-    item_id: str
-    status: str = "Unshipped"
 
 
 class AmazonSandbox:
@@ -156,7 +107,7 @@ class AmazonSandbox:
         self.models, self.rate_limit_on_429 = models, rate_limit_on_429
         self.model_violations: list[str] = []
         self._rates = {**RATES, **(rates or {})}
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._listings: dict[str, Listing] = {}
         self._orders: dict[str, Order] = {}
@@ -285,7 +236,7 @@ class AmazonSandbox:
         self._notify(self._orders[order_id])
 
     def _notify(self, order: Order, duplicates: int = 0) -> None:
-        self.topic.publish(json.dumps(order_change(self, order)), duplicates=duplicates)
+        self.topic.publish(json.dumps(order_change(order, self)), duplicates=duplicates)
 
     # Routes -------------------------------------------------------------------------------
 
@@ -349,7 +300,7 @@ class AmazonSandbox:
                 return sp_error(403, "Unauthorized", _DENIED, refused)
             rate = self._rates[operation]
             with self._lock:
-                bucket = self._buckets.setdefault(operation, _Bucket(rate, rate.burst))
+                bucket = self._buckets.setdefault(operation, Bucket(rate, rate.burst))
                 admitted = bucket.take()
             response: Response
             if not admitted:
@@ -471,42 +422,3 @@ class AmazonSandbox:
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error_description": description, "error": error}, status_code=status)
-
-
-def order_change(sandbox: AmazonSandbox, order: Order) -> dict[str, Any]:
-    """The ORDER_CHANGE notification of `order` as it is now (CHANNELS.md §3.1)."""
-    now = amazon_time(datetime.now(UTC))
-    item = {
-        "OrderItemId": order.item_id,
-        "SellerSKU": order.sku,
-        "SupplySourceId": None,
-        "Quantity": order.quantity,
-        "QuantityShipped": order.quantity if order.status == "Shipped" else 0,
-        "IsBuyerRequestedCancel": False,
-    }
-    change = {
-        "NotificationLevel": "OrderLevel",
-        "SellerId": sandbox.seller_id,
-        "AmazonOrderId": order.id,
-        "OrderChangeType": "OrderStatusChange",
-        "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": "OrderStatusChange"},
-        "Summary": {
-            "MarketplaceId": sandbox.marketplace_id,
-            "OrderStatus": order.status,
-            "FulfillmentType": "MFN",
-            "OrderItems": [item],
-        },
-    }
-    return {
-        "NotificationVersion": "1.0",
-        "NotificationType": "ORDER_CHANGE",
-        "PayloadVersion": "1.0",
-        "EventTime": now,
-        "Payload": {"OrderChangeNotification": change},
-        "NotificationMetadata": {
-            "ApplicationId": sandbox.credentials[0],
-            "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, sandbox.topic.topic_arn)),
-            "PublishTime": now,
-            "NotificationId": str(uuid.uuid4()),
-        },
-    }

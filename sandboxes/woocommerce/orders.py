@@ -15,6 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+
+class OutOfStock(ValueError):
+    """Raised when a shopper asks for more than the store holds (WooCommerce refuses the
+    checkout when backorders are off)."""
+
+
 Links = Callable[[str], dict[str, list[dict[str, str]]]]
 
 

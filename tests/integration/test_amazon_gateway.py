@@ -20,7 +20,8 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
-from sandboxes.amazon.seller import RATES, AmazonSandbox
+from sandboxes.amazon.quotas import RATES
+from sandboxes.amazon.seller import AmazonSandbox
 from tests.integration.amazon_models import sp_api_models
 from tests.integration.intake_fixtures import wait_until
 

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.gateway import Push, PushStatus, Throttled
-from sandboxes.amazon.seller import RATES, AmazonSandbox, Rate
+from sandboxes.amazon.quotas import RATES, Rate
+from sandboxes.amazon.seller import AmazonSandbox
 from tests.integration.amazon_models import required_models
 from tests.integration.intake_fixtures import wait_until
 
