@@ -20,8 +20,7 @@ from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
 from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
-from infrastructure.channels.gateway import ChannelGateway
-from infrastructure.channels.kinds import gateway_for
+from infrastructure.channels.kinds import push_gateway
 from infrastructure.channels.reads import GatewayReads
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig
@@ -36,7 +35,7 @@ from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, create_projection_tables
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
-from infrastructure.push.service import Propagation
+from infrastructure.push.service import GatewayFactory, Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.reservation_store import PostgresReservations
@@ -218,12 +217,12 @@ def build_intake(
 ) -> Intake:
     client = redis.Redis.from_url(redis_url)
     reads = GatewayReads(
-        lambda channel, rates: ChannelGate(
+        lambda channel: ChannelGate(
             RedisLimits(client),
             channel.id,
             GatePolicy(rate=channel.push.rate_per_second),
             namespace,
-        ).turns(rates)
+        )
     )
     router = ChannelRouter(config, reads)
     store = inbox(database_url, limits)
@@ -254,9 +253,9 @@ def build_propagation(
     """Pushers for every channel with a gateway, their queues declared on the intake's broker:
     build it before `intake.workers.start()`, so the same worker consumes them."""
     gateways = {
-        channel.id: (gateway, channel.push)
+        channel.id: (build, channel.push)
         for channel in config.channels
-        if (gateway := gateway_for(channel)) is not None
+        if (build := push_gateway(channel)) is not None
     }
     client = redis.Redis.from_url(redis_url)
     limits = _given(limits)
@@ -275,7 +274,7 @@ def build_propagation(
 def running_propagation(
     database_url: str,
     redis_url: str,
-    gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
+    gateways: Mapping[str, tuple[GatewayFactory, PushConfig]],
     rules: Sequence[ChannelRule],
     *,
     threads: int = 4,

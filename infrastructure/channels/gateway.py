@@ -1,10 +1,11 @@
 """What every channel's gateway offers the pushers: set quantities on the channel, read them back.
 
 A gateway speaks one channel's documented API over HTTP (httpx, synchronous: pushers run in
-Dramatiq's worker threads). It does not pace its pushes: the shared Redis rate limiter in front of
-it does, and a gateway reports what the channel said about its limits by raising `Throttled`.
-A channel that limits each operation apart (Amazon) names its operations' documented rates in
-`rates`, and the gateway takes a turn from `turns` before each such call.
+Dramatiq's worker threads). It does not pace its pushes: the shared rate limiter in front of it
+does, and a gateway reports what the channel said about its limits by raising `Throttled`. A
+gateway is built behind its channel's `Gate` (shared by every worker), and takes a turn of it
+before each call the caller did not take one for; a channel that limits each operation apart
+(Amazon) asks the gate for turns at its operations' documented rates.
 
 A channel may take a push for processing later (an Amazon feed): its results are SUBMITTED with
 a `ticket`, and `settle(ticket, skus)` answers for them once the channel has finished.
@@ -74,6 +75,7 @@ class ChannelAuthFailed(ChannelError):
 
 # The operation of a call counted against the channel's own rate, the one pushes take turns of.
 CHANNEL_CALL = "call"
+NO_RATES: Mapping[str, float] = MappingProxyType({})  # a channel that limits calls as a whole
 
 
 class Turns(Protocol):
@@ -85,10 +87,30 @@ class Turns(Protocol):
 
 
 class Unlimited:
-    """No per-operation limits: for a gateway used on its own (tests, the benchmark baseline)."""
+    """No limits: for a gateway used on its own (tests, the benchmark baseline)."""
 
     def take(self, operation: str, wait: float) -> bool:
         return True
+
+
+class Gate(Protocol):
+    """Where a gateway takes its turns, given when it is built: its channel's limits, shared by
+    every worker (`infrastructure/push/gate.py`)."""
+
+    def turns(self, rates: Mapping[str, float]) -> Turns:
+        """Turns of the channel's own rate (`CHANNEL_CALL`) and of the operations it limits
+        apart, at these `rates` (calls a second)."""
+        ...
+
+
+class Ungated:
+    """No gate: every turn is given at once."""
+
+    def turns(self, rates: Mapping[str, float]) -> Turns:
+        return Unlimited()
+
+
+UNGATED = Ungated()
 
 
 class ChannelGateway(Protocol):
@@ -96,8 +118,6 @@ class ChannelGateway(Protocol):
 
     channel_id: str
     max_batch: int  # the most pushes one `push` call may carry
-    rates: Mapping[str, float]  # calls a second by operation, where the channel limits each
-    turns: Turns  # where the gateway takes a turn before calling one of `rates`' operations
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set the quantities, in as few API calls as the channel allows; one result per push.
@@ -127,8 +147,7 @@ class AnswersAtOnce:
     takes one of its own through `take_turn`, so no call goes unmetered."""
 
     channel_id: str
-    rates: Mapping[str, float] = MappingProxyType({})
-    turns: Turns = Unlimited()
+    turns: Turns  # of the channel's own rate: `gate.turns(NO_RATES)`, when it is built
     turn_wait: float = 5.0  # seconds a call waits for its turn before the channel counts as busy
     _prepaid = False
 

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from application.intake import Delivery, Translation
 from infrastructure.channels.base import ChannelReads, Lane, Verdict
 from infrastructure.channels.config import ChannelConfig
-from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.gateway import ChannelGateway, Gate
 
 C = TypeVar("C", bound=ChannelConfig)
 
@@ -27,7 +27,8 @@ class ChannelKind(Generic[C]):
             delivery; raises `SignatureInvalid` or `VerificationUnavailable`.
         translate: what a stored delivery teaches; parks (never raises) what it cannot read.
         lane: the intake queue of a delivery's topic.
-        gateway: the kind's API for pushes and reads; None for a kind invsync does not push to.
+        gateway: the kind's API for pushes and reads, built behind the channel's gate; None for
+            a kind invsync does not push to.
         acknowledge: an outbound hand-shake a stored delivery asks for (SNS subscriptions).
         blocking: whether verification may do I/O (fetching a certificate): run it off-loop.
     """
@@ -36,7 +37,7 @@ class ChannelKind(Generic[C]):
     verify: Callable[[C, Mapping[str, str], bytes, datetime], Verdict]
     translate: Callable[[C, Delivery, ChannelReads], Translation]
     lane: Callable[[str], Lane]
-    gateway: Callable[[C], ChannelGateway] | None = None
+    gateway: Callable[[C, Gate], ChannelGateway] | None = None
     acknowledge: Callable[[C, Delivery], None] | None = None
     blocking: bool = False
 

@@ -3,13 +3,13 @@ table through its kind (its gateway)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from infrastructure.channels.amazon.kind import AMAZON
 from infrastructure.channels.config import ChannelConfig
-from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.internal.kind import INTERNAL
 from infrastructure.channels.kind import ChannelKind
 from infrastructure.channels.shopify.kind import SHOPIFY
@@ -26,9 +26,9 @@ def kind_of(channel: ChannelConfig) -> ChannelKind[Any]:
     return KINDS[channel.kind]
 
 
-def api_for(channel: ChannelConfig) -> ChannelGateway | None:
+def api_for(channel: ChannelConfig, gate: Gate) -> ChannelGateway | None:
     """The channel's gateway in the channel's own SKUs (for reads, matched by the channel's
-    ids); None when it has no API URL or its kind no gateway.
+    ids), built behind `gate`; None when it has no API URL or its kind no gateway.
 
     Raises:
         ConfigError: a credential the API needs is missing, or the URL cannot be used.
@@ -36,19 +36,35 @@ def api_for(channel: ChannelConfig) -> ChannelGateway | None:
     make = kind_of(channel).gateway
     if make is None or not channel.api_base_url:
         return None
-    missing = channel.missing_credentials()
-    if missing:  # a channel that does not push may still be read: its table was not refused
-        needs = f"reading a {channel.kind} channel needs {missing[0]}"
-        raise ConfigError(f"channels.{channel.id}: {needs}")
-    return make(channel)
+    return _built(channel, make, gate)
 
 
-def gateway_for(channel: ChannelConfig) -> ChannelGateway | None:
-    """The gateway pushes go through, in our SKUs whatever the channel's `sku_map`; None when
-    nothing is pushed to the channel (no API URL, pushing switched off, or a kind without one).
+def gateway_for(channel: ChannelConfig, gate: Gate) -> ChannelGateway | None:
+    """The gateway pushes go through, built behind `gate`, in our SKUs whatever the channel's
+    `sku_map`; None when nothing is pushed to the channel (see `push_gateway`).
 
     Raises:
         ConfigError: as `api_for`.
     """
-    gateway = api_for(channel) if channel.push.enabled else None
-    return None if gateway is None else with_sku_map(gateway, channel)
+    build = push_gateway(channel)
+    return None if build is None else build(gate)
+
+
+def push_gateway(channel: ChannelConfig) -> Callable[[Gate], ChannelGateway] | None:
+    """How the gateway pushes go through is built behind the gate its pusher is given; None
+    when nothing is pushed to the channel (no API URL, pushing switched off, or a kind without
+    a gateway)."""
+    make = kind_of(channel).gateway
+    if make is None or not channel.api_base_url or not channel.push.enabled:
+        return None
+    return lambda gate: with_sku_map(_built(channel, make, gate), channel)
+
+
+def _built(
+    channel: ChannelConfig, make: Callable[[Any, Gate], ChannelGateway], gate: Gate
+) -> ChannelGateway:
+    missing = channel.missing_credentials()
+    if missing:  # a channel that does not push may still be read: its table was not refused
+        needs = f"reading a {channel.kind} channel needs {missing[0]}"
+        raise ConfigError(f"channels.{channel.id}: {needs}")
+    return make(channel, gate)

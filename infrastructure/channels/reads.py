@@ -4,29 +4,30 @@ gateway, built once, taking turns of the channel's rate limit like the pushers' 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from infrastructure.channels.base import ChannelReadUnavailable
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import (
+    UNGATED,
     ChannelAuthFailed,
     ChannelGateway,
     ChannelUnavailable,
+    Gate,
     Throttled,
-    Turns,
 )
 from infrastructure.channels.kinds import api_for
 
-TurnsFor = Callable[[ChannelConfig, Mapping[str, float]], Turns]
+GateFor = Callable[[ChannelConfig], Gate]
 
 
 class GatewayReads:
     """Implements `ChannelReads` with the channels' gateways (in the channel's SKUs: what is
     read is matched by the channel's own ids, never by SKU)."""
 
-    def __init__(self, turns_for: TurnsFor | None = None) -> None:
-        self._turns_for = turns_for
+    def __init__(self, gate_for: GateFor = lambda channel: UNGATED) -> None:
+        self._gate_for = gate_for
         self._gateways: dict[str, ChannelGateway] = {}
         self._lock = threading.Lock()
 
@@ -56,13 +57,11 @@ class GatewayReads:
         with self._lock:
             gateway = self._gateways.get(channel.id)
             if gateway is None:
-                gateway = api_for(channel)
+                gateway = api_for(channel, self._gate_for(channel))
                 if gateway is None:
                     raise ChannelReadUnavailable(
                         f"channel {channel.id!r} has no API to read (set its api_base_url "
                         "and credentials)"
                     )
-                if self._turns_for is not None:
-                    gateway.turns = self._turns_for(channel, gateway.rates)
                 self._gateways[channel.id] = gateway
             return gateway

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from infrastructure.channels.config import ChannelConfig
-from infrastructure.channels.gateway import ChannelGateway, Push, PushResult, PushStatus, Turns
+from infrastructure.channels.gateway import ChannelGateway, Push, PushResult, PushStatus
 
 
 def with_sku_map(gateway: ChannelGateway, channel: ChannelConfig) -> ChannelGateway:
@@ -32,15 +32,6 @@ class SkuMappedGateway:
         self.gateway, self.channel = gateway, channel
         self.channel_id = gateway.channel_id
         self.max_batch = gateway.max_batch
-        self.rates: Mapping[str, float] = gateway.rates
-
-    @property
-    def turns(self) -> Turns:
-        return self.gateway.turns
-
-    @turns.setter
-    def turns(self, turns: Turns) -> None:
-        self.gateway.turns = turns  # the real gateway is the one that takes them
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Raises what the real gateway raises."""

@@ -4,7 +4,7 @@ intake's broker (so the same Dramatiq worker consumes them), and the dispatcher.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,7 +12,7 @@ from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
 
-from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.config import PushConfig
 from infrastructure.periodic import every
 from infrastructure.push.dispatch import Dispatcher, PushQueues
@@ -21,6 +21,8 @@ from infrastructure.push.limits import LimitsBackend
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
 
+# A channel's gateway, built behind the gate its pusher is given.
+GatewayFactory = Callable[[Gate], ChannelGateway]
 HOT_REFRESH_SECONDS = 5.0
 WINDOWS_EXPIRY_SECONDS = 60.0
 
@@ -83,39 +85,42 @@ def build_propagation(
     database_url: str,
     broker: RedisBroker,
     limits: LimitsBackend,
-    gateways: Mapping[str, tuple[ChannelGateway, PushConfig]],
+    gateways: Mapping[str, tuple[GatewayFactory, PushConfig]],
     namespace: str = "invsync",
     *,
     pool_max: int = 4,
     statement_timeout_ms: int | None = None,
 ) -> Propagation:
+    """A pusher per channel of `gateways` (its gateway built behind the channel's gate, and how
+    it pushes), their queues on `broker`, and the dispatcher; limits shared through `limits`."""
     store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms)
     hot = HotSkus(store)
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():
-        gate = ChannelGate(
-            limits,
-            channel_id,
-            GatePolicy(
-                rate=config.rate_per_second,
-                failures=config.failures_to_open,
-                cooldown=config.cooldown_seconds,
-                max_cooldown=config.max_cooldown_seconds,
-                hold=longest_drain(config),
-            ),
-            namespace,
-        )
-        gateway.turns = gate.turns(gateway.rates)  # for the calls a push makes beyond its first
-        policy = PushPolicy(
-            batch_window=config.batch_window_seconds,
-            sku_interval=config.sku_interval_seconds,
-            linger=config.linger_seconds,
-            unrecorded_wait=config.unrecorded_wait_seconds,
-        )
-        pushers[channel_id] = Pusher(gateway, store, gate, policy, hot)
+        gate = ChannelGate(limits, channel_id, gate_policy(config), namespace)
+        pushers[channel_id] = Pusher(gateway(gate), store, gate, push_policy(config), hot)
     queues = PushQueues(broker, pushers)
     dispatcher = Dispatcher(database_url, store, queues, pushers, limits, namespace=namespace)
     return Propagation(store, pushers, queues, dispatcher)
+
+
+def gate_policy(config: PushConfig) -> GatePolicy:
+    return GatePolicy(
+        rate=config.rate_per_second,
+        failures=config.failures_to_open,
+        cooldown=config.cooldown_seconds,
+        max_cooldown=config.max_cooldown_seconds,
+        hold=longest_drain(config),
+    )
+
+
+def push_policy(config: PushConfig) -> PushPolicy:
+    return PushPolicy(
+        batch_window=config.batch_window_seconds,
+        sku_interval=config.sku_interval_seconds,
+        linger=config.linger_seconds,
+        unrecorded_wait=config.unrecorded_wait_seconds,
+    )
 
 
 # Calls one round of a drain may make: a lookup, the push, a re-read after a refusal, and one

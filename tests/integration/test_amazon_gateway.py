@@ -181,10 +181,13 @@ def test_a_read_that_finds_no_listing_spares_the_look_before_a_push(seller, gate
 
 class Turns:
     """Turns by operation, recorded; `refuse` names operations that get none, `allow` how many
-    some get."""
+    some get. A gate too, giving itself as the turns at any rates."""
 
     def __init__(self, refuse=(), allow=None):
         self.taken, self.refuse, self.allow = [], set(refuse), dict(allow or {})
+
+    def turns(self, rates):
+        return self
 
     def take(self, operation, wait):
         if operation in self.refuse or self.allow.get(operation, 1) <= 0:
@@ -196,49 +199,49 @@ class Turns:
 
 
 def test_the_look_before_a_first_push_takes_a_getlistingsitem_turn_and_the_patch_the_next_call(
-    seller, gateway
+    seller,
 ):
     seller.sandbox.add_listing("AMZ-1", 0)
-    gateway.turns = turns = Turns()
-    for quantity in (1, 2):
-        gateway.turn_taken()  # as the pusher does: the channel's turn for the next call
-        gateway.push([push("AMZ-1", quantity)])
+    turns = Turns()
+    with seller.gateway(gate=turns) as gateway:
+        for quantity in (1, 2):
+            gateway.turn_taken()  # as the pusher does: the channel's turn for the next call
+            gateway.push([push("AMZ-1", quantity)])
     # The look goes on the pusher's turn, so the patch takes the channel's next one.
     assert turns.taken == ["getListingsItem", "call", "patchListingsItem", "patchListingsItem"]
 
 
 def test_without_a_getlistingsitem_turn_a_first_push_is_throttled_for_that_operations_rate(
-    seller, gateway
+    seller,
 ):
     seller.sandbox.add_listing("AMZ-1", 0)
-    gateway.turns = Turns(refuse={"getListingsItem"})
-    with pytest.raises(Throttled) as throttled:
+    gate = Turns(refuse={"getListingsItem"})
+    with seller.gateway(gate=gate) as gateway, pytest.raises(Throttled) as throttled:
         gateway.push([push("AMZ-1", 1)])
     assert throttled.value.retry_after == pytest.approx(1 / 5.0)
     assert seller.calls("patchListingsItem") == 0
 
 
-def test_without_the_channels_next_turn_after_a_look_the_write_waits_for_a_later_call(
-    seller, gateway
-):
+def test_without_the_channels_next_turn_after_a_look_the_write_waits_for_a_later_call(seller):
     seller.sandbox.add_listing("AMZ-1", 0)
-    gateway.turns = Turns(refuse={"call"})
-    gateway.turn_taken()
-    results = gateway.push([push("NOPE", 1), push("AMZ-1", 1)])
-    assert [(r.sku, r.status) for r in results] == [("NOPE", UNKNOWN)]
-    seller.sandbox.add_listing("AMZ-2", 0)
-    gateway.turn_taken()
-    with pytest.raises(Throttled):  # the look at AMZ-2 took the turn: nothing else to answer
-        gateway.push([push("AMZ-2", 1)])
+    with seller.gateway(gate=Turns(refuse={"call"})) as gateway:
+        gateway.turn_taken()
+        results = gateway.push([push("NOPE", 1), push("AMZ-1", 1)])
+        assert [(r.sku, r.status) for r in results] == [("NOPE", UNKNOWN)]
+        seller.sandbox.add_listing("AMZ-2", 0)
+        gateway.turn_taken()
+        with pytest.raises(Throttled):  # the look at AMZ-2 took the turn: nothing else to answer
+            gateway.push([push("AMZ-2", 1)])
     assert seller.calls("patchListingsItem") == 0
 
 
 def test_a_batch_pushes_the_skus_looked_at_in_time_and_the_rest_get_no_result(seller):
     for sku in ("AMZ-1", "AMZ-2", "AMZ-3"):
         seller.sandbox.add_listing(sku, 0)
-    with seller.gateway(timeout=0.3) as gateway:
+    turns = Turns()
+    with seller.gateway(timeout=0.3, gate=turns) as gateway:
         gateway.push([push("AMZ-1", 1)])  # AMZ-1 is known from here on
-        gateway.turns = Turns(refuse={"getListingsItem", "searchListingsItems"})
+        turns.refuse = {"getListingsItem", "searchListingsItems"}
         results = gateway.push([push("AMZ-2", 2), push("AMZ-1", 3), push("AMZ-3", 4)])
     assert [(r.sku, r.status) for r in results] == [("AMZ-1", APPLIED)]
 
@@ -256,20 +259,19 @@ def test_a_batch_is_looked_at_20_skus_a_search_and_a_sku_with_a_comma_on_its_own
     assert seller.calls("getListingsItem", 200) == 1  # "A,B"
 
 
-def test_a_batch_more_than_one_call_can_sort_goes_as_one_feed_once_every_sku_is_sorted(
-    seller, gateway
-):
+def test_a_batch_more_than_one_call_can_sort_goes_as_one_feed_once_every_sku_is_sorted(seller):
     skus = [f"AMZ-{n:02d}" for n in range(45)]
     for sku in skus:
         seller.sandbox.add_listing(sku, 0)
     pending = {sku: push(sku, 1) for sku in skus}
-    answered = []
-    for _ in range(3):  # one search a call: 20, 20, then the last 5
-        gateway.turns = Turns(allow={"searchListingsItems": 1})
-        results = gateway.push(list(pending.values()))
-        answered.append([r.status for r in results])
-        for result in results:
-            del pending[result.sku]
+    answered, turns = [], Turns()
+    with seller.gateway(gate=turns) as gateway:
+        for _ in range(3):  # one search a call: 20, 20, then the last 5
+            turns.allow = {"searchListingsItems": 1}
+            results = gateway.push(list(pending.values()))
+            answered.append([r.status for r in results])
+            for result in results:
+                del pending[result.sku]
     assert answered[:2] == [[APPLIED], [APPLIED]]  # one patch each while SKUs are left to sort
     assert answered[2] == [SUBMITTED] * 43  # then one feed for all the rest
     assert seller.calls("createFeed") == 1
@@ -352,33 +354,39 @@ def test_a_feed_still_processing_is_not_settled_and_is_looked_at_no_more_often_t
 
 
 @pytest.fixture
-def turns(redis_url):
+def gate(redis_url):
     client = redis.Redis.from_url(redis_url)
-    gate = ChannelGate(RedisLimits(client), "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
-    yield gate.turns
+    yield ChannelGate(RedisLimits(client), "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
     client.close()
 
 
-def test_without_a_create_feed_turn_the_first_push_goes_as_a_patch_and_the_rest_wait(
-    seller, gateway, turns
-):
+class Given:
+    """A gate that gives these turns whatever rates a gateway names."""
+
+    def __init__(self, turns):
+        self._turns = turns
+
+    def turns(self, rates):
+        return self._turns
+
+
+def test_without_a_create_feed_turn_the_first_push_goes_as_a_patch_and_the_rest_wait(seller, gate):
     for sku in ("AMZ-1", "AMZ-2", "AMZ-3"):
         seller.sandbox.add_listing(sku, 0)
-    gateway.turns = turns(gateway.rates)  # createFeed: one per 150 s
-    first = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+    with seller.gateway(gate=gate) as gateway:  # createFeed: one per 150 s
+        first = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+        second = gateway.push([push("AMZ-3", 3), push("AMZ-1", 4)])
     assert {r.status for r in first} == {SUBMITTED}
-    second = gateway.push([push("AMZ-3", 3), push("AMZ-1", 4)])
     assert [(r.sku, r.status) for r in second] == [("AMZ-3", APPLIED)]  # AMZ-1 waits
     assert seller.calls("createFeed") == 1
     assert seller.calls("patchListingsItem") == 1
     wait_until(lambda: seller.sandbox.stock("AMZ-3") == 3, timeout=3)
 
 
-def test_patches_wait_for_their_documented_turn_across_gateways(seller, turns):
+def test_patches_wait_for_their_documented_turn_across_gateways(seller, gate):
     seller.sandbox.add_listing("AMZ-1", 0)
-    shared = turns({"patchListingsItem": 5.0})  # one patch per 250 ms for every worker
-    with seller.gateway() as one, seller.gateway() as other:
-        one.turns = other.turns = shared
+    shared = Given(gate.turns({"patchListingsItem": 5.0}))  # one patch per 250 ms for all
+    with seller.gateway(gate=shared) as one, seller.gateway(gate=shared) as other:
         started = time.monotonic()
         for n in range(4):
             (one if n % 2 else other).push([push("AMZ-1", n)])

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from application.reservations import Reservations
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
+from infrastructure.channels.gateway import Gate
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ApiToken, PushConfig
 from infrastructure.idempotency import IdempotencyStore
@@ -64,7 +65,10 @@ def propagating_to(database_url: str, redis_url: str, shop_url: str) -> Iterator
     """Pushers for "woo-eu" (a WooCommerce sandbox), so the channel sync route has a channel."""
     broker = make_broker(redis_url, database_url, f"fuzz-{random_sku()}")
     client = redis.Redis.from_url(redis_url)
-    gateway = WooCommerceGateway(shop_url, "ck_fuzz", "cs_fuzz", channel_id="woo-eu")
+
+    def gateway(gate: Gate) -> WooCommerceGateway:
+        return WooCommerceGateway(shop_url, "ck_fuzz", "cs_fuzz", channel_id="woo-eu", gate=gate)
+
     propagation = build_propagation(
         database_url, broker, RedisLimits(client), {"woo-eu": (gateway, PushConfig())}
     )

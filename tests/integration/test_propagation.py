@@ -4,6 +4,7 @@ worker processes."""
 
 import random
 import time
+from functools import partial
 
 import psycopg
 import pytest
@@ -38,8 +39,8 @@ def propagating(scratch_database, redis_url, gateways, rules):
 
 
 def woo(url, **push):
-    gateway = WooCommerceGateway(url, KEY, SECRET, channel_id=CHANNEL, timeout=1.0)
-    return {CHANNEL: (gateway, PushConfig(**push))}
+    gateway = partial(WooCommerceGateway, url, KEY, SECRET, channel_id=CHANNEL, timeout=1.0)
+    return {CHANNEL: (lambda gate: gateway(gate=gate), PushConfig(**push))}
 
 
 def expected(scratch_ledger, sku):

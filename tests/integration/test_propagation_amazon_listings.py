@@ -8,6 +8,7 @@ from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
+from infrastructure.channels.gateway import Gate
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
 from sandboxes.amazon.seller import AmazonSandbox
@@ -37,16 +38,20 @@ def test_a_sku_amazon_has_no_listing_for_is_never_patched_nor_taken_as_applied(
     listed, unlisted = random_sku(), random_sku()
     sandbox.add_listing(listed, 0, lead_time_to_ship_max_days=6, restock_date="2027-04-01")
     with sandbox.server() as server:
-        gateway = AmazonGateway(
-            server.url,
-            sandbox.seller_id,
-            sandbox.marketplace_id,
-            LwaCredentials(*sandbox.credentials),
-            token_url=f"{server.url}/auth/o2/token",
-            channel_id=CHANNEL,
-            timeout=1.0,
-            feed_poll_interval=0.05,
-        )
+
+        def gateway(gate: Gate) -> AmazonGateway:
+            return AmazonGateway(
+                server.url,
+                sandbox.seller_id,
+                sandbox.marketplace_id,
+                LwaCredentials(*sandbox.credentials),
+                token_url=f"{server.url}/auth/o2/token",
+                channel_id=CHANNEL,
+                timeout=1.0,
+                feed_poll_interval=0.05,
+                gate=gate,
+            )
+
         push = PushConfig(rate_per_second=4, batch_window_seconds=0)
         with running_propagation(
             scratch_database,

@@ -17,7 +17,7 @@ from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
@@ -36,7 +36,7 @@ RULES = (ChannelRule(CHANNEL, safety_buffer=1),)
 class Shop:
     """One sandbox store, as these scenarios use it."""
 
-    gateway: Callable[[], ChannelGateway]
+    gateway: Callable[[Gate], ChannelGateway]  # built behind the gate its pusher is given
     list: Callable[[str], None]  # list a SKU at 0
     stock: Callable[[str], int | None]
     faults: Faults
@@ -55,8 +55,13 @@ def shopify() -> Iterator[Shop]:
     sandbox = ShopifySandbox("shpat_prop", "shpss_prop")
     with SandboxServer(sandbox.app) as server:
         yield Shop(
-            lambda: ShopifyGateway(
-                server.url, "shpat_prop", sandbox.location_id, channel_id=CHANNEL, timeout=1.0
+            lambda gate: ShopifyGateway(
+                server.url,
+                "shpat_prop",
+                sandbox.location_id,
+                channel_id=CHANNEL,
+                timeout=1.0,
+                gate=gate,
             ),
             lambda sku: sandbox.set_stock(sku, 0),
             sandbox.stock,
@@ -82,7 +87,7 @@ def amazon() -> Iterator[Shop]:
     client_id, client_secret, refresh_token = sandbox.credentials
     with sandbox.server() as server:
         yield Shop(
-            lambda: AmazonGateway(
+            lambda gate: AmazonGateway(
                 server.url,
                 sandbox.seller_id,
                 sandbox.marketplace_id,
@@ -91,6 +96,7 @@ def amazon() -> Iterator[Shop]:
                 channel_id=CHANNEL,
                 timeout=1.0,
                 feed_poll_interval=0.05,
+                gate=gate,
             ),
             lambda sku: sandbox.add_listing(sku, 0),
             sandbox.stock,
@@ -124,7 +130,7 @@ def shop(request):
 
 
 def propagating(scratch_database, redis_url, shop, **push):
-    gateways = {CHANNEL: (shop.gateway(), PushConfig(**push))}
+    gateways = {CHANNEL: (shop.gateway, PushConfig(**push))}
     return running_propagation(
         scratch_database, redis_url, gateways, RULES, namespace=f"test-{random_sku()}"
     )

@@ -46,9 +46,13 @@ def shop(served: tuple[ShopifySandbox, str]) -> Iterator[ShopifySandbox]:
     sandbox.throttle_status = 200
 
 
-def connect(served: tuple[ShopifySandbox, str], token: str = TOKEN, timeout: float = 2.0):
+def connect(
+    served: tuple[ShopifySandbox, str], token: str = TOKEN, timeout: float = 2.0, **options
+):
     shop, url = served
-    return ShopifyGateway(url, token, shop.location_id, channel_id="shopify-us", timeout=timeout)
+    return ShopifyGateway(
+        url, token, shop.location_id, channel_id="shopify-us", timeout=timeout, **options
+    )
 
 
 @pytest.fixture
@@ -298,13 +302,13 @@ def test_a_key_shopify_finds_used_with_other_parameters_is_not_final(shop, serve
 
 
 def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate(
-    shop, gateway, redis_url
+    served, shop, redis_url
 ):
     client = redis.Redis.from_url(redis_url)
     gate = ChannelGate(
         RedisLimits(client), "shopify", GatePolicy(rate=5), namespace=uuid.uuid4().hex
     )
-    gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
+    gateway = connect(served, gate=gate)  # spaced 250 ms: rate 5, for 4 a second
     sku = random_sku()
     shop.set_stock(sku, 0)
     since = time.monotonic()
@@ -314,6 +318,7 @@ def test_the_calls_a_push_makes_beyond_its_first_take_turns_of_the_channels_rate
     assert gate.take_call(1.0)
     gateway.turn_taken()
     gateway.push([Push(sku, 3, version=2, acknowledged=2)])
+    gateway.close()
     client.close()
     times = [t for t, operation, _ in shop.calls.calls if operation == "graphql" and t >= since]
     assert len(times) == 3

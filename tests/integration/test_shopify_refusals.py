@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -76,11 +77,12 @@ def runner(scratch_database):
 @pytest.fixture
 def pusher(shop, store, client) -> Iterator[Pusher]:
     sandbox, url = shop
-    gateway = ShopifyGateway(url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0)
     gate = ChannelGate(
         RedisLimits(client), SHOPIFY, GatePolicy(rate=50), namespace=uuid.uuid4().hex
     )
-    gateway.turns = gate.turns(gateway.rates)
+    gateway = ShopifyGateway(
+        url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0, gate=gate
+    )
     policy = PushPolicy(batch_window=0.0, call_timeout=1.0, sku_interval=0.0)
     yield Pusher(gateway, store, gate, policy)
     gateway.close()
@@ -242,11 +244,17 @@ def test_sync_status_counts_refusals_and_held_skus_and_its_route_serves_its_docu
     sandbox, url = shop
     sku = random_sku()
     sandbox.set_stock(sku, 0)
-    gateway = ShopifyGateway(url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0)
+    gateway = partial(
+        ShopifyGateway, url, TOKEN, sandbox.location_id, channel_id=SHOPIFY, timeout=2.0
+    )
     config = PushConfig(rate_per_second=10, batch_window_seconds=0)
     namespace = f"test-{random_sku()}"
     with running_propagation(
-        scratch_database, redis_url, {SHOPIFY: (gateway, config)}, RULES, namespace=namespace
+        scratch_database,
+        redis_url,
+        {SHOPIFY: (lambda gate: gateway(gate=gate), config)},
+        RULES,
+        namespace=namespace,
     ) as propagation:
         scratch_ledger.record(change(K.RECEIPT, sku, 10))
         eventually(lambda: sandbox.stock(sku) == 10, 10, "the receipt reaches Shopify")

@@ -4,7 +4,8 @@ to the pushers and the channel's to the channel, over real HTTP against the sand
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import (
+    UNGATED,
     ChannelGateway,
     Push,
     PushResult,
@@ -62,8 +64,7 @@ def woo() -> Iterator[tuple[WooCommerceSandbox, str]]:
 def gateway(woo) -> Iterator[ChannelGateway]:
     _, url = woo
     config = channel("woocommerce", url, SKU_MAP, consumer_key=KEY, consumer_secret=SECRET)
-    gateway = gateway_for(config)
-    assert gateway is not None
+    gateway = gateway_for(config, UNGATED)
     yield gateway
     gateway.close()
 
@@ -131,27 +132,33 @@ def test_a_channel_that_throttles_is_throttled_for_our_skus_too(woo, gateway):
 def test_a_channel_without_a_map_gets_its_gateway_unwrapped(woo):
     _, url = woo
     config = channel("woocommerce", url, {}, consumer_key=KEY, consumer_secret=SECRET)
-    gateway = gateway_for(config)
-    assert gateway is not None
+    gateway = gateway_for(config, UNGATED)
     assert not isinstance(gateway, SkuMappedGateway)
     gateway.close()
 
 
-def test_turns_given_to_the_wrapper_are_taken_by_the_real_gateway(gateway):
+def test_a_mapped_gateway_takes_turns_of_the_gate_it_was_built_behind(woo):
     class Counted:
         def __init__(self) -> None:
             self.taken: list[str] = []
+
+        def turns(self, rates: Mapping[str, float]) -> Counted:
+            return self
 
         def take(self, operation: str, wait: float) -> bool:
             self.taken.append(operation)
             return True
 
-    turns = Counted()
-    gateway.turns = turns
+    _, url = woo
+    gate = Counted()
+    config = channel("woocommerce", url, SKU_MAP, consumer_key=KEY, consumer_secret=SECRET)
+    gateway = gateway_for(config, gate)
     assert isinstance(gateway, SkuMappedGateway)
-    assert gateway.gateway.turns is turns
-    gateway.read(["TEE-M"])  # a call of its own: it takes a turn
-    assert turns.taken
+    try:
+        gateway.read(["TEE-M"])  # a call of its own: it takes a turn
+    finally:
+        gateway.close()
+    assert gate.taken
 
 
 def test_shopify_listings_are_filed_under_our_skus():
@@ -165,8 +172,7 @@ def test_shopify_listings_are_filed_under_our_skus():
             access_token="shpat_map",
             location_id=sandbox.location_id,
         )
-        gateway = gateway_for(config)
-        assert gateway is not None
+        gateway = gateway_for(config, UNGATED)
         try:
             [(ref, sku)] = gateway.listings(["TEE-M"])  # type: ignore[attr-defined]
             assert sku == "TEE-M"
@@ -199,8 +205,7 @@ def test_an_amazon_feed_of_our_skus_is_submitted_and_settled_in_ours():
             lwa_token_url=f"{server.url}/auth/o2/token",
             feed_poll_seconds=0.05,
         )
-        gateway = gateway_for(config)
-        assert gateway is not None
+        gateway = gateway_for(config, UNGATED)
         try:
             skus = sorted(ours.values())
             submitted = gateway.push([push(sku, n + 2) for n, sku in enumerate(skus)])
@@ -226,10 +231,8 @@ def test_propagation_pushes_our_stock_to_the_channels_name_and_acknowledges_ours
     ours, theirs = random_sku(), f"WOO-{random_sku()}"
     sandbox.add_product(theirs, 0)
     config = channel("woocommerce", url, {theirs: ours}, consumer_key=KEY, consumer_secret=SECRET)
-    gateway = gateway_for(config)
-    assert gateway is not None
     scratch_ledger.record(change(ChangeKind.RECEIPT, ours, 12))
-    gateways = {config.id: (gateway, PushConfig(batch_window_seconds=0))}
+    gateways = {config.id: (partial(gateway_for, config), PushConfig(batch_window_seconds=0))}
     rules = (ChannelRule(config.id),)
     with running_propagation(
         scratch_database, redis_url, gateways, rules, namespace=f"test-{random_sku()}"

@@ -190,18 +190,17 @@ def test_a_push_through_the_api_is_echoed_as_product_updated(store, gateway):
     assert b'"stock_quantity":12' in sent.body
 
 
-def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(
-    store, gateway, redis_url
-):
+def test_a_lookup_and_a_batch_per_parent_each_take_a_turn_of_the_channels_rate(store, redis_url):
     client = redis.Redis.from_url(redis_url)
     gate = ChannelGate(RedisLimits(client), "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
-    gateway.turns = gate.turns(gateway.rates)  # spaced 250 ms: rate 5, for 4 a second
+    gateway = store.gateway(timeout=2.0, gate=gate)  # spaced 250 ms: rate 5, for 4 a second
     tee = store.sandbox.add_product("TEE", None, name="T-shirt")
     store.sandbox.add_product("TEE-S", 1, parent=tee)
     store.sandbox.add_product("MUG", 3)
     assert gate.take_call(1.0)  # the pusher's turn: the lookup goes on it
     gateway.turn_taken()
     gateway.push([push("TEE-S", 10), push("MUG", 30)])  # a lookup, then two batches
+    gateway.close()
     client.close()
     times = [t for t, _, _ in store.sandbox.log.calls]
     assert len(times) == 3
@@ -367,10 +366,10 @@ def test_refunds_of_a_refused_key_or_a_down_store_raise_as_pushes_do(store):
         gateway.refunds(order_id)
 
 
-def test_reading_refunds_takes_a_turn_of_the_channels_rate_per_call(store, gateway, redis_url):
+def test_reading_refunds_takes_a_turn_of_the_channels_rate_per_call(store, redis_url):
     client = redis.Redis.from_url(redis_url)
     gate = ChannelGate(RedisLimits(client), "woo", GatePolicy(rate=5), namespace=uuid.uuid4().hex)
-    gateway.turns = gate.turns(gateway.rates)
+    gateway = store.gateway(timeout=2.0, gate=gate)
     store.sandbox.add_product("WOO-1", 10)
     order_id = store.sandbox.buy("WOO-1", 2)
     (line,) = store.sandbox.line_ids(order_id)
@@ -378,6 +377,7 @@ def test_reading_refunds_takes_a_turn_of_the_channels_rate_per_call(store, gatew
     start = len(store.sandbox.log.calls)
     gateway.refunds(str(order_id))  # the refunds, then the order
     gateway.refunds(str(order_id))
+    gateway.close()
     client.close()
     times = [t for t, _, _ in store.sandbox.log.calls[start:]]
     assert len(times) == 4

@@ -3,6 +3,7 @@ receipt makes invsync push, and the push must not put that unit back on sale (pu
 and sandbox over real HTTP; the store's sale reaches the ledger only later)."""
 
 import time
+from functools import partial
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
@@ -26,9 +27,11 @@ def test_a_push_after_a_sale_the_ledger_has_not_recorded_never_lists_that_unit_a
     sandbox.add_product(sku, 0)
     scratch_ledger.record(change(K.RECEIPT, sku, 5))
     with SandboxServer(sandbox.app) as server:
-        gateway = WooCommerceGateway(server.url, KEY, SECRET, channel_id=CHANNEL, timeout=1.0)
+        gateway = partial(
+            WooCommerceGateway, server.url, KEY, SECRET, channel_id=CHANNEL, timeout=1.0
+        )
         push = PushConfig(rate_per_second=10, batch_window_seconds=0)
-        gateways = {CHANNEL: (gateway, push)}
+        gateways = {CHANNEL: (lambda gate: gateway(gate=gate), push)}
         namespace = f"test-{random_sku()}"
         rules = (ChannelRule(CHANNEL),)
         with running_propagation(scratch_database, redis_url, gateways, rules, namespace=namespace):

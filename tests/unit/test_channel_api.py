@@ -4,7 +4,12 @@ an API answers as a whole to the errors the pushers act on."""
 import httpx
 import pytest
 
-from infrastructure.channels.gateway import ChannelAuthFailed, ChannelUnavailable, Throttled
+from infrastructure.channels.gateway import (
+    UNGATED,
+    ChannelAuthFailed,
+    ChannelUnavailable,
+    Throttled,
+)
 from infrastructure.channels.http import exchange
 from infrastructure.channels.kinds import KINDS, api_for, gateway_for
 from infrastructure.config import Config, ConfigError
@@ -69,15 +74,15 @@ def channel(table: dict):
 def test_only_a_channel_with_an_api_and_pushing_on_has_a_push_gateway():
     internal = channel({"kind": "internal", "api_base_url": "https://erp.test"}).channels[0]
     assert KINDS["internal"].gateway is None
-    assert (api_for(internal), gateway_for(internal)) == (None, None)
+    assert (api_for(internal, UNGATED), gateway_for(internal, UNGATED)) == (None, None)
     silent = {
         "kind": "woocommerce",
         "api_base_url": "https://shop.test",
         "push": {"enabled": False},
     }
     quiet = channel({**silent, "consumer_key": "ck", "consumer_secret": "cs"}).channels[0]
-    assert gateway_for(quiet) is None
-    reader = api_for(quiet)
+    assert gateway_for(quiet, UNGATED) is None
+    reader = api_for(quiet, UNGATED)
     assert reader is not None
     reader.close()
 
@@ -86,4 +91,4 @@ def test_reading_a_channel_without_its_credentials_names_the_key():
     table = {"kind": "woocommerce", "api_base_url": "https://shop.test", "push": {"enabled": False}}
     needs = r"channels\.c: reading a woocommerce channel needs consumer_key"
     with pytest.raises(ConfigError, match=needs):
-        api_for(channel(table).channels[0])
+        api_for(channel(table).channels[0], UNGATED)

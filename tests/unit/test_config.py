@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infrastructure.channels.gateway import UNGATED
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.kinds import KINDS, gateway_for
 from infrastructure.channels.shopify.config import ShopifyConfig
@@ -280,7 +281,7 @@ def test_a_woocommerce_store_at_no_http_url_is_refused_with_its_key():
         id="woo", api_base_url="ftp://shop.example", consumer_key="ck", consumer_secret="cs"
     )
     with pytest.raises(ConfigError, match=r"channels\.woo\.api_base_url"):
-        gateway_for(store)
+        gateway_for(store, UNGATED)
 
 
 def test_two_tokens_with_one_digest_are_refused(tmp_path):

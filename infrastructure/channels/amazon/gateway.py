@@ -45,13 +45,13 @@ from infrastructure.channels.amazon.listings import (
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.gateway import (
     CHANNEL_CALL,
+    UNGATED,
     ChannelError,
+    Gate,
     Push,
     PushResult,
     PushStatus,
     Throttled,
-    Turns,
-    Unlimited,
 )
 
 # Default usage plans, calls a second (CHANNELS.md §3.3; getFeedDocument's from the Feeds model).
@@ -88,9 +88,8 @@ class AmazonGateway:
         rates: the operations' rates (calls a second), replacing the documented defaults named.
         recheck_unlisted: seconds a SKU found without a listing is taken to have none.
         feed_memory: seconds a feed is followed at most (the pusher gives up on it sooner).
+        gate: where each call takes its turn of the channel's rate and its operation's.
     """
-
-    turns: Turns = Unlimited()
 
     def __init__(
         self,
@@ -110,12 +109,14 @@ class AmazonGateway:
         rates: Mapping[str, float] | None = None,
         recheck_unlisted: float = 600.0,
         feed_memory: float = 7200.0,
+        gate: Gate = UNGATED,
     ) -> None:
         if not 1 <= max_batch <= FEED_MESSAGE_LIMIT:
             raise ValueError(f"max_batch must be 1 to {FEED_MESSAGE_LIMIT} (one feed)")
         self.channel_id, self.max_batch = channel_id, max_batch
         self.timeout = timeout
         self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
+        self.turns = gate.turns(self.rates)
         self._prepaid = False  # the caller took the channel's turn for the next call
         self._api = SpApi(
             base_url,

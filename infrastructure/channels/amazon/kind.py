@@ -7,10 +7,11 @@ from infrastructure.channels.amazon import translator, verifier
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
+from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
 
 
-def gateway(channel: AmazonConfig) -> AmazonGateway:
+def gateway(channel: AmazonConfig, gate: Gate) -> AmazonGateway:
     credentials = LwaCredentials(
         channel.lwa_client_id, channel.lwa_client_secret, channel.lwa_refresh_token
     )
@@ -23,6 +24,7 @@ def gateway(channel: AmazonConfig) -> AmazonGateway:
         channel_id=channel.id,
         timeout=channel.push.timeout_seconds,
         feed_poll_interval=channel.feed_poll_seconds,
+        gate=gate,
     )
 
 

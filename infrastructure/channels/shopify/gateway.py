@@ -32,8 +32,11 @@ from typing import Any
 import httpx
 
 from infrastructure.channels.gateway import (
+    NO_RATES,
+    UNGATED,
     AnswersAtOnce,
     ChannelError,
+    Gate,
     Push,
     PushResult,
     PushStatus,
@@ -98,6 +101,7 @@ class ShopifyGateway(AnswersAtOnce):
         timeout: seconds for each API call.
         transport: an httpx transport, for tests.
         reason: the `inventorySetQuantities` reason Shopify records with each change.
+        gate: where each call takes its turn of the channel's rate.
     """
 
     max_batch = MAX_INPUT
@@ -113,8 +117,10 @@ class ShopifyGateway(AnswersAtOnce):
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         reason: str = "correction",
+        gate: Gate = UNGATED,
     ) -> None:
         self.channel_id = channel_id
+        self.turns = gate.turns(NO_RATES)
         self.location_id = (
             location_id
             if str(location_id).startswith("gid://")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
 from infrastructure.channels.shopify import translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 
 
-def gateway(channel: ShopifyConfig) -> ShopifyGateway:
+def gateway(channel: ShopifyConfig, gate: Gate) -> ShopifyGateway:
     return ShopifyGateway(
         channel.api_base_url,
         channel.access_token,
         channel.location_id,
         channel_id=channel.id,
         timeout=channel.push.timeout_seconds,
+        gate=gate,
     )
 
 

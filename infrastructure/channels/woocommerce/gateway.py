@@ -31,8 +31,11 @@ from typing import Any, Self
 import httpx
 
 from infrastructure.channels.gateway import (
+    NO_RATES,
+    UNGATED,
     AnswersAtOnce,
     ChannelError,
+    Gate,
     Push,
     PushResult,
     PushStatus,
@@ -73,6 +76,7 @@ class WooCommerceGateway(AnswersAtOnce):
         timeout: seconds for each API call.
         transport: an httpx transport, for tests.
         default_retry_after: seconds to wait after a 429 that names no Retry-After.
+        gate: where each call takes its turn of the channel's rate.
 
     Raises:
         ValueError: `base_url` is neither https:// nor http://.
@@ -92,8 +96,10 @@ class WooCommerceGateway(AnswersAtOnce):
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         default_retry_after: float = 30.0,
+        gate: Gate = UNGATED,
     ) -> None:
         self.channel_id = channel_id
+        self.turns = gate.turns(NO_RATES)
         self.default_retry_after = default_retry_after
         self._refs: dict[str, _Ref] = {}
         self._client = httpx.Client(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
 from infrastructure.channels.woocommerce import translator, verifier
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
@@ -9,7 +10,7 @@ from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ConfigError
 
 
-def gateway(channel: WooCommerceConfig) -> WooCommerceGateway:
+def gateway(channel: WooCommerceConfig, gate: Gate) -> WooCommerceGateway:
     """Raises `ConfigError` for an `api_base_url` the gateway cannot authenticate to."""
     try:
         return WooCommerceGateway(
@@ -18,6 +19,7 @@ def gateway(channel: WooCommerceConfig) -> WooCommerceGateway:
             channel.consumer_secret,
             channel_id=channel.id,
             timeout=channel.push.timeout_seconds,
+            gate=gate,
         )
     except ValueError as error:
         raise ConfigError(f"channels.{channel.id}.api_base_url: {error}") from error
