@@ -2,8 +2,8 @@
 operator or a test can switch on (outage, 5xx, slowness), and a log of every API call, so tests
 and benchmarks can count calls and check rate limits from the channel's side.
 
-A sandbox imitates one channel's documented API and webhook sender (see each channel folder's
-`sandbox.py`); it is never a mock of our own code.
+A sandbox imitates one channel's documented API and webhooks (see each channel's folder beside
+this module); it is never a mock of our own code.
 """
 
 from __future__ import annotations
