@@ -24,6 +24,7 @@ from infrastructure.channels.gateway import (
     ChannelAuthFailed,
     ChannelError,
     ChannelUnavailable,
+    Push,
     PushResult,
     PushStatus,
     Throttled,
@@ -52,6 +53,11 @@ class Outgoing:
     @property
     def sku(self) -> str:
         return self.pending.sku
+
+    def push(self) -> Push:
+        """What the gateway is asked: the quantity, the ledger version it was computed at, and
+        what the channel is expected to show (the compare-and-set's base)."""
+        return Push(self.sku, self.quantity, self.pending.version, self.shows)
 
 
 def as_pending(pending: Pending) -> Outgoing:

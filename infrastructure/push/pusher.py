@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Histogram
 
-from infrastructure.channels.gateway import ChannelError, ChannelGateway, Push, PushResult
+from infrastructure.channels.gateway import ChannelError, ChannelGateway, PushResult
 from infrastructure.push import policy as decide
 from infrastructure.push.gate import ChannelGate
 from infrastructure.push.policy import Outcomes, Outgoing
@@ -145,9 +145,7 @@ class Pusher:
         self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:
             self._file_listings(due)
-            results = self.gateway.push(
-                [Push(o.sku, o.quantity, o.pending.version, o.shows) for o in due]
-            )
+            results = self.gateway.push([o.push() for o in due])
         except ChannelError as error:
             self._set_back(error)
             return False
@@ -190,12 +188,8 @@ class Pusher:
         self._log(found)
 
     def _log(self, found: Outcomes) -> None:
-        applied = found.applied
-        if applied:
-            more = len(applied) - APPLIED_LOGGED
-            tail = f" and {more} more" if more > 0 else ""
-            shown = ", ".join(applied[:APPLIED_LOGGED])
-            log.info("%s now shows %s%s", self.channel_id, shown, tail)
+        if found.applied:
+            log.info("%s now shows %s", self.channel_id, _some(found.applied, APPLIED_LOGGED))
         for unusual in found.unusual:
             log.warning("%s: %s", self.channel_id, unusual)
         for refusal in found.refusals:
@@ -223,18 +217,18 @@ class Pusher:
         if results is not None:
             self._record([decide.as_pending(p) for p in submission.pending], results)
             self.store.forget_submission(self.channel_id, submission.ticket)
-        elif decide.overdue(
-            submission.submitted_at, datetime.now(UTC), self.policy.submission_timeout
-        ):
-            log.warning(
-                "%s: no answer for submission %s since %s: its %d rows go again",
-                self.channel_id,
-                submission.ticket,
-                submission.submitted_at.isoformat(),
-                len(submission.pending),
-            )
-            self.store.forget_submission(self.channel_id, submission.ticket)
+        else:
+            self._give_up_if_overdue(submission)
         return True
+
+    def _give_up_if_overdue(self, submission: Submission) -> None:
+        now, timeout = datetime.now(UTC), self.policy.submission_timeout
+        if not decide.overdue(submission.submitted_at, now, timeout):
+            return
+        since, rows = submission.submitted_at.isoformat(), len(submission.pending)
+        why = f"no answer for submission {submission.ticket} since {since}"
+        log.warning("%s: %s: its %d rows go again", self.channel_id, why, rows)
+        self.store.forget_submission(self.channel_id, submission.ticket)
 
     def _file_listings(self, due: list[Outgoing]) -> None:
         # A channel that names our SKUs by its own ids (a Shopify inventory item) in its
@@ -247,3 +241,9 @@ class Pusher:
         refs = listings(unlisted)
         self.store.remember_listings(self.channel_id, refs)
         self._listed.update(sku for _, sku in refs)
+
+
+def _some(items: list[str], most: int) -> str:
+    """At most `most` of `items`, saying how many more there are."""
+    more = len(items) - most
+    return ", ".join(items[:most]) + (f" and {more} more" if more > 0 else "")

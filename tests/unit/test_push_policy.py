@@ -15,6 +15,7 @@ from infrastructure.channels.gateway import (
     ChannelAuthFailed,
     ChannelError,
     ChannelUnavailable,
+    Push,
     PushResult,
     PushStatus,
     Throttled,
@@ -184,6 +185,11 @@ def test_a_decrease_is_never_held_back_and_a_raise_never_passes_its_target(
         assert going.quantity == quantity  # a push that does not raise the channel goes whole
     elif going is not None:
         assert shows < going.quantity <= quantity  # a raise, maybe part of it
+
+
+def test_a_row_asks_the_gateway_for_its_quantity_against_what_the_channel_should_show():
+    row = Outgoing(pending("A", quantity=9, version=4), 7, 6, None)
+    assert row.push() == Push("A", 7, 4, acknowledged=6)
 
 
 def test_rows_waiting_for_the_channels_sales_are_not_sendable():

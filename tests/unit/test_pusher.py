@@ -1,0 +1,165 @@
+"""The pusher's loop without servers: its limits in memory (`MemoryLimits`, as one process runs
+them), a hand-written outbox and channel. Read, decide, call, record: what goes, what waits and
+what a failing channel costs (`tests/integration/test_push.py` runs the same over PostgreSQL and
+Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from infrastructure.channels.gateway import (
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.memory_limits import MemoryLimits
+from infrastructure.push.pusher import Pusher, PushPolicy
+from infrastructure.push.store import Acknowledged, Pending, Shown
+
+CHANNEL = "fake"
+OLD = datetime.now(UTC) - timedelta(hours=1)
+
+
+@dataclass
+class Outbox:
+    """The pushers' side of the outbox, in memory: rows pending until acknowledged."""
+
+    rows: dict[str, Pending] = field(default_factory=dict)
+    acknowledged: list[Acknowledged] = field(default_factory=list)
+    shown_rows: list[Shown] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)
+    changes: int = 0
+
+    def change(self, sku: str, quantity: int, acknowledged: int | None = None) -> None:
+        self.changes += 1
+        version = self.changes
+        self.rows[sku] = Pending(
+            sku, quantity, version, version, "sale", OLD, acknowledged, None, 0
+        )
+
+    def pending(self, channel_id: str, limit: int) -> list[Pending]:
+        return list(self.rows.values())[:limit]
+
+    def sold(self, channel_id: str, rows: list[Pending]) -> list[Pending]:
+        return [replace(p, sold=0) for p in rows]
+
+    def acknowledge(self, channel_id, acknowledged, answered_at):
+        for answer in acknowledged:
+            self.acknowledged.append(answer)
+            del self.rows[answer.pending.sku]
+        return []
+
+    def shown(self, channel_id, shown, answered_at):
+        self.shown_rows += shown
+        for row in shown:
+            self.rows[row.sku] = replace(row.pending, acknowledged_quantity=row.channel_quantity)
+
+    def refused(self, channel_id, refused):
+        self.refusals += refused
+
+    def drifts(self, channel_id, drifts):
+        pass
+
+    def observe(self, channel_id, seen, reference):
+        pass
+
+    def submissions(self, channel_id):
+        return []
+
+
+class Channel:
+    """A channel that keeps quantities, logs calls, and fails on demand."""
+
+    channel_id, max_batch = CHANNEL, 2
+
+    def __init__(self) -> None:
+        self.shows: dict[str, int] = {}
+        self.calls: list[list[Push]] = []
+        self.failures: list[Exception] = []  # raised, first first, one per call
+        self.moved: dict[str, int] = {}  # what a shopper left on the channel meanwhile
+
+    def push(self, pushes):
+        self.calls.append(list(pushes))
+        if self.failures:
+            raise self.failures.pop(0)
+        return [self._one(push) for push in pushes]
+
+    def _one(self, push: Push) -> PushResult:
+        if push.sku in self.moved:
+            self.shows[push.sku] = self.moved.pop(push.sku)
+            return PushResult(push.sku, PushStatus.STALE, self.shows[push.sku])
+        self.shows[push.sku] = push.quantity
+        return PushResult(push.sku, PushStatus.APPLIED, push.quantity)
+
+    def turn_taken(self) -> None:
+        pass
+
+
+def pusher(outbox: Outbox, channel: Channel, limits=None, **gate: float) -> Pusher:
+    policy = GatePolicy(rate=1000, **gate)
+    made = ChannelGate(limits or MemoryLimits(), CHANNEL, policy, uuid.uuid4().hex)
+    return Pusher(channel, outbox, made, PushPolicy(call_timeout=0.5, sku_interval=0.0))
+
+
+def test_what_is_due_goes_a_batch_a_call_and_is_acknowledged():
+    outbox, channel = Outbox(), Channel()
+    for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
+        outbox.change(sku, quantity)
+    assert pusher(outbox, channel).drain() == 2
+    assert [[p.sku for p in call] for call in channel.calls] == [["A", "B"], ["C"]]
+    assert channel.shows == {"A": 1, "B": 2, "C": 3}
+    assert outbox.rows == {}
+
+
+def test_a_throttled_channel_is_paused_and_keeps_its_rows():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 1)
+    channel.failures = [Throttled("slow down", retry_after=30.0)]
+    draining = pusher(outbox, channel)
+    assert draining.drain() == 1
+    assert 29 < draining.gate.closed_for() <= 30
+    assert list(outbox.rows) == ["A"]
+    assert draining.drain() == 0  # paused: not called
+
+
+def test_failures_in_a_row_open_the_breaker_and_no_call_goes_while_it_is_open():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 1)
+    channel.failures = [ChannelUnavailable("503")] * 2
+    draining = pusher(outbox, channel, failures=2, cooldown=30.0)
+    draining.drain()
+    draining.drain()
+    assert draining.gate.state()["breaker"] == "open"
+    assert draining.drain() == 0
+    assert len(channel.calls) == 2
+    assert list(outbox.rows) == ["A"]
+
+
+def test_a_channel_another_worker_drains_is_left_alone():
+    outbox, channel, limits = Outbox(), Channel(), MemoryLimits()
+    outbox.change("A", 1)
+    draining = pusher(outbox, channel, limits)
+    with draining.gate.draining() as mine:
+        assert mine
+        assert draining.drain() == 0
+    assert draining.drain() == 1
+
+
+def test_a_stale_answer_keeps_the_row_with_what_the_channel_shows_as_the_next_base():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 10)
+    draining = pusher(outbox, channel)
+    assert draining.drain() == 1
+    channel.moved["A"] = 7  # a shopper bought 3 there
+    outbox.change("A", 6, acknowledged=10)
+    assert draining.drain() >= 1
+    assert outbox.refusals[0] == ("A", "CHANGE_FROM_QUANTITY_STALE")
+    assert outbox.shown_rows[0].channel_quantity == 7
+    assert channel.calls[1] == [Push("A", 6, 2, acknowledged=10)]
+    assert channel.calls[-1] == [Push("A", 6, 2, acknowledged=7)]  # then from what it shows
+    assert channel.shows == {"A": 6}
