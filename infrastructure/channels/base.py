@@ -51,6 +51,17 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class LevelReading:
+    """What a channel showed of one SKU (ours, through the channel's `sku_map`) when it was
+    read: the `quantity` it offered for sale at `read_at` (the time of the answer, so sales the
+    ledger recorded after it are not counted against the channel)."""
+
+    sku: str
+    quantity: int
+    read_at: datetime
+
+
+@dataclass(frozen=True)
 class Ping:
     """A verified (or harmless, unsigned) hand-shake to answer 200 without storing anything."""
 

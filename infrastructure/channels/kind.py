@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from application.intake import Delivery, Translation
-from infrastructure.channels.base import ChannelReads, Lane, Verdict
+from infrastructure.channels.base import ChannelReads, Lane, LevelReading, Verdict
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Gate
 
@@ -31,6 +31,10 @@ class ChannelKind(Generic[C]):
             a kind invsync does not push to.
         acknowledge: an outbound hand-shake a stored delivery asks for (SNS subscriptions).
         blocking: whether verification may do I/O (fetching a certificate): run it off-loop.
+        read_levels: the quantities the channel shows, read in bulk through its gateway (in the
+            channel's SKUs, built by `api_for`): of the given SKUs (ours), or of every SKU it
+            lists when given None, paged with the largest page its API allows; None for a kind
+            whose levels invsync does not read (reconciliation skips it).
     """
 
     config: type[C]
@@ -40,6 +44,8 @@ class ChannelKind(Generic[C]):
     gateway: Callable[[C, Gate], ChannelGateway] | None = None
     acknowledge: Callable[[C, Delivery], None] | None = None
     blocking: bool = False
+    # The gateway is the kind's own class (Any): each kind reads through its own API.
+    read_levels: Callable[[C, Any, Sequence[str] | None], Iterable[LevelReading]] | None = None
 
     @property
     def name(self) -> str:
