@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
@@ -67,6 +67,27 @@ class Ping:
 
 
 Verdict = Accepted | Ping
+
+
+@dataclass(frozen=True)
+class PolledOrder:
+    """An order found by listing the channel's orders (reconciliation), in the shape the
+    channel's webhook for `topic` carries it: the kind's translator reads it unchanged, so an
+    order seen by webhook and by poll moves the ledger once.
+
+    Attributes:
+        order_id: the channel's id of the order.
+        modified_at: when the channel last changed it (what the listing's watermark follows).
+        topic: the webhook topic whose body this is (`orders/updated`, `order.updated`, ...).
+        body: the webhook's body, as bytes.
+        headers: the webhook's headers the translator reads, names lower-cased.
+    """
+
+    order_id: str
+    modified_at: datetime
+    topic: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ChannelReads(Protocol):

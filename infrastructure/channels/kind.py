@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from application.intake import Delivery, Translation
-from infrastructure.channels.base import ChannelReads, Lane, LevelReading, Verdict
+from infrastructure.channels.base import ChannelReads, Lane, LevelReading, PolledOrder, Verdict
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Gate
 
@@ -35,6 +35,9 @@ class ChannelKind(Generic[C]):
             channel's SKUs, built by `api_for`): of the given SKUs (ours), or of every SKU it
             lists when given None, paged with the largest page its API allows; None for a kind
             whose levels invsync does not read (reconciliation skips it).
+        list_orders: the orders the channel modified from `since` to `until`, oldest first,
+            paged within the channel's rate limit, read through the gateway `gateway` builds
+            (or its client); None for a kind whose orders invsync cannot list.
     """
 
     config: type[C]
@@ -46,6 +49,7 @@ class ChannelKind(Generic[C]):
     blocking: bool = False
     # The gateway is the kind's own class (Any): each kind reads through its own API.
     read_levels: Callable[[C, Any, Sequence[str] | None], Iterable[LevelReading]] | None = None
+    list_orders: Callable[[C, Any, datetime, datetime], Iterable[PolledOrder]] | None = None
 
     @property
     def name(self) -> str:
