@@ -75,9 +75,3 @@ def apply_pending(conn: psycopg.Connection[Any]) -> list[Migration]:
                 [migration.version, migration.name],
             )
     return pending
-
-
-def apply_migrations(database_url: str) -> list[Migration]:
-    """`apply_pending` under the lock, on a connection of its own; returns what it applied."""
-    with migration_lock(database_url) as conn:
-        return apply_pending(conn)

@@ -37,8 +37,7 @@ from infrastructure.idempotency import (
     IdempotencyStore,
     request_hash,
 )
-from infrastructure.migrations import apply_migrations
-from interfaces.composition import open_ledger
+from interfaces.composition import migrate, open_ledger
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from sandboxes.server import SandboxServer
@@ -368,8 +367,8 @@ def test_a_table_of_the_earlier_version_is_migrated_keeping_its_keys(server_url)
         with psycopg.connect(url) as conn:
             conn.execute(old)
             conn.execute("INSERT INTO api_idempotency VALUES ('k', 'h', 201, '{}')")
-        apply_migrations(url)
-        apply_migrations(url)  # safe to run again
+        migrate(url)
+        migrate(url)  # safe to run again
         store = IdempotencyStore(url)
         try:
             assert store.claim("", "k", "h").state is ClaimState.REPLAY
