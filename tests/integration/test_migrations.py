@@ -120,7 +120,7 @@ def _applied(url: str) -> list[tuple[int, str]]:
         ).fetchall()
 
 
-def test_a_database_of_the_release_before_upgrades_keeping_its_rows(server_url):
+def test_a_database_of_the_release_before_upgrades_keeping_its_rows_and_stays_so(server_url):
     with (
         empty_database(server_url, "invsync_migrations") as old,
         migrated_database(server_url, "invsync_fresh") as fresh,
@@ -134,6 +134,9 @@ def test_a_database_of_the_release_before_upgrades_keeping_its_rows(server_url):
         assert after == before
         assert _schema(old) == _schema(fresh)
         assert _applied(old) == _applied(fresh)
+        upgraded, contents = _schema(old), _contents(old)
+        migrate(old)
+        assert (_schema(old), _contents(old)) == (upgraded, contents)
 
 
 def test_migrating_again_changes_nothing(server_url):
