@@ -1,0 +1,106 @@
+"""A discrepancy: a channel showed a SKU's quantity too far from what it should have shown for
+invsync to correct it unasked (`domain.drift`), kept with its evidence until a person resolves it.
+
+Events are stored forever under their module path and class name: rename nothing here; evolve an
+event with `class_version` and an `upcast_v1_v2`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError, InvalidChange
+from domain.stock import check_text
+
+
+class Resolution(StrEnum):
+    """How a person settles a discrepancy."""
+
+    ACCEPT_CHANNEL = "accept_channel"  # the channel was right: the ledger counts its quantity
+    PUSH_LEDGER = "push_ledger"  # the ledger was right: the channel is set back
+
+
+class DiscrepancyResolved(DomainError):
+    """Raised when a discrepancy that is already resolved is resolved again."""
+
+
+class InvalidResolution(DomainError):
+    """Raised when a resolution names no action invsync knows, or its reason or author is empty
+    or too long."""
+
+
+def discrepancy_id(channel_id: str, sku: str, read_at: datetime) -> UUID:
+    """One discrepancy per reading: a run repeated after a crash finds the one it detected."""
+    return uuid5(NAMESPACE_URL, f"invsync:/channels/{channel_id}/skus/{sku}@{read_at.isoformat()}")
+
+
+class Discrepancy(Aggregate):
+    """What a channel showed of a SKU against what it should have, and how it was settled."""
+
+    @staticmethod
+    def create_id(channel_id: str, sku: str, *, read_at: datetime, **_: Any) -> UUID:
+        return discrepancy_id(channel_id, sku, read_at)
+
+    @event("Detected")
+    def __init__(
+        self,
+        channel_id: str,
+        sku: str,
+        *,
+        observed: int,
+        expected: int,
+        read_at: datetime,
+        evidence: dict[str, Any],
+    ) -> None:
+        self.channel_id, self.sku, self.read_at = channel_id, sku, read_at
+        self.observed, self.expected = observed, expected
+        self.evidence = evidence
+        self.resolution: Resolution | None = None
+        self.reason = ""
+        self.resolved_by = ""
+
+    @property
+    def difference(self) -> int:
+        """Units the channel showed beyond what it should (negative: fewer)."""
+        return self.observed - self.expected
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolution is None
+
+    def resolve(self, action: str, reason: str, by: str) -> None:
+        """Settle it by `action` (a `Resolution` value), saying why and who.
+
+        Raises `DiscrepancyResolved` once resolved, `InvalidResolution` for an unknown action
+        or an empty or too long reason or author."""
+        if not self.is_open:
+            raise DiscrepancyResolved(f"discrepancy {self.id} was resolved already")
+        self._resolved(_action(action), _text("reason", reason), _text("source", by))
+
+    @event("Resolved")
+    def _resolved(self, action: Resolution, reason: str, by: str) -> None:
+        self.resolution, self.reason, self.resolved_by = Resolution(action), reason, by
+
+
+def _action(action: str) -> Resolution:
+    try:
+        return Resolution(action)
+    except ValueError:
+        known = " or ".join(f"{r.value!r}" for r in Resolution)
+        raise InvalidResolution(f"action must be {known}, not {action!r}") from None
+
+
+def _text(name: str, value: str) -> str:
+    # Who resolved it is held to the limits of a change's `source`: both name a person or system.
+    if not value.strip():
+        raise InvalidResolution(f"{name} must say something")
+    try:
+        check_text(name, value)
+    except InvalidChange as error:
+        raise InvalidResolution(str(error)) from None
+    return value

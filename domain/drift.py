@@ -1,0 +1,119 @@
+"""Drift: how far what a channel shows of a SKU is from what it should show, and what to do.
+
+What a channel should show at a reading is the quantity it last acknowledged of our pushes, less
+the units it sold itself after that acknowledgement and by the reading (its shoppers' sales lower
+its count before any push does). Sales that occurred after the reading are not counted: the
+channel had not had them yet. A reading taken while a push is in flight (not acknowledged yet,
+or acknowledged after the reading) cannot tell our push from a hand edit: it is `Unsettled`, and
+the SKU is checked again on the next run. Pure: the caller reads the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Sale:
+    """Units the channel sold of the SKU itself (net: a cancellation counts negative), when the
+    sale occurred on the channel."""
+
+    units: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """What invsync knows of its pushes of one SKU to one channel when the reading is judged.
+
+    `acknowledged`: the quantity the channel last confirmed, at `acknowledged_at` (None: never
+    pushed); `in_flight`: a newer quantity waits to be pushed or to be settled."""
+
+    acknowledged: int | None
+    acknowledged_at: datetime | None
+    in_flight: bool
+
+
+@dataclass(frozen=True)
+class NoDrift:
+    """The channel shows what it should."""
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """The reading cannot be judged now (a push in flight, or none ever acknowledged)."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Correct:
+    """A small drift: set the channel back to the ledger's value and record it."""
+
+    observed: int
+    expected: int
+
+    @property
+    def difference(self) -> int:
+        return self.observed - self.expected
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """A drift too large to correct unasked: a discrepancy for a person to review."""
+
+    observed: int
+    expected: int
+
+    @property
+    def difference(self) -> int:
+        return self.observed - self.expected
+
+
+Judgement = NoDrift | Unsettled | Correct | Escalate
+
+
+def expected_at(
+    acknowledged: int, acknowledged_at: datetime, sales: Iterable[Sale], read_at: datetime
+) -> int:
+    """What the channel should show at `read_at`: the acknowledged quantity less its own sales
+    that occurred after the acknowledgement and by the reading (never below zero: a channel
+    does not show negative stock)."""
+    sold = sum(s.units for s in sales if acknowledged_at < s.occurred_at <= read_at)
+    return max(acknowledged - sold, 0)
+
+
+def classify(observed: int, expected: int, auto_correct_below: int) -> NoDrift | Correct | Escalate:
+    """No drift when they agree; a correction when `|observed - expected|` is below
+    `auto_correct_below`; else an escalation."""
+    if observed == expected:
+        return NoDrift()
+    if abs(observed - expected) < auto_correct_below:
+        return Correct(observed, expected)
+    return Escalate(observed, expected)
+
+
+def judge(
+    observed: int,
+    read_at: datetime,
+    record: PushRecord,
+    sales: Iterable[Sale],
+    auto_correct_below: int,
+) -> Judgement:
+    """What a reading of `observed` at `read_at` means, given the pushes and the channel's own
+    sales as the ledger holds them (after the orders poll, so a missed sale is in `sales`)."""
+    if record.acknowledged is None or record.acknowledged_at is None:
+        return Unsettled("no push of the SKU was ever acknowledged by the channel")
+    if record.in_flight or record.acknowledged_at > read_at:
+        return Unsettled("a push is in flight: the reading may predate it")
+    expected = expected_at(record.acknowledged, record.acknowledged_at, sales, read_at)
+    return classify(observed, expected, auto_correct_below)
+
+
+def set_back_at_once(observed: int, expected: int) -> bool:
+    """While a discrepancy is open: whether to set the channel back to `expected` now. A channel
+    showing more than it should oversells, so it is set back at once; one showing less only
+    strands stock, so it waits for the review."""
+    return observed > expected

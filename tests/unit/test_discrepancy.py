@@ -1,0 +1,57 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.discrepancy import (
+    Discrepancy,
+    DiscrepancyResolved,
+    InvalidResolution,
+    Resolution,
+    discrepancy_id,
+)
+
+READ = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def detected(observed=32, expected=20):
+    evidence = {"readings": [observed]}
+    return Discrepancy(
+        "shop", "TEE-M", observed=observed, expected=expected, read_at=READ, evidence=evidence
+    )
+
+
+def test_a_detected_discrepancy_is_open_with_its_difference_and_evidence():
+    discrepancy = detected()
+    assert discrepancy.is_open
+    assert discrepancy.difference == 12
+    assert discrepancy.evidence == {"readings": [32]}
+    assert [type(e).__name__ for e in discrepancy.collect_events()] == ["Detected"]
+
+
+def test_the_same_reading_names_the_same_discrepancy():
+    assert detected().id == discrepancy_id("shop", "TEE-M", READ)
+
+
+def test_resolving_says_how_why_and_by_whom():
+    discrepancy = detected(observed=8)
+    discrepancy.resolve("accept_channel", "counted the shelf: 8", by="alice")
+    assert not discrepancy.is_open
+    assert discrepancy.resolution is Resolution.ACCEPT_CHANNEL
+    assert (discrepancy.reason, discrepancy.resolved_by) == ("counted the shelf: 8", "alice")
+    assert [type(e).__name__ for e in discrepancy.collect_events()] == ["Detected", "Resolved"]
+
+
+def test_a_resolved_discrepancy_cannot_be_resolved_again():
+    discrepancy = detected()
+    discrepancy.resolve("push_ledger", "a typo in the admin", by="alice")
+    with pytest.raises(DiscrepancyResolved):
+        discrepancy.resolve("accept_channel", "changed my mind", by="bob")
+
+
+@pytest.mark.parametrize(
+    ("action", "reason", "by"),
+    [("ignore", "why not", "alice"), ("push_ledger", " ", "alice"), ("push_ledger", "ok", "")],
+)
+def test_a_resolution_needs_a_known_action_a_reason_and_an_author(action, reason, by):
+    with pytest.raises(InvalidResolution):
+        detected().resolve(action, reason, by=by)
