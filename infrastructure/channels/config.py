@@ -1,7 +1,8 @@
 """What every channel's table in the configuration file holds (`[[channels]]`): its id, where its
-API is, the secrets its webhooks are signed with, its locations, SKU map, allocation rules and how
-pushes go. Each kind's folder adds its own credentials in a model of its own
-(`<kind>/config.py`); `infrastructure/config.py` reads the table into the model its `kind` names.
+API is, the secrets its webhooks are signed with, its locations, SKU map, allocation rules, how
+pushes go and how it is reconciled. Each kind's folder adds its own credentials in a model of
+its own (`<kind>/config.py`); `infrastructure/config.py` reads the table into the model its
+`kind` names.
 
 Imports nothing of the channel folders' code, so the configuration can be read without loading
 any gateway or translator.
@@ -81,6 +82,25 @@ class PushConfig(BaseModel):
     unrecorded_wait_seconds: float = Field(default=10.0, ge=0, le=3600)
 
 
+class ReconcileConfig(BaseModel):
+    """`[channels.reconcile]`: how often the channel's orders and levels are checked against
+    the ledger, and how much drift is corrected without review."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True  # when the channel has an api_base_url
+    orders_every_seconds: float = Field(default=300.0, ge=10, le=86400)
+    # Orders modified this long before the watermark are listed again: a clock apart, or an
+    # order committed late on the channel's side, is still found.
+    orders_overlap_seconds: float = Field(default=120.0, ge=0, le=86400)
+    # The SKUs that changed or sold in the last 7 days.
+    active_every_seconds: float = Field(default=21600.0, ge=60, le=30 * 86400)
+    # Every SKU the channel lists.
+    catalog_every_seconds: float = Field(default=86400.0, ge=60, le=90 * 86400)
+    # Drift of fewer units is corrected at once; more waits in a discrepancy for review.
+    auto_correct_below: int = Field(default=3, ge=0, le=_MAX_UNITS)
+
+
 class ChannelConfig(BaseModel):
     """One channel account: what every kind's table holds. A kind's model adds its credentials
     and names those its API calls need in `api_credentials`."""
@@ -102,6 +122,7 @@ class ChannelConfig(BaseModel):
     sku_map: dict[_Sku, _Sku] = Field(default_factory=dict)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
 
     # The map it was made from, and ours -> the channel's.
     _channel_skus: tuple[object, dict[str, str]] = PrivateAttr(default=(None, {}))
@@ -110,6 +131,12 @@ class ChannelConfig(BaseModel):
     def pushes(self) -> bool:
         """Whether invsync pushes to the channel: it has an API and pushing is not switched off."""
         return bool(self.api_base_url) and self.push.enabled
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether invsync checks the channel's orders and levels: it has an API and
+        reconciliation is not switched off."""
+        return bool(self.api_base_url) and self.reconcile.enabled
 
     def missing_credentials(self) -> list[str]:
         """The `api_credentials` the table leaves empty, in the order the kind names them."""

@@ -293,3 +293,45 @@ def test_two_tokens_with_one_digest_are_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="same sha256"):
         load_config(path)
+
+
+def test_reconciliation_has_the_documented_defaults_and_needs_an_api(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "a"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\n'
+        '[[channels]]\nid = "b"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\napi_base_url = "https://b.example"\n'
+        'consumer_key = "ck"\nconsumer_secret = "cs"\n',
+    )
+    a, b = load_config(path).channels
+
+    assert b.reconcile.model_dump() == {
+        "enabled": True,
+        "orders_every_seconds": 300,
+        "orders_overlap_seconds": 120,
+        "active_every_seconds": 21600,
+        "catalog_every_seconds": 86400,
+        "auto_correct_below": 3,
+    }
+    assert (a.reconciles, b.reconciles) == (False, True)
+
+
+def test_reconciliation_is_configured_per_channel_and_may_be_switched_off(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "b"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\napi_base_url = "https://b.example"\n'
+        'consumer_key = "ck"\nconsumer_secret = "cs"\n'
+        "[channels.reconcile]\nenabled = false\nauto_correct_below = 5\n",
+    )
+    (b,) = load_config(path).channels
+
+    assert (b.reconciles, b.reconcile.auto_correct_below) == (False, 5)
+
+
+def test_a_misspelt_reconciliation_key_is_refused_by_name(tmp_path):
+    path = write(
+        tmp_path,
+        '[[channels]]\nid = "b"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\n'
+        "[channels.reconcile]\nevery = 1\n",
+    )
+    with pytest.raises(ConfigError, match="every"):
+        load_config(path)

@@ -1,0 +1,255 @@
+"""Reconciliation runs (`reconcile_runs`, created by migration 0002): the only module that writes
+or reads the table.
+
+A run is asked for by `request_check` (the API, the CLI, a trigger such as a stale
+compare-and-set) or made for a schedule's slot (`schedule`: one row per slot however many
+schedulers ask). Its steps (`application.reconcile_plan.plan`) are worked one message each: a
+worker `claim`s the run's next step under a lease, then `advance`s it with what the step counted,
+only if the run is still at that step, so a message delivered twice counts once. A run whose
+message was lost, or whose worker died (its lease over), is handed out again by `to_send`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import class_row
+
+from application.reconcile_plan import Due, Scope, What, plan
+from infrastructure.postgres import open_pool
+
+# A worker is presumed dead once its lease on a run is over; a step renews nothing, so this
+# bounds the longest step (a catalogue read at the channel's rate limit).
+LEASE_SECONDS = 600.0
+# A queued run is sent again when no worker claimed it this long after its last send.
+RESEND_SECONDS = 30.0
+# A step that fails this many times fails its run (Dramatiq retries it in between).
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What steps found: orders listed and stored anew, SKUs read, drift corrected or
+    escalated."""
+
+    orders_found: int = 0
+    orders_applied: int = 0
+    skus_read: int = 0
+    corrected: int = 0
+    escalated: int = 0
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as its row stands. `step` is the next step to work, of `steps`."""
+
+    id: int
+    channel_id: str
+    what: What
+    scope: Scope
+    skus: list[str] | None
+    state: str
+    step: int
+    steps: int
+    attempts: int
+    orders_found: int
+    orders_applied: int
+    skus_read: int
+    corrected: int
+    escalated: int
+    requested_at: datetime
+    requested_by: str
+    due_key: str | None  # a scheduled run's slot
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @property
+    def counts(self) -> Counts:
+        return Counts(*(getattr(self, f.name) for f in fields(Counts)))
+
+
+_COLUMNS = ", ".join(f.name for f in fields(Run))
+_COUNTS = [f.name for f in fields(Counts)]
+
+
+def request_check(
+    conn: Connection[Any],
+    channel_id: str,
+    skus: Sequence[str] | None,
+    *,
+    what: What = "levels",
+    by: str = "",
+) -> int:
+    """Ask for a run of `what` over `skus` of the channel (None: every SKU it lists); returns
+    its id. A request of a channel's SKUs joins the run of the same `what` asked for and not
+    started yet, so a burst of triggers makes one run."""
+    if skus is not None:
+        joined = _join_queued(conn, channel_id, what, list(skus))
+        if joined is not None:
+            return joined
+    return _insert(conn, channel_id, what, skus, by)
+
+
+def _join_queued(conn: Connection[Any], channel_id: str, what: What, skus: list[str]) -> int | None:
+    row = conn.execute(
+        "SELECT id, skus FROM reconcile_runs WHERE channel_id = %s AND what = %s "
+        "AND scope = 'requested' AND state = 'queued' AND skus IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
+        [channel_id, what],
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, queued = row
+    merged = sorted({*queued, *skus})
+    conn.execute(
+        "UPDATE reconcile_runs SET skus = %s, steps = %s WHERE id = %s AND state = 'queued'",
+        [merged, len(plan(what, merged)), run_id],
+    )
+    return int(run_id)
+
+
+def _insert(
+    conn: Connection[Any], channel_id: str, what: What, skus: Sequence[str] | None, by: str
+) -> int:
+    listed = None if skus is None else sorted(set(skus))
+    row = conn.execute(
+        "INSERT INTO reconcile_runs (channel_id, what, scope, skus, steps, requested_by) "
+        "VALUES (%s, %s, 'requested', %s, %s, %s) RETURNING id",
+        [channel_id, what, listed, len(plan(what, listed)), by],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def schedule(
+    conn: Connection[Any], channel_id: str, due: Due, skus: Sequence[str] | None
+) -> int | None:
+    """Make the run of a schedule's slot (`due`), unless the slot has its run already or a run
+    of the same schedule is still open (a channel that is down gets no pile of them); returns
+    the new run's id, None when none was made. Safe beside other schedulers."""
+    listed = None if skus is None else sorted(set(skus))
+    row = conn.execute(
+        "INSERT INTO reconcile_runs (channel_id, what, scope, skus, steps, due_key, sent_at) "
+        "SELECT %(channel)s, %(what)s, %(scope)s, %(skus)s, %(steps)s, %(key)s, now() "
+        "WHERE NOT EXISTS (SELECT 1 FROM reconcile_runs WHERE channel_id = %(channel)s "
+        "AND scope = %(scope)s AND state IN ('queued', 'running')) "
+        "ON CONFLICT (channel_id, due_key) DO NOTHING RETURNING id",
+        {"channel": channel_id, "what": due.what, "scope": due.scope, "skus": listed,
+         "steps": len(plan(due.what, listed)), "key": due.key},
+    ).fetchone()  # fmt: skip
+    return None if row is None else int(row[0])
+
+
+def claim(
+    conn: Connection[Any], run_id: int, step: int, lease: float = LEASE_SECONDS
+) -> Run | None:
+    """Take the run's `step` for `lease` seconds; None when the run is past that step, finished,
+    or another worker's lease on it is not over."""
+    with conn.cursor(row_factory=class_row(Run)) as curs:
+        return curs.execute(
+            "UPDATE reconcile_runs SET state = 'running', "
+            "claimed_until = now() + make_interval(secs => %s), "
+            "started_at = coalesce(started_at, now()) "
+            "WHERE id = %s AND step = %s AND state IN ('queued', 'running') "
+            f"AND (claimed_until IS NULL OR claimed_until < now()) RETURNING {_COLUMNS}",
+            [lease, run_id, step],
+        ).fetchone()
+
+
+def advance(conn: Connection[Any], run_id: int, step: int, counts: Counts) -> Run | None:
+    """Add what `step` counted and move the run to its next step (done after its last), freeing
+    its lease; None when the run was no longer at `step` (the step was counted already)."""
+    added = ", ".join(f"{name} = {name} + %({name})s" for name in _COUNTS)
+    with conn.cursor(row_factory=class_row(Run)) as curs:
+        return curs.execute(
+            f"UPDATE reconcile_runs SET {added}, step = step + 1, attempts = 0, "
+            "claimed_until = NULL, sent_at = now(), error = NULL, "
+            "state = CASE WHEN step + 1 >= steps THEN 'done' ELSE 'running' END, "
+            "finished_at = CASE WHEN step + 1 >= steps THEN now() END "
+            f"WHERE id = %(id)s AND step = %(step)s AND state = 'running' RETURNING {_COLUMNS}",
+            {**{name: getattr(counts, name) for name in _COUNTS}, "id": run_id, "step": step},
+        ).fetchone()
+
+
+def finish_empty(conn: Connection[Any], run_id: int) -> None:
+    """Close a run with no steps (a schedule of active SKUs when none was active)."""
+    conn.execute(
+        "UPDATE reconcile_runs SET state = 'done', started_at = coalesce(started_at, now()), "
+        "finished_at = now(), claimed_until = NULL WHERE id = %s AND steps = 0",
+        [run_id],
+    )
+
+
+def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:
+    """Record that `step` failed and free its lease for the retry; after `MAX_ATTEMPTS` the run
+    fails. True when it did (nothing retries it any more)."""
+    row = conn.execute(
+        "UPDATE reconcile_runs SET attempts = attempts + 1, error = %s, claimed_until = NULL, "
+        "state = CASE WHEN attempts + 1 >= %s THEN 'failed' ELSE state END, "
+        "finished_at = CASE WHEN attempts + 1 >= %s THEN now() END "
+        "WHERE id = %s AND step = %s AND state = 'running' RETURNING state",
+        [error[:2000], MAX_ATTEMPTS, MAX_ATTEMPTS, run_id, step],
+    ).fetchone()
+    return row is not None and row[0] == "failed"
+
+
+def to_send(conn: Connection[Any], resend_after: float = RESEND_SECONDS) -> list[tuple[int, int]]:
+    """`(run id, step)` of the open runs nobody works on: not sent for `resend_after` seconds
+    and not leased (never claimed, or their worker's lease is over). Marks them sent, so of
+    several processes asking at once one re-sends each."""
+    rows = conn.execute(
+        "UPDATE reconcile_runs SET sent_at = now() WHERE id IN (SELECT id FROM reconcile_runs "
+        "WHERE state IN ('queued', 'running') "
+        "AND (claimed_until IS NULL OR claimed_until < now()) "
+        "AND (sent_at IS NULL OR sent_at < now() - make_interval(secs => %s)) "
+        "FOR UPDATE SKIP LOCKED) RETURNING id, step",
+        [resend_after],
+    ).fetchall()
+    return [(int(run_id), int(step)) for run_id, step in rows]
+
+
+def get(conn: Connection[Any], run_id: int) -> Run | None:
+    with conn.cursor(row_factory=class_row(Run)) as curs:
+        return curs.execute(
+            f"SELECT {_COLUMNS} FROM reconcile_runs WHERE id = %s", [run_id]
+        ).fetchone()
+
+
+def latest(conn: Connection[Any], channel_id: str, limit: int = 20) -> list[Run]:
+    """The channel's newest runs, newest first."""
+    with conn.cursor(row_factory=class_row(Run)) as curs:
+        return curs.execute(
+            f"SELECT {_COLUMNS} FROM reconcile_runs WHERE channel_id = %s "
+            "ORDER BY id DESC LIMIT %s",
+            [channel_id, limit],
+        ).fetchall()
+
+
+def open_runs(conn: Connection[Any]) -> dict[str, int]:
+    """How many runs are queued or running, per channel."""
+    rows = conn.execute(
+        "SELECT channel_id, count(*) FROM reconcile_runs "
+        "WHERE state IN ('queued', 'running') GROUP BY channel_id"
+    ).fetchall()
+    return {channel_id: int(count) for channel_id, count in rows}
+
+
+class RunStore:
+    """The functions above on a pool of their own, each in a transaction."""
+
+    def __init__(
+        self, database_url: str, max_size: int = 4, *, statement_timeout_ms: int | None = None
+    ) -> None:
+        self._pool = open_pool(database_url, max_size, statement_timeout_ms)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def connection(self) -> Any:
+        """A pooled connection, in a transaction committed when the block ends."""
+        return self._pool.connection()
