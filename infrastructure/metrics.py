@@ -1,4 +1,4 @@
-"""Prometheus metrics of intake."""
+"""Prometheus metrics of intake and reconciliation."""
 
 from __future__ import annotations
 
@@ -14,4 +14,25 @@ WEBHOOKS_REJECTED = Counter(
     "Webhook requests refused, by channel and reason (signature, unverifiable, too_large, "
     "busy: no body slot free, unavailable: not stored in time, unstorable: the row refused).",
     ["channel", "reason"],
+)
+RECONCILE_RUNS = Counter(
+    "invsync_reconcile_runs_total",
+    "Reconciliation runs finished, by channel, schedule (requested, orders, active, catalog) "
+    "and outcome (done, failed).",
+    ["channel", "scope", "outcome"],
+)
+RECONCILE_ORDERS = Counter(
+    "invsync_reconcile_orders_total",
+    "Orders listed by reconciliation polls, by channel and whether they were new to the inbox "
+    "(found: listed; applied: stored anew, the webhook having been lost).",
+    ["channel", "outcome"],
+)
+RECONCILE_SKUS_READ = Counter(
+    "invsync_reconcile_skus_read_total", "SKU levels read from the channel.", ["channel"]
+)
+RECONCILE_DRIFT = Counter(
+    "invsync_reconcile_drift_total",
+    "Drift found by reconciliation, by channel and size (small: corrected at once; large: "
+    "escalated as a discrepancy for review).",
+    ["channel", "size"],
 )

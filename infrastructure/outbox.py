@@ -178,6 +178,17 @@ def backlog(conn: Connection[Any]) -> dict[str, tuple[int, datetime | None]]:
     return {channel_id: (count, oldest) for channel_id, count, oldest in rows}
 
 
+def active_skus(conn: Connection[Any], channel_id: str, days: float = 7.0) -> list[str]:
+    """The channel's SKUs whose quantity changed (a sale, a receipt, a rule) in the last
+    `days`: those reconciliation reads more often than the whole catalogue."""
+    rows = conn.execute(
+        "SELECT sku FROM availability_outbox WHERE channel_id = %s "
+        "AND changed_at > now() - make_interval(secs => %s) ORDER BY sku",
+        [channel_id, days * 86400],
+    ).fetchall()
+    return [sku for (sku,) in rows]
+
+
 def held(conn: Connection[Any], channel_id: str) -> int:
     """The channel's pending rows whose SKU has losses counted in `push_drift`."""
     row = conn.execute(

@@ -176,15 +176,6 @@ def advance(conn: Connection[Any], run_id: int, step: int, counts: Counts) -> Ru
         ).fetchone()
 
 
-def finish_empty(conn: Connection[Any], run_id: int) -> None:
-    """Close a run with no steps (a schedule of active SKUs when none was active)."""
-    conn.execute(
-        "UPDATE reconcile_runs SET state = 'done', started_at = coalesce(started_at, now()), "
-        "finished_at = now(), claimed_until = NULL WHERE id = %s AND steps = 0",
-        [run_id],
-    )
-
-
 def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:
     """Record that `step` failed and free its lease for the retry; after `MAX_ATTEMPTS` the run
     fails. True when it did (nothing retries it any more)."""
@@ -198,17 +189,19 @@ def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:
     return row is not None and row[0] == "failed"
 
 
-def to_send(conn: Connection[Any], resend_after: float = RESEND_SECONDS) -> list[tuple[int, int]]:
-    """`(run id, step)` of the open runs nobody works on: not sent for `resend_after` seconds
-    and not leased (never claimed, or their worker's lease is over). Marks them sent, so of
-    several processes asking at once one re-sends each."""
+def to_send(
+    conn: Connection[Any], channel_ids: Sequence[str], resend_after: float = RESEND_SECONDS
+) -> list[tuple[int, int]]:
+    """`(run id, step)` of the channels' open runs nobody works on: not sent for
+    `resend_after` seconds and not leased (never claimed, or their worker's lease is over).
+    Marks them sent, so of several processes asking at once one re-sends each."""
     rows = conn.execute(
         "UPDATE reconcile_runs SET sent_at = now() WHERE id IN (SELECT id FROM reconcile_runs "
-        "WHERE state IN ('queued', 'running') "
+        "WHERE state IN ('queued', 'running') AND channel_id = ANY(%s) "
         "AND (claimed_until IS NULL OR claimed_until < now()) "
         "AND (sent_at IS NULL OR sent_at < now() - make_interval(secs => %s)) "
         "FOR UPDATE SKIP LOCKED) RETURNING id, step",
-        [resend_after],
+        [list(channel_ids), resend_after],
     ).fetchall()
     return [(int(run_id), int(step)) for run_id, step in rows]
 

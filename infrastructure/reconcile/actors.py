@@ -1,0 +1,140 @@
+"""The Dramatiq actor that works reconciliation runs, one step per message (`reconcile_step`
+with a run id and a step number, on the `reconcile` queue): an orders poll, or the levels of a
+batch of SKUs. A step is claimed under a lease and counted only if the run is still at it, so a
+message delivered twice, or retried after its work was recorded, changes nothing; a step that
+fails is retried by Dramatiq until the run gives up on it (`runs.MAX_ATTEMPTS`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from application.reconcile_plan import Step, plan
+from domain.errors import InvsyncError
+from infrastructure import metrics
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.reconcile import runs
+from infrastructure.reconcile.runs import Counts, Run, RunStore
+
+log = logging.getLogger(__name__)
+
+QUEUE = "reconcile"
+ACTOR = "reconcile_step"
+
+
+@dataclass(frozen=True)
+class Reconcilers:
+    """What the steps do (Seam 1's orders poll and Seam 2's level check, bound to their
+    dependencies), each answering with what it counted."""
+
+    poll_orders: Callable[[ChannelConfig], Counts]
+    check_levels: Callable[[ChannelConfig, Sequence[str] | None], Counts]
+
+
+class UnknownRunChannel(InvsyncError):
+    """Raised when a run names a channel the configuration no longer holds."""
+
+
+class StepWorker:
+    """Works the step a message names, then sends the run's next step (`send`)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        channels: Mapping[str, ChannelConfig],
+        reconcilers: Reconcilers,
+        send: Callable[[int, int], None],
+        *,
+        lease: float = runs.LEASE_SECONDS,
+    ) -> None:
+        self._store, self._channels, self._reconcilers = store, channels, reconcilers
+        self._send, self._lease = send, lease
+
+    def work(self, run_id: int, step: int) -> Run | None:
+        """Work `step` of the run unless it is past it or leased by another worker; returns the
+        run as the step left it (None: nothing was done). Raises what the step raised while
+        the run still retries it."""
+        with self._store.connection() as conn:
+            run = runs.claim(conn, run_id, step, self._lease)
+        if run is None:
+            return None
+        try:
+            counts = self._counts(run, step)
+        except Exception as error:  # recorded on the run, then retried or given up
+            return self._failed(run, step, error)
+        return self._advanced(run, step, counts)
+
+    def _counts(self, run: Run, step: int) -> Counts:
+        channel = self._channels.get(run.channel_id)
+        if channel is None:
+            raise UnknownRunChannel(f"channel {run.channel_id!r} is no longer configured")
+        steps = plan(run.what, run.skus)
+        return self._do(steps[step], channel) if step < len(steps) else Counts()
+
+    def _do(self, step: Step, channel: ChannelConfig) -> Counts:
+        if step.what == "orders":
+            return self._reconcilers.poll_orders(channel)
+        return self._reconcilers.check_levels(channel, step.skus)
+
+    def _failed(self, run: Run, step: int, error: Exception) -> Run | None:
+        with self._store.connection() as conn:
+            gave_up = runs.failed(conn, run.id, step, f"{type(error).__name__}: {error}")
+        if not gave_up:
+            raise error
+        log.warning("reconciliation run %d of %s failed: %s", run.id, run.channel_id, error)
+        count_reconciled(run, Counts(), "failed")
+        return None
+
+    def _advanced(self, run: Run, step: int, counts: Counts) -> Run | None:
+        with self._store.connection() as conn:
+            after = runs.advance(conn, run.id, step, counts)
+        if after is None:
+            return None
+        count_reconciled(after, counts, after.state)
+        if after.state == "running":
+            self._send(after.id, after.step)
+        return after
+
+
+def count_reconciled(run: Run, counts: Counts, outcome: str) -> None:
+    """Count what a step of `run` found, and the run once it finished (`outcome` done or
+    failed; running: not yet)."""
+    channel = run.channel_id
+    metrics.RECONCILE_ORDERS.labels(channel, "found").inc(counts.orders_found)
+    metrics.RECONCILE_ORDERS.labels(channel, "applied").inc(counts.orders_applied)
+    metrics.RECONCILE_SKUS_READ.labels(channel).inc(counts.skus_read)
+    metrics.RECONCILE_DRIFT.labels(channel, "small").inc(counts.corrected)
+    metrics.RECONCILE_DRIFT.labels(channel, "large").inc(counts.escalated)
+    if outcome != "running":
+        metrics.RECONCILE_RUNS.labels(channel, run.scope, outcome).inc()
+
+
+class RunQueue:
+    """The `reconcile_step` actor on `broker`, working messages through `worker` once it is
+    given (`serve`): a process that only asks for runs sends without working them."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._worker: StepWorker | None = None
+        self.actor = dramatiq.actor(
+            broker=broker,
+            actor_name=ACTOR,
+            queue_name=QUEUE,
+            max_retries=runs.MAX_ATTEMPTS,
+            min_backoff=1_000,
+            max_backoff=60_000,
+        )(self._work)
+
+    def serve(self, worker: StepWorker) -> None:
+        self._worker = worker
+
+    def send(self, run_id: int, step: int) -> None:
+        self.actor.send(run_id, step)
+
+    def _work(self, run_id: int, step: int) -> None:
+        if self._worker is None:
+            raise RuntimeError("this process sends reconciliation runs; it does not work them")
+        self._worker.work(run_id, step)

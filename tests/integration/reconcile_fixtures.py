@@ -1,0 +1,96 @@
+"""Reconciliation on real PostgreSQL and Redis with hand-written steps: channels that reconcile,
+and step functions that count their calls (the real orders poll and level check are tested
+through their own seams)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import dramatiq
+
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
+from infrastructure.queue import CONSUMER_POLL_MS, make_broker
+from infrastructure.reconcile.actors import Reconcilers, RunQueue
+from infrastructure.reconcile.runs import Counts, RunStore
+from infrastructure.reconcile.service import Reconciliation
+
+
+def reconciled_channel(**reconcile: object) -> ChannelConfig:
+    """A WooCommerce channel with an API (so it reconciles), under a fresh id."""
+    return WooCommerceConfig(
+        id=f"woo-{uuid.uuid4().hex[:8]}",
+        api_base_url="https://shop.example",
+        webhook_secrets=("secret",),
+        consumer_key="ck",
+        consumer_secret="cs",
+        reconcile=reconcile,
+    )
+
+
+@dataclass
+class CountingSteps:
+    """Steps that count what they were asked: each orders poll finds `orders` and applies one,
+    each level check reads its SKUs (`catalogue` when it names none) and corrects one. A step
+    raises `fail_with` while `failures` lasts."""
+
+    orders: int = 2
+    catalogue: int = 10
+    failures: int = 0
+    fail_with: BaseException = field(default_factory=lambda: ConnectionError("channel down"))
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reconcilers(self) -> Reconcilers:
+        return Reconcilers(self.poll_orders, self.check_levels)
+
+    def poll_orders(self, channel: ChannelConfig) -> Counts:
+        self._count(channel.id, "orders")
+        return Counts(orders_found=self.orders, orders_applied=1)
+
+    def check_levels(self, channel: ChannelConfig, skus: Sequence[str] | None) -> Counts:
+        self._count(channel.id, "levels")
+        read = self.catalogue if skus is None else len(skus)
+        return Counts(skus_read=read, corrected=1)
+
+    def _count(self, channel_id: str, what: str) -> None:
+        with self._lock:
+            failing = self.failures > 0
+            self.failures -= 1
+            if not failing:
+                self.calls[(channel_id, what)] += 1
+        if failing:
+            raise self.fail_with
+
+
+@contextmanager
+def reconciliation(
+    database_url: str, redis_url: str, channels: Sequence[ChannelConfig]
+) -> Iterator[Reconciliation]:
+    """Reconciliation of `channels` on a broker of its own namespace, not worked yet."""
+    broker = make_broker(redis_url, database_url, f"test-{uuid.uuid4().hex[:8]}")
+    store = RunStore(database_url, max_size=4)
+    try:
+        yield Reconciliation(store, RunQueue(broker), {c.id: c for c in channels})
+    finally:
+        store.close()
+        broker.close()
+
+
+@contextmanager
+def working(reconciliation: Reconciliation, steps: CountingSteps, **serve: float) -> Iterator[None]:
+    """A Dramatiq worker working `reconciliation`'s runs with `steps` until the block ends."""
+    reconciliation.serve(steps.reconcilers(), **serve)
+    broker = reconciliation.queue.actor.broker
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=CONSUMER_POLL_MS)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.stop()

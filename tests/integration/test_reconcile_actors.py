@@ -1,0 +1,93 @@
+"""Runs worked by the Dramatiq actor, a step per message, against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from infrastructure.reconcile.runs import MAX_ATTEMPTS, Counts, Run
+from infrastructure.reconcile.service import NotReconciled, Reconciliation
+from tests.integration.reconcile_fixtures import (
+    CountingSteps,
+    reconciled_channel,
+    reconciliation,
+    working,
+)
+
+
+def finished(reconciliation: Reconciliation, run_id: int, timeout: float = 20.0) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = reconciliation.run(run_id)
+        if run is not None and run.state in ("done", "failed"):
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish: {reconciliation.run(run_id)}")
+
+
+def test_a_requested_run_polls_orders_then_reads_its_skus_in_batches(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps()
+    with reconciliation(database_url, redis_url, [shop]) as runs, working(runs, steps):
+        skus = [f"sku-{i:04}" for i in range(1200)]
+        run = finished(runs, runs.request_check(shop.id, skus, what="both"))
+
+    assert (run.state, run.step, run.steps) == ("done", 4, 4)
+    assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=1200, corrected=3)
+    assert steps.calls == {(shop.id, "orders"): 1, (shop.id, "levels"): 3}
+
+
+def test_a_step_the_channel_fails_is_retried_and_counted_once(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps(failures=1)
+    with reconciliation(database_url, redis_url, [shop]) as runs, working(runs, steps):
+        run = finished(runs, runs.request_check(shop.id, None, what="orders"))
+
+    assert (run.state, run.error, run.counts.orders_found) == ("done", None, 2)
+
+
+def test_a_step_that_keeps_failing_fails_its_run_saying_why(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps(failures=MAX_ATTEMPTS)
+    with reconciliation(database_url, redis_url, [shop]) as runs:
+        worker = runs.serve(steps.reconcilers())
+        run_id = runs.request_check(shop.id, None, what="orders")
+        for _ in range(MAX_ATTEMPTS - 1):
+            with pytest.raises(ConnectionError):
+                worker.work(run_id, 0)
+        worker.work(run_id, 0)
+        run = runs.run(run_id)
+
+    assert (run.state, run.error) == ("failed", "ConnectionError: channel down")
+
+
+def test_a_worker_killed_mid_step_leaves_the_run_to_the_next_once_its_lease_is_over(
+    database_url, redis_url
+):
+    shop = reconciled_channel()
+    killed = CountingSteps(failures=1, fail_with=SystemExit(9))  # dies between claim and count
+    with reconciliation(database_url, redis_url, [shop]) as runs:
+        run_id = runs.request_check(shop.id, ["a", "b"], what="both")
+        with pytest.raises(SystemExit):
+            runs.serve(killed.reconcilers(), lease=0.5).work(run_id, 0)
+        assert runs.scheduler(resend_after=0).resend() == []  # its lease still holds
+        time.sleep(0.6)
+
+        assert runs.scheduler(resend_after=0).resend() == [run_id]
+
+        steps = CountingSteps()
+        with working(runs, steps):  # the first message and the one re-sent: the run once
+            run = finished(runs, run_id)
+
+    assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=2, corrected=1)
+    assert steps.calls == {(shop.id, "orders"): 1, (shop.id, "levels"): 1}
+
+
+def test_a_run_is_refused_for_a_channel_that_is_not_reconciled(database_url, redis_url):
+    off = reconciled_channel(enabled=False)
+    with reconciliation(database_url, redis_url, [off]) as runs:
+        with pytest.raises(NotReconciled):
+            runs.request_check(off.id, ["a"])
+        with pytest.raises(NotReconciled):
+            runs.request_check("nobody", ["a"])
