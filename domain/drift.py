@@ -5,14 +5,16 @@ the units it sold itself after that acknowledgement and by the reading (its shop
 its count before any push does). Sales that occurred after the reading are not counted: the
 channel had not had them yet. A reading taken while a push is in flight (not acknowledged yet,
 or acknowledged after the reading) cannot tell our push from a hand edit: it is `Unsettled`, and
-the SKU is checked again on the next run. Pure: the caller reads the facts.
+the SKU is checked again on the next run. So is a reading taken within `SALE_MARGIN` of one of
+the channel's sales: its clock and ours, and the time its answer took, leave it unknown whether
+the reading counted that sale. Pure: the caller reads the facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Escalate:
 
 Judgement = NoDrift | Unsettled | Correct | Escalate
 
+# Channels date their orders to the second (Shopify, WooCommerce), and a reading takes a moment:
+# a sale this close to the reading may or may not be in it.
+SALE_MARGIN = timedelta(seconds=5)
+
 
 def expected_at(
     acknowledged: int, acknowledged_at: datetime, sales: Iterable[Sale], read_at: datetime
@@ -108,6 +114,9 @@ def judge(
         return Unsettled("no push of the SKU was ever acknowledged by the channel")
     if record.in_flight or record.acknowledged_at > read_at:
         return Unsettled("a push is in flight: the reading may predate it")
+    sales = list(sales)
+    if any(abs(s.occurred_at - read_at) <= SALE_MARGIN for s in sales):
+        return Unsettled("a sale occurred as the channel was read: it may not be in the reading")
     expected = expected_at(record.acknowledged, record.acknowledged_at, sales, read_at)
     return classify(observed, expected, auto_correct_below)
 

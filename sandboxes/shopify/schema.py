@@ -79,10 +79,21 @@ def _problems(value: Any, kind: GraphQLInputType) -> list[Json]:
     return problems
 
 
-def _page(items: list[Any], first: int | None) -> Json:
+def _page(items: list[Any], first: int | None, after: str | None = None) -> Json:
+    """`first` items after the cursor `after`; a cursor is opaque to clients (here: how many
+    items came before the page's end, as Shopify's are opaque strings)."""
     if first is None or not 0 < first <= MAX_PAGE:
         raise GraphQLError(f"first must be between 1 and {MAX_PAGE}")
-    return {"nodes": items[:first], "pageInfo": {"hasNextPage": len(items) > first}}
+    start = 0 if after is None else _position(after)
+    end = start + first
+    info = {"hasNextPage": len(items) > end, "endCursor": str(min(end, len(items)))}
+    return {"nodes": items[start:end], "pageInfo": info}
+
+
+def _position(cursor: str) -> int:
+    if not cursor.isdigit():
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}")
+    return int(cursor)
 
 
 def resolved_schema(shop: ShopifySandbox) -> GraphQLSchema:
@@ -112,7 +123,9 @@ def resolved_schema(shop: ShopifySandbox) -> GraphQLSchema:
         ("Query", "inventoryItem"): counted("inventoryItem", lambda _, id: shop.item_by_gid(id)),
         ("Query", "inventoryItems"): counted(
             "inventoryItems",
-            lambda _, first=None, query=None: _page(shop.items_matching(query), first),
+            lambda _, first=None, after=None, query=None: _page(
+                shop.items_matching(query), first, after
+            ),
         ),
         ("Query", "productVariants"): counted(
             "productVariants",

@@ -54,6 +54,13 @@ class RestApi:
                 self._batch,
                 _WRITE,
             ),
+            (
+                "/products/{parent:int}/variations",
+                "variations.list",
+                "list",
+                self._variations,
+                ["GET"],
+            ),
             (variation, "variations.get", "view", self._get, ["GET"]),
             (variation, "variations.update", "edit", self._put, _WRITE),
             ("/orders/{id:int}", "orders.get", "view", self._get_order, ["GET"]),
@@ -131,6 +138,14 @@ class RestApi:
             else:
                 matching = [p for p in newest_first if p.type != "variation"]
             return _paged(request, [self.store.product_json(p) for p in matching])
+
+    async def _variations(self, request: Request) -> Response:
+        """A variable product's variations, newest first, as `products` pages its list."""
+        parent = request.path_params["parent"]
+        with self.store.lock:
+            found = [p for p in self.store.products.values() if p.parent_id == parent]
+            newest_first = sorted(found, key=lambda p: -p.id)
+            return _paged(request, [self.store.product_json(p) for p in newest_first])
 
     async def _get(self, request: Request) -> Response:
         with self.store.lock:

@@ -34,6 +34,7 @@ from graphql.utilities import validate_input_value
 
 from infrastructure.channels.gateway import Push, PushStatus
 from infrastructure.channels.shopify import gateway as shopify_gateway
+from infrastructure.channels.shopify import level_reading
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.quantities import REASONS
@@ -98,6 +99,11 @@ def problems(schema: GraphQLSchema, query: str, variables: dict[str, Any]) -> li
 def test_the_gateways_documents_are_valid_against_shopifys_schema(shopify):
     for name in ("LOOKUP", "SET_QUANTITIES"):
         assert validate(shopify, parse(getattr(shopify_gateway, name))) == [], name
+
+
+def test_the_catalogue_reading_is_valid_against_shopifys_schema(shopify):
+    variables = {"first": 250, "after": "abc", "location": "gid://shopify/Location/1"}
+    assert problems(shopify, level_reading.CATALOGUE, variables) == []
 
 
 def test_every_request_the_gateway_made_is_valid_against_shopifys_schema(shopify, served):

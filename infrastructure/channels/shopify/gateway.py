@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,7 +197,7 @@ class ShopifyGateway(AnswersAtOnce):
         when it refused others)."""
         variables, fingerprint = self._set_variables(pushes)
         try:
-            answer = self._graphql(SET_QUANTITIES, variables)
+            answer = self.graphql(SET_QUANTITIES, variables)
         except _Refused as error:
             self._spend(fingerprint)
             results.update(
@@ -287,18 +287,20 @@ class ShopifyGateway(AnswersAtOnce):
     def _resolve(self, skus: Sequence[str]) -> dict[str, _Found]:
         """Look `skus` up (caching their ids); the ones Shopify lists."""
         found: dict[str, _Found] = {}
-        for chunk in _chunks(list(dict.fromkeys(skus)), MAX_INPUT):
+        unique = list(dict.fromkeys(skus))
+        for chunk in (unique[i : i + MAX_INPUT] for i in range(0, len(unique), MAX_INPUT)):
             query = " OR ".join(f"sku:{_quoted(sku)}" for sku in chunk)
             # Room for a few near matches, while the cost asked stays near what is found.
             first = min(MAX_INPUT, 2 * len(chunk))
-            answer = self._graphql(
+            answer = self.graphql(
                 LOOKUP, {"query": query, "first": first, "location": self.location_id}
             )
             wanted = set(chunk)
             for node in ((answer.get("data") or {}).get("inventoryItems") or {}).get("nodes", []):
                 # Shopify's search matches tokens: keep exact SKUs, the first item of each.
-                if node.get("sku") in wanted and node["sku"] not in found:
-                    found[node["sku"]] = _Found(node["id"], _available(node.get("inventoryLevel")))
+                sku = node.get("sku")
+                if sku in wanted and sku not in found:
+                    found[sku] = _Found(node["id"], available_of(node.get("inventoryLevel")))
         self._items.update({sku: f.item_id for sku, f in found.items()})
         for sku in skus:
             if sku not in found:
@@ -307,7 +309,7 @@ class ShopifyGateway(AnswersAtOnce):
 
     # HTTP ------------------------------------------------------------------------------------
 
-    def _graphql(self, query: str, variables: Json) -> Json:
+    def graphql(self, query: str, variables: Json) -> Json:
         self.take_turn()
         response = exchange(
             self._client,
@@ -383,7 +385,7 @@ def _describe(error: Json) -> str:
     return f"{error.get('code')}: {error.get('message')}"
 
 
-def _available(level: Json | None) -> int | None:
+def available_of(level: Json | None) -> int | None:
     if level is None:
         return None
     shown = {q["name"]: q["quantity"] for q in level.get("quantities") or []}
@@ -393,8 +395,3 @@ def _available(level: Json | None) -> int | None:
 
 def _quoted(sku: str) -> str:
     return '"' + sku.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

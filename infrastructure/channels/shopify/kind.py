@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.shopify import translator, verifier
+from infrastructure.channels.shopify import level_reading, translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 
@@ -26,4 +26,5 @@ SHOPIFY = ChannelKind(
     translate=translator.translate,
     lane=translator.lane,
     gateway=gateway,
+    read_levels=level_reading.read_levels,
 )

@@ -134,7 +134,7 @@ class WooCommerceGateway(AnswersAtOnce):
         """The `stock_quantity` WooCommerce shows for each SKU; None for a SKU it does not list
         or whose stock it does not manage."""
         found = self._lookup(skus)
-        return {sku: _managed(found.get(sku)) for sku in skus}
+        return {sku: managed_stock(found.get(sku)) for sku in skus}
 
     def refunds(self, order_id: str) -> list[WooRefund]:
         """The refunds of WooCommerce order `order_id`, oldest first, each line with the order
@@ -149,7 +149,7 @@ class WooCommerceGateway(AnswersAtOnce):
             ChannelError: WooCommerce refused the read or answered something unreadable.
         """
         _check_order_id(order_id)
-        refunds = self._pages(f"/orders/{order_id}/refunds")
+        refunds = [item for page in self.pages(f"/orders/{order_id}/refunds") for item in page]
         order = None
         if any(refund.get("line_items") for refund in refunds if isinstance(refund, dict)):
             response = self._call("GET", f"/orders/{order_id}")
@@ -200,7 +200,7 @@ class WooCommerceGateway(AnswersAtOnce):
             if ref is None:
                 results[i] = _unknown(push.sku)
                 continue
-            decision = decide(push.quantity, push.acknowledged, _managed(shown.get(push.sku)))
+            decision = decide(push.quantity, push.acknowledged, managed_stock(shown.get(push.sku)))
             if decision.verdict is Verdict.WRITE:
                 by_parent[ref.parent].append((i, push, decision.quantity))
             elif decision.verdict is Verdict.UNCHANGED:  # a write would only race a sale
@@ -267,9 +267,9 @@ class WooCommerceGateway(AnswersAtOnce):
                     self._refs[sku] = _Ref(int(product["id"]), int(product.get("parent_id") or 0))
         return found
 
-    def _pages(self, path: str) -> list[Any]:
-        """Every item of a paged list (`X-WP-TotalPages`)."""
-        items: list[Any] = []
+    def pages(self, path: str) -> Iterator[list[Any]]:
+        """The pages of a paged list, `PAGE_LIMIT` items each (`X-WP-TotalPages`), one call
+        each as it is asked for. Raises as `refunds` does."""
         page, pages = 1, 1
         while page <= pages:
             response = self._call("GET", path, params={"per_page": PAGE_LIMIT, "page": page})
@@ -278,10 +278,9 @@ class WooCommerceGateway(AnswersAtOnce):
             body = _json(response)
             if not isinstance(body, list):
                 raise ChannelError(f"WooCommerce answered {path} with no list")
-            items.extend(body)
+            yield body
             total = response.headers.get("x-wp-totalpages", "1")
             pages, page = (int(total) if total.isdigit() else 1), page + 1
-        return items
 
     # HTTP ---------------------------------------------------------------------------------
 
@@ -318,7 +317,7 @@ def _unknown(sku: str) -> PushResult:
     return PushResult(sku, PushStatus.UNKNOWN_SKU, detail="no WooCommerce product has this SKU")
 
 
-def _managed(product: dict[str, Any] | None) -> int | None:
+def managed_stock(product: dict[str, Any] | None) -> int | None:
     """The stock a product shows, None when WooCommerce does not manage it (or lists none)."""
     if product is None or product.get("manage_stock") is not True:
         return None

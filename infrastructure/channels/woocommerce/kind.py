@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.woocommerce import translator, verifier
+from infrastructure.channels.woocommerce import level_reading, translator, verifier
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ConfigError
@@ -31,4 +31,5 @@ WOOCOMMERCE = ChannelKind(
     translate=translator.translate,
     lane=translator.lane,
     gateway=gateway,
+    read_levels=level_reading.read_levels,
 )
