@@ -8,7 +8,9 @@ and a `replace` drops them (`feeds.patched`).
 
 from __future__ import annotations
 
+import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -97,17 +99,42 @@ class ListingsDesk:
         return JSONResponse(item)
 
     async def search_items(self, request: Request) -> Response:
-        """The listings of the SKUs in `identifiers` (SKUs only here), a page of `pageSize`;
-        a SKU the seller does not list is simply not among them."""
+        """The listings of the SKUs in `identifiers` (SKUs only here), or of every SKU the
+        seller lists, filtered by creation and last change, sorted, paged by `pageToken`; a SKU
+        the seller does not list is simply not among them. As the model says, no more than the
+        first 1,000 can be paged through."""
         if (wrong := self.wrong_marketplace(request)) is not None:
             return wrong
         query = request.query_params
-        if query.get("identifiersType") != "SKU" or not query.get("identifiers"):
+        if "identifiers" in query and query.get("identifiersType") != "SKU":
             return sp_error(400, "InvalidInput", "The sandbox searches by identifiers of SKUs.")
-        skus = list(dict.fromkeys(query["identifiers"].split(",")))
-        found = [i for sku in skus if (i := self.item(sku, included(request))) is not None]
+        try:
+            skus, start = self.searched(query), _offset(query.get("pageToken"))
+        except ValueError as error:
+            return sp_error(400, "InvalidInput", str(error))
         size = int(query.get("pageSize", "10"))
-        return JSONResponse({"numberOfResults": len(found), "items": found[:size]})
+        page = skus[start : min(start + size, PAGED_AT_MOST)]
+        found = [i for sku in page if (i := self.item(sku, included(request))) is not None]
+        answer: dict[str, Any] = {"numberOfResults": len(skus), "items": found}
+        if start + size < min(len(skus), PAGED_AT_MOST):
+            answer["pagination"] = {"nextToken": _token(start + size)}
+        return JSONResponse(answer)
+
+    def searched(self, query: Any) -> list[str]:
+        """The SKUs a search selects, in its order.
+
+        Raises:
+            ValueError: a date that is not ISO 8601, or an unknown sort.
+        """
+        if "identifiers" in query:
+            named = dict.fromkeys(query["identifiers"].split(","))
+            return [sku for sku in named if self.seller.listing(sku) is not None]
+        field = _SORTS[query.get("sortBy", "lastUpdatedDate")]
+        bounds = {name: _date(query[name]) for name in _BOUNDS if name in query}
+        listings = [(sku, listing) for sku, listing in self.seller.listed()]
+        chosen = [(sku, listing) for sku, listing in listings if _admits(listing, bounds)]
+        chosen.sort(key=lambda pair: field(*pair), reverse=query.get("sortOrder") != "ASC")
+        return [sku for sku, _ in chosen]
 
     def item(self, sku: str, included: list[str]) -> dict[str, Any] | None:
         """A listings item with the data sets `included`; None when the seller has no listing."""
@@ -141,6 +168,47 @@ class ListingsDesk:
         if request.query_params.get("marketplaceIds") == self.seller.marketplace_id:
             return None
         return sp_error(400, "InvalidInput", f"marketplaceIds must be {self.seller.marketplace_id}")
+
+
+PAGED_AT_MOST = 1000  # items a search can be paged through, whatever it finds (the model's note)
+
+_SORTS: dict[str, Callable[[str, Listing], Any]] = {
+    "sku": lambda sku, listing: sku,
+    "createdDate": lambda sku, listing: (_date(listing.created), sku),
+    "lastUpdatedDate": lambda sku, listing: (_date(listing.updated), sku),
+}
+_BOUNDS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
+
+
+def _admits(listing: Listing, bounds: dict[str, datetime]) -> bool:
+    created, updated = _date(listing.created), _date(listing.updated)
+    return (
+        created >= bounds.get("createdAfter", created)
+        and created <= bounds.get("createdBefore", created)
+        and updated >= bounds.get("lastUpdatedAfter", updated)
+        and updated <= bounds.get("lastUpdatedBefore", updated)
+    )
+
+
+def _date(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "offset" and offset.isdigit():
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ValueError("Invalid pageToken")
 
 
 def included(request: Request) -> list[str]:

@@ -25,6 +25,8 @@ RATES = {
     "createFeed": Rate(0.0083, 15),
     "getFeed": Rate(2.0, 15),
     "getFeedDocument": Rate(0.0222, 10),
+    "getOrders": Rate(0.0167, 20),
+    "getOrderItems": Rate(0.5, 30),
 }
 
 

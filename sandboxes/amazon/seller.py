@@ -15,9 +15,11 @@ message); a token bucket per operation with the models' default usage plans, 429
 `x-amzn-RateLimit-Limit` (the models declare it on other answers only). Given Amazon's models
 (`models`), it refuses what they refuse with 400 and notes its own answers they do not allow.
 Shoppers (`buy`, `cancel`, `ship`) move the merchant-fulfilled stock and publish ORDER_CHANGE
-notifications through the SNS topic (see `sns.py`). The Listings Items routes are in
-`listings.py`, the Feeds routes in `feeds.py`, the usage plans in `quotas.py`, the orders and
-their notifications in `orders.py`.
+notifications through the SNS topic (see `sns.py`), or lose them (`notify=False`), and the Orders
+API lists them (`getOrders`, `getOrderItems`); a hand edit (`set_stock`, or the control route)
+changes a quantity as the seller does in Seller Central. The Listings Items routes are in
+`listings.py`, the Feeds routes in `feeds.py`, the usage plans in `quotas.py`, the orders, their
+notifications and the Orders API in `orders.py`.
 
 Simplified: one seller, one marketplace, listings with only a fulfillment availability and no
 product data, so `productType` is required but not checked; patches of other attributes are
@@ -29,7 +31,6 @@ per application; no SQS queue or EventBridge.
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
 import threading
@@ -46,7 +47,7 @@ from starlette.routing import Route
 
 from sandboxes.amazon.feeds import FeedDesk, sp_error
 from sandboxes.amazon.listings import Listing, ListingsDesk
-from sandboxes.amazon.orders import Order, OutOfStock, order_change
+from sandboxes.amazon.orders import ORDERS, Order, OrdersDesk, OutOfStock, order_change
 from sandboxes.amazon.quotas import RATES, Bucket, Rate
 from sandboxes.amazon.sns import ACTION_PATH, CERTIFICATE_PATH, SnsTopic
 from sandboxes.server import CallLog, Faults, Handler, SandboxServer, faulty
@@ -110,12 +111,11 @@ class AmazonSandbox:
         self._buckets: dict[str, Bucket] = {}
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._listings: dict[str, Listing] = {}
-        self._orders: dict[str, Order] = {}
-        self._order_numbers = itertools.count(1)
         self._lock = threading.RLock()
         self._timeline = Timeline("amazon-sandbox")
         self.feeds = FeedDesk(self, feed_delay, self._timeline)
         self.listings = ListingsDesk(self, self._timeline)
+        self.orders = OrdersDesk(self, self._notify)
         self.app = Starlette(routes=self._api_routes() + self._control_routes())
 
     def server(self, host: str = "127.0.0.1", port: int | None = None) -> SandboxServer:
@@ -166,6 +166,11 @@ class AmazonSandbox:
             entries = [dict(entry) for entry in listing.availability]
             return Listing(entries, listing.created, listing.updated)
 
+    def listed(self) -> list[tuple[str, Listing]]:
+        """Every SKU the seller lists and its listing (not to be changed: `set_stock` does)."""
+        with self._lock:
+            return list(self._listings.items())
+
     def fulfillment_availability(self, sku: str) -> list[dict[str, Any]] | None:
         """The listing's `fulfillment_availability` attribute; None when it is not listed."""
         with self._lock:
@@ -199,41 +204,21 @@ class AmazonSandbox:
         with self._lock:
             self._tokens = dict.fromkeys(self._tokens, 0.0)
 
-    # Shoppers -----------------------------------------------------------------------------
+    # Shoppers (see `orders.py`) ------------------------------------------------------------
 
-    def buy(self, sku: str, quantity: int = 1, *, duplicates: int = 0) -> str:
-        """A merchant-fulfilled order: stock goes down, ORDER_CHANGE (Unshipped) is published
-        (`duplicates` more times too); the AmazonOrderId.
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while the seller's listings or orders change."""
+        return self._lock
 
-        Raises:
-            OutOfStock: the seller lists no such SKU or holds fewer than `quantity`.
-        """
-        with self._lock:
-            held = self.stock(sku)
-            if held is None or held < quantity:
-                raise OutOfStock(f"{sku!r}: {held} available, {quantity} wanted")
-            self.set_stock(sku, held - quantity)
-            number = next(self._order_numbers)
-            order = Order(f"903-{number:07d}-{secrets.randbelow(10**7):07d}", sku, quantity, "")
-            order.item_id = f"{number:014d}"
-            self._orders[order.id] = order
-        self._notify(order, duplicates)
-        return order.id
+    def buy(self, sku: str, quantity: int = 1, *, duplicates: int = 0, notify: bool = True) -> str:
+        return self.orders.buy(sku, quantity, duplicates=duplicates, notify=notify)
 
-    def cancel(self, order_id: str) -> None:
-        """The order is cancelled: its units are back in stock, ORDER_CHANGE (Canceled)."""
-        with self._lock:
-            order = self._orders[order_id]
-            if order.status == "Canceled":
-                return
-            order.status = "Canceled"
-            self.set_stock(order.sku, (self.stock(order.sku) or 0) + order.quantity)
-        self._notify(order)
+    def cancel(self, order_id: str, *, notify: bool = True) -> None:
+        self.orders.cancel(order_id, notify=notify)
 
-    def ship(self, order_id: str) -> None:
-        with self._lock:
-            self._orders[order_id].status = "Shipped"
-        self._notify(self._orders[order_id])
+    def ship(self, order_id: str, *, notify: bool = True) -> None:
+        self.orders.ship(order_id, notify=notify)
 
     def _notify(self, order: Order, duplicates: int = 0) -> None:
         self.topic.publish(json.dumps(order_change(order, self)), duplicates=duplicates)
@@ -264,6 +249,14 @@ class AmazonSandbox:
             (FEEDS + "/documents/{id}", "getFeedDocument", ["GET"], self.feeds.get_document, True),
             (FEEDS + "/feeds", "createFeed", ["POST"], self.feeds.create_feed, True),
             (FEEDS + "/feeds/{id}", "getFeed", ["GET"], self.feeds.get_feed, True),
+            (ORDERS, "getOrders", ["GET"], self.orders.get_orders, True),
+            (
+                ORDERS + "/{order_id}/orderItems",
+                "getOrderItems",
+                ["GET"],
+                self.orders.get_order_items,
+                True,
+            ),
             ("/_s3/{id}", "document.upload", ["PUT"], self.feeds.upload, False),
             ("/_s3/{id}", "document.download", ["GET"], self.feeds.download, False),
         ]
@@ -284,6 +277,8 @@ class AmazonSandbox:
             Route(ACTION_PATH, self._sns_action, methods=["GET"]),
             Route("/_sandbox/stock/{sku:path}", self._control_stock, methods=["GET", "PUT"]),
             Route("/_sandbox/buy", self._control_buy, methods=["POST"]),
+            Route("/_sandbox/orders/{order_id}/cancel", self._control_cancel, methods=["POST"]),
+            Route("/_sandbox/hand-edit/{sku:path}", self._control_hand_edit, methods=["POST"]),
             Route("/_sandbox/faults", self._control_faults, methods=["GET", "PUT"]),
             Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
         ]
@@ -319,14 +314,14 @@ class AmazonSandbox:
         return guarded
 
     async def _request_problems(self, operation: str, request: Request) -> list[str]:
-        """What the models do not allow in the request (nothing without models)."""
-        if self.models is None:
+        """What the models do not allow in the request (nothing without its model)."""
+        if self.models is None or not self.models.covers(operation):
             return []
         query = request.query_params.multi_items()
         return self.models.request_problems(operation, query, await request.body())
 
     def _check_answer(self, operation: str, response: Response) -> None:
-        if self.models is None:
+        if self.models is None or not self.models.covers(operation):
             return
         body = json.loads(bytes(response.body)) if response.body else None
         problems = self.models.response_problems(
@@ -399,10 +394,28 @@ class AmazonSandbox:
     async def _control_buy(self, request: Request) -> Response:
         body = await request.json()
         try:
-            order_id = self.buy(str(body["sku"]), int(body.get("quantity", 1)))
+            order_id = self.buy(
+                str(body["sku"]), int(body.get("quantity", 1)), notify=body.get("notify", True)
+            )
         except OutOfStock as error:
             return JSONResponse({"error": str(error)}, status_code=409)
         return JSONResponse({"AmazonOrderId": order_id}, status_code=201)
+
+    async def _control_cancel(self, request: Request) -> Response:
+        """`{"notify": false}` cancels without a notification (lost on the way)."""
+        body = await request.json() if await request.body() else {}
+        try:
+            self.cancel(request.path_params["order_id"], notify=body.get("notify", True))
+        except KeyError:
+            return JSONResponse({"error": "no such order"}, status_code=404)
+        return JSONResponse({"AmazonOrderId": request.path_params["order_id"]})
+
+    async def _control_hand_edit(self, request: Request) -> Response:
+        """The seller sets a listing's quantity in Seller Central: no notification, no order."""
+        sku = request.path_params["sku"]
+        if not self.set_stock(sku, int((await request.json())["quantity"])):
+            return JSONResponse({"error": f"no listing with SKU {sku!r}"}, status_code=404)
+        return JSONResponse({"sku": sku, "quantity": self.stock(sku)})
 
     async def _control_faults(self, request: Request) -> Response:
         if request.method == "PUT":

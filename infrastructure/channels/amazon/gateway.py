@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -64,6 +64,8 @@ RATES = MappingProxyType(
         "createFeed": 0.0083,
         "getFeed": 2.0,
         "getFeedDocument": 0.0222,
+        "getOrders": 0.0167,  # the Orders model's (ordersV0), as getOrderItems'
+        "getOrderItems": 0.5,
     }
 )
 
@@ -191,6 +193,28 @@ class AmazonGateway:
         per SKU); None for a SKU the seller does not list or that has no such quantity."""
         return {sku: self._quantity(sku) for sku in dict.fromkeys(skus)}
 
+    def get(
+        self, operation: str, path: str, params: Mapping[str, str], wait: float | None = None
+    ) -> dict[str, Any] | None:
+        """One read of an SP-API operation on its turn, waiting for it `wait` seconds at most
+        (`timeout` when None), answered with its JSON object; None when Amazon has nothing
+        there (404). For reconciliation's order listing and level reading: reads take no turn
+        of the channel's own rate, which paces the writes.
+
+        Raises:
+            Throttled: no turn came within `timeout`, or Amazon throttled the read.
+            ChannelError: SP-API refused the read (4xx but 404) or answered no JSON object.
+            ChannelUnavailable, ChannelAuthFailed: as `push`.
+        """
+        self._turn(operation, wait)
+        response = self._api.call(operation, "GET", path, params=params)
+        if response.status_code == 404:
+            return None
+        answer = json_of(response)
+        if response.status_code >= 400 or not isinstance(answer, dict):
+            raise ChannelError(f"SP-API refused {operation}: {describe(response)}")
+        return answer
+
     def close(self) -> None:
         self._api.close()
 
@@ -291,6 +315,4 @@ class AmazonGateway:
         """
         wait = self.timeout if wait is None else wait
         if wait < 0 or not self.turns.take(operation, wait):
-            raise Throttled(
-                f"no {operation} turn within {self.timeout} s", 1.0 / self.rates[operation]
-            )
+            raise Throttled(f"no {operation} turn within {wait} s", 1.0 / self.rates[operation])
