@@ -44,13 +44,17 @@ class Reconciliation:
         Raises:
             NotReconciled: the channel is unknown or not reconciled.
         """
-        channel = self.channels.get(channel_id)
-        if channel is None or not channel.reconciles:
+        if not self.reconciles(channel_id):
             raise NotReconciled(f"channel {channel_id!r} is not reconciled")
         with self.store.connection() as conn:
             run_id = runs.request_check(conn, channel_id, skus, what=what, by=by)
         self.queue.send(run_id, 0)  # a queued run sent twice is claimed once
         return run_id
+
+    def reconciles(self, channel_id: str) -> bool:
+        """Whether the channel is configured and reconciled."""
+        channel = self.channels.get(channel_id)
+        return channel is not None and channel.reconciles
 
     def latest(self, channel_id: str, limit: int = 20) -> list[Run]:
         """The channel's newest runs, newest first."""

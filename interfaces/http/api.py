@@ -23,6 +23,7 @@ from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_writer import GroupCommitWriter
 from infrastructure.queue import IntakeQueues
+from infrastructure.reconcile.service import Reconciliation
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.projections import Projections
 from interfaces.http.sync import Status
@@ -58,6 +59,7 @@ class Api:
     sent: Callable[[str], Mapping[str, ChannelAvailability]] | None = None
     projections: Projections | None = None
     sync: Status | None = None
+    reconciliation: Reconciliation | None = None
     limits: HttpLimits = DEFAULT_LIMITS
 
     @cached_property

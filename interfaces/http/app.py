@@ -22,6 +22,7 @@ from interfaces.http.openapi import openapi_endpoint
 from interfaces.http.operations import operations_routes
 from interfaces.http.paths import RawSegments
 from interfaces.http.projections import projection_routes
+from interfaces.http.reconcile import reconcile_routes
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.rules import rules_routes
 from interfaces.http.skus import sku_history_route, sku_routes
@@ -66,6 +67,7 @@ def _routes(api: Api) -> list[BaseRoute]:
         *(reservation_routes(api.reservations) if api.reservations is not None else []),
         *(projection_routes(projections) if projections is not None else []),
         *(sync_routes(api.sync) if api.sync is not None else []),
+        *(reconcile_routes(api.reconciliation) if api.reconciliation is not None else []),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, api.idempotency, wait),

@@ -1,6 +1,6 @@
 """Bearer tokens with scopes for the internal API. Tokens are configured as SHA-256 digests, so
 the file never holds a usable secret; `read` may GET, `write` may change stock, `admin` may
-operate the intake (dead letters, parked deliveries)."""
+operate the intake (dead letters, parked deliveries) and start reconciliation runs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from interfaces.http.problems import problem
 
 # Paths outside the API answer anyone: channels sign their webhooks, probes must be reachable.
 _ADMIN_PREFIXES = ("/api/v1/dead-letters", "/api/v1/deliveries", "/api/v1/projections")
+# Starting work the service does on its own schedule (a reconciliation run) is an operator's.
+_ADMIN_ACTIONS = ("/reconcile",)
 # The API's description holds no data, and clients and tools fetch it before they hold a token.
 _PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
@@ -23,6 +25,8 @@ def required_scope(method: str, path: str) -> str | None:
     if not path.startswith("/api/") or path in _PUBLIC_PATHS:
         return None
     if path.startswith(_ADMIN_PREFIXES):
+        return "admin"
+    if method not in ("GET", "HEAD") and path.endswith(_ADMIN_ACTIONS):
         return "admin"
     return "read" if method in ("GET", "HEAD") else "write"
 

@@ -24,6 +24,7 @@ from domain.stock import LIMITS, ChangeKind
 from infrastructure.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH
 from interfaces.http import schemas as s
 from interfaces.http.inputs import Reason, Text
+from interfaces.http.reconcile import ReconcileIn
 from interfaces.http.reservations import ReservationIn
 from interfaces.http.rules import ChannelRulesIn, SkuRulesIn
 from interfaces.http.stock_changes import MAX_BATCH, StockChangeIn
@@ -295,6 +296,25 @@ OPERATIONS: list[Operation] = [
         "its consistency windows (ledger change to channel acknowledgement) over the last hour",
         "propagation",
         answers={200: s.ChannelSync},
+        problems=(404,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/channels/{channel_id}/reconcile",
+        "Start a reconciliation run of a channel now (admin): its orders polled, then its "
+        "levels read and drift corrected or escalated; answers 202, and GET follows it",
+        "reconciliation",
+        answers={202: s.ReconcileRun},
+        problems=(404, 422),
+        body=ReconcileIn,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/channels/{channel_id}/reconcile",
+        "A channel's latest reconciliation runs: progress and counts (orders found and "
+        "applied, SKUs read, corrected, escalated)",
+        "reconciliation",
+        answers={200: s.ReconcileRuns},
         problems=(404,),
     ),
     Operation(

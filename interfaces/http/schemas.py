@@ -326,3 +326,39 @@ class ChannelSync(Closed):
     held: int = Field(
         description="SKUs whose raise waits for the channel's own sales to be recorded"
     )
+
+
+class ReconcileProgress(Closed):
+    step: int = Field(description="steps done: the orders poll, then one per batch of SKUs")
+    steps: int
+
+
+class ReconcileCounts(Closed):
+    orders_found: int = Field(description="orders the polls listed")
+    orders_applied: int = Field(description="of them, new to the inbox (their webhook was lost)")
+    skus_read: int
+    corrected: int = Field(description="SKUs whose small drift was pushed back at once")
+    escalated: int = Field(description="SKUs whose drift waits in a discrepancy for review")
+
+
+class ReconcileRun(Closed):
+    id: int
+    channel_id: str
+    what: Literal["orders", "levels", "both"]
+    scope: Literal["requested", "orders", "active", "catalog"] = Field(
+        description="asked for (API, CLI, a trigger), or the schedule that made it"
+    )
+    skus: list[str] | None = Field(description="the SKUs read; null: every SKU it lists")
+    state: Literal["queued", "running", "done", "failed"]
+    progress: ReconcileProgress
+    counts: ReconcileCounts
+    requested_at: AwareDatetime
+    requested_by: str
+    started_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+    error: str | None = Field(description="why the last attempt of a step failed")
+
+
+class ReconcileRuns(Closed):
+    channel_id: str
+    runs: list[ReconcileRun] = Field(description="the latest runs, newest first")

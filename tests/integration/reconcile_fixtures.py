@@ -21,10 +21,10 @@ from infrastructure.reconcile.runs import Counts, RunStore
 from infrastructure.reconcile.service import Reconciliation
 
 
-def reconciled_channel(**reconcile: object) -> ChannelConfig:
-    """A WooCommerce channel with an API (so it reconciles), under a fresh id."""
+def reconciled_channel(channel_id: str | None = None, **reconcile: object) -> ChannelConfig:
+    """A WooCommerce channel with an API (so it reconciles), under a fresh id unless given."""
     return WooCommerceConfig(
-        id=f"woo-{uuid.uuid4().hex[:8]}",
+        id=channel_id or f"woo-{uuid.uuid4().hex[:8]}",
         api_base_url="https://shop.example",
         webhook_secrets=("secret",),
         consumer_key="ck",

@@ -45,12 +45,14 @@ from interfaces.http.catalogue import OPENAPI_PATH, OPERATIONS
 from interfaces.http.openapi import op_key, undocumented
 from interfaces.http.operations import operations_routes
 from interfaces.http.projections import Projections, projection_routes
+from interfaces.http.reconcile import reconcile_routes
 from interfaces.http.reservations import reservation_routes
 from interfaces.http.sync import sync_routes
 from sandboxes.server import SandboxServer
 from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import assert_problem, change, migrated_database, random_sku
 from tests.integration.intake_fixtures import channel_config, running_intake
+from tests.integration.reconcile_fixtures import reconciled_channel, reconciliation
 
 ADMIN_SECRET = "fuzz-admin-secret"
 ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
@@ -99,6 +101,7 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
                 runner,
                 SandboxServer(woo.app) as shop,
                 propagating_to(database_url, redis_url, shop.url) as propagation,
+                reconciliation(database_url, redis_url, [reconciled_channel("shopify-us")]) as runs,
                 running_intake(
                     ledger,
                     database_url,
@@ -111,6 +114,7 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
                     idempotency=idempotency,
                     tokens=[token],
                     sync=propagation.status,
+                    reconciliation=runs,  # runs are asked for and listed, not worked
                 ) as running,
             ):
                 yield running.url
@@ -204,6 +208,7 @@ def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
         *reservation_routes(None),
         *projection_routes(None),
         *sync_routes(None),
+        *reconcile_routes(None),
     ]
     assert undocumented(routes) == set()
 
