@@ -1,9 +1,10 @@
 """Amazon as a channel kind: SP-API notifications through an SNS topic, SP-API listings and
-feeds for stock, listings searched for the quantities they show (`level_reading.py`)."""
+feeds for stock, listings searched for the quantities they show (`level_reading.py`), orders
+listed for the notifications lost (`order_listing.py`)."""
 
 from __future__ import annotations
 
-from infrastructure.channels.amazon import level_reading, translator, verifier
+from infrastructure.channels.amazon import level_reading, order_listing, translator, verifier
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
@@ -37,4 +38,5 @@ AMAZON = ChannelKind(
     acknowledge=translator.acknowledge,
     blocking=True,  # the first message of a certificate fetches it over the network
     read_levels=level_reading.read_levels,
+    list_orders=order_listing.list_orders,
 )
