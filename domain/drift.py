@@ -7,7 +7,8 @@ channel had not had them yet. A reading taken while a push is in flight (not ack
 or acknowledged after the reading) cannot tell our push from a hand edit: it is `Unsettled`, and
 the SKU is checked again on the next run. So is a reading taken within `SALE_MARGIN` of one of
 the channel's sales: its clock and ours, and the time its answer took, leave it unknown whether
-the reading counted that sale. Pure: the caller reads the facts.
+the reading counted that sale; or within it of the acknowledgement, for the same reason. Pure:
+the caller reads the facts.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def judge(
     sales = list(sales)
     if any(abs(s.occurred_at - read_at) <= SALE_MARGIN for s in sales):
         return Unsettled("a sale occurred as the channel was read: it may not be in the reading")
+    if any(abs(s.occurred_at - record.acknowledged_at) <= SALE_MARGIN for s in sales):
+        return Unsettled("a sale occurred as the push was answered: it may be in the quantity")
     expected = expected_at(record.acknowledged, record.acknowledged_at, sales, read_at)
     return classify(observed, expected, auto_correct_below)
 

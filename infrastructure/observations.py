@@ -74,6 +74,24 @@ def shown_on_refusal(
         )
 
 
+def last_id(conn: Connection[Any]) -> int:
+    """The newest observation's id (0: none yet): where a reader of new ones starts."""
+    row = conn.execute("SELECT coalesce(max(id), 0) FROM channel_observations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def unexplained_after(conn: Connection[Any], after: int, limit: int) -> list[tuple[int, str, str]]:
+    """`(id, channel, sku)` of the observations after id `after` that are not echoes of our
+    pushes (a hand edit, a sale, a compare-and-set refused), oldest first."""
+    with conn.cursor(row_factory=tuple_row) as curs:
+        rows = curs.execute(
+            "SELECT id, channel_id, sku FROM channel_observations "
+            "WHERE id > %s AND NOT echo ORDER BY id LIMIT %s",
+            [after, limit],
+        ).fetchall()
+    return [(int(i), channel_id, sku) for i, channel_id, sku in rows]
+
+
 def remember_listings(
     conn: Connection[Any], channel_id: str, refs: Sequence[tuple[str, str]]
 ) -> None:
