@@ -1,8 +1,9 @@
 """The Dramatiq actor that works reconciliation runs, one step per message (`reconcile_step`
 with a run id and a step number, on the `reconcile` queue): an orders poll, or the levels of a
-batch of SKUs. A step is claimed under a lease and counted only if the run is still at it, so a
-message delivered twice, or retried after its work was recorded, changes nothing; a step that
-fails is retried by Dramatiq until the run gives up on it (`runs.MAX_ATTEMPTS`)."""
+batch of SKUs. A step is claimed under a lease, renewed while it runs, and counted only if the
+run is still at it, so a message delivered twice, or retried after its work was recorded,
+changes nothing; a worker killed mid-step leaves the run to another once its lease is over; a
+step that fails is retried by Dramatiq until the run gives up on it (`runs.MAX_ATTEMPTS`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from application.reconcile_plan import Step, plan
 from domain.errors import InvsyncError
 from infrastructure import metrics
 from infrastructure.channels.config import ChannelConfig
+from infrastructure.periodic import every
 from infrastructure.reconcile import runs
 from infrastructure.reconcile.runs import Counts, Run, RunStore
 
@@ -63,10 +65,15 @@ class StepWorker:
         if run is None:
             return None
         try:
-            counts = self._counts(run, step)
+            with every(self._lease / 3, lambda: self._renew(run, step), name="reconcile-lease"):
+                counts = self._counts(run, step)
         except Exception as error:  # recorded on the run, then retried or given up
             return self._failed(run, step, error)
         return self._advanced(run, step, counts)
+
+    def _renew(self, run: Run, step: int) -> None:
+        with self._store.connection() as conn:
+            runs.renew(conn, run.id, step, self._lease)
 
     def _counts(self, run: Run, step: int) -> Counts:
         channel = self._channels.get(run.channel_id)

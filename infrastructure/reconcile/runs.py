@@ -22,9 +22,9 @@ from psycopg.rows import class_row
 from application.reconcile_plan import Due, Scope, What, plan
 from infrastructure.postgres import open_pool
 
-# A worker is presumed dead once its lease on a run is over; a step renews nothing, so this
-# bounds the longest step (a catalogue read at the channel's rate limit).
-LEASE_SECONDS = 600.0
+# A worker is presumed dead once its lease on a run is over; a working worker renews it every
+# third of it (`renew`), however long its step takes (a catalogue read at the rate limit).
+LEASE_SECONDS = 30.0
 # A queued run is sent again when no worker claimed it this long after its last send.
 RESEND_SECONDS = 30.0
 # A step that fails this many times fails its run (Dramatiq retries it in between).
@@ -159,6 +159,18 @@ def claim(
             f"AND (claimed_until IS NULL OR claimed_until < now()) RETURNING {_COLUMNS}",
             [lease, run_id, step],
         ).fetchone()
+
+
+def renew(conn: Connection[Any], run_id: int, step: int, lease: float = LEASE_SECONDS) -> bool:
+    """Extend the lease on the run's `step` by `lease` seconds from now; False when the run
+    moved on or failed meanwhile."""
+    return bool(
+        conn.execute(
+            "UPDATE reconcile_runs SET claimed_until = now() + make_interval(secs => %s) "
+            "WHERE id = %s AND step = %s AND state = 'running'",
+            [lease, run_id, step],
+        ).rowcount
+    )
 
 
 def advance(conn: Connection[Any], run_id: int, step: int, counts: Counts) -> Run | None:

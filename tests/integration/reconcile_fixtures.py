@@ -5,6 +5,7 @@ through their own seams)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -37,11 +38,12 @@ def reconciled_channel(channel_id: str | None = None, **reconcile: object) -> Ch
 class CountingSteps:
     """Steps that count what they were asked: each orders poll finds `orders` and applies one,
     each level check reads its SKUs (`catalogue` when it names none) and corrects one. A step
-    raises `fail_with` while `failures` lasts."""
+    takes `seconds`, and raises `fail_with` while `failures` lasts."""
 
     orders: int = 2
     catalogue: int = 10
     failures: int = 0
+    seconds: float = 0.0  # each step takes this long
     fail_with: BaseException = field(default_factory=lambda: ConnectionError("channel down"))
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,6 +61,7 @@ class CountingSteps:
         return Counts(skus_read=read, corrected=1)
 
     def _count(self, channel_id: str, what: str) -> None:
+        time.sleep(self.seconds)
         with self._lock:
             failing = self.failures > 0
             self.failures -= 1

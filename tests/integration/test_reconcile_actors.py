@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+from infrastructure.reconcile import runs as runs_table
 from infrastructure.reconcile.runs import MAX_ATTEMPTS, Counts, Run
 from infrastructure.reconcile.service import NotReconciled, Reconciliation
 from tests.integration.reconcile_fixtures import (
@@ -82,6 +84,24 @@ def test_a_worker_killed_mid_step_leaves_the_run_to_the_next_once_its_lease_is_o
 
     assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=2, corrected=1)
     assert steps.calls == {(shop.id, "orders"): 1, (shop.id, "levels"): 1}
+
+
+def test_a_step_longer_than_its_lease_keeps_it_while_its_worker_lives(database_url, redis_url):
+    shop = reconciled_channel()
+    slow = CountingSteps(seconds=1.0)
+    with reconciliation(database_url, redis_url, [shop]) as runs:
+        run_id = runs.request_check(shop.id, None, what="orders")
+        worker = runs.serve(slow.reconcilers(), lease=0.3)
+        working = threading.Thread(target=worker.work, args=(run_id, 0))
+        working.start()
+        time.sleep(0.6)  # twice its lease
+        with runs.store.connection() as conn:
+            taken = runs_table.claim(conn, run_id, 0)
+        working.join()
+        run = runs.run(run_id)
+
+    assert taken is None
+    assert (run.state, run.counts.orders_found) == ("done", 2)
 
 
 def test_a_run_is_refused_for_a_channel_that_is_not_reconciled(database_url, redis_url):
