@@ -291,8 +291,11 @@ def report_latency(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
             "percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), count(*) FROM ("
             " SELECT extract(epoch FROM r.recorded_at - d.received_at) * 1000 AS ms"
-            " FROM inbox_deliveries d JOIN ledger_receipts r ON r.business_key ="
-            "  'shop:sale:' || (convert_from(d.body, 'UTF8')::jsonb->>'id') || ':1'"
+            " FROM inbox_deliveries d JOIN ("
+            # An order's lines are keyed shop:order:<id>:line:...: its first receipt applied it.
+            "  SELECT split_part(business_key, ':', 3) AS order_id, min(recorded_at) AS recorded_at"
+            "  FROM ledger_receipts WHERE business_key LIKE 'shop:order:%' GROUP BY 1"
+            " ) r ON r.order_id = convert_from(d.body, 'UTF8')::jsonb->>'id'"
             " WHERE (convert_from(d.body, 'UTF8')::jsonb->>'id')::bigint >= 10000000) t"
         ).fetchone()
     print(
