@@ -1,16 +1,19 @@
 """The webhook inbox (`inbox_deliveries`, created by migration 0001), as workers and operators
 use it (synchronous). Every statement on the table is here: the webhook path's group commits
-(`intake_writer.py`) run `STORE` on their own connections, and the dead letters `park` and
-`unpark` the deliveries their messages carried."""
+(`intake_writer.py`) run `STORE` on their own connections, an orders poll `store`s the orders
+it found as deliveries, and the dead letters `park` and `unpark` the deliveries their messages
+carried."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
@@ -33,6 +36,48 @@ STORE = (
     "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
     "RETURNING id, channel_id, delivery_key"
 )
+
+
+@dataclass(frozen=True)
+class IncomingDelivery:
+    """A delivery to store: verified (a webhook) or read from the channel (an orders poll)."""
+
+    channel_id: str
+    delivery_key: str
+    topic: str
+    lane: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """`id` is the inbox row's id, or None when the same delivery was stored before."""
+
+    id: int | None
+    delivery: IncomingDelivery
+
+
+def columns(deliveries: Sequence[IncomingDelivery]) -> list[list[object]]:
+    """`STORE`'s parameters for `deliveries`."""
+    return [
+        [d.channel_id for d in deliveries],
+        [d.delivery_key for d in deliveries],
+        [d.topic for d in deliveries],
+        [d.lane for d in deliveries],
+        [Jsonb(dict(d.headers)) for d in deliveries],
+        [d.body for d in deliveries],
+    ]
+
+
+def store(conn: Connection[Any], deliveries: Sequence[IncomingDelivery]) -> list[Stored]:
+    """Store `deliveries` in one statement, each as `STORE` does (a key stored before is left
+    as it is: its `Stored.id` is None)."""
+    if not deliveries:
+        return []
+    rows = conn.execute(STORE, columns(deliveries)).fetchall()
+    ids = {(channel_id, key): row_id for row_id, channel_id, key in rows}
+    return [Stored(ids.get((d.channel_id, d.delivery_key)), d) for d in deliveries]
 
 
 def park(conn: Connection[Any], ids: Sequence[int], reason: str) -> None:

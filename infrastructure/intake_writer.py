@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from infrastructure.inbox import STORE
+from infrastructure.inbox import STORE, IncomingDelivery, Stored, columns
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +42,6 @@ class InboxUnavailable(Exception):
 class RowRefused(Exception):
     """Raised when the database refuses one delivery's row for what it holds: retrying the same
     row cannot succeed."""
-
-
-@dataclass(frozen=True)
-class IncomingDelivery:
-    channel_id: str
-    delivery_key: str
-    topic: str
-    lane: str
-    headers: Mapping[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Stored:
-    """`id` is the inbox row's id, or None when the same delivery was stored before."""
-
-    id: int | None
-    delivery: IncomingDelivery
 
 
 AfterCommit = Callable[[Sequence[Stored]], None]
@@ -189,7 +169,7 @@ class GroupCommitWriter:
         try:
             try:
                 async with conn.transaction():
-                    cursor = await conn.execute(STORE, _columns(deliveries))
+                    cursor = await conn.execute(STORE, columns(deliveries))
                     rows = await cursor.fetchall()
                 return {(channel_id, key): row_id for row_id, channel_id, key in rows}
             except psycopg.Error as error:
@@ -211,7 +191,7 @@ class GroupCommitWriter:
                 key = (delivery.channel_id, delivery.delivery_key)
                 try:
                     async with conn.transaction():
-                        cursor = await conn.execute(STORE, _columns([delivery]))
+                        cursor = await conn.execute(STORE, columns([delivery]))
                         row = await cursor.fetchone()
                 except psycopg.Error as error:
                     if _transient(error) or conn.broken:
@@ -236,17 +216,6 @@ def _outcomes(
         else:
             outcomes.append(Stored(row_id, delivery))
     return outcomes
-
-
-def _columns(deliveries: list[IncomingDelivery]) -> list[list[object]]:
-    return [
-        [d.channel_id for d in deliveries],
-        [d.delivery_key for d in deliveries],
-        [d.topic for d in deliveries],
-        [d.lane for d in deliveries],
-        [Jsonb(dict(d.headers)) for d in deliveries],
-        [d.body for d in deliveries],
-    ]
 
 
 def _transient(error: psycopg.Error) -> bool:

@@ -28,8 +28,8 @@ from infrastructure.dead_letters import DeadLetters
 from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.eventstore import LedgerRecorder
 from infrastructure.idempotency import IdempotencyStore
-from infrastructure.inbox import PostgresInbox
-from infrastructure.intake_writer import GroupCommitWriter, Stored
+from infrastructure.inbox import PostgresInbox, Stored
+from infrastructure.intake_writer import GroupCommitWriter
 from infrastructure.migrations import apply_pending, migration_lock
 from infrastructure.postgres import check_migrated, eventsourcing_env
 from infrastructure.projections import AvailabilityRunner, create_projection_tables

@@ -2,8 +2,8 @@
 (CHANNELS.md §7): each message is signed by the channel's signer, posted from a background thread,
 retried after each of the channel's documented delays with the same id and bytes, and every
 attempt is recorded. What channels do to receivers is there on demand: duplicates
-(`duplicates`), deliveries out of order (`held()`), and outages of the receiver (a refused or
-timed-out post fails like a 5xx and is retried alike).
+(`duplicates`), deliveries out of order (`held()`), outages of the receiver (a refused or
+timed-out post fails like a 5xx and is retried alike), and messages lost on the way (`lose`).
 
 A channel plugs in two things: its `Signer` (written from the channel's documentation, never
 from our verifiers, so a mistake on one side cannot cancel out) and its retry schedule, with what
@@ -60,6 +60,7 @@ class Attempt:
     retry: int  # 0: the first delivery
     status: int | None
     delivered: bool
+    lost: bool = False  # lost on the way: the channel counts it delivered, nobody received it
 
     @property
     def topic(self) -> str:
@@ -111,6 +112,7 @@ class WebhookSender:
         self.active = True  # False once the channel removed or disabled the subscription
         self.duplicates = 0  # extra copies of each message sent, as at-least-once delivery may
         self.attempts: list[Attempt] = []
+        self._losing = 0  # messages still to lose
         self._timeline = Timeline(name)
         self._client = httpx.Client(timeout=timeout)
         self._held: list[tuple[Message, int]] | None = None
@@ -136,6 +138,19 @@ class WebhookSender:
         """Sign and deliver `message` now, on the caller's thread (a failure is retried later as
         the schedule says)."""
         return self._attempt(self.signer.sign(message), retry=0)
+
+    def lose(self, count: int = 1) -> None:
+        """The next `count` messages are lost on the way: never posted nor retried, while the
+        channel counts them delivered (a webhook lost for good, as WooCommerce's often are)."""
+        with self._idle:
+            self._losing += count
+
+    def _lost(self) -> bool:
+        with self._idle:
+            if self._losing:
+                self._losing -= 1
+                return True
+            return False
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -179,6 +194,10 @@ class WebhookSender:
                 self._idle.notify_all()
 
     def _attempt(self, message: Message, retry: int) -> Attempt:
+        if retry == 0 and self._lost():
+            lost = Attempt(message, retry, None, delivered=True, lost=True)
+            self.attempts.append(lost)
+            return lost
         status = self._post(message)
         attempt = Attempt(message, retry, status, status is not None and self.delivered(status))
         self.attempts.append(attempt)

@@ -15,12 +15,8 @@ from starlette.responses import JSONResponse, Response
 from infrastructure.channels.base import Ping, SignatureInvalid, Verdict, VerificationUnavailable
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ChannelConfig
-from infrastructure.intake_writer import (
-    GroupCommitWriter,
-    InboxUnavailable,
-    IncomingDelivery,
-    RowRefused,
-)
+from infrastructure.inbox import IncomingDelivery
+from infrastructure.intake_writer import GroupCommitWriter, InboxUnavailable, RowRefused
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.body_slots import BodySlots, client_of

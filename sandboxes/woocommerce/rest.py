@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hmac
 import math
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -15,7 +17,7 @@ from starlette.routing import Route
 
 from sandboxes.server import Handler, faulty
 from sandboxes.woocommerce.oauth import Refusal, header_params
-from sandboxes.woocommerce.orders import order_json, refund_json
+from sandboxes.woocommerce.orders import Order, order_json, refund_json
 
 if TYPE_CHECKING:
     from sandboxes.woocommerce.store import Product, WooCommerceSandbox
@@ -63,6 +65,7 @@ class RestApi:
             ),
             (variation, "variations.get", "view", self._get, ["GET"]),
             (variation, "variations.update", "edit", self._put, _WRITE),
+            ("/orders", "orders.list", "list", self._list_orders, ["GET"]),
             ("/orders/{id:int}", "orders.get", "view", self._get_order, ["GET"]),
             ("/orders/{order:int}/refunds", "refunds.list", "list", self._list_refunds, ["GET"]),
             (
@@ -197,6 +200,24 @@ class RestApi:
         self.store.save_product(product, fields)
         return self.store.product_json(product)
 
+    async def _list_orders(self, request: Request) -> Response:
+        """`GET /orders` as WooCommerce lists them (`_orders.md`): `modified_after` and
+        `modified_before` exclusive (the site's time is UTC, so `dates_are_gmt` changes
+        nothing), `orderby` date|id|modified, `order` asc|desc (date, newest first by default),
+        trashed orders left out (status `any`)."""
+        query = request.query_params
+        try:
+            listed = order_window(query.get("modified_after"), query.get("modified_before"))
+        except ValueError as error:
+            return _invalid_param("modified_after", str(error))
+        orderby, order = query.get("orderby", "date"), query.get("order", "desc")
+        if orderby not in _ORDER_KEYS or order not in ("asc", "desc"):
+            return _invalid_param("orderby", f"orderby is one of {', '.join(_ORDER_KEYS)}")
+        with self.store.lock:
+            found = [o for o in self.store.orders.values() if o.status != "trash" and listed(o)]
+            found.sort(key=_ORDER_KEYS[orderby], reverse=order == "desc")
+            return _paged(request, [order_json(o, self.store.links) for o in found])
+
     async def _get_order(self, request: Request) -> Response:
         with self.store.lock:
             order = self.store.orders.get(request.path_params["id"])
@@ -233,6 +254,29 @@ class RestApi:
         if parent is None:
             return product
         return product if product.type == "variation" and product.parent_id == parent else None
+
+
+_ORDER_KEYS: dict[str, Callable[[Order], tuple[Any, int]]] = {
+    "date": lambda order: (order.created, order.id),
+    "id": lambda order: (order.id, order.id),
+    "modified": lambda order: (order.modified, order.id),
+}
+
+
+def order_window(after: str | None, before: str | None) -> Callable[[Order], bool]:
+    """Whether an order was modified strictly between `after` and `before` (ISO 8601, UTC
+    when they name no offset); raises `ValueError` for a time it cannot read."""
+    low, high = _moment(after), _moment(before)
+    return lambda order: (
+        (low is None or order.modified > low) and (high is None or order.modified < high)
+    )
+
+
+def _moment(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _credentials(request: Request) -> tuple[str | None, str | None]:

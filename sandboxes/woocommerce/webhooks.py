@@ -120,6 +120,13 @@ class Webhooks:
         answer = httpx.post(url, content=body, headers=headers, timeout=self.delivery_timeout)
         return answer.status_code
 
+    def lose(self, topic: str, count: int = 1) -> None:
+        """The next `count` deliveries of each webhook on `topic` are lost on the way."""
+        with self._lock:
+            for webhook in self.subscriptions.values():
+                if webhook.topic == topic:
+                    self._senders[webhook.id].lose(count)
+
     def schedule(self, topic: str, resource_id: int) -> None:
         """A hook fired for the resource: each active webhook on `topic` will deliver it."""
         with self._lock:

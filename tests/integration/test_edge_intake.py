@@ -14,12 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infrastructure.intake_writer import (
-    GroupCommitWriter,
-    InboxUnavailable,
-    IncomingDelivery,
-    RowRefused,
-)
+from infrastructure.inbox import IncomingDelivery
+from infrastructure.intake_writer import GroupCommitWriter, InboxUnavailable, RowRefused
 from tests.channels import shopify_headers, shopify_order
 from tests.integration.intake_fixtures import SHOPIFY_SECRET, running_intake
 

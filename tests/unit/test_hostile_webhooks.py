@@ -153,7 +153,7 @@ def test_a_signed_woocommerce_delivery_is_accepted_whatever_its_topic_and_body(k
 def test_storable_fields_are_bounded_clean_and_the_same_key_always_stores_the_same(
     key, other, topic
 ):
-    from infrastructure.intake_writer import IncomingDelivery
+    from infrastructure.inbox import IncomingDelivery
     from interfaces.http.webhooks import MAX_KEY, MAX_TOPIC, storable
 
     delivery = IncomingDelivery("c", key, topic, "lane", {"x-id": topic[:2000]}, b"")

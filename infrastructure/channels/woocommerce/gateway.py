@@ -267,20 +267,30 @@ class WooCommerceGateway(AnswersAtOnce):
                     self._refs[sku] = _Ref(int(product["id"]), int(product.get("parent_id") or 0))
         return found
 
+    def page(self, path: str, params: Mapping[str, str | int], page: int) -> tuple[list[Any], int]:
+        """Page `page` of a paged list (`PAGE_LIMIT` items) and how many pages it has
+        (`X-WP-TotalPages`); one call, on a turn of the channel's rate.
+
+        Raises:
+            ChannelError: WooCommerce refused the read or answered no list (and as `push`).
+        """
+        query = {**params, "per_page": PAGE_LIMIT, "page": page}
+        response = self._call("GET", path, params=query)
+        if response.status_code >= 400:
+            raise ChannelError(f"WooCommerce refused to list {path}: {_describe(response)}")
+        body = _json(response)
+        if not isinstance(body, list):
+            raise ChannelError(f"WooCommerce answered {path} with no list")
+        total = response.headers.get("x-wp-totalpages", "1")
+        return body, int(total) if total.isdigit() else 1
+
     def pages(self, path: str) -> Iterator[list[Any]]:
-        """The pages of a paged list, `PAGE_LIMIT` items each (`X-WP-TotalPages`), one call
-        each as it is asked for. Raises as `refunds` does."""
-        page, pages = 1, 1
-        while page <= pages:
-            response = self._call("GET", path, params={"per_page": PAGE_LIMIT, "page": page})
-            if response.status_code >= 400:
-                raise ChannelError(f"WooCommerce refused to list {path}: {_describe(response)}")
-            body = _json(response)
-            if not isinstance(body, list):
-                raise ChannelError(f"WooCommerce answered {path} with no list")
-            yield body
-            total = response.headers.get("x-wp-totalpages", "1")
-            pages, page = (int(total) if total.isdigit() else 1), page + 1
+        """The pages of a paged list, one call each as it is asked for. Raises as `page`."""
+        number, pages = 1, 1
+        while number <= pages:
+            found, pages = self.page(path, {}, number)
+            yield found
+            number += 1
 
     # HTTP ---------------------------------------------------------------------------------
 

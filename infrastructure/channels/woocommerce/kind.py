@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.woocommerce import level_reading, translator, verifier
+from infrastructure.channels.woocommerce import (
+    level_reading,
+    order_listing,
+    translator,
+    verifier,
+)
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ConfigError
@@ -32,4 +37,5 @@ WOOCOMMERCE = ChannelKind(
     lane=translator.lane,
     gateway=gateway,
     read_levels=level_reading.read_levels,
+    list_orders=order_listing.list_orders,
 )

@@ -1,0 +1,67 @@
+"""What the orders-poll tests share: a channel's table for a sandbox, one poll of its orders
+into a running intake, and waiting until intake has applied everything stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from infrastructure.channels.gateway import UNGATED
+from infrastructure.channels.kinds import api_for
+from infrastructure.config import Config
+from infrastructure.reconcile.orders import OrdersPolled, poll_orders
+from tests.integration.intake_fixtures import RunningIntake, wait_until
+
+OVERLAP = timedelta(seconds=120)
+
+
+def channel_id(kind: str) -> str:
+    # Not `random`: Hypothesis seeds it alike for every example.
+    return f"{kind}-poll-{uuid.uuid4().hex[:10]}"
+
+
+def config_of(table: dict[str, Any]) -> Config:
+    """The configuration of one channel (pushing off: these tests watch intake alone)."""
+    channel = {**table, "push": {"enabled": False}}
+    erp = {"id": "erp", "kind": "internal", "webhook_secrets": ["erp"]}
+    return Config.model_validate({"channels": [channel, erp]})
+
+
+def poll(running: RunningIntake, channel: str, *, since: datetime | None = None) -> OrdersPolled:
+    """One poll of `channel`'s orders into `running`'s intake, through an ungated gateway."""
+    table = running.intake.router.channel(channel)
+    assert table is not None
+    gateway = api_for(table, UNGATED)
+    try:
+        return poll_orders(
+            table,
+            database_url=running.intake.database_url,
+            gateway=gateway,
+            nudge=running.intake.hint,
+            overlap=OVERLAP,
+            since=since,
+        )
+    finally:
+        if gateway is not None:
+            gateway.close()
+
+
+def unprocessed(database_url: str, channel: str) -> list[tuple[str, str, str | None]]:
+    """The deliveries stored for `channel` not applied yet: (key, state, reason)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT delivery_key, state, reason FROM inbox_deliveries WHERE channel_id = %s "
+            "AND state <> 'processed'",
+            [channel],
+        ).fetchall()
+
+
+def settled(database_url: str, channel: str) -> None:
+    """Wait until intake has applied every delivery stored for `channel`."""
+    try:
+        wait_until(lambda: not unprocessed(database_url, channel))
+    except AssertionError:
+        raise AssertionError(f"not applied: {unprocessed(database_url, channel)}") from None
