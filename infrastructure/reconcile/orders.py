@@ -4,13 +4,15 @@ are listed through its kind's `list_orders` and stored in the inbox as the deliv
 webhooks would have been. The translator reads them unchanged, so an order seen by webhook and
 by poll moves the ledger once, and a poll that finds a cancellation applies it.
 
-A repeat finds the same orders under the same delivery keys (`poll:<order id>:<modified at>`)
+A repeat finds the same orders under the same delivery keys (`poll:<order id>:<modified at>:
+<digest of the body>`)
 and stores nothing new; the watermark moves on only once everything listed is stored, so a poll
 that fails part-way lists the same window again next time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,8 +86,10 @@ def poll_orders(
 
 
 def delivery_key(order: PolledOrder) -> str:
-    """The same order as modified at the same time is the same delivery, however often polled."""
-    return f"poll:{order.order_id}:{order.modified_at.astimezone(UTC).isoformat()}"
+    """The same order, modified at the same time and shown alike, is the same delivery however
+    often polled; the body's digest tells apart two changes a channel stamps with one second."""
+    digest = hashlib.sha256(order.body).hexdigest()[:16]
+    return f"poll:{order.order_id}:{order.modified_at.astimezone(UTC).isoformat()}:{digest}"
 
 
 def _start(mark: datetime | None, until: datetime, overlap: timedelta) -> datetime:

@@ -18,6 +18,7 @@ from graphql import (
 )
 from graphql.utilities import validate_input_value
 
+from sandboxes.shopify import orders
 from sandboxes.shopify.stock import Item, gid, gid_number
 
 if TYPE_CHECKING:
@@ -132,6 +133,9 @@ def resolved_schema(shop: ShopifySandbox) -> GraphQLSchema:
             lambda _, first=None, query=None: _page(shop.items_matching(query), first),
         ),
         ("Query", "location"): counted("location", lambda _, id=None: shop.location()),
+        ("Query", "orders"): counted(
+            "orders", lambda _, **args: orders.listed(list(shop.orders.values()), **args)
+        ),
         ("Mutation", "inventorySetQuantities"): counted(
             "inventorySetQuantities", lambda info, **args: shop.set_quantities(info, args["input"])
         ),

@@ -18,12 +18,13 @@ other parameters `IDEMPOTENCY_KEY_PARAMETER_MISMATCH`; a key whose first request
 ways that lead there: "lost" (applied, but the answer is a 503), "slow" (still running for
 `slow_seconds` while the caller gets a 503; applied after) and "fail" (a 500; nothing applied).
 
-Shoppers (`buy`) and API writes change the stock; every change sends `inventory_levels/update`,
-a sale also `orders/create`, signed and retried as Shopify does (§1.1, §7).
+Shoppers (`buy`), cancellations and API writes change the stock; every change sends
+`inventory_levels/update`, a sale also `orders/create`, a cancellation `orders/cancelled`, signed
+and retried as Shopify does (§1.1, §7); the orders are listed by the `orders` connection.
 
 The shop's state and its routes are here; Shopify's rules are beside it: the query cost and its
 bucket in `cost.py`, the schema and its resolvers in `schema.py`, the mutation's refusals and
-idempotency answers in `quantities.py`, the webhooks in `webhooks.py`.
+idempotency answers in `quantities.py`, the orders in `orders.py`, the webhooks in `webhooks.py`.
 
 Simplified: one location; one quantity, `available` (`on_hand` shows the same, nothing is
 committed); search understands `sku:` and `id:` terms joined by OR; no cursors.
@@ -38,6 +39,7 @@ import re
 import threading
 from collections import Counter
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
@@ -57,6 +59,7 @@ from starlette.routing import Route
 
 from sandboxes.server import CallLog, Faults, faulty
 from sandboxes.shopify import cost, quantities, webhooks
+from sandboxes.shopify.orders import Order
 from sandboxes.shopify.schema import invalid_variables, resolved_schema
 from sandboxes.shopify.stock import Change, Item, OutOfStock, gid, gid_number, now
 from sandboxes.shopify.webhooks import DOCUMENTED_RETRY_DELAYS
@@ -116,6 +119,7 @@ class ShopifySandbox:
         self.slow_seconds = 0.5
         self.documents: list[tuple[str, Json]] = []  # (query, variables) answered, newest last
         self.changes: list[Change] = []  # every change of stock, oldest first
+        self.orders: dict[int, Order] = {}  # listed by the `orders` connection (`orders.py`)
         self._status: int | None = None  # the HTTP status a fault gives the current answer
         self._lock = threading.RLock()
         self.schema = resolved_schema(self)
@@ -156,12 +160,22 @@ class ShopifySandbox:
             item = self._items.get(sku)
             if item is None or item.available < quantity:
                 raise OutOfStock(f"{sku} shows {item and item.available}, asked {quantity}")
-            order_id, line_id = next(self._ids), next(self._ids)
-            self.send_webhook(
-                "orders/create", webhooks.order_created(order_id, line_id, item, quantity)
-            )
+            stamp = datetime.now(UTC).replace(microsecond=0)
+            order = Order(next(self._ids), next(self._ids), item, quantity, stamp, stamp)
+            self.orders[order.id] = order
+            self.send_webhook("orders/create", order.rest())
             self._change(item, item.available - quantity, cause="shopper")
-            return order_id
+            return order.id
+
+    def cancel(self, order_id: int, reason: str = "customer") -> None:
+        """The merchant cancels an order, restocking its units: `orders/cancelled` and
+        `inventory_levels/update` go out."""
+        with self._lock:
+            order = self.orders[order_id]
+            order.cancelled, order.cancel_reason = datetime.now(UTC), reason
+            order.touch()
+            self.send_webhook("orders/cancelled", order.rest())
+            self._change(order.item, order.item.available + order.quantity, cause="merchant")
 
     def send_webhook(self, topic: str, payload: Json) -> Message | None:
         """Send `topic` with `payload` to the subscription; None when there is none."""

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from sandboxes.shopify.stock import Item, gid, now
 from sandboxes.webhooks import Message, WebhookSender
 
 # 8 retries over about 4 hours with exponential backoff (§1.1); the exact steps are not published.
@@ -66,32 +65,3 @@ def webhook(topic: str, payload: dict[str, Any], shop_domain: str, api_version: 
     }
     body = json.dumps(payload, separators=(",", ":")).encode()
     return Message(topic, body, headers, webhook_id)
-
-
-def order_created(order_id: int, line_id: int, item: Item, quantity: int) -> dict[str, Any]:
-    """A trimmed REST Order as `orders/create` carries it (§1.1)."""
-    stamp = now()
-    return {
-        "id": order_id,
-        "admin_graphql_api_id": gid("Order", order_id),
-        "name": f"#{order_id % 100_000}",
-        "created_at": stamp,
-        "updated_at": stamp,
-        "cancelled_at": None,
-        "cancel_reason": None,
-        "financial_status": "paid",
-        "fulfillment_status": None,
-        "location_id": None,
-        "line_items": [
-            {
-                "id": line_id,
-                "variant_id": item.variant_id,
-                "product_id": item.product_id,
-                "sku": item.sku,
-                "quantity": quantity,
-                "fulfillable_quantity": quantity,
-                "fulfillment_service": "manual",
-            }
-        ],
-        "refunds": [],
-    }

@@ -34,7 +34,7 @@ from graphql.utilities import validate_input_value
 
 from infrastructure.channels.gateway import Push, PushStatus
 from infrastructure.channels.shopify import gateway as shopify_gateway
-from infrastructure.channels.shopify import level_reading
+from infrastructure.channels.shopify import level_reading, order_listing
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.quantities import REASONS
@@ -104,6 +104,11 @@ def test_the_gateways_documents_are_valid_against_shopifys_schema(shopify):
 def test_the_catalogue_reading_is_valid_against_shopifys_schema(shopify):
     variables = {"first": 250, "after": "abc", "location": "gid://shopify/Location/1"}
     assert problems(shopify, level_reading.CATALOGUE, variables) == []
+
+
+def test_the_orders_listing_is_valid_against_shopifys_schema(shopify):
+    variables = {"first": order_listing.ORDERS_PAGE, "after": "abc", "query": "updated_at:>='x'"}
+    assert problems(shopify, order_listing.ORDERS, variables) == []
 
 
 def test_every_request_the_gateway_made_is_valid_against_shopifys_schema(shopify, served):

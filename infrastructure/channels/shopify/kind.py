@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.shopify import level_reading, translator, verifier
+from infrastructure.channels.shopify import level_reading, order_listing, translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 
@@ -27,4 +27,5 @@ SHOPIFY = ChannelKind(
     lane=translator.lane,
     gateway=gateway,
     read_levels=level_reading.read_levels,
+    list_orders=order_listing.list_orders,
 )

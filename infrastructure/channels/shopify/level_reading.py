@@ -3,18 +3,18 @@ our location, 250 items a call (the largest page Shopify allows). Named SKUs are
 `sku:` search as pushes look them up; the whole catalogue is paged through `inventoryItems` by
 its cursor (shopify.dev/api/usage/pagination-graphql). A page costs some 750 points of the
 shop's bucket: a THROTTLED page is asked again once the bucket can pay for it, a few times, so a
-catalogue longer than the bucket is read at the shop's restore rate."""
+catalogue longer than the bucket is read at the shop's restore rate (`bucket.py`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from infrastructure.channels.base import LevelReading
-from infrastructure.channels.gateway import ChannelError, Throttled
+from infrastructure.channels.gateway import ChannelError
 from infrastructure.channels.levels import read_named, readings
+from infrastructure.channels.shopify.bucket import paid
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import MAX_INPUT, ShopifyGateway, available_of
 
@@ -29,8 +29,6 @@ query InventoryLevels($first: Int!, $after: String, $location: ID!) {
   }
 }
 """
-THROTTLED_TRIES = 5  # a page asked this many times in a row is left to the caller's retry
-LONGEST_WAIT = 30.0  # seconds: a longer wait is the caller's (its retry backs off)
 
 
 def read_levels(
@@ -49,7 +47,7 @@ def _catalogue(channel: ShopifyConfig, gateway: ShopifyGateway) -> Iterator[Leve
     after: str | None = None
     while True:
         variables = {"first": MAX_INPUT, "after": after, "location": gateway.location_id}
-        page = _paid(gateway, variables)
+        page = paid(gateway, CATALOGUE, variables)
         read_at = datetime.now(UTC)
         items = ((page.get("data") or {}).get("inventoryItems")) or {}
         yield from readings(channel, _shown(items.get("nodes") or []), read_at)
@@ -59,18 +57,6 @@ def _catalogue(channel: ShopifyConfig, gateway: ShopifyGateway) -> Iterator[Leve
         after = info.get("endCursor")
         if not after:
             raise ChannelError("Shopify said more items follow but gave no cursor to them")
-
-
-def _paid(gateway: ShopifyGateway, variables: dict[str, Any]) -> dict[str, Any]:
-    """A page of the catalogue, waiting for the bucket to pay for it if need be."""
-    for _ in range(THROTTLED_TRIES - 1):
-        try:
-            return gateway.graphql(CATALOGUE, variables)
-        except Throttled as throttled:
-            if throttled.retry_after > LONGEST_WAIT:
-                raise
-            time.sleep(throttled.retry_after)
-    return gateway.graphql(CATALOGUE, variables)
 
 
 def _shown(nodes: list[dict[str, Any]]) -> list[tuple[str, int | None]]:
