@@ -80,3 +80,18 @@ def woocommerce_headers(secret: str, body: bytes, topic: str) -> dict[str, str]:
         "X-WC-Webhook-Delivery-ID": "abc",
         "X-WC-Webhook-Source": "https://shop.example/",
     }
+
+
+def woocommerce_table(
+    channel: str, url: str, key: str, secret: str, hook_secret: str
+) -> dict[str, Any]:
+    """A WooCommerce channel's `[[channels]]` table for a sandbox store at `url`, not pushing."""
+    return {
+        "id": channel,
+        "kind": "woocommerce",
+        "api_base_url": url,
+        "webhook_secrets": [hook_secret],
+        "consumer_key": key,
+        "consumer_secret": secret,
+        "push": {"enabled": False},
+    }

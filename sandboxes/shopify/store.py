@@ -24,7 +24,8 @@ and retried as Shopify does (§1.1, §7); the orders are listed by the `orders` 
 
 The shop's state and its routes are here; Shopify's rules are beside it: the query cost and its
 bucket in `cost.py`, the schema and its resolvers in `schema.py`, the mutation's refusals and
-idempotency answers in `quantities.py`, the orders in `orders.py`, the webhooks in `webhooks.py`.
+idempotency answers in `quantities.py`, the orders in `orders.py`, the webhooks in `webhooks.py`,
+the control routes (`/_sandbox/...`) in `control.py`.
 
 Simplified: one location; one quantity, `available` (`on_hand` shows the same, nothing is
 committed); search understands `sku:` and `id:` terms joined by OR; no cursors.
@@ -59,6 +60,7 @@ from starlette.routing import Route
 
 from sandboxes.server import CallLog, Faults, faulty
 from sandboxes.shopify import cost, quantities, webhooks
+from sandboxes.shopify.control import ShopControl
 from sandboxes.shopify.orders import Order
 from sandboxes.shopify.schema import invalid_variables, resolved_schema
 from sandboxes.shopify.stock import Change, Item, OutOfStock, gid, gid_number, now
@@ -214,11 +216,7 @@ class ShopifySandbox:
         return Starlette(
             routes=[
                 Route("/admin/api/{version}/graphql.json", api, methods=["POST"]),
-                Route("/_sandbox/stock", self._set_stock_route, methods=["POST"]),
-                Route("/_sandbox/stock/{sku}", self._stock_route, methods=["GET"]),
-                Route("/_sandbox/buy", self._buy_route, methods=["POST"]),
-                Route("/_sandbox/faults", self._faults_route, methods=["POST"]),
-                Route("/_sandbox/calls", self._calls_route, methods=["GET"]),
+                *ShopControl(self).routes(),
             ],
             lifespan=lifespan,
         )
@@ -409,32 +407,3 @@ class ShopifySandbox:
             "updatedAt": item.updated_at,
             "item": item,
         }
-
-    # Control routes ----------------------------------------------------------------------------
-
-    async def _set_stock_route(self, request: Request) -> Response:
-        body = await request.json()
-        item_id = self.set_stock(str(body["sku"]), int(body["available"]))
-        return JSONResponse({"sku": body["sku"], "inventory_item_id": item_id})
-
-    async def _stock_route(self, request: Request) -> Response:
-        sku = request.path_params["sku"]
-        return JSONResponse({"sku": sku, "available": self.stock(sku)})
-
-    async def _buy_route(self, request: Request) -> Response:
-        body = await request.json()
-        try:
-            order_id = self.buy(str(body["sku"]), int(body.get("quantity", 1)))
-        except OutOfStock as error:
-            return JSONResponse({"error": str(error)}, status_code=409)
-        return JSONResponse({"order_id": order_id})
-
-    async def _faults_route(self, request: Request) -> Response:
-        body = await request.json()
-        for name in ("outage", "error_rate", "delay"):
-            if name in body:
-                setattr(self.faults, name, type(getattr(self.faults, name))(body[name]))
-        return JSONResponse(vars(self.faults))
-
-    async def _calls_route(self, request: Request) -> Response:
-        return JSONResponse({"calls": self.calls.count(), "fields": dict(self.fields)})

@@ -37,6 +37,7 @@ class ControlApi:
             Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
             Route("/_sandbox/webhooks", self._control_webhooks, methods=["GET", "POST"]),
             Route("/_sandbox/webhooks/deliver", self._control_deliver, methods=["POST"]),
+            Route("/_sandbox/webhooks/lose", self._control_lose, methods=["POST"]),
         ]
 
     async def _control_stock(self, request: Request) -> Response:
@@ -137,6 +138,12 @@ class ControlApi:
             return JSONResponse(
                 [vars(w).copy() for w in self.store.webhooks.subscriptions.values()]
             )
+
+    async def _control_lose(self, request: Request) -> Response:
+        """Body `{"topic": "order.updated", "count": 1}`: lose its next deliveries."""
+        body = await json_object(request)
+        self.store.webhooks.lose(str(body["topic"]), int(body.get("count", 1)))
+        return Response(status_code=204)
 
     async def _control_deliver(self, request: Request) -> Response:
         sent = await asyncio.to_thread(self.store.webhooks.deliver_pending)

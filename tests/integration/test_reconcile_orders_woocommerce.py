@@ -18,6 +18,7 @@ from infrastructure.channels.kinds import api_for
 from infrastructure.channels.woocommerce.order_listing import list_orders
 from sandboxes.server import SandboxServer
 from sandboxes.woocommerce.store import WooCommerceSandbox
+from tests.channels import woocommerce_table
 from tests.helpers import change, random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
 from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled
@@ -41,14 +42,7 @@ def shop(ledger, database_url, redis_url, *, auto_deliver: bool = True) -> Itera
     store = WooCommerceSandbox(KEY, SECRET, delivery_delay=0.01, auto_deliver=auto_deliver)
     channel = channel_id("woo")
     with SandboxServer(store.app) as server:
-        table = {
-            "id": channel,
-            "kind": "woocommerce",
-            "api_base_url": server.url,
-            "webhook_secrets": [HOOK_SECRET],
-            "consumer_key": KEY,
-            "consumer_secret": SECRET,
-        }
+        table = woocommerce_table(channel, server.url, KEY, SECRET, HOOK_SECRET)
         with running_intake(ledger, database_url, redis_url, config_of(table)) as running:
             store.webhooks.add("order.updated", f"{running.url}/webhooks/{channel}", HOOK_SECRET)
             yield Shop(store, running, channel)
@@ -90,8 +84,10 @@ def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, 
         s.store.add_product(sku, 10)
         order_id = s.store.buy(sku, 2)
         wait_until(lambda: s.levels(queries, sku) == (10, 2))
-        s.store.webhooks.lose("order.updated")
-        s.store.set_order_status(order_id, "cancelled")
+        url = s.running.intake.router.channel(s.channel).api_base_url
+        lose = {"topic": "order.updated", "count": 1}
+        httpx.post(f"{url}/_sandbox/webhooks/lose", json=lose).raise_for_status()
+        httpx.post(f"{url}/_sandbox/orders/{order_id}/cancelled").raise_for_status()
 
         polled = poll(s.running, s.channel)
         wait_until(lambda: s.levels(queries, sku) == (10, 0))

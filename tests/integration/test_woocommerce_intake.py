@@ -9,6 +9,7 @@ from domain.stock import ChangeKind
 from infrastructure.config import Config
 from sandboxes.server import SandboxServer
 from sandboxes.woocommerce.store import WooCommerceSandbox
+from tests.channels import woocommerce_table
 from tests.helpers import change, random_sku
 from tests.integration.intake_fixtures import running_intake, wait_until
 
@@ -27,15 +28,7 @@ def test_an_order_refunded_in_part_trashed_restored_and_completed_moves_the_ledg
         config = Config.model_validate(
             {
                 "channels": [
-                    {
-                        "id": channel,
-                        "kind": "woocommerce",
-                        "api_base_url": server.url,
-                        "webhook_secrets": [HOOK_SECRET],
-                        "consumer_key": KEY,
-                        "consumer_secret": SECRET,
-                        "push": {"enabled": False},
-                    },
+                    woocommerce_table(channel, server.url, KEY, SECRET, HOOK_SECRET),
                     {"id": "erp", "kind": "internal", "webhook_secrets": ["erp"]},
                 ]
             }
