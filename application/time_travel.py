@@ -26,6 +26,7 @@ from application.errors import UnknownSku
 from application.ledger import Ledger
 from application.receipts import Receipt, receipt_queries
 from domain.allocation import ChannelRule
+from domain.drift import Sale
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.rules import channel_rules_id
 
@@ -117,6 +118,21 @@ class TimeTravel:
             before=availability_of(before, rules, sales, days[0]),
             after=availability_of(after, rules, sales, days[1]),
         )
+
+    def channel_sales(self, sku: str, channel_id: str, since: datetime) -> list[Sale]:
+        """The net units of `sku` its channel `channel_id` sold itself (a cancellation counts
+        back), as recorded after `since`, each when it occurred: what lowered the channel's own
+        count since a push it acknowledged at `since` (reconciliation, `domain.drift`)."""
+        item_id = inventory_item_id(sku)
+        # Recorded after they occur: a sale that occurred after `since` follows this version.
+        version = self._receipts.version_at(item_id, since) or 0
+        return [
+            Sale(event.units_sold(), event.occurred_at)
+            for event in self._ledger.events.get(item_id, gt=version)
+            if isinstance(event, InventoryItem.StockEvent)
+            and event.source == channel_id
+            and event.units_sold()
+        ]
 
     def _item(self, item_id: UUID, version: int) -> InventoryItem:
         return cast(InventoryItem, self._ledger.repository.get(item_id, version=version))

@@ -178,6 +178,55 @@ def backlog(conn: Connection[Any]) -> dict[str, tuple[int, datetime | None]]:
     return {channel_id: (count, oldest) for channel_id, count, oldest in rows}
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """Where the pushes of one (channel, SKU) stand, as reconciliation judges a reading by:
+    the quantity the ledger wants shown, what the channel last acknowledged and when, and
+    whether a newer push is in flight (pending, or waiting in a submission)."""
+
+    sku: str
+    quantity: int
+    acknowledged_quantity: int | None
+    acknowledged_at: datetime | None
+    in_flight: bool
+
+
+def pushed(conn: Connection[Any], channel_id: str, skus: Sequence[str]) -> dict[str, Pushed]:
+    """Where the pushes of each of `skus` to the channel stand (absent: never announced)."""
+    with conn.cursor(row_factory=tuple_row) as curs:
+        rows = curs.execute(
+            "SELECT o.sku, o.quantity, o.acknowledged_quantity, o.acknowledged_at, "
+            "o.position > o.pushed_position OR EXISTS (SELECT FROM push_submissions s "
+            "WHERE s.channel_id = o.channel_id AND s.sku = o.sku) "
+            "FROM availability_outbox o WHERE o.channel_id = %s AND o.sku = ANY(%s)",
+            [channel_id, list(skus)],
+        ).fetchall()
+    return {row[0]: Pushed(*row) for row in rows}
+
+
+def push_again(curs: Cursor[Any], channel_id: str, sku: str, shown: int) -> bool:
+    """Make a settled row pending again, its compare-and-set base what the channel `shown`
+    (reconciliation sets the channel back to the ledger's quantity); False when a push is in
+    flight already (it carries the ledger's quantity anyway)."""
+    curs.execute(
+        "UPDATE availability_outbox SET pushed_position = position - 1, "
+        "acknowledged_quantity = %s, acknowledged_at = now(), first_changed_at = now() "
+        "WHERE channel_id = %s AND sku = %s AND position = pushed_position",
+        [shown, channel_id, sku],
+    )
+    return curs.rowcount == 1
+
+
+def channel_shows(curs: Cursor[Any], channel_id: str, sku: str, shown: int) -> None:
+    """The channel shows `shown` (a person accepted its quantity): the base of the next
+    compare-and-set, the row left as it is."""
+    curs.execute(
+        "UPDATE availability_outbox SET acknowledged_quantity = %s, acknowledged_at = now() "
+        "WHERE channel_id = %s AND sku = %s",
+        [shown, channel_id, sku],
+    )
+
+
 def active_skus(conn: Connection[Any], channel_id: str, days: float = 7.0) -> list[str]:
     """The channel's SKUs whose quantity changed (a sale, a receipt, a rule) in the last
     `days`: those reconciliation reads more often than the whole catalogue."""

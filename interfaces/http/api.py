@@ -23,6 +23,7 @@ from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox
 from infrastructure.intake_writer import GroupCommitWriter
 from infrastructure.queue import IntakeQueues
+from infrastructure.reconcile.review import Review
 from infrastructure.reconcile.service import Reconciliation
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.projections import Projections
@@ -60,6 +61,7 @@ class Api:
     projections: Projections | None = None
     sync: Status | None = None
     reconciliation: Reconciliation | None = None
+    review: Review | None = None  # of the discrepancies reconciliation found
     limits: HttpLimits = DEFAULT_LIMITS
 
     @cached_property

@@ -9,6 +9,9 @@ never hand-written JSON Schemas. Path parameters are non-empty strings unless a
 `Param(where="path")` says otherwise; the bearer scope, 400, 401, 403, 503 (and 408 and 413 for
 an operation with a body) follow from auth.py and the middleware.
 tests/integration/test_api_schema.py fails for a route left out.
+
+Longer than 400 lines: it is one declarative list, an entry per operation of the API, kept whole
+so the document's order is the file's and a route's description is found by its path.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from application.intake import DeliveryState
 from domain.stock import LIMITS, ChangeKind
 from infrastructure.idempotency import KEY_LIFETIME, MAX_KEY_LENGTH
 from interfaces.http import schemas as s
+from interfaces.http.discrepancies import ResolveIn
 from interfaces.http.inputs import Reason, Text
 from interfaces.http.reconcile import ReconcileIn
 from interfaces.http.reservations import ReservationIn
@@ -316,6 +320,31 @@ OPERATIONS: list[Operation] = [
         "reconciliation",
         answers={200: s.ReconcileRuns},
         problems=(404,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/discrepancies",
+        "Drift reconciliation found: open ones wait for review (a channel showing more was set "
+        "back at once), resolved ones say how, why and by whom (invsync's own corrections too)",
+        "reconciliation",
+        answers={200: s.Discrepancies},
+        problems=(400,),
+        params=(
+            Param("state", Literal["open", "resolved"]),
+            Param("channel"),
+            Param("sku"),
+            LIMIT,
+        ),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/discrepancies/{discrepancy_id}/resolve",
+        "Resolve a discrepancy: accept_channel records a count so the ledger moves to what the "
+        "channel showed; push_ledger sets the channel back to the ledger's quantity",
+        "reconciliation",
+        answers={200: s.Discrepancy},
+        problems=(404, 409, 422),
+        body=ResolveIn,
     ),
     Operation(
         "GET",

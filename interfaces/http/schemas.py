@@ -341,6 +341,33 @@ class ReconcileCounts(Closed):
     escalated: int = Field(description="SKUs whose drift waits in a discrepancy for review")
 
 
+class DiscrepancyResolution(Closed):
+    action: Literal["accept_channel", "push_ledger"]
+    reason: str
+    by: str = Field(description="the API token's name; invsync for its own corrections")
+    at: AwareDatetime
+
+
+class Discrepancy(Closed):
+    id: str = Field(description="a UUID")
+    channel: str
+    sku: str
+    observed: int = Field(description="what the channel showed")
+    expected: int = Field(description="what it should have shown")
+    difference: int = Field(description="observed less expected")
+    state: Literal["open", "resolved"]
+    read_at: AwareDatetime = Field(description="when the channel was read")
+    detected_at: AwareDatetime
+    evidence: dict[str, Any] = Field(
+        description="the reading, the push it was judged against, the channel's sales since"
+    )
+    resolution: DiscrepancyResolution | None
+
+
+class Discrepancies(Closed):
+    discrepancies: list[Discrepancy] = Field(description="newest first")
+
+
 class ReconcileRun(Closed):
     id: int
     channel_id: str

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import hypothesis.strategies as st
+import psycopg
 import pytest
 import redis
 import schemathesis
@@ -36,12 +37,14 @@ from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import Propagation, build_propagation
 from infrastructure.queue import make_broker
+from infrastructure.reconcile.review import Review
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import HttpLimits
 from interfaces.composition import open_ledger
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from interfaces.http.catalogue import OPENAPI_PATH, OPERATIONS
+from interfaces.http.discrepancies import discrepancy_routes
 from interfaces.http.openapi import op_key, undocumented
 from interfaces.http.operations import operations_routes
 from interfaces.http.projections import Projections, projection_routes
@@ -115,6 +118,7 @@ def api_url(server_url: str, redis_url: str) -> Iterator[str]:
                     tokens=[token],
                     sync=propagation.status,
                     reconciliation=runs,  # runs are asked for and listed, not worked
+                    review=Review(lambda: psycopg.connect(database_url), ledger, {}),
                 ) as running,
             ):
                 yield running.url
@@ -209,6 +213,7 @@ def test_every_api_route_of_the_app_is_in_the_document(ledger: Any) -> None:
         *projection_routes(None),
         *sync_routes(None),
         *reconcile_routes(None),
+        *discrepancy_routes(None),
     ]
     assert undocumented(routes) == set()
 

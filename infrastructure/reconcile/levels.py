@@ -1,0 +1,187 @@
+"""Levels read and judged (Seam 2): each channel's quantities read in bulk through its kind's
+`read_levels`, judged against what it should show (`domain.drift`: the quantity it last
+acknowledged, less its own sales since, unjudged while a push is in flight), and acted on. A
+small drift is corrected: the outbox row goes out again with the ledger's quantity (compare-and-
+set against what the channel shows, on Shopify) and the correction is recorded as a discrepancy
+resolved at once by invsync. A larger one opens a discrepancy for review, and a channel showing
+more than it should is set back at once (it would oversell); one showing less waits.
+
+The orders poll runs first (the run's steps: `application.reconcile_plan`), so a sale whose
+webhook was lost is in the ledger before its SKU's level is judged; and a batch of readings is
+judged only `settle` seconds after its last one was read, so a sale made just before a reading
+has had its webhook's time to reach the ledger (a sale closer to the reading leaves it unjudged:
+`domain.drift.SALE_MARGIN`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from psycopg import Connection
+
+from domain.discrepancy import Discrepancy, Resolution
+from domain.drift import (
+    SALE_MARGIN,
+    Correct,
+    Escalate,
+    PushRecord,
+    Sale,
+    judge,
+    set_back_at_once,
+)
+from infrastructure import outbox
+from infrastructure.channels.base import LevelReading
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.gateway import ChannelGateway
+from infrastructure.channels.kinds import kind_of
+from infrastructure.reconcile import discrepancies
+
+Connect = Callable[[], AbstractContextManager[Connection[Any]]]
+# The channel's own sales of a SKU recorded after a time (`TimeTravel.channel_sales`).
+ChannelSales = Callable[[str, str, datetime], Sequence[Sale]]
+
+BATCH = 500  # readings judged per transaction
+AUTO = "invsync"  # who resolves the corrections invsync makes unasked
+
+
+@dataclass(frozen=True)
+class LevelsChecked:
+    """SKUs read, drifts corrected, discrepancies opened."""
+
+    read: int = 0
+    corrected: int = 0
+    escalated: int = 0
+
+    def __add__(self, other: LevelsChecked) -> LevelsChecked:
+        return LevelsChecked(
+            self.read + other.read,
+            self.corrected + other.corrected,
+            self.escalated + other.escalated,
+        )
+
+
+def check_levels(
+    channel: ChannelConfig,
+    *,
+    gateway: ChannelGateway,
+    connect: Connect,
+    sales: ChannelSales,
+    skus: Sequence[str] | None = None,
+    settle: float = SALE_MARGIN.total_seconds(),
+) -> LevelsChecked:
+    """Read the levels of `skus` (None: every SKU the channel lists) through `gateway` (the
+    channel's own, in its SKUs: `api_for`), and correct or escalate what drifted.
+
+    Raises what the kind's `read_levels` raises (`Throttled`, `ChannelUnavailable`, ...): the
+    run's step is retried."""
+    read = kind_of(channel).read_levels
+    if read is None:
+        return LevelsChecked()
+    checked = LevelsChecked()
+    for batch in _batches(read(channel, gateway, skus)):
+        _settled(batch, settle)
+        with connect() as conn:
+            checked += _Judge(channel, conn, sales).batch(batch)
+    return checked
+
+
+def _batches(readings: Iterable[LevelReading]) -> Iterator[list[LevelReading]]:
+    iterator = iter(readings)
+    while batch := list(islice(iterator, BATCH)):
+        yield batch
+
+
+def _settled(batch: Sequence[LevelReading], settle: float) -> None:
+    """Wait until `settle` seconds have passed since the batch's last reading."""
+    last = max(reading.read_at for reading in batch)
+    wait = settle - (datetime.now(UTC) - last).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+
+
+class _Judge:
+    """Judges a batch of one channel's readings in one transaction, and acts on them."""
+
+    def __init__(self, channel: ChannelConfig, conn: Connection[Any], sales: ChannelSales):
+        self.channel, self.conn, self.sales = channel, conn, sales
+
+    def batch(self, readings: Sequence[LevelReading]) -> LevelsChecked:
+        skus = [reading.sku for reading in readings]
+        pushes = outbox.pushed(self.conn, self.channel.id, skus)
+        checked = LevelsChecked(read=len(readings))
+        for reading in readings:
+            checked += self.one(reading, pushes.get(reading.sku))
+        return checked
+
+    def one(self, reading: LevelReading, pushed: outbox.Pushed | None) -> LevelsChecked:
+        if pushed is None:
+            return LevelsChecked()  # never announced: nothing it should show (adoption's case)
+        record = PushRecord(pushed.acknowledged_quantity, pushed.acknowledged_at, pushed.in_flight)
+        sold: Sequence[Sale] = []
+        if record.acknowledged_at is not None and not record.in_flight:
+            sold = self.sales(reading.sku, self.channel.id, record.acknowledged_at)
+        below = self.channel.reconcile.auto_correct_below
+        verdict = judge(reading.quantity, reading.read_at, record, sold, below)
+        if isinstance(verdict, Correct):
+            return self.correct(reading, verdict, _evidence(reading, pushed, sold, below))
+        if isinstance(verdict, Escalate):
+            return self.escalate(reading, verdict, _evidence(reading, pushed, sold, below))
+        return LevelsChecked()
+
+    def correct(
+        self, reading: LevelReading, drift: Correct, evidence: dict[str, Any]
+    ) -> LevelsChecked:
+        found = self._detected(reading, drift.observed, drift.expected, evidence)
+        why = f"corrected: {drift.difference:+d} is within auto_correct_below"
+        found.resolve(Resolution.PUSH_LEDGER, why, by=AUTO)
+        with self.conn.transaction(), self.conn.cursor() as curs:
+            outbox.push_again(curs, self.channel.id, reading.sku, drift.observed)
+            discrepancies.save(self.conn, found)
+        return LevelsChecked(corrected=1)
+
+    def escalate(
+        self, reading: LevelReading, drift: Escalate, evidence: dict[str, Any]
+    ) -> LevelsChecked:
+        found = self._detected(reading, drift.observed, drift.expected, evidence)
+        with self.conn.transaction(), self.conn.cursor() as curs:
+            opened = discrepancies.save(self.conn, found)
+            if set_back_at_once(drift.observed, drift.expected):
+                outbox.push_again(curs, self.channel.id, reading.sku, drift.observed)
+        return LevelsChecked(escalated=int(opened))
+
+    def _detected(
+        self, reading: LevelReading, observed: int, expected: int, evidence: dict[str, Any]
+    ) -> Discrepancy:
+        return Discrepancy(
+            self.channel.id,
+            reading.sku,
+            observed=observed,
+            expected=expected,
+            read_at=reading.read_at,
+            evidence=evidence,
+        )
+
+
+def _evidence(
+    reading: LevelReading, pushed: outbox.Pushed, sold: Sequence[Sale], below: int
+) -> dict[str, Any]:
+    """What the judgement rested on, as the review shows it (JSON: times in ISO 8601)."""
+    acknowledged_at = pushed.acknowledged_at
+    return {
+        "reading": {"quantity": reading.quantity, "read_at": reading.read_at.isoformat()},
+        "push": {
+            "ledger_quantity": pushed.quantity,
+            "acknowledged": pushed.acknowledged_quantity,
+            "acknowledged_at": acknowledged_at and acknowledged_at.isoformat(),
+        },
+        "sales_since": [
+            {"units": sale.units, "occurred_at": sale.occurred_at.isoformat()} for sale in sold
+        ],
+        "auto_correct_below": below,
+    }

@@ -1,0 +1,288 @@
+"""Levels judged against the ledger's history (issue 13), against the Shopify and WooCommerce
+sandboxes over HTTP, with the projection and the pushers running on a database of their own:
+hand edits of a unit either way are corrected, a dozen more is escalated and set back, a dozen
+fewer escalated and left, each resolution does what it says, and a burst of sales is never
+taken for drift."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from application.ledger import Ledger
+from application.ledger_queries import LedgerQueries
+from application.time_travel import TimeTravel
+from domain.allocation import ChannelRule
+from domain.discrepancy import DiscrepancyResolved
+from domain.stock import ChangeKind
+from infrastructure import outbox
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
+from infrastructure.channels.shopify.config import ShopifyConfig
+from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.woocommerce.config import WooCommerceConfig
+from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from infrastructure.config import PushConfig
+from infrastructure.reconcile.levels import LevelsChecked, check_levels
+from infrastructure.reconcile.review import Review
+from interfaces.composition import running_propagation
+from interfaces.http.api import Api
+from interfaces.http.app import create_app
+from sandboxes.server import SandboxServer
+from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.woocommerce.store import WooCommerceSandbox
+from tests.helpers import change, random_sku
+from tests.integration.propagation_fixtures import eventually
+
+K = ChangeKind
+CHANNEL = "shop"
+TOKEN = "shpat_levels"
+KEY, SECRET = "ck_levels", "cs_levels"
+
+
+@dataclass
+class Shop:
+    """One sandbox store as these scenarios use it: a merchant's and a shopper's hands on it,
+    and how invsync's channel and gateways are made for it."""
+
+    list: Callable[[str], object]  # list a SKU at 0
+    edit: Callable[[str, int], object]  # a hand edit in the channel's admin
+    stock: Callable[[str], int | None]
+    buy: Callable[[str, int], object]
+    channel: ChannelConfig
+    gateway: Callable[[Gate], ChannelGateway]
+
+
+@contextmanager
+def shopify() -> Iterator[Shop]:
+    shop = ShopifySandbox(TOKEN)
+    with SandboxServer(shop.app) as server:
+        yield Shop(
+            lambda sku: shop.set_stock(sku, 0),
+            shop.set_stock,
+            shop.stock,
+            shop.buy,
+            ShopifyConfig(
+                id=CHANNEL,
+                api_base_url=server.url,
+                access_token=TOKEN,
+                location_id=str(shop.location_id),
+            ),
+            lambda gate: ShopifyGateway(
+                server.url, TOKEN, shop.location_id, channel_id=CHANNEL, gate=gate
+            ),
+        )
+    shop.close()
+
+
+@contextmanager
+def woocommerce() -> Iterator[Shop]:
+    store = WooCommerceSandbox(KEY, SECRET, auto_deliver=False)
+    with SandboxServer(store.app) as server:
+        yield Shop(
+            lambda sku: store.add_product(sku, 0),
+            store.set_stock,
+            store.stock,
+            store.buy,
+            WooCommerceConfig(
+                id=CHANNEL, api_base_url=server.url, consumer_key=KEY, consumer_secret=SECRET
+            ),
+            lambda gate: WooCommerceGateway(server.url, KEY, SECRET, channel_id=CHANNEL, gate=gate),
+        )
+    store.close()
+
+
+SHOPS = {"shopify": shopify, "woocommerce": woocommerce}
+
+
+@dataclass
+class Reconciled:
+    """A shop whose stock invsync pushes, and reconciliation over it."""
+
+    shop: Shop
+    gateway: ChannelGateway
+    database_url: str
+    ledger: Ledger
+    review: Review
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url)
+
+    def check(self, *skus: str, settle: float = 0.0) -> LevelsChecked:
+        return check_levels(
+            self.shop.channel,
+            gateway=self.gateway,
+            connect=self.connect,
+            sales=TimeTravel(self.ledger).channel_sales,
+            skus=list(skus),
+            settle=settle,
+        )
+
+    def settled(self, sku: str, quantity: int) -> None:
+        """Wait until the channel acknowledged `quantity` of `sku` and nothing is in flight."""
+
+        def done() -> bool:
+            with self.connect() as conn:
+                state = outbox.pushed(conn, CHANNEL, [sku]).get(sku)
+            return state is not None and (state.in_flight, state.acknowledged_quantity) == (
+                False,
+                quantity,
+            )
+
+        eventually(done, 15, f"{sku} settles at {quantity}")
+
+    def stocked(self, quantity: int) -> str:
+        """A SKU the ledger holds `quantity` of, pushed and settled."""
+        sku = random_sku()
+        self.shop.list(sku)
+        self.ledger.record(change(K.RECEIPT, sku, quantity))
+        self.settled(sku, quantity)
+        return sku
+
+
+@pytest.fixture(params=sorted(SHOPS))
+def reconciled(request, scratch_database, scratch_ledger, redis_url) -> Iterator[Reconciled]:
+    with SHOPS[request.param]() as shop:
+        push = PushConfig(batch_window_seconds=0, rate_per_second=20)
+        gateways = {CHANNEL: (shop.gateway, push)}
+        rules = (ChannelRule(CHANNEL),)
+        namespace = f"test-{random_sku()}"
+        reader = shop.gateway(UNGATED)
+        with running_propagation(scratch_database, redis_url, gateways, rules, namespace=namespace):
+            review = Review(
+                lambda: psycopg.connect(scratch_database), scratch_ledger, {CHANNEL: shop.channel}
+            )
+            yield Reconciled(shop, reader, scratch_database, scratch_ledger, review)
+        reader.close()
+
+
+@pytest.mark.parametrize("edit", [+1, -1])
+def test_a_hand_edit_of_one_unit_is_corrected(reconciled, edit):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 20 + edit)
+    assert reconciled.check(sku) == LevelsChecked(read=1, corrected=1)
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
+    [correction] = reconciled.review.listed(sku=sku)
+    assert (correction.state, correction.action, correction.resolved_by) == (
+        "resolved",
+        "push_ledger",
+        "invsync",
+    )
+    assert correction.difference == edit
+
+
+def test_a_dozen_more_is_escalated_and_set_back_at_once(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 32)
+    assert reconciled.check(sku) == LevelsChecked(read=1, escalated=1)
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
+    [discrepancy] = reconciled.review.listed(state="open", sku=sku)
+    assert (discrepancy.observed, discrepancy.expected, discrepancy.difference) == (32, 20, 12)
+    assert discrepancy.evidence["reading"]["quantity"] == 32
+    assert discrepancy.evidence["push"]["acknowledged"] == 20
+
+
+def test_a_dozen_fewer_is_escalated_and_left_for_the_review(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 8)
+    assert reconciled.check(sku) == LevelsChecked(read=1, escalated=1)
+    time.sleep(1.0)  # pushes would have gone by now
+    assert reconciled.shop.stock(sku) == 8
+    # Checked again while it is open: the same drift opens no second discrepancy.
+    assert reconciled.check(sku) == LevelsChecked(read=1)
+    assert len(reconciled.review.listed(state="open", sku=sku)) == 1
+
+
+def test_pushing_the_ledger_sets_the_channel_back(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 8)
+    reconciled.check(sku)
+    [discrepancy] = reconciled.review.listed(state="open", sku=sku)
+    resolved = reconciled.review.resolve(discrepancy.id, "push_ledger", "a typo", by="alice")
+    assert (resolved.state, resolved.action, resolved.resolved_by) == (
+        "resolved",
+        "push_ledger",
+        "alice",
+    )
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
+    with pytest.raises(DiscrepancyResolved):
+        reconciled.review.resolve(discrepancy.id, "accept_channel", "no", by="bob")
+
+
+def test_accepting_the_channel_moves_the_ledger_to_what_it_showed(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 8)
+    reconciled.check(sku)
+    [discrepancy] = reconciled.review.listed(state="open", sku=sku)
+    reconciled.review.resolve(discrepancy.id, "accept_channel", "shelf count: 8", by="alice")
+    item = LedgerQueries(reconciled.ledger).get_item(sku)
+    assert item.levels_at("main").on_hand == 8
+    reconciled.settled(sku, 8)
+    assert reconciled.shop.stock(sku) == 8
+    assert reconciled.check(sku) == LevelsChecked(read=1)
+
+
+def test_a_burst_of_sales_and_the_pushes_it_causes_are_never_taken_for_drift(reconciled):
+    """Shoppers buy on the shop (the ledger records each sale as its webhook would, the channel
+    lowers its count) and on other channels (the ledger pushes the new quantities), while
+    reconciliation keeps reading: it finds no drift."""
+    skus = [reconciled.stocked(400) for _ in range(3)]
+    rng = random.Random(13)
+    stop = threading.Event()
+
+    def shoppers() -> None:
+        while not stop.is_set():
+            sku = rng.choice(skus)
+            if rng.random() < 0.5:  # the channel counts it, then its webhook reaches us
+                reconciled.shop.buy(sku, 1)
+                reconciled.ledger.record(
+                    change(K.SALE, sku, 1, source=CHANNEL, occurred_at=datetime.now(UTC))
+                )
+            else:
+                reconciled.ledger.record(change(K.SALE, sku, rng.randint(1, 3), source="elsewhere"))
+            time.sleep(0.01)
+
+    burst = threading.Thread(target=shoppers)
+    burst.start()
+    found = LevelsChecked()
+    try:
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            # A webhook here takes a few milliseconds: half a second covers it.
+            found += reconciled.check(*skus, settle=0.5)
+    finally:
+        stop.set()
+        burst.join()
+    assert found.read > 20
+    assert (found.corrected, found.escalated) == (0, 0)
+
+
+def test_the_review_api_lists_discrepancies_and_resolves_them(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 8)
+    reconciled.check(sku)
+    with TestClient(create_app(Api(reconciled.ledger, review=reconciled.review))) as client:
+        wanted = {"state": "open", "channel": CHANNEL, "sku": sku}
+        [found] = client.get("/api/v1/discrepancies", params=wanted).json()["discrepancies"]
+        assert (found["observed"], found["expected"], found["difference"]) == (8, 20, -12)
+        assert (found["state"], found["resolution"]) == ("open", None)
+        path = f"/api/v1/discrepancies/{found['id']}/resolve"
+        body = {"action": "push_ledger", "reason": "a typo in the admin"}
+        answer = client.post(path, json=body)
+        assert answer.status_code == 200
+        assert answer.json()["resolution"]["action"] == "push_ledger"
+        assert client.post(path, json=body).status_code == 409
+        assert client.post(path, json={"action": "ignore", "reason": "x"}).status_code == 422
+        assert client.get("/api/v1/discrepancies", params={"state": "closed"}).status_code == 400
+        unknown = "/api/v1/discrepancies/00000000-0000-0000-0000-000000000000/resolve"
+        assert client.post(unknown, json=body).status_code == 404
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
