@@ -15,6 +15,7 @@ has had its webhook's time to reach the ledger (a sale closer to the reading lea
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -64,6 +65,49 @@ class LevelsChecked:
             self.corrected + other.corrected,
             self.escalated + other.escalated,
         )
+
+
+class LevelChecks:
+    """`check_levels` bound to one process's dependencies (what a run's level step calls):
+    each channel's gateway, built once by `gateway_for` (`api_for` behind the channel's gate;
+    None: it has no API to read), the pool `connect` draws from, and the channels' own sales."""
+
+    def __init__(
+        self,
+        gateway_for: Callable[[ChannelConfig], ChannelGateway | None],
+        connect: Connect,
+        sales: ChannelSales,
+        *,
+        settle: float = SALE_MARGIN.total_seconds(),
+    ) -> None:
+        self._gateway_for, self._connect, self._sales = gateway_for, connect, sales
+        self._settle = settle
+        self._gateways: dict[str, ChannelGateway | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, channel: ChannelConfig, skus: Sequence[str] | None) -> LevelsChecked:
+        gateway = self._gateway(channel)
+        if gateway is None:
+            return LevelsChecked()
+        return check_levels(
+            channel,
+            gateway=gateway,
+            connect=self._connect,
+            sales=self._sales,
+            skus=skus,
+            settle=self._settle,
+        )
+
+    def close(self) -> None:
+        for gateway in self._gateways.values():
+            if gateway is not None:
+                gateway.close()
+
+    def _gateway(self, channel: ChannelConfig) -> ChannelGateway | None:
+        with self._lock:
+            if channel.id not in self._gateways:
+                self._gateways[channel.id] = self._gateway_for(channel)
+            return self._gateways[channel.id]
 
 
 def check_levels(

@@ -27,12 +27,13 @@ from domain.stock import ChangeKind
 from infrastructure import outbox
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
+from infrastructure.channels.kinds import api_for
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import PushConfig
-from infrastructure.reconcile.levels import LevelsChecked, check_levels
+from infrastructure.reconcile.levels import LevelChecks, LevelsChecked, check_levels
 from infrastructure.reconcile.review import Review
 from interfaces.composition import running_propagation
 from interfaces.http.api import Api
@@ -178,6 +179,18 @@ def test_a_hand_edit_of_one_unit_is_corrected(reconciled, edit):
         "invsync",
     )
     assert correction.difference == edit
+
+
+def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(reconciled):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 19)
+    sales = TimeTravel(reconciled.ledger).channel_sales
+    checks = LevelChecks(lambda c: api_for(c, UNGATED), reconciled.connect, sales, settle=0)
+    try:
+        assert checks(reconciled.shop.channel, [sku]) == LevelsChecked(read=1, corrected=1)
+    finally:
+        checks.close()
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
 def test_a_dozen_more_is_escalated_and_set_back_at_once(reconciled):
