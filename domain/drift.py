@@ -4,16 +4,16 @@ What a channel should show at a reading is the quantity it last acknowledged of 
 the units it sold itself after that acknowledgement and by the reading (its shoppers' sales lower
 its count before any push does). Sales that occurred after the reading are not counted: the
 channel had not had them yet. A reading taken while a push is in flight (not acknowledged yet,
-or acknowledged after the reading) cannot tell our push from a hand edit: it is `Unsettled`, and
-the SKU is checked again on the next run. So is a reading taken within `SALE_MARGIN` of one of
-the channel's sales: its clock and ours, and the time its answer took, leave it unknown whether
-the reading counted that sale; or within it of the acknowledgement, for the same reason. Pure:
-the caller reads the facts.
+or acknowledged within `SALE_MARGIN` of the reading: Amazon applies a patch it accepted a moment
+later) cannot tell our push from a hand edit: it is `Unsettled`, and the SKU is checked again on
+the next run. So is a reading taken within that margin of one of the channel's sales (its clock
+and ours, and the time its answer took, leave it unknown whether the reading counted that sale),
+or after a sale within it of the acknowledgement. Pure: the caller reads the facts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,8 +77,8 @@ class Escalate:
 
 Judgement = NoDrift | Unsettled | Correct | Escalate
 
-# Channels date their orders to the second (Shopify, WooCommerce), and a reading takes a moment:
-# a sale this close to the reading may or may not be in it.
+# Channels date their orders to the second (Shopify, WooCommerce), a reading takes a moment, and
+# Amazon applies an accepted patch a moment later: events this close cannot be ordered.
 SALE_MARGIN = timedelta(seconds=5)
 
 
@@ -108,20 +108,28 @@ def judge(
     record: PushRecord,
     sales: Iterable[Sale],
     auto_correct_below: int,
+    *,
+    margin: timedelta = SALE_MARGIN,
 ) -> Judgement:
     """What a reading of `observed` at `read_at` means, given the pushes and the channel's own
-    sales as the ledger holds them (after the orders poll, so a missed sale is in `sales`)."""
+    sales as the ledger holds them (after the orders poll, so a missed sale is in `sales`).
+    Within `margin` of each other, a reading, an acknowledgement and a sale cannot be told
+    apart: the reading is left unjudged."""
     if record.acknowledged is None or record.acknowledged_at is None:
         return Unsettled("no push of the SKU was ever acknowledged by the channel")
-    if record.in_flight or record.acknowledged_at > read_at:
-        return Unsettled("a push is in flight: the reading may predate it")
+    if record.in_flight or read_at - record.acknowledged_at <= margin:
+        return Unsettled("a push is in flight: the reading may not show it yet")
     sales = list(sales)
-    if any(abs(s.occurred_at - read_at) <= SALE_MARGIN for s in sales):
+    if _near(sales, read_at, margin):
         return Unsettled("a sale occurred as the channel was read: it may not be in the reading")
-    if any(abs(s.occurred_at - record.acknowledged_at) <= SALE_MARGIN for s in sales):
+    if _near(sales, record.acknowledged_at, margin):
         return Unsettled("a sale occurred as the push was answered: it may be in the quantity")
     expected = expected_at(record.acknowledged, record.acknowledged_at, sales, read_at)
     return classify(observed, expected, auto_correct_below)
+
+
+def _near(sales: Sequence[Sale], moment: datetime, margin: timedelta) -> bool:
+    return any(abs(sale.occurred_at - moment) <= margin for sale in sales)
 
 
 def set_back_at_once(observed: int, expected: int) -> bool:

@@ -9,8 +9,9 @@ more than it should is set back at once (it would oversell); one showing less wa
 The orders poll runs first (the run's steps: `application.reconcile_plan`), so a sale whose
 webhook was lost is in the ledger before its SKU's level is judged; and a batch of readings is
 judged only `settle` seconds after its last one was read, so a sale made just before a reading
-has had its webhook's time to reach the ledger (a sale closer to the reading leaves it unjudged:
-`domain.drift.SALE_MARGIN`).
+has had its webhook's time to reach the ledger; and a reading within `settle` of a sale or of
+the push's acknowledgement is left unjudged (`domain.drift.judge`'s margin, by default
+`SALE_MARGIN`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -131,7 +132,7 @@ def check_levels(
     for batch in _batches(read(channel, gateway, skus)):
         _settled(batch, settle)
         with connect() as conn:
-            checked += _Judge(channel, conn, sales).batch(batch)
+            checked += _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(batch)
     return checked
 
 
@@ -152,8 +153,10 @@ def _settled(batch: Sequence[LevelReading], settle: float) -> None:
 class _Judge:
     """Judges a batch of one channel's readings in one transaction, and acts on them."""
 
-    def __init__(self, channel: ChannelConfig, conn: Connection[Any], sales: ChannelSales):
-        self.channel, self.conn, self.sales = channel, conn, sales
+    def __init__(
+        self, channel: ChannelConfig, conn: Connection[Any], sales: ChannelSales, margin: timedelta
+    ) -> None:
+        self.channel, self.conn, self.sales, self.margin = channel, conn, sales, margin
 
     def batch(self, readings: Sequence[LevelReading]) -> LevelsChecked:
         skus = [reading.sku for reading in readings]
@@ -171,7 +174,7 @@ class _Judge:
         if record.acknowledged_at is not None and not record.in_flight:
             sold = self.sales(reading.sku, self.channel.id, record.acknowledged_at)
         below = self.channel.reconcile.auto_correct_below
-        verdict = judge(reading.quantity, reading.read_at, record, sold, below)
+        verdict = judge(reading.quantity, reading.read_at, record, sold, below, margin=self.margin)
         if isinstance(verdict, Correct):
             return self.correct(reading, verdict, _evidence(reading, pushed, sold, below))
         if isinstance(verdict, Escalate):

@@ -1,8 +1,7 @@
-"""Levels judged against the ledger's history (issue 13), against the Shopify and WooCommerce
-sandboxes over HTTP, with the projection and the pushers running on a database of their own:
-hand edits of a unit either way are corrected, a dozen more is escalated and set back, a dozen
-fewer escalated and left, each resolution does what it says, and a burst of sales is never
-taken for drift."""
+"""Levels judged against the ledger's history (issue 13), against each channel's sandbox over
+HTTP, with the projection and the pushers running on a database of their own: hand edits of a
+unit either way are corrected, a dozen more is escalated and set back, a dozen fewer escalated
+and left, each resolution does what it says, and a burst of sales is never taken for drift."""
 
 from __future__ import annotations
 
@@ -25,6 +24,8 @@ from domain.allocation import ChannelRule
 from domain.discrepancy import DiscrepancyResolved
 from domain.stock import ChangeKind
 from infrastructure import outbox
+from infrastructure.channels.amazon.config import AmazonConfig
+from infrastructure.channels.amazon.kind import AMAZON
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
 from infrastructure.channels.kinds import api_for
@@ -38,6 +39,7 @@ from infrastructure.reconcile.review import Review
 from interfaces.composition import running_propagation
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
+from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.woocommerce.store import WooCommerceSandbox
@@ -102,7 +104,34 @@ def woocommerce() -> Iterator[Shop]:
     store.close()
 
 
-SHOPS = {"shopify": shopify, "woocommerce": woocommerce}
+@contextmanager
+def amazon() -> Iterator[Shop]:
+    seller = AmazonSandbox(apply_delay=0.02, feed_delay=0.05)
+    client_id, client_secret, refresh_token = seller.credentials
+    with seller.server() as server:
+        channel = AmazonConfig(
+            id=CHANNEL,
+            api_base_url=server.url,
+            seller_id=seller.seller_id,
+            marketplace_id=seller.marketplace_id,
+            lwa_client_id=client_id,
+            lwa_client_secret=client_secret,
+            lwa_refresh_token=refresh_token,
+            lwa_token_url=f"{server.url}/auth/o2/token",
+            feed_poll_seconds=0.05,
+        )
+        yield Shop(
+            lambda sku: seller.add_listing(sku, 0),
+            seller.set_stock,
+            seller.stock,
+            lambda sku, quantity: seller.buy(sku, quantity, notify=False),
+            channel,
+            lambda gate: AMAZON.gateway(channel, gate),
+        )
+    seller.close()
+
+
+SHOPS = {"shopify": shopify, "woocommerce": woocommerce, "amazon": amazon}
 
 
 @dataclass
@@ -147,6 +176,8 @@ class Reconciled:
         self.shop.list(sku)
         self.ledger.record(change(K.RECEIPT, sku, quantity))
         self.settled(sku, quantity)
+        # Amazon applies a patch it accepted a moment later: a hand edit before would be lost.
+        eventually(lambda: self.shop.stock(sku) == quantity, 5, f"the shop shows {quantity}")
         return sku
 
 

@@ -83,6 +83,12 @@ def test_a_reading_after_a_sale_as_the_push_was_answered_is_not_judged():
     assert isinstance(judge(19, READ, SETTLED, sale, 3), Unsettled)
 
 
+def test_a_reading_just_after_the_acknowledgement_is_not_judged_the_channel_may_lag():
+    just_after = ACKED + SALE_MARGIN - timedelta(seconds=1)
+    assert isinstance(judge(35, just_after, SETTLED, [], 3), Unsettled)
+    assert judge(35, just_after, SETTLED, [], 3, margin=timedelta(0)) == Escalate(35, 20)
+
+
 def test_a_sku_never_pushed_is_not_judged():
     never = PushRecord(acknowledged=None, acknowledged_at=None, in_flight=False)
     assert isinstance(judge(35, READ, never, [], 3), Unsettled)
