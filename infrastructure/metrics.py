@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 WEBHOOKS_RECEIVED = Counter(
     "invsync_webhooks_received_total",
@@ -35,4 +35,9 @@ RECONCILE_DRIFT = Counter(
     "Drift found by reconciliation, by channel and size (small: corrected at once; large: "
     "escalated as a discrepancy for review).",
     ["channel", "size"],
+)
+RECONCILE_OPEN_DISCREPANCIES = Gauge(
+    "invsync_reconcile_open_discrepancies",
+    "Discrepancies waiting for review, by channel (as of this process's last check or review).",
+    ["channel"],
 )

@@ -161,3 +161,12 @@ def open_ones(conn: Connection[Any], channel_id: str, skus: Sequence[str]) -> di
         [channel_id, list(skus)],
     ).fetchall()
     return dict(rows)
+
+
+def open_count(conn: Connection[Any], channel_id: str) -> int:
+    """How many discrepancies of the channel wait for review."""
+    row = conn.execute(
+        "SELECT count(*) FROM reconcile_discrepancies WHERE state = 'open' AND channel_id = %s",
+        [channel_id],
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -37,7 +37,7 @@ from domain.drift import (
     judge,
     set_back_at_once,
 )
-from infrastructure import outbox
+from infrastructure import metrics, outbox
 from infrastructure.channels.base import LevelReading
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway
@@ -133,7 +133,16 @@ def check_levels(
         _settled(batch, settle)
         with connect() as conn:
             checked += _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(batch)
+    if checked.escalated:
+        with connect() as conn:
+            count_open(conn, channel.id)
     return checked
+
+
+def count_open(conn: Connection[Any], channel_id: str) -> None:
+    """Set the gauge of the channel's discrepancies waiting for review."""
+    opened = discrepancies.open_count(conn, channel_id)
+    metrics.RECONCILE_OPEN_DISCREPANCIES.labels(channel_id).set(opened)
 
 
 def _batches(readings: Iterable[LevelReading]) -> Iterator[list[LevelReading]]:

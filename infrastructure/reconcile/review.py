@@ -19,7 +19,7 @@ from infrastructure import outbox
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.reconcile import discrepancies
 from infrastructure.reconcile.discrepancies import DiscrepancyRow
-from infrastructure.reconcile.levels import Connect
+from infrastructure.reconcile.levels import Connect, count_open
 
 
 class UnknownDiscrepancy(InvsyncError):
@@ -57,6 +57,7 @@ class Review:
             with conn.transaction(), conn.cursor() as curs:
                 self._apply(curs, found)
                 discrepancies.save(conn, found)
+            count_open(conn, found.channel_id)
             resolved = discrepancies.row(conn, found.id)
         assert resolved is not None  # saved just above, in this transaction
         return resolved

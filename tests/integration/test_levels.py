@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from application.ledger import Ledger
@@ -197,6 +198,13 @@ def reconciled(request, scratch_database, scratch_ledger, redis_url) -> Iterator
         reader.close()
 
 
+def open_discrepancies() -> float:
+    return (
+        REGISTRY.get_sample_value("invsync_reconcile_open_discrepancies", {"channel": CHANNEL})
+        or 0.0
+    )
+
+
 @pytest.mark.parametrize("edit", [+1, -1])
 def test_a_hand_edit_of_one_unit_is_corrected(reconciled, edit):
     sku = reconciled.stocked(20)
@@ -251,7 +259,9 @@ def test_pushing_the_ledger_sets_the_channel_back(reconciled):
     reconciled.shop.edit(sku, 8)
     reconciled.check(sku)
     [discrepancy] = reconciled.review.listed(state="open", sku=sku)
+    assert open_discrepancies() == 1
     resolved = reconciled.review.resolve(discrepancy.id, "push_ledger", "a typo", by="alice")
+    assert open_discrepancies() == 0
     assert (resolved.state, resolved.action, resolved.resolved_by) == (
         "resolved",
         "push_ledger",
