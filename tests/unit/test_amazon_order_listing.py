@@ -1,14 +1,19 @@
 """An order as the Orders API shows it (getOrders, getOrderItems) becomes the ORDER_CHANGE
 notification its last change publishes: what the translator reads of it is what it reads of the
-notification, under the same business keys."""
+notification, under the same business keys, so an order seen by poll and by notification, in any
+order and any number of times, holds what it holds once."""
 
 import json
 from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from application.intake import Delivery
 from infrastructure.channels.amazon import translator
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.order_listing import polled
+from tests.orders import Stock
 from tests.unit.amazon_messages import ORDER_ID, order_change, order_item, sns_notification
 
 CHANNEL = AmazonConfig(id="amazon-us", locations={"SS-1": "east"})
@@ -86,3 +91,28 @@ def test_shipped_units_and_the_supply_source_come_from_the_order_and_its_items()
     [(location, units)] = held(update)["OI-1"].locations.items()
     assert location == "east"
     assert (units.committed, units.shipped) == (2, 1)
+
+
+def notified(status: str) -> bytes:
+    items = [order_item("OI-1", "SKU-1", 3, supply_source="SS-1")]
+    notification = order_change(status, items, order_id=ORDER_ID, time_of_change=CHANGED)
+    return json.dumps(sns_notification(notification)).encode()
+
+
+def levels(*bodies: bytes):
+    stock = Stock()
+    stock.receive("SKU-1", 10, location="east")
+    stock.apply_all(translated("ORDER_CHANGE", body) for body in bodies)
+    return stock.levels()
+
+
+@given(st.lists(st.sampled_from(["poll", "notification"]), min_size=1, max_size=6))
+def test_an_order_seen_by_poll_and_notification_in_any_order_any_number_of_times_counts_once(
+    routes,
+):
+    bodies = {
+        "poll": polled(CHANNEL, *listed("Unshipped", item("OI-1", "SKU-1", 3))).body,
+        "notification": notified("Unshipped"),
+    }
+    assert levels(*(bodies[route] for route in routes)) == levels(bodies["notification"])
+    assert levels(bodies["poll"]) != levels()  # it moved stock: the comparison says something
