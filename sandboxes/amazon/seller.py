@@ -8,7 +8,8 @@ does not list too (as Amazon does); the listing's `fulfillment_availability` att
 keeps it, so `merge` keeps the seller's other fields (`lead_time_to_ship_max_days`,
 `restock_date`) and `replace` drops them; `getListingsItem` (404 for no listing) with
 `summaries`, `attributes` and `fulfillmentAvailability`, and `searchListingsItems` by SKU
-identifiers (one page: `pageSize` items; no `nextToken`); the JSON_LISTINGS_FEED flow (a feed
+identifiers or over every listing (filtered by creation and last change, sorted, paged by
+`pageToken` through the first 1,000 found, as the model notes); the JSON_LISTINGS_FEED flow (a feed
 document with an upload URL the sandbox serves itself and that expires after 5 minutes, the
 feed processed `feed_delay` seconds later, a GZIP processing report with an issue per refused
 message); a token bucket per operation with the models' default usage plans, 429 without
@@ -26,7 +27,8 @@ product data, so `productType` is required but not checked; patches of other att
 accepted and ignored; a feed message for a SKU the seller does not list is refused with issue
 code 13013 (legacy feeds' "SKU does not exist"; Amazon's exact answer is unconfirmed); feeds go
 IN_QUEUE, IN_PROGRESS, then DONE or FATAL, never CANCELLED; buckets are per operation, not also
-per application; no SQS queue or EventBridge.
+per application; no SQS queue or EventBridge; the Orders model (ordersV0) is held to only where
+it is kept beside the others (`models.py`).
 """
 
 from __future__ import annotations
@@ -279,6 +281,7 @@ class AmazonSandbox:
             Route("/_sandbox/buy", self._control_buy, methods=["POST"]),
             Route("/_sandbox/orders/{order_id}/cancel", self._control_cancel, methods=["POST"]),
             Route("/_sandbox/hand-edit/{sku:path}", self._control_hand_edit, methods=["POST"]),
+            Route("/_sandbox/webhooks/lose", self._control_lose, methods=["POST"]),
             Route("/_sandbox/faults", self._control_faults, methods=["GET", "PUT"]),
             Route("/_sandbox/calls", self._control_calls, methods=["GET"]),
         ]
@@ -409,6 +412,11 @@ class AmazonSandbox:
         except KeyError:
             return JSONResponse({"error": "no such order"}, status_code=404)
         return JSONResponse({"AmazonOrderId": request.path_params["order_id"]})
+
+    async def _control_lose(self, request: Request) -> Response:
+        """Body `{"count": 1}`: the topic's next messages are lost on the way."""
+        self.topic.deliveries.lose(int((await request.json()).get("count", 1)))
+        return Response(status_code=204)
 
     async def _control_hand_edit(self, request: Request) -> Response:
         """The seller sets a listing's quantity in Seller Central: no notification, no order."""

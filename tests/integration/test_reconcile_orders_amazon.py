@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
+
 from domain.stock import ChangeKind
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.sns import SnsTopic
@@ -96,3 +98,19 @@ def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, 
         polled = poll(s.running, s.channel)
         wait_until(lambda: levels(queries, sku) == (10, 0))
         assert polled.stored == 1
+
+
+def test_a_notification_lost_on_the_way_is_found_by_the_poll(
+    ledger, queries, database_url, redis_url
+):
+    sku = random_sku("amz-lose")
+    with seller(ledger, database_url, redis_url) as s:
+        stocked(ledger, s, sku)
+        lost = httpx.post(f"{s.sandbox.topic.public_url}/_sandbox/webhooks/lose", json={})
+        assert lost.status_code == 204
+        s.sandbox.buy(sku, 4)  # published, and lost on the way
+        assert s.sandbox.topic.deliveries.wait_idle()
+        assert [attempt.lost for attempt in s.sandbox.topic.sent] == [True]
+        assert levels(queries, sku) == (10, 0)
+        assert poll(s.running, s.channel).stored == 1
+        wait_until(lambda: levels(queries, sku) == (10, 4))
