@@ -1,9 +1,10 @@
 """The one bootstrap: the service's parts, built once from one `Settings`.
 
 `invsync run`, `invsync worker` and `invsync project` open the same `Service` and start the
-parts each runs; the stock and admin commands open only the database (they need no Redis).
-How each part is built is `interfaces.composition`'s; which parts a process holds, and in what
-order they start and stop, is this module's.
+parts each runs (run and worker: intake, propagation and reconciliation); the stock and admin
+commands open only the database (they need no Redis). How each part is built is
+`interfaces.composition`'s; which parts a process holds, and in what order they start and stop,
+is this module's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from infrastructure.postgres import check_database, check_migrated
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.push.service import Propagation
+from infrastructure.reconcile.scheduler import TICK_SECONDS
+from infrastructure.reconcile.service import Reconciliation
 from infrastructure.redis import check_redis
 from infrastructure.retention import Retention
 from infrastructure.settings import Settings
@@ -97,6 +100,16 @@ class Service:
         self._running.callback(propagation.stop)
         return propagation
 
+    @cached_property
+    def reconciliation(self) -> Reconciliation:
+        """Reconciliation runs: asked for through it, their queue on the intake's broker
+        (built before the intake's workers start, so the same worker consumes it)."""
+        reconciliation = composition.build_reconciliation(
+            self.database_url, self.config, self.intake, limits=self.settings.database
+        )
+        self._running.callback(reconciliation.close)
+        return reconciliation
+
     def start_upkeep(self, *, with_keys: bool = False) -> None:
         """Expire reservations every few seconds, and delete what is past its retention every
         `[retention] every_seconds` (with the API's idempotency keys when `with_keys`)."""
@@ -111,9 +124,28 @@ class Service:
         seconds = self.config.retention.every_seconds
         self._running.enter_context(every(seconds, retention.apply, name="retention"))
 
+    def start_reconciliation(self) -> None:
+        """Work reconciliation runs, and make and send the due ones: every process that works
+        runs the scheduler (the run table makes each due run once)."""
+        steps = composition.reconcile_steps(
+            self.database_url,
+            self.redis_url,
+            intake=self.intake,
+            ledger=self.ledger,
+            reconciliation=self.reconciliation,
+            namespace=self.settings.queue_namespace,
+        )
+        self._running.callback(steps.close)
+        self.reconciliation.serve(steps.reconcilers())
+        tick = self.reconciliation.scheduler().tick
+        self._running.enter_context(every(TICK_SECONDS, tick, name="reconcile-scheduler"))
+        triggers = self.reconciliation.triggers()
+        self._running.enter_context(every(TICK_SECONDS, triggers, name="reconcile-triggers"))
+
     def start_workers(self) -> None:
-        """Push to the channels and work the intake queues."""
+        """Push to the channels, reconcile them, and work the intake queues."""
         self.propagation.start()
+        self.start_reconciliation()  # its queue declared before the worker starts
         self.intake.workers.start()
         self._running.callback(self.intake.workers.stop)
 
@@ -136,6 +168,7 @@ class Service:
             sent=functools.partial(projection.view.channels, defaults=rules),
             projections=Projections(projection, RebuildJobs(self.database_url, rules)),
             sync=self.propagation.status,
+            reconciliation=self.reconciliation,
             limits=self.settings.http,
         )
 

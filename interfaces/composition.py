@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -18,9 +18,12 @@ from application.errors import StorageNotConfigured
 from application.intake_processing import IntakeProcessor
 from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
+from application.time_travel import TimeTravel
 from domain.allocation import ChannelRule
 from infrastructure.channels.base import Lane
-from infrastructure.channels.kinds import push_gateway
+from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.gateway import Gate
+from infrastructure.channels.kinds import api_for, push_gateway
 from infrastructure.channels.reads import GatewayReads
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import Config, PushConfig
@@ -38,6 +41,11 @@ from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import GatewayFactory, Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
+from infrastructure.reconcile.actors import RunQueue
+from infrastructure.reconcile.levels import LevelChecks
+from infrastructure.reconcile.runs import RunStore
+from infrastructure.reconcile.service import Reconciliation
+from infrastructure.reconcile.steps import ChannelSteps
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import DatabaseLimits, Settings
 
@@ -215,15 +223,7 @@ def build_intake(
     namespace: str = "invsync",
     limits: DatabaseLimits | None = None,
 ) -> Intake:
-    client = redis.Redis.from_url(redis_url)
-    reads = GatewayReads(
-        lambda channel: ChannelGate(
-            RedisLimits(client),
-            channel.id,
-            GatePolicy(rate=channel.push.rate_per_second),
-            namespace,
-        )
-    )
+    reads = GatewayReads(read_gates(redis.Redis.from_url(redis_url), namespace))
     router = ChannelRouter(config, reads)
     store = inbox(database_url, limits)
     processor = IntakeProcessor(ledger, store, router.translate, router.acknowledge)
@@ -268,6 +268,49 @@ def build_propagation(
         pool_max=min(4, limits.pool_max),
         statement_timeout_ms=limits.statement_timeout_ms,
     )
+
+
+def build_reconciliation(
+    database_url: str, config: Config, intake: Intake, *, limits: DatabaseLimits | None = None
+) -> Reconciliation:
+    """Reconciliation of the configured channels, its queue declared on the intake's broker:
+    build it before `intake.workers.start()`, so the same worker consumes it."""
+    limits = _given(limits)
+    store = RunStore(
+        database_url,
+        max_size=min(4, limits.pool_max),
+        statement_timeout_ms=limits.statement_timeout_ms,
+    )
+    channels = {channel.id: channel for channel in config.channels}
+    return Reconciliation(store, RunQueue(intake.queues.broker), channels)
+
+
+def read_gates(client: redis.Redis, namespace: str) -> Callable[[ChannelConfig], Gate]:
+    """Each channel's gate for reads: the same rate limit its pushes take turns of."""
+
+    def gate(channel: ChannelConfig) -> Gate:
+        policy = GatePolicy(rate=channel.push.rate_per_second)
+        return ChannelGate(RedisLimits(client), channel.id, policy, namespace)
+
+    return gate
+
+
+def reconcile_steps(
+    database_url: str,
+    redis_url: str,
+    *,
+    intake: Intake,
+    ledger: Ledger,
+    reconciliation: Reconciliation,
+    namespace: str = "invsync",
+) -> ChannelSteps:
+    """The steps of reconciliation runs: orders polled into `intake`, levels judged against
+    `ledger`, each channel read behind its gate (the same rate limit as its pushes)."""
+    gates = read_gates(redis.Redis.from_url(redis_url), namespace)
+    # The level checks read through gateways of their own: the orders poll's are the steps'.
+    sales = TimeTravel(ledger).channel_sales
+    levels = LevelChecks(lambda c: api_for(c, gates(c)), reconciliation.store.connection, sales)
+    return ChannelSteps(database_url, gates, intake.hint, levels)
 
 
 @contextmanager

@@ -4,7 +4,7 @@ the CLI, a Shopify stale compare-and-set, an observation that is not an echo).""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from application.reconcile_plan import What
@@ -15,6 +15,7 @@ from infrastructure.reconcile import runs
 from infrastructure.reconcile.actors import Reconcilers, RunQueue, StepWorker
 from infrastructure.reconcile.runs import LEASE_SECONDS, RESEND_SECONDS, Run, RunStore
 from infrastructure.reconcile.scheduler import Scheduler
+from infrastructure.reconcile.triggers import Triggers
 
 
 class NotReconciled(InvsyncError):
@@ -74,6 +75,17 @@ class Reconciliation:
             self._active_skus,
             resend_after=resend_after,
         )
+
+    def triggers(self) -> Callable[[], object]:
+        """A tick of the level checks that observations not echoing our pushes ask for."""
+        reconciled = [c.id for c in self.channels.values() if c.reconciles]
+        triggers = Triggers(self.request_check, reconciled)
+
+        def tick() -> object:
+            with self.store.connection() as conn:
+                return triggers.tick(conn)
+
+        return tick
 
     def serve(self, reconcilers: Reconcilers, *, lease: float = LEASE_SECONDS) -> StepWorker:
         """Work this process's messages with `reconcilers`."""
