@@ -54,13 +54,21 @@ class Step:
 
 
 def cadences(orders_every: float, active_every: float, catalog_every: float) -> tuple[Cadence, ...]:
-    """A channel's three schedules. Level runs poll orders first: a sale the channel took but
-    the ledger has not seen yet would otherwise look like drift."""
+    """A channel's three schedules, the catalogue's before the active SKUs' (see `covering`).
+    Level runs poll orders first: a sale the channel took but the ledger has not seen yet
+    would otherwise look like drift."""
     return (
         Cadence("orders", "orders", orders_every),
-        Cadence("active", "both", active_every),
         Cadence("catalog", "both", catalog_every),
+        Cadence("active", "both", active_every),
     )
+
+
+def covering(scope: Scope) -> tuple[Scope, ...]:
+    """The schedules whose open run makes a new run of `scope` needless: its own (a channel
+    that is down gets no pile of runs), and for the active SKUs the catalogue's, which reads
+    them too."""
+    return (scope, "catalog") if scope == "active" else (scope,)
 
 
 def slot_start(channel_id: str, every: float, now: datetime) -> datetime:

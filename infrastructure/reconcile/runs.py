@@ -19,7 +19,7 @@ from typing import Any
 from psycopg import Connection
 from psycopg.rows import class_row
 
-from application.reconcile_plan import Due, Scope, What, plan
+from application.reconcile_plan import Due, Scope, What, covering, plan
 from infrastructure.postgres import open_pool
 
 # A worker is presumed dead once its lease on a run is over; a working worker renews it every
@@ -130,17 +130,18 @@ def schedule(
     conn: Connection[Any], channel_id: str, due: Due, skus: Sequence[str] | None
 ) -> int | None:
     """Make the run of a schedule's slot (`due`), unless the slot has its run already or a run
-    of the same schedule is still open (a channel that is down gets no pile of them); returns
-    the new run's id, None when none was made. Safe beside other schedulers."""
+    `covering` it is still open; returns the new run's id, None when none was made. Safe
+    beside other schedulers."""
     listed = None if skus is None else sorted(set(skus))
     row = conn.execute(
         "INSERT INTO reconcile_runs (channel_id, what, scope, skus, steps, due_key, sent_at) "
         "SELECT %(channel)s, %(what)s, %(scope)s, %(skus)s, %(steps)s, %(key)s, now() "
         "WHERE NOT EXISTS (SELECT 1 FROM reconcile_runs WHERE channel_id = %(channel)s "
-        "AND scope = %(scope)s AND state IN ('queued', 'running')) "
+        "AND scope = ANY(%(covering)s) AND state IN ('queued', 'running')) "
         "ON CONFLICT (channel_id, due_key) DO NOTHING RETURNING id",
         {"channel": channel_id, "what": due.what, "scope": due.scope, "skus": listed,
-         "steps": len(plan(due.what, listed)), "key": due.key},
+         "steps": len(plan(due.what, listed)), "key": due.key,
+         "covering": list(covering(due.scope))},
     ).fetchone()  # fmt: skip
     return None if row is None else int(row[0])
 

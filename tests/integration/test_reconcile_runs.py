@@ -116,3 +116,16 @@ def test_a_slot_makes_one_run_however_many_schedulers_ask(database_url, conn):
 
     assert len([run_id for run_id in made if run_id is not None]) == 1
     assert [run.due_key for run in runs.latest(conn, shop)] == [due.key]
+
+
+def test_no_run_of_the_active_skus_is_made_while_the_catalogues_is_open(conn):
+    shop = channel()
+    slot = datetime(2026, 12, 2, tzinfo=UTC)
+    catalogue = runs.schedule(conn, shop, Due("catalog", "both", slot), None)
+
+    assert runs.schedule(conn, shop, Due("active", "both", slot), ["a"]) is None
+    runs.claim(conn, catalogue, 0)
+    runs.advance(conn, catalogue, 0, Counts())
+    runs.claim(conn, catalogue, 1)
+    runs.advance(conn, catalogue, 1, Counts())
+    assert runs.schedule(conn, shop, Due("active", "both", slot), ["a"]) is not None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.reconcile_plan import Step, cadences, due_runs, plan, slot_start
+from application.reconcile_plan import Step, cadences, covering, due_runs, plan, slot_start
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -58,8 +58,8 @@ def test_a_channel_has_a_due_run_per_schedule_each_named_by_its_slot():
 
     assert [(d.scope, d.what) for d in due] == [
         ("orders", "orders"),
-        ("active", "both"),
         ("catalog", "both"),
+        ("active", "both"),
     ]
     assert len({d.key for d in due}) == 3
 
@@ -84,3 +84,9 @@ def test_the_batches_of_a_run_read_each_sku_once(skus, per_step):
     read = [sku for step in steps for sku in step.skus or ()]
     assert sorted(read) == sorted(set(skus))
     assert all(0 < len(step.skus or ()) <= per_step for step in steps)
+
+
+def test_an_open_catalogue_run_makes_a_run_of_the_active_skus_needless():
+    assert covering("active") == ("active", "catalog")
+    assert covering("catalog") == ("catalog",)
+    assert covering("orders") == ("orders",)
