@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench bench-intake bench-rebuild bench-propagation clean
+.PHONY: run test lint unit bench bench-intake bench-rebuild bench-propagation bench-reconcile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "invsync needs Python 3.11+")'
@@ -39,6 +39,9 @@ bench-rebuild: $(STAMP)  ## a rebuild of 1,000,000 events against the raw decode
 
 bench-propagation: $(STAMP)  ## consistency window and calls per hot SKU, sandbox channels
 	$(BIN)/python benchmarks/propagation.py
+
+bench-reconcile: $(STAMP)  ## a 20,000-SKU catalogue reconciled: calls and push latency against baselines
+	$(BIN)/python -m benchmarks.reconcile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
