@@ -25,6 +25,7 @@ from infrastructure.postgres import check_database, check_migrated
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.projections.jobs import RebuildJobs
 from infrastructure.push.service import Propagation
+from infrastructure.reconcile.review import Review
 from infrastructure.reconcile.scheduler import TICK_SECONDS
 from infrastructure.reconcile.service import Reconciliation
 from infrastructure.redis import check_redis
@@ -169,6 +170,11 @@ class Service:
             projections=Projections(projection, RebuildJobs(self.database_url, rules)),
             sync=self.propagation.status,
             reconciliation=self.reconciliation,
+            review=Review(
+                self.reconciliation.store.connection,
+                self.ledger,
+                {channel.id: channel for channel in self.config.channels},
+            ),
             limits=self.settings.http,
         )
 

@@ -222,6 +222,10 @@ def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
         assert sold <= {"shopify-demo", "woo-demo", "amazon-demo"}
         assert sold, "no shopper's order reached the ledger"
         assert followed == {"shopify-demo", "woo-demo", "amazon-demo"}, "a store did not follow"
+        # Reconciliation's review is served by the real service too, not only by tests' apps.
+        review = httpx.get(f"{api}/discrepancies?state=open", timeout=5)
+        assert review.status_code == 200, review.text
+        assert isinstance(review.json()["discrepancies"], list)
     finally:
         code = service.stop(signal.SIGINT)
     _assert_stopped_cleanly(service, code, servers)
