@@ -104,22 +104,32 @@ def sell(ledger: Ledger, hot: list[str], seconds: float, rng: random.Random) -> 
     return sold
 
 
-def drained(database_url: str, timeout: float) -> None:
+def drained(database_url: str, timeout: float, rows: int = 0) -> None:
+    """Wait until the outbox holds `rows` rows at least, none of them pending."""
     deadline = time.monotonic() + timeout
-    while pending(database_url) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        pending(database_url) or outbox_rows(database_url) < rows
+    ):
         time.sleep(0.5)
+
+
+def outbox_rows(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM availability_outbox").fetchone()
+    return row[0] if row else 0
 
 
 def catalogue_run(database_url: str, run_id: int | None = None) -> dict[str, Any] | None:
     """The scheduled catalogue run (or run `run_id`), once it finished; None before."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT skus_read, corrected, escalated, started_at, finished_at FROM reconcile_runs "
+            "SELECT state, error, skus_read, corrected, escalated, started_at, finished_at "
+            "FROM reconcile_runs "
             "WHERE channel_id = %s AND (id = %s OR %s::bigint IS NULL AND scope = 'catalog') "
             "AND state IN ('done', 'failed') ORDER BY id DESC LIMIT 1",
             [CHANNEL, run_id, run_id],
         ).fetchone()
-    keys = ("skus_read", "corrected", "escalated", "started_at", "finished_at")
+    keys = ("state", "error", "skus_read", "corrected", "escalated", "started_at", "finished_at")
     return None if row is None else dict(zip(keys, row, strict=True))
 
 
@@ -150,7 +160,9 @@ def run(server_url: str, redis_url: str, skus: int, seconds: float) -> None:
         channel = Channel(CHANNEL, lambda: gateway(shop_url), woo.log, WRITE, woo.stock, {})
         with propagation_processes(url, redis_url, configuration(Path(folder), shop_url, False)):
             print(f"pushing the {skus:,} SKUs' first quantities ...", flush=True)
-            drained(url, timeout=skus / PAGE_LIMIT / RATE * 3 + 60)
+            started = time.monotonic()
+            drained(url, timeout=skus / 2, rows=skus)  # each SKU's id looked up, 100 a push
+            print(f"... in {time.monotonic() - started:.0f} s", flush=True)
             sell(ledger, hot, 5, rng)  # warm-up: the hot SKUs' ids are looked up
             print(f"baseline: {seconds:.0f} s of sales without a run ...", flush=True)
             since = datetime.now(UTC)
@@ -178,9 +190,10 @@ def report(skus: int, found: dict[str, Any], calls: int, without: Any, during: A
     minimum = -(-skus // PAGE_LIMIT)
     wall = (found["finished_at"] - found["started_at"]).total_seconds()
     print(
-        f"\ncatalogue run: {found['skus_read']:,} SKUs read in {wall:.1f} s "
+        f"\ncatalogue run {found['state']}: {found['skus_read']:,} SKUs read in {wall:.1f} s "
         f"(at {RATE:g} calls/s the minimum takes {minimum / RATE:.1f} s); "
         f"{found['corrected']} corrected, {found['escalated']} escalated"
+        + (f"; failed: {found['error']}" if found["error"] else "")
     )
     print(
         f"read calls {calls} against the minimum {minimum} ({skus:,} SKUs / {PAGE_LIMIT}): "
