@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hmac
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +140,7 @@ class RestApi:
                 matching = [p for p in newest_first if p.sku in skus]
             else:
                 matching = [p for p in newest_first if p.type != "variation"]
-            return _paged(request, [self.store.product_json(p) for p in matching])
+            return _paged(request, matching, self.store.product_json)
 
     async def _variations(self, request: Request) -> Response:
         """A variable product's variations, newest first, as `products` pages its list."""
@@ -148,7 +148,7 @@ class RestApi:
         with self.store.lock:
             found = [p for p in self.store.products.values() if p.parent_id == parent]
             newest_first = sorted(found, key=lambda p: -p.id)
-            return _paged(request, [self.store.product_json(p) for p in newest_first])
+            return _paged(request, newest_first, self.store.product_json)
 
     async def _get(self, request: Request) -> Response:
         with self.store.lock:
@@ -291,8 +291,13 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
     return query.get("consumer_key"), query.get("consumer_secret")
 
 
-def _paged(request: Request, items: list[dict[str, Any]]) -> Response:
-    """One page of a collection, with WordPress's `per_page`/`page` checks and totals."""
+def _paged(
+    request: Request,
+    items: Sequence[Any],
+    render: Callable[[Any], dict[str, Any]] = lambda item: item,
+) -> Response:
+    """One page of a collection, with WordPress's `per_page`/`page` checks and totals; only the
+    page's items are `render`ed (a 20,000-product catalogue is paged, not rendered, each call)."""
     per_page, page = (
         request.query_params.get("per_page", "10"),
         request.query_params.get("page", "1"),
@@ -306,7 +311,7 @@ def _paged(request: Request, items: list[dict[str, Any]]) -> Response:
     start = (int(page) - 1) * size
     pages = math.ceil(len(items) / size)
     return JSONResponse(
-        items[start : start + size],
+        [render(item) for item in items[start : start + size]],
         headers={"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(pages)},
     )
 
