@@ -9,10 +9,12 @@ from typing import Any
 
 import psycopg
 
+from domain.stock import ChangeKind
 from infrastructure.channels.gateway import UNGATED
 from infrastructure.channels.kinds import api_for
 from infrastructure.config import Config
 from infrastructure.reconcile.orders import OrdersPolled, poll_orders
+from tests.helpers import change
 from tests.integration.intake_fixtures import RunningIntake, wait_until
 
 OVERLAP = timedelta(seconds=120)
@@ -28,6 +30,11 @@ def config_of(table: dict[str, Any]) -> Config:
     channel = {**table, "push": {"enabled": False}}
     erp = {"id": "erp", "kind": "internal", "webhook_secrets": ["erp"]}
     return Config.model_validate({"channels": [channel, erp]})
+
+
+def stocked(ledger: Any, sku: str, units: int = 10) -> None:
+    """Receive `units` of `sku` into the ledger, so the channel's orders have stock to sell."""
+    ledger.record(change(ChangeKind.RECEIPT, sku, units))
 
 
 def poll(running: RunningIntake, channel: str, *, since: datetime | None = None) -> OrdersPolled:

@@ -12,16 +12,15 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.stock import ChangeKind
 from infrastructure.channels.gateway import UNGATED
 from infrastructure.channels.kinds import api_for
 from infrastructure.channels.shopify.order_listing import list_orders
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.webhooks import Message
-from tests.helpers import change, random_sku
+from tests.helpers import random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled
+from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled, stocked
 
 TOKEN, SECRET = "shpat_poll", "shpss_poll"
 
@@ -63,10 +62,6 @@ def shop(ledger, database_url, redis_url) -> Iterator[Shop]:
             sandbox.webhooks.url = f"{running.url}/webhooks/{channel}"
             yield Shop(sandbox, running, channel)
     sandbox.close()
-
-
-def stocked(ledger, sku: str, units: int = 10) -> None:
-    ledger.record(change(ChangeKind.RECEIPT, sku, units))
 
 
 def test_a_sale_whose_webhook_is_lost_is_committed_by_the_next_poll_once(

@@ -12,16 +12,15 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.stock import ChangeKind
 from infrastructure.channels.gateway import UNGATED
 from infrastructure.channels.kinds import api_for
 from infrastructure.channels.woocommerce.order_listing import list_orders
 from sandboxes.server import SandboxServer
 from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.channels import woocommerce_table
-from tests.helpers import change, random_sku
+from tests.helpers import random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled
+from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled, stocked
 
 KEY, SECRET, HOOK_SECRET = "ck_poll", "cs_poll", "wh-poll"
 
@@ -47,10 +46,6 @@ def shop(ledger, database_url, redis_url, *, auto_deliver: bool = True) -> Itera
             store.webhooks.add("order.updated", f"{running.url}/webhooks/{channel}", HOOK_SECRET)
             yield Shop(store, running, channel)
     store.close()
-
-
-def stocked(ledger, sku: str, units: int = 10) -> None:
-    ledger.record(change(ChangeKind.RECEIPT, sku, units))
 
 
 def test_a_sale_whose_webhook_is_lost_is_committed_by_the_next_poll_once(
