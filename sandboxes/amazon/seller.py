@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -48,7 +49,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxes.amazon.feeds import FeedDesk, sp_error
-from sandboxes.amazon.listings import Listing, ListingsDesk
+from sandboxes.amazon.listings import Listing, ListingsDesk, amazon_time
 from sandboxes.amazon.orders import ORDERS, Order, OrdersDesk, OutOfStock, order_change
 from sandboxes.amazon.quotas import RATES, Bucket, Rate
 from sandboxes.amazon.sns import ACTION_PATH, CERTIFICATE_PATH, SnsTopic
@@ -146,12 +147,18 @@ class AmazonSandbox:
 
     # Listings and stock -------------------------------------------------------------------
 
-    def add_listing(self, sku: str, quantity: int = 0, **fulfillment: object) -> None:
-        """List `sku` with `quantity` merchant-fulfilled units, and other fields of its
-        fulfillment availability (`lead_time_to_ship_max_days=3`, `restock_date=...`)."""
+    def add_listing(
+        self, sku: str, quantity: int = 0, created: datetime | None = None, **fulfillment: object
+    ) -> None:
+        """List `sku` with `quantity` merchant-fulfilled units, created now or at `created`, and
+        other fields of its fulfillment availability (`lead_time_to_ship_max_days=3`,
+        `restock_date=...`)."""
         entry = {"fulfillment_channel_code": "DEFAULT", "quantity": quantity, **fulfillment}
+        listing = Listing([entry])
+        if created is not None:
+            listing.created = listing.updated = amazon_time(created)
         with self._lock:
-            self._listings[sku] = Listing([entry])
+            self._listings[sku] = listing
 
     def stock(self, sku: str) -> int | None:
         """The merchant-fulfilled quantity shown now; None when the seller lists no such SKU."""

@@ -5,6 +5,7 @@ documented rate."""
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -61,9 +62,13 @@ def test_levels_read_by_sku_are_what_the_listings_show_in_our_skus(seller):
 
 
 def test_every_listing_is_read_once_past_the_thousand_a_search_pages_through(seller):
+    # Ten listings a second, so the next thousand re-reads at most ten: created as fast as the
+    # test can, hundreds share a millisecond and the count of searches would follow the clock.
     seller.sandbox.set_rate("searchListingsItems", 1000.0, 1000)
+    opened = datetime(2026, 1, 1, tzinfo=UTC)
     for number in range(1130):
-        seller.sandbox.add_listing(f"CAT-{number:05d}", number % 17)
+        created = opened + timedelta(seconds=number // 10)
+        seller.sandbox.add_listing(f"CAT-{number:05d}", number % 17, created=created)
     with seller.gateway() as gateway:
         found = levels(read_levels(channel(seller), gateway, None))
     assert found == {f"CAT-{n:05d}": n % 17 for n in range(1130)}
