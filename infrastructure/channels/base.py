@@ -43,6 +43,24 @@ class Lane(StrEnum):
 
 
 @dataclass(frozen=True)
+class SignedRequest:
+    """A webhook request as received, whatever of it a channel's signature covers.
+
+    Attributes:
+        headers: the request headers, names lower-cased.
+        body: the raw request body, exactly as received.
+        method: the request's method (`POST`).
+        target: the path and query exactly as the sender wrote them (percent-encoding kept),
+            as a scheme signing `PATH_AND_QUERY` (Walmart) signed them.
+    """
+
+    headers: Mapping[str, str]
+    body: bytes
+    method: str = "POST"
+    target: str = "/"
+
+
+@dataclass(frozen=True)
 class Accepted:
     """A verified delivery to store: its idempotency key and topic."""
 

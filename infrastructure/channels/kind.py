@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from application.intake import Delivery, Translation
-from infrastructure.channels.base import ChannelReads, Lane, LevelReading, PolledOrder, Verdict
+from infrastructure.channels.base import (
+    ChannelReads,
+    Lane,
+    LevelReading,
+    PolledOrder,
+    SignedRequest,
+    Verdict,
+)
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Gate
 
@@ -23,7 +30,7 @@ class ChannelKind(Generic[C]):
 
     Attributes:
         config: the model of the kind's `[[channels]]` table (its `kind` names the kind).
-        verify: checks a webhook's signature (headers, raw body, now) and names the
+        verify: checks a webhook's signature (the request as received, now) and names the
             delivery; raises `SignatureInvalid` or `VerificationUnavailable`.
         translate: what a stored delivery teaches; parks (never raises) what it cannot read.
         lane: the intake queue of a delivery's topic.
@@ -41,7 +48,7 @@ class ChannelKind(Generic[C]):
     """
 
     config: type[C]
-    verify: Callable[[C, Mapping[str, str], bytes, datetime], Verdict]
+    verify: Callable[[C, SignedRequest, datetime], Verdict]
     translate: Callable[[C, Delivery, ChannelReads], Translation]
     lane: Callable[[str], Lane]
     gateway: Callable[[C, Gate], ChannelGateway] | None = None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from application.intake import Delivery, Translation
-from infrastructure.channels.base import ChannelReads, ChannelReadUnavailable, Lane, Verdict
+from infrastructure.channels.base import (
+    ChannelReads,
+    ChannelReadUnavailable,
+    Lane,
+    SignedRequest,
+    Verdict,
+)
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.kind import ChannelKind
 from infrastructure.channels.kinds import kind_of
@@ -25,8 +31,8 @@ class ChannelRouter:
     def kind(self, channel: ChannelConfig) -> ChannelKind[Any]:
         return kind_of(channel)
 
-    def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Verdict:
-        return self.kind(channel).verify(channel, headers, body, datetime.now(UTC))
+    def verify(self, channel: ChannelConfig, request: SignedRequest) -> Verdict:
+        return self.kind(channel).verify(channel, request, datetime.now(UTC))
 
     def translate(self, delivery: Delivery) -> Translation:
         channel = self.channel(delivery.channel_id)

@@ -12,7 +12,13 @@ from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from infrastructure.channels.base import Ping, SignatureInvalid, Verdict, VerificationUnavailable
+from infrastructure.channels.base import (
+    Ping,
+    SignatureInvalid,
+    SignedRequest,
+    Verdict,
+    VerificationUnavailable,
+)
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ChannelConfig
 from infrastructure.inbox import IncomingDelivery
@@ -113,14 +119,13 @@ class WebhookReceiver:
             refusal.headers["Connection"] = "close"  # the rest of the body is never read
             return refusal
         headers = {name.lower(): value for name, value in request.headers.items()}
-        verdict = await self._verify(channel, headers, body)
+        signed = SignedRequest(headers, body, request.method, _target(request))
+        verdict = await self._verify(channel, signed)
         if isinstance(verdict, Response):
             return verdict
         return headers, body, verdict
 
-    async def _verify(
-        self, channel: ChannelConfig, headers: dict[str, str], body: bytes
-    ) -> Verdict | Response:
+    async def _verify(self, channel: ChannelConfig, request: SignedRequest) -> Verdict | Response:
         """The verdict, or the answer refusing the request."""
         try:
             if self.router.kind(channel).blocking:
@@ -129,15 +134,24 @@ class WebhookReceiver:
                 if self._verifiers is None:
                     self._verifiers = CapacityLimiter(self.limits.verification_threads)
                 return await anyio.to_thread.run_sync(
-                    self.router.verify, channel, headers, body, limiter=self._verifiers
+                    self.router.verify, channel, request, limiter=self._verifiers
                 )
-            return self.router.verify(channel, headers, body)
+            return self.router.verify(channel, request)
         except SignatureInvalid as error:
             WEBHOOKS_REJECTED.labels(channel.id, "signature").inc()
             return problem(401, "Signature invalid", str(error))
         except VerificationUnavailable as error:
             WEBHOOKS_REJECTED.labels(channel.id, "unverifiable").inc()
             return _retry_later("Signature not checkable now", str(error))
+
+
+def _target(request: Request) -> str:
+    """The path and query as the sender wrote them: a signature over them (Walmart's) was made
+    on these bytes, not on Starlette's decoded path."""
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    query: bytes = request.scope.get("query_string", b"")
+    target = raw_path.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
 
 
 def _retry_later(title: str, detail: str) -> Response:

@@ -21,7 +21,7 @@ from domain.stock import ChangeKind
 from infrastructure.channels.amazon import sns, translator
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.verifier import make_verifier
-from infrastructure.channels.base import Accepted, SignatureInvalid
+from infrastructure.channels.base import Accepted, SignatureInvalid, SignedRequest
 from infrastructure.config import Config
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.sns import SnsTopic
@@ -100,7 +100,7 @@ def seller(endpoint: Endpoint) -> Iterator[Running]:
 
 def verified(seller: Running, headers: dict[str, str], body: bytes) -> Accepted:
     verify = make_verifier(sns.CertificateCache())
-    verdict = verify(seller.channel, headers, body, datetime.now(UTC))
+    verdict = verify(seller.channel, SignedRequest(headers, body), datetime.now(UTC))
     assert isinstance(verdict, Accepted)
     return verdict
 
@@ -151,7 +151,9 @@ def test_the_sandbox_certificate_is_trusted_only_where_the_channel_names_its_hos
     headers, body = endpoint.received[0]
     production = AmazonConfig(id="amazon-us", sns_topic_arns=(TOPIC,))
     with pytest.raises(SignatureInvalid, match=r"amazonaws\.com"):
-        make_verifier(sns.CertificateCache())(production, headers, body, datetime.now(UTC))
+        make_verifier(sns.CertificateCache())(
+            production, SignedRequest(headers, body), datetime.now(UTC)
+        )
 
 
 @pytest.fixture

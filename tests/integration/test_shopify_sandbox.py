@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from application.errors import UnknownSku
 from application.intake import Delivery
+from infrastructure.channels.base import SignedRequest
 from infrastructure.channels.shopify import translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
 from sandboxes.server import SandboxServer
@@ -78,7 +79,7 @@ def api(shop: ShopifySandbox) -> Iterator[str]:
 
 def accepted(headers: dict[str, str], body: bytes) -> Delivery:
     """What intake stores after our verifier accepts the delivery."""
-    verdict = verifier.verify(CHANNEL, headers, body, datetime.now(UTC))
+    verdict = verifier.verify(CHANNEL, SignedRequest(headers, body), datetime.now(UTC))
     assert isinstance(verdict, verifier.Accepted)
     return Delivery(
         1, CHANNEL.id, verdict.delivery_key, verdict.topic, headers, body, datetime.now(UTC)

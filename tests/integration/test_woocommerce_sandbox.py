@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.intake import Delivery
-from infrastructure.channels.base import Accepted, Ping
+from infrastructure.channels.base import Accepted, Ping, SignedRequest
 from infrastructure.channels.woocommerce.auth import OAuth1Query
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.translator import translate
@@ -76,7 +76,7 @@ class NoRefunds:
 
 def verified_translation(sent: WebhookDelivery):
     headers = {name.lower(): value for name, value in sent.headers.items()}
-    verdict = verify(CHANNEL, headers, sent.body, datetime.now(UTC))
+    verdict = verify(CHANNEL, SignedRequest(headers, sent.body), datetime.now(UTC))
     assert isinstance(verdict, Accepted)
     now = datetime.now(UTC)
     delivery = Delivery(1, "woo", verdict.delivery_key, verdict.topic, headers, sent.body, now)
@@ -277,7 +277,7 @@ def test_the_creation_ping_is_unsigned_and_verifies_as_a_ping(store):
     assert store.sandbox.webhooks.ping(hook.id) == 200
     headers, body = store.receiver.received[0]
     assert body == f"webhook_id={hook.id}".encode()
-    assert isinstance(verify(CHANNEL, headers, body, datetime.now(UTC)), Ping)
+    assert isinstance(verify(CHANNEL, SignedRequest(headers, body), datetime.now(UTC)), Ping)
 
 
 def test_the_control_routes_drive_the_store_over_http(store):

@@ -24,7 +24,12 @@ from infrastructure.channels.amazon.sns import (
 )
 from infrastructure.channels.amazon.translator import acknowledge
 from infrastructure.channels.amazon.verifier import make_verifier, verify
-from infrastructure.channels.base import Accepted, SignatureInvalid, VerificationUnavailable
+from infrastructure.channels.base import (
+    Accepted,
+    SignatureInvalid,
+    SignedRequest,
+    VerificationUnavailable,
+)
 from sandboxes.amazon.sns import self_signed_pem
 from tests.sns import (
     AWS_EXAMPLE_NOTIFICATION,
@@ -149,16 +154,18 @@ def test_a_notification_naming_an_untrusted_certificate_url_is_refused_without_f
 ):
     message = signed(sns_notification(order_change()), sns_key, url)
     with pytest.raises(SignatureInvalid, match="SigningCertURL"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
     assert sns_host.requests == []
 
 
 def test_a_local_certificate_host_is_refused_unless_the_channel_names_it(sns_key, sns_host):
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     with pytest.raises(SignatureInvalid, match=re.escape("sns.<region>.amazonaws.com")):
-        verify(amazon(), {}, body(message), NOW)
+        verify(amazon(), SignedRequest({}, body(message)), NOW)
     with pytest.raises(SignatureInvalid, match=re.escape("at none of http://127.0.0.1:1")):
-        verify(amazon("127.0.0.1:1"), {}, body(message), NOW)
+        verify(amazon("127.0.0.1:1"), SignedRequest({}, body(message)), NOW)
     assert sns_host.requests == []
 
 
@@ -171,7 +178,7 @@ def test_a_notification_signed_by_sns_is_accepted_under_its_notification_id(
 ):
     inner = order_change(notification_id="d0e9e693-c3ad-4373-979f-ed4ec98dd746")
     message = signed(sns_notification(inner), sns_key, sns_host.url(CERTIFICATE_PATH), version)
-    verdict = verify(amazon(sns_host.host), {}, body(message), NOW)
+    verdict = verify(amazon(sns_host.host), SignedRequest({}, body(message)), NOW)
     assert verdict == Accepted("d0e9e693-c3ad-4373-979f-ed4ec98dd746", "ORDER_CHANGE")
 
 
@@ -179,7 +186,9 @@ def test_a_notification_without_metadata_is_keyed_by_its_sns_message_id(sns_key,
     inner = order_change()
     del inner["NotificationMetadata"]
     message = signed(sns_notification(inner), sns_key, sns_host.url(CERTIFICATE_PATH))
-    verdict = make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+    verdict = make_verifier(CertificateCache())(
+        amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+    )
     assert verdict == Accepted("sns:" + message["MessageId"], "ORDER_CHANGE")
 
 
@@ -187,14 +196,18 @@ def test_a_signed_message_that_is_not_json_inside_is_stored_for_translation_to_p
     sns_key, sns_host
 ):
     message = signed(sns_notification("plain text"), sns_key, sns_host.url(CERTIFICATE_PATH))
-    verdict = make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+    verdict = make_verifier(CertificateCache())(
+        amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+    )
     assert verdict == Accepted("sns:" + message["MessageId"], "Notification")
 
 
 def test_lambda_style_keys_verify_like_the_originals(sns_key, sns_host):
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     message["SigningCertUrl"] = message.pop("SigningCertURL")
-    verdict = make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+    verdict = make_verifier(CertificateCache())(
+        amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+    )
     assert verdict.topic == "ORDER_CHANGE"
 
 
@@ -202,20 +215,26 @@ def test_a_tampered_message_is_refused(sns_key, sns_host):
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     message["Message"] = message["Message"].replace('"Quantity": 2', '"Quantity": 20')
     with pytest.raises(SignatureInvalid, match="does not match"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
 
 
 def test_a_message_signed_with_another_key_is_refused(other_key, sns_host):
     message = signed(sns_notification(order_change()), other_key, sns_host.url(CERTIFICATE_PATH))
     with pytest.raises(SignatureInvalid, match="does not match"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
 
 
 def test_a_sha1_signature_does_not_pass_for_version_2(sns_key, sns_host):
     url = sns_host.url(CERTIFICATE_PATH)
     message = signed(sns_notification(order_change()), sns_key, url, "2", digest_version="1")
     with pytest.raises(SignatureInvalid, match="does not match"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
 
 
 @pytest.mark.parametrize("version", ["3", "", None])
@@ -223,7 +242,9 @@ def test_an_unknown_signature_version_is_refused_before_any_fetch(version, sns_k
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     message["SignatureVersion"] = version
     with pytest.raises(SignatureInvalid, match="SignatureVersion"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
     assert sns_host.requests == []
 
 
@@ -235,7 +256,9 @@ def test_a_topic_the_channel_does_not_list_is_refused_before_any_fetch(sns_key, 
         sns_host.url(CERTIFICATE_PATH),
     )
     with pytest.raises(SignatureInvalid, match="sns_topic_arns"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
     assert sns_host.requests == []
 
 
@@ -250,14 +273,16 @@ def test_a_topic_the_channel_does_not_list_is_refused_before_any_fetch(sns_key, 
 )
 def test_a_body_that_is_not_a_whole_sns_message_is_refused(raw, complaint):
     with pytest.raises(SignatureInvalid, match=complaint):
-        make_verifier(CertificateCache())(amazon(), {}, raw, NOW)
+        make_verifier(CertificateCache())(amazon(), SignedRequest({}, raw), NOW)
 
 
 def test_a_signature_that_is_not_base64_is_refused(sns_key, sns_host):
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     message["Signature"] = "not base64!"
     with pytest.raises(SignatureInvalid, match="not base64"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
 
 
 # The certificate cache ----------------------------------------------------------------------
@@ -267,7 +292,7 @@ def test_the_certificate_is_fetched_once_and_kept(sns_key, sns_host):
     check = make_verifier(CertificateCache())
     for _ in range(3):
         message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
-        check(amazon(sns_host.host), {}, body(message), NOW)
+        check(amazon(sns_host.host), SignedRequest({}, body(message)), NOW)
     assert sns_host.requested(CERTIFICATE_PATH) == 1
 
 
@@ -276,7 +301,7 @@ def test_the_cache_keeps_only_the_most_recently_used_certificates(sns_key, sns_h
     check = make_verifier(CertificateCache(max_entries=1))
     for path in (CERTIFICATE_PATH, "/second.pem", CERTIFICATE_PATH):
         message = signed(sns_notification(order_change()), sns_key, sns_host.url(path))
-        check(amazon(sns_host.host), {}, body(message), NOW)
+        check(amazon(sns_host.host), SignedRequest({}, body(message)), NOW)
     assert sns_host.requested(CERTIFICATE_PATH) == 2
 
 
@@ -285,7 +310,9 @@ def test_concurrent_verifications_share_one_cache(sns_key, sns_host):
     url = sns_host.url(CERTIFICATE_PATH)
     bodies = [body(signed(sns_notification(order_change()), sns_key, url)) for _ in range(16)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        verdicts = list(pool.map(lambda raw: check(amazon(sns_host.host), {}, raw, NOW), bodies))
+        verdicts = list(
+            pool.map(lambda raw: check(amazon(sns_host.host), SignedRequest({}, raw), NOW), bodies)
+        )
     assert all(verdict.topic == "ORDER_CHANGE" for verdict in verdicts)
 
 
@@ -294,9 +321,11 @@ def test_a_certificate_that_cannot_be_fetched_now_asks_for_a_retry(sns_key, sns_
     message = signed(sns_notification(order_change()), sns_key, sns_host.url(CERTIFICATE_PATH))
     sns_host.statuses[CERTIFICATE_PATH] = 503
     with pytest.raises(VerificationUnavailable, match="answered HTTP 503"):
-        check(amazon(sns_host.host), {}, body(message), NOW)
+        check(amazon(sns_host.host), SignedRequest({}, body(message)), NOW)
     del sns_host.statuses[CERTIFICATE_PATH]
-    assert check(amazon(sns_host.host), {}, body(message), NOW).topic == "ORDER_CHANGE"
+    assert (
+        check(amazon(sns_host.host), SignedRequest({}, body(message)), NOW).topic == "ORDER_CHANGE"
+    )
 
 
 def test_a_certificate_host_that_is_down_asks_for_a_retry(sns_key):
@@ -304,14 +333,16 @@ def test_a_certificate_host_that_is_down_asks_for_a_retry(sns_key):
         gone = f"127.0.0.1:{unused.server_address[1]}"  # closed as the block ends
     message = signed(sns_notification(order_change()), sns_key, f"http://{gone}/cert.pem")
     with pytest.raises(VerificationUnavailable, match="cannot fetch"):
-        make_verifier(CertificateCache())(amazon(gone), {}, body(message), NOW)
+        make_verifier(CertificateCache())(amazon(gone), SignedRequest({}, body(message)), NOW)
 
 
 def test_a_url_that_serves_no_certificate_is_refused(sns_key, sns_host):
     sns_host.files["/garbage.pem"] = b"-----BEGIN NONSENSE-----"
     message = signed(sns_notification(order_change()), sns_key, sns_host.url("/garbage.pem"))
     with pytest.raises(SignatureInvalid, match="does not serve a PEM certificate"):
-        make_verifier(CertificateCache())(amazon(sns_host.host), {}, body(message), NOW)
+        make_verifier(CertificateCache())(
+            amazon(sns_host.host), SignedRequest({}, body(message)), NOW
+        )
 
 
 # Subscription hand-shakes -------------------------------------------------------------------
@@ -323,7 +354,7 @@ def test_a_subscription_confirmation_is_accepted_then_confirmed_by_getting_its_u
     confirmation = sns_confirmation(sns_host.url("/confirm?Action=ConfirmSubscription&Token=t"))
     message = signed(confirmation, sns_key, sns_host.url(CERTIFICATE_PATH), "2")
     channel = amazon(sns_host.host)
-    verdict = verify(channel, {}, body(message), NOW)
+    verdict = verify(channel, SignedRequest({}, body(message)), NOW)
     assert verdict == Accepted("sns:" + message["MessageId"], "SubscriptionConfirmation")
     acknowledge(channel, stored(verdict, message))
     assert "/confirm?Action=ConfirmSubscription&Token=t" in sns_host.requests
@@ -333,7 +364,7 @@ def test_an_unsubscribe_confirmation_is_accepted_and_never_resubscribes(sns_key,
     confirmation = sns_confirmation(sns_host.url("/confirm"), kind="UnsubscribeConfirmation")
     message = signed(confirmation, sns_key, sns_host.url(CERTIFICATE_PATH))
     channel = amazon(sns_host.host)
-    verdict = verify(channel, {}, body(message), NOW)
+    verdict = verify(channel, SignedRequest({}, body(message)), NOW)
     assert verdict == Accepted("sns:" + message["MessageId"], "UnsubscribeConfirmation")
     acknowledge(channel, stored(verdict, message))
     assert sns_host.requested("/confirm") == 0
@@ -354,7 +385,7 @@ def test_a_subscribe_url_outside_sns_is_refused_at_intake_and_never_requested(sn
         sns_host.url(CERTIFICATE_PATH),
     )
     with pytest.raises(SignatureInvalid, match="SubscribeURL"):
-        verify(amazon(sns_host.host), {}, body(message), NOW)
+        verify(amazon(sns_host.host), SignedRequest({}, body(message)), NOW)
     assert sns_host.requests == []
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.verifier import make_verifier
-from infrastructure.channels.base import Accepted, Ping, SignatureInvalid
+from infrastructure.channels.base import Accepted, Ping, SignatureInvalid, SignedRequest
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.internal.verifier import verify as verify_internal
 from infrastructure.channels.shopify.config import ShopifyConfig
@@ -48,7 +48,7 @@ def test_an_internal_timestamp_too_long_for_an_integer_is_refused_as_a_bad_signa
     headers = {name.lower(): value for name, value in headers.items()}
     headers["x-invsync-timestamp"] = "9" * digits
     with pytest.raises(SignatureInvalid, match="X-Invsync-Timestamp"):
-        verify_internal(INTERNAL, headers, b"{}", NOW)
+        verify_internal(INTERNAL, SignedRequest(headers, b"{}"), NOW)
 
 
 def test_a_deeply_nested_amazon_body_is_refused_as_not_an_sns_message():
@@ -73,7 +73,7 @@ def test_a_signed_sns_message_whose_message_nests_too_deeply_is_stored_under_its
             sns_notification(NESTED.decode()), key, host.url(CERTIFICATE_PATH), version="2"
         )
         verdict = make_verifier(sns.CertificateCache())(
-            channel, {}, json.dumps(message).encode(), NOW
+            channel, SignedRequest({}, json.dumps(message).encode()), NOW
         )
     finally:
         host.stop()
@@ -83,8 +83,10 @@ def test_a_signed_sns_message_whose_message_nests_too_deeply_is_stored_under_its
 def test_a_signed_woocommerce_body_nested_too_deeply_is_keyed_by_its_digest():
     verdict = verify_woocommerce(
         WOO,
-        {"x-wc-webhook-signature": _b64_hmac(NESTED), "x-wc-webhook-topic": "order.created"},
-        NESTED,
+        SignedRequest(
+            {"x-wc-webhook-signature": _b64_hmac(NESTED), "x-wc-webhook-topic": "order.created"},
+            NESTED,
+        ),
         NOW,
     )
     assert isinstance(verdict, Accepted)
@@ -134,7 +136,7 @@ def test_no_hostile_header_or_body_makes_a_verifier_raise_anything_but_a_refusal
         (AMAZON, verify_amazon),
     ):
         try:
-            verdict = verifier(channel, headers, body, NOW)
+            verdict = verifier(channel, SignedRequest(headers, body), NOW)
         except SignatureInvalid:
             continue
         assert isinstance(verdict, Accepted | Ping)
@@ -144,7 +146,7 @@ def test_no_hostile_header_or_body_makes_a_verifier_raise_anything_but_a_refusal
 @given(key=st.text(max_size=8000), body=_BODIES)
 def test_a_signed_woocommerce_delivery_is_accepted_whatever_its_topic_and_body(key, body):
     headers = {"x-wc-webhook-signature": _b64_hmac(body), "x-wc-webhook-topic": key}
-    verdict = verify_woocommerce(WOO, headers, body, NOW)
+    verdict = verify_woocommerce(WOO, SignedRequest(headers, body), NOW)
     assert isinstance(verdict, Accepted)
 
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infrastructure.channels.base import Accepted, SignatureInvalid
+from infrastructure.channels.base import Accepted, SignatureInvalid, SignedRequest
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.internal.verifier import verify as verify_internal
@@ -30,14 +30,18 @@ def shopify_headers(signature: str) -> dict[str, str]:
 
 def test_the_documented_shopify_vector_verifies():
     verdict = verify_shopify(
-        shopify("shpss_test_secret"), shopify_headers(SHOPIFY_SIGNATURE), SHOPIFY_BODY, NOW
+        shopify("shpss_test_secret"),
+        SignedRequest(shopify_headers(SHOPIFY_SIGNATURE), SHOPIFY_BODY),
+        NOW,
     )
     assert verdict == Accepted(delivery_key="w-1", topic="orders/create")
 
 
 def test_any_configured_secret_verifies_during_rotation():
     channel = shopify("new-secret", "shpss_test_secret")
-    assert verify_shopify(channel, shopify_headers(SHOPIFY_SIGNATURE), SHOPIFY_BODY, NOW)
+    assert verify_shopify(
+        channel, SignedRequest(shopify_headers(SHOPIFY_SIGNATURE), SHOPIFY_BODY), NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,12 +57,14 @@ def test_any_configured_secret_verifies_during_rotation():
 )
 def test_shopify_refuses_what_the_secret_did_not_sign(body, signature, secret):
     with pytest.raises(SignatureInvalid, match="X-Shopify-Hmac-Sha256"):
-        verify_shopify(shopify(secret), shopify_headers(signature), body, NOW)
+        verify_shopify(shopify(secret), SignedRequest(shopify_headers(signature), body), NOW)
 
 
 def test_a_shopify_delivery_without_id_is_keyed_by_its_bytes():
     headers = {"x-shopify-hmac-sha256": SHOPIFY_SIGNATURE, "x-shopify-topic": "orders/create"}
-    verdict = verify_shopify(shopify("shpss_test_secret"), headers, SHOPIFY_BODY, NOW)
+    verdict = verify_shopify(
+        shopify("shpss_test_secret"), SignedRequest(headers, SHOPIFY_BODY), NOW
+    )
     assert isinstance(verdict, Accepted)
     assert verdict.delivery_key.startswith("sha256:")
 
@@ -72,7 +78,9 @@ def test_an_internal_delivery_signed_now_verifies():
     headers = {
         k.lower(): v for k, v in internal_headers("s", body, "d-1", int(NOW.timestamp())).items()
     }
-    assert verify_internal(internal("s"), headers, body, NOW) == Accepted("d-1", "stock.changes")
+    assert verify_internal(internal("s"), SignedRequest(headers, body), NOW) == Accepted(
+        "d-1", "stock.changes"
+    )
 
 
 @pytest.mark.parametrize("skew", [-301, 301])
@@ -81,7 +89,7 @@ def test_an_internal_timestamp_beyond_five_minutes_is_refused(skew):
     stamp = int(NOW.timestamp()) + skew
     headers = {k.lower(): v for k, v in internal_headers("s", body, "d", stamp).items()}
     with pytest.raises(SignatureInvalid, match="5 minutes"):
-        verify_internal(internal("s"), headers, body, NOW)
+        verify_internal(internal("s"), SignedRequest(headers, body), NOW)
 
 
 def test_an_internal_signature_covers_the_timestamp():
@@ -91,6 +99,6 @@ def test_an_internal_signature_covers_the_timestamp():
     }
     headers["x-invsync-timestamp"] = str(int(NOW.timestamp()) + 1)  # replayed with a new time
     with pytest.raises(SignatureInvalid, match="does not match"):
-        verify_internal(internal("s"), headers, body, NOW)
+        verify_internal(internal("s"), SignedRequest(headers, body), NOW)
     with pytest.raises(SignatureInvalid, match="unix seconds"):
-        verify_internal(internal("s"), {"x-invsync-timestamp": "soon"}, body, NOW)
+        verify_internal(internal("s"), SignedRequest({"x-invsync-timestamp": "soon"}, body), NOW)

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from application.intake import Delivery, Translation
 from domain.orders import LineConflict
 from domain.stock import ChangeKind, Levels
-from infrastructure.channels.base import Accepted, Lane, Ping, SignatureInvalid, body_digest
+from infrastructure.channels.base import (
+    Accepted,
+    Lane,
+    Ping,
+    SignatureInvalid,
+    SignedRequest,
+    body_digest,
+)
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.translator import lane, translate
@@ -56,14 +63,14 @@ def signed(body: bytes, topic: str = "order.updated", secret: str = SECRET) -> d
 
 def test_the_documented_woocommerce_vector_verifies_on_its_raw_bytes():
     headers = {"x-wc-webhook-signature": VECTOR_SIGNATURE, "x-wc-webhook-topic": "order.created"}
-    verdict = verify(woo(SECRET), headers, VECTOR_BODY, NOW)
+    verdict = verify(woo(SECRET), SignedRequest(headers, VECTOR_BODY), NOW)
     # The vector names no modification time, so its bytes key it.
     assert verdict == Accepted(delivery_key=body_digest(VECTOR_BODY), topic="order.created")
 
 
 def test_any_configured_secret_verifies_during_rotation():
     headers = {"x-wc-webhook-signature": VECTOR_SIGNATURE}
-    assert verify(woo("new_secret", SECRET), headers, VECTOR_BODY, NOW)
+    assert verify(woo("new_secret", SECRET), SignedRequest(headers, VECTOR_BODY), NOW)
 
 
 @pytest.mark.parametrize(
@@ -79,40 +86,43 @@ def test_any_configured_secret_verifies_during_rotation():
 )
 def test_woocommerce_refuses_what_the_secret_did_not_sign(body, signature, secret):
     with pytest.raises(SignatureInvalid, match="not the base64 HMAC-SHA256"):
-        verify(woo(secret), {"x-wc-webhook-signature": signature}, body, NOW)
+        verify(woo(secret), SignedRequest({"x-wc-webhook-signature": signature}, body), NOW)
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-wc-webhook-signature": ""}])
 def test_a_delivery_without_signature_is_refused(headers):
     with pytest.raises(SignatureInvalid, match="missing"):
-        verify(woo(SECRET), headers, VECTOR_BODY, NOW)
+        verify(woo(SECRET), SignedRequest(headers, VECTOR_BODY), NOW)
 
 
 def test_the_unsigned_creation_ping_is_answered_without_storing():
-    assert verify(woo(SECRET), {}, b"webhook_id=12", NOW) == Ping()
+    assert verify(woo(SECRET), SignedRequest({}, b"webhook_id=12"), NOW) == Ping()
 
 
 def test_only_the_exact_ping_form_goes_unsigned():
     with pytest.raises(SignatureInvalid, match="missing"):
-        verify(woo(SECRET), {}, b"webhook_id=12&status=active", NOW)
+        verify(woo(SECRET), SignedRequest({}, b"webhook_id=12&status=active"), NOW)
 
 
 def test_a_delivery_is_keyed_by_topic_resource_and_modification_time():
     body = php_json(order("processing", "2026-03-01T15:00:02"))
-    verdict = verify(woo(SECRET), signed(body), body, NOW)
+    verdict = verify(woo(SECRET), SignedRequest(signed(body), body), NOW)
     assert verdict == Accepted("order.updated:727:2026-03-01T15:00:02", "order.updated")
 
 
 def test_two_modifications_in_one_second_get_two_keys_despite_one_delivery_id():
     first = php_json(order("processing", "2026-03-01T15:00:02"))
     second = php_json(order("completed", "2026-03-01T15:00:03"))
-    keys = {verify(woo(SECRET), signed(body), body, NOW).delivery_key for body in (first, second)}
+    keys = {
+        verify(woo(SECRET), SignedRequest(signed(body), body), NOW).delivery_key
+        for body in (first, second)
+    }
     assert len(keys) == 2
 
 
 def test_a_payload_naming_no_modification_time_is_keyed_by_its_bytes():
     body = b'{"id":727}'  # what `order.deleted` sends
-    verdict = verify(woo(SECRET), signed(body, "order.deleted"), body, NOW)
+    verdict = verify(woo(SECRET), SignedRequest(signed(body, "order.deleted"), body), NOW)
     assert verdict == Accepted(body_digest(body), "order.deleted")
 
 

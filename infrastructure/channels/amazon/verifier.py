@@ -14,24 +14,21 @@ from typing import Any, TypeGuard
 
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.base import Accepted, SignatureInvalid, Verdict
+from infrastructure.channels.base import Accepted, SignatureInvalid, SignedRequest, Verdict
 
-AmazonVerifier = Callable[[AmazonConfig, Mapping[str, str], bytes, datetime], Verdict]
+AmazonVerifier = Callable[[AmazonConfig, SignedRequest, datetime], Verdict]
 
 
 def make_verifier(certificates: sns.CertificateCache) -> AmazonVerifier:
     """A verifier that checks signatures with the certificates `certificates` fetches and keeps."""
 
-    def verify(
-        channel: AmazonConfig, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> Verdict:
+    def verify(channel: AmazonConfig, request: SignedRequest, now: datetime) -> Verdict:
         """Check an SNS delivery and name it.
 
         Parameters:
             channel: the channel account; its `sns_topic_arns` are the topics we accept,
                 its `sns_origins` where their certificates may be.
-            headers: the request headers, names lower-cased (unused: SNS signs none of them).
-            body: the raw request body, exactly as received.
+            request: the request as received; only its body is read (SNS signs no header).
             now: unused: SNS's `Timestamp` is signed, and a replay is deduplicated by its key.
 
         Returns:
@@ -42,7 +39,7 @@ def make_verifier(certificates: sns.CertificateCache) -> AmazonVerifier:
             SignatureInvalid: the body is not an SNS message, its topic is not configured, its
                 certificate or subscribe URL is not trusted, or its signature does not match.
         """
-        message = sns.parse_message(body)
+        message = sns.parse_message(request.body)
         _check_topic(channel, message["TopicArn"])
         if message["Type"] == sns.SUBSCRIPTION_CONFIRMATION:
             # Refused now rather than stored: `acknowledge` would refuse it on every retry.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from infrastructure.channels.base import (
     Accepted,
     SignatureInvalid,
+    SignedRequest,
     Verdict,
     body_digest,
     hmac_hex_matches,
@@ -20,9 +20,8 @@ TOLERANCE_SECONDS = 300
 MAX_TIMESTAMP_DIGITS = 12
 
 
-def verify(
-    channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
-) -> Verdict:
+def verify(channel: ChannelConfig, request: SignedRequest, now: datetime) -> Verdict:
+    headers, body = request.headers, request.body
     timestamp = headers.get("x-invsync-timestamp", "")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
         raise SignatureInvalid("X-Invsync-Timestamp must be unix seconds")

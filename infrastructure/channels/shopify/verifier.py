@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from infrastructure.channels.base import (
     Accepted,
     SignatureInvalid,
+    SignedRequest,
     Verdict,
     body_digest,
     hmac_b64_matches,
@@ -15,9 +15,8 @@ from infrastructure.channels.base import (
 from infrastructure.channels.config import ChannelConfig
 
 
-def verify(
-    channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
-) -> Verdict:
+def verify(channel: ChannelConfig, request: SignedRequest, now: datetime) -> Verdict:
+    headers, body = request.headers, request.body
     if not hmac_b64_matches(channel.webhook_secrets, body, headers.get("x-shopify-hmac-sha256")):
         raise SignatureInvalid("X-Shopify-Hmac-Sha256 does not match the body")
     # Same id on every retry of one delivery; the body hash only if a proxy dropped the header.

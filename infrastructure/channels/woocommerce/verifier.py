@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from datetime import datetime
 
 from infrastructure.channels.base import (
     Accepted,
     Ping,
     SignatureInvalid,
+    SignedRequest,
     Verdict,
     body_digest,
     hmac_b64_matches,
@@ -28,15 +28,12 @@ TOPIC_HEADER = "x-wc-webhook-topic"
 _CREATION_PING = re.compile(rb"webhook_id=\d+")
 
 
-def verify(
-    channel: ChannelConfig, headers: Mapping[str, str], body: bytes, now: datetime
-) -> Verdict:
+def verify(channel: ChannelConfig, request: SignedRequest, now: datetime) -> Verdict:
     """Check a WooCommerce delivery and name it.
 
     Parameters:
         channel: the channel account, whose `webhook_secrets` are all tried (rotation).
-        headers: the request headers, names lower-cased.
-        body: the raw request body, exactly as received.
+        request: the request as received (WooCommerce signs its body only).
         now: unused: WooCommerce signs no timestamp.
 
     Returns:
@@ -45,6 +42,7 @@ def verify(
     Raises:
         SignatureInvalid: the signature is missing, not base64, or made with no secret we hold.
     """
+    headers, body = request.headers, request.body
     signature = headers.get(SIGNATURE_HEADER)
     if not signature:
         if _CREATION_PING.fullmatch(body):
