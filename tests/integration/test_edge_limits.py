@@ -418,10 +418,18 @@ def _closed_within(conn: socket.socket, trickle: bytes, seconds: float) -> bool:
     return False
 
 
-def test_request_headers_sent_a_byte_at_a_time_are_cut_off_and_a_normal_request_is_served():
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])
+def test_request_headers_sent_a_byte_at_a_time_are_cut_off_and_a_normal_request_is_served(
+    protocol,
+):
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
     from interfaces.http.server import with_header_timeout
 
-    with _server(with_header_timeout(1.0)) as (host, port):
+    protocol = {"httptools": HttpToolsProtocol, "h11": H11Protocol}[protocol]
+
+    with _server(with_header_timeout(1.0, protocol)) as (host, port):
         silent = socket.create_connection((host, port))
         trickled = socket.create_connection((host, port))
         slow_headers = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100
@@ -460,7 +468,7 @@ def test_a_flood_of_invalid_requests_logs_one_line_with_a_count_not_one_each():
     now = [0.0]
     lines.clock = lambda: now[0]
     try:
-        with _server("h11") as (host, port):
+        with _server("httptools") as (host, port):
             logger.addHandler(seen)  # after: uvicorn's configuration removes the logger's handlers
             for _ in range(40):
                 with socket.create_connection((host, port), timeout=5) as conn:
