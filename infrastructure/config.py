@@ -23,6 +23,7 @@ from domain.allocation import ChannelRule
 from domain.errors import InvsyncError
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.config import ChannelConfig, PushConfig, RulesConfig
+from infrastructure.channels.ebay.config import EbayConfig
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
@@ -47,14 +48,15 @@ class ConfigError(InvsyncError):
 
 # Kinds merchants ask for that have no folder yet: refused by name at start-up, with what is
 # supported, instead of accepted and answering their webhooks with an error.
-NOT_BUILT_YET = frozenset({"ebay", "walmart"})
+NOT_BUILT_YET = frozenset({"walmart"})
 
 # One model per folder in `infrastructure/channels/` (`kinds.py` registers each folder's code).
-CHANNEL_MODELS = (ShopifyConfig, WooCommerceConfig, AmazonConfig, InternalConfig)
+CHANNEL_MODELS = (ShopifyConfig, WooCommerceConfig, AmazonConfig, EbayConfig, InternalConfig)
 KIND_NAMES = tuple(model.model_fields["kind"].default for model in CHANNEL_MODELS)
 
 AnyChannel = Annotated[
-    ShopifyConfig | WooCommerceConfig | AmazonConfig | InternalConfig, Field(discriminator="kind")
+    ShopifyConfig | WooCommerceConfig | AmazonConfig | EbayConfig | InternalConfig,
+    Field(discriminator="kind"),
 ]
 """A `[[channels]]` table, read into the model of its `kind`: a key that kind does not take (a
 misspelt credential) is refused by name."""

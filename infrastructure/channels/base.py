@@ -30,6 +30,11 @@ class VerificationUnavailable(InvsyncError):
     fetched): answered 503, so the sender retries instead of losing the message."""
 
 
+class ChallengeRefused(InvsyncError):
+    """Raised when a channel's endpoint validation (`GET /webhooks/{id}?...`) cannot be answered:
+    answered 400 with why."""
+
+
 class ChannelReadUnavailable(DeliveryDeferred):
     """Raised when a translator needs to read from the channel and cannot now: the delivery
     stays pending and is tried again."""

@@ -53,3 +53,19 @@ def exchange(
     if status >= 500:
         raise ChannelUnavailable(f"{api} answered {status} to {method} {url}")
     return response
+
+
+def json_object(response: httpx.Response) -> dict[str, object]:
+    """The answer's body when it is a JSON object, else an empty one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def oauth_error(response: httpx.Response, body: dict[str, object]) -> str:
+    """What an OAuth 2.0 token endpoint's refusal says (`{"error", "error_description"}`)."""
+    if "error" in body:
+        return f"HTTP {response.status_code} {body['error']}: {body.get('error_description', '')}"
+    return f"HTTP {response.status_code}"

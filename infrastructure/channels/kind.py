@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -45,6 +45,11 @@ class ChannelKind(Generic[C]):
         list_orders: the orders the channel modified from `since` to `until`, oldest first,
             paged within the channel's rate limit, read through the gateway `gateway` builds
             (or its client); None for a kind whose orders invsync cannot list.
+        challenge: answers the channel's endpoint validation, `GET /webhooks/{id}` with the
+            query given (eBay's `challenge_code`), with the JSON body of a 200; raises
+            `ChallengeRefused` (400) for a query it cannot answer. None: no such GET.
+        success_status: what a stored (or duplicate) delivery is answered: 200 with a JSON
+            body naming it, or 204 with none (eBay's SDK answers 204).
     """
 
     config: type[C]
@@ -57,6 +62,8 @@ class ChannelKind(Generic[C]):
     # The gateway is the kind's own class (Any): each kind reads through its own API.
     read_levels: Callable[[C, Any, Sequence[str] | None], Iterable[LevelReading]] | None = None
     list_orders: Callable[[C, Any, datetime, datetime], Iterable[PolledOrder]] | None = None
+    challenge: Callable[[C, Mapping[str, str]], Mapping[str, Any]] | None = None
+    success_status: int = 200
 
     @property
     def name(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from infrastructure.channels.amazon.kind import AMAZON
 from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.ebay.kind import EBAY
 from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.internal.kind import INTERNAL
 from infrastructure.channels.kind import ChannelKind
@@ -18,7 +19,7 @@ from infrastructure.channels.woocommerce.kind import WOOCOMMERCE
 from infrastructure.config import ConfigError
 
 KINDS: Mapping[str, ChannelKind[Any]] = MappingProxyType(
-    {kind.name: kind for kind in (SHOPIFY, WOOCOMMERCE, AMAZON, INTERNAL)}
+    {kind.name: kind for kind in (SHOPIFY, WOOCOMMERCE, AMAZON, EBAY, INTERNAL)}
 )
 
 

@@ -83,6 +83,7 @@ def _intake_routes(api: Api) -> list[BaseRoute]:
     receiver = WebhookReceiver(api.intake.router, api.limits)
     return [
         Route("/webhooks/{channel_id:str}", receiver.handle, methods=["POST"]),
+        Route("/webhooks/{channel_id:str}", receiver.challenge, methods=["GET"]),
         *operations_routes(api.intake),
     ]
 

@@ -1,4 +1,5 @@
-"""`POST /webhooks/{channel_id}`: verify on the raw bytes, store durably, answer at once."""
+"""`POST /webhooks/{channel_id}`: verify on the raw bytes, store durably, answer at once; and
+`GET /webhooks/{channel_id}?...`: a channel's endpoint validation (eBay's challenge)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from infrastructure.channels.base import (
+    ChallengeRefused,
     Ping,
     SignatureInvalid,
     SignedRequest,
@@ -80,7 +82,30 @@ class WebhookReceiver:
                 body,
             )
         )
-        return await self._store(request.state.writer, delivery)
+        stored = await self._store(request.state.writer, delivery)
+        success = self.router.kind(channel).success_status
+        if stored.status_code == 200 and success != 200:
+            return Response(status_code=success)  # the kind answers with no body
+        return stored
+
+    async def challenge(self, request: Request) -> Response:
+        """A channel's endpoint validation: 200 with what its kind answers the query, 400 when
+        it cannot, 405 for a kind that validates no endpoint, 404 for an unknown channel."""
+        channel_id = request.path_params["channel_id"]
+        channel = self.router.channel(channel_id)
+        if channel is None:
+            return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
+        answer = self.router.kind(channel).challenge
+        if answer is None:
+            refusal = problem(
+                405, "Method Not Allowed", f"{channel.kind} channels take webhooks by POST only"
+            )
+            refusal.headers["Allow"] = "POST"
+            return refusal
+        try:
+            return JSONResponse(dict(answer(channel, request.query_params)))
+        except ChallengeRefused as error:
+            return problem(400, "Challenge refused", str(error))
 
     async def _store(self, writer: GroupCommitWriter, delivery: IncomingDelivery) -> Response:
         channel_id = delivery.channel_id

@@ -372,7 +372,7 @@ def test_rebuild_of_an_unknown_projection_is_a_one_line_error(invsync: Invoke) -
     _assert_one_line_error(invsync("rebuild", "nonsense"), "no projection 'nonsense'")
 
 
-@pytest.mark.parametrize("kind", ["ebay", "walmart"])
+@pytest.mark.parametrize("kind", ["walmart"])
 @pytest.mark.parametrize("command", [["run"], ["worker"], ["rebuild", "availability"]])
 def test_a_channel_kind_not_built_yet_stops_start_up_with_one_line(
     invsync: Invoke, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kind: str, command: list[str]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from infrastructure.channels.gateway import ChannelAuthFailed
-from infrastructure.channels.http import exchange
+from infrastructure.channels.http import exchange, json_object, oauth_error
 
 
 @dataclass(frozen=True)
@@ -91,26 +91,11 @@ class AccessTokens:
             retry_after=lambda _: 1.0,
             data=self._form,
         )
-        body = _json(response)
+        body = json_object(response)
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if response.status_code != 200 or not isinstance(token, str):
             raise ChannelAuthFailed(
-                f"Login with Amazon refused the refresh token ({_describe(response, body)}): "
+                f"Login with Amazon refused the refresh token ({oauth_error(response, body)}): "
                 "check the client id and secret, and have the seller authorise the app again"
             )
         return token, float(lifetime) if isinstance(lifetime, int | float) else 3600.0
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _describe(response: httpx.Response, body: dict[str, object]) -> str:
-    """LWA errors are OAuth 2.0's `{"error", "error_description"}`."""
-    if "error" in body:
-        return f"HTTP {response.status_code} {body['error']}: {body.get('error_description', '')}"
-    return f"HTTP {response.status_code}"

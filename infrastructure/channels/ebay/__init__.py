@@ -1,0 +1,1 @@
+"""The eBay channel: Notification API webhooks, Fulfillment orders polled, Inventory API stock."""
