@@ -31,8 +31,8 @@ unit: $(STAMP)
 bench: $(STAMP)  ## ledger throughput against the library's own ceiling
 	$(BIN)/python benchmarks/ledger.py
 
-bench-intake: $(STAMP)  ## webhook intake against a bare Starlette endpoint (needs wrk)
-	$(BIN)/python benchmarks/intake.py
+bench-intake: $(STAMP)  ## webhook intake against a bare Starlette+HMAC endpoint on uvloop+httptools (needs wrk)
+	$(BIN)/python -m benchmarks.intake
 
 bench-rebuild: $(STAMP)  ## a rebuild of 1,000,000 events against the raw decode rate
 	$(BIN)/python benchmarks/rebuild.py
