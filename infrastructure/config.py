@@ -26,6 +26,7 @@ from infrastructure.channels.config import ChannelConfig, PushConfig, RulesConfi
 from infrastructure.channels.ebay.config import EbayConfig
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.shopify.config import ShopifyConfig
+from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 
 # What a channel's table holds is defined with the channels; read here as part of the file.
@@ -46,16 +47,19 @@ class ConfigError(InvsyncError):
     """Raised when the configuration file is missing a key or holds a value invsync cannot use."""
 
 
-# Kinds merchants ask for that have no folder yet: refused by name at start-up, with what is
-# supported, instead of accepted and answering their webhooks with an error.
-NOT_BUILT_YET = frozenset({"walmart"})
-
 # One model per folder in `infrastructure/channels/` (`kinds.py` registers each folder's code).
-CHANNEL_MODELS = (ShopifyConfig, WooCommerceConfig, AmazonConfig, EbayConfig, InternalConfig)
+CHANNEL_MODELS = (
+    ShopifyConfig,
+    WooCommerceConfig,
+    AmazonConfig,
+    EbayConfig,
+    WalmartConfig,
+    InternalConfig,
+)
 KIND_NAMES = tuple(model.model_fields["kind"].default for model in CHANNEL_MODELS)
 
 AnyChannel = Annotated[
-    ShopifyConfig | WooCommerceConfig | AmazonConfig | EbayConfig | InternalConfig,
+    ShopifyConfig | WooCommerceConfig | AmazonConfig | EbayConfig | WalmartConfig | InternalConfig,
     Field(discriminator="kind"),
 ]
 """A `[[channels]]` table, read into the model of its `kind`: a key that kind does not take (a
@@ -148,11 +152,6 @@ def _unknown_kind(table: Any) -> str:
     kind, supported = table.get("kind"), ", ".join(KIND_NAMES)
     if kind is None:
         return f"channel {table.get('id', '?')!r} names no kind (one of {supported})"
-    if kind in NOT_BUILT_YET:
-        return (
-            f"channel {table.get('id', '?')!r}: kind {kind!r} is not supported yet "
-            f"(supported: {supported}); remove the channel from the file"
-        )
     return f"channel {table.get('id', '?')!r}: kind {kind!r} is none of {supported}"
 
 

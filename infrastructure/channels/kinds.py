@@ -15,11 +15,12 @@ from infrastructure.channels.internal.kind import INTERNAL
 from infrastructure.channels.kind import ChannelKind
 from infrastructure.channels.shopify.kind import SHOPIFY
 from infrastructure.channels.sku_map import with_sku_map
+from infrastructure.channels.walmart.kind import WALMART
 from infrastructure.channels.woocommerce.kind import WOOCOMMERCE
 from infrastructure.config import ConfigError
 
 KINDS: Mapping[str, ChannelKind[Any]] = MappingProxyType(
-    {kind.name: kind for kind in (SHOPIFY, WOOCOMMERCE, AMAZON, EBAY, INTERNAL)}
+    {kind.name: kind for kind in (SHOPIFY, WOOCOMMERCE, AMAZON, EBAY, WALMART, INTERNAL)}
 )
 
 

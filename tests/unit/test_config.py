@@ -176,8 +176,8 @@ def test_api_tokens_are_digests_with_scopes(tmp_path):
         load_config(worse, {})
 
 
-@pytest.mark.parametrize("kind", ["walmart"])
-def test_a_channel_kind_not_built_yet_is_refused_by_name(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["etsy"])
+def test_a_channel_kind_invsync_does_not_speak_is_refused_by_name(tmp_path, kind):
     path = write(
         tmp_path, f'[[channels]]\nid = "{kind}-us"\nkind = "{kind}"\nwebhook_secrets = ["s"]'
     )
@@ -186,8 +186,7 @@ def test_a_channel_kind_not_built_yet_is_refused_by_name(tmp_path, kind):
     message = str(refused.value)
     assert "channels.0.kind" in message
     assert f"'{kind}-us'" in message
-    assert "not supported yet" in message
-    assert "shopify, woocommerce, amazon, ebay, internal" in message
+    assert "is none of shopify, woocommerce, amazon, ebay, walmart, internal" in message
     assert "Value error" not in message
     assert "\n" not in message
 
@@ -195,8 +194,34 @@ def test_a_channel_kind_not_built_yet_is_refused_by_name(tmp_path, kind):
 def test_every_kind_the_configuration_accepts_has_a_channel_folder():
     assert [kind.config for kind in KINDS.values()] == list(CHANNEL_MODELS)
     assert (
-        list(KINDS) == list(KIND_NAMES) == ["shopify", "woocommerce", "amazon", "ebay", "internal"]
+        list(KINDS)
+        == list(KIND_NAMES)
+        == [
+            "shopify",
+            "woocommerce",
+            "amazon",
+            "ebay",
+            "walmart",
+            "internal",
+        ]
     )
+
+
+def test_a_walmart_channel_takes_its_documented_keys_and_refuses_a_misspelt_one(tmp_path):
+    table = (
+        '[[channels]]\nid = "walmart-us"\nkind = "walmart"\nwebhook_secrets = ["s"]\n'
+        'client_id = "id"\nclient_secret = "env:WM_SECRET"\nship_node = 721407\n'
+    )
+    channel = load_config(write(tmp_path, table), {"WM_SECRET": "secret"}).channels[0]
+    assert channel.api_base_url == "https://marketplace.walmartapis.com"
+    assert (channel.client_secret, channel.ship_node) == ("secret", "721407")
+    assert channel.acknowledge_orders is False
+    misspelt = write(tmp_path, table + 'clientsecret = "x"\n')
+    with pytest.raises(ConfigError, match="clientsecret"):
+        load_config(misspelt, {"WM_SECRET": "secret"})
+    missing = table.replace('client_secret = "env:WM_SECRET"\n', "")
+    with pytest.raises(ConfigError, match="client_secret"):
+        load_config(write(tmp_path, missing), {})
 
 
 def test_an_amazon_channel_refuses_an_sns_origin_that_is_more_than_an_origin(tmp_path):

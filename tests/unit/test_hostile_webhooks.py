@@ -21,6 +21,8 @@ from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.internal.verifier import verify as verify_internal
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.verifier import verify as verify_shopify
+from infrastructure.channels.walmart.config import WalmartConfig
+from infrastructure.channels.walmart.verifier import verify as verify_walmart
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.verifier import verify as verify_woocommerce
 from sandboxes.amazon.sns import self_signed_pem
@@ -36,6 +38,7 @@ INTERNAL = InternalConfig(id="erp", webhook_secrets=(SECRET,))
 SHOPIFY = ShopifyConfig(id="shop", webhook_secrets=(SECRET,))
 WOO = WooCommerceConfig(id="woo", webhook_secrets=(SECRET,))
 AMAZON = AmazonConfig(id="amz", sns_topic_arns=(TOPIC_ARN,))
+WALMART = WalmartConfig(id="wm", webhook_secrets=(SECRET,), push={"enabled": False})
 
 
 def _b64_hmac(body: bytes) -> str:
@@ -104,6 +107,8 @@ _HEADER_NAMES = st.sampled_from(
         "x-shopify-webhook-id",
         "x-wc-webhook-signature",
         "x-wc-webhook-topic",
+        "wm_sec.timestamp",
+        "wm_sec.signature",
         "content-type",
     ]
 )
@@ -134,6 +139,7 @@ def test_no_hostile_header_or_body_makes_a_verifier_raise_anything_but_a_refusal
         (SHOPIFY, verify_shopify),
         (WOO, verify_woocommerce),
         (AMAZON, verify_amazon),
+        (WALMART, verify_walmart),
     ):
         try:
             verdict = verifier(channel, SignedRequest(headers, body), NOW)
