@@ -13,6 +13,8 @@ a `ticket`, and `settle(ticket, skus)` answers for them once the channel has fin
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,6 +95,40 @@ class Unlimited:
         return True
 
 
+class Tally(Protocol):
+    """Counts under names, each kept `ttl` seconds from its first count, shared by every worker:
+    what a channel allows so many times in a period (eBay's revisions of a listing a day)."""
+
+    def counts(self, names: Sequence[str]) -> list[int]:
+        """The count under each name (0: none, or expired)."""
+        ...
+
+    def add(self, names: Sequence[str], ttl: float) -> None:
+        """Count one more under each name."""
+        ...
+
+
+class LocalTally:
+    """A `Tally` in this object alone: for a gateway used on its own (tests, the benchmark)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}  # name -> count, expiry (monotonic)
+        self._lock = threading.Lock()
+
+    def counts(self, names: Sequence[str]) -> list[int]:
+        now = time.monotonic()
+        with self._lock:
+            kept = [self._counts.get(name, (0, 0.0)) for name in names]
+        return [count if until > now else 0 for count, until in kept]
+
+    def add(self, names: Sequence[str], ttl: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for name in names:
+                count, until = self._counts.get(name, (0, 0.0))
+                self._counts[name] = (count + 1, until) if until > now else (1, now + ttl)
+
+
 class Gate(Protocol):
     """Where a gateway takes its turns, given when it is built: its channel's limits, shared by
     every worker (`infrastructure/push/gate.py`)."""
@@ -102,12 +138,19 @@ class Gate(Protocol):
         apart, at these `rates` (calls a second)."""
         ...
 
+    def tally(self, name: str) -> Tally:
+        """The channel's counts under `name` (its own, apart from every other channel's)."""
+        ...
+
 
 class Ungated:
-    """No gate: every turn is given at once."""
+    """No gate: every turn is given at once, and counts are kept in the gateway's process."""
 
     def turns(self, rates: Mapping[str, float]) -> Turns:
         return Unlimited()
+
+    def tally(self, name: str) -> Tally:
+        return LocalTally()
 
 
 UNGATED = Ungated()

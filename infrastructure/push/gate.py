@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from infrastructure.channels.gateway import CHANNEL_CALL
+from infrastructure.channels.gateway import CHANNEL_CALL, Tally
 from infrastructure.push.limits import (
     GatePolicy,
     Limiter,
@@ -70,6 +70,10 @@ class ChannelGate:
     def turns(self, rates: Mapping[str, float]) -> OperationTurns:
         """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
         return OperationTurns(self._limits, self._key, rates, self._calls)
+
+    def tally(self, name: str) -> Tally:
+        """The channel's counts under `name`, shared by every worker."""
+        return self._limits.tally(f"{self._key}:tally:{name}")
 
     def closed_for(self) -> float:
         """Seconds before the channel may be called again (paused or breaker open); 0: now."""

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from infrastructure.channels.gateway import Tally
+
 
 @dataclass(frozen=True)
 class GatePolicy:
@@ -87,6 +89,10 @@ class LimitsBackend(Protocol):
     def breaker(self, key: str, policy: GatePolicy) -> Breaker: ...
 
     def lock(self, key: str, hold: float) -> DrainLock: ...
+
+    def tally(self, key: str) -> Tally:
+        """Counts whose names are under `key`, kept as long as each asks."""
+        ...
 
 
 def call_interval(rate: float) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from infrastructure.channels.gateway import LocalTally
 from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
 
 
@@ -33,6 +34,7 @@ class MemoryLimits:
         self.next_at: dict[str, float] = defaultdict(float)  # key → the next turn's time
         self.breaking: dict[str, _Breaking] = defaultdict(_Breaking)
         self.held_until: dict[str, float] = defaultdict(float)  # key → when a drain frees it
+        self.tallies: dict[str, LocalTally] = {}
 
     def limiter(self, key: str, interval: float) -> MemoryLimiter:
         return MemoryLimiter(self, key, interval)
@@ -42,6 +44,10 @@ class MemoryLimits:
 
     def lock(self, key: str, hold: float) -> MemoryDrainLock:
         return MemoryDrainLock(self, key, hold)
+
+    def tally(self, key: str) -> LocalTally:
+        with self.guard:
+            return self.tallies.setdefault(key, LocalTally())
 
 
 class MemoryLimiter:

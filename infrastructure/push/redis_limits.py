@@ -9,7 +9,7 @@ nearly whole, and evenly: at a channel's limit, an event waits half an interval 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import cast
 
@@ -48,6 +48,29 @@ class RedisLimits:
 
     def lock(self, key: str, hold: float) -> RedisDrainLock:
         return RedisDrainLock(self.client, key, hold)
+
+    def tally(self, key: str) -> RedisTally:
+        return RedisTally(self.client, key)
+
+
+class RedisTally:
+    """Counts under `key:<name>`, each expiring `ttl` seconds after its first count."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self._redis, self._key = client, key
+
+    def counts(self, names: Sequence[str]) -> list[int]:
+        if not names:
+            return []
+        found = cast(list[bytes | None], self._redis.mget([f"{self._key}:{n}" for n in names]))
+        return [int(value or 0) for value in found]
+
+    def add(self, names: Sequence[str], ttl: float) -> None:
+        with self._redis.pipeline() as pipe:
+            for name in names:
+                pipe.incr(f"{self._key}:{name}")
+                pipe.expire(f"{self._key}:{name}", max(1, int(ttl)), nx=True)
+            pipe.execute()
 
 
 class RedisLimiter:

@@ -166,3 +166,20 @@ def test_a_gate_reports_its_breaker(limits: LimitsBackend):
     state = gate.state()
     assert (state["breaker"], state["failures_in_a_row"]) == ("open", 0)
     assert 0.9 < state["closed_for_seconds"] <= 1.0
+
+
+def test_a_tally_counts_under_each_name_for_every_gate_of_the_channel_until_it_expires(limits):
+    policy = GatePolicy()
+    channel = f"tally-{uuid.uuid4().hex[:8]}"
+    first = ChannelGate(limits, channel, policy).tally("revisions")
+    second = ChannelGate(limits, channel, policy).tally("revisions")
+    other = ChannelGate(limits, channel + "-other", policy).tally("revisions")
+    first.add(["listing-1", "listing-2"], ttl=1)
+    second.add(["listing-1"], ttl=1)
+    assert first.counts(["listing-1", "listing-2", "listing-3"]) == [2, 1, 0]
+    assert second.counts(["listing-1"]) == [2]
+    assert other.counts(["listing-1"]) == [0]
+    time.sleep(1.5)  # the first count's ttl is over: the name counts afresh
+    assert first.counts(["listing-1"]) == [0]
+    first.add(["listing-1"], ttl=60)
+    assert second.counts(["listing-1"]) == [1]
