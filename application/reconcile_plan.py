@@ -1,5 +1,6 @@
 """What reconciliation does when, decided without I/O: which scheduled runs of a channel are due
-(`due_runs`), and the steps a run is worked in (`plan`), one Dramatiq message each.
+(`due_runs`), and the steps a run is worked in (`plan`, `step_at`), one Dramatiq message each:
+a catalogue's read is one step per page of the channel's API, as many as the catalogue has.
 
 A schedule's runs fall in fixed slots of its period, shifted per channel, so every process that
 asks what is due at the same time names the same slot (the run table keeps one row per slot),
@@ -95,3 +96,18 @@ def plan(what: What, skus: Sequence[str] | None, per_step: int = SKUS_PER_STEP) 
     ordered = sorted(set(skus))
     batches = [tuple(ordered[i : i + per_step]) for i in range(0, len(ordered), per_step)]
     return [*steps, *(Step("levels", batch) for batch in batches)]
+
+
+def step_at(what: What, skus: Sequence[str] | None, index: int) -> Step | None:
+    """The run's step `index`: its plan's, or past the plan of a run reading the catalogue, a
+    later page of it (a page's step adds the next page's); None past a plan of named SKUs."""
+    steps = plan(what, skus)
+    if index < len(steps):
+        return steps[index]
+    return Step("levels") if skus is None and what != "orders" else None
+
+
+def last_planned(what: What, skus: Sequence[str] | None, index: int) -> bool:
+    """Whether step `index` is the plan's last or past it (a catalogue's later page): the step
+    that judges the run's remaining readings once it has no more to read."""
+    return index >= len(plan(what, skus)) - 1

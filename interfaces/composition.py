@@ -42,7 +42,7 @@ from infrastructure.push.service import GatewayFactory, Propagation
 from infrastructure.push.service import build_propagation as build_push_service
 from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
 from infrastructure.reconcile.actors import RunQueue
-from infrastructure.reconcile.levels import LevelChecks
+from infrastructure.reconcile.level_steps import LevelChecks
 from infrastructure.reconcile.runs import RunStore
 from infrastructure.reconcile.service import Reconciliation
 from infrastructure.reconcile.steps import ChannelSteps

@@ -85,6 +85,16 @@ class LevelReading:
 
 
 @dataclass(frozen=True)
+class LevelPage:
+    """One page of a channel's catalogue (`ChannelKind.read_page`): its readings, and the
+    cursor of the page after it (None: the catalogue ends here). A cursor is the kind's own
+    text, stored with the run between messages, so a run resumes at the page it was on."""
+
+    readings: list[LevelReading]
+    next: str | None
+
+
+@dataclass(frozen=True)
 class Ping:
     """A verified (or harmless, unsigned) hand-shake to answer 200 without storing anything."""
 

@@ -12,6 +12,7 @@ from application.intake import Delivery, Translation
 from infrastructure.channels.base import (
     ChannelReads,
     Lane,
+    LevelPage,
     LevelReading,
     PolledOrder,
     SignedRequest,
@@ -42,6 +43,9 @@ class ChannelKind(Generic[C]):
             channel's SKUs, built by `api_for`): of the given SKUs (ours), or of every SKU it
             lists when given None, paged with the largest page its API allows; None for a kind
             whose levels invsync does not read (reconciliation skips it).
+        read_page: one page of the catalogue `read_levels(None)` reads, from a cursor (None:
+            the first page) to the next: a run reads its catalogue one message per page
+            through it. None: a kind without one reads its whole catalogue in one message.
         list_orders: the orders the channel modified from `since` to `until`, oldest first,
             paged within the channel's rate limit, read through the gateway `gateway` builds
             (or its client); None for a kind whose orders invsync cannot list.
@@ -64,6 +68,7 @@ class ChannelKind(Generic[C]):
     list_orders: Callable[[C, Any, datetime, datetime], Iterable[PolledOrder]] | None = None
     challenge: Callable[[C, Mapping[str, str]], Mapping[str, Any]] | None = None
     success_status: int = 200
+    read_page: Callable[[C, Any, str | None], LevelPage] | None = None
 
     @property
     def name(self) -> str:

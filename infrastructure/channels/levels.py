@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
-from infrastructure.channels.base import LevelReading
+from infrastructure.channels.base import LevelPage, LevelReading
 from infrastructure.channels.config import ChannelConfig
 
 Read = Callable[[Sequence[str]], Mapping[str, int | None]]
@@ -23,6 +23,18 @@ def read_named(
         shown = read(theirs[start : start + page])
         read_at = datetime.now(UTC)
         yield from readings(channel, shown.items(), read_at)
+
+
+def paged(read_page: Callable[[str | None], LevelPage]) -> Iterator[LevelReading]:
+    """Every reading of a catalogue read a page at a time by `read_page` (from a cursor to the
+    next: `ChannelKind.read_page`), the first page first."""
+    cursor: str | None = None
+    while True:
+        page = read_page(cursor)
+        yield from page.readings
+        if page.next is None:
+            return
+        cursor = page.next
 
 
 def readings(

@@ -1,26 +1,27 @@
 """The Dramatiq actor that works reconciliation runs, one step per message (`reconcile_step`
-with a run id and a step number, on the `reconcile` queue): an orders poll, or the levels of a
-batch of SKUs. A step is claimed under a lease, renewed while it runs, and counted only if the
-run is still at it, so a message delivered twice, or retried after its work was recorded,
-changes nothing; a worker killed mid-step leaves the run to another once its lease is over; a
-step that fails is retried by Dramatiq until the run gives up on it (`runs.MAX_ATTEMPTS`)."""
+with a run id and a step number, on the `reconcile` queue): an orders poll, the levels of a
+batch of SKUs, or a page of the catalogue. A step is claimed under a lease, renewed while it
+runs, and counted only if the run is still at it, so a message delivered twice, or retried after
+its work was recorded, changes nothing; a worker killed mid-step leaves the run to another once
+its lease is over; a step that fails is retried by Dramatiq until the run gives up on it
+(`runs.MAX_ATTEMPTS`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from application.reconcile_plan import Step, plan
+from application.reconcile_plan import Step, last_planned, step_at
 from domain.errors import InvsyncError
 from infrastructure import metrics
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.periodic import every
 from infrastructure.reconcile import runs
-from infrastructure.reconcile.runs import Counts, Run, RunStore
+from infrastructure.reconcile.runs import Counts, LevelStep, Run, RunStore, Stepped
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,11 @@ ACTOR = "reconcile_step"
 @dataclass(frozen=True)
 class Reconcilers:
     """What the steps do (Seam 1's orders poll and Seam 2's level check, bound to their
-    dependencies), each answering with what it counted."""
+    dependencies), each answering with what it counted (a level step, also where the
+    catalogue's next page starts)."""
 
     poll_orders: Callable[[ChannelConfig], Counts]
-    check_levels: Callable[[ChannelConfig, Sequence[str] | None], Counts]
+    check_levels: Callable[[ChannelConfig, LevelStep], Stepped]
 
 
 class UnknownRunChannel(InvsyncError):
@@ -66,26 +68,28 @@ class StepWorker:
             return None
         try:
             with every(self._lease / 3, lambda: self._renew(run, step), name="reconcile-lease"):
-                counts = self._counts(run, step)
+                stepped = self._stepped(run, step)
         except Exception as error:  # recorded on the run, then retried or given up
             return self._failed(run, step, error)
-        return self._advanced(run, step, counts)
+        return self._advanced(run, step, stepped)
 
     def _renew(self, run: Run, step: int) -> None:
         with self._store.connection() as conn:
             runs.renew(conn, run.id, step, self._lease)
 
-    def _counts(self, run: Run, step: int) -> Counts:
+    def _stepped(self, run: Run, index: int) -> Stepped:
         channel = self._channels.get(run.channel_id)
         if channel is None:
             raise UnknownRunChannel(f"channel {run.channel_id!r} is no longer configured")
-        steps = plan(run.what, run.skus)
-        return self._do(steps[step], channel) if step < len(steps) else Counts()
+        step = step_at(run.what, run.skus, index)
+        return Stepped() if step is None else self._do(run, index, step, channel)
 
-    def _do(self, step: Step, channel: ChannelConfig) -> Counts:
+    def _do(self, run: Run, index: int, step: Step, channel: ChannelConfig) -> Stepped:
         if step.what == "orders":
-            return self._reconcilers.poll_orders(channel)
-        return self._reconcilers.check_levels(channel, step.skus)
+            return Stepped(self._reconcilers.poll_orders(channel))
+        cursor = run.page_cursor if step.skus is None else None
+        last = last_planned(run.what, run.skus, index)
+        return self._reconcilers.check_levels(channel, LevelStep(run.id, step.skus, cursor, last))
 
     def _failed(self, run: Run, step: int, error: Exception) -> Run | None:
         with self._store.connection() as conn:
@@ -96,12 +100,12 @@ class StepWorker:
         count_reconciled(run, Counts(), "failed")
         return None
 
-    def _advanced(self, run: Run, step: int, counts: Counts) -> Run | None:
+    def _advanced(self, run: Run, step: int, stepped: Stepped) -> Run | None:
         with self._store.connection() as conn:
-            after = runs.advance(conn, run.id, step, counts)
+            after = runs.advance(conn, run.id, step, stepped.counts, stepped.next_page)
         if after is None:
             return None
-        count_reconciled(after, counts, after.state)
+        count_reconciled(after, stepped.counts, after.state)
         if after.state == "running":
             self._send(after.id, after.step)
         return after

@@ -7,16 +7,16 @@ resolved at once by invsync. A larger one opens a discrepancy for review, and a 
 more than it should is set back at once (it would oversell); one showing less waits.
 
 The orders poll runs first (the run's steps: `application.reconcile_plan`), so a sale whose
-webhook was lost is in the ledger before its SKU's level is judged; and a batch of readings is
-judged only `settle` seconds after its last one was read, so a sale made just before a reading
-has had its webhook's time to reach the ledger; and a reading within `settle` of a sale or of
-the push's acknowledgement is left unjudged (`domain.drift.judge`'s margin, by default
-`SALE_MARGIN`).
+webhook was lost is in the ledger before its SKU's level is judged; and a reading is judged
+only `settle` seconds after it was read (while later pages are read: `settled`), so a sale made
+just before a reading has had its webhook's time to reach the ledger; and a reading within
+`settle` of a sale or of the push's acknowledgement is left unjudged (`domain.drift.judge`'s
+margin, by default `SALE_MARGIN`). A run judges its readings a page at a time:
+`level_steps.py`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -68,49 +68,6 @@ class LevelsChecked:
         )
 
 
-class LevelChecks:
-    """`check_levels` bound to one process's dependencies (what a run's level step calls):
-    each channel's gateway, built once by `gateway_for` (`api_for` behind the channel's gate;
-    None: it has no API to read), the pool `connect` draws from, and the channels' own sales."""
-
-    def __init__(
-        self,
-        gateway_for: Callable[[ChannelConfig], ChannelGateway | None],
-        connect: Connect,
-        sales: ChannelSales,
-        *,
-        settle: float = SALE_MARGIN.total_seconds(),
-    ) -> None:
-        self._gateway_for, self._connect, self._sales = gateway_for, connect, sales
-        self._settle = settle
-        self._gateways: dict[str, ChannelGateway | None] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, channel: ChannelConfig, skus: Sequence[str] | None) -> LevelsChecked:
-        gateway = self._gateway(channel)
-        if gateway is None:
-            return LevelsChecked()
-        return check_levels(
-            channel,
-            gateway=gateway,
-            connect=self._connect,
-            sales=self._sales,
-            skus=skus,
-            settle=self._settle,
-        )
-
-    def close(self) -> None:
-        for gateway in self._gateways.values():
-            if gateway is not None:
-                gateway.close()
-
-    def _gateway(self, channel: ChannelConfig) -> ChannelGateway | None:
-        with self._lock:
-            if channel.id not in self._gateways:
-                self._gateways[channel.id] = self._gateway_for(channel)
-            return self._gateways[channel.id]
-
-
 def check_levels(
     channel: ChannelConfig,
     *,
@@ -121,18 +78,52 @@ def check_levels(
     settle: float = SALE_MARGIN.total_seconds(),
 ) -> LevelsChecked:
     """Read the levels of `skus` (None: every SKU the channel lists) through `gateway` (the
-    channel's own, in its SKUs: `api_for`), and correct or escalate what drifted.
+    channel's own, in its SKUs: `api_for`) in this process, and correct or escalate what
+    drifted: each batch judged once `settle` seconds passed since it was read, while later ones
+    are read.
 
-    Raises what the kind's `read_levels` raises (`Throttled`, `ChannelUnavailable`, ...): the
-    run's step is retried."""
+    Raises what the kind's `read_levels` raises (`Throttled`, `ChannelUnavailable`, ...)."""
     read = kind_of(channel).read_levels
     if read is None:
         return LevelsChecked()
-    checked = LevelsChecked()
+    checked, waiting = LevelsChecked(), list[LevelReading]()
     for batch in _batches(read(channel, gateway, skus)):
-        _settled(batch, settle)
-        with connect() as conn:
-            checked += _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(batch)
+        ready, waiting = settled([*waiting, *batch], datetime.now(UTC), settle)
+        checked += judged(channel, connect, sales, settle, ready)
+    wait_settled(waiting, settle)
+    checked += judged(channel, connect, sales, settle, waiting)
+    return checked
+
+
+def settled(
+    readings: Sequence[LevelReading], now: datetime, settle: float
+) -> tuple[list[LevelReading], list[LevelReading]]:
+    """`readings` split into those taken `settle` seconds or more before `now` (to judge now)
+    and the rest (to judge later)."""
+    before = now - timedelta(seconds=settle)
+    ready = [reading for reading in readings if reading.read_at <= before]
+    return ready, [reading for reading in readings if reading.read_at > before]
+
+
+def wait_settled(readings: Sequence[LevelReading], settle: float) -> None:
+    """Wait until `settle` seconds have passed since the last of `readings` was taken."""
+    if readings:
+        last = max(reading.read_at for reading in readings)
+        time.sleep(max(0.0, settle - (datetime.now(UTC) - last).total_seconds()))
+
+
+def judged(
+    channel: ChannelConfig,
+    connect: Connect,
+    sales: ChannelSales,
+    settle: float,
+    readings: Sequence[LevelReading],
+) -> LevelsChecked:
+    """Judge `readings` and act on them, in one transaction; count what was found."""
+    if not readings:
+        return LevelsChecked()
+    with connect() as conn:
+        checked = _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(readings)
     if checked.escalated:
         with connect() as conn:
             count_open(conn, channel.id)
@@ -149,14 +140,6 @@ def _batches(readings: Iterable[LevelReading]) -> Iterator[list[LevelReading]]:
     iterator = iter(readings)
     while batch := list(islice(iterator, BATCH)):
         yield batch
-
-
-def _settled(batch: Sequence[LevelReading], settle: float) -> None:
-    """Wait until `settle` seconds have passed since the batch's last reading."""
-    last = max(reading.read_at for reading in batch)
-    wait = settle - (datetime.now(UTC) - last).total_seconds()
-    if wait > 0:
-        time.sleep(wait)
 
 
 class _Judge:

@@ -5,7 +5,9 @@ A run is asked for by `request_check` (the API, the CLI, a trigger such as a sta
 compare-and-set) or made for a schedule's slot (`schedule`: one row per slot however many
 schedulers ask). Its steps (`application.reconcile_plan.plan`) are worked one message each: a
 worker `claim`s the run's next step under a lease, then `advance`s it with what the step counted,
-only if the run is still at that step, so a message delivered twice counts once. A run whose
+only if the run is still at that step, so a message delivered twice counts once. A catalogue is
+read a page a step: each page's step records where the next starts (`page_cursor`) and adds
+the step that reads it. A run whose
 message was lost, or whose worker died (its lease over), is handed out again by `to_send`.
 """
 
@@ -67,10 +69,31 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    page_cursor: str | None  # where its catalogue's next page starts (None: the first)
 
     @property
     def counts(self) -> Counts:
         return Counts(*(getattr(self, f.name) for f in fields(Counts)))
+
+
+@dataclass(frozen=True)
+class LevelStep:
+    """What a run's level step reads: the levels of `skus`, or (None) the page of the catalogue
+    at `cursor`; `last` when no planned step follows it (its readings are judged before it
+    ends, unless the catalogue has a next page)."""
+
+    run_id: int
+    skus: tuple[str, ...] | None
+    cursor: str | None
+    last: bool
+
+
+@dataclass(frozen=True)
+class Stepped:
+    """What a step counted, and where the catalogue's next page starts (None: no next page)."""
+
+    counts: Counts = Counts()
+    next_page: str | None = None
 
 
 _COLUMNS = ", ".join(f.name for f in fields(Run))
@@ -174,19 +197,36 @@ def renew(conn: Connection[Any], run_id: int, step: int, lease: float = LEASE_SE
     )
 
 
-def advance(conn: Connection[Any], run_id: int, step: int, counts: Counts) -> Run | None:
+def advance(
+    conn: Connection[Any], run_id: int, step: int, counts: Counts, next_page: str | None = None
+) -> Run | None:
     """Add what `step` counted and move the run to its next step (done after its last), freeing
-    its lease; None when the run was no longer at `step` (the step was counted already)."""
+    its lease; a `next_page` of the catalogue adds a step to read it. None when the run was no
+    longer at `step` (the step was counted already)."""
     added = ", ".join(f"{name} = {name} + %({name})s" for name in _COUNTS)
     with conn.cursor(row_factory=class_row(Run)) as curs:
         return curs.execute(
             f"UPDATE reconcile_runs SET {added}, step = step + 1, attempts = 0, "
             "claimed_until = NULL, sent_at = now(), error = NULL, "
-            "state = CASE WHEN step + 1 >= steps THEN 'done' ELSE 'running' END, "
-            "finished_at = CASE WHEN step + 1 >= steps THEN now() END "
+            "steps = steps + %(more)s, page_cursor = coalesce(%(page)s, page_cursor), "
+            "state = CASE WHEN step + 1 >= steps + %(more)s THEN 'done' ELSE 'running' END, "
+            "finished_at = CASE WHEN step + 1 >= steps + %(more)s THEN now() END "
             f"WHERE id = %(id)s AND step = %(step)s AND state = 'running' RETURNING {_COLUMNS}",
-            {**{name: getattr(counts, name) for name in _COUNTS}, "id": run_id, "step": step},
-        ).fetchone()
+            {**_counted(counts), "id": run_id, "step": step, "page": next_page,
+             "more": int(next_page is not None)},
+        ).fetchone()  # fmt: skip
+
+
+def add_counts(conn: Connection[Any], run_id: int, counts: Counts) -> None:
+    """Add `counts` to the run's, in the caller's transaction (the one that judged them)."""
+    added = ", ".join(f"{name} = {name} + %({name})s" for name in _COUNTS)
+    conn.execute(
+        f"UPDATE reconcile_runs SET {added} WHERE id = %(id)s", {**_counted(counts), "id": run_id}
+    )
+
+
+def _counted(counts: Counts) -> dict[str, int]:
+    return {name: getattr(counts, name) for name in _COUNTS}
 
 
 def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:

@@ -15,9 +15,9 @@ from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.kinds import api_for, kind_of
 from infrastructure.inbox import Stored
 from infrastructure.reconcile.actors import Reconcilers
-from infrastructure.reconcile.levels import LevelChecks
+from infrastructure.reconcile.level_steps import LevelChecks
 from infrastructure.reconcile.orders import poll_orders
-from infrastructure.reconcile.runs import Counts
+from infrastructure.reconcile.runs import Counts, LevelStep, Stepped
 
 
 class ChannelSteps:
@@ -54,12 +54,9 @@ class ChannelSteps:
         )
         return Counts(orders_found=polled.found, orders_applied=polled.stored)
 
-    def check_levels(self, channel: ChannelConfig, skus: Sequence[str] | None) -> Counts:
-        """Read the levels of `skus` (None: every SKU the channel lists) and act on drift."""
-        checked = self._levels(channel, skus)
-        return Counts(
-            skus_read=checked.read, corrected=checked.corrected, escalated=checked.escalated
-        )
+    def check_levels(self, channel: ChannelConfig, step: LevelStep) -> Stepped:
+        """Read the step's page of levels, and act on the drift of those that settled."""
+        return self._levels(channel, step)
 
     def gateway(self, channel: ChannelConfig) -> Any:
         """The channel's gateway, in its own SKUs, built once behind its gate (None: it has no

@@ -18,7 +18,7 @@ from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.queue import CONSUMER_POLL_MS, make_broker
 from infrastructure.reconcile.actors import Reconcilers, RunQueue
-from infrastructure.reconcile.runs import Counts, RunStore
+from infrastructure.reconcile.runs import Counts, LevelStep, RunStore, Stepped
 from infrastructure.reconcile.service import Reconciliation
 
 
@@ -37,11 +37,14 @@ def reconciled_channel(channel_id: str | None = None, **reconcile: object) -> Ch
 @dataclass
 class CountingSteps:
     """Steps that count what they were asked: each orders poll finds `orders` and applies one,
-    each level check reads its SKUs (`catalogue` when it names none) and corrects one. A step
-    takes `seconds`, and raises `fail_with` while `failures` lasts."""
+    each level check reads its SKUs (`catalogue` a page when it names none, in `pages` pages
+    whose cursors are their numbers, listed in `pages_read`) and corrects one. A step takes
+    `seconds`, and raises `fail_with` while `failures` lasts."""
 
     orders: int = 2
     catalogue: int = 10
+    pages: int = 1
+    pages_read: list[int] = field(default_factory=list)
     failures: int = 0
     seconds: float = 0.0  # each step takes this long
     fail_with: BaseException = field(default_factory=lambda: ConnectionError("channel down"))
@@ -55,10 +58,14 @@ class CountingSteps:
         self._count(channel.id, "orders")
         return Counts(orders_found=self.orders, orders_applied=1)
 
-    def check_levels(self, channel: ChannelConfig, skus: Sequence[str] | None) -> Counts:
+    def check_levels(self, channel: ChannelConfig, step: LevelStep) -> Stepped:
         self._count(channel.id, "levels")
-        read = self.catalogue if skus is None else len(skus)
-        return Counts(skus_read=read, corrected=1)
+        if step.skus is not None:
+            return Stepped(Counts(skus_read=len(step.skus), corrected=1))
+        page = int(step.cursor or 0)
+        self.pages_read.append(page)
+        more = str(page + 1) if page + 1 < self.pages else None
+        return Stepped(Counts(skus_read=self.catalogue, corrected=1), more)
 
     def _count(self, channel_id: str, what: str) -> None:
         time.sleep(self.seconds)

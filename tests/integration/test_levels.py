@@ -35,8 +35,11 @@ from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import PushConfig
-from infrastructure.reconcile.levels import LevelChecks, LevelsChecked, check_levels
+from infrastructure.reconcile import runs
+from infrastructure.reconcile.level_steps import LevelChecks
+from infrastructure.reconcile.levels import LevelsChecked, check_levels
 from infrastructure.reconcile.review import Review
+from infrastructure.reconcile.runs import Counts, LevelStep, Stepped
 from interfaces.composition import running_propagation
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
@@ -224,11 +227,18 @@ def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(re
     sku = reconciled.stocked(20)
     reconciled.shop.edit(sku, 19)
     sales = TimeTravel(reconciled.ledger).channel_sales
+    with reconciled.connect() as conn:
+        run_id = runs.request_check(conn, CHANNEL, [sku])
     checks = LevelChecks(lambda c: api_for(c, UNGATED), reconciled.connect, sales, settle=0)
     try:
-        assert checks(reconciled.shop.channel, [sku]) == LevelsChecked(read=1, corrected=1)
+        step = LevelStep(run_id, (sku,), None, last=True)
+        assert checks(reconciled.shop.channel, step) == Stepped()
     finally:
         checks.close()
+    with reconciled.connect() as conn:
+        run = runs.get(conn, run_id)
+    assert run is not None
+    assert run.counts == Counts(skus_read=1, corrected=1)
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 

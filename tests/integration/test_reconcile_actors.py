@@ -86,6 +86,39 @@ def test_a_worker_killed_mid_step_leaves_the_run_to_the_next_once_its_lease_is_o
     assert steps.calls == {(shop.id, "orders"): 1, (shop.id, "levels"): 1}
 
 
+def test_a_catalogue_is_read_a_page_a_message_each_step_adding_the_next(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps(pages=4)
+    with reconciliation(database_url, redis_url, [shop]) as runs, working(runs, steps):
+        run = finished(runs, runs.request_check(shop.id, None, what="both"))
+
+    assert (run.state, run.step, run.steps) == ("done", 5, 5)  # the orders poll, four pages
+    assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=40, corrected=4)
+    assert steps.pages_read == [0, 1, 2, 3]
+
+
+def test_a_catalogue_read_resumes_at_the_page_its_killed_worker_was_on(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps(pages=5)
+    with reconciliation(database_url, redis_url, [shop]) as runs:
+        run_id = runs.request_check(shop.id, None, what="both")
+        worker = runs.serve(steps.reconcilers(), lease=0.5)
+        for step in range(3):  # the orders poll, pages 0 and 1
+            worker.work(run_id, step)
+        steps.failures, steps.fail_with = 1, SystemExit(9)  # dies reading page 2
+        with pytest.raises(SystemExit):
+            worker.work(run_id, 3)
+        time.sleep(0.6)  # its lease is over
+        assert runs.scheduler(resend_after=0).resend() == [run_id]
+
+        with working(runs, steps):  # the first message and the one re-sent: each page once
+            run = finished(runs, run_id)
+
+    assert steps.pages_read == [0, 1, 2, 3, 4]
+    assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=50, corrected=5)
+    assert (run.state, run.step, run.steps) == ("done", 6, 6)
+
+
 def test_a_step_longer_than_its_lease_keeps_it_while_its_worker_lives(database_url, redis_url):
     shop = reconciled_channel()
     slow = CountingSteps(seconds=1.0)

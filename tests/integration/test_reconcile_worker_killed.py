@@ -1,5 +1,6 @@
 """`invsync worker` reconciles on its own schedule, and a worker killed in the middle of a
-catalogue read leaves the run to the next worker, which finishes it counting each SKU once."""
+catalogue read leaves the run to the next worker, which resumes it at the page the first was on
+and finishes it counting each SKU once."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.integration.intake_fixtures import wait_until
 
 PRODUCTS = 1000  # 10 pages at 2 calls a second: a read of some seconds
+PAGES = PRODUCTS // 100
 
 
 def _catalogue_run(database_url: str, channel_id: str) -> tuple[str, int, int] | None:
@@ -79,4 +81,6 @@ def test_a_worker_killed_mid_run_leaves_it_to_the_next_which_finishes_it_once(
     woo.close()
 
     state, read, step = _catalogue_run(database_url, channel_id)
-    assert (state, read, step) == ("done", PRODUCTS, 2)  # the orders poll, then the read
+    assert (state, read, step) == ("done", PRODUCTS, 1 + PAGES)  # the orders poll, each page
+    # The second worker resumed at the page the first was reading, not from the first page.
+    assert woo.log.count("products.list") <= PAGES + 1

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.reconcile_plan import Step, cadences, covering, due_runs, plan, slot_start
+from application.reconcile_plan import (
+    Step,
+    cadences,
+    covering,
+    due_runs,
+    last_planned,
+    plan,
+    slot_start,
+    step_at,
+)
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -90,3 +99,20 @@ def test_an_open_catalogue_run_makes_a_run_of_the_active_skus_needless():
     assert covering("active") == ("active", "catalog")
     assert covering("catalog") == ("catalog",)
     assert covering("orders") == ("orders",)
+
+
+def test_a_catalogue_run_reads_a_page_at_every_step_past_its_plan():
+    assert [step_at("both", None, i) for i in range(4)] == [
+        Step("orders"),
+        Step("levels"),
+        Step("levels"),
+        Step("levels"),
+    ]
+    assert [last_planned("both", None, i) for i in range(3)] == [False, True, True]
+
+
+def test_a_run_of_named_skus_has_no_step_past_its_plan():
+    assert step_at("levels", ["a", "b"], 0) == Step("levels", ("a", "b"))
+    assert step_at("levels", ["a", "b"], 1) is None
+    assert step_at("orders", None, 1) is None
+    assert [last_planned("both", ["a"], i) for i in range(2)] == [False, True]

@@ -38,5 +38,6 @@ AMAZON = ChannelKind(
     acknowledge=translator.acknowledge,
     blocking=True,  # the first message of a certificate fetches it over the network
     read_levels=level_reading.read_levels,
+    read_page=level_reading.read_page,
     list_orders=order_listing.list_orders,
 )

@@ -7,7 +7,8 @@ Named SKUs go 20 to a search by their identifiers; a SKU with a comma (it would 
 is read alone with `getListingsItem`. Every SKU the seller lists (None) is paged in the order the
 listings were created; a search pages through 1,000 listings at most (the Listings Items model's
 note), so each next thousand starts at the newest creation seen (`createdAfter`), re-reading only
-the listings created at that instant.
+the listings created at that instant. `read_page` reads one search at a time, its cursor saying
+where in which thousand it is.
 
 A SKU the seller does not list, or whose listing shows no merchant-fulfilled quantity, gives no
 reading: its stock is not the seller's to ship.
@@ -20,12 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import BaseModel
+
 from infrastructure.channels.amazon.client import objects
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.listings import LISTINGS, merchant_fulfilled
-from infrastructure.channels.base import LevelReading
+from infrastructure.channels.base import LevelPage, LevelReading
 from infrastructure.channels.gateway import ChannelError
+from infrastructure.channels.levels import paged
 
 SEARCH_PAGE = 20  # the most listings one search answers, and SKU identifiers it takes
 PAGED_AT_MOST = 1000  # listings one search can be paged through, whatever it finds
@@ -49,8 +53,15 @@ def read_levels(
         ChannelError: SP-API refused a read, or more than 1,000 listings share one creation time.
         ChannelUnavailable, ChannelAuthFailed: as the gateway's reads.
     """
-    found = _catalogue(channel, gateway) if skus is None else _named(channel, gateway, skus)
-    for item, read_at in found:
+    if skus is None:
+        return paged(lambda cursor: read_page(channel, gateway, cursor))
+    return _named_readings(channel, gateway, skus)
+
+
+def _named_readings(
+    channel: AmazonConfig, gateway: AmazonGateway, skus: Sequence[str]
+) -> Iterator[LevelReading]:
+    for item, read_at in _named(channel, gateway, skus):
         reading = _reading(channel, item, read_at)
         if reading is not None:
             yield reading
@@ -68,36 +79,68 @@ def _named(channel: AmazonConfig, gateway: AmazonGateway, skus: Sequence[str]) -
             yield from _listing(channel, gateway, sku)
 
 
-def _catalogue(channel: AmazonConfig, gateway: AmazonGateway) -> Iterator[Found]:
-    """Every listing once, a thousand at a time (see the module's docstring)."""
-    seen: set[object] = set()
+def read_page(channel: AmazonConfig, gateway: AmazonGateway, cursor: str | None) -> LevelPage:
+    """One search of the catalogue from `cursor` (None: the oldest listings), 20 listings.
+
+    Raises what `read_levels` raises, and `ValueError` for a cursor it did not make."""
+    at = _Cursor.model_validate_json(cursor) if cursor else _Cursor()
+    criteria = {
+        **_CATALOGUE,
+        **({"createdAfter": at.after} if at.after else {}),
+        **({"pageToken": at.token} if at.token else {}),
+    }
+    answer, read_at = _search(channel, gateway, criteria)
+    items = list(objects(answer.get("items")))
+    fresh = [item for item in items if item.get("sku") not in at.skip]
+    shown = [found for item in fresh if (found := _reading(channel, item, read_at)) is not None]
+    token = (answer.get("pagination") or {}).get("nextToken")
+    return LevelPage(shown, _next(channel, _seen(at, items), token))
+
+
+class _Cursor(BaseModel):
+    """Where a catalogue read is (see the module's docstring): the search of the listings
+    created at or after `after`, at its page `token`, having paged `count` listings; the
+    newest creation time it paged and the SKUs created then; and the SKUs created at `after`
+    that the search before read already."""
+
     after: str | None = None
-    while True:
-        window = list(_window(channel, gateway, after))
-        yield from ((item, at) for item, at in window if item.get("sku") not in seen)
-        seen.update(item.get("sku") for item, _ in window)
-        if len(window) < PAGED_AT_MOST:
-            return
-        newest = _created(window[-1][0])
-        if newest == after:
-            raise ChannelError(
-                f"more than {PAGED_AT_MOST} of {channel.id}'s listings were created at {after}: "
-                "searchListingsItems cannot page past them; read them by SKU instead"
-            )
-        after = newest
+    token: str | None = None
+    count: int = 0
+    newest: str | None = None
+    at_newest: list[str] = []
+    skip: list[str] = []
 
 
-def _window(channel: AmazonConfig, gateway: AmazonGateway, after: str | None) -> Iterator[Found]:
-    """The listings created at or after `after`, oldest first, as far as a search pages."""
-    criteria = {**_CATALOGUE, **({"createdAfter": after} if after else {})}
-    token: object = None
-    while True:
-        page = {**criteria, "pageToken": token} if isinstance(token, str) and token else criteria
-        answer, read_at = _search(channel, gateway, page)
-        yield from ((item, read_at) for item in objects(answer.get("items")))
-        token = (answer.get("pagination") or {}).get("nextToken")
-        if not isinstance(token, str) or not token:
-            return
+def _seen(at: _Cursor, items: list[dict[str, Any]]) -> _Cursor:
+    newest, at_newest = at.newest, list(at.at_newest)
+    for item in items:
+        created = _creation(item)
+        if created != newest:
+            newest, at_newest = created, []
+        at_newest.append(str(item.get("sku")))
+    update = {"count": at.count + len(items), "newest": newest, "at_newest": at_newest}
+    return at.model_copy(update=update)
+
+
+def _next(channel: AmazonConfig, at: _Cursor, token: object) -> str | None:
+    """The next search's cursor: the search's next page, else the next thousand's first page
+    (None: the catalogue ends).
+
+    Raises:
+        ChannelError: a thousand listings share one creation time, or one has none.
+    """
+    if isinstance(token, str) and token:
+        return at.model_copy(update={"token": token}).model_dump_json()
+    if at.count < PAGED_AT_MOST:
+        return None
+    if at.newest is None:
+        raise ChannelError("SP-API answered a listing without its creation date")
+    if at.newest == at.after:
+        raise ChannelError(
+            f"more than {PAGED_AT_MOST} of {channel.id}'s listings were created at {at.after}: "
+            "searchListingsItems cannot page past them; read them by SKU instead"
+        )
+    return _Cursor(after=at.newest, skip=at.at_newest).model_dump_json()
 
 
 def _search(
@@ -131,13 +174,9 @@ def _reading(
     return LevelReading(channel.our_sku(sku), quantity, read_at)
 
 
-def _created(item: Mapping[str, Any]) -> str:
-    """When the listing was created, as its summary says.
-
-    Raises:
-        ChannelError: the item has no summary with a creation date.
-    """
+def _creation(item: Mapping[str, Any]) -> str | None:
+    """When the listing was created, as its summary says (None: it does not say)."""
     for summary in objects(item.get("summaries")):
         if isinstance(summary.get("createdDate"), str):
             return str(summary["createdDate"])
-    raise ChannelError(f"SP-API answered a listing without its creation date: {item.get('sku')}")
+    return None
