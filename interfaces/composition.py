@@ -286,11 +286,12 @@ def build_reconciliation(
 
 
 def read_gates(client: redis.Redis, namespace: str) -> Callable[[ChannelConfig], Gate]:
-    """Each channel's gate for reads: the same rate limit its pushes take turns of."""
+    """Each channel's gate for reads: the same rate limit its pushes take turns of, yielding
+    each turn a push is waiting for (pushes keep priority)."""
 
     def gate(channel: ChannelConfig) -> Gate:
         policy = GatePolicy(rate=channel.push.rate_per_second)
-        return ChannelGate(RedisLimits(client), channel.id, policy, namespace)
+        return ChannelGate(RedisLimits(client), channel.id, policy, namespace, yields=True)
 
     return gate
 

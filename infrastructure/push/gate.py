@@ -23,13 +23,21 @@ __all__ = ["ChannelGate", "GatePolicy", "OperationTurns"]
 
 class OperationTurns:
     """`Turns`: a limiter per operation the channel limits apart, at these `rates` (calls a
-    second), and `channel`'s own for `CHANNEL_CALL`."""
+    second), and `channel`'s own for `CHANNEL_CALL`; each `yields` to pushes if asked."""
 
     def __init__(
-        self, limits: LimitsBackend, key: str, rates: Mapping[str, float], channel: Limiter
+        self,
+        limits: LimitsBackend,
+        key: str,
+        rates: Mapping[str, float],
+        channel: Limiter,
+        *,
+        yields: bool = False,
     ) -> None:
         self._limiters = {
-            operation: limits.limiter(f"{key}:op:{operation}", operation_interval(rate))
+            operation: limits.limiter(
+                f"{key}:op:{operation}", operation_interval(rate), yields=yields
+            )
             for operation, rate in rates.items()
         }
         self._limiters[CHANNEL_CALL] = channel
@@ -40,7 +48,9 @@ class OperationTurns:
 
 
 class ChannelGate:
-    """One channel's limits, under `namespace:push:channel_id` in `limits`."""
+    """One channel's limits, under `namespace:push:channel_id` in `limits`. A gate that
+    `yields` (reconciliation's reads) takes turns of the same rate as the channel's pushes, but
+    only while no push is waiting for one: pushes keep priority (`limits.turn`)."""
 
     def __init__(
         self,
@@ -48,10 +58,13 @@ class ChannelGate:
         channel_id: str,
         policy: GatePolicy,
         namespace: str = "invsync",
+        *,
+        yields: bool = False,
     ) -> None:
-        self.channel_id, self.policy = channel_id, policy
+        self.channel_id, self.policy, self._yields = channel_id, policy, yields
         self._limits, self._key = limits, f"{namespace}:push:{channel_id}"
-        self._calls = limits.limiter(f"{self._key}:rate", call_interval(policy.rate))
+        interval = call_interval(policy.rate)
+        self._calls = limits.limiter(f"{self._key}:rate", interval, yields=yields)
         self._breaker = limits.breaker(self._key, policy)
         self._lock = limits.lock(f"{self._key}:drain", policy.hold)
 
@@ -69,7 +82,7 @@ class ChannelGate:
 
     def turns(self, rates: Mapping[str, float]) -> OperationTurns:
         """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
-        return OperationTurns(self._limits, self._key, rates, self._calls)
+        return OperationTurns(self._limits, self._key, rates, self._calls, yields=self._yields)
 
     def tally(self, name: str) -> Tally:
         """The channel's counts under `name`, shared by every worker."""

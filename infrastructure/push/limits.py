@@ -84,7 +84,10 @@ class DrainLock(Protocol):
 class LimitsBackend(Protocol):
     """Where a gate's limits live; the same key names the same limit in every gate built."""
 
-    def limiter(self, key: str, interval: float) -> Limiter: ...
+    def limiter(self, key: str, interval: float, *, yields: bool = False) -> Limiter:
+        """The limiter under `key`; one that `yields` takes a turn only while no call of a
+        limiter that does not is waiting for one (`turn`)."""
+        ...
 
     def breaker(self, key: str, policy: GatePolicy) -> Breaker: ...
 
@@ -107,6 +110,30 @@ def operation_interval(rate: float) -> float:
     """The spacing of an operation the channel limits apart, at 80 % of its documented `rate`
     (the channel counts tokens by its own clock, which is not ours to the millisecond)."""
     return 1 / (0.8 * rate)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A limiter's answer to a call (`turn`): `wait` seconds until it may ask again (0: it
+    goes now), the time of the next turn after it, and until when calls that yield hold off."""
+
+    wait: float
+    next_at: float
+    held_until: float
+
+
+def turn(now: float, next_at: float, held_until: float, interval: float, *, yields: bool) -> Turn:
+    """Whether a call may go at `now` under a limiter whose next turn is at `next_at`, calls a
+    turn per `interval`. Pushes keep priority over reconciliation's reads within a channel's
+    one budget: a call that does not yield (a push) and must wait holds the calls that do (reads)
+    off until just after the turn it waits for, and frees them once it takes a turn; a call that
+    yields goes only when no such hold is on, so a waiting push takes the next turn, not a read."""
+    if yields and now < held_until:
+        return Turn(held_until - now, next_at, held_until)
+    if now < next_at:
+        hold = held_until if yields else max(held_until, next_at + interval)
+        return Turn(next_at - now, next_at, hold)
+    return Turn(0.0, now + interval, held_until if yields else 0.0)
 
 
 def cooldown(policy: GatePolicy, trips: int) -> float:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from infrastructure.channels.gateway import LocalTally
-from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
+from infrastructure.push.limits import GatePolicy, cooldown, turn, wait_for_turn
 
 
 @dataclass
@@ -32,12 +32,13 @@ class MemoryLimits:
     def __init__(self) -> None:
         self.guard = threading.Lock()
         self.next_at: dict[str, float] = defaultdict(float)  # key → the next turn's time
+        self.holds: dict[str, float] = defaultdict(float)  # key → until when reads hold off
         self.breaking: dict[str, _Breaking] = defaultdict(_Breaking)
         self.held_until: dict[str, float] = defaultdict(float)  # key → when a drain frees it
         self.tallies: dict[str, LocalTally] = {}
 
-    def limiter(self, key: str, interval: float) -> MemoryLimiter:
-        return MemoryLimiter(self, key, interval)
+    def limiter(self, key: str, interval: float, *, yields: bool = False) -> MemoryLimiter:
+        return MemoryLimiter(self, key, interval, yields=yields)
 
     def breaker(self, key: str, policy: GatePolicy) -> MemoryBreaker:
         return MemoryBreaker(self, key, policy)
@@ -51,19 +52,21 @@ class MemoryLimits:
 
 
 class MemoryLimiter:
-    def __init__(self, limits: MemoryLimits, key: str, interval: float) -> None:
-        self._limits, self._key, self._interval = limits, key, interval
+    def __init__(self, limits: MemoryLimits, key: str, interval: float, *, yields: bool) -> None:
+        self._limits, self._key, self._interval, self._yields = limits, key, interval, yields
 
     def take(self, wait: float) -> bool:
         return wait_for_turn(self._try, wait)
 
     def _try(self) -> float:
-        with self._limits.guard:
-            now, next_at = time.monotonic(), self._limits.next_at[self._key]
-            if now < next_at:
-                return next_at - now
-            self._limits.next_at[self._key] = now + self._interval
-            return 0.0
+        limits, key = self._limits, self._key
+        with limits.guard:
+            now = time.monotonic()
+            answer = turn(
+                now, limits.next_at[key], limits.holds[key], self._interval, yields=self._yields
+            )
+            limits.next_at[key], limits.holds[key] = answer.next_at, answer.held_until
+            return answer.wait
 
 
 class MemoryBreaker:

@@ -19,17 +19,29 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
 
-# KEYS[1]: the theoretical arrival time (ms) of the next call. ARGV[1]: the interval (ms).
-# Returns 0 when the call may go now (and books the next slot), else the ms to wait.
+# `limits.turn` in Redis. KEYS[1]: the theoretical arrival time (ms) of the next call; KEYS[2]:
+# until when calls that yield hold off. ARGV[1]: the interval (ms); ARGV[2]: '1' if the call
+# yields. Returns 0 when the call may go now (and books the next slot), else the ms to wait.
 _TAKE = """
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local next_at = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+local interval = tonumber(ARGV[1])
+local yields = ARGV[2] == '1'
+if yields and ms < held_until then
+  return held_until - ms
+end
 if ms < next_at then
+  if not yields and held_until < next_at + interval then
+    redis.call('SET', KEYS[2], next_at + interval, 'PX', next_at + interval - ms)
+  end
   return next_at - ms
 end
-local interval = tonumber(ARGV[1])
 redis.call('SET', KEYS[1], ms + interval, 'PX', interval)
+if not yields then
+  redis.call('DEL', KEYS[2])
+end
 return 0
 """
 
@@ -40,8 +52,8 @@ class RedisLimits:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def limiter(self, key: str, interval: float) -> RedisLimiter:
-        return RedisLimiter(self.client, key, interval)
+    def limiter(self, key: str, interval: float, *, yields: bool = False) -> RedisLimiter:
+        return RedisLimiter(self.client, key, interval, yields=yields)
 
     def breaker(self, key: str, policy: GatePolicy) -> RedisBreaker:
         return RedisBreaker(self.client, key, policy)
@@ -74,18 +86,20 @@ class RedisTally:
 
 
 class RedisLimiter:
-    """At most one call per `interval` seconds under `key`, across every worker."""
+    """At most one call per `interval` seconds under `key`, across every worker; one that
+    `yields` waits while a call that does not is waiting (`limits.turn`)."""
 
-    def __init__(self, client: redis.Redis, key: str, interval: float) -> None:
+    def __init__(self, client: redis.Redis, key: str, interval: float, *, yields: bool) -> None:
         self.key, self.interval = key, interval
         self._take = client.register_script(_TAKE)
-        self._interval_ms = max(1, round(interval * 1000))
+        self._args = [max(1, round(interval * 1000)), int(yields)]
 
     def take(self, wait: float) -> bool:
         return wait_for_turn(self._try, wait)
 
     def _try(self) -> float:
-        return cast(int, self._take(keys=[self.key], args=[self._interval_ms])) / 1000
+        keys = [self.key, f"{self.key}:held"]
+        return cast(int, self._take(keys=keys, args=self._args)) / 1000
 
 
 class RedisBreaker:

@@ -73,6 +73,29 @@ def test_the_first_call_after_a_quiet_spell_goes_at_once(limits):
     assert time.monotonic() - started < 0.05
 
 
+def test_a_read_yields_the_next_turn_to_a_push_waiting_for_it(limits):
+    shared = key()
+    push, read = limits.limiter(shared, 1.0), limits.limiter(shared, 1.0, yields=True)
+    order = []
+    assert push.take(wait=0)
+    assert not push.take(wait=0)  # a push now waits for the next turn, a second away
+    # The read would have the next turn: it is held off until after the push's, two seconds
+    # away however fast the machine is, so it gives up after one and a half.
+    assert not read.take(wait=1.5)
+    pushing = threading.Thread(target=lambda: order.append(("push", push.take(wait=5))))
+    pushing.start()
+    pushing.join()
+    order.append(("read", read.take(wait=5)))
+
+    assert order == [("push", True), ("read", True)]
+
+
+def test_a_read_goes_at_once_when_no_push_waits(limits):
+    shared = key()
+    assert limits.limiter(shared, 10.0, yields=True).take(wait=0)
+    assert not limits.limiter(shared, 10.0).take(wait=0)  # the read took the turn
+
+
 def test_limiters_under_other_keys_do_not_share_turns(limits):
     assert limits.limiter(key(), 10.0).take(wait=0)
     assert limits.limiter(key(), 10.0).take(wait=0)
