@@ -41,3 +41,9 @@ RECONCILE_OPEN_DISCREPANCIES = Gauge(
     "Discrepancies waiting for review, by channel (as of this process's last check or review).",
     ["channel"],
 )
+ORDERS_ACKNOWLEDGED = Counter(
+    "invsync_orders_acknowledged_total",
+    "Orders invsync acknowledged for the merchant (Walmart's within 4 hours), by channel and "
+    "outcome (acknowledged; failed: tried again by the next orders poll).",
+    ["channel", "outcome"],
+)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from infrastructure.channels.base import Accepted, Lane, SignatureInvalid, SignedRequest
 from infrastructure.channels.walmart import translator
 from infrastructure.channels.walmart.config import WalmartConfig
+from infrastructure.channels.walmart.order_listing import polled
 from infrastructure.channels.walmart.verifier import string_to_sign, verify
 from tests.orders import Stock, delivery
 
@@ -186,7 +187,8 @@ def event(payload):
 
 
 def poll(order):
-    return delivery(CHANNEL.id, translator.LISTED_ORDER, order)
+    found = polled(order)
+    return delivery(CHANNEL.id, found.topic, found.body)
 
 
 def test_a_new_order_commits_its_units():

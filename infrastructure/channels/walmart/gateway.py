@@ -1,0 +1,207 @@
+"""Walmart inventory writes and reads (CHANNELS.md §5).
+
+A push of a few SKUs, and of hot ones, goes one SKU a call: `PUT /v3/inventory?sku=` (with
+`shipNode` when the channel names one), the absolute quantity, shown at once (APPLIED). The long
+tail of a large push goes as one bulk feed (`feeds.py`) when the channel's `feed` turn allows
+one (its `feeds_per_hour`, shared by every worker); its pushes are SUBMITTED and `settle`
+follows the feed. Which go how is `split.py`'s decision. Quantities are absolute and there is
+no compare-and-set, so `Push.acknowledged` is not used and no result is STALE.
+
+Every call takes a turn of the channel's rate: the pusher's for the first, its own for the
+others; a 429 pauses the channel for what Walmart asked (`client.py`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import httpx
+
+from infrastructure.channels.gateway import (
+    CHANNEL_CALL,
+    UNGATED,
+    AnswersAtOnce,
+    ChannelError,
+    Gate,
+    Push,
+    PushResult,
+    PushStatus,
+)
+from infrastructure.channels.walmart.client import WalmartApi, describe, json_of
+from infrastructure.channels.walmart.feeds import FEED_ITEMS, Feeds
+from infrastructure.channels.walmart.split import Split, split, without_feed
+
+INVENTORY = "/v3/inventory"
+FEED = "feed"  # the operation whose turns space the feeds
+HOT_WINDOW = 3600.0  # seconds a push counts towards making its SKU hot
+
+
+class WalmartGateway(AnswersAtOnce):
+    """One seller's quantities on Walmart Marketplace.
+
+    Parameters:
+        base_url: `https://marketplace.walmartapis.com` (or a sandbox's).
+        client_id, client_secret: the seller's API client.
+        channel_id: the channel account's id in invsync.
+        ship_node: the ship node whose quantities are set and read; Walmart's default if "".
+        feeds_per_hour: the feeds Walmart allows an hour (the `feed` turn's rate).
+        feed_poll_interval: seconds between two looks at a feed being processed.
+        put_most: the most single-SKU calls one push makes.
+        timeout: seconds for each HTTP call, and the most a call waits for its turn.
+        transport: an httpx transport, for tests.
+        gate: where each call takes its turn of the channel's rate, and each feed its own.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        channel_id: str = "walmart",
+        ship_node: str = "",
+        feeds_per_hour: float = 10.0,
+        feed_poll_interval: float = 60.0,
+        put_most: int = 10,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        gate: Gate = UNGATED,
+    ) -> None:
+        self.channel_id, self.ship_node = channel_id, ship_node
+        self.max_batch, self.put_most = FEED_ITEMS, put_most
+        self.turn_wait = timeout
+        self.turns = gate.turns({FEED: feeds_per_hour / 3600})
+        self.api = WalmartApi(
+            base_url, client_id, client_secret, timeout=timeout, transport=transport
+        )
+        self._feeds = Feeds(self.api, ship_node, feed_poll_interval)
+        self._pushed: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def push(self, pushes: Sequence[Push]) -> list[PushResult]:
+        """Set each SKU's quantity: hot SKUs and small calls one SKU a call, the long tail of a
+        large call in one feed when one may be submitted now (else as many one by one as
+        `put_most` allows; the rest get no result and go again).
+
+        Raises:
+            Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).
+            ChannelUnavailable: Walmart could not be reached, timed out or answered 5xx.
+            ChannelAuthFailed: Walmart refused the client credentials.
+        """
+        if len(pushes) > self.max_batch:
+            raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
+        planned = split(pushes, self._recent(), self.put_most)
+        if planned.bulk and not self.turns.take(FEED, 0):
+            planned = without_feed(planned, self.put_most)
+        results = []
+        if planned.bulk:
+            self.take_turn()
+            results = self._feeds.submit(planned.bulk)
+        results.extend(self._put(p) for p in planned.singles)
+        self._count(planned)
+        return results
+
+    def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
+        """The results of feed `ticket` carrying `skus`; None while Walmart processes it, or
+        before the feed poll interval has passed, or when the channel has no turn now.
+
+        Raises:
+            ChannelError: Walmart refused the status call; and as `push`.
+        """
+        if not self.turns.take(CHANNEL_CALL, 0):
+            return None
+        return self._feeds.settle(ticket, skus)
+
+    def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        """The quantity Walmart shows for each SKU (`GET /v3/inventory`, one call a SKU); None
+        for a SKU it does not list.
+
+        Raises:
+            ChannelError: Walmart refused a read; and as `push`.
+        """
+        return {sku: self._quantity(sku) for sku in dict.fromkeys(skus)}
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+        """One read on the channel's turn, answered with its JSON object; None for a 404. For
+        the order listing and the level reading.
+
+        Raises:
+            ChannelError: Walmart refused the read or answered no JSON object; and as `push`.
+        """
+        self.take_turn()
+        response = self.api.call("GET", path, params=params)
+        if response.status_code == 404:
+            return None
+        answer = json_of(response)
+        if response.status_code >= 400 or not isinstance(answer, dict):
+            raise ChannelError(f"Walmart refused GET {path}: {describe(response)}")
+        return answer
+
+    def post(self, path: str) -> httpx.Response:
+        """One POST on the channel's turn (an order's acknowledgement), answered as Walmart
+        answered it.
+
+        Raises:
+            Throttled, ChannelUnavailable, ChannelAuthFailed: as `push`.
+        """
+        self.take_turn()
+        return self.api.call("POST", path)
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _put(self, push: Push) -> PushResult:
+        self.take_turn()
+        body = {"sku": push.sku, "quantity": {"unit": "EACH", "amount": push.quantity}}
+        response = self.api.call("PUT", INVENTORY, params=self._where(push.sku), json=body)
+        if response.status_code == 404:
+            return PushResult(push.sku, PushStatus.UNKNOWN_SKU, detail=describe(response))
+        if response.status_code >= 400:
+            return PushResult(push.sku, PushStatus.REJECTED, detail=describe(response))
+        return PushResult(push.sku, PushStatus.APPLIED, channel_quantity=_amount(response))
+
+    def _quantity(self, sku: str) -> int | None:
+        answer = self.get(INVENTORY, self._where(sku))
+        return None if answer is None else _amount_of(answer)
+
+    def _where(self, sku: str) -> dict[str, str]:
+        return {"sku": sku, "shipNode": self.ship_node} if self.ship_node else {"sku": sku}
+
+    def _recent(self) -> dict[str, int]:
+        with self._lock:
+            return {sku: len(times) for sku, times in self._pushed.items()}
+
+    def _count(self, sent: Split) -> None:
+        """Remember the pushes of the last hour, which decide what is hot."""
+        now = time.monotonic()
+        with self._lock:
+            for push in [*sent.singles, *sent.bulk]:
+                self._pushed.setdefault(push.sku, deque()).append(now)
+            for sku, times in list(self._pushed.items()):
+                while times and now - times[0] > HOT_WINDOW:
+                    times.popleft()
+                if not times:
+                    del self._pushed[sku]
+
+
+def _amount(response: httpx.Response) -> int | None:
+    answer = json_of(response)
+    return _amount_of(answer) if isinstance(answer, dict) else None
+
+
+def _amount_of(answer: Mapping[str, Any]) -> int | None:
+    quantity = answer.get("quantity")
+    amount = quantity.get("amount") if isinstance(quantity, dict) else None
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    return int(amount)

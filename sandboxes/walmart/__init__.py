@@ -1,0 +1,1 @@
+"""A Walmart Marketplace seller to test against (see `seller.py`)."""

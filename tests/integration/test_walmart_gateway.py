@@ -1,0 +1,181 @@
+"""The Walmart gateway against the Walmart sandbox over HTTP: tokens, WM_* headers, single and
+bulk writes within the feed limit, feeds followed until processed, reads, throttling, outages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from infrastructure.channels.gateway import (
+    ChannelAuthFailed,
+    ChannelUnavailable,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+)
+from infrastructure.channels.walmart.config import WalmartConfig
+from infrastructure.channels.walmart.gateway import WalmartGateway
+from infrastructure.channels.walmart.level_reading import read_levels
+from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.memory_limits import MemoryLimits
+from sandboxes.server import SandboxServer
+from sandboxes.walmart.seller import WalmartSandbox
+
+
+@dataclass
+class Walmart:
+    seller: WalmartSandbox
+    url: str
+
+    def gateway(self, **options) -> WalmartGateway:
+        client_id, client_secret = self.seller.credentials
+        options = {"feed_poll_interval": 0.0, "timeout": 5.0, **options}
+        return WalmartGateway(self.url, client_id, client_secret, **options)
+
+
+@pytest.fixture
+def walmart() -> Iterator[Walmart]:
+    seller = WalmartSandbox(feed_delay=0.2)
+    with SandboxServer(seller.app) as server:
+        yield Walmart(seller, server.url)
+    seller.close()
+
+
+def pushes(*quantities: tuple[str, int]) -> list[Push]:
+    return [Push(sku, quantity, 1) for sku, quantity in quantities]
+
+
+def settled(gateway: WalmartGateway, results: list[PushResult]) -> list[PushResult]:
+    ticket = results[0].ticket
+    skus = [r.sku for r in results]
+    deadline = time.monotonic() + 10
+    while (found := gateway.settle(ticket, skus)) is None:
+        assert time.monotonic() < deadline, "the feed was never processed"
+        time.sleep(0.05)
+    return found
+
+
+def test_a_few_skus_are_set_one_call_each_with_one_token_and_walmarts_headers(walmart):
+    for sku in ("A", "B", "C"):
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway() as gateway:
+        results = gateway.push(pushes(("A", 5), ("B", 0), ("C", 7)))
+    assert [(r.sku, r.status, r.channel_quantity) for r in results] == [
+        ("A", PushStatus.APPLIED, 5),
+        ("B", PushStatus.APPLIED, 0),
+        ("C", PushStatus.APPLIED, 7),
+    ]
+    assert [walmart.seller.stock(s) for s in "ABC"] == [5, 0, 7]
+    assert walmart.seller.tokens_issued == 1
+    assert walmart.seller.log.count("inventory.put", 200) == 3
+    ids = walmart.seller.correlation_ids
+    assert len(ids) == len(set(ids)) == 4  # the token call and three PUTs, each its own
+
+
+def test_a_sku_walmart_does_not_list_is_unknown(walmart):
+    with walmart.gateway() as gateway:
+        [result] = gateway.push(pushes(("NOPE", 3)))
+    assert result.status == PushStatus.UNKNOWN_SKU
+    assert "NOPE" in result.detail
+
+
+def test_an_expired_token_is_replaced_once_and_the_call_goes_through(walmart):
+    walmart.seller.add_item("A", 0)
+    with walmart.gateway() as gateway:
+        gateway.push(pushes(("A", 1)))
+        walmart.seller.expire_tokens()
+        [result] = gateway.push(pushes(("A", 2)))
+    assert result.status == PushStatus.APPLIED
+    assert walmart.seller.tokens_issued == 2
+    assert walmart.seller.log.count("inventory.put", 401) == 1
+
+
+def test_refused_client_credentials_need_a_person(walmart):
+    gateway = WalmartGateway(walmart.url, "someone", "else", feed_poll_interval=0)
+    with gateway, pytest.raises(ChannelAuthFailed, match="client_id and client_secret"):
+        gateway.push(pushes(("A", 1)))
+
+
+def test_the_long_tail_goes_in_one_feed_followed_until_processed(walmart):
+    skus = [f"TAIL-{n:03}" for n in range(40)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway() as gateway:
+        submitted = gateway.push(pushes(*[(sku, 3) for sku in skus], ("UNLISTED", 1)))
+        assert {r.status for r in submitted} == {PushStatus.SUBMITTED}
+        assert len({r.ticket for r in submitted}) == 1
+        results = settled(gateway, submitted)
+    assert walmart.seller.log.count("feeds.post", 200) == 1
+    assert walmart.seller.log.count("inventory.put") == 0
+    by_sku = {r.sku: r.status for r in results}
+    assert by_sku == {**dict.fromkeys(skus, PushStatus.APPLIED), "UNLISTED": PushStatus.UNKNOWN_SKU}
+    assert {walmart.seller.stock(sku) for sku in skus} == {3}
+
+
+def test_feeds_keep_within_the_hours_limit_and_the_rest_goes_one_by_one(walmart):
+    skus = [f"FEED-{n:03}" for n in range(30)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    gate = ChannelGate(MemoryLimits(), "walmart-feeds", GatePolicy(rate=100))
+    with walmart.gateway(gate=gate, put_most=4) as gateway:
+        first = gateway.push(pushes(*[(sku, 1) for sku in skus]))
+        second = gateway.push(pushes(*[(sku, 2) for sku in skus]))
+    assert {r.status for r in first} == {PushStatus.SUBMITTED}
+    # No second feed within the hour's spacing: four go one by one, the rest wait.
+    assert [(r.sku, r.status) for r in second] == [(s, PushStatus.APPLIED) for s in skus[:4]]
+    assert walmart.seller.log.count("feeds.post") == 1
+
+
+def test_a_hot_sku_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
+    skus = [f"MIX-{n:03}" for n in range(20)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway() as gateway:
+        for quantity in (9, 8):
+            gateway.push(pushes((skus[7], quantity)))
+        results = gateway.push(pushes(*[(sku, 1) for sku in skus]))
+    statuses = {r.sku: r.status for r in results}
+    assert statuses.pop(skus[7]) == PushStatus.APPLIED
+    assert set(statuses.values()) == {PushStatus.SUBMITTED}
+    assert walmart.seller.stock(skus[7]) == 1
+
+
+def test_a_429_names_the_wait_until_the_bucket_refills(walmart):
+    walmart.seller.add_item("A", 0)
+    walmart.seller.set_rate("inventory.put", 0.5, 1)
+    with walmart.gateway() as gateway:
+        gateway.push(pushes(("A", 1)))
+        with pytest.raises(Throttled) as throttled:
+            gateway.push(pushes(("A", 2)))
+    assert 0 < throttled.value.retry_after <= 2.1
+
+
+def test_an_outage_is_unavailable_and_a_feed_is_settled_after_it(walmart):
+    skus = [f"OUT-{n:03}" for n in range(15)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway() as gateway:
+        submitted = gateway.push(pushes(*[(sku, 4) for sku in skus]))
+        walmart.seller.faults.outage = True
+        with pytest.raises(ChannelUnavailable):
+            gateway.push(pushes(("OUT-000", 1)))
+        with pytest.raises(ChannelUnavailable):
+            gateway.settle(submitted[0].ticket, skus)
+        walmart.seller.faults.outage = False
+        assert {r.status for r in settled(gateway, submitted)} == {PushStatus.APPLIED}
+
+
+def test_levels_are_read_per_sku_and_the_catalogue_in_pages_of_fifty(walmart):
+    for n in range(120):
+        walmart.seller.add_item(f"CAT-{n:03}", n)
+    channel = WalmartConfig(id="wm", api_base_url=walmart.url, client_id="x", client_secret="y")
+    with walmart.gateway() as gateway:
+        named = {r.sku: r.quantity for r in read_levels(channel, gateway, ["CAT-007", "NOPE"])}
+        catalogue = {r.sku: r.quantity for r in read_levels(channel, gateway, None)}
+    assert named == {"CAT-007": 7}
+    assert catalogue == {f"CAT-{n:03}": n for n in range(120)}
+    assert walmart.seller.log.count("inventories.get", 200) == 3

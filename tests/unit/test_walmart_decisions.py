@@ -1,0 +1,69 @@
+"""The Walmart gateway's pure decisions: which pushes go one by one and which wait for a feed,
+and how long a 429 asks us to wait."""
+
+import httpx
+from hypothesis import given
+from hypothesis import strategies as st
+
+from infrastructure.channels.gateway import Push
+from infrastructure.channels.walmart.client import retry_after
+from infrastructure.channels.walmart.split import HOT_PUSHES, Split, split, without_feed
+
+
+def pushes(count: int) -> list[Push]:
+    return [Push(f"SKU-{n}", n, 1) for n in range(count)]
+
+
+def test_a_call_small_enough_goes_one_by_one_whatever_is_hot():
+    assert split(pushes(3), {}, put_most=3) == Split(singles=pushes(3))
+
+
+def test_the_long_tail_of_a_large_call_goes_in_a_feed_and_hot_skus_on_their_own():
+    many = pushes(12)
+    planned = split(many, {"SKU-4": HOT_PUSHES, "SKU-9": HOT_PUSHES + 3, "SKU-1": 1}, put_most=5)
+    assert [p.sku for p in planned.singles] == ["SKU-4", "SKU-9"]
+    assert [p.sku for p in planned.bulk] == [p.sku for p in many if p.sku not in ("SKU-4", "SKU-9")]
+
+
+def test_no_more_hot_skus_go_alone_than_the_call_allows():
+    hot = {f"SKU-{n}": HOT_PUSHES for n in range(10)}
+    planned = split(pushes(10), hot, put_most=3)
+    assert [p.sku for p in planned.singles] == ["SKU-0", "SKU-1", "SKU-2"]
+    assert len(planned.bulk) == 7
+
+
+def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
+    planned = Split(singles=pushes(2), bulk=pushes(10)[2:])
+    assert without_feed(planned, put_most=5) == Split(singles=pushes(5))
+    assert without_feed(Split(singles=pushes(6)), put_most=5) == Split(singles=pushes(6))
+
+
+@given(
+    count=st.integers(0, 60),
+    put_most=st.integers(1, 20),
+    hot=st.sets(st.integers(0, 59)),
+)
+def test_every_push_goes_once_either_way_and_never_more_singles_than_allowed(count, put_most, hot):
+    many = pushes(count)
+    planned = split(many, {f"SKU-{n}": HOT_PUSHES for n in hot}, put_most)
+    assert sorted(p.sku for p in planned.singles + planned.bulk) == sorted(p.sku for p in many)
+    assert len(planned.singles) <= put_most
+    fallback = without_feed(planned, put_most)
+    assert len(fallback.singles) <= max(put_most, len(planned.singles))
+    assert not fallback.bulk
+
+
+def answer(**headers: str) -> httpx.Response:
+    return httpx.Response(429, headers=headers)
+
+
+def test_a_429_waits_for_retry_after_first_then_the_replenishment_time_then_a_second():
+    now = 1_800_000_000.0
+    assert retry_after(answer(**{"Retry-After": "7"}), now) == 7.0
+    refill = str(int((now + 2.5) * 1000))
+    assert retry_after(answer(**{"X-Next-Replenishment-Time": refill}), now) == 2.5
+    assert retry_after(answer(**{"X-Next-Replenishment-Time": "0"}), now) == 0.0
+    assert retry_after(answer(**{"X-Next-Replenishment-Time": "soon"}), now) == 1.0
+    assert retry_after(answer(), now) == 1.0
+    far = str(int((now + 86400) * 1000))
+    assert retry_after(answer(**{"X-Next-Replenishment-Time": far}), now) == 3600.0
