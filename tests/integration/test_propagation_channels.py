@@ -1,4 +1,4 @@
-"""The propagation scenarios against the Shopify and Amazon sandboxes (WooCommerce's are in
+"""The propagation scenarios against the Shopify, Amazon and Walmart sandboxes (WooCommerce's are in
 test_propagation.py): a hot SKU's 1,000 sales coalesce into few calls and end exact, a channel
 down during a burst of changes converges once back, with no dead letters, and two worker
 processes pushing to the channel never exceed its configured rate in any one second."""
@@ -19,11 +19,13 @@ from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.walmart.gateway import WalmartGateway
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.server import CallLog, Faults, SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.walmart.seller import WalmartSandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually, pushed_by_two_workers
 
@@ -120,7 +122,34 @@ def amazon() -> Iterator[Shop]:
     sandbox.close()
 
 
-SHOPS = {"shopify": shopify, "amazon": amazon}
+@contextmanager
+def walmart() -> Iterator[Shop]:
+    sandbox = WalmartSandbox(feed_delay=0.05)
+    client_id, client_secret = sandbox.credentials
+    with sandbox.server() as server:
+        yield Shop(
+            lambda gate: WalmartGateway(
+                server.url,
+                client_id,
+                client_secret,
+                channel_id=CHANNEL,
+                feed_poll_interval=0.05,
+                timeout=1.0,
+                gate=gate,
+            ),
+            lambda sku: sandbox.add_item(sku, 0),
+            sandbox.stock,
+            sandbox.faults,
+            sandbox.log,
+            "inventory.put",
+            ("inventory.put", "feeds.post"),
+            {**sandbox.channel_settings(server.url), "feed_poll_seconds": 0.05},
+            30,
+        )
+    sandbox.close()
+
+
+SHOPS = {"shopify": shopify, "amazon": amazon, "walmart": walmart}
 
 
 @pytest.fixture(params=sorted(SHOPS))
@@ -195,7 +224,7 @@ def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("shop", ["amazon", "shopify"], indirect=True)
+@pytest.mark.parametrize("shop", ["amazon", "shopify", "walmart"], indirect=True)
 def test_two_worker_processes_never_exceed_the_channels_rate_limit(
     scratch_ledger, scratch_database, redis_url, shop, tmp_path
 ):

@@ -13,9 +13,6 @@ others; a 429 pauses the channel for what Walmart asked (`client.py`).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -79,8 +76,7 @@ class WalmartGateway(AnswersAtOnce):
             base_url, client_id, client_secret, timeout=timeout, transport=transport
         )
         self._feeds = Feeds(self.api, ship_node, feed_poll_interval)
-        self._pushed: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._pushes = gate.tally("pushes")  # each SKU's pushes this hour, across workers
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set each SKU's quantity: hot SKUs and small calls one SKU a call, the long tail of a
@@ -94,7 +90,7 @@ class WalmartGateway(AnswersAtOnce):
         """
         if len(pushes) > self.max_batch:
             raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
-        planned = split(pushes, self._recent(), self.put_most)
+        planned = split(pushes, self._recent(pushes), self.put_most)
         if planned.bulk and not self.turns.take(FEED, 0):
             planned = without_feed(planned, self.put_most)
         results = []
@@ -177,21 +173,15 @@ class WalmartGateway(AnswersAtOnce):
     def _where(self, sku: str) -> dict[str, str]:
         return {"sku": sku, "shipNode": self.ship_node} if self.ship_node else {"sku": sku}
 
-    def _recent(self) -> dict[str, int]:
-        with self._lock:
-            return {sku: len(times) for sku, times in self._pushed.items()}
+    def _recent(self, pushes: Sequence[Push]) -> dict[str, int]:
+        if len(pushes) <= self.put_most:
+            return {}  # all go one by one: what is hot does not matter
+        skus = [p.sku for p in pushes]
+        return dict(zip(skus, self._pushes.counts(skus), strict=True))
 
     def _count(self, sent: Split) -> None:
-        """Remember the pushes of the last hour, which decide what is hot."""
-        now = time.monotonic()
-        with self._lock:
-            for push in [*sent.singles, *sent.bulk]:
-                self._pushed.setdefault(push.sku, deque()).append(now)
-            for sku, times in list(self._pushed.items()):
-                while times and now - times[0] > HOT_WINDOW:
-                    times.popleft()
-                if not times:
-                    del self._pushed[sku]
+        """Count the pushes of the hour, which decide what is hot."""
+        self._pushes.add([p.sku for p in [*sent.singles, *sent.bulk]], HOT_WINDOW)
 
 
 def _amount(response: httpx.Response) -> int | None:
