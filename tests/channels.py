@@ -95,3 +95,20 @@ def woocommerce_table(
         "consumer_secret": secret,
         "push": {"enabled": False},
     }
+
+
+def ebay_table(channel: str, url: str, **extra: Any) -> dict[str, Any]:
+    """An eBay channel's `[[channels]]` table for a sandbox account at `url` (the sandbox's
+    default credentials), not pushing unless `extra` says so."""
+    return {
+        "id": channel,
+        "kind": "ebay",
+        "api_base_url": url,
+        "client_id": "sandbox-app",
+        "client_secret": "sandbox-cert",
+        "refresh_token": "sandbox-refresh",
+        "verification_token": "verification_token_32_to_80_chars_long_abcdefgh",
+        "notification_endpoint": f"https://hub.example.com/webhooks/{channel}",
+        "push": {"enabled": False},
+        **extra,
+    }

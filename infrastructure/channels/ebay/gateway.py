@@ -1,0 +1,328 @@
+"""eBay Inventory API stock (CHANNELS.md §4.3): `bulk_update_price_quantity`, at most 25 SKUs a
+call, setting the item's `shipToLocationAvailability.quantity` and each published offer's
+`availableQuantity` (a listing shows the least of them, so both are set). A SKU's offers are
+learned by `GET /offer?sku=` once and kept an hour (offers are made and ended rarely; a call
+per SKU per push would double the calls).
+
+Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
+are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
+the budget does not allow now (`revisions.py`) is held: given no result, it stays pending and
+goes with a later call, with whatever quantity is due then. A push of what the listing already
+shows by our last acknowledgement costs nothing.
+
+Calls carry a user access token (the refresh-token grant, `oauth.py`), kept until it expires
+and replaced once when eBay answers 401.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from cachetools import TTLCache
+
+from infrastructure.channels.ebay.oauth import EbayTokens, user_grant
+from infrastructure.channels.ebay.revisions import (
+    DEFAULT_BUDGET,
+    RevisionBudget,
+    ebay_day,
+    may_revise,
+)
+from infrastructure.channels.gateway import (
+    NO_RATES,
+    UNGATED,
+    AnswersAtOnce,
+    ChannelAuthFailed,
+    ChannelError,
+    Gate,
+    Push,
+    PushResult,
+    PushStatus,
+)
+from infrastructure.channels.http import exchange, json_object
+
+log = logging.getLogger(__name__)
+
+INVENTORY = "/sell/inventory/v1"
+FULFILLMENT = "/sell/fulfillment/v1"
+BULK_LIMIT = 25  # SKUs per bulk update or bulk read
+PAGE_LIMIT = 200  # items or orders per page
+OFFER_SECONDS = 3600.0
+REVISIONS_KEPT = 2 * 86400.0  # a day's counts outlive the day
+
+
+class EbayGateway(AnswersAtOnce):
+    """One eBay seller's stock and orders, through the Sell APIs with a user token.
+
+    Parameters:
+        api_base_url: `https://api.ebay.com`, or a sandbox's.
+        client_id, client_secret, refresh_token: the application and the seller's consent.
+        channel_id: the channel account's id in invsync.
+        marketplace_id: sent as `X-EBAY-C-MARKETPLACE-ID` when given.
+        timeout: seconds for each API call.
+        gate: where each call takes its turn, and where revisions are counted.
+        budget: how a listing's daily revisions are spent.
+        clock: the time now, for eBay's day (tests).
+        default_retry_after: seconds to wait after a 429 that names none.
+    """
+
+    max_batch = BULK_LIMIT
+
+    def __init__(
+        self,
+        api_base_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        channel_id: str = "ebay",
+        marketplace_id: str = "",
+        timeout: float = 10.0,
+        gate: Gate = UNGATED,
+        budget: RevisionBudget = DEFAULT_BUDGET,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        default_retry_after: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.channel_id, self.budget, self._clock = channel_id, budget, clock
+        self.turns = gate.turns(NO_RATES)
+        self.revisions = gate.tally("revisions")
+        self.default_retry_after = default_retry_after
+        headers = {"Accept": "application/json", "User-Agent": "invsync"}
+        if marketplace_id:
+            headers["X-EBAY-C-MARKETPLACE-ID"] = marketplace_id
+        self._client = httpx.Client(
+            base_url=api_base_url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+        )
+        grant = user_grant(refresh_token)
+        self._tokens = EbayTokens(self._client, api_base_url, client_id, client_secret, grant)
+        self._offers: TTLCache[str, tuple[tuple[str, str], ...]] = TTLCache(100_000, OFFER_SECONDS)
+
+    # Pushes -------------------------------------------------------------------------------
+
+    def push(self, pushes: Sequence[Push]) -> list[PushResult]:
+        """Set each SKU's quantity on eBay, one result per push the revision budget allows
+        now (the others get none and stay pending): APPLIED, UNKNOWN_SKU where eBay has no
+        such item, REJECTED with eBay's error where it refused the item.
+
+        Raises:
+            Throttled: eBay answered 429.
+            ChannelUnavailable: eBay could not be reached, timed out or answered 5xx.
+            ChannelAuthFailed: eBay refused the refresh token or our token twice.
+        """
+        if len(pushes) > BULK_LIMIT:
+            raise ValueError(f"at most {BULK_LIMIT} SKUs a bulk update, not {len(pushes)}")
+        unchanged = [p for p in pushes if p.quantity == p.acknowledged]
+        offers = self._offers_of([p.sku for p in pushes if p not in unchanged])
+        going = self._allowed([p for p in pushes if p not in unchanged], offers)
+        results = [PushResult(p.sku, PushStatus.APPLIED, p.quantity) for p in unchanged]
+        if going:
+            results += self._bulk_update(going, offers)
+        return results
+
+    def _allowed(
+        self, pushes: list[Push], offers: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> list[Push]:
+        day, elapsed = ebay_day(self._clock())
+        listings = [[f"{day}:{listing}" for _, listing in offers[p.sku]] for p in pushes]
+        counts = self.revisions.counts([name for names in listings for name in names])
+        allowed, at = [], 0
+        for push, names in zip(pushes, listings, strict=True):
+            used = max(counts[at : at + len(names)], default=0)
+            at += len(names)
+            if may_revise(self.budget, used, elapsed, push.acknowledged, push.quantity):
+                allowed.append(push)
+            else:
+                log.debug(
+                    "%s: %s=%d held: %d revisions today",
+                    self.channel_id,
+                    push.sku,
+                    push.quantity,
+                    used,
+                )
+        return allowed
+
+    def _bulk_update(
+        self, pushes: list[Push], offers: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> list[PushResult]:
+        body = {"requests": [_request(p, offers[p.sku]) for p in pushes]}
+        response = self._call("POST", f"{INVENTORY}/bulk_update_price_quantity", json=body)
+        if response.status_code not in (200, 207):
+            raise _refused(response, "a bulk update")
+        answers = _by_sku(json_object(response).get("responses"))
+        results = [_result(p, answers.get(p.sku, [])) for p in pushes]
+        day, _ = ebay_day(self._clock())
+        revised = [
+            f"{day}:{listing}"
+            for p, r in zip(pushes, results, strict=True)
+            if r.status is PushStatus.APPLIED
+            for _, listing in offers[p.sku]
+        ]
+        self.revisions.add(revised, REVISIONS_KEPT)
+        return results
+
+    def _offers_of(self, skus: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Each SKU's published offers (offer id, listing id), from the cache or eBay."""
+        found = {}
+        for sku in skus:
+            cached = self._offers.get(sku)
+            if cached is None:
+                cached = self._offers[sku] = self._lookup_offers(sku)
+            found[sku] = cached
+        return found
+
+    def _lookup_offers(self, sku: str) -> tuple[tuple[str, str], ...]:
+        response = self._call("GET", f"{INVENTORY}/offer", params={"sku": sku})
+        if response.status_code == 404:
+            return ()
+        if response.status_code != 200:
+            raise _refused(response, f"the offers of {sku!r}")
+        offers = json_object(response).get("offers")
+        return tuple(
+            (str(o["offerId"]), str((o.get("listing") or {}).get("listingId") or o["offerId"]))
+            for o in (offers if isinstance(offers, list) else [])
+            if isinstance(o, dict) and o.get("status") == "PUBLISHED" and o.get("offerId")
+        )
+
+    # Reads --------------------------------------------------------------------------------
+
+    def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
+        """The item quantity eBay keeps for each SKU (at most 25 a call); None where it has no
+        such item."""
+        found: dict[str, int | None] = {}
+        for start in range(0, len(skus), BULK_LIMIT):
+            found.update(self._bulk_get(skus[start : start + BULK_LIMIT]))
+        return {sku: found.get(sku) for sku in skus}
+
+    def _bulk_get(self, skus: Sequence[str]) -> dict[str, int | None]:
+        body = {"requests": [{"sku": sku} for sku in skus]}
+        response = self._call("POST", f"{INVENTORY}/bulk_get_inventory_item", json=body)
+        if response.status_code not in (200, 207):
+            raise _refused(response, "a bulk read")
+        answers = json_object(response).get("responses")
+        return {
+            str(a.get("sku")): item_quantity(a.get("inventoryItem"))
+            if a.get("statusCode") == 200
+            else None
+            for a in (answers if isinstance(answers, list) else [])
+            if isinstance(a, dict)
+        }
+
+    def pages(
+        self, path: str, params: Mapping[str, str], name: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a listing (`inventory_item`, `order`), 200 a page, by offset.
+
+        Raises:
+            ChannelError: eBay refused the listing or answered something unreadable.
+        """
+        offset = 0
+        while True:
+            query = {**params, "limit": str(PAGE_LIMIT), "offset": str(offset)}
+            response = self._call("GET", path, params=query)
+            if response.status_code != 200:
+                raise _refused(response, path)
+            page = json_object(response)
+            found = page.get(name)
+            yield [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+            offset += PAGE_LIMIT
+            if not page.get("next") or offset >= _count(page.get("total")):
+                return
+
+    # Calls --------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One call with the user token, replaced once if eBay says it expired."""
+        self.take_turn()
+        token = self._tokens.current()
+        response = self._send(method, path, token, **options)
+        if response.status_code == 401:
+            self._tokens.forget(token)
+            self.take_turn()
+            response = self._send(method, path, self._tokens.current(), **options)
+        if response.status_code in (401, 403):
+            raise ChannelAuthFailed(
+                f"eBay refused our user token for {path} (HTTP {response.status_code}): "
+                "check the refresh token's scopes, or have the seller consent again"
+            )
+        return response
+
+    def _send(self, method: str, path: str, token: str, **options: Any) -> httpx.Response:
+        return exchange(
+            self._client,
+            "eBay",
+            method,
+            path,
+            retry_after=self._retry_after,
+            headers={"Authorization": f"Bearer {token}"},
+            **options,
+        )
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        given = response.headers.get("retry-after", "")
+        return float(given) if given.isdigit() else self.default_retry_after
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _request(push: Push, offers: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "sku": push.sku,
+        "shipToLocationAvailability": {"quantity": push.quantity},
+    }
+    if offers:
+        request["offers"] = [{"offerId": o, "availableQuantity": push.quantity} for o, _ in offers]
+    return request
+
+
+def _by_sku(responses: object) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for answer in responses if isinstance(responses, list) else []:
+        if isinstance(answer, dict):
+            found.setdefault(str(answer.get("sku")), []).append(answer)
+    return found
+
+
+def _result(push: Push, answers: list[dict[str, Any]]) -> PushResult:
+    """A SKU's result from eBay's answers for it (one per offer): applied when every one is."""
+    failed = [a for a in answers if a.get("statusCode") != 200]
+    if answers and not failed:
+        return PushResult(push.sku, PushStatus.APPLIED, push.quantity)
+    if not answers:
+        return PushResult(
+            push.sku, PushStatus.REJECTED, detail="EBAY_NO_ANSWER: eBay did not answer for this SKU"
+        )
+    if any(a.get("statusCode") == 404 for a in failed):
+        return PushResult(push.sku, PushStatus.UNKNOWN_SKU, detail=_errors(failed[0]))
+    return PushResult(push.sku, PushStatus.REJECTED, detail=_errors(failed[0]))
+
+
+def _refused(response: httpx.Response, what: str) -> ChannelError:
+    return ChannelError(
+        f"eBay answered {response.status_code} to {what}: {_errors(json_object(response))}"
+    )
+
+
+def _errors(answer: Mapping[str, Any]) -> str:
+    """eBay's errors as `EBAY_<errorId>: message`, the form refusals are coded by."""
+    errors = answer.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    return f"EBAY_{first.get('errorId', 'ERROR')}: {first.get('message', '')}"[:500]
+
+
+def item_quantity(item: object) -> int | None:
+    """`availability.shipToLocationAvailability.quantity` of an inventory item, if it has one."""
+    availability = item.get("availability") if isinstance(item, dict) else None
+    ship_to = (
+        availability.get("shipToLocationAvailability") if isinstance(availability, dict) else None
+    )
+    quantity = ship_to.get("quantity") if isinstance(ship_to, dict) else None
+    return quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) else 0
