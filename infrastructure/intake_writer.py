@@ -1,15 +1,18 @@
 """Group commit for webhook intake: concurrent requests share one INSERT and one commit.
 
 Each request hands its delivery to the writer and awaits the outcome. One task drains whatever
-has queued since the last commit and writes it in one transaction, so throughput grows with
-concurrency instead of being one fsync per request. The caller answers 2xx only after its
-row (or the earlier copy of it) is committed.
+has queued since the last commit and writes it in one statement (its own transaction), so
+throughput grows with concurrency instead of being one fsync per request; up to
+`commits_in_flight` such commits overlap, each on a connection of its own, so requests queue for
+the next commit while one is at the server instead of the event loop idling. The caller answers
+2xx only after its row (or the earlier copy of it) is committed. Each batch is written in key
+order, so two batches holding the same keys lock them in the same order and never deadlock.
 
 A row the database refuses (too large to index, say) fails alone: its batch is written again row
 by row, each under a savepoint, so its partners are stored. Channels give up after 5 s, so every
 caller has its outcome within `answer_within` seconds: a commit is abandoned after
 `commit_within` (a frozen server answers nothing, not even a statement timeout), the waiting list
-is bounded, and the connection is the writer's own, opened again at the first commit after a
+is bounded, and the connections are the writer's own, opened again at the first commit after a
 failure instead of after a pool's reconnect back-off.
 """
 
@@ -26,6 +29,7 @@ from infrastructure.inbox import STORE, IncomingDelivery, Stored, columns
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+COMMITS_IN_FLIGHT = 2  # a commit at the server while the next batch gathers
 MAX_WAITING = 2_000  # about four full commits: beyond that, a commit would not come in time
 ANSWER_WITHIN = 2.5  # seconds a caller waits for its commit; Shopify's whole limit is 5
 COMMIT_WITHIN = 2.0  # seconds one commit may take, connecting included
@@ -57,15 +61,18 @@ class GroupCommitWriter:
         answer_within: float = ANSWER_WITHIN,
         commit_within: float = COMMIT_WITHIN,
         max_waiting: int = MAX_WAITING,
+        commits_in_flight: int = COMMITS_IN_FLIGHT,
     ) -> None:
         self._database_url = database_url
         self._answer_within = answer_within
         self._commit_within = commit_within
         self._max_waiting = max_waiting
-        self._conn: psycopg.AsyncConnection | None = None
+        self._idle: list[psycopg.AsyncConnection] = []  # open, between commits
         self._waiting: list[Waiter] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = asyncio.Semaphore(commits_in_flight)
+        self._commits: set[asyncio.Task[None]] = set()
         self._abandoned: set[asyncio.Task[dict[tuple[str, str], int | BaseException]]] = set()
         self._after_commit = after_commit
 
@@ -73,12 +80,12 @@ class GroupCommitWriter:
         self._task = asyncio.create_task(self._run(), name="inbox-group-commit")
 
     async def stop(self) -> None:
-        for task in [self._task, *self._abandoned]:
+        for task in [self._task, *self._commits, *self._abandoned]:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self._conn is not None:
-            await self._conn.close()
+        for conn in self._idle:
+            await conn.close()
 
     async def store(self, delivery: IncomingDelivery) -> Stored:
         """Store durably.
@@ -93,9 +100,11 @@ class GroupCommitWriter:
         self._waiting.append((delivery, future))
         self._wake.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._answer_within)
+            # Cancelled on timeout: a commit not begun yet leaves it out, one under way sets
+            # no result on it. (No task per request, as wait_for makes.)
+            async with asyncio.timeout(self._answer_within):
+                return await future
         except TimeoutError:
-            future.cancel()  # a commit not begun yet leaves it out
             raise InboxUnavailable(
                 f"the inbox did not commit within {self._answer_within} s"
             ) from None
@@ -105,12 +114,23 @@ class GroupCommitWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting:
+                await self._in_flight.acquire()
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 live = [(delivery, future) for delivery, future in batch if not future.done()]
-                if live:
-                    await self._commit(live)
+                if not live:
+                    self._in_flight.release()
+                    continue
+                commit = asyncio.create_task(self._commit(live))
+                self._commits.add(commit)
+                commit.add_done_callback(self._committed)
 
-    async def _commit(self, batch: list[Waiter]) -> None:
+    def _committed(self, commit: asyncio.Task[None]) -> None:
+        self._commits.discard(commit)
+        self._in_flight.release()
+
+    async def _commit(self, waiters: list[Waiter]) -> None:
+        # Key order (stable: of copies of one key, the first to come is stored).
+        batch = sorted(waiters, key=lambda w: (w[0].channel_id, w[0].delivery_key))
         deliveries = [delivery for delivery, _ in batch]
         try:
             outcomes = await self._within_deadline(deliveries)
@@ -146,40 +166,52 @@ class GroupCommitWriter:
         done, _ = await asyncio.wait({task}, timeout=self._commit_within)
         if task in done:
             return task.result()
-        self._conn = None
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
         task.cancel()
         raise InboxUnavailable(f"the database did not commit within {self._commit_within} s")
 
     async def _connection(self) -> psycopg.AsyncConnection:
-        if self._conn is None or self._conn.broken or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._database_url,
-                connect_timeout=max(2, int(self._commit_within)),
-                # Locks or a slow disk: answered in time by the server itself.
-                options=f"-c statement_timeout={int(self._commit_within * 1000)}",
-            )
-        return self._conn
+        """An idle connection of the writer's, or a new one: a commit holds it while it runs,
+        gives it back when it succeeds and closes it when it fails."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not (conn.broken or conn.closed):
+                return conn
+        return await psycopg.AsyncConnection.connect(
+            self._database_url,
+            connect_timeout=max(2, int(self._commit_within)),
+            autocommit=True,  # each batch is one statement (its savepoints: a transaction)
+            # Locks or a slow disk: answered in time by the server itself.
+            options=f"-c statement_timeout={int(self._commit_within * 1000)}",
+        )
 
     async def _insert(
         self, deliveries: list[IncomingDelivery]
     ) -> dict[tuple[str, str], int | BaseException]:
         conn = await self._connection()
         try:
-            try:
-                async with conn.transaction():
-                    cursor = await conn.execute(STORE, columns(deliveries))
-                    rows = await cursor.fetchall()
-                return {(channel_id, key): row_id for row_id, channel_id, key in rows}
-            except psycopg.Error as error:
-                if _transient(error) or conn.broken:
-                    raise
-                log.warning("a row of %d deliveries was refused: %s", len(deliveries), error)
-            return await self._insert_each(conn, deliveries)
+            found = await self._insert_all(conn, deliveries)
         except BaseException:  # abandoned, or failed for all: the next commit connects anew
             await conn.close()
             raise
+        self._idle.append(conn)
+        return found
+
+    async def _insert_all(
+        self, conn: psycopg.AsyncConnection, deliveries: list[IncomingDelivery]
+    ) -> dict[tuple[str, str], int | BaseException]:
+        try:
+            # One statement in autocommit: its own transaction, committed before the server
+            # answers, in one round trip instead of BEGIN, INSERT and COMMIT's three.
+            cursor = await conn.execute(STORE, columns(deliveries))
+            rows = await cursor.fetchall()
+            return {(channel_id, key): row_id for row_id, channel_id, key in rows}
+        except psycopg.Error as error:
+            if _transient(error) or conn.broken:
+                raise
+            log.warning("a row of %d deliveries was refused: %s", len(deliveries), error)
+        return await self._insert_each(conn, deliveries)
 
     async def _insert_each(
         self, conn: psycopg.AsyncConnection, deliveries: list[IncomingDelivery]

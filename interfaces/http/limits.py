@@ -69,7 +69,9 @@ def _bounded(receive: Receive, limit: int | None, seconds: float) -> Receive:
         if whole:  # waiting for a disconnect (a streamed answer) is no body's fault
             return await receive()
         try:
-            message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            # A timeout of the request's own task, not wait_for's task per message.
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                message = await receive()
         except TimeoutError:
             raise BodyTooSlow(seconds) from None
         if message["type"] == "http.request":
