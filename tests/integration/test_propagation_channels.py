@@ -1,4 +1,4 @@
-"""The propagation scenarios against the Shopify, Amazon and Walmart sandboxes (WooCommerce's are in
+"""The propagation scenarios against the Shopify, Amazon, Walmart and eBay sandboxes (WooCommerce's are in
 test_propagation.py): a hot SKU's 1,000 sales coalesce into few calls and end exact, a channel
 down during a burst of changes converges once back, with no dead letters, and two worker
 processes pushing to the channel never exceed its configured rate in any one second."""
@@ -17,12 +17,15 @@ from domain.allocation import ChannelRule, allocate
 from domain.stock import ChangeKind
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
+from infrastructure.channels.ebay.gateway import EbayGateway
+from infrastructure.channels.ebay.revisions import RevisionBudget
 from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.walmart.gateway import WalmartGateway
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
 from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import CallLog, Faults, SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.walmart.seller import WalmartSandbox
@@ -149,7 +152,43 @@ def walmart() -> Iterator[Shop]:
     sandbox.close()
 
 
-SHOPS = {"shopify": shopify, "amazon": amazon, "walmart": walmart}
+@contextmanager
+def ebay() -> Iterator[Shop]:
+    sandbox = EbaySandbox()
+    # In process, pushes may spend a listing's revisions faster than eBay's pace allows (the
+    # hot SKU's 1,000 sales end exact); the workers' processes keep the default budget.
+    budget = RevisionBudget(burst=240)
+    with SandboxServer(sandbox.app) as server:
+        yield Shop(
+            lambda gate: EbayGateway(
+                server.url,
+                sandbox.client_id,
+                sandbox.client_secret,
+                sandbox.refresh_token,
+                channel_id=CHANNEL,
+                timeout=1.0,
+                gate=gate,
+                budget=budget,
+            ),
+            lambda sku: sandbox.add_item(sku, 0),
+            lambda sku: sandbox.shown(sku) if sku in sandbox.items else None,
+            sandbox.faults,
+            sandbox.log,
+            "inventory.bulk_update",
+            ("inventory.bulk_update",),
+            {
+                "kind": "ebay",
+                "api_base_url": server.url,
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+                "refresh_token": sandbox.refresh_token,
+            },
+            30,
+        )
+    sandbox.close()
+
+
+SHOPS = {"shopify": shopify, "amazon": amazon, "walmart": walmart, "ebay": ebay}
 
 
 @pytest.fixture(params=sorted(SHOPS))
@@ -224,7 +263,7 @@ def test_a_channel_down_during_a_burst_converges_once_back_with_no_dead_letters(
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("shop", ["amazon", "shopify", "walmart"], indirect=True)
+@pytest.mark.parametrize("shop", ["amazon", "ebay", "shopify", "walmart"], indirect=True)
 def test_two_worker_processes_never_exceed_the_channels_rate_limit(
     scratch_ledger, scratch_database, redis_url, shop, tmp_path
 ):

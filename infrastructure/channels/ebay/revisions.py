@@ -33,7 +33,7 @@ class RevisionBudget:
     per_day: int = 250
     zero_reserve: int = 10
     down_reserve: int = 40
-    burst: int = 20
+    burst: int = 50
 
 
 DEFAULT_BUDGET = RevisionBudget()
