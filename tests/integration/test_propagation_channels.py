@@ -1,7 +1,8 @@
-"""The propagation scenarios against the Shopify, Amazon, Walmart and eBay sandboxes (WooCommerce's are in
-test_propagation.py): a hot SKU's 1,000 sales coalesce into few calls and end exact, a channel
-down during a burst of changes converges once back, with no dead letters, and two worker
-processes pushing to the channel never exceed its configured rate in any one second."""
+"""The propagation scenarios against the Shopify, Amazon, Walmart and eBay sandboxes
+(WooCommerce's are in test_propagation.py): a hot SKU's 1,000 sales coalesce into few calls and
+end exact, a channel down during a burst of changes converges once back, with no dead letters,
+and two worker processes pushing to the channel never exceed its configured rate in any one
+second."""
 
 import random
 import time

@@ -33,10 +33,11 @@ def test_a_listing_not_known_to_show_anything_is_taken_as_moving_down():
 
 
 def test_early_in_the_day_only_the_burst_is_spent():
-    assert may_revise(BUDGET, 19, 0.0, shows=1, quantity=2)
-    assert not may_revise(BUDGET, 20, 0.0, shows=1, quantity=2)
-    assert not may_revise(BUDGET, 20, 0.0, shows=3, quantity=2)
-    assert may_revise(BUDGET, 120, 0.5, shows=3, quantity=2)  # 20 + 220 / 2 = 130 by noon
+    assert may_revise(BUDGET, 49, 0.0, shows=1, quantity=2)
+    assert not may_revise(BUDGET, 50, 0.0, shows=1, quantity=2)
+    assert not may_revise(BUDGET, 50, 0.0, shows=3, quantity=2)
+    assert may_revise(BUDGET, 140, 0.5, shows=3, quantity=2)  # 50 + 190 / 2 = 145 by noon
+    assert not may_revise(BUDGET, 145, 0.5, shows=3, quantity=2)
 
 
 @given(st.integers(min_value=0, max_value=300), elapsed, st.none() | quantities, quantities)
