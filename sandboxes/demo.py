@@ -1,5 +1,5 @@
-"""The demo a newcomer gets from `make run` with no configuration: Shopify, WooCommerce and
-Amazon sandbox stores listing the same few products, whose shoppers buy at a modest rate.
+"""The demo a newcomer gets from `make run` with no configuration: Shopify, WooCommerce, Amazon
+and Walmart sandbox stores listing the same few products, whose shoppers buy at a modest rate.
 Their orders arrive as signed webhooks, change the ledger, and every store's quantity follows;
 the logs and the API show it all.
 
@@ -28,6 +28,8 @@ from sandboxes.amazon.sns import SnsTopic
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.stock import OutOfStock as ShopifyOutOfStock
 from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.walmart.orders import OutOfStock as WalmartOutOfStock
+from sandboxes.walmart.seller import WalmartSandbox
 from sandboxes.woocommerce.orders import OutOfStock as WooOutOfStock
 from sandboxes.woocommerce.store import WooCommerceSandbox
 
@@ -73,13 +75,17 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
         topic = SnsTopic(AMAZON_TOPIC, f"{webhooks}/amazon-demo", confirmed=True)
         amazon = AmazonSandbox(topic=topic, apply_delay=0.1, feed_delay=0.2)
         stack.callback(amazon.close)
+        walmart = WalmartSandbox(webhook_url=f"{webhooks}/walmart-demo", feed_delay=2.0)
+        stack.callback(walmart.close)
         for sku in PRODUCTS:
             shopify.set_stock(sku, 0)
             woo.add_product(sku, 0)
             amazon.add_listing(sku, 0)
+            walmart.add_item(sku, 0)
         shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
         woo_url = stack.enter_context(SandboxServer(woo.app)).url
         amazon_url = stack.enter_context(amazon.server()).url
+        walmart_url = stack.enter_context(walmart.server()).url
         channels = [
             DemoChannel(
                 "shopify-demo",
@@ -117,6 +123,17 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
                     "sns_origins": [amazon_url],
                     "feed_poll_seconds": 0.5,
                     "rules": {"share_percent": 50, "safety_buffer": 2},
+                    "push": {"rate_per_second": 4, "batch_window_seconds": 1},
+                },
+            ),
+            DemoChannel(
+                "walmart-demo",
+                walmart,
+                {
+                    **walmart.channel_settings(walmart_url),
+                    "feed_poll_seconds": 1,
+                    "acknowledge_orders": True,
+                    "rules": {"share_percent": 50, "safety_buffer": 1},
                     "push": {"rate_per_second": 4, "batch_window_seconds": 1},
                 },
             ),
@@ -197,7 +214,7 @@ class Shoppers:
         sku, quantity = self._random.choice(listed), self._random.choice((1, 1, 2))
         try:
             channel.store.buy(sku, quantity)
-        except (ShopifyOutOfStock, WooOutOfStock, AmazonOutOfStock):
+        except (ShopifyOutOfStock, WooOutOfStock, AmazonOutOfStock, WalmartOutOfStock):
             return
         log.info("a shopper on %s bought %d x %s", channel.id, quantity, sku)
 

@@ -173,6 +173,10 @@ class WalmartSandbox:
             self._stock.setdefault(sku, {})[node or DEFAULT_NODE] = quantity
             return True
 
+    def buy(self, sku: str, quantity: int = 1, *, notify: bool = True) -> str:
+        """A shopper's order (see `OrdersDesk.buy`); its purchase order id."""
+        return self.orders.buy(sku, quantity, notify=notify)
+
     def listed(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {sku: dict(nodes) for sku, nodes in self._stock.items()}

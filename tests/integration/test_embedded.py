@@ -195,6 +195,9 @@ def _assert_stopped_cleanly(service: Service, code: int, servers: list[psutil.Pr
     assert all(count == 1 for count in lines.values()), lines
 
 
+DEMO_CHANNELS = ("shopify-demo", "woo-demo", "amazon-demo", "walmart-demo")
+
+
 def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
     """A newcomer's `make run`: embedded servers, the sandbox stores, their shoppers' orders in
     the ledger, and every store's quantity following; Ctrl-C stops it all, saying so once."""
@@ -210,18 +213,18 @@ def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
         api = f"http://127.0.0.1:{port}/api/v1"
         sold, followed = set(), set()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (sold and len(followed) == 3):
+        while time.monotonic() < deadline and not (sold and len(followed) == len(DEMO_CHANNELS)):
             time.sleep(1)
             sales = httpx.get(f"{api}/history?kind=sale", timeout=5).json()["changes"]
             sold = {sale["source"] for sale in sales}
-            for channel in ("shopify-demo", "woo-demo", "amazon-demo"):
+            for channel in DEMO_CHANNELS:
                 sync = httpx.get(f"{api}/channels/{channel}/sync", timeout=5).json()
                 assert "consistency_window_seconds" in sync, sync
                 if "sale" in sync["consistency_window_seconds"]:
                     followed.add(channel)
-        assert sold <= {"shopify-demo", "woo-demo", "amazon-demo"}
+        assert sold <= set(DEMO_CHANNELS)
         assert sold, "no shopper's order reached the ledger"
-        assert followed == {"shopify-demo", "woo-demo", "amazon-demo"}, "a store did not follow"
+        assert followed == set(DEMO_CHANNELS), "a store did not follow"
         # Reconciliation's review is served by the real service too, not only by tests' apps.
         review = httpx.get(f"{api}/discrepancies?state=open", timeout=5)
         assert review.status_code == 200, review.text
