@@ -23,6 +23,12 @@ class Resolution(StrEnum):
 
     ACCEPT_CHANNEL = "accept_channel"  # the channel was right: the ledger counts its quantity
     PUSH_LEDGER = "push_ledger"  # the ledger was right: the channel is set back
+    # Closed by invsync: a later push set the channel over what it showed, before a review.
+    SUPERSEDED = "superseded"
+
+
+# What people may resolve a discrepancy by (`SUPERSEDED` is invsync's alone).
+PERSON_ACTIONS = (Resolution.ACCEPT_CHANNEL, Resolution.PUSH_LEDGER)
 
 
 class DiscrepancyResolved(DomainError):
@@ -32,6 +38,23 @@ class DiscrepancyResolved(DomainError):
 class InvalidResolution(DomainError):
     """Raised when a resolution names no action invsync knows, or its reason or author is empty
     or too long."""
+
+
+def overridden(
+    observed: int,
+    expected: int,
+    read_at: datetime,
+    acknowledged: int | None,
+    acknowledged_at: datetime | None,
+) -> bool:
+    """Whether an open discrepancy of a channel that showed less (`observed` below `expected`,
+    left for review) no longer describes the channel: it acknowledged another quantity after
+    the reading, a push of the ledger's having set it over the hand edit. Accepting the old
+    reading then would move the ledger by a difference the channel no longer shows. (A channel
+    that showed more was set back at once when it was found, and waits for its review.)"""
+    if observed >= expected or acknowledged_at is None or acknowledged_at <= read_at:
+        return False
+    return acknowledged != observed
 
 
 def discrepancy_id(channel_id: str, sku: str, read_at: datetime) -> UUID:
@@ -82,17 +105,28 @@ class Discrepancy(Aggregate):
             raise DiscrepancyResolved(f"discrepancy {self.id} was resolved already")
         self._resolved(_action(action), _text("reason", reason), _text("source", by))
 
+    def supersede(self, acknowledged: int | None, at: datetime, by: str) -> None:
+        """Close it as `overridden`: the channel acknowledged `acknowledged` at `at`.
+
+        Raises `DiscrepancyResolved` once resolved."""
+        if not self.is_open:
+            raise DiscrepancyResolved(f"discrepancy {self.id} was resolved already")
+        why = (
+            f"superseded: {self.channel_id} acknowledged {acknowledged} at {at.isoformat()}, "
+            f"after it showed {self.observed}; a push set it over the reading before a review"
+        )
+        self._resolved(Resolution.SUPERSEDED, why, by)
+
     @event("Resolved")
     def _resolved(self, action: Resolution, reason: str, by: str) -> None:
         self.resolution, self.reason, self.resolved_by = Resolution(action), reason, by
 
 
 def _action(action: str) -> Resolution:
-    try:
-        return Resolution(action)
-    except ValueError:
-        known = " or ".join(f"{r.value!r}" for r in Resolution)
-        raise InvalidResolution(f"action must be {known}, not {action!r}") from None
+    if action not in PERSON_ACTIONS:
+        known = " or ".join(f"{r.value!r}" for r in PERSON_ACTIONS)
+        raise InvalidResolution(f"action must be {known}, not {action!r}")
+    return Resolution(action)
 
 
 def _text(name: str, value: str) -> str:

@@ -163,6 +163,16 @@ def open_ones(conn: Connection[Any], channel_id: str, skus: Sequence[str]) -> di
     return dict(rows)
 
 
+def open_showing_less(conn: Connection[Any], limit: int = 1000) -> list[DiscrepancyRow]:
+    """Open discrepancies of channels that showed less than they should (oldest first)."""
+    with conn.cursor(row_factory=class_row(DiscrepancyRow)) as curs:
+        return curs.execute(
+            f"SELECT {_COLUMNS} FROM reconcile_discrepancies "
+            "WHERE state = 'open' AND observed < expected ORDER BY detected_at LIMIT %s",
+            [limit],
+        ).fetchall()
+
+
 def open_count(conn: Connection[Any], channel_id: str) -> int:
     """How many discrepancies of the channel wait for review."""
     row = conn.execute(

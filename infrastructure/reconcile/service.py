@@ -13,6 +13,7 @@ from infrastructure import outbox
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.reconcile import runs
 from infrastructure.reconcile.actors import Reconcilers, RunQueue, StepWorker
+from infrastructure.reconcile.review import supersede_overridden
 from infrastructure.reconcile.runs import LEASE_SECONDS, RESEND_SECONDS, Run, RunStore
 from infrastructure.reconcile.scheduler import Scheduler
 from infrastructure.reconcile.triggers import Triggers
@@ -77,12 +78,14 @@ class Reconciliation:
         )
 
     def triggers(self) -> Callable[[], object]:
-        """A tick of the level checks that observations not echoing our pushes ask for."""
+        """A tick of the level checks that observations not echoing our pushes ask for, which
+        also closes the discrepancies a push has superseded since (`supersede_overridden`)."""
         reconciled = [c.id for c in self.channels.values() if c.reconciles]
         triggers = Triggers(self.request_check, reconciled)
 
         def tick() -> object:
             with self.store.connection() as conn:
+                supersede_overridden(conn)
                 return triggers.tick(conn)
 
         return tick

@@ -342,7 +342,10 @@ class ReconcileCounts(Closed):
 
 
 class DiscrepancyResolution(Closed):
-    action: Literal["accept_channel", "push_ledger"]
+    action: Literal["accept_channel", "push_ledger", "superseded"] = Field(
+        description="superseded: closed by invsync, a push having set the channel over what it "
+        "showed less of before anyone reviewed it"
+    )
     reason: str
     by: str = Field(description="the API token's name; invsync for its own corrections")
     at: AwareDatetime

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -38,7 +39,7 @@ from infrastructure.config import PushConfig
 from infrastructure.reconcile import runs
 from infrastructure.reconcile.level_steps import LevelChecks
 from infrastructure.reconcile.levels import LevelsChecked, check_levels
-from infrastructure.reconcile.review import Review
+from infrastructure.reconcile.review import Review, supersede_overridden
 from infrastructure.reconcile.runs import Counts, LevelStep, Stepped
 from interfaces.composition import running_propagation
 from interfaces.http.api import Api
@@ -262,6 +263,45 @@ def test_a_dozen_fewer_is_escalated_and_left_for_the_review(reconciled):
     # Checked again while it is open: the same drift opens no second discrepancy.
     assert reconciled.check(sku) == LevelsChecked(read=1)
     assert len(reconciled.review.listed(state="open", sku=sku)) == 1
+
+
+def overridden_by_a_sale(reconciled: Reconciled) -> tuple[str, UUID]:
+    """A SKU its channel showed a dozen fewer of, left for review, then sold once: the push of
+    the sale sets the channel over the hand edit. Its SKU and discrepancy's id."""
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 8)
+    assert reconciled.check(sku) == LevelsChecked(read=1, escalated=1)
+    [found] = reconciled.review.listed(state="open", sku=sku)
+    reconciled.ledger.record(change(K.SALE, sku, 1))
+    eventually(lambda: reconciled.shop.stock(sku) == 19, 15, "the sale's push shows 19")
+    reconciled.settled(sku, 19)
+    return sku, found.id
+
+
+def test_a_channel_showing_less_overridden_by_a_later_push_is_closed_as_superseded(reconciled):
+    sku, _ = overridden_by_a_sale(reconciled)
+    with reconciled.connect() as conn:
+        assert supersede_overridden(conn) >= 1
+
+    [closed] = reconciled.review.listed(sku=sku)
+    assert (closed.state, closed.action, closed.resolved_by) == (
+        "resolved",
+        "superseded",
+        "invsync",
+    )
+    assert "acknowledged 19" in (closed.reason or "")
+    assert open_discrepancies() == 0
+
+
+def test_resolving_a_discrepancy_a_push_overrode_closes_it_as_superseded_and_says_so(reconciled):
+    sku, found = overridden_by_a_sale(reconciled)
+    with pytest.raises(DiscrepancyResolved, match="superseded"):
+        reconciled.review.resolve(found, "accept_channel", "counted 8", "ops")
+
+    [closed] = reconciled.review.listed(sku=sku)
+    assert (closed.state, closed.action) == ("resolved", "superseded")
+    # No count from the stale reading: on hand is still what was received (the sale commits 1).
+    assert LedgerQueries(reconciled.ledger).get_item(sku).levels_at("main").on_hand == 20
 
 
 def test_pushing_the_ledger_sets_the_channel_back(reconciled):

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,6 +8,7 @@ from domain.discrepancy import (
     InvalidResolution,
     Resolution,
     discrepancy_id,
+    overridden,
 )
 
 READ = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -50,8 +51,45 @@ def test_a_resolved_discrepancy_cannot_be_resolved_again():
 
 @pytest.mark.parametrize(
     ("action", "reason", "by"),
-    [("ignore", "why not", "alice"), ("push_ledger", " ", "alice"), ("push_ledger", "ok", "")],
+    [
+        ("ignore", "why not", "alice"),
+        ("superseded", "invsync's alone", "alice"),
+        ("push_ledger", " ", "alice"),
+        ("push_ledger", "ok", ""),
+    ],
 )
 def test_a_resolution_needs_a_known_action_a_reason_and_an_author(action, reason, by):
     with pytest.raises(InvalidResolution):
         detected().resolve(action, reason, by=by)
+
+
+LATER = READ + timedelta(minutes=5)
+
+
+def test_a_channel_showing_less_is_overridden_once_it_acknowledged_another_quantity_since():
+    assert overridden(8, 20, READ, acknowledged=19, acknowledged_at=LATER)
+
+
+@pytest.mark.parametrize(
+    ("observed", "acknowledged", "acknowledged_at"),
+    [
+        (8, 19, READ - timedelta(seconds=1)),  # acknowledged before the reading
+        (8, 19, None),  # never acknowledged
+        (8, 8, LATER),  # a compare-and-set refused: the channel still shows the hand edit
+        (32, 20, LATER),  # a channel that showed more was set back at once by design
+    ],
+)
+def test_nothing_else_overrides_an_open_discrepancy(observed, acknowledged, acknowledged_at):
+    assert not overridden(observed, 20, READ, acknowledged, acknowledged_at)
+
+
+def test_a_superseded_discrepancy_is_resolved_by_invsync_saying_what_the_channel_acknowledged():
+    discrepancy = detected(observed=8)
+    discrepancy.supersede(19, LATER, by="invsync")
+
+    assert (discrepancy.resolution, discrepancy.resolved_by) == (Resolution.SUPERSEDED, "invsync")
+    assert "acknowledged 19" in discrepancy.reason
+    with pytest.raises(DiscrepancyResolved):
+        discrepancy.resolve("accept_channel", "too late", by="alice")
+    with pytest.raises(DiscrepancyResolved):
+        discrepancy.supersede(18, LATER, by="invsync")
