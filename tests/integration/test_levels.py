@@ -33,6 +33,8 @@ from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
 from infrastructure.channels.kinds import api_for
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
+from infrastructure.channels.walmart.config import WalmartConfig
+from infrastructure.channels.walmart.kind import WALMART
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import PushConfig
@@ -47,6 +49,7 @@ from interfaces.http.app import create_app
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.walmart.seller import WalmartSandbox
 from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.helpers import change, random_sku
 from tests.integration.propagation_fixtures import eventually
@@ -136,7 +139,30 @@ def amazon() -> Iterator[Shop]:
     seller.close()
 
 
-SHOPS = {"shopify": shopify, "woocommerce": woocommerce, "amazon": amazon}
+@contextmanager
+def walmart() -> Iterator[Shop]:
+    seller = WalmartSandbox(feed_delay=0.05)
+    client_id, client_secret = seller.credentials
+    with seller.server() as server:
+        channel = WalmartConfig(
+            id=CHANNEL,
+            api_base_url=server.url,
+            client_id=client_id,
+            client_secret=client_secret,
+            feed_poll_seconds=0.05,
+        )
+        yield Shop(
+            lambda sku: seller.add_item(sku, 0),
+            seller.set_stock,
+            seller.stock,
+            lambda sku, quantity: seller.buy(sku, quantity, notify=False),
+            channel,
+            lambda gate: WALMART.gateway(channel, gate),
+        )
+    seller.close()
+
+
+SHOPS = {"shopify": shopify, "woocommerce": woocommerce, "amazon": amazon, "walmart": walmart}
 
 
 @dataclass
