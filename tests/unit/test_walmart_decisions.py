@@ -1,5 +1,7 @@
 """The Walmart gateway's pure decisions: which pushes go one by one and which wait for a feed,
-and how long a 429 asks us to wait."""
+how long a 429 asks us to wait, and how large a feed may grow."""
+
+import json
 
 import httpx
 from hypothesis import given
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 from infrastructure.channels.gateway import Push
 from infrastructure.channels.walmart.client import retry_after
+from infrastructure.channels.walmart.feeds import FEED_ITEMS, document
 from infrastructure.channels.walmart.split import HOT_PUSHES, Split, split, without_feed
 
 
@@ -67,3 +70,10 @@ def test_a_429_waits_for_retry_after_first_then_the_replenishment_time_then_a_se
     assert retry_after(answer(), now) == 1.0
     far = str(int((now + 86400) * 1000))
     assert retry_after(answer(**{"X-Next-Replenishment-Time": far}), now) == 3600.0
+
+
+def test_the_largest_feed_of_the_longest_skus_stays_under_walmarts_five_megabytes():
+    longest = [Push(f"{n:05}".ljust(255, "X"), 10**9, 1) for n in range(FEED_ITEMS)]
+    for ship_node in ("", "721407"):
+        size = len(json.dumps(document(longest, ship_node)).encode())
+        assert size < 5 * 1024 * 1024, size
