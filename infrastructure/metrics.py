@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge
+
+
+@functools.cache
+def _child(metric: Counter, labels: tuple[str, ...]) -> Counter:
+    return metric.labels(*labels)
+
+
+def counted(metric: Counter, *labels: str) -> None:
+    """Add one to `metric`'s child of `labels`, found once per set of labels (`labels()` takes
+    a lock and builds a key each call). Only for labels from a bounded set (configured
+    channels, fixed outcomes)."""
+    _child(metric, labels).inc()
+
 
 WEBHOOKS_RECEIVED = Counter(
     "invsync_webhooks_received_total",

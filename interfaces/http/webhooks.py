@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from dataclasses import replace
 
 import anyio.to_thread
+import orjson
 from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +27,7 @@ from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ChannelConfig
 from infrastructure.inbox import IncomingDelivery
 from infrastructure.intake_writer import GroupCommitWriter, InboxUnavailable, RowRefused
-from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
+from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, counted
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.body_slots import BodySlots, client_of
 from interfaces.http.problems import problem
@@ -57,9 +59,9 @@ class WebhookReceiver:
         channel = self.router.channel(channel_id)
         if channel is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
-        client = client_of(request.client.host) if request.client else ""
+        client = _client_of(request.client.host) if request.client else ""
         if not await self._bodies.take(client, BODY_SLOT_WAIT):
-            WEBHOOKS_REJECTED.labels(channel_id, "busy").inc()
+            counted(WEBHOOKS_REJECTED, channel_id, "busy")
             return _retry_later("Too many webhooks at once", "no body can be received now; retry")
         try:
             checked = await self._read_and_verify(request, channel)
@@ -69,7 +71,7 @@ class WebhookReceiver:
             return checked
         headers, body, verdict = checked
         if isinstance(verdict, Ping):
-            WEBHOOKS_RECEIVED.labels(channel_id, "ping").inc()
+            counted(WEBHOOKS_RECEIVED, channel_id, "ping")
             return JSONResponse({"status": "ok"})
         lane = self.router.kind(channel).lane(verdict.topic)
         delivery = storable(
@@ -114,7 +116,7 @@ class WebhookReceiver:
         except InboxUnavailable as error:
             # Not stored, so not acknowledged: the channel will retry.
             log.warning("inbox unavailable: %s", error)
-            WEBHOOKS_REJECTED.labels(channel_id, "unavailable").inc()
+            counted(WEBHOOKS_REJECTED, channel_id, "unavailable")
             return _retry_later("Inbox unavailable", "the delivery was not stored; retry")
         except RowRefused as error:
             # What the database refuses now it refuses on every retry: say so, once.
@@ -124,11 +126,13 @@ class WebhookReceiver:
                 channel_id,
                 error,
             )
-            WEBHOOKS_REJECTED.labels(channel_id, "unstorable").inc()
+            counted(WEBHOOKS_REJECTED, channel_id, "unstorable")
             return problem(422, "Delivery cannot be stored", str(error)[:500])
         outcome = "duplicate" if stored.id is None else "stored"
-        WEBHOOKS_RECEIVED.labels(channel_id, outcome).inc()
-        return JSONResponse({"status": outcome, "delivery_key": delivery.delivery_key})
+        counted(WEBHOOKS_RECEIVED, channel_id, outcome)
+        # orjson: the standard encoder took a tenth of the request's time.
+        answer = orjson.dumps({"status": outcome, "delivery_key": delivery.delivery_key})
+        return Response(answer, media_type="application/json")
 
     async def _read_and_verify(
         self, request: Request, channel: ChannelConfig
@@ -137,7 +141,7 @@ class WebhookReceiver:
         try:
             body = await _read_body(request, limit)
         except BodyTooLarge:
-            WEBHOOKS_REJECTED.labels(channel.id, "too_large").inc()
+            counted(WEBHOOKS_REJECTED, channel.id, "too_large")
             refusal = problem(
                 413, "Payload too large", f"webhook bodies are limited to {limit} bytes"
             )
@@ -163,10 +167,10 @@ class WebhookReceiver:
                 )
             return self.router.verify(channel, request)
         except SignatureInvalid as error:
-            WEBHOOKS_REJECTED.labels(channel.id, "signature").inc()
+            counted(WEBHOOKS_REJECTED, channel.id, "signature")
             return problem(401, "Signature invalid", str(error))
         except VerificationUnavailable as error:
-            WEBHOOKS_REJECTED.labels(channel.id, "unverifiable").inc()
+            counted(WEBHOOKS_REJECTED, channel.id, "unverifiable")
             return _retry_later("Signature not checkable now", str(error))
 
 
@@ -177,6 +181,10 @@ def _target(request: Request) -> str:
     query: bytes = request.scope.get("query_string", b"")
     target = raw_path.decode("latin-1")
     return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+# A peer's address parsed once: ipaddress took as long as the HMAC. Few addresses deliver.
+_client_of = functools.lru_cache(maxsize=4096)(client_of)
 
 
 def _retry_later(title: str, detail: str) -> Response:
@@ -222,6 +230,8 @@ def storable(delivery: IncomingDelivery) -> IncomingDelivery:
     always gives the same digest, so replays stay duplicates); a topic loses control characters
     and is cut at `MAX_TOPIC` (no real topic is that long, so it moves no stock); kept header
     values likewise, at `MAX_HEADER_VALUE`."""
+    if _clean(delivery):
+        return delivery  # as nearly every delivery is: nothing to copy
     return replace(
         delivery,
         delivery_key=_bounded_key(delivery.delivery_key),
@@ -230,6 +240,19 @@ def storable(delivery: IncomingDelivery) -> IncomingDelivery:
             _UNSTORABLE.sub("", name)[:MAX_TOPIC]: _UNSTORABLE.sub("", value)[:MAX_HEADER_VALUE]
             for name, value in delivery.headers.items()
         },
+    )
+
+
+def _clean(delivery: IncomingDelivery) -> bool:
+    """Whether `storable` would change nothing in `delivery`."""
+    headers = delivery.headers
+    return (
+        len(delivery.delivery_key) <= MAX_KEY
+        and len(delivery.topic) <= MAX_TOPIC
+        and all(len(name) <= MAX_TOPIC for name in headers)
+        and all(len(value) <= MAX_HEADER_VALUE for value in headers.values())
+        and not _UNSTORABLE.search("".join((delivery.delivery_key, delivery.topic, *headers)))
+        and not _UNSTORABLE.search("".join(headers.values()))
     )
 
 
