@@ -179,3 +179,26 @@ def test_levels_are_read_per_sku_and_the_catalogue_in_pages_of_fifty(walmart):
     assert named == {"CAT-007": 7}
     assert catalogue == {f"CAT-{n:03}": n for n in range(120)}
     assert walmart.seller.log.count("inventories.get", 200) == 3
+
+
+def test_many_named_skus_are_read_by_pages_while_fewer_pages_than_skus_are_left(walmart):
+    for n in range(3000):
+        walmart.seller.add_item(f"NAMED-{n:04}", n)
+    walmart.seller.set_rate("inventories.get", 100, 100)
+    walmart.seller.set_rate("inventory.get", 100, 100)
+    channel = WalmartConfig(id="wm", api_base_url=walmart.url, client_id="x", client_secret="y")
+    most = [f"NAMED-{n:04}" for n in range(0, 3000, 10)]  # 300 over 60 pages
+    spread = [f"NAMED-{n:04}" for n in range(0, 3000, 50)]  # 60 over 60 pages
+    with walmart.gateway() as gateway:
+        found = {r.sku: r.quantity for r in read_levels(channel, gateway, [*most, "NOPE"])}
+        paged, alone = (
+            walmart.seller.log.count(f"{api}.get") for api in ("inventories", "inventory")
+        )
+        some = {r.sku: r.quantity for r in read_levels(channel, gateway, spread)}
+    assert found == {sku: int(sku[-4:]) for sku in most}
+    # 60 pages are cheaper than 300 calls; NOPE, on none of them, is not listed: never read.
+    assert (paged, alone) == (60, 0)
+    assert some == {sku: int(sku[-4:]) for sku in spread}
+    # The first page holds one of them; 59 pages for 59 SKUs is no cheaper: one call each.
+    assert walmart.seller.log.count("inventories.get") - paged == 1
+    assert walmart.seller.log.count("inventory.get") - alone == 59

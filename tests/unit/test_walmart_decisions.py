@@ -1,5 +1,5 @@
 """The Walmart gateway's pure decisions: which pushes go one by one and which wait for a feed,
-how long a 429 asks us to wait, and how large a feed may grow."""
+how long a 429 asks us to wait, how large a feed may grow, and when named SKUs are read by pages."""
 
 import json
 
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from infrastructure.channels.gateway import Push
 from infrastructure.channels.walmart.client import retry_after
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, document
+from infrastructure.channels.walmart.level_reading import page_on
 from infrastructure.channels.walmart.split import HOT_PUSHES, Split, split, without_feed
 
 
@@ -77,3 +78,10 @@ def test_the_largest_feed_of_the_longest_skus_stays_under_walmarts_five_megabyte
     for ship_node in ("", "721407"):
         size = len(json.dumps(document(longest, ship_node)).encode())
         assert size < 5 * 1024 * 1024, size
+
+
+def test_named_skus_are_paged_for_only_while_the_pages_left_are_fewer_than_the_skus_left():
+    assert page_on(pages_left=5, skus_left=6)
+    assert not page_on(pages_left=6, skus_left=6)  # as many calls either way: one a SKU
+    assert not page_on(pages_left=0, skus_left=100)
+    assert not page_on(pages_left=10, skus_left=0)

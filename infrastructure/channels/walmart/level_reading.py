@@ -1,11 +1,14 @@
-"""Reading what Walmart shows (CHANNELS.md §5): named SKUs one call each
-(`GET /v3/inventory?sku=`, as pushes read them); the whole catalogue by pages of 50 (the most
-Walmart documents) of `GET /v3/inventories`, followed by `meta.nextCursor`. Each SKU's quantity
-is its `inputQty` at the channel's ship node (its first node when the channel names none): the
-quantity pushes set, which Walmart's own sales lower."""
+"""Reading what Walmart shows (CHANNELS.md §5). Walmart documents two reads: one SKU a call
+(`GET /v3/inventory?sku=`) and the whole catalogue, 50 SKUs a page (its largest) of
+`GET /v3/inventories` followed by `meta.nextCursor`. The catalogue is read in pages; named SKUs
+one a call while they are few (`PAGE` or fewer), else by pages while the pages left are fewer
+than the SKUs left to find (the first page says how many there are), the rest one a call
+(`page_on`). Each SKU's quantity is its `inputQty` at the channel's ship node (its first node
+when the channel names none): the quantity pushes set, which Walmart's own sales lower."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +30,38 @@ def read_levels(
 
     Raises what the gateway's reads raise (`Throttled`, `ChannelUnavailable`,
     `ChannelAuthFailed`, `ChannelError` for a refused or unreadable answer)."""
-    if skus is not None:
+    if skus is None:
+        return _shown(channel, _pages(gateway))
+    if len(set(skus)) <= PAGE:
         return read_named(channel, gateway.read, skus, 1)
-    return _catalogue(channel, gateway)
+    return _named(channel, gateway, skus)
 
 
-def _catalogue(channel: WalmartConfig, gateway: WalmartGateway) -> Iterator[LevelReading]:
+def page_on(pages_left: int, skus_left: int) -> bool:
+    """Whether the rest of the catalogue costs fewer calls than reading the SKUs left one a
+    call."""
+    return 0 < pages_left < skus_left
+
+
+def _named(
+    channel: WalmartConfig, gateway: WalmartGateway, skus: Sequence[str]
+) -> Iterator[LevelReading]:
+    left = {channel.channel_sku(sku) for sku in skus}
+    for read, (items, read_at, total) in enumerate(_pages(gateway), start=1):
+        wanted = [item for item in items if item["sku"] in left]
+        left -= {item["sku"] for item in wanted}
+        yield from _shown(channel, iter([(wanted, read_at, total)]))
+        pages_left = math.ceil(total / PAGE) - read
+        if pages_left <= 0:
+            return  # every page read: the SKUs not found are not listed
+        if not page_on(pages_left, len(left)):
+            break
+    if left:
+        yield from read_named(channel, gateway.read, [channel.our_sku(s) for s in left], 1)
+
+
+def _pages(gateway: WalmartGateway) -> Iterator[tuple[list[dict[str, Any]], datetime, int]]:
+    """Each page's items (those naming a SKU), when it was read, and the catalogue's size."""
     params: dict[str, str] = {"limit": str(PAGE)}
     while True:
         answer = gateway.get(INVENTORIES, params) or {}
@@ -40,15 +69,24 @@ def _catalogue(channel: WalmartConfig, gateway: WalmartGateway) -> Iterator[Leve
         items = (answer.get("elements") or {}).get("inventories")
         if not isinstance(items, list):
             raise ChannelError(f"Walmart answered {INVENTORIES} without inventories")
-        shown = [(item["sku"], _input(item, channel.ship_node)) for item in items if _named(item)]
-        yield from readings(channel, shown, read_at)
-        cursor = (answer.get("meta") or {}).get("nextCursor")
+        meta = answer.get("meta") or {}
+        total = meta.get("totalCount")
+        yield [i for i in items if _named_item(i)], read_at, total if isinstance(total, int) else 0
+        cursor = meta.get("nextCursor")
         if not isinstance(cursor, str) or not cursor or not items:
             return
         params = {"limit": str(PAGE), "nextCursor": cursor}
 
 
-def _named(item: object) -> bool:
+def _shown(
+    channel: WalmartConfig, pages: Iterator[tuple[list[dict[str, Any]], datetime, int]]
+) -> Iterator[LevelReading]:
+    for items, read_at, _ in pages:
+        shown = [(item["sku"], _input(item, channel.ship_node)) for item in items]
+        yield from readings(channel, shown, read_at)
+
+
+def _named_item(item: object) -> bool:
     return isinstance(item, dict) and isinstance(item.get("sku"), str) and bool(item["sku"])
 
 
