@@ -1,5 +1,6 @@
-"""The demo a newcomer gets from `make run` with no configuration: Shopify, WooCommerce, Amazon
-and Walmart sandbox stores listing the same few products, whose shoppers buy at a modest rate.
+"""The demo a newcomer gets from `make run` with no configuration: Shopify, WooCommerce, Amazon,
+Walmart and eBay sandbox stores listing the same few products, whose shoppers buy at a modest
+rate.
 Their orders arrive as signed webhooks, change the ledger, and every store's quantity follows;
 the logs and the API show it all.
 
@@ -25,6 +26,8 @@ from infrastructure.config import Config
 from sandboxes.amazon.orders import OutOfStock as AmazonOutOfStock
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.sns import SnsTopic
+from sandboxes.ebay.seller import EbaySandbox
+from sandboxes.ebay.seller import OutOfStock as EbayOutOfStock
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.stock import OutOfStock as ShopifyOutOfStock
 from sandboxes.shopify.store import ShopifySandbox
@@ -77,15 +80,19 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
         stack.callback(amazon.close)
         walmart = WalmartSandbox(webhook_url=f"{webhooks}/walmart-demo", feed_delay=2.0)
         stack.callback(walmart.close)
+        ebay = EbaySandbox()
+        stack.callback(ebay.close)
         for sku in PRODUCTS:
             shopify.set_stock(sku, 0)
             woo.add_product(sku, 0)
             amazon.add_listing(sku, 0)
             walmart.add_item(sku, 0)
+            ebay.add_item(sku, 0)
         shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
         woo_url = stack.enter_context(SandboxServer(woo.app)).url
         amazon_url = stack.enter_context(amazon.server()).url
         walmart_url = stack.enter_context(walmart.server()).url
+        ebay_url = stack.enter_context(SandboxServer(ebay.app)).url
         channels = [
             DemoChannel(
                 "shopify-demo",
@@ -137,11 +144,28 @@ def demo_channels(port: int) -> Iterator[tuple[Config, list[DemoChannel]]]:
                     "push": {"rate_per_second": 4, "batch_window_seconds": 1},
                 },
             ),
+            DemoChannel("ebay-demo", ebay, ebay_settings(ebay, ebay_url, webhooks)),
         ]
         config = Config.model_validate({"channels": [{"id": c.id, **c.settings} for c in channels]})
         for channel in channels:
             log.info("demo store %s: %s", channel.id, channel.settings["api_base_url"])
         yield config, channels
+
+
+def ebay_settings(ebay: EbaySandbox, url: str, webhooks: str) -> dict[str, Any]:
+    """eBay's orders come by polling its Fulfillment API: every 10 s in the demo."""
+    return {
+        "kind": "ebay",
+        "api_base_url": url,
+        "client_id": ebay.client_id,
+        "client_secret": ebay.client_secret,
+        "refresh_token": ebay.refresh_token,
+        "verification_token": "demo_verification_token_32_chars_long",
+        "notification_endpoint": f"{webhooks}/ebay-demo",
+        "rules": {"share_percent": 50},
+        "push": {"rate_per_second": 4, "batch_window_seconds": 1},
+        "reconcile": {"orders_every_seconds": 10, "orders_overlap_seconds": 30},
+    }
 
 
 def stock_the_warehouse(ledger: Ledger) -> None:
@@ -214,7 +238,13 @@ class Shoppers:
         sku, quantity = self._random.choice(listed), self._random.choice((1, 1, 2))
         try:
             channel.store.buy(sku, quantity)
-        except (ShopifyOutOfStock, WooOutOfStock, AmazonOutOfStock, WalmartOutOfStock):
+        except (
+            ShopifyOutOfStock,
+            WooOutOfStock,
+            AmazonOutOfStock,
+            WalmartOutOfStock,
+            EbayOutOfStock,
+        ):
             return
         log.info("a shopper on %s bought %d x %s", channel.id, quantity, sku)
 

@@ -154,6 +154,12 @@ class EbaySandbox:
         with self.lock:
             return self.items[sku].shown()
 
+    def stock(self, sku: str) -> int | None:
+        """What the listing shows; None for a SKU the account does not list."""
+        with self.lock:
+            item = self.items.get(sku)
+            return None if item is None else item.shown()
+
     def set_quantity(self, sku: str, quantity: int) -> None:
         """The seller edits the listing on eBay (Seller Hub): item and offers alike."""
         with self.lock:

@@ -195,7 +195,7 @@ def _assert_stopped_cleanly(service: Service, code: int, servers: list[psutil.Pr
     assert all(count == 1 for count in lines.values()), lines
 
 
-DEMO_CHANNELS = ("shopify-demo", "woo-demo", "amazon-demo", "walmart-demo")
+DEMO_CHANNELS = ("shopify-demo", "woo-demo", "amazon-demo", "walmart-demo", "ebay-demo")
 
 
 def test_invsync_run_with_no_configuration_serves_the_demo(tmp_path):
