@@ -124,6 +124,7 @@ class Settings:
     data_dir: Path
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = 1  # processes of `invsync run` serving the port, each its own commits
     config_path: Path = Path("invsync.toml")
     queue_namespace: str = "invsync"
     demo: bool | None = None  # sandbox stores and shoppers; None: when there is no config file
@@ -145,6 +146,7 @@ class Settings:
             data_dir=Path(environ.get("INVSYNC_DATA_DIR") or ".invsync").absolute(),
             http_host=environ.get("INVSYNC_HTTP_HOST", "127.0.0.1"),
             http_port=int(port),
+            http_workers=_count(environ, "INVSYNC_HTTP_WORKERS", 1),
             config_path=Path(environ.get("INVSYNC_CONFIG") or "invsync.toml"),
             queue_namespace=environ.get("INVSYNC_QUEUE_NAMESPACE") or "invsync",
             demo=_flag(environ, "INVSYNC_DEMO"),

@@ -18,6 +18,7 @@ commands = (serve.run, serve.worker, serve.project, admin.rebuild, admin.prune, 
 for command in (*commands, reads.oversells, reconcile.reconcile):
     app.command()(command)
 
+app.command(hidden=True)(serve.http_process)  # INVSYNC_HTTP_WORKERS' other processes
 stock_app.command()(stock.receive)
 # A negative DELTA ("-3") is a number, not an option.
 stock_app.command(context_settings={"ignore_unknown_options": True})(stock.adjust)

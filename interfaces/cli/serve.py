@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
@@ -48,7 +53,83 @@ def run(
             log.info("pushing available-to-sell to %s", channel_id)
         if workers:
             service.start_workers()
-        _serve(create_app(api), service.settings)
+        extra = _extra_http_processes(service)
+        if not extra:
+            _serve(create_app(api), service.settings)
+            return
+        listening = _shared_port(service.settings)  # bound before the others bind it too
+        with _http_processes(extra, service):
+            _serve(create_app(api), service.settings, listening)
+
+
+def http_process() -> None:
+    """One more HTTP process of `invsync run` (INVSYNC_HTTP_WORKERS): the API and webhooks on
+    the same port (SO_REUSEPORT), with a group commit of its own; it stops with `invsync run`."""
+    from interfaces.http.app import create_app
+
+    _stop_with_parent()
+    with _sigterm_as_ctrl_c(), _service() as service:
+        _serve(create_app(service.api()), service.settings, _shared_port(service.settings))
+
+
+def _extra_http_processes(service: Service) -> int:
+    """How many processes serve the port beside this one; none for the demo, whose channels
+    (its own sandbox stores) exist in this process alone."""
+    wanted = service.settings.http_workers - 1
+    if wanted and not service.settings.config_path.exists():
+        log.warning("INVSYNC_HTTP_WORKERS needs a configuration file: serving in one process")
+        return 0
+    return wanted
+
+
+def _shared_port(settings: Settings) -> socket.socket:
+    """A listening socket on the configured host and port that other processes may bind as
+    well (SO_REUSEPORT): the kernel spreads new connections over them."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        settings.http_host, settings.http_port, type=socket.SOCK_STREAM
+    )[0]
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind(address)
+    return listening
+
+
+@contextmanager
+def _http_processes(count: int, service: Service) -> Iterator[None]:
+    """`count` `http_process`es on this service's servers (the embedded ones too), stopped as
+    Ctrl-C stops them when the block ends."""
+    env = {
+        **os.environ,
+        "INVSYNC_DATABASE_URL": service.database_url,
+        "INVSYNC_REDIS_URL": service.redis_url,
+    }
+    command = [sys.executable, "-c", "from interfaces.cli import main; main()", "http-process"]
+    processes = [subprocess.Popen(command, env=env) for _ in range(count)]
+    log.info("%d more processes serve port %d", count, service.settings.http_port)
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _stop_with_parent() -> None:
+    """Stop this process as Ctrl-C does once the process that started it is gone (killed), so
+    no orphan keeps serving the port."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def worker(
@@ -167,8 +248,9 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
                 signal.signal(signum, handler)
 
 
-def _serve(app: Any, settings: Settings) -> None:
-    """Serve the API until Ctrl-C or SIGTERM, then let everything started stop, in order."""
+def _serve(app: Any, settings: Settings, listening: socket.socket | None = None) -> None:
+    """Serve the API until Ctrl-C or SIGTERM, then let everything started stop, in order; on
+    `listening` where given, else on the configured host and port."""
     import uvicorn
 
     from interfaces.http.server import fastest_loop, with_header_timeout
@@ -185,7 +267,7 @@ def _serve(app: Any, settings: Settings) -> None:
         http=with_header_timeout(settings.http.body_timeout_seconds),  # slow headers too
     )
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=None if listening is None else [listening])
     except KeyboardInterrupt:
         pass  # uvicorn stopped for the signal, then raised it again: what is left stops now
     finally:

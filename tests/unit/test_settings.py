@@ -28,6 +28,17 @@ def test_configured_servers_are_used_as_given():
     assert settings.http_port == 9000
 
 
+def test_one_http_process_by_default_and_as_many_as_the_environment_says():
+    assert Settings.from_env({}).http_workers == 1
+    assert Settings.from_env({"INVSYNC_HTTP_WORKERS": "4"}).http_workers == 4
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_a_bad_count_of_http_processes_is_named_in_the_error(workers):
+    with pytest.raises(SettingsError, match="INVSYNC_HTTP_WORKERS"):
+        Settings.from_env({"INVSYNC_HTTP_WORKERS": workers})
+
+
 @pytest.mark.parametrize("port", ["http", "0", "70000", "-1"])
 def test_a_bad_port_is_named_in_the_error(port):
     with pytest.raises(SettingsError, match="INVSYNC_HTTP_PORT must be a port number"):
