@@ -5,7 +5,7 @@ in bulk and by page, and each listing's daily revisions."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -166,15 +166,40 @@ def test_a_listing_past_its_pace_is_held_until_a_move_to_zero(account):
     midnight = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # eBay's day has just begun
     budget = RevisionBudget(per_day=12, zero_reserve=2, down_reserve=4, burst=3)
     gateway = gateway_for(url, budget=budget, clock=lambda: midnight)
-    shows, applied = 50, []
+    shows, applied, held = 50, [], []
     for quantity in (49, 48, 47, 46, 45, 0):
-        results = gateway.push([Push("A", quantity, 1, shows)])
-        if results:
+        [result] = gateway.push([Push("A", quantity, 1, shows)])
+        if result.status is PushStatus.APPLIED:
             shows = quantity
             applied.append(quantity)
+        else:
+            held.append((quantity, result.status, result.ticket))
     assert applied == [49, 48, 47, 0]
+    assert [(q, status) for q, status, _ in held] == [
+        (46, PushStatus.SUBMITTED),
+        (45, PushStatus.SUBMITTED),
+    ]
     assert seller.shown("A") == 0
     assert seller.revisions_today(listing) == 4
+    assert seller.log.count("inventory.bulk_update") == 4  # a hold costs no call
+    gateway.close()
+
+
+def test_a_hold_settles_with_no_result_and_no_call_once_its_time_is_up(account):
+    seller, url = account
+    seller.add_item("A", 50)
+    now = [datetime(2026, 12, 2, 8, 0, tzinfo=UTC)]
+    budget = RevisionBudget(per_day=12, zero_reserve=2, down_reserve=4, burst=0)
+    gateway = gateway_for(url, budget=budget, clock=lambda: now[0])
+    [held] = gateway.push([Push("A", 51, 1, 50)])
+    assert held.status is PushStatus.SUBMITTED
+    assert gateway.settle(held.ticket, ["A"]) is None
+    now[0] += timedelta(seconds=30)
+    calls = seller.log.count()
+    assert gateway.settle(held.ticket, ["A"]) == []
+    assert seller.log.count() == calls
+    with pytest.raises(ValueError, match="not a hold"):
+        gateway.settle("feed-1", ["A"])
     gateway.close()
 
 
@@ -198,7 +223,8 @@ def test_revisions_are_counted_where_every_worker_sees_them(account):
     assert first.push([Push("A", 49, 1, 50)])
     assert second.push([Push("A", 48, 2, 49)])
     assert first.push([Push("A", 47, 3, 48)])
-    assert second.push([Push("A", 46, 4, 47)]) == []  # the burst is spent, by both
+    [held] = second.push([Push("A", 46, 4, 47)])
+    assert held.status is PushStatus.SUBMITTED  # the burst is spent, by both
     first.close()
     second.close()
 

@@ -6,9 +6,11 @@ per SKU per push would double the calls).
 
 Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
 are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
-the budget does not allow now (`revisions.py`) is held: given no result, it stays pending and
-goes with a later call, with whatever quantity is due then. A push of what the listing already
-shows by our last acknowledgement costs nothing.
+the budget does not allow now (`revisions.py`) is held: answered SUBMITTED under a ticket that
+settles, with no call, `HOLD_SECONDS` later with no result, so the SKU rests meanwhile (no call,
+no turn spent on it) and then goes again with whatever quantity is due by then (a move to zero
+goes at once). A push of what the listing already shows by our last acknowledgement costs
+nothing.
 
 Calls carry a user access token (the refresh-token grant, `oauth.py`), kept until it expires
 and replaced once when eBay answers 401.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,6 +54,9 @@ BULK_LIMIT = 25  # SKUs per bulk update or bulk read
 PAGE_LIMIT = 200  # items or orders per page
 OFFER_SECONDS = 3600.0
 REVISIONS_KEPT = 2 * 86400.0  # a day's counts outlive the day
+# A held push is looked at again this long after: what is due then may be a move to zero.
+HOLD_SECONDS = 30.0
+HOLD = "revisions-held:"
 
 
 class EbayGateway(AnswersAtOnce):
@@ -104,9 +109,9 @@ class EbayGateway(AnswersAtOnce):
     # Pushes -------------------------------------------------------------------------------
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's quantity on eBay, one result per push the revision budget allows
-        now (the others get none and stay pending): APPLIED, UNKNOWN_SKU where eBay has no
-        such item, REJECTED with eBay's error where it refused the item.
+        """Set each SKU's quantity on eBay, one result per push: APPLIED, UNKNOWN_SKU where
+        eBay has no such item, REJECTED with eBay's error where it refused the item, SUBMITTED
+        (held, see `settle`) where the revision budget does not allow it now.
 
         Raises:
             Throttled: eBay answered 429.
@@ -119,9 +124,24 @@ class EbayGateway(AnswersAtOnce):
         offers = self._offers_of([p.sku for p in pushes if p not in unchanged])
         going = self._allowed([p for p in pushes if p not in unchanged], offers)
         results = [PushResult(p.sku, PushStatus.APPLIED, p.quantity) for p in unchanged]
+        until = (self._clock() + timedelta(seconds=HOLD_SECONDS)).isoformat()
+        held = [p for p in pushes if p not in unchanged and p not in going]
+        results += [PushResult(p.sku, PushStatus.SUBMITTED, ticket=HOLD + until) for p in held]
         if going:
             results += self._bulk_update(going, offers)
         return results
+
+    def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
+        """A hold's SKUs go again once its time is up: no results (so they stay pending), no
+        call; None before.
+
+        Raises:
+            ValueError: not a ticket this gateway gave.
+        """
+        if not ticket.startswith(HOLD):
+            raise ValueError(f"{ticket!r} is not a hold of eBay's revision budget")
+        until = datetime.fromisoformat(ticket.removeprefix(HOLD))
+        return [] if self._clock() >= until else None
 
     def _allowed(
         self, pushes: list[Push], offers: Mapping[str, Sequence[tuple[str, str]]]
