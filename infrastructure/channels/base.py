@@ -234,6 +234,18 @@ def _matches_any(secrets: Sequence[str], message: bytes, given: bytes) -> bool:
     return found
 
 
+def json_object(text: object) -> dict[str, Any] | None:
+    """`text` (str or bytes) as a JSON object; None when it is not one (not JSON, another
+    value, or nested too deeply for the parser)."""
+    if not isinstance(text, str | bytes):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def body_digest(body: bytes) -> str:
     """A delivery key for channels that send none: the same bytes are the same delivery."""
     return "sha256:" + hashlib.sha256(body).hexdigest()

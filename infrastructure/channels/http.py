@@ -55,6 +55,14 @@ def exchange(
     return response
 
 
+def json_of(response: httpx.Response) -> object:
+    """The answer's JSON; None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def json_object(response: httpx.Response) -> dict[str, object]:
     """The answer's body when it is a JSON object, else an empty one."""
     try:

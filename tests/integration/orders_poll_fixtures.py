@@ -37,6 +37,12 @@ def stocked(ledger: Any, sku: str, units: int = 10) -> None:
     ledger.record(change(ChangeKind.RECEIPT, sku, units))
 
 
+def levels(queries: Any, sku: str) -> tuple[int, int]:
+    """What the ledger holds of `sku`: units on hand, and of them committed to orders."""
+    totals = queries.get_item(sku).totals
+    return totals.on_hand, totals.committed
+
+
 def poll(running: RunningIntake, channel: str, *, since: datetime | None = None) -> OrdersPolled:
     """One poll of `channel`'s orders into `running`'s intake, through an ungated gateway."""
     table = running.intake.router.channel(channel)

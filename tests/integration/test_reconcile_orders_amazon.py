@@ -15,7 +15,7 @@ from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.sns import SnsTopic
 from tests.helpers import change, random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled
+from tests.integration.orders_poll_fixtures import channel_id, config_of, levels, poll, settled
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:sp-api-poll"
 
@@ -25,11 +25,6 @@ class Seller:
     sandbox: AmazonSandbox
     running: RunningIntake
     channel: str
-
-
-def levels(queries, sku: str) -> tuple[int, int]:
-    totals = queries.get_item(sku).totals
-    return totals.on_hand, totals.committed
 
 
 @contextmanager

@@ -20,7 +20,14 @@ from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.webhooks import Message
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled, stocked
+from tests.integration.orders_poll_fixtures import (
+    channel_id,
+    config_of,
+    levels,
+    poll,
+    settled,
+    stocked,
+)
 
 TOKEN, SECRET = "shpat_poll", "shpss_poll"
 
@@ -30,10 +37,6 @@ class Shop:
     shop: ShopifySandbox
     running: RunningIntake
     channel: str
-
-    def levels(self, queries, sku: str) -> tuple[int, int]:
-        totals = queries.get_item(sku).totals
-        return totals.on_hand, totals.committed
 
     def lost_sale(self, sku: str, quantity: int) -> tuple[int, Message]:
         """A shopper's order whose `orders/create` is lost; the order's id and the webhook as
@@ -72,16 +75,16 @@ def test_a_sale_whose_webhook_is_lost_is_committed_by_the_next_poll_once(
     with shop(ledger, database_url, redis_url) as s:
         s.shop.set_stock(sku, 10)
         s.lost_sale(sku, 3)
-        assert s.levels(queries, sku) == (10, 0)
+        assert levels(queries, sku) == (10, 0)
 
         first = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 3))
+        wait_until(lambda: levels(queries, sku) == (10, 3))
         again = poll(s.running, s.channel)
         settled(database_url, s.channel)
 
         assert (first.found, first.stored) == (1, 1)
         assert (again.found, again.stored) == (1, 0)
-        assert s.levels(queries, sku) == (10, 3)
+        assert levels(queries, sku) == (10, 3)
 
 
 def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, redis_url):
@@ -90,13 +93,13 @@ def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, 
     with shop(ledger, database_url, redis_url) as s:
         s.shop.set_stock(sku, 10)
         order_id = s.shop.buy(sku, 2)
-        wait_until(lambda: s.levels(queries, sku) == (10, 2))
+        wait_until(lambda: levels(queries, sku) == (10, 2))
         url = s.running.intake.router.channel(s.channel).api_base_url
         httpx.post(f"{url}/_sandbox/webhooks/lose", json={"count": 1}).raise_for_status()
         httpx.post(f"{url}/_sandbox/orders/{order_id}/cancel").raise_for_status()
 
         polled = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 0))
+        wait_until(lambda: levels(queries, sku) == (10, 0))
         assert polled.stored == 1
 
 
@@ -142,4 +145,4 @@ def test_an_order_seen_by_webhook_and_poll_in_any_order_any_number_of_times_coun
                     headers=dict(webhook.headers),
                 ).raise_for_status()
         settled(database_url, s.channel)
-        assert s.levels(queries, sku) == (10, 3)
+        assert levels(queries, sku) == (10, 3)

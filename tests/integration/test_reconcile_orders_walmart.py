@@ -20,7 +20,14 @@ from sandboxes.server import SandboxServer
 from sandboxes.walmart.seller import WalmartSandbox
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled, stocked
+from tests.integration.orders_poll_fixtures import (
+    channel_id,
+    config_of,
+    levels,
+    poll,
+    settled,
+    stocked,
+)
 
 
 @dataclass
@@ -28,10 +35,6 @@ class Seller:
     sandbox: WalmartSandbox
     running: RunningIntake
     channel: str
-
-    def levels(self, queries, sku: str) -> tuple[int, int]:
-        totals = queries.get_item(sku).totals
-        return totals.on_hand, totals.committed
 
 
 @contextmanager
@@ -58,16 +61,16 @@ def test_a_sale_whose_event_is_lost_is_committed_by_the_next_poll_once(
     with seller(ledger, database_url, redis_url) as s:
         s.sandbox.add_item(sku, 10)
         s.sandbox.orders.buy(sku, 3, notify=False)
-        assert s.levels(queries, sku) == (10, 0)
+        assert levels(queries, sku) == (10, 0)
 
         first = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 3))
+        wait_until(lambda: levels(queries, sku) == (10, 3))
         again = poll(s.running, s.channel)
         settled(database_url, s.channel)
 
         assert (first.found, first.stored) == (1, 1)
         assert (again.found, again.stored) == (1, 0)  # within the overlap, stored before
-        assert s.levels(queries, sku) == (10, 3)
+        assert levels(queries, sku) == (10, 3)
         assert s.sandbox.orders.acknowledgements == 0  # the merchant did not ask for it
 
 
@@ -77,11 +80,11 @@ def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, 
     with seller(ledger, database_url, redis_url) as s:
         s.sandbox.add_item(sku, 10)
         order_id = s.sandbox.orders.buy(sku, 2)
-        wait_until(lambda: s.levels(queries, sku) == (10, 2))
+        wait_until(lambda: levels(queries, sku) == (10, 2))
         s.sandbox.orders.cancel(order_id, notify=False)
 
         polled = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 0))
+        wait_until(lambda: levels(queries, sku) == (10, 0))
         assert polled.stored == 1
 
 
@@ -106,7 +109,7 @@ def test_released_orders_are_acknowledged_once_and_a_throttled_one_by_the_next_p
         lines = [line for order in orders for line in s.sandbox.orders.order(order).lines]
         assert {status for line in lines for status in line.statuses} == {"Acknowledged"}
         settled(database_url, s.channel)
-        assert s.levels(queries, sku) == (10, 3)  # acknowledged lines stay committed
+        assert levels(queries, sku) == (10, 3)  # acknowledged lines stay committed
 
 
 def test_the_listing_pages_through_every_order_in_the_window(ledger, database_url, redis_url):
@@ -145,4 +148,4 @@ def test_an_order_seen_by_event_and_poll_in_any_order_any_number_of_times_counts
                 s.sandbox.orders.notify(order_id, duplicates=duplicates)
                 assert s.sandbox.webhooks.wait_idle()
         settled(database_url, s.channel)
-        assert s.levels(queries, sku) == (10, 4)
+        assert levels(queries, sku) == (10, 4)

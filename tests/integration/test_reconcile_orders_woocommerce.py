@@ -20,7 +20,14 @@ from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.channels import woocommerce_table
 from tests.helpers import random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, poll, settled, stocked
+from tests.integration.orders_poll_fixtures import (
+    channel_id,
+    config_of,
+    levels,
+    poll,
+    settled,
+    stocked,
+)
 
 KEY, SECRET, HOOK_SECRET = "ck_poll", "cs_poll", "wh-poll"
 
@@ -30,10 +37,6 @@ class Shop:
     store: WooCommerceSandbox
     running: RunningIntake
     channel: str
-
-    def levels(self, queries, sku: str) -> tuple[int, int]:
-        totals = queries.get_item(sku).totals
-        return totals.on_hand, totals.committed
 
 
 @contextmanager
@@ -59,17 +62,17 @@ def test_a_sale_whose_webhook_is_lost_is_committed_by_the_next_poll_once(
         s.store.buy(sku, 3)
         [sent] = s.store.webhooks.deliver_pending()
         assert sent.status is None  # lost on the way
-        assert s.levels(queries, sku) == (10, 0)
+        assert levels(queries, sku) == (10, 0)
 
         first = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 3))
+        wait_until(lambda: levels(queries, sku) == (10, 3))
         again = poll(s.running, s.channel)
         settled(database_url, s.channel)
 
         assert (first.found, first.stored) == (1, 1)
         assert (again.found, again.stored) == (1, 0)  # within the overlap, stored before
         assert again.watermark >= first.watermark
-        assert s.levels(queries, sku) == (10, 3)
+        assert levels(queries, sku) == (10, 3)
 
 
 def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, redis_url):
@@ -78,14 +81,14 @@ def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, 
     with shop(ledger, database_url, redis_url) as s:
         s.store.add_product(sku, 10)
         order_id = s.store.buy(sku, 2)
-        wait_until(lambda: s.levels(queries, sku) == (10, 2))
+        wait_until(lambda: levels(queries, sku) == (10, 2))
         url = s.running.intake.router.channel(s.channel).api_base_url
         lose = {"topic": "order.updated", "count": 1}
         httpx.post(f"{url}/_sandbox/webhooks/lose", json=lose).raise_for_status()
         httpx.post(f"{url}/_sandbox/orders/{order_id}/cancelled").raise_for_status()
 
         polled = poll(s.running, s.channel)
-        wait_until(lambda: s.levels(queries, sku) == (10, 0))
+        wait_until(lambda: levels(queries, sku) == (10, 0))
         assert polled.stored == 1
 
 
@@ -132,4 +135,4 @@ def test_an_order_seen_by_webhook_and_poll_in_any_order_any_number_of_times_coun
                     headers=dict(sent.headers),
                 ).raise_for_status()
         settled(database_url, s.channel)
-        assert s.levels(queries, sku) == (10, 3)
+        assert levels(queries, sku) == (10, 3)

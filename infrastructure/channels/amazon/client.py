@@ -15,7 +15,7 @@ import httpx
 
 from infrastructure.channels.amazon.lwa import AccessTokens, LwaCredentials
 from infrastructure.channels.gateway import ChannelAuthFailed, ChannelError
-from infrastructure.channels.http import exchange
+from infrastructure.channels.http import exchange, json_of
 
 
 class SpApi:
@@ -108,13 +108,6 @@ def bucket_wait(response: httpx.Response, documented: float) -> float:
     except ValueError:
         rate = 0.0
     return 1.0 / (rate if rate > 0 else documented)
-
-
-def json_of(response: httpx.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def objects(value: object) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from typing import Any, Self
 
 import httpx
 
-from infrastructure.channels.amazon.client import SpApi, describe, json_of, objects
+from infrastructure.channels.amazon.client import SpApi, describe, objects
 from infrastructure.channels.amazon.config import LWA_TOKEN_URL
 from infrastructure.channels.amazon.feeds import FEED_MESSAGE_LIMIT, Feeds
 from infrastructure.channels.amazon.listings import (
@@ -53,6 +53,7 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
+from infrastructure.channels.http import json_of
 
 # Default usage plans, calls a second (CHANNELS.md §3.3; getFeedDocument's from the Feeds model).
 RATES = MappingProxyType(

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from infrastructure.channels.amazon.client import SpApi, describe, json_of, objects
+from infrastructure.channels.amazon.client import SpApi, describe, objects
 from infrastructure.channels.gateway import ChannelError, PushResult, PushStatus
+from infrastructure.channels.http import json_of
 
 LISTINGS = "/listings/2021-08-01/items"
 SEARCH_LIMIT = 20  # SKUs one searchListingsItems call looks for (identifiers, pageSize)

@@ -17,7 +17,6 @@ of them once `Shipped`) and whether the buyer asked to cancel it. From that an i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +28,7 @@ from domain.errors import DomainError
 from domain.orders import Facts, LineTarget, Units, stamp
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.base import ChannelReads, Lane, order_translation
+from infrastructure.channels.base import ChannelReads, Lane, json_object, order_translation
 from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -43,7 +42,7 @@ _OPEN = frozenset({"Pending", "Unshipped", "PartiallyShipped"})
 
 
 def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -> Translation:
-    envelope = _json_object(delivery.body)
+    envelope = json_object(delivery.body)
     if envelope is None:
         return Translation.park("the body is not an SNS message (a JSON object)")
     kind = envelope.get("Type")
@@ -77,7 +76,7 @@ def acknowledge(channel: AmazonConfig, delivery: Delivery) -> None:
 
 
 def _notification(channel: ChannelConfig, message: object) -> Translation:
-    notification = _json_object(message)
+    notification = json_object(message)
     if notification is None:
         return Translation.park("the SNS Message is not a JSON object")
     notification_type = notification.get("NotificationType")
@@ -179,13 +178,3 @@ def _occurred_at(notification: Payload, change: Payload) -> datetime:
         raise ValueError("neither OrderChangeTrigger.TimeOfOrderChange nor EventTime is given")
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _json_object(text: object) -> Payload | None:
-    if not isinstance(text, str | bytes):
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, or nested beyond the parser
-        return None
-    return value if isinstance(value, dict) else None

@@ -7,14 +7,19 @@ stands in for messages that carry none (subscription hand-shakes, foreign payloa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
 
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.base import Accepted, SignatureInvalid, SignedRequest, Verdict
+from infrastructure.channels.base import (
+    Accepted,
+    SignatureInvalid,
+    SignedRequest,
+    Verdict,
+    json_object,
+)
 
 AmazonVerifier = Callable[[AmazonConfig, SignedRequest, datetime], Verdict]
 
@@ -65,7 +70,7 @@ def _verdict(message: Mapping[str, Any]) -> Accepted:
     fallback_key = "sns:" + message["MessageId"]
     if message["Type"] != sns.NOTIFICATION:
         return Accepted(delivery_key=fallback_key, topic=message["Type"])
-    notification = _json_object(message["Message"])
+    notification = json_object(message["Message"])
     if notification is None:
         # Signed by SNS, so stored all the same: translation parks what it cannot read.
         return Accepted(delivery_key=fallback_key, topic=sns.NOTIFICATION)
@@ -76,14 +81,6 @@ def _verdict(message: Mapping[str, Any]) -> Accepted:
         delivery_key=notification_id if _is_text(notification_id) else fallback_key,
         topic=topic if _is_text(topic) else sns.NOTIFICATION,
     )
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _is_text(value: object) -> TypeGuard[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from infrastructure.channels.gateway import ChannelAuthFailed, ChannelError
-from infrastructure.channels.http import exchange
+from infrastructure.channels.http import exchange, json_of
 
 SERVICE_NAME = "Walmart Marketplace"
 TOKEN_PATH = "/v3/token"
@@ -161,13 +161,6 @@ def retry_after(response: httpx.Response, now: float) -> float:
     except ValueError:
         return 1.0
     return min(max(refill - now, 0.0), 3600.0)
-
-
-def json_of(response: httpx.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def describe(response: httpx.Response) -> str:

@@ -28,7 +28,8 @@ from infrastructure.channels.gateway import (
     PushResult,
     PushStatus,
 )
-from infrastructure.channels.walmart.client import WalmartApi, describe, json_of
+from infrastructure.channels.http import json_of
+from infrastructure.channels.walmart.client import WalmartApi, describe
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, Feeds
 from infrastructure.channels.walmart.split import Split, split, without_feed
 

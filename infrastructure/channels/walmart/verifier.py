@@ -12,9 +12,7 @@ keeps across retries and tells us to deduplicate on; the topic is the sub-event 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
-from typing import Any
 
 from infrastructure.channels.base import (
     Accepted,
@@ -23,6 +21,7 @@ from infrastructure.channels.base import (
     Verdict,
     body_digest,
     hmac_b64_matches,
+    json_object,
 )
 from infrastructure.channels.config import ChannelConfig
 
@@ -73,7 +72,7 @@ def verify(channel: ChannelConfig, request: SignedRequest, now: datetime) -> Ver
 
 
 def _verdict(body: bytes) -> Accepted:
-    event = _json_object(body)
+    event = json_object(body)
     source = event.get("source") if event is not None else None
     source = source if isinstance(source, dict) else {}
     # The documented vector names its type at the top; Walmart's events in `source`.
@@ -86,14 +85,6 @@ def _verdict(body: bytes) -> Accepted:
         topic = sub_event if isinstance(sub_event, str) and sub_event else topic
     key = f"event:{event_id}" if _is_text(event_id) else body_digest(body)
     return Accepted(delivery_key=key, topic=topic)
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _is_text(value: object) -> bool:

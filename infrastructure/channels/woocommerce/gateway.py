@@ -40,7 +40,7 @@ from infrastructure.channels.gateway import (
     PushResult,
     PushStatus,
 )
-from infrastructure.channels.http import exchange
+from infrastructure.channels.http import exchange, json_of
 from infrastructure.channels.woocommerce.auth import api_auth
 from infrastructure.channels.woocommerce.compare_and_set import Verdict, decide, needs_read
 from infrastructure.channels.woocommerce.refunds import WooRefund, parse_refunds
@@ -153,7 +153,7 @@ class WooCommerceGateway(AnswersAtOnce):
         order = None
         if any(refund.get("line_items") for refund in refunds if isinstance(refund, dict)):
             response = self._call("GET", f"/orders/{order_id}")
-            body = _json(response) if response.status_code == 200 else None
+            body = json_of(response) if response.status_code == 200 else None
             order = body if isinstance(body, dict) else None
         try:
             return parse_refunds(refunds, order)
@@ -173,7 +173,7 @@ class WooCommerceGateway(AnswersAtOnce):
         response = self._call("GET", f"/orders/{order_id}")
         if response.status_code == 404:
             return None
-        body = _json(response)
+        body = json_of(response)
         if response.status_code != 200 or not isinstance(body, dict):
             raise ChannelError(f"WooCommerce answered {response.status_code} for order {order_id}")
         return body
@@ -223,7 +223,7 @@ class WooCommerceGateway(AnswersAtOnce):
             detail = _describe(response)
             return {i: PushResult(p.sku, PushStatus.REJECTED, detail=detail) for i, p, _ in writes}
         # WooCommerce answers the updates in the order they were asked.
-        body = _json(response)
+        body = json_of(response)
         answered = body.get("update") if isinstance(body, dict) else None
         if not isinstance(answered, list) or len(answered) != len(writes):
             raise ChannelError(f"WooCommerce answered {path} with no result per item")
@@ -257,7 +257,7 @@ class WooCommerceGateway(AnswersAtOnce):
             )
             if response.status_code >= 400:
                 raise ChannelError(f"WooCommerce refused a SKU lookup: {_describe(response)}")
-            products = _json(response)
+            products = json_of(response)
             if not isinstance(products, list):
                 raise ChannelError("WooCommerce answered a SKU lookup with no list")
             for product in products:
@@ -278,7 +278,7 @@ class WooCommerceGateway(AnswersAtOnce):
         response = self._call("GET", path, params=query)
         if response.status_code >= 400:
             raise ChannelError(f"WooCommerce refused to list {path}: {_describe(response)}")
-        body = _json(response)
+        body = json_of(response)
         if not isinstance(body, list):
             raise ChannelError(f"WooCommerce answered {path} with no list")
         total = response.headers.get("x-wp-totalpages", "1")
@@ -379,16 +379,9 @@ def _retry_after(value: str | None, default: float) -> float:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _json(response: httpx.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _describe(response: httpx.Response) -> str:
     """WordPress REST errors are `{"code", "message", "data": {"status"}}`."""
-    body = _json(response)
+    body = json_of(response)
     if isinstance(body, dict) and "code" in body:
         return f"HTTP {response.status_code} {body['code']}: {body.get('message', '')}"
     return f"HTTP {response.status_code}"
