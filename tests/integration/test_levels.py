@@ -29,6 +29,9 @@ from infrastructure import outbox
 from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.kind import AMAZON
 from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.ebay.config import EbayConfig
+from infrastructure.channels.ebay.gateway import EbayGateway
+from infrastructure.channels.ebay.revisions import RevisionBudget
 from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
 from infrastructure.channels.kinds import api_for
 from infrastructure.channels.shopify.config import ShopifyConfig
@@ -47,6 +50,7 @@ from interfaces.composition import running_propagation
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
 from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.walmart.seller import WalmartSandbox
@@ -162,7 +166,45 @@ def walmart() -> Iterator[Shop]:
     seller.close()
 
 
-SHOPS = {"shopify": shopify, "woocommerce": woocommerce, "amazon": amazon, "walmart": walmart}
+@contextmanager
+def ebay() -> Iterator[Shop]:
+    seller = EbaySandbox()
+    with SandboxServer(seller.app) as server:
+        channel = EbayConfig(
+            id=CHANNEL,
+            api_base_url=server.url,
+            client_id=seller.client_id,
+            client_secret=seller.client_secret,
+            refresh_token=seller.refresh_token,
+        )
+        # The burst's pushes may spend a listing's revisions faster than eBay's pace allows.
+        budget = RevisionBudget(burst=240)
+        yield Shop(
+            lambda sku: seller.add_item(sku, 0),
+            seller.set_quantity,
+            seller.stock,
+            seller.buy,
+            channel,
+            lambda gate: EbayGateway(
+                server.url,
+                seller.client_id,
+                seller.client_secret,
+                seller.refresh_token,
+                channel_id=CHANNEL,
+                gate=gate,
+                budget=budget,
+            ),
+        )
+    seller.close()
+
+
+SHOPS = {
+    "shopify": shopify,
+    "woocommerce": woocommerce,
+    "amazon": amazon,
+    "walmart": walmart,
+    "ebay": ebay,
+}
 
 
 @dataclass
