@@ -86,6 +86,9 @@ class InventoryApi:
                     if throttling.calls <= 0:
                         self.seller.throttling = None
                 return ebay_error(429, 2001, "Too many requests.", "ACCESS")
+            if grant is not None and self.seller.over_daily_limit():
+                message = "The request limit has been reached for the resource."
+                return ebay_error(429, 2001, message, "ACCESS")
             if grant is not None:
                 token = request.headers.get("authorization", "").removeprefix("Bearer ")
                 if self.seller.grant_of(token) != grant:

@@ -11,7 +11,8 @@ notifications and the endpoint validation (`notifications.py`); Fulfillment orde
 SKU; `bulk_update_price_quantity` of at most 25 items (400 beyond), each published offer's listing
 revised at most `revisions_per_day` times (250) a calendar day (eBay's day, US Pacific), the next
 refused per offer; a listing shows the least of its offer's `availableQuantity` and the item's
-quantity. A host's limits (`throttle`: 429) and outages (`faults`) as the shared framework has.
+quantity. eBay's daily call limit (`calls_per_day`: 429 past it), a host's limits (`throttle`: 429)
+and outages (`faults`) as the shared framework has.
 
 Simplified: one marketplace, one offer (listing) per SKU unless asked for more, no prices;
 an order is checked out and paid at once; a cancellation puts its units back, a refund moves no
@@ -106,6 +107,9 @@ class EbaySandbox:
         refresh_token: the seller's consent.
         token_lifetime: seconds an access token lasts (eBay: 7,200).
         revisions_per_day: revisions of one listing a calendar day (eBay: 250).
+        calls_per_day: API calls the application may make a calendar day (eBay's daily call
+            limits, 2,000,000 for the Inventory API); past it, 429 until the next day. None:
+            unlimited.
         retry_delays: seconds before each retry of a notification not answered 2xx.
     """
 
@@ -117,6 +121,7 @@ class EbaySandbox:
         *,
         token_lifetime: float = 7200.0,
         revisions_per_day: int = REVISIONS_PER_DAY,
+        calls_per_day: int | None = None,
         retry_delays: tuple[float, ...] = (0.1, 0.5, 2.0),
         faults: Faults | None = None,
         log: CallLog | None = None,
@@ -124,6 +129,8 @@ class EbaySandbox:
         self.client_id, self.client_secret = client_id, client_secret
         self.refresh_token = refresh_token
         self.token_lifetime, self.revisions_per_day = token_lifetime, revisions_per_day
+        self.calls_per_day = calls_per_day
+        self.calls_today: dict[str, int] = {}  # eBay day -> API calls answered
         self.faults, self.log = faults or Faults(), log or CallLog()
         self.throttling: Throttle | None = None
         self.items: dict[str, Item] = {}
@@ -174,6 +181,13 @@ class EbaySandbox:
 
     def today(self) -> str:
         return datetime.now(EBAY_DAY).date().isoformat()
+
+    def over_daily_limit(self) -> bool:
+        """Count a call against the day's limit; True when it is past it."""
+        with self.lock:
+            day = self.today()
+            self.calls_today[day] = self.calls_today.get(day, 0) + 1
+            return self.calls_per_day is not None and self.calls_today[day] > self.calls_per_day
 
     def throttle(self, calls: int | None = None) -> None:
         """Answer the next `calls` API calls (all, until `lift_throttle`) with 429."""

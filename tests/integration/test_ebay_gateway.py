@@ -253,3 +253,17 @@ def test_levels_are_read_25_at_a_time_by_name_and_200_a_page_for_the_catalogue(a
     assert len(catalogue) == 230
     assert LevelReading in {type(r) for r in catalogue}
     gateway.close()
+
+
+def test_past_the_daily_call_limit_ebay_answers_429_and_the_gateway_is_throttled():
+    seller = EbaySandbox(calls_per_day=2)
+    seller.add_item("A", 5)
+    with SandboxServer(seller.app) as server:
+        gateway = gateway_for(server.url)
+        gateway.push([Push("A", 4, 1, 5)])  # the offers, then the update
+        with pytest.raises(Throttled):
+            gateway.push([Push("A", 3, 2, 4)])
+        assert seller.log.count("inventory.bulk_update", 429) == 1
+        assert seller.shown("A") == 4
+        gateway.close()
+    seller.close()
