@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -266,6 +267,11 @@ def _serve(app: Any, settings: Settings, listening: socket.socket | None = None)
         timeout_keep_alive=settings.http.keep_alive_seconds,
         http=with_header_timeout(settings.http.body_timeout_seconds),  # slow headers too
     )
+    # What start-up built (modules, the configuration, pools) lives as long as the process: out
+    # of the collector's sight, the full collections that request garbage sets off no longer
+    # walk it (they stalled every request behind them).
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.Server(config).run(sockets=None if listening is None else [listening])
     except KeyboardInterrupt:
