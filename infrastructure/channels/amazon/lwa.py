@@ -8,7 +8,6 @@ expires, so a gateway asks LWA once an hour, not once a call.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import httpx
 
 from infrastructure.channels.gateway import ChannelAuthFailed
 from infrastructure.channels.http import exchange, json_object, oauth_error
+from infrastructure.channels.tokens import CachedToken
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,18 @@ class LwaCredentials:
     refresh_token: str = field(repr=False)
 
 
-class AccessTokens:
+class AccessTokens(CachedToken):
     """The current LWA access token of one seller authorisation, fetched when needed.
 
     Parameters:
         client: the HTTP client to call `token_url` with.
         token_url: LWA's token endpoint.
         credentials: the application's client id and secret and the seller's refresh token.
-        refresh_margin: seconds before its expiry a token is no longer used, so a call never
-            reaches Amazon with a token that expired on the way.
+        refresh_margin: seconds before its expiry a token is no longer used.
         clock: monotonic seconds, for tests.
+
+    `current()` raises `ChannelAuthFailed` (LWA refused the client credentials or the
+    refresh token), `Throttled` (429) or `ChannelUnavailable` (unreachable, timed out, 5xx).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class AccessTokens:
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(self._fetch, refresh_margin=refresh_margin, clock=clock)
         self._client, self._url = client, token_url
         self._form = {
             "grant_type": "refresh_token",
@@ -56,30 +59,6 @@ class AccessTokens:
             "client_id": credentials.client_id,
             "client_secret": credentials.client_secret,
         }
-        self.refresh_margin, self._clock = refresh_margin, clock
-        self._token: str | None = None
-        self._good_until = 0.0
-        self._lock = threading.Lock()
-
-    def current(self) -> str:
-        """A token valid for a while yet, fetched from LWA if the cached one is not.
-
-        Raises:
-            ChannelAuthFailed: LWA refused the client credentials or the refresh token.
-            Throttled: LWA answered 429.
-            ChannelUnavailable: LWA could not be reached, timed out or answered 5xx.
-        """
-        with self._lock:
-            if self._token is None or self._clock() >= self._good_until:
-                self._token, lifetime = self._fetch()
-                self._good_until = self._clock() + lifetime - self.refresh_margin
-            return self._token
-
-    def forget(self, token: str) -> None:
-        """Stop using `token` (Amazon refused it): the next `current` fetches another."""
-        with self._lock:
-            if self._token == token:
-                self._token = None
 
     def _fetch(self) -> tuple[str, float]:
         # LWA names no wait on a 429: a second, as before any retry of ours.

@@ -8,7 +8,6 @@ client-credentials grants) are never near.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ import httpx
 
 from infrastructure.channels.gateway import ChannelAuthFailed
 from infrastructure.channels.http import exchange, json_object, oauth_error
+from infrastructure.channels.tokens import CachedToken
 
 TOKEN_PATH = "/identity/v1/oauth2/token"
 API_SCOPE = "https://api.ebay.com/oauth/api_scope"
@@ -34,7 +34,7 @@ def user_grant(refresh_token: str) -> dict[str, str]:
     return {"grant_type": "refresh_token", "refresh_token": refresh_token, "scope": scopes}
 
 
-class EbayTokens:
+class EbayTokens(CachedToken):
     """The current access token of one grant, fetched when needed.
 
     Parameters:
@@ -44,6 +44,9 @@ class EbayTokens:
         grant: the token request's form (`application_grant()` or `user_grant(...)`).
         refresh_margin: seconds before its expiry a token is no longer used.
         clock: monotonic seconds, for tests.
+
+    `current()` raises `ChannelAuthFailed` (eBay refused the client credentials or the
+    refresh token), `Throttled` (429) or `ChannelUnavailable` (unreachable, timed out, 5xx).
     """
 
     def __init__(
@@ -57,33 +60,10 @@ class EbayTokens:
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(self._fetch, refresh_margin=refresh_margin, clock=clock)
         self._client, self._url = client, api_base_url.rstrip("/") + TOKEN_PATH
         self._auth = httpx.BasicAuth(client_id, client_secret)
         self._grant = grant
-        self.refresh_margin, self._clock = refresh_margin, clock
-        self._token: str | None = None
-        self._good_until = 0.0
-        self._lock = threading.Lock()
-
-    def current(self) -> str:
-        """A token valid for a while yet, fetched if the cached one is not.
-
-        Raises:
-            ChannelAuthFailed: eBay refused the client credentials or the refresh token.
-            Throttled: the token endpoint answered 429.
-            ChannelUnavailable: it could not be reached, timed out or answered 5xx.
-        """
-        with self._lock:
-            if self._token is None or self._clock() >= self._good_until:
-                self._token, lifetime = self._fetch()
-                self._good_until = self._clock() + lifetime - self.refresh_margin
-            return self._token
-
-    def forget(self, token: str) -> None:
-        """Stop using `token` (eBay refused it): the next `current` fetches another."""
-        with self._lock:
-            if self._token == token:
-                self._token = None
 
     def _fetch(self) -> tuple[str, float]:
         response = exchange(
