@@ -234,7 +234,7 @@ def _matches_any(secrets: Sequence[str], message: bytes, given: bytes) -> bool:
     return found
 
 
-def json_object(text: object) -> dict[str, Any] | None:
+def parsed_object(text: object) -> dict[str, Any] | None:
     """`text` (str or bytes) as a JSON object; None when it is not one (not JSON, another
     value, or nested too deeply for the parser)."""
     if not isinstance(text, str | bytes):

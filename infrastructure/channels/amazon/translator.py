@@ -28,7 +28,7 @@ from domain.errors import DomainError
 from domain.orders import Facts, LineTarget, Units, stamp
 from infrastructure.channels.amazon import sns
 from infrastructure.channels.amazon.config import AmazonConfig
-from infrastructure.channels.base import ChannelReads, Lane, json_object, order_translation
+from infrastructure.channels.base import ChannelReads, Lane, order_translation, parsed_object
 from infrastructure.channels.config import ChannelConfig
 
 Payload = dict[str, Any]
@@ -42,7 +42,7 @@ _OPEN = frozenset({"Pending", "Unshipped", "PartiallyShipped"})
 
 
 def translate(channel: ChannelConfig, delivery: Delivery, reads: ChannelReads) -> Translation:
-    envelope = json_object(delivery.body)
+    envelope = parsed_object(delivery.body)
     if envelope is None:
         return Translation.park("the body is not an SNS message (a JSON object)")
     kind = envelope.get("Type")
@@ -76,7 +76,7 @@ def acknowledge(channel: AmazonConfig, delivery: Delivery) -> None:
 
 
 def _notification(channel: ChannelConfig, message: object) -> Translation:
-    notification = json_object(message)
+    notification = parsed_object(message)
     if notification is None:
         return Translation.park("the SNS Message is not a JSON object")
     notification_type = notification.get("NotificationType")

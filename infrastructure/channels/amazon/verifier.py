@@ -18,7 +18,7 @@ from infrastructure.channels.base import (
     SignatureInvalid,
     SignedRequest,
     Verdict,
-    json_object,
+    parsed_object,
 )
 
 AmazonVerifier = Callable[[AmazonConfig, SignedRequest, datetime], Verdict]
@@ -70,7 +70,7 @@ def _verdict(message: Mapping[str, Any]) -> Accepted:
     fallback_key = "sns:" + message["MessageId"]
     if message["Type"] != sns.NOTIFICATION:
         return Accepted(delivery_key=fallback_key, topic=message["Type"])
-    notification = json_object(message["Message"])
+    notification = parsed_object(message["Message"])
     if notification is None:
         # Signed by SNS, so stored all the same: translation parks what it cannot read.
         return Accepted(delivery_key=fallback_key, topic=sns.NOTIFICATION)

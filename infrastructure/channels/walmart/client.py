@@ -2,16 +2,15 @@
 
 Every call carries a current access token (`WM_SEC.ACCESS_TOKEN`), `WM_SVC.NAME` and a
 `WM_QOS.CORRELATION_ID` of its own. Tokens come from `POST /v3/token` (Basic client credentials,
-`grant_type=client_credentials`), live 900 s, and are kept until a minute before they expire; a
-call refused with 401 gets a fresh token once, since Walmart may end one early. A 429 waits for
-`Retry-After`, else until `X-Next-Replenishment-Time` (epoch milliseconds: when the API's token
-bucket refills), else a second.
+`grant_type=client_credentials`), live 900 s, and are kept until a minute before they expire
+(`CachedToken`); a call refused with 401 gets a fresh token once, since Walmart may end one
+early. A 429 waits for `Retry-After`, else until `X-Next-Replenishment-Time` (epoch
+milliseconds: when the API's token bucket refills), else a second.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +19,8 @@ from typing import Any
 import httpx
 
 from infrastructure.channels.gateway import ChannelAuthFailed, ChannelError
-from infrastructure.channels.http import exchange, json_of
+from infrastructure.channels.http import exchange, json_object, json_of
+from infrastructure.channels.tokens import CachedToken
 
 SERVICE_NAME = "Walmart Marketplace"
 TOKEN_PATH = "/v3/token"
@@ -34,8 +34,7 @@ class WalmartApi:
         client_id, client_secret: the API client the seller created.
         timeout: seconds for each HTTP exchange.
         transport: an httpx transport, for tests.
-        refresh_margin: seconds before its expiry a token is no longer used.
-        clock: seconds (wall clock: `X-Next-Replenishment-Time` is one), for tests.
+        clock: wall-clock seconds (`X-Next-Replenishment-Time` is a time), for tests.
     """
 
     def __init__(
@@ -46,7 +45,6 @@ class WalmartApi:
         *,
         timeout: float,
         transport: httpx.BaseTransport | None = None,
-        refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = httpx.Client(
@@ -55,13 +53,10 @@ class WalmartApi:
             transport=transport,
             headers={"WM_SVC.NAME": SERVICE_NAME, "Accept": "application/json"},
         )
+        self._clock = clock
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         self._basic = f"Basic {basic}"
-        self.refresh_margin, self._clock = refresh_margin, clock
-        self._token: str | None = None
-        self._good_until = 0.0
-        self._lock = threading.Lock()
-        self.tokens_fetched = 0  # how many times Walmart was asked for a token
+        self.tokens = CachedToken(self._fetch)
 
     def call(self, method: str, path: str, **options: Any) -> httpx.Response:
         """One call with a current token; a token refused (401) is replaced once.
@@ -72,11 +67,11 @@ class WalmartApi:
             ChannelAuthFailed: Walmart refused the client credentials, or a fresh token.
         """
         for _ in range(2):
-            token = self.token()
+            token = self.tokens.current()
             response = self._exchange(method, path, {"WM_SEC.ACCESS_TOKEN": token}, options)
             if response.status_code != 401:
                 return response
-            self._forget(token)
+            self.tokens.forget(token)
         raise ChannelAuthFailed(
             f"Walmart refused a fresh access token for {method} {path} ({describe(response)})"
         )
@@ -94,33 +89,14 @@ class WalmartApi:
             raise ChannelError(f"Walmart refused {method} {path}: {describe(response)}")
         return answer
 
-    def token(self) -> str:
-        """A token valid for a while yet, fetched from Walmart if the cached one is not.
-
-        Raises:
-            ChannelAuthFailed, Throttled, ChannelUnavailable: as `call`.
-        """
-        with self._lock:
-            if self._token is None or self._clock() >= self._good_until:
-                self._token, lifetime = self._fetch()
-                self._good_until = self._clock() + lifetime - self.refresh_margin
-            return self._token
-
     def close(self) -> None:
         self._client.close()
 
-    def _forget(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
-
     def _fetch(self) -> tuple[str, float]:
-        self.tokens_fetched += 1
         headers = {"Authorization": self._basic}
         form = {"grant_type": "client_credentials"}
         response = self._exchange("POST", TOKEN_PATH, headers, {"data": form})
-        body = json_of(response)
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise ChannelAuthFailed(
@@ -140,13 +116,10 @@ class WalmartApi:
             "Walmart",
             method,
             path,
-            retry_after=self._retry_after,
+            retry_after=lambda throttled: retry_after(throttled, self._clock()),
             headers=headers,
             **extra,
         )
-
-    def _retry_after(self, response: httpx.Response) -> float:
-        return retry_after(response, self._clock())
 
 
 def retry_after(response: httpx.Response, now: float) -> float:

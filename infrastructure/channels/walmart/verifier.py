@@ -21,7 +21,7 @@ from infrastructure.channels.base import (
     Verdict,
     body_digest,
     hmac_b64_matches,
-    json_object,
+    parsed_object,
 )
 from infrastructure.channels.config import ChannelConfig
 
@@ -72,7 +72,7 @@ def verify(channel: ChannelConfig, request: SignedRequest, now: datetime) -> Ver
 
 
 def _verdict(body: bytes) -> Accepted:
-    event = json_object(body)
+    event = parsed_object(body)
     source = event.get("source") if event is not None else None
     source = source if isinstance(source, dict) else {}
     # The documented vector names its type at the top; Walmart's events in `source`.
