@@ -19,6 +19,7 @@ and replaced once when eBay answers 401.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,9 +125,11 @@ class EbayGateway(AnswersAtOnce):
         offers = self._offers_of([p.sku for p in pushes if p not in unchanged])
         going = self._allowed([p for p in pushes if p not in unchanged], offers)
         results = [PushResult(p.sku, PushStatus.APPLIED, p.quantity) for p in unchanged]
+        # Unique, as a submission's ticket is: the time it is up, and a name of its own.
         until = (self._clock() + timedelta(seconds=HOLD_SECONDS)).isoformat()
+        ticket = f"{HOLD}{until}#{uuid.uuid4().hex[:12]}"
         held = [p for p in pushes if p not in unchanged and p not in going]
-        results += [PushResult(p.sku, PushStatus.SUBMITTED, ticket=HOLD + until) for p in held]
+        results += [PushResult(p.sku, PushStatus.SUBMITTED, ticket=ticket) for p in held]
         if going:
             results += self._bulk_update(going, offers)
         return results
@@ -140,7 +143,7 @@ class EbayGateway(AnswersAtOnce):
         """
         if not ticket.startswith(HOLD):
             raise ValueError(f"{ticket!r} is not a hold of eBay's revision budget")
-        until = datetime.fromisoformat(ticket.removeprefix(HOLD))
+        until = datetime.fromisoformat(ticket.removeprefix(HOLD).partition("#")[0])
         return [] if self._clock() >= until else None
 
     def _allowed(
