@@ -22,7 +22,12 @@ from sandboxes.walmart.signer import WalmartSigner
 from sandboxes.webhooks import Message
 from tests.orders import delivery
 
-CHANNEL = WalmartConfig(id="walmart-us", webhook_secrets=("wm_secret",), push={"enabled": False})
+CHANNEL = WalmartConfig(
+    id="walmart-us",
+    webhook_secrets=("wm_secret",),
+    push={"enabled": False},
+    reconcile={"enabled": False},
+)
 
 
 @pytest.fixture

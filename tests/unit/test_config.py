@@ -222,6 +222,11 @@ def test_a_walmart_channel_takes_its_documented_keys_and_refuses_a_misspelt_one(
     missing = table.replace('client_secret = "env:WM_SECRET"\n', "")
     with pytest.raises(ConfigError, match="client_secret"):
         load_config(write(tmp_path, missing), {})
+    webhooks_only = missing + "[channels.push]\nenabled = false\n"
+    with pytest.raises(ConfigError, match="reconciling a walmart channel needs client_secret"):
+        load_config(write(tmp_path, webhooks_only), {})
+    webhooks_only += "[channels.reconcile]\nenabled = false\n"
+    assert not load_config(write(tmp_path, webhooks_only), {}).channels[0].reconciles
 
 
 def test_an_amazon_channel_refuses_an_sns_origin_that_is_more_than_an_origin(tmp_path):

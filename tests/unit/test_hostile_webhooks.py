@@ -38,7 +38,9 @@ INTERNAL = InternalConfig(id="erp", webhook_secrets=(SECRET,))
 SHOPIFY = ShopifyConfig(id="shop", webhook_secrets=(SECRET,))
 WOO = WooCommerceConfig(id="woo", webhook_secrets=(SECRET,))
 AMAZON = AmazonConfig(id="amz", sns_topic_arns=(TOPIC_ARN,))
-WALMART = WalmartConfig(id="wm", webhook_secrets=(SECRET,), push={"enabled": False})
+WALMART = WalmartConfig(
+    id="wm", webhook_secrets=(SECRET,), push={"enabled": False}, reconcile={"enabled": False}
+)
 
 
 def _b64_hmac(body: bytes) -> str:

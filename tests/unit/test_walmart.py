@@ -22,7 +22,12 @@ VECTOR_BODY = b'{"eventType":"PO_CREATED"}'
 VECTOR_SIGNATURE = "QuEsEwtkT2x9hKZ4xyi+jwEqLVDLImAHLJTKIni3UJQ="
 VECTOR_TIME = 1700000000
 NOW = datetime.fromtimestamp(VECTOR_TIME + 10, UTC)
-CHANNEL = WalmartConfig(id="walmart-us", webhook_secrets=("wm_secret",), push={"enabled": False})
+CHANNEL = WalmartConfig(
+    id="walmart-us",
+    webhook_secrets=("wm_secret",),
+    push={"enabled": False},
+    reconcile={"enabled": False},
+)
 
 
 def request(body=VECTOR_BODY, signature=VECTOR_SIGNATURE, timestamp=str(VECTOR_TIME), **line):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from infrastructure.channels.config import ChannelConfig, ChannelText
 
@@ -31,3 +31,15 @@ class WalmartConfig(ChannelConfig):
     feed_poll_seconds: float = Field(default=60.0, ge=0, le=3600)  # between looks at a feed
     # Walmart's 10 inventory feeds an hour, spaced evenly (lower it for a sandbox's 30).
     feeds_per_hour: float = Field(default=10.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _reconciling_has_credentials(self) -> WalmartConfig:
+        # `api_base_url` has a default, so a table of webhook secrets alone would reconcile
+        # with no credentials and fail every run: refused here, as pushing without them is.
+        missing = self.missing_credentials() if self.reconciles else []
+        if missing:
+            raise ValueError(
+                f"channel {self.id!r}: reconciling a walmart channel needs {', '.join(missing)} "
+                "(or [channels.reconcile] enabled = false)"
+            )
+        return self
