@@ -39,7 +39,8 @@ HOT_WINDOW = 3600.0  # seconds a push counts towards making its SKU hot
 
 
 class WalmartGateway(AnswersAtOnce):
-    """One seller's quantities on Walmart Marketplace.
+    """One seller's quantities on Walmart Marketplace. It takes its turns as a channel that
+    answers at once does (`AnswersAtOnce`), but settles the feeds it submits.
 
     Parameters:
         base_url: `https://marketplace.walmartapis.com` (or a sandbox's).
