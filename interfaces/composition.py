@@ -267,6 +267,7 @@ def build_propagation(
         namespace,
         pool_max=min(4, limits.pool_max),
         statement_timeout_ms=limits.statement_timeout_ms,
+        buffers={channel.id: channel.rules.safety_buffer for channel in config.channels},
     )
 
 

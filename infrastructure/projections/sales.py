@@ -25,13 +25,11 @@ def units_sold_since(
     return {sku: int(units) for sku, units in rows}
 
 
-def hot_skus(conn: Connection[Any], share: float) -> set[str]:
-    """The SKUs in the top `share` by units sold over the velocity window (all channels)."""
+def velocities(conn: Connection[Any]) -> dict[str, float]:
+    """Units sold a day of each SKU that sold over the velocity window (all channels)."""
     rows = conn.execute(
-        "WITH sold AS (SELECT sku, sum(units) AS units FROM availability_sales "
-        "WHERE day > current_date - %s GROUP BY sku HAVING sum(units) > 0) "
-        "SELECT sku FROM sold ORDER BY units DESC "
-        "LIMIT ceil((SELECT count(*) FROM sold) * %s)",
-        [VELOCITY_DAYS, share],
+        "SELECT sku, sum(units) FROM availability_sales WHERE day > current_date - %s "
+        "GROUP BY sku HAVING sum(units) > 0",
+        [VELOCITY_DAYS],
     ).fetchall()
-    return {sku for (sku,) in rows}
+    return {sku: float(units) / VELOCITY_DAYS for sku, units in rows}

@@ -4,9 +4,15 @@ carries (`due`), what each row may set now (`outgoing`), what a failed call mean
 asks these, calls the gateway and records; nothing here does I/O or reads a clock.
 
 Due: a hot SKU (top sellers) at once; any other once its oldest change has waited the batch
-window, so the long tail travels in few, full calls. A call that goes takes every other pending
-row along, up to the batch size: riders cost no call. A SKU that caused a call a moment ago
-causes none of its own (it may ride along), so a best seller costs calls per interval, not per
+window, so the long tail travels in few, full calls, but only while the channel's calls are in
+demand (`cutoff`): in a quiet store nothing comes to share a call, and a sale of a slow mover
+goes at once. A SKU at risk goes at once whatever its velocity (`at_risk`: its new quantity at
+or below what could sell during the batch window plus the channel's buffer, or a move to or from
+zero), and leads the call (`rank`: the lowest cover in days of sales first, then by velocity), so
+a channel that takes few SKUs a call (Amazon's patches) spends them where an oversell is
+nearest. A call that goes takes every other pending row along, up to the batch size: riders cost
+no call. A SKU that caused a call a moment ago causes none of its own (it may ride along, and a
+move to or from zero goes all the same), so a best seller costs calls per interval, not per
 sale, and while many SKUs change, calls go at the channel's full rate.
 
 A channel that refuses a push because it moved under us (Shopify's compare-and-set answers
@@ -16,6 +22,7 @@ as far as the channel's own sales the ledger has not recorded yet allow (`decisi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -92,6 +99,53 @@ def with_sales(
     return [o if redone is None else redone for o, redone in again]  # None: nothing was lost
 
 
+SECONDS_A_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Risk:
+    """What puts a row at risk on this channel: `velocity`, units sold a day by SKU (absent:
+    none), `window` the seconds the long tail may wait, `buffer` the channel's safety buffer."""
+
+    velocity: Mapping[str, float] = field(default_factory=dict)
+    window: float = 0.0
+    buffer: int = 0
+
+    def at_risk(self, row: Outgoing) -> bool:
+        """True when `row` must go at once whatever its velocity (`zero_move`, or its new
+        quantity at or below what could sell during the window plus the buffer)."""
+        could_sell = math.ceil(self.velocity.get(row.sku, 0.0) * self.window / SECONDS_A_DAY)
+        return zero_move(row) or row.quantity <= could_sell + self.buffer
+
+    def rank(self, row: Outgoing) -> tuple[int, float]:
+        """Where `row` stands among a call's causes: at risk first, the fewest days of sales
+        its new quantity covers first; then the fastest sellers first."""
+        velocity = self.velocity.get(row.sku, 0.0)
+        if self.at_risk(row):
+            return (0, cover(row.quantity, velocity))
+        return (1, -velocity)
+
+
+def zero_move(row: Outgoing) -> bool:
+    """True when `row` moves the channel to zero or up from it (the first push of a SKU
+    counts as from zero only when it sets zero)."""
+    before = row.pending.acknowledged_quantity
+    return (row.quantity <= 0) != (before is not None and before <= 0)
+
+
+def cover(quantity: int, velocity: float) -> float:
+    """Days of sales at `velocity` a day that `quantity` covers (infinite: none sell)."""
+    if quantity <= 0:
+        return 0.0
+    return quantity / velocity if velocity > 0 else math.inf
+
+
+def quiet(calls: Sequence[float], now: float, rate: float, share: float) -> bool:
+    """True when the channel's calls in the second up to `now` (`calls`, in seconds of the same
+    clock) used less than `share` of its `rate`: the long tail need not wait for company."""
+    return sum(1 for at in calls if now - at < 1.0) < share * rate
+
+
 def due(
     rows: Sequence[Outgoing],
     *,
@@ -99,19 +153,29 @@ def due(
     cutoff: datetime,
     resting: Callable[[str], bool],
     max_batch: int,
+    risk: Risk = Risk(),
 ) -> list[Outgoing]:
-    """What the next call carries: nothing unless some row may cause a call (its SKU is `hot`
-    or its oldest change is no later than `cutoff`, and it is not `resting`); else those rows,
-    then every other one riding along, in their order, up to `max_batch`."""
-    causing = [
-        o
-        for o in rows
-        if (o.sku in hot or o.pending.first_changed_at <= cutoff) and not resting(o.sku)
-    ]
+    """What the next call carries: nothing unless some row may cause a call (its SKU is `hot`,
+    at `risk`, or its oldest change is no later than `cutoff`, and it is not `resting` unless
+    it moves to or from zero); else those rows in `risk`'s rank, then every other one riding
+    along, in their order, up to `max_batch`."""
+    causing = [o for o in rows if _causes(o, hot, cutoff, resting, risk)]
     if not causing:
         return []
+    causing.sort(key=risk.rank)
     chosen = {o.sku for o in causing}
     return (causing + [o for o in rows if o.sku not in chosen])[:max_batch]
+
+
+def _causes(
+    row: Outgoing,
+    hot: Collection[str],
+    cutoff: datetime,
+    resting: Callable[[str], bool],
+    risk: Risk,
+) -> bool:
+    waited = row.sku in hot or row.pending.first_changed_at <= cutoff or risk.at_risk(row)
+    return (waited and not resting(row.sku)) or zero_move(row)
 
 
 class Causes:

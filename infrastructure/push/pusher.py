@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,7 @@ REFUSALS = Counter(
 # Pending rows read for one decision: beyond a batch, so hot rows behind a long tail are found;
 # bounded, as this is read twice a call and a feed's batch is large.
 READ_BATCHES, READ_MOST = 4, 10_000
+CALLS_KEPT = 1_000  # call times kept: more than any rate allows in a second
 APPLIED_LOGGED = 5  # SKUs named in the line that says what a call set
 
 
@@ -65,6 +67,10 @@ class PushPolicy:
     # A raise waits at most this long for the channel's own sales, seen missing in a refusal,
     # to be recorded; then what the channel lost is taken as no sale (reconciliation's business).
     unrecorded_wait: float = 10.0
+    # The long tail waits `batch_window` only while the calls of the last second used this
+    # share of the channel's rate or more: in a quiet store no company comes (0: always waits).
+    quiet_share: float = 0.5
+    buffer: int = 0  # the channel's safety buffer: a SKU at or below it (and its sales) is at risk
 
 
 class Pusher:
@@ -74,11 +80,14 @@ class Pusher:
         store: PushStore,
         gate: ChannelGate,
         policy: PushPolicy = PushPolicy(),
+        *,
         hot: Callable[[], set[str]] = set,
+        velocity: Callable[[], Mapping[str, float]] = dict,
     ) -> None:
         self.gateway, self.store, self.gate, self.policy = gateway, store, gate, policy
         self.channel_id = gateway.channel_id
-        self._hot = hot
+        self._hot, self._velocity = hot, velocity
+        self._calls: deque[float] = deque(maxlen=CALLS_KEPT)  # when recent calls went (monotonic)
         self._listed: set[str] = set()  # SKUs whose channel item ref is on file
         self._settle_at = 0.0  # monotonic time of the next look at open submissions
         self._causes = decide.Causes()
@@ -128,19 +137,29 @@ class Pusher:
         limit = min(self.gateway.max_batch * READ_BATCHES, READ_MOST)
         now, wait = time.time(), self.policy.unrecorded_wait
         rows = decide.sendable(self.store.pending(self.channel_id, limit), now, wait)
+        if not rows:
+            return []
         since = time.monotonic() - self.policy.sku_interval
+        window = self.policy.batch_window
         return decide.due(
             rows,
-            hot=self._hot() if rows else set(),
-            cutoff=datetime.now(UTC) - timedelta(seconds=self.policy.batch_window),
+            hot=self._hot(),
+            cutoff=datetime.now(UTC) - timedelta(seconds=0.0 if self._quiet() else window),
             resting=lambda sku: self._causes.resting(sku, since),
             max_batch=self.gateway.max_batch,
+            risk=decide.Risk(self._velocity(), window, self.policy.buffer),
         )
+
+    def _quiet(self) -> bool:
+        """True when the channel's calls leave its rate to spare (`policy.quiet`)."""
+        rate, share = self.gate.policy.rate, self.policy.quiet_share
+        return decide.quiet(self._calls, time.monotonic(), rate, share)
 
     def _call(self, due: list[Outgoing]) -> bool:
         """One call; False when the channel should not be called again now."""
         now = time.monotonic()
         self._causes.caused(due[0].sku, now, now - self.policy.sku_interval)
+        self._calls.append(now)
         due = self._with_sales(due)
         self.gateway.turn_taken()  # the first call goes on the turn just taken
         try:

@@ -3,6 +3,7 @@ intake's broker (so the same Dramatiq worker consumes them), and the dispatcher.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -27,16 +28,33 @@ HOT_REFRESH_SECONDS = 5.0
 WINDOWS_EXPIRY_SECONDS = 60.0
 
 
-class HotSkus:
-    """The top sellers, looked up again every `HOT_REFRESH_SECONDS`."""
+HOT_SHARE = 0.2  # the top sellers' share of the SKUs that sold
+
+
+class Sellers:
+    """Units sold a day by SKU and the top sellers among them (`hottest`), looked up again
+    every `HOT_REFRESH_SECONDS`."""
 
     def __init__(self, store: PushStore) -> None:
-        self._store, self._skus, self._at = store, set[str](), float("-inf")
+        self._store, self._at = store, float("-inf")
+        self._velocity: Mapping[str, float] = {}
+        self._hot: set[str] = set()
 
-    def __call__(self) -> set[str]:
+    def velocity(self) -> Mapping[str, float]:
         if time.monotonic() - self._at > HOT_REFRESH_SECONDS:
-            self._skus, self._at = self._store.hot_skus(), time.monotonic()
-        return self._skus
+            self._velocity, self._at = self._store.velocities(), time.monotonic()
+            self._hot = hottest(self._velocity, HOT_SHARE)
+        return self._velocity
+
+    def hot(self) -> set[str]:
+        self.velocity()
+        return self._hot
+
+
+def hottest(velocity: Mapping[str, float], share: float) -> set[str]:
+    """The SKUs in the top `share` (rounded up) of `velocity`'s by units sold."""
+    ranked = sorted(velocity, key=velocity.__getitem__, reverse=True)
+    return set(ranked[: math.ceil(len(ranked) * share)])
 
 
 @dataclass
@@ -90,15 +108,20 @@ def build_propagation(
     *,
     pool_max: int = 4,
     statement_timeout_ms: int | None = None,
+    buffers: Mapping[str, int] | None = None,
 ) -> Propagation:
     """A pusher per channel of `gateways` (its gateway built behind the channel's gate, and how
-    it pushes), their queues on `broker`, and the dispatcher; limits shared through `limits`."""
+    it pushes), their queues on `broker`, and the dispatcher; limits shared through `limits`;
+    `buffers`: each channel's safety buffer (what puts a SKU at risk, with its sales)."""
     store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms)
-    hot = HotSkus(store)
+    sellers, buffers = Sellers(store), buffers or {}
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():
         gate = ChannelGate(limits, channel_id, gate_policy(config), namespace)
-        pushers[channel_id] = Pusher(gateway(gate), store, gate, push_policy(config), hot)
+        policy = push_policy(config, buffers.get(channel_id, 0))
+        pushers[channel_id] = Pusher(
+            gateway(gate), store, gate, policy, hot=sellers.hot, velocity=sellers.velocity
+        )
     queues = PushQueues(broker, pushers)
     dispatcher = Dispatcher(database_url, store, queues, pushers, limits, namespace=namespace)
     return Propagation(store, pushers, queues, dispatcher)
@@ -114,8 +137,9 @@ def gate_policy(config: PushConfig) -> GatePolicy:
     )
 
 
-def push_policy(config: PushConfig) -> PushPolicy:
+def push_policy(config: PushConfig, buffer: int = 0) -> PushPolicy:
     return PushPolicy(
+        buffer=buffer,
         batch_window=config.batch_window_seconds,
         sku_interval=config.sku_interval_seconds,
         linger=config.linger_seconds,

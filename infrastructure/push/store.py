@@ -135,7 +135,7 @@ class PushStore:
             with self._pool.connection() as conn:
                 observations.remember_listings(conn, channel_id, refs)
 
-    def hot_skus(self, share: float = 0.2) -> set[str]:
-        """See `sales.hot_skus`."""
+    def velocities(self) -> dict[str, float]:
+        """See `sales.velocities`."""
         with self._pool.connection() as conn:
-            return sales.hot_skus(conn, share)
+            return sales.velocities(conn)

@@ -91,11 +91,16 @@ def runner(scratch_database):
         yield runner
 
 
-def pusher_for(channel, store, client, *, hot=frozenset(), window=60.0, interval=0.0, **policy):
+def pusher_for(
+    channel, store, client, *, hot=frozenset(), window=60.0, interval=0.0, quiet=0.0, **policy
+):
+    """A pusher whose long tail waits `window` (always, unless `quiet`: see `PushPolicy`)."""
     gate = ChannelGate(
         RedisLimits(client), CHANNEL, GatePolicy(**policy), namespace=uuid.uuid4().hex
     )
-    push_policy = PushPolicy(batch_window=window, call_timeout=1.0, sku_interval=interval)
+    push_policy = PushPolicy(
+        batch_window=window, call_timeout=1.0, sku_interval=interval, quiet_share=quiet
+    )
     return Pusher(channel, store, gate, push_policy, hot=lambda: set(hot))
 
 
@@ -130,6 +135,38 @@ def test_the_long_tail_waits_for_the_batch_window_then_shares_one_call(
     due = pusher_for(channel, store, client, window=0.0, rate=50)
     assert due.drain() == 1
     assert channel.shows == dict.fromkeys(skus, 5)
+
+
+def test_in_a_quiet_store_a_slow_movers_change_goes_at_once_not_after_the_batch_window(
+    runner, scratch_ledger, store, client
+):
+    sku, channel = random_sku(), FakeChannel()
+    scratch_ledger.record(change(K.RECEIPT, sku, 50))
+    settle(runner, scratch_ledger)
+    pusher = pusher_for(channel, store, client, window=60.0, quiet=0.5, rate=10)
+    assert pusher.drain() == 1  # nothing else called: no company to wait for
+    assert channel.shows == {sku: 50}
+
+
+def test_a_slow_mover_at_risk_goes_at_once_while_the_rest_of_the_long_tail_waits(
+    runner, scratch_ledger, store, client
+):
+    low, plenty, gone, channel = random_sku(), random_sku(), random_sku(), FakeChannel()
+    scratch_ledger.record_batch([change(K.RECEIPT, sku, 50) for sku in (low, plenty, gone)])
+    settle(runner, scratch_ledger)
+    assert pusher_for(channel, store, client, window=0.0, rate=50).drain() == 1
+    scratch_ledger.record_batch([change(K.SALE, low, 48), change(K.SALE, plenty, 1)])
+    settle(runner, scratch_ledger)
+    waiting = pusher_for(channel, store, client, window=60.0, rate=50)
+    assert waiting.drain() == 0  # 2 left is more than the buffer of 0 and its sales in the window
+    buffered = pusher_for(channel, store, client, window=60.0, rate=50)
+    buffered.policy = replace(buffered.policy, buffer=2)
+    assert buffered.drain() == 1  # at the buffer: at risk, and the rest rides along
+    assert channel.shows == {low: 2, plenty: 49, gone: 50}
+    scratch_ledger.record(change(K.SALE, gone, 50))
+    settle(runner, scratch_ledger)
+    assert waiting.drain() == 1  # a move to zero goes at once
+    assert channel.shows[gone] == 0
 
 
 def test_a_throttled_channel_is_paused_for_its_retry_after_and_keeps_its_rows(

@@ -4,6 +4,7 @@ answer of the channel's comes to."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -28,17 +29,21 @@ from infrastructure.push.policy import (
     Clock,
     Outgoing,
     Refusal,
+    Risk,
     Setback,
     as_pending,
     counted,
+    cover,
     due,
     outcomes,
     outgoing,
     overdue,
+    quiet,
     refusal_code,
     sendable,
     setback,
     with_sales,
+    zero_move,
 )
 from infrastructure.push.store import Acknowledged, Pending, Shown
 
@@ -323,3 +328,134 @@ def test_a_refusal_is_named_by_the_channels_code_else_by_its_status(detail, stat
 def test_a_submission_is_given_up_only_after_its_timeout():
     assert not overdue(T0, T0 + timedelta(seconds=60), 60.0)
     assert overdue(T0, T0 + timedelta(seconds=61), 60.0)
+
+
+# -- risk: what goes at once whatever its velocity, and what leads a call ----------------------
+
+LATER = T0 + timedelta(seconds=5)  # changed after the cutoff: a slow mover still waits
+
+
+def row(sku: str, quantity: int, before: int | None = 50) -> Outgoing:
+    return as_pending(pending(sku, quantity, acknowledged_quantity=before, first_changed_at=LATER))
+
+
+@pytest.mark.parametrize(
+    ("quantity", "before", "velocity", "buffer", "expected"),
+    [
+        (40, 50, 0.0, 0, False),  # plenty left, nothing sells: waits for company
+        (0, 3, 0.0, 0, True),  # to zero
+        (4, 0, 0.0, 0, True),  # up from zero
+        (0, None, 0.0, 0, True),  # a first push of zero
+        (4, None, 0.0, 0, False),  # a first push of some
+        (3, 50, 0.0, 3, True),  # at the buffer
+        (4, 50, 0.0, 3, False),  # above it
+        (5, 50, 86_400.0 * 2, 3, True),  # 2 a second sell 4 in the 2 s window: 5 <= 4 + 3
+        (8, 50, 86_400.0 * 2, 3, False),
+    ],
+)
+def test_a_sku_is_at_risk_at_or_below_its_sales_in_the_window_plus_the_buffer_or_at_zero(
+    quantity, before, velocity, buffer, expected
+):
+    risk = Risk({"A": velocity}, window=2.0, buffer=buffer)
+    assert risk.at_risk(row("A", quantity, before)) is expected
+
+
+def test_a_sku_at_risk_goes_at_once_whatever_its_velocity_and_a_safe_slow_mover_waits():
+    risk = Risk({}, window=2.0, buffer=2)
+    cutoff = T0
+    assert (
+        due([row("A", 40)], hot=set(), cutoff=cutoff, resting=nothing_rests, max_batch=5, risk=risk)
+        == []
+    )
+    carried = due(
+        [row("A", 40), row("B", 1)],
+        hot=set(),
+        cutoff=cutoff,
+        resting=nothing_rests,
+        max_batch=5,
+        risk=risk,
+    )
+    assert [o.sku for o in carried] == ["B", "A"]  # the risk causes the call, the rest ride
+
+
+def test_a_move_to_zero_goes_even_while_its_sku_rests_and_a_low_one_waits_its_interval():
+    risk = Risk({}, window=2.0, buffer=2)
+    resting = {"A", "B"}.__contains__
+    assert due([row("A", 1)], hot=set(), cutoff=T0, resting=resting, max_batch=5, risk=risk) == []
+    carried = due(
+        [row("A", 1), row("B", 0, 3)], hot=set(), cutoff=T0, resting=resting, max_batch=5, risk=risk
+    )
+    assert [o.sku for o in carried] == ["B", "A"]
+
+
+def test_a_call_leads_with_the_lowest_cover_at_risk_then_the_fastest_sellers():
+    velocity = {"FAST": 100.0, "SLOW": 1.0, "LOW": 10.0, "LOWER": 1.0, "GONE": 0.5}
+    risk = Risk(velocity, window=2.0, buffer=5)
+    rows_ = [row("SLOW", 40), row("LOW", 5), row("FAST", 40), row("LOWER", 2), row("GONE", 0, 1)]
+    carried = due(
+        rows_, hot={"FAST", "SLOW"}, cutoff=T0, resting=nothing_rests, max_batch=10, risk=risk
+    )
+    # GONE covers 0 days, LOW 0.5, LOWER 2; then the hot by velocity.
+    assert [o.sku for o in carried] == ["GONE", "LOW", "LOWER", "FAST", "SLOW"]
+
+
+def test_days_of_cover_are_none_at_zero_and_endless_for_what_does_not_sell():
+    assert cover(0, 5.0) == 0.0
+    assert cover(10, 5.0) == 2.0
+    assert cover(10, 0.0) == math.inf
+
+
+@pytest.mark.parametrize(
+    ("calls", "expected"),
+    [
+        ([], True),  # nothing called: a quiet store
+        ([99.5, 99.6, 99.7, 99.8], True),  # 4 in the last second of a rate of 10
+        ([99.5, 99.6, 99.7, 99.8, 99.9], False),  # half the rate: calls are in demand
+        ([90.0, 91.0, 92.0, 93.0, 94.0, 95.0, 98.9], True),  # older than a second
+    ],
+)
+def test_the_long_tail_waits_for_company_only_while_calls_are_in_demand(calls, expected):
+    assert quiet(calls, 100.0, rate=10.0, share=0.5) is expected
+
+
+def test_a_share_of_zero_is_never_quiet():
+    assert not quiet([], 100.0, rate=10.0, share=0.0)
+
+
+RISKY = st.builds(
+    row,
+    st.sampled_from([f"S{n}" for n in range(12)]),
+    st.integers(0, 20),
+    st.one_of(st.none(), st.integers(0, 20)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(RISKY, max_size=12, unique_by=lambda o: o.sku),
+    st.dictionaries(st.sampled_from([f"S{n}" for n in range(12)]), st.floats(0, 1e6)),
+    st.integers(0, 5),
+    st.sets(st.sampled_from([f"S{n}" for n in range(12)])),
+    st.integers(1, 15),
+)
+def test_only_rows_at_risk_cause_a_call_of_slow_movers_and_they_lead_it_lowest_cover_first(
+    candidates, velocity, buffer, resting, max_batch
+):
+    risk = Risk(velocity, window=2.0, buffer=buffer)
+    carried = due(
+        candidates,
+        hot=set(),
+        cutoff=T0,
+        resting=resting.__contains__,
+        max_batch=max_batch,
+        risk=risk,
+    )
+    causes = [o for o in candidates if risk.at_risk(o) and (o.sku not in resting or zero_move(o))]
+    if not causes:
+        assert carried == []
+        return
+    led = carried[: len(causes)]
+    assert {o.sku for o in led} == {o.sku for o in causes[:max_batch]} or len(causes) > max_batch
+    covers = [cover(o.quantity, velocity.get(o.sku, 0.0)) for o in led]
+    assert covers == sorted(covers)
+    assert len(carried) == min(max_batch, len(candidates))
