@@ -67,7 +67,9 @@ class PushConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True  # when the channel has an api_base_url
-    # Calls in any one second; at least 2, as calls are spaced for one fewer (see push/spacing.py).
+    # Calls in any one second, pushes, lookups and reconciliation's reads alike; at least 2, as
+    # calls are spaced for one fewer (see push/limits.py). Unset: what the kind's API documents
+    # (`ChannelConfig.documented_rate`).
     rate_per_second: float = Field(default=2.0, ge=2, le=1000)
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
     sku_interval_seconds: float = Field(default=0.25, ge=0, le=3600)  # one SKU, at most this often
@@ -111,6 +113,9 @@ class ChannelConfig(BaseModel):
     api_credentials: ClassVar[tuple[str, ...]] = ()
     # Whether the kind's webhooks are signed with `webhook_secrets` (Amazon's SNS signs its own).
     signed_with_secrets: ClassVar[bool] = True
+    # `push.rate_per_second` when the table does not set it: the calls a second the kind's API
+    # documents (each kind says its source; the README lists them).
+    documented_rate: ClassVar[float] = 2.0
 
     id: str
     kind: str
@@ -144,6 +149,24 @@ class ChannelConfig(BaseModel):
 
     def allocation_rule(self) -> ChannelRule:
         return ChannelRule(channel_id=self.id, **self.rules.model_dump())
+
+    @field_validator("push", mode="before")
+    @classmethod
+    def _documented_rate_unless_set(cls, value: Any) -> Any:
+        if isinstance(value, PushConfig) and "rate_per_second" not in value.model_fields_set:
+            return value.model_copy(update={"rate_per_second": cls.documented_rate})
+        if isinstance(value, dict) and "rate_per_second" not in value:
+            return {**value, "rate_per_second": cls.documented_rate}
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _push_table_or_not(cls, data: Any) -> Any:
+        # A table without `[channels.push]` gets the kind's documented rate too (a default
+        # is not validated).
+        if isinstance(data, dict) and data.get("push") is None:
+            return {**data, "push": {}}
+        return data
 
     @field_validator("id")
     @classmethod

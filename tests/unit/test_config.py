@@ -7,7 +7,7 @@ from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.kinds import KINDS, gateway_for
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
-from infrastructure.config import CHANNEL_MODELS, KIND_NAMES, ConfigError, load_config
+from infrastructure.config import CHANNEL_MODELS, KIND_NAMES, ConfigError, PushConfig, load_config
 
 
 def write(tmp_path, text: str):
@@ -367,3 +367,27 @@ def test_a_misspelt_reconciliation_key_is_refused_by_name(tmp_path):
     )
     with pytest.raises(ConfigError, match="every"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "rate"),
+    [("shopify", 10), ("woocommerce", 10), ("amazon", 5), ("ebay", 20), ("walmart", 5)],
+)
+def test_each_kind_pushes_at_the_rate_its_api_documents_unless_the_table_sets_one(kind, rate):
+    model = next(m for m in CHANNEL_MODELS if m.model_fields["kind"].default == kind)
+    table = {"id": "a", "kind": kind, "api_base_url": ""}  # no API: no credentials needed
+    without = model.model_validate({**table, "push": {"enabled": False}})
+    alone = model.model_validate({**table, "push": None})
+    bare = model.model_validate(table)
+    assert without.push.rate_per_second == alone.push.rate_per_second == rate
+    assert bare.push.rate_per_second == rate
+    assert without.push.enabled is False
+    given = model.model_validate({**table, "push": {"rate_per_second": 3}})
+    assert given.push.rate_per_second == 3
+
+
+def test_a_push_table_given_as_a_model_keeps_its_rate_or_takes_the_documented_one():
+    set_ = ShopifyConfig(id="a", kind="shopify", push=PushConfig(rate_per_second=4))
+    unset = ShopifyConfig(id="a", kind="shopify", push=PushConfig(batch_window_seconds=1))
+    assert (set_.push.rate_per_second, unset.push.rate_per_second) == (4, 10)
+    assert unset.push.batch_window_seconds == 1

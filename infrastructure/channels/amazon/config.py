@@ -32,6 +32,10 @@ class AmazonConfig(ChannelConfig):
     )
     signed_with_secrets: ClassVar[bool] = False
 
+    # SP-API limits each operation apart (its gateway takes their turns): 5 a second is
+    # patchListingsItem's documented rate, the fastest of its writes (CHANNELS.md §3.3).
+    documented_rate: ClassVar[float] = 5.0
+
     kind: Literal["amazon"] = "amazon"
     seller_id: ChannelText = ""  # the selling partner id (merchant token)
     marketplace_id: ChannelText = ""  # whose quantity is set (`ATVPDKIKX0DER`)

@@ -23,6 +23,10 @@ class EbayConfig(ChannelConfig):
     api_credentials: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "refresh_token")
     signed_with_secrets: ClassVar[bool] = False
 
+    # The Sell Inventory API's 2,000,000 calls a day (CHANNELS.md §4.3) are 23 a second on
+    # average; listings' 250 revisions a day are counted apart (`ebay/revisions.py`).
+    documented_rate: ClassVar[float] = 20.0
+
     kind: Literal["ebay"] = "ebay"
     api_base_url: str = EBAY_API
     client_id: ChannelText = ""  # the application's OAuth client (App ID)

@@ -14,6 +14,10 @@ class ShopifyConfig(ChannelConfig):
 
     api_credentials: ClassVar[tuple[str, ...]] = ("access_token", "location_id")
 
+    # GraphQL Admin's cost budget on a standard plan: 100 points a second restored, 10 an
+    # inventorySetQuantities (CHANNELS.md §1.3); Advanced and Plus plans may raise it.
+    documented_rate: ClassVar[float] = 10.0
+
     kind: Literal["shopify"] = "shopify"
     access_token: ChannelText = Field(default="", repr=False)  # X-Shopify-Access-Token
     # The location whose `available` quantity is set: its number or its gid.

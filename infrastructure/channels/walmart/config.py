@@ -19,6 +19,10 @@ class WalmartConfig(ChannelConfig):
 
     api_credentials: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
 
+    # Walmart publishes no per-endpoint rate we could read (CHANNELS.md §5: token buckets,
+    # a 429 names when to come back, and the channel waits): a modest 5 a second.
+    documented_rate: ClassVar[float] = 5.0
+
     kind: Literal["walmart"] = "walmart"
     api_base_url: str = API_BASE_URL
     client_id: ChannelText = ""

@@ -14,6 +14,10 @@ class WooCommerceConfig(ChannelConfig):
 
     api_credentials: ClassVar[tuple[str, ...]] = ("consumer_key", "consumer_secret")
 
+    # WooCommerce documents no limit (its host's PHP workers are the limit): 10 a second,
+    # the same as Shopify's, which a modest host answers; raise it for a larger one.
+    documented_rate: ClassVar[float] = 10.0
+
     kind: Literal["woocommerce"] = "woocommerce"
     consumer_key: ChannelText = ""  # a key with read/write permission
     consumer_secret: ChannelText = Field(default="", repr=False)
