@@ -1,21 +1,27 @@
-"""Propagation to sandbox channels: how long after a ledger change every channel shows its
-result, and how few calls a hot SKU costs, against baselines measured in the same run.
+"""Propagation measured from the channels' side: a shopper buys on one sandbox store, its signed
+webhook reaches `invsync run`'s intake, and the window closes when every other store shows the
+sale (read from the sandboxes' own state, as a shopper there would see it).
 
-    make bench-propagation   (or: .venv/bin/python benchmarks/propagation.py [--seconds 60])
+    make bench-propagation   (or: .venv/bin/python benchmarks/propagation.py [--seconds 40])
 
-Shopify and WooCommerce get BENCH_RATE calls per second (default 10: what Shopify's standard
-plan allows for inventorySetQuantities, 100 cost points/s at 10 a mutation; Plus allows 1,000
-points/s); a SKU calls on its own at most every BENCH_SKU_INTERVAL seconds (default 0.25).
-Amazon gets its documented usage plans: 5 listing patches a second, one SKU each, and a feed
-(any number of SKUs, processed later) every 120 s, so it cannot follow 200 changes a second
-across 200 SKUs within a second whatever the hub does; its figures are shown apart.
+Stores: Shopify, WooCommerce, eBay and Walmart (each pushed at its documented default rate,
+`rate_per_second` left unset) and Amazon (its documented usage plans; shown apart). While the
+benchmark records 200 ledger events a second on 200 background SKUs (80 % on the hottest 20 %),
+probe sales alternate between the Shopify and WooCommerce stores (webhooks signed as each
+documents) on three classes of SKUs of their own:
 
-Targets (issue 5):
-1. consistency window at 200 ledger events/s across the sandbox channels for 60 s, for sales:
-   p50 <= 100 ms, p99 <= 1 s. Shown beside the baseline of one bare gateway call (the least a
-   push can take) measured on the same sandboxes;
-2. channel API calls per 1,000 sales on one hot SKU <= 50 (the baseline, one call per sale, is
-   1,000), with no second in which a channel got more calls than its configured rate.
+- hot: SKUs with the most sales on record (in the top 20 % by velocity);
+- cold: SKUs that never sold, 100,000 units each;
+- at risk: 2 or 3 units (buffer 1): the sale leaves 1 or none to sell.
+
+Then, the load stopped, single sales of cold SKUs in a quiet store, a few seconds apart; then
+1,000 sales of one hot SKU in 10 s (the calls they cost each store).
+
+Baseline (same run): one bare gateway call to each sandbox (a push of one SKU, its lookup
+cached), the least a push can take. Targets (issue 15): webhook -> every other store showing
+the sale, p50 <= 150 ms and p99 <= 400 ms for each class; a cold sale in a quiet store <= 250
+ms; <= 50 calls per 1,000 hot sales; no second with more calls than a store's rate, no 429.
+Amazon: at-risk p99 <= 2 s, and every SKU converges once the load eases.
 """
 
 from __future__ import annotations
@@ -25,188 +31,318 @@ import json
 import os
 import random
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from application.ledger import Ledger
-from domain.stock import ChangeKind, StockChange
-from infrastructure.channels.amazon.gateway import RATES, AmazonGateway
-from infrastructure.channels.amazon.lwa import LwaCredentials
-from infrastructure.channels.gateway import ChannelGateway, Push
-from infrastructure.channels.shopify.gateway import ShopifyGateway
-from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
+from benchmarks.harness import change, scratch_database
+from domain.stock import ChangeKind
+from infrastructure.channels.gateway import UNGATED, Push
+from infrastructure.channels.kinds import gateway_for
+from infrastructure.config import Config, load_config
 from infrastructure.postgres import eventsourcing_env
-from interfaces.composition import migrate
 from sandboxes.amazon.seller import AmazonSandbox
+from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import CallLog, SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
+from sandboxes.walmart.seller import WalmartSandbox
 from sandboxes.woocommerce.store import WooCommerceSandbox
 
-SKUS = [f"PROP-{n:04d}" for n in range(200)]
-RATE_PER_SECOND = float(
-    os.environ.get("BENCH_RATE", "10")
-)  # each channel's calls/s (Shopify standard: 100 cost points/s, 10 a mutation)
-BATCH_WINDOW = 0.5  # seconds the long tail waits to share a call
-SKU_INTERVAL = float(os.environ.get("BENCH_SKU_INTERVAL", "0.25"))  # one SKU at most this often
-AMAZON_RATE = RATES["patchListingsItem"]  # listing patches a second: SP-API's default plan
+BACKGROUND = [f"PROP-{n:04d}" for n in range(200)]
+HOT = [f"HOTP-{n:02d}" for n in range(10)]
+COLD = [f"COLD-{n:03d}" for n in range(80)]
+RISK = [f"RISK-{n:03d}" for n in range(120)]
+PLENTY, BUFFER = 100_000, 1
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
+TIMEOUT = 30.0  # a probe not seen by then counts as this long
+SECRET = "bench_webhook_secret"
 
 
 @dataclass
-class Channel:
+class Store:
     id: str
-    gateway: Callable[[], ChannelGateway]
-    log: CallLog
-    write_operation: str | None  # the CallLog operation of a write (None: every call)
+    settings: dict[str, Any]
     stock: Callable[[str], int | None]
-    settings: dict[str, object]  # its table in the configuration file, less rules and push
-    rate: float = RATE_PER_SECOND  # its calls a second
-    within_targets: bool = True  # False: its documented limits cannot meet them
+    log: CallLog
+    writes: tuple[str | None, ...]  # the CallLog operations that set stock
+    buy: Callable[[str], object] | None = None  # a shopper's purchase, with its webhook
+    apart: bool = False  # Amazon: its documented limits cannot meet the targets
+
+
+@dataclass
+class Probe:
+    cls: str
+    sku: str
+    shows: int  # what every other store shows once the sale has reached it
+    started: float
+    waiting: dict[str, Callable[[str], int | None]]
+    seen: dict[str, float] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def opening(sku: str) -> int:
+    """A SKU's opening stock: at-risk SKUs 2 or 3 units, every other plenty."""
+    return 2 + int(sku[-1]) % 2 if sku in RISK else PLENTY
 
 
 @contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    name = f"invsync_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def sandboxes(skus: list[str]) -> Iterator[list[Channel]]:
+def stores(port: int) -> Iterator[list[Store]]:
+    hooks = f"http://127.0.0.1:{port}/webhooks"
+    skus = [*BACKGROUND, *HOT, *COLD, *RISK, "HOT-1"]
     with ExitStack() as stack:
-        shopify = ShopifySandbox("shpat_bench", "shpss_bench")
-        stack.callback(shopify.close)
-        woo = WooCommerceSandbox("ck_bench", "cs_bench", auto_deliver=False)
-        stack.callback(woo.close)
+        shopify = ShopifySandbox("shpat_bench", SECRET, webhook_url=f"{hooks}/shopify")
+        woo = WooCommerceSandbox("ck_bench", "cs_bench", site_url="http://woo.bench/")
+        woo.webhooks.add("order.created", f"{hooks}/woo", SECRET)
+        ebay, walmart, amazon = EbaySandbox(), WalmartSandbox(), AmazonSandbox()
+        for sandbox in (shopify, woo, ebay, walmart, amazon):
+            stack.callback(sandbox.close)
         for sku in skus:
-            shopify.set_stock(sku, 0)
-            woo.add_product(sku, 0)
-        amazon = AmazonSandbox()
-        stack.callback(amazon.close)
-        for sku in skus:
-            amazon.add_listing(sku, 0)
-        shopify_url = stack.enter_context(SandboxServer(shopify.app)).url
-        woo_url = stack.enter_context(SandboxServer(woo.app)).url
+            ats = opening(sku) - BUFFER
+            shopify.set_stock(sku, ats)
+            woo.add_product(sku, ats)
+            ebay.add_item(sku, ats)
+            walmart.add_item(sku, ats)
+            amazon.add_listing(sku, ats)
+        urls = [stack.enter_context(SandboxServer(s.app)).url for s in (shopify, woo, ebay)]
+        walmart_url = stack.enter_context(walmart.server()).url
         amazon_url = stack.enter_context(amazon.server()).url
-        credentials = LwaCredentials(*amazon.credentials)
         yield [
-            Channel(
+            Store(
                 "shopify",
-                lambda: ShopifyGateway(
-                    shopify_url, "shpat_bench", shopify.location_id, channel_id="shopify"
-                ),
-                shopify.calls,
-                None,
-                shopify.stock,
                 {
                     "kind": "shopify",
-                    "api_base_url": shopify_url,
+                    "api_base_url": urls[0],
                     "access_token": "shpat_bench",
                     "location_id": shopify.location_id,
+                    "locations": {str(shopify.location_id): "main"},
                 },
+                shopify.stock,
+                shopify.calls,
+                (None,),
+                shopify.buy,
             ),
-            Channel(
+            Store(
                 "woo",
-                lambda: WooCommerceGateway(woo_url, "ck_bench", "cs_bench", channel_id="woo"),
-                woo.log,
-                "products.batch",
-                woo.stock,
                 {
                     "kind": "woocommerce",
-                    "api_base_url": woo_url,
+                    "api_base_url": urls[1],
                     "consumer_key": "ck_bench",
                     "consumer_secret": "cs_bench",
                 },
+                woo.stock,
+                woo.log,
+                ("products.batch", "products.update"),
+                woo.buy,
             ),
-            Channel(
+            Store(
+                "ebay",
+                {
+                    "kind": "ebay",
+                    "api_base_url": urls[2],
+                    "client_id": ebay.client_id,
+                    "client_secret": ebay.client_secret,
+                    "refresh_token": ebay.refresh_token,
+                },
+                ebay.stock,
+                ebay.log,
+                ("inventory.bulk_update",),
+            ),
+            Store(
+                "walmart",
+                {**walmart.channel_settings(walmart_url), "feed_poll_seconds": 1},
+                walmart.stock,
+                walmart.log,
+                ("inventory.put", "feeds.post"),
+            ),
+            Store(
                 "amazon",
-                lambda: AmazonGateway(
-                    amazon_url,
-                    amazon.seller_id,
-                    amazon.marketplace_id,
-                    credentials,
-                    token_url=f"{amazon_url}/auth/o2/token",
-                    channel_id="amazon",
-                ),
-                amazon.log,
-                "patchListingsItem",
-                amazon.stock,
                 {**amazon.channel_settings(amazon_url), "feed_poll_seconds": 1},
-                rate=AMAZON_RATE,
-                within_targets=False,
+                amazon.stock,
+                amazon.log,
+                ("patchListingsItem", "createFeed"),
+                apart=True,
             ),
         ]
 
 
-def change(kind: ChangeKind, sku: str, quantity: int, source: str) -> StockChange:
-    return StockChange(
-        kind=kind,
-        sku=sku,
-        location="main",
-        quantity=quantity,
-        business_key=f"bench:{uuid.uuid4().hex}",
-        source=source,
-        occurred_at=datetime.now(UTC),
-        reason="correction" if kind is ChangeKind.ADJUSTMENT else "",
-    )
+def tables(channels: list[Store]) -> list[dict[str, Any]]:
+    """The stores' tables in the configuration file: rate_per_second left to each kind."""
+    return [
+        {
+            "id": c.id,
+            "webhook_secrets": [SECRET],
+            **c.settings,
+            "rules": {"safety_buffer": BUFFER},
+        }
+        for c in channels
+    ]
 
 
-def traffic(ledger: Ledger, channels: list[Channel], seconds: float, rate: int) -> int:
-    """Ledger events at `rate` per second, 80 % of them on the 20 % hottest SKUs."""
+def configuration(folder: Path, channels: list[Store]) -> Path:
+    lines = []
+    for table in tables(channels):
+        rules = table.pop("rules")
+        lines += ["[[channels]]"]
+        lines += [
+            f"{key} = {json.dumps(value)}" for key, value in table.items() if key != "locations"
+        ]
+        if "locations" in table:
+            lines += ["[channels.locations]"]
+            lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table["locations"].items()]
+        lines += ["[channels.rules]", *(f"{k} = {v}" for k, v in rules.items())]
+    path = folder / "invsync.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def rates(config_path: Path) -> dict[str, float]:
+    """Each store's calls a second, as invsync reads its configuration."""
+    return {c.id: c.push.rate_per_second for c in load_config(config_path).channels}
+
+
+def traffic(ledger: Ledger, stop: threading.Event, rate: int, counted: list[int]) -> None:
+    """Ledger events at `rate` a second on the background SKUs, 80 % on the hottest 20 %."""
     rng = random.Random(7)
-    hot, tail = SKUS[: len(SKUS) // 5], SKUS[len(SKUS) // 5 :]
-    tick, per_tick, recorded = 0.05, max(1, round(rate * 0.05)), 0
+    hot, tail = BACKGROUND[:40], BACKGROUND[40:]
+    tick, per_tick = 0.05, max(1, round(rate * 0.05))
     started = time.monotonic()
-    while (elapsed := time.monotonic() - started) < seconds:
+    while not stop.is_set():
         batch = []
         for _ in range(per_tick):
             sku = rng.choice(hot if rng.random() < 0.8 else tail)
             kind = rng.choice(KINDS)
             quantity = rng.randint(1, 2) * (-1 if kind is ChangeKind.ADJUSTMENT else 1)
-            batch.append(change(kind, sku, quantity, rng.choice(channels).id))
+            batch.append(change(kind, sku, quantity, "bench"))
         ledger.record_batch(batch)
-        recorded += len(batch)
-        time.sleep(max(0.0, (recorded / per_tick) * tick - elapsed - tick))
-    return recorded
+        counted[0] += len(batch)
+        time.sleep(max(0.0, (counted[0] / per_tick) * tick - (time.monotonic() - started)))
 
 
-Windows = dict[str, tuple[int, float, float]]  # kind: pushes, p50, p99
+class Watcher:
+    """Reads every open probe's SKU from the stores it waits for, every couple of ms."""
+
+    def __init__(self) -> None:
+        self.open: list[Probe] = []
+        self.done: list[Probe] = []
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def add(self, probe: Probe) -> None:
+        with self._lock:
+            self.open.append(probe)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                probes = list(self.open)
+            now = time.monotonic()
+            for probe in probes:
+                for store_id, stock in list(probe.waiting.items()):
+                    shows = stock(probe.sku)
+                    if shows is not None and shows <= probe.shows:
+                        probe.seen[store_id] = time.monotonic() - probe.started
+                        del probe.waiting[store_id]
+                    elif now - probe.started > TIMEOUT:
+                        probe.seen[store_id] = TIMEOUT
+                        del probe.waiting[store_id]
+                if not probe.waiting:
+                    with self._lock:
+                        self.open.remove(probe)
+                        self.done.append(probe)
+            time.sleep(0.002)
+
+    def drain(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.open and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
-def windows(database_url: str, since: datetime, channels: list[Channel]) -> Windows:
+class Shoppers:
+    """Probe sales, alternating between the stores that send webhooks; each probe waits for
+    every other store (Amazon's figures kept apart)."""
+
+    def __init__(self, channels: list[Store], watcher: Watcher) -> None:
+        self.channels, self.watcher = channels, watcher
+        self.left = {sku: opening(sku) for sku in [*HOT, *COLD, *RISK]}
+        self.sellers = [c for c in channels if c.buy is not None]
+        self.turn = 0
+
+    def buy(self, cls: str, sku: str) -> None:
+        seller = self.sellers[self.turn % len(self.sellers)]
+        self.turn += 1
+        self.left[sku] -= 1
+        shows = max(0, self.left[sku] - BUFFER)
+        others = {c.id: c.stock for c in self.channels if c is not seller}
+        probe = Probe(cls, sku, shows, time.monotonic(), others)
+        assert seller.buy is not None
+        seller.buy(sku)
+        self.watcher.add(probe)
+
+
+def probes_under_load(shoppers: Shoppers, seconds: float, every: float) -> None:
+    """A probe sale every `every` seconds, hot, cold and at risk in turn, each at-risk SKU once."""
+    risk, cold, n = iter(RISK), iter(COLD[20:]), 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        cls = ("hot", "cold", "at risk")[n % 3]
+        sku = HOT[n % len(HOT)] if cls == "hot" else next(cold if cls == "cold" else risk, None)
+        if sku is None:
+            break
+        shoppers.buy(cls, sku)
+        n += 1
+        time.sleep(every)
+
+
+def pending(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT kind, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
-            "percentile_cont(0.99) WITHIN GROUP (ORDER BY seconds) FROM push_windows "
-            "WHERE acknowledged_at > %s AND channel_id = ANY(%s) GROUP BY kind",
-            [since, [c.id for c in channels]],
-        ).fetchall()
-    return {kind: (count, p50, p99) for kind, count, p50, p99 in rows}
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM availability_outbox WHERE position > pushed_position) "
+            "+ (SELECT count(*) FROM push_submissions)"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
-def bare_call(channel: Channel, sku: str, rounds: int = 30) -> float:
-    gateway = channel.gateway()
+def converge(database_url: str, timeout: float) -> float | None:
+    """Seconds until nothing is pending for any store (None: not within `timeout`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if pending(database_url) == 0:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None
+
+
+def bare_call(table: dict[str, Any], sku: str, rounds: int) -> float:
+    """The median of `rounds` pushes of one SKU through a gateway of its own (no gate)."""
+    config = Config.model_validate({"channels": [table]}).channels[0]
+    gateway = gateway_for(config, UNGATED)
+    assert gateway is not None
     try:
-        gateway.push([Push(sku, 1, 1)])  # the lookup, cached from here on
+        gateway.push([Push(sku, 5, 1)])  # the lookup, cached from here on
         times = []
         for n in range(rounds):
             started = time.perf_counter()
@@ -217,149 +353,144 @@ def bare_call(channel: Channel, sku: str, rounds: int = 30) -> float:
         gateway.close()
 
 
-def pending(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM availability_outbox WHERE position > pushed_position"
-        ).fetchone()
-    return row[0] if row else 0
-
-
-def configuration(folder: Path, channels: list[Channel], share: int) -> Path:
-    lines = []
-    for c in channels:
-        lines += ["[[channels]]", f'id = "{c.id}"', 'webhook_secrets = ["unused"]']
-        lines += [f"{key} = {json.dumps(value)}" for key, value in c.settings.items()]
-        lines += ["[channels.rules]", f"share_percent = {share}", "safety_buffer = 1"]
-        lines += ["[channels.push]", f"rate_per_second = {c.rate}"]
-        lines += [f"batch_window_seconds = {BATCH_WINDOW}"]
-        lines += [f"sku_interval_seconds = {SKU_INTERVAL}"]
-    path = folder / "invsync.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @contextmanager
-def propagation_processes(database_url: str, redis_url: str, config: Path) -> Iterator[None]:
-    """The projection and a worker (intake and pushers), each a process, as deployed."""
+def invsync_run(database_url: str, redis_url: str, config: Path, port: int) -> Iterator[None]:
+    """`invsync run`: the API, webhooks, intake workers, projections and pushers."""
     env = {
         **os.environ,
         "INVSYNC_DATABASE_URL": database_url,
         "INVSYNC_REDIS_URL": redis_url,
         "INVSYNC_CONFIG": str(config),
+        "INVSYNC_HTTP_PORT": str(port),
         "INVSYNC_QUEUE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
     }
     invsync = str(Path(sys.executable).with_name("invsync"))
-    processes = [
-        subprocess.Popen([invsync, *command], env=env, stderr=subprocess.DEVNULL)
-        for command in (["project"], ["worker", "--threads", "8"])
-    ]
+    process = subprocess.Popen([invsync, "run"], env=env, stderr=subprocess.DEVNULL)
     try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
         yield
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            process.wait(timeout=30)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
 
 
-def run(server_url: str, redis_url: str, seconds: float, rate: int) -> None:
+def run(server_url: str, redis_url: str, seconds: float, rate: int) -> dict[str, Any]:
+    port = free_port()
     with (
         scratch_database(server_url) as url,
-        sandboxes([*SKUS, "HOT-1"]) as channels,
+        stores(port) as channels,
         tempfile.TemporaryDirectory() as folder,
     ):
         ledger = Ledger(env=eventsourcing_env(url))
-        share = round(100 / len(channels))
-        config = configuration(Path(folder), channels, share)
-        ledger.record_batch(
-            [change(ChangeKind.RECEIPT, sku, 100_000, "bench") for sku in [*SKUS, "HOT-1"]]
-        )
-        # Amazon's patch bucket holds 5: a few rounds only, before the benchmark proper.
-        baseline = {c.id: bare_call(c, "HOT-1", 30 if c.within_targets else 3) for c in channels}
-        pushing_since = time.monotonic()
-        with propagation_processes(url, redis_url, config):
-            print(f"warming up for 10 s at {rate} events/s (the hot set forms) ...", flush=True)
-            traffic(ledger, channels, 10, rate)
-            since = datetime.now(UTC)
-            print(f"measuring for {seconds:.0f} s at {rate} events/s ...", flush=True)
-            events = traffic(ledger, channels, seconds, rate)
-            deadline = time.monotonic() + 60
-            while pending(url) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            within = [c for c in channels if c.within_targets]
-            measured = windows(url, since, within)
-            apart = {c.id: windows(url, since, [c]) for c in channels if not c.within_targets}
-            before = {c.id: c.log.count(c.write_operation) for c in channels}
-            for _ in range(100):  # 1,000 sales on one SKU in 10 s
+        config = configuration(Path(folder), channels)
+        skus = [*BACKGROUND, *HOT, *COLD, *RISK, "HOT-1"]
+        ledger.record_batch([change(ChangeKind.RECEIPT, s, opening(s), "bench") for s in skus])
+        # The hot probes' record: the most units sold (recorded, then received back).
+        for sku in HOT:
+            ledger.record_batch([change(ChangeKind.SALE, sku, 1, "bench") for _ in range(500)])
+            ledger.record(change(ChangeKind.RECEIPT, sku, 500, "bench"))
+        tabled = {t["id"]: t for t in tables(channels)}
+        baseline = {c.id: bare_call(tabled[c.id], "HOT-1", 3 if c.apart else 10) for c in channels}
+        result: dict[str, Any] = {"baseline": baseline, "rates": rates(config)}
+        watcher = Watcher()
+        started = time.monotonic()
+        with invsync_run(url, redis_url, config, port):
+            result["opening_converged"] = converge(url, 120)
+            shoppers = Shoppers(channels, watcher)
+            stop, counted = threading.Event(), [0]
+            load = threading.Thread(target=traffic, args=(ledger, stop, rate, counted))
+            load.start()
+            time.sleep(10)  # the hot set forms, the pushers settle in
+            events_before = counted[0]
+            probes_under_load(shoppers, seconds, 0.25)
+            stop.set()
+            load.join()
+            result["events"] = counted[0] - events_before
+            watcher.drain(TIMEOUT)
+            result["converged"] = converge(url, 120)
+            for n in range(10):  # single sales in a quiet store
+                time.sleep(2.5)
+                shoppers.buy("cold, quiet store", COLD[n])
+                watcher.drain(5)
+            before = {c.id: sum(c.log.count(op) for op in c.writes) for c in channels}
+            for _ in range(100):  # 1,000 sales on one hot SKU in 10 s
                 ledger.record_batch(
-                    [change(ChangeKind.SALE, "HOT-1", 1, channels[0].id) for _ in range(10)]
+                    [change(ChangeKind.SALE, "HOT-1", 1, "bench") for _ in range(10)]
                 )
                 time.sleep(0.1)
-            while pending(url) and time.monotonic() < deadline + 60:
-                time.sleep(0.2)
-            calls = {c.id: c.log.count(c.write_operation) - before[c.id] for c in channels}
+            converge(url, 120)
+            result["calls"] = {
+                c.id: sum(c.log.count(op) for op in c.writes) - before[c.id] for c in channels
+            }
+        watcher.stop()
         ledger.close()
-    report(
-        events,
-        seconds,
-        channels=channels,
-        measured=measured,
-        apart=apart,
-        baseline=baseline,
-        calls=calls,
-        pushing_since=pushing_since,
+        result["probes"] = [(p.cls, p.seen) for p in watcher.done]
+        result["busiest"] = {
+            c.id: max(c.log.busiest_second(op, since=started) for op in (None,)) for c in channels
+        }
+        result["throttled"] = {c.id: c.log.count(None, 429) for c in channels}
+        result["apart"] = [c.id for c in channels if c.apart]
+        return result
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def report(result: dict[str, Any], seconds: float) -> None:
+    apart = set(result["apart"])
+    baseline = result["baseline"]
+    bare = statistics.median(v for k, v in baseline.items() if k not in apart)
+    print(f"\n{result['events']:,} ledger events in {seconds:.0f} s (plus the probes' webhooks)")
+    print(
+        "bare gateway call (baseline): "
+        + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in baseline.items())
     )
-
-
-def report(
-    events: int,
-    seconds: float,
-    *,
-    channels: list[Channel],
-    measured: Windows,
-    apart: dict[str, Windows],
-    baseline: dict[str, float],
-    calls: dict[str, int],
-    pushing_since: float,
-) -> None:
-    print(f"\n{events:,} ledger events in {seconds:.0f} s across {len(channels)} channels")
-    bare = statistics.median(baseline[c.id] for c in channels if c.within_targets)
-    within = ", ".join(c.id for c in channels if c.within_targets)
-    print(f"{within}:")
-    print_windows(measured, bare, "   targets p50 <= 0.100 s, p99 <= 1 s")
-    print(f"bare gateway call (baseline)         p50 {bare:.3f} s")
-    for channel_id, its in apart.items():
-        print(f"{channel_id} (documented limits: 5 patches/s, a feed per 120 s):")
-        print_windows(its, baseline[channel_id], "")
-    for c in channels:
-        busiest = c.log.busiest_second(c.write_operation, since=pushing_since)
-        throttled = c.log.count(None, 429)
+    print(f"rates (calls/s): {result['rates']}")
+    classes = ["hot", "cold", "at risk", "cold, quiet store"]
+    for cls in classes:
+        of = [seen for c, seen in result["probes"] if c == cls]
+        every = [max(v for k, v in seen.items() if k not in apart) for seen in of]
+        if every:
+            p50, p99 = percentile(every, 0.5), percentile(every, 0.99)
+            print(
+                f"webhook -> every other store, {cls:<18} {len(every):>3} sales  p50 {p50:.3f} s"
+                f"  p99 {p99:.3f} s  (p50 / bare call {p50 / bare:.1f})"
+            )
+        for store in sorted({k for seen in of for k in seen}):
+            its = [seen[store] for seen in of if store in seen]
+            print(
+                f"   {store + (' (apart)' if store in apart else ''):<16} p50"
+                f" {percentile(its, 0.5):.3f} s  p99 {percentile(its, 0.99):.3f} s"
+            )
+    print(f"backlog converged {result['converged']} s after the load stopped")
+    for store, calls in result["calls"].items():
+        busiest, limit = result["busiest"][store], result["rates"][store]
         print(
-            f"{c.id}: {calls[c.id]} calls for 1,000 sales on one SKU (baseline 1,000: ratio "
-            f"{calls[c.id] / 1000:.3f}; target <= 50); busiest second {busiest} calls "
-            f"(limit {c.rate:g}, violations {int(busiest > c.rate)}); {throttled} answered 429"
-        )
-
-
-def print_windows(measured: Windows, bare: float, sale_target: str) -> None:
-    for kind, (count, p50, p99) in sorted(measured.items()):
-        print(
-            f"consistency window, {kind:<10} {count:>6} pushes  p50 {p50:.3f} s  p99 {p99:.3f} s"
-            f"  (p50 / bare call {p50 / bare:.1f}){sale_target if kind == 'sale' else ''}"
+            f"{store}: {calls} calls for 1,000 sales on one hot SKU (ratio {calls / 1000:.3f};"
+            f" target <= 50); busiest second {busiest} calls (limit {limit:g}, violations"
+            f" {int(busiest > limit)}); {result['throttled'][store]} answered 429"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--rate", type=int, default=200)
     args = parser.parse_args()
     server = os.environ.get(
         "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    run(server, redis_url, args.seconds, args.rate)
+    report(run(server, redis_url, args.seconds, args.rate), args.seconds)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 
 from application.ledger import Ledger
-from benchmarks.propagation import (
+from benchmarks.harness import (
     Channel,
     change,
     pending,

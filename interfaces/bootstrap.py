@@ -182,6 +182,13 @@ class Service:
         self._running.close()
 
 
+def worker_threads(config: Config, threads: int) -> int:
+    """Threads for the worker: `threads` for intake and upkeep, and one more per channel that
+    pushes, as its drain holds a thread while the channel stays busy (up to its turn): with
+    fewer, webhooks waited behind the pushers for seconds."""
+    return threads + sum(1 for channel in config.channels if channel.pushes)
+
+
 @contextmanager
 def open_service(
     settings: Settings, config: Config, *, migrate: bool = False, threads: int = 4
@@ -199,7 +206,7 @@ def open_service(
             found.redis_url,
             config,
             ledger,
-            worker_threads=threads,
+            worker_threads=worker_threads(config, threads),
             namespace=settings.queue_namespace,
             limits=settings.database,
         )
