@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import redis
 
+from application.availability import VELOCITY_DAYS
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.gateway import (
@@ -432,3 +433,15 @@ def test_the_channels_waiting_are_those_with_a_pending_row(runner, scratch_ledge
     channel = FakeChannel()
     assert pusher_for(channel, store, client, hot={sku}, rate=50).drain() == 1
     assert store.waiting([CHANNEL]) == []
+
+
+def test_the_pushers_read_each_sold_skus_units_a_day_over_the_velocity_window(
+    runner, scratch_ledger, store
+):
+    sold, unsold = random_sku(), random_sku()
+    scratch_ledger.record_batch([change(K.RECEIPT, sold, 50), change(K.RECEIPT, unsold, 50)])
+    scratch_ledger.record_batch([change(K.SALE, sold, 1) for _ in range(14)])
+    settle(runner, scratch_ledger)
+    velocity = store.velocities()
+    assert velocity[sold] == 14 / VELOCITY_DAYS
+    assert unsold not in velocity

@@ -45,6 +45,7 @@ from infrastructure.push.policy import (
     with_sales,
     zero_move,
 )
+from infrastructure.push.service import hottest
 from infrastructure.push.store import Acknowledged, Pending, Shown
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -459,3 +460,10 @@ def test_only_rows_at_risk_cause_a_call_of_slow_movers_and_they_lead_it_lowest_c
     covers = [cover(o.quantity, velocity.get(o.sku, 0.0)) for o in led]
     assert covers == sorted(covers)
     assert len(carried) == min(max_batch, len(candidates))
+
+
+def test_the_hot_skus_are_the_top_fifth_by_velocity_rounded_up():
+    velocity = {f"S{n}": float(n) for n in range(1, 11)}
+    assert hottest(velocity, 0.2) == {"S10", "S9"}
+    assert hottest({"A": 1.0}, 0.2) == {"A"}
+    assert hottest({}, 0.2) == set()
