@@ -271,3 +271,9 @@ def test_a_cancellation_converges_whichever_way_and_order_it_comes(routes):
 def test_a_signed_delivery_is_accepted_whatever_its_body_and_keyed_by_its_bytes(body):
     verdict = verify(CHANNEL, signed(body), NOW)
     assert verdict == Accepted(f"sha256:{hashlib.sha256(body).hexdigest()}", verdict.topic)
+
+
+def test_a_listed_order_needs_no_order_date_when_its_lines_are_dated():
+    order = listed(("1", "SKU-1", [("Created", 2)]))
+    del order["orderDate"]
+    assert levels(poll(order))["SKU-1"] == (2, 10)

@@ -112,7 +112,7 @@ def _listed(channel: WalmartConfig, order: Payload) -> Translation:
         for line in _list(order["orderLines"]["orderLine"], "orderLine")
     }
     dates = [_millis(line["statusDate"]) for line in order["orderLines"]["orderLine"]]
-    occurred_at = max(dates, default=_millis(order["orderDate"]))
+    occurred_at = max(dates) if dates else _millis(order["orderDate"])
     return _translation(channel, order, lines, occurred_at, "listed")
 
 
