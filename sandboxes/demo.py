@@ -193,7 +193,9 @@ def receipt(sku: str, units: int, business_key: str, reason: str) -> StockChange
 
 
 class Shoppers:
-    """Every `every` seconds, a shopper buys one or two of something on some store; the
+    """Every `every` seconds, a shopper buys one or two of something on the next store of a
+    round that visits every store once in a random order, so each store sells within a few
+    rounds (a draw at random each time could leave a store without a sale for a minute); the
     warehouse restocks what runs low, so the demo goes on."""
 
     def __init__(
@@ -205,6 +207,7 @@ class Shoppers:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-shoppers", daemon=True)
         self._random = random.Random()
+        self._round: list[DemoChannel] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -231,7 +234,7 @@ class Shoppers:
                 continue
 
     def _shop(self) -> None:
-        channel = self._random.choice(self._channels)
+        channel = self._next_store()
         listed = [sku for sku in PRODUCTS if (channel.store.stock(sku) or 0) > 0]
         if not listed:
             return
@@ -247,6 +250,11 @@ class Shoppers:
         ):
             return
         log.info("a shopper on %s bought %d x %s", channel.id, quantity, sku)
+
+    def _next_store(self) -> DemoChannel:
+        if not self._round:
+            self._round = self._random.sample(self._channels, len(self._channels))
+        return self._round.pop()
 
     def _restock(self) -> None:
         for sku in PRODUCTS:
