@@ -62,6 +62,20 @@ def poll(running: RunningIntake, channel: str, *, since: datetime | None = None)
             gateway.close()
 
 
+def found_once(running: RunningIntake, channel: str, queries: Any, sku: str) -> None:
+    """A sale of 3 of `sku` (10 on hand) whose webhook was lost is committed by the next poll,
+    and a second poll within the overlap finds it again and stores nothing new."""
+    assert levels(queries, sku) == (10, 0)
+    first = poll(running, channel)
+    wait_until(lambda: levels(queries, sku) == (10, 3))
+    again = poll(running, channel)
+    settled(running.intake.database_url, channel)
+    assert (first.found, first.stored) == (1, 1)
+    assert (again.found, again.stored) == (1, 0)  # within the overlap, stored before
+    assert again.watermark >= first.watermark
+    assert levels(queries, sku) == (10, 3)
+
+
 def unprocessed(database_url: str, channel: str) -> list[tuple[str, str, str | None]]:
     """The deliveries stored for `channel` not applied yet: (key, state, reason)."""
     with psycopg.connect(database_url) as conn:

@@ -15,7 +15,14 @@ from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.amazon.sns import SnsTopic
 from tests.helpers import change, random_sku
 from tests.integration.intake_fixtures import RunningIntake, running_intake, wait_until
-from tests.integration.orders_poll_fixtures import channel_id, config_of, levels, poll, settled
+from tests.integration.orders_poll_fixtures import (
+    channel_id,
+    config_of,
+    found_once,
+    levels,
+    poll,
+    settled,
+)
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:sp-api-poll"
 
@@ -56,16 +63,7 @@ def test_a_sale_whose_notification_is_lost_is_committed_by_the_next_poll_once(
     with seller(ledger, database_url, redis_url) as s:
         stocked(ledger, s, sku)
         s.sandbox.buy(sku, 3, notify=False)
-        assert levels(queries, sku) == (10, 0)
-
-        first = poll(s.running, s.channel)
-        wait_until(lambda: levels(queries, sku) == (10, 3))
-        again = poll(s.running, s.channel)
-        settled(database_url, s.channel)
-
-        assert (first.found, first.stored) == (1, 1)
-        assert (again.found, again.stored) == (1, 0)  # within the overlap, stored before
-        assert levels(queries, sku) == (10, 3)
+        found_once(s.running, s.channel, queries, sku)
 
 
 def test_an_order_seen_by_notification_and_by_poll_counts_once(

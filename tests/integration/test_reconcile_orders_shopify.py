@@ -23,6 +23,7 @@ from tests.integration.intake_fixtures import RunningIntake, running_intake, wai
 from tests.integration.orders_poll_fixtures import (
     channel_id,
     config_of,
+    found_once,
     levels,
     poll,
     settled,
@@ -75,16 +76,7 @@ def test_a_sale_whose_webhook_is_lost_is_committed_by_the_next_poll_once(
     with shop(ledger, database_url, redis_url) as s:
         s.shop.set_stock(sku, 10)
         s.lost_sale(sku, 3)
-        assert levels(queries, sku) == (10, 0)
-
-        first = poll(s.running, s.channel)
-        wait_until(lambda: levels(queries, sku) == (10, 3))
-        again = poll(s.running, s.channel)
-        settled(database_url, s.channel)
-
-        assert (first.found, first.stored) == (1, 1)
-        assert (again.found, again.stored) == (1, 0)
-        assert levels(queries, sku) == (10, 3)
+        found_once(s.running, s.channel, queries, sku)
 
 
 def test_a_cancellation_found_by_poll_is_applied(ledger, queries, database_url, redis_url):
