@@ -267,3 +267,31 @@ def test_past_the_daily_call_limit_ebay_answers_429_and_the_gateway_is_throttled
         assert seller.shown("A") == 4
         gateway.close()
     seller.close()
+
+
+def test_an_offer_lowered_by_hand_is_not_seen_by_a_level_read_until_the_next_push_sets_it(
+    account,
+):
+    """The documented limit (README, reconciliation's limits): eBay reads offers one SKU a call
+    (`GET /offer?sku=`, no bulk read), so a level read takes the item's quantity, not the least
+    of it and its offers' that the listing shows; the next push of a new quantity sets both."""
+    seller, url = account
+    seller.add_item("A", 9, offers=2)
+    channel = EbayConfig(
+        id="ebay-read",
+        api_base_url=url,
+        client_id="sandbox-app",
+        client_secret="sandbox-cert",
+        refresh_token="sandbox-refresh",
+    )
+    gateway = gateway_for(url)
+    with seller.lock:  # the seller revises one listing's quantity in Seller Hub
+        seller.items["A"].offers[1].available_quantity = 2
+    assert seller.shown("A") == 2
+    assert [(r.sku, r.quantity) for r in read_levels(channel, gateway, ["A"])] == [("A", 9)]
+    assert [(r.sku, r.quantity) for r in read_levels(channel, gateway, None)] == [("A", 9)]
+    assert seller.log.count("inventory.offers") == 0  # within the page budget: no offer reads
+    gateway.push([Push("A", 8, 1, 9)])
+    assert [o.available_quantity for o in seller.items["A"].offers] == [8, 8]
+    assert seller.shown("A") == 8
+    gateway.close()

@@ -1,6 +1,9 @@
 """Reading an eBay seller's levels in bulk through the Inventory API: named SKUs 25 a call
 (`bulk_get_inventory_item`), the whole catalogue by paging `GET /inventory_item`, 200 a page.
-The quantity read is the item's `shipToLocationAvailability.quantity`, the one pushes set."""
+The quantity read is the item's `shipToLocationAvailability.quantity`, the one pushes set
+with each offer's. A listing shows the least of it and its offers' `availableQuantity`, but
+offers are read one SKU a call (`GET /offer?sku=`, no bulk read): reading them would multiply
+the calls by up to 200, so an offer edited by hand alone goes unseen (a README limit)."""
 
 from __future__ import annotations
 
