@@ -14,6 +14,8 @@ import base64
 import binascii
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -53,9 +55,16 @@ class PublicKeys:
     may both fetch it; they get the same key.
     """
 
-    def __init__(self, timeout: float = 5.0, ttl: float = KEY_SECONDS, entries: int = 64) -> None:
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        ttl: float = KEY_SECONDS,
+        entries: int = 64,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=2.0))
-        self._keys: TTLCache[tuple[str, str], PublicKey] = TTLCache(entries, ttl)
+        # `timer` (seconds) decides when a key is due again: tests pass a clock they move.
+        self._keys: TTLCache[tuple[str, str], PublicKey] = TTLCache(entries, ttl, timer=timer)
         self._tokens: dict[tuple[str, str], EbayTokens] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +118,9 @@ class PublicKeys:
             retry_after=lambda _: 1.0,
             headers={"Authorization": f"Bearer {token}"},
         )
+
+    def close(self) -> None:
+        self._client.close()
 
     def _tokens_of(self, channel: EbayConfig) -> EbayTokens:
         owner = (channel.api_base_url, channel.client_id)
