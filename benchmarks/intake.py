@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument(
         "--http-workers", type=int, default=1, help="invsync's INVSYNC_HTTP_WORKERS"
     )
+    parser.add_argument(
+        "--before", default="", help="another checkout of invsync, measured in the same runs"
+    )
     parser.add_argument("--only", choices=["intake", "latency", "backlog"], default=None)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -279,33 +282,50 @@ def full_speed(
     return figures, prefix, answered - figures[2]
 
 
+def variants(args: argparse.Namespace, env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """invsync's environment by label: this checkout's, and with --before another's code
+    (PYTHONPATH), each measured in the same runs."""
+    found = {"invsync": env}
+    if args.before:
+        found[f"invsync at {args.before}"] = {**env, "PYTHONPATH": args.before}
+    return found
+
+
 def report_intake(
     args: argparse.Namespace, folder: Path, env: dict[str, str], database_url: str
 ) -> None:
-    bare, ours, ratios, lost = [], [], [], 0
+    bare: list[tuple[float, float, int, float]] = []
+    ours: dict[str, list[tuple[float, float, int, float]]] = {}
+    ratios: dict[str, list[float]] = {}
+    lost = 0
     for run in range(args.runs):
         with server(*bare_server(env)) as url:
             bare.append(full_speed(folder, url, args.seconds, 1)[0])
-        with server(*our_server(env, args.http_workers)) as url:
-            figures, prefix, acknowledged = full_speed(folder, url, args.seconds, run * 10**7)
-        rows = stored(database_url, prefix)  # after the server stopped: what is durable
-        lost += max(0, acknowledged - rows)
-        durable = (min(rows, acknowledged) / figures[3], figures[1], figures[2], figures[3])
-        ours.append(durable)
-        ratios.append(durable[0] / bare[-1][0])
-        print(f"  run {run + 1}: baseline {bare[-1][0]:,.0f}/s, invsync stored {durable[0]:,.0f}/s")
+        for n, (label, variant) in enumerate(variants(args, env).items()):
+            with server(*our_server(variant, args.http_workers)) as url:
+                figures, prefix, answered = full_speed(
+                    folder, url, args.seconds, (run * 10 + n) * 10**6
+                )
+            rows = stored(database_url, prefix)  # after the server stopped: what is durable
+            lost += max(0, answered - rows)
+            durable = (min(rows, answered) / figures[3], figures[1], figures[2], figures[3])
+            ours.setdefault(label, []).append(durable)
+            ratios.setdefault(label, []).append(durable[0] / bare[-1][0])
+            print(f"  run {run + 1}: baseline {bare[-1][0]:,.0f}/s, {label} {durable[0]:,.0f}/s")
     print(
         f"medians of {args.runs} runs, 64 connections, {args.seconds} s each, "
         f"invsync with INVSYNC_HTTP_WORKERS={args.http_workers}"
     )
     line(f"{BARE} (baseline)", bare)
-    line(
-        "invsync signed webhooks stored durably",
-        ours,
-        f"ratio {statistics.median(ratios):.2f} (target >= 0.5; runs "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}), non-2xx {sum(o[2] for o in ours)}, "
-        f"acknowledged but not stored {lost}",
-    )
+    for label, runs in ours.items():
+        line(
+            f"{label} stored durably",
+            runs,
+            f"ratio {statistics.median(ratios[label]):.2f} (target >= 0.5; runs "
+            f"{', '.join(f'{r:.2f}' for r in ratios[label])}), "
+            f"non-2xx {sum(o[2] for o in runs)}",
+        )
+    print(f"answered 2xx but not stored: {lost}")
     report_paced(args, env, database_url)
 
 
@@ -313,10 +333,12 @@ def report_paced(args: argparse.Namespace, env: dict[str, str], database_url: st
     """Latency at the client, open loop at 1,000 requests/s (paced.py), invsync and the
     baseline alike."""
     count = 1_000 * args.seconds
-    for label, make in ((BARE, bare_server), ("invsync", our_server)):
+    servers = [(BARE, bare_server, env)]
+    servers += [(label, our_server, variant) for label, variant in variants(args, env).items()]
+    for label, make, variant in servers:
         runs = []
         for run in range(args.runs):
-            command, server_env, port = make(env, args.http_workers)
+            command, server_env, port = make(variant, args.http_workers)
             orders = signed_orders(count, 10**9 + run * count)
             prefix = uuid.uuid4().hex[:8]
             with server(command, server_env, port):
