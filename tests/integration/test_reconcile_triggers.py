@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from application.intake import Observation
-from infrastructure import observations
+from infrastructure import observations, outbox
 from infrastructure.observations import Reported
 from infrastructure.reconcile.triggers import Triggers
 from tests.helpers import random_sku
@@ -61,3 +61,26 @@ def test_what_was_observed_before_the_first_tick_or_on_other_channels_asks_for_n
     webhook_reports(conn, other, random_sku(), 5)  # a channel that does not reconcile
     triggers.tick(conn)
     assert requests.asked == []
+
+
+def our_push_acknowledged(conn, channel_id: str, sku: str, quantity: int) -> None:
+    """The pushers' path: the projection announces `quantity`, the channel takes it."""
+    now = datetime.now(UTC)
+    with conn.cursor() as curs:
+        outbox.announce(curs, [outbox.Announcement(channel_id, sku, quantity, 1, 1, now, "sale")])
+    [pending] = outbox.pending(conn, channel_id, 10)
+    with conn.cursor() as curs:
+        outbox.acknowledge(curs, channel_id, [outbox.Acknowledged(pending, quantity)], now)
+
+
+def test_the_echo_of_our_own_push_asks_for_no_check_and_a_different_quantity_does(conn):
+    channel, sku = random_sku("chan"), random_sku()
+    requests = Requests()
+    triggers = Triggers(requests, [channel])
+    triggers.tick(conn)
+    our_push_acknowledged(conn, channel, sku, 12)
+    webhook_reports(conn, channel, sku, 12)  # our push coming back: the channel shows 12
+    assert triggers.tick(conn) == {}
+    assert requests.asked == []
+    webhook_reports(conn, channel, sku, 11)  # a hand edit after it
+    assert triggers.tick(conn) == {channel: [sku]}
