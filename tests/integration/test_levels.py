@@ -311,6 +311,40 @@ def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(re
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
+def measured(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"channel": CHANNEL, **labels}) or 0.0
+
+
+def test_a_runs_level_step_measures_the_skus_it_read_and_its_drift_by_size(reconciled):
+    small, large, level = (reconciled.stocked(20) for _ in range(3))
+    reconciled.shop.edit(small, 19)
+    reconciled.shop.edit(large, 32)
+    before = (
+        measured("invsync_reconcile_skus_read_total"),
+        measured("invsync_reconcile_drift_total", size="small"),
+        measured("invsync_reconcile_drift_total", size="large"),
+    )
+    sales = TimeTravel(reconciled.ledger).channel_sales
+    with reconciled.connect() as conn:
+        run_id = runs.request_check(conn, CHANNEL, [small, large, level])
+    checks = LevelChecks(lambda c: api_for(c, UNGATED), reconciled.connect, sales, settle=0)
+    try:
+        checks(reconciled.shop.channel, LevelStep(run_id, (small, large, level), None, last=True))
+    finally:
+        checks.close()
+    after = (
+        measured("invsync_reconcile_skus_read_total"),
+        measured("invsync_reconcile_drift_total", size="small"),
+        measured("invsync_reconcile_drift_total", size="large"),
+    )
+    assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]
+    # The gauge is set from the table (earlier tests' databases set it before): it counts the
+    # channel's open discrepancies, the large drift's among them.
+    still_open = reconciled.review.listed(state="open")
+    assert large in {d.sku for d in still_open}
+    assert open_discrepancies() == len(still_open)
+
+
 def test_a_dozen_more_is_escalated_and_set_back_at_once(reconciled):
     sku = reconciled.stocked(20)
     reconciled.shop.edit(sku, 32)

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from infrastructure.reconcile import runs as runs_table
 from infrastructure.reconcile.runs import MAX_ATTEMPTS, Counts, Run
@@ -38,6 +39,27 @@ def test_a_requested_run_polls_orders_then_reads_its_skus_in_batches(database_ur
     assert (run.state, run.step, run.steps) == ("done", 4, 4)
     assert run.counts == Counts(orders_found=2, orders_applied=1, skus_read=1200, corrected=3)
     assert steps.calls == {(shop.id, "orders"): 1, (shop.id, "levels"): 3}
+
+
+def measured(name: str, channel: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"channel": channel, **labels}) or 0.0
+
+
+def test_a_finished_run_is_measured_once_with_its_orders_skus_and_corrections(
+    database_url, redis_url
+):
+    shop = reconciled_channel()
+    steps = CountingSteps()
+    with reconciliation(database_url, redis_url, [shop]) as runs, working(runs, steps):
+        finished(runs, runs.request_check(shop.id, ["a", "b", "c"], what="both"))
+
+    done = {"scope": "requested", "outcome": "done"}
+    assert measured("invsync_reconcile_runs_total", shop.id, **done) == 1
+    assert measured("invsync_reconcile_orders_total", shop.id, outcome="found") == 2
+    assert measured("invsync_reconcile_orders_total", shop.id, outcome="applied") == 1
+    assert measured("invsync_reconcile_skus_read_total", shop.id) == 3
+    assert measured("invsync_reconcile_drift_total", shop.id, size="small") == 1
+    assert measured("invsync_reconcile_drift_total", shop.id, size="large") == 0
 
 
 def test_a_step_the_channel_fails_is_retried_and_counted_once(database_url, redis_url):
