@@ -73,6 +73,7 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self._in_flight = asyncio.Semaphore(commits_in_flight)
         self._commits: set[asyncio.Task[None]] = set()
+        self._warming: asyncio.Task[None] | None = None
         self._abandoned: set[asyncio.Task[dict[tuple[str, str], int | BaseException]]] = set()
         self._after_commit = after_commit
 
@@ -80,7 +81,7 @@ class GroupCommitWriter:
         self._task = asyncio.create_task(self._run(), name="inbox-group-commit")
 
     async def stop(self) -> None:
-        for task in [self._task, *self._commits, *self._abandoned]:
+        for task in [self._task, self._warming, *self._commits, *self._abandoned]:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -115,6 +116,7 @@ class GroupCommitWriter:
             self._wake.clear()
             while self._waiting:
                 await self._in_flight.acquire()
+                await self._connection_or_commit_done()
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 live = [(delivery, future) for delivery, future in batch if not future.done()]
                 if not live:
@@ -123,6 +125,24 @@ class GroupCommitWriter:
                 commit = asyncio.create_task(self._commit(live))
                 self._commits.add(commit)
                 commit.add_done_callback(self._committed)
+
+    async def _connection_or_commit_done(self) -> None:
+        """Wait, while commits are under way and no connection is idle, for one of them to
+        end or for another connection to open beside them: a request's commit never waits on a
+        connect (which, on a loaded server, may take longer than the commit may)."""
+        if not self._commits or self._idle:
+            return
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.create_task(self._warm())
+        await asyncio.wait({*self._commits, self._warming}, return_when=asyncio.FIRST_COMPLETED)
+        if self._commits and not self._idle:  # it did not open: a commit's own will free up
+            await asyncio.wait(set(self._commits), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _warm(self) -> None:
+        try:
+            self._idle.append(await self._connect())
+        except (psycopg.Error, OSError) as error:  # the commits under way go on alone
+            log.info("no more inbox connection now: %s", error)
 
     def _committed(self, commit: asyncio.Task[None]) -> None:
         self._commits.discard(commit)
@@ -178,6 +198,9 @@ class GroupCommitWriter:
             conn = self._idle.pop()
             if not (conn.broken or conn.closed):
                 return conn
+        return await self._connect()
+
+    async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(
             self._database_url,
             connect_timeout=max(2, int(self._commit_within)),
