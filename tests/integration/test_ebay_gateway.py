@@ -255,6 +255,35 @@ def test_levels_are_read_25_at_a_time_by_name_and_200_a_page_for_the_catalogue(a
     gateway.close()
 
 
+def test_past_the_daily_call_limit_the_gateway_waits_longer_each_time_until_ebays_next_day():
+    """Not a call every 5 s until midnight: the waits double, the last ends at eBay's next day
+    (an hour away on the gateway's clock, moved by each wait instead of sleeping)."""
+    seller = EbaySandbox(calls_per_day=2)
+    seller.add_item("A", 5)
+    now = [datetime(2026, 12, 3, 7, 0, tzinfo=UTC)]  # 23:00 in Los Angeles
+    with SandboxServer(seller.app) as server:
+        gateway = gateway_for(server.url, default_retry_after=5.0, clock=lambda: now[0])
+        gateway.push([Push("A", 4, 1, 5)])  # the offers, then the update: the day's two calls
+        waits = []
+        while now[0] < datetime(2026, 12, 3, 8, 0, tzinfo=UTC):
+            with pytest.raises(Throttled) as throttled:
+                gateway.push([Push("A", 3, 2, 4)])
+            waits.append(throttled.value.retry_after)
+            now[0] += timedelta(seconds=throttled.value.retry_after)
+        assert waits[:4] == [5.0, 10.0, 20.0, 40.0]
+        assert sum(waits) == 3600  # the last wait ends at Pacific midnight
+        assert len(waits) == seller.log.count("inventory.bulk_update", 429) == 10
+        seller.calls_today.clear()  # eBay's new day
+        [result] = gateway.push([Push("A", 3, 2, 4)])
+        assert (result.status, seller.shown("A")) == (PushStatus.APPLIED, 3)
+        seller.calls_per_day = 0
+        with pytest.raises(Throttled) as throttled:  # served since: the waits start over
+            gateway.push([Push("A", 2, 3, 3)])
+        assert throttled.value.retry_after == 5.0
+        gateway.close()
+    seller.close()
+
+
 def test_past_the_daily_call_limit_ebay_answers_429_and_the_gateway_is_throttled():
     seller = EbaySandbox(calls_per_day=2)
     seller.add_item("A", 5)

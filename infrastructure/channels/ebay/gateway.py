@@ -13,7 +13,9 @@ goes at once). A push of what the listing already shows by our last acknowledgem
 nothing.
 
 Calls carry a user access token (the refresh-token grant, `oauth.py`), kept until it expires
-and replaced once when eBay answers 401.
+and replaced once when eBay answers 401. A 429 without `Retry-After` waits twice as long as the
+one before it in a row, up to eBay's next day, when its daily call limits start again
+(`call_limits.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import httpx
 from cachetools import TTLCache
 
+from infrastructure.channels.ebay.call_limits import throttled_wait
 from infrastructure.channels.ebay.oauth import EbayTokens, user_grant
 from infrastructure.channels.ebay.revisions import (
     DEFAULT_BUDGET,
@@ -72,7 +75,8 @@ class EbayGateway(AnswersAtOnce):
         gate: where each call takes its turn, and where revisions are counted.
         budget: how a listing's daily revisions are spent.
         clock: the time now, for eBay's day (tests).
-        default_retry_after: seconds to wait after a 429 that names none.
+        default_retry_after: seconds to wait after a 429 that names none, doubled for each
+            such 429 in a row up to eBay's next day (its daily call limits).
     """
 
     max_batch = BULK_LIMIT
@@ -97,6 +101,7 @@ class EbayGateway(AnswersAtOnce):
         self.turns = gate.turns(NO_RATES)
         self.revisions = gate.tally("revisions")
         self.default_retry_after = default_retry_after
+        self._throttled_in_a_row = 0  # 429s naming no wait since eBay last served a call
         headers = {"Accept": "application/json", "User-Agent": "invsync"}
         if marketplace_id:
             headers["X-EBAY-C-MARKETPLACE-ID"] = marketplace_id
@@ -266,6 +271,7 @@ class EbayGateway(AnswersAtOnce):
             self._tokens.forget(token)
             self.take_turn()
             response = self._send(method, path, self._tokens.current(), **options)
+        self._throttled_in_a_row = 0
         if response.status_code in (401, 403):
             raise ChannelAuthFailed(
                 f"eBay refused our user token for {path} (HTTP {response.status_code}): "
@@ -285,8 +291,13 @@ class EbayGateway(AnswersAtOnce):
         )
 
     def _retry_after(self, response: httpx.Response) -> float:
+        """eBay's `Retry-After`, else a wait doubling with each 429 in a row up to eBay's next
+        day, when a spent daily call limit starts again (`call_limits.py`)."""
         given = response.headers.get("retry-after", "")
-        return float(given) if given.isdigit() else self.default_retry_after
+        if given.isdigit():
+            return float(given)
+        self._throttled_in_a_row += 1
+        return throttled_wait(self.default_retry_after, self._throttled_in_a_row, self._clock())
 
     def close(self) -> None:
         self._client.close()
