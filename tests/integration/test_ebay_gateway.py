@@ -39,6 +39,17 @@ def gateway_for(url: str, **options) -> EbayGateway:
     return EbayGateway(url, "sandbox-app", "sandbox-cert", "sandbox-refresh", **options)
 
 
+def reading_channel(url: str, **options) -> EbayConfig:
+    return EbayConfig(
+        id="ebay-read",
+        api_base_url=url,
+        client_id="sandbox-app",
+        client_secret="sandbox-cert",
+        refresh_token="sandbox-refresh",
+        **options,
+    )
+
+
 def test_a_push_sets_the_item_and_every_offer_so_the_listing_shows_it(account):
     seller, url = account
     seller.add_item("A", 5, offers=2)
@@ -233,14 +244,7 @@ def test_levels_are_read_25_at_a_time_by_name_and_200_a_page_for_the_catalogue(a
     seller, url = account
     for n in range(230):
         seller.add_item(f"S{n:03d}", n)
-    channel = EbayConfig(
-        id="ebay-read",
-        api_base_url=url,
-        client_id="sandbox-app",
-        client_secret="sandbox-cert",
-        refresh_token="sandbox-refresh",
-        sku_map={"S007": "OURS-7"},
-    )
+    channel = reading_channel(url, sku_map={"S007": "OURS-7"})
     gateway = gateway_for(url)
     named = list(
         read_levels(channel, gateway, ["OURS-7", *(f"S{n:03d}" for n in range(40)), "GONE"])
@@ -306,13 +310,7 @@ def test_an_offer_lowered_by_hand_is_not_seen_by_a_level_read_until_the_next_pus
     of it and its offers' that the listing shows; the next push of a new quantity sets both."""
     seller, url = account
     seller.add_item("A", 9, offers=2)
-    channel = EbayConfig(
-        id="ebay-read",
-        api_base_url=url,
-        client_id="sandbox-app",
-        client_secret="sandbox-cert",
-        refresh_token="sandbox-refresh",
-    )
+    channel = reading_channel(url)
     gateway = gateway_for(url)
     with seller.lock:  # the seller revises one listing's quantity in Seller Hub
         seller.items["A"].offers[1].available_quantity = 2

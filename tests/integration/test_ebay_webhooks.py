@@ -1,14 +1,20 @@
 """eBay's Notification API endpoint end to end over HTTP: the endpoint validation GET (CHANNELS.md
 §6, vector 4) and its refusals; notifications signed by the sandbox account, verified with the
-key fetched from it, stored once and answered 204, refused when tampered with, and retried by
-eBay while the key cannot be fetched."""
+key fetched from it (once an hour per key id), stored once and answered 204, refused when
+tampered with, and retried by eBay while the key cannot be fetched."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
 import pytest
 
+from infrastructure.channels.base import Accepted, SignedRequest
+from infrastructure.channels.ebay.config import EbayConfig
+from infrastructure.channels.ebay.public_keys import KEY_SECONDS, PublicKeys
+from infrastructure.channels.ebay.verifier import make_verifier
 from infrastructure.config import Config
 from sandboxes.ebay.notifications import ACCOUNT_DELETION, notification
 from sandboxes.ebay.seller import EbaySandbox
@@ -184,3 +190,40 @@ def test_a_notification_refused_at_first_is_delivered_by_ebays_retry(
     assert statuses[0] == 503
     assert statuses[-1] == 204
     wait_until(lambda: sent.id in [k for k, _, _ in stored(database_url, "ebay-fresh")])
+
+
+class Clock:
+    """Seconds that move only when a test moves them."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def signed_request(seller: EbaySandbox, user: str) -> SignedRequest:
+    message = seller.signer.sign(notification(ACCOUNT_DELETION, {"username": user, "userId": user}))
+    return SignedRequest({k.lower(): v for k, v in message.headers.items()}, message.body)
+
+
+def test_a_key_is_fetched_once_within_its_hour_and_once_more_after_it(account):
+    """Counted at the sandbox; the hour moved by an injected clock, not slept through."""
+    seller, url = account
+    channel = EbayConfig.model_validate(
+        ebay_channel(api_base_url=url, client_id="sandbox-app", client_secret="sandbox-cert")
+    )
+    clock, now = Clock(), datetime.now(UTC)
+    keys = PublicKeys(timer=clock)
+    verify = make_verifier(keys)
+    fetched = seller.log.count("notification.public_key")
+    try:
+        assert isinstance(verify(channel, signed_request(seller, "first"), now), Accepted)
+        clock.now += KEY_SECONDS - 1
+        assert isinstance(verify(channel, signed_request(seller, "second"), now), Accepted)
+        assert seller.log.count("notification.public_key") == fetched + 1
+        clock.now += 1  # the hour is up
+        assert isinstance(verify(channel, signed_request(seller, "third"), now), Accepted)
+        assert seller.log.count("notification.public_key") == fetched + 2
+    finally:
+        keys.close()
