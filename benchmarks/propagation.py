@@ -378,7 +378,11 @@ def invsync_run(database_url: str, redis_url: str, config: Path, port: int) -> I
         yield
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a drain's turn outlasted the wait: measured already
+            process.kill()
+            process.wait()
 
 
 def run(server_url: str, redis_url: str, seconds: float, rate: int) -> dict[str, Any]:
