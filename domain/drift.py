@@ -128,6 +128,15 @@ def judge(
     return classify(observed, expected, auto_correct_below)
 
 
+def as_asked(observed: int, record: PushRecord, wanted: int) -> bool:
+    """Whether a reading is no drift before any sale is looked up: the channel shows the
+    quantity it last acknowledged, the ledger still wants that, and no push is in flight. A sale
+    the channel made since would show as drift only until its own push, which the ledger's
+    quantity has not seen yet (not projected): a correction would push the same quantity
+    again. Most readings of a catalogue are so; their SKUs' histories are not read."""
+    return not record.in_flight and record.acknowledged == observed == wanted
+
+
 def _near(sales: Sequence[Sale], moment: datetime, margin: timedelta) -> bool:
     return any(abs(sale.occurred_at - moment) <= margin for sale in sales)
 

@@ -20,7 +20,7 @@ from domain.errors import InvsyncError
 from infrastructure import metrics
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.periodic import every
-from infrastructure.reconcile import runs
+from infrastructure.reconcile import readings, runs
 from infrastructure.reconcile.runs import Counts, LevelStep, Run, RunStore, Stepped
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class StepWorker:
     def _failed(self, run: Run, step: int, error: Exception) -> Run | None:
         with self._store.connection() as conn:
             gave_up = runs.failed(conn, run.id, step, f"{type(error).__name__}: {error}")
+            if gave_up:
+                readings.discard(conn, run.id)  # the next run reads them again
         if not gave_up:
             raise error
         log.warning("reconciliation run %d of %s failed: %s", run.id, run.channel_id, error)

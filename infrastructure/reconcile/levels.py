@@ -34,6 +34,7 @@ from domain.drift import (
     Escalate,
     PushRecord,
     Sale,
+    as_asked,
     judge,
     set_back_at_once,
 )
@@ -162,6 +163,8 @@ class _Judge:
         if pushed is None:
             return LevelsChecked()  # never announced: nothing it should show (adoption's case)
         record = PushRecord(pushed.acknowledged_quantity, pushed.acknowledged_at, pushed.in_flight)
+        if as_asked(reading.quantity, record, pushed.quantity):
+            return LevelsChecked()
         sold: Sequence[Sale] = []
         if record.acknowledged_at is not None and not record.in_flight:
             sold = self.sales(reading.sku, self.channel.id, record.acknowledged_at)

@@ -47,3 +47,8 @@ def last_read_at(conn: Connection[Any], run_id: int) -> datetime | None:
         "SELECT max(read_at) FROM reconcile_readings WHERE run_id = %s", [run_id]
     ).fetchone()
     return None if row is None else row[0]
+
+
+def discard(conn: Connection[Any], run_id: int) -> int:
+    """Drop the readings of a run that failed (nothing will judge them); how many."""
+    return conn.execute("DELETE FROM reconcile_readings WHERE run_id = %s", [run_id]).rowcount

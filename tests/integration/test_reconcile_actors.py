@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
 
+from infrastructure.channels.base import LevelReading
+from infrastructure.reconcile import readings
 from infrastructure.reconcile import runs as runs_table
 from infrastructure.reconcile.runs import MAX_ATTEMPTS, Counts, Run
 from infrastructure.reconcile.service import NotReconciled, Reconciliation
@@ -77,13 +80,18 @@ def test_a_step_that_keeps_failing_fails_its_run_saying_why(database_url, redis_
     with reconciliation(database_url, redis_url, [shop]) as runs:
         worker = runs.serve(steps.reconcilers())
         run_id = runs.request_check(shop.id, None, what="orders")
+        with runs.store.connection() as conn:  # readings of a page before, not judged yet
+            readings.put(conn, run_id, [LevelReading("TEE", 3, datetime.now(UTC))])
         for _ in range(MAX_ATTEMPTS - 1):
             with pytest.raises(ConnectionError):
                 worker.work(run_id, 0)
         worker.work(run_id, 0)
         run = runs.run(run_id)
+        with runs.store.connection() as conn:
+            left = readings.take(conn, run_id, datetime.now(UTC))
 
     assert (run.state, run.error) == ("failed", "ConnectionError: channel down")
+    assert left == []  # dropped with the run: nothing would judge them
 
 
 def test_a_worker_killed_mid_step_leaves_the_run_to_the_next_once_its_lease_is_over(

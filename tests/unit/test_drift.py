@@ -11,6 +11,7 @@ from domain.drift import (
     PushRecord,
     Sale,
     Unsettled,
+    as_asked,
     classify,
     expected_at,
     judge,
@@ -147,3 +148,16 @@ def test_classify_corrects_exactly_the_drifts_under_the_threshold(observed, expe
         assert verdict == Correct(observed, expected)
     else:
         assert verdict == Escalate(observed, expected)
+
+
+def test_a_reading_of_what_was_acknowledged_and_is_still_wanted_needs_no_sales_looked_up():
+    assert as_asked(20, SETTLED, wanted=20)
+
+
+def test_a_reading_needs_the_sales_when_anything_differs_or_a_push_is_in_flight():
+    in_flight = PushRecord(acknowledged=20, acknowledged_at=ACKED, in_flight=True)
+    never = PushRecord(acknowledged=None, acknowledged_at=None, in_flight=False)
+    assert not as_asked(19, SETTLED, wanted=20)  # a hand edit, or a sale
+    assert not as_asked(20, SETTLED, wanted=19)  # the ledger moved since
+    assert not as_asked(20, in_flight, wanted=20)
+    assert not as_asked(20, never, wanted=20)
