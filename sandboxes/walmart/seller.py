@@ -309,9 +309,12 @@ class WalmartSandbox:
 
     async def _get_inventories(self, request: Request) -> Response:
         query = request.query_params
-        limit, offset = int(query.get("limit", "10")), int(query.get("nextCursor", "0") or 0)
+        limit, cursor = int(query.get("limit", "10")), query.get("nextCursor", "0") or "0"
         if not 1 <= limit <= MOST_INVENTORIES:
             return walmart_error(400, "INVALID_REQUEST_PARAM", "limit is 1 to 50")
+        if not cursor.isdigit():  # the sandbox's cursors are offsets: this one it never gave
+            return walmart_error(400, "INVALID_REQUEST_PARAM", "nextCursor is invalid")
+        offset = int(cursor)
         listed = sorted(self.listed().items())
         page = listed[offset : offset + limit]
         meta: dict[str, Any] = {"totalCount": len(listed)}

@@ -13,6 +13,7 @@ import pytest
 from infrastructure.channels.base import LevelReading
 from infrastructure.channels.ebay.config import EbayConfig
 from infrastructure.channels.ebay.gateway import EbayGateway
+from infrastructure.channels.ebay.kind import EBAY
 from infrastructure.channels.ebay.level_reading import read_levels
 from infrastructure.channels.ebay.revisions import RevisionBudget
 from infrastructure.channels.gateway import (
@@ -256,6 +257,39 @@ def test_levels_are_read_25_at_a_time_by_name_and_200_a_page_for_the_catalogue(a
     assert seller.log.count("inventory.items") == 2
     assert len(catalogue) == 230
     assert LevelReading in {type(r) for r in catalogue}
+    gateway.close()
+
+
+def test_the_catalogue_is_read_a_page_a_call_and_a_new_gateway_resumes_at_the_stored_cursor(
+    account,
+):
+    seller, url = account
+    for n in range(450):  # three pages: 200, 200, 50
+        seller.add_item(f"P{n:03d}", n)
+    channel = reading_channel(url)
+    assert EBAY.read_page is not None
+    first = gateway_for(url)
+    one = EBAY.read_page(channel, first, None)
+    two = EBAY.read_page(channel, first, one.next)
+    first.close()  # the worker dies; the run kept the cursor of the third page
+    second = gateway_for(url)
+    three = EBAY.read_page(channel, second, two.next)
+    second.close()
+    pages = [one, two, three]
+    assert [len(page.readings) for page in pages] == [200, 200, 50]
+    assert three.next is None
+    read = {r.sku: r.quantity for page in pages for r in page.readings}
+    assert read == {f"P{n:03d}": n for n in range(450)}
+    assert seller.log.count("inventory.items") == len(pages)  # no page read twice
+
+
+def test_a_catalogue_page_refuses_a_cursor_it_did_not_make(account):
+    _, url = account
+    assert EBAY.read_page is not None
+    gateway = gateway_for(url)
+    for cursor in ("not-an-offset", "-200", ""):
+        with pytest.raises(ValueError, match="not an eBay inventory offset"):
+            EBAY.read_page(reading_channel(url), gateway, cursor)
     gateway.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from infrastructure.channels.gateway import (
     ChannelAuthFailed,
+    ChannelError,
     ChannelUnavailable,
     Push,
     PushResult,
@@ -19,6 +20,7 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.walmart.gateway import WalmartGateway
+from infrastructure.channels.walmart.kind import WALMART
 from infrastructure.channels.walmart.level_reading import read_levels
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.memory_limits import MemoryLimits
@@ -179,6 +181,36 @@ def test_levels_are_read_per_sku_and_the_catalogue_in_pages_of_fifty(walmart):
     assert named == {"CAT-007": 7}
     assert catalogue == {f"CAT-{n:03}": n for n in range(120)}
     assert walmart.seller.log.count("inventories.get", 200) == 3
+
+
+def test_the_catalogue_is_read_a_page_a_call_and_a_new_gateway_resumes_at_the_stored_cursor(
+    walmart,
+):
+    for n in range(120):  # three pages: 50, 50, 20
+        walmart.seller.add_item(f"PAGE-{n:03}", n)
+    channel = WalmartConfig(id="wm", api_base_url=walmart.url, client_id="x", client_secret="y")
+    assert WALMART.read_page is not None
+    with walmart.gateway() as first:
+        one = WALMART.read_page(channel, first, None)
+        two = WALMART.read_page(channel, first, one.next)
+    with walmart.gateway() as second:  # the worker died; the run kept Walmart's cursor
+        three = WALMART.read_page(channel, second, two.next)
+    pages = [one, two, three]
+    assert [len(page.readings) for page in pages] == [50, 50, 20]
+    assert three.next is None
+    read = {r.sku: r.quantity for page in pages for r in page.readings}
+    assert read == {f"PAGE-{n:03}": n for n in range(120)}
+    assert walmart.seller.log.count("inventories.get", 200) == len(pages)  # none read twice
+
+
+def test_a_catalogue_page_walmart_refuses_is_a_channel_error(walmart):
+    walmart.seller.add_item("ONE", 1)
+    channel = WalmartConfig(id="wm", api_base_url=walmart.url, client_id="x", client_secret="y")
+    assert WALMART.read_page is not None
+    with walmart.gateway() as gateway, pytest.raises(ChannelError) as refused:
+        WALMART.read_page(channel, gateway, "not-a-walmart-cursor")
+    assert not isinstance(refused.value, ChannelUnavailable)  # refused (400), not down
+    assert "nextCursor is invalid" in str(refused.value)
 
 
 def test_many_named_skus_are_read_by_pages_while_fewer_pages_than_skus_are_left(walmart):

@@ -247,18 +247,29 @@ class EbayGateway(AnswersAtOnce):
         Raises:
             ChannelError: eBay refused the listing or answered something unreadable.
         """
-        offset = 0
-        while True:
-            query = {**params, "limit": str(PAGE_LIMIT), "offset": str(offset)}
-            response = self._call("GET", path, params=query)
-            if response.status_code != 200:
-                raise _refused(response, path)
-            page = json_object(response)
-            found = page.get(name)
-            yield [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
-            offset += PAGE_LIMIT
-            if not page.get("next") or offset >= _count(page.get("total")):
-                return
+        offset: int | None = 0
+        while offset is not None:
+            found, offset = self.page(path, params, name, offset)
+            yield found
+
+    def page(
+        self, path: str, params: Mapping[str, str], name: str, offset: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of a listing from `offset`, and the offset of the next (None: the last).
+
+        Raises:
+            ChannelError: eBay refused the listing or answered something unreadable.
+        """
+        query = {**params, "limit": str(PAGE_LIMIT), "offset": str(offset)}
+        response = self._call("GET", path, params=query)
+        if response.status_code != 200:
+            raise _refused(response, path)
+        page = json_object(response)
+        found = page.get(name)
+        items = [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+        after = offset + PAGE_LIMIT
+        ended = not page.get("next") or after >= _count(page.get("total"))
+        return items, None if ended else after
 
     # Calls --------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ EBAY = ChannelKind(
     gateway=gateway,
     blocking=True,  # the first notification signed with a key fetches it from eBay
     read_levels=level_reading.read_levels,
+    read_page=level_reading.read_page,
     list_orders=order_listing.list_orders,
     challenge=challenge.answer,
     success_status=204,

@@ -33,5 +33,6 @@ WALMART = ChannelKind(
     lane=translator.lane,
     gateway=gateway,
     read_levels=level_reading.read_levels,
+    read_page=level_reading.read_page,
     list_orders=order_listing.list_orders,
 )

@@ -1,6 +1,7 @@
 """Reading what Walmart shows (CHANNELS.md §5). Walmart documents two reads: one SKU a call
 (`GET /v3/inventory?sku=`) and the whole catalogue, 50 SKUs a page (its largest) of
-`GET /v3/inventories` followed by `meta.nextCursor`. The catalogue is read in pages; named SKUs
+`GET /v3/inventories` followed by `meta.nextCursor`. The catalogue is read in pages, one a call
+(`read_page`: its cursor is Walmart's `nextCursor`, kept as Walmart gave it); named SKUs
 one a call while they are few (`PAGE` or fewer), else by pages while the pages left are fewer
 than the SKUs left to find (the first page says how many there are), the rest one a call
 (`page_on`). Each SKU's quantity is its `inputQty` at the channel's ship node (its first node
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from infrastructure.channels.base import LevelReading
+from infrastructure.channels.base import LevelPage, LevelReading
 from infrastructure.channels.gateway import ChannelError
-from infrastructure.channels.levels import read_named, readings
+from infrastructure.channels.levels import paged, read_named, readings
 from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.walmart.gateway import WalmartGateway
 
@@ -31,7 +33,7 @@ def read_levels(
     Raises what the gateway's reads raise (`Throttled`, `ChannelUnavailable`,
     `ChannelAuthFailed`, `ChannelError` for a refused or unreadable answer)."""
     if skus is None:
-        return _shown(channel, _pages(gateway))
+        return paged(lambda cursor: read_page(channel, gateway, cursor))
     if len(set(skus)) <= PAGE:
         return read_named(channel, gateway.read, skus, 1)
     return _named(channel, gateway, skus)
@@ -60,22 +62,48 @@ def _named(
         yield from read_named(channel, gateway.read, [channel.our_sku(s) for s in left], 1)
 
 
+def read_page(channel: WalmartConfig, gateway: WalmartGateway, cursor: str | None) -> LevelPage:
+    """One page of the catalogue, 50 SKUs from Walmart's `nextCursor` (None: the first); one
+    call.
+
+    Raises what `read_levels` raises."""
+    page = _page(gateway, cursor)
+    return LevelPage(list(_shown(channel, iter([page.found]))), page.next)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page's items (those naming a SKU), when it was read and the catalogue's size
+    (`found`), and Walmart's cursor of the next page (None: the last)."""
+
+    found: tuple[list[dict[str, Any]], datetime, int]
+    next: str | None
+
+
 def _pages(gateway: WalmartGateway) -> Iterator[tuple[list[dict[str, Any]], datetime, int]]:
     """Each page's items (those naming a SKU), when it was read, and the catalogue's size."""
-    params: dict[str, str] = {"limit": str(PAGE)}
+    cursor: str | None = None
     while True:
-        answer = gateway.get(INVENTORIES, params) or {}
-        read_at = datetime.now(UTC)
-        items = (answer.get("elements") or {}).get("inventories")
-        if not isinstance(items, list):
-            raise ChannelError(f"Walmart answered {INVENTORIES} without inventories")
-        meta = answer.get("meta") or {}
-        total = meta.get("totalCount")
-        yield [i for i in items if _named_item(i)], read_at, total if isinstance(total, int) else 0
-        cursor = meta.get("nextCursor")
-        if not isinstance(cursor, str) or not cursor or not items:
+        page = _page(gateway, cursor)
+        yield page.found
+        if page.next is None:
             return
-        params = {"limit": str(PAGE), "nextCursor": cursor}
+        cursor = page.next
+
+
+def _page(gateway: WalmartGateway, cursor: str | None) -> _Page:
+    params = {"limit": str(PAGE), **({"nextCursor": cursor} if cursor else {})}
+    answer = gateway.get(INVENTORIES, params) or {}
+    read_at = datetime.now(UTC)
+    items = (answer.get("elements") or {}).get("inventories")
+    if not isinstance(items, list):
+        raise ChannelError(f"Walmart answered {INVENTORIES} without inventories")
+    meta = answer.get("meta") or {}
+    total = meta.get("totalCount")
+    named = [i for i in items if _named_item(i)]
+    after = meta.get("nextCursor")
+    more = isinstance(after, str) and bool(after) and bool(items)
+    return _Page((named, read_at, total if isinstance(total, int) else 0), after if more else None)
 
 
 def _shown(
