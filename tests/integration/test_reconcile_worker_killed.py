@@ -1,6 +1,7 @@
 """`invsync worker` reconciles on its own schedule, and a worker killed in the middle of a
 catalogue read leaves the run to the next worker, which resumes it at the page the first was on
-and finishes it counting each SKU once."""
+and finishes it counting each SKU once: for each kind that reads its catalogue a page a message,
+against its sandbox."""
 
 from __future__ import annotations
 
@@ -10,16 +11,81 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pytest
 
+from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import SandboxServer
+from sandboxes.walmart.seller import WalmartSandbox
 from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.integration.intake_fixtures import wait_until
 
-PRODUCTS = 1000  # 10 pages at 2 calls a second: a read of some seconds
-PAGES = PRODUCTS // 100
+PAGES = 10  # at 2 calls a second: a read of some seconds
+
+
+@dataclass
+class Seller:
+    """A kind's sandbox with `PAGES` pages of catalogue, its channel's table, and how many
+    pages of it were read."""
+
+    kind: str
+    sandbox: Any
+    table: Callable[[str], str]  # the kind's keys of the channel, given the sandbox's URL
+    pages_read: Callable[[], int]
+    items: int
+
+
+def woocommerce() -> Seller:
+    woo = WooCommerceSandbox("ck_kill", "cs_kill", auto_deliver=False)
+    for n in range(PAGES * 100):
+        woo.add_product(f"KILL-{n:04d}", 5)
+    keys = 'webhook_secrets = ["s"]\nconsumer_key = "ck_kill"\nconsumer_secret = "cs_kill"\n'
+    return Seller(
+        "woocommerce",
+        woo,
+        lambda url: f'api_base_url = "{url}"\n{keys}',
+        lambda: woo.log.count("products.list"),
+        PAGES * 100,
+    )
+
+
+def ebay() -> Seller:
+    seller = EbaySandbox()
+    for n in range(PAGES * 200):
+        seller.add_item(f"KILL-{n:04d}", 5)
+    keys = (
+        'client_id = "sandbox-app"\nclient_secret = "sandbox-cert"\n'
+        'refresh_token = "sandbox-refresh"\n'
+    )
+    return Seller(
+        "ebay",
+        seller,
+        lambda url: f'api_base_url = "{url}"\n{keys}',
+        lambda: seller.log.count("inventory.items", 200),
+        PAGES * 200,
+    )
+
+
+def walmart() -> Seller:
+    seller = WalmartSandbox()
+    for n in range(PAGES * 50):
+        seller.add_item(f"KILL-{n:04d}", 5)
+    client_id, client_secret = seller.credentials
+    keys = (
+        f'webhook_secrets = ["s"]\nclient_id = "{client_id}"\nclient_secret = "{client_secret}"\n'
+    )
+    return Seller(
+        "walmart",
+        seller,
+        lambda url: f'api_base_url = "{url}"\n{keys}',
+        lambda: seller.log.count("inventories.get", 200),
+        PAGES * 50,
+    )
 
 
 def _catalogue_run(database_url: str, channel_id: str) -> tuple[str, int, int] | None:
@@ -31,19 +97,17 @@ def _catalogue_run(database_url: str, channel_id: str) -> tuple[str, int, int] |
         ).fetchone()
 
 
+@pytest.mark.parametrize("make", [woocommerce, ebay, walmart], ids=lambda make: make.__name__)
 def test_a_worker_killed_mid_run_leaves_it_to_the_next_which_finishes_it_once(
-    database_url, redis_url, tmp_path
+    make, database_url, redis_url, tmp_path
 ):
-    woo = WooCommerceSandbox("ck_kill", "cs_kill", auto_deliver=False)
-    for n in range(PRODUCTS):
-        woo.add_product(f"KILL-{n:04d}", 5)
-    channel_id = f"woo-{uuid.uuid4().hex[:8]}"
-    with SandboxServer(woo.app) as shop:
+    seller = make()
+    channel_id = f"{seller.kind[:4]}-{uuid.uuid4().hex[:8]}"
+    with SandboxServer(seller.sandbox.app) as served:
         config = tmp_path / "invsync.toml"
         config.write_text(
-            f'[[channels]]\nid = "{channel_id}"\nkind = "woocommerce"\nwebhook_secrets = ["s"]\n'
-            f'api_base_url = "{shop.url}"\nconsumer_key = "ck_kill"\nconsumer_secret = "cs_kill"\n'
-            "[channels.push]\nrate_per_second = 2\n"
+            f'[[channels]]\nid = "{channel_id}"\nkind = "{seller.kind}"\n'
+            f"{seller.table(served.url)}[channels.push]\nrate_per_second = 2\n"
         )
         env = {
             **os.environ,
@@ -62,7 +126,7 @@ def test_a_worker_killed_mid_run_leaves_it_to_the_next_which_finishes_it_once(
         first = worker()
         try:
             # Its scheduler makes the catalogue's run at once; kill it a few pages in.
-            wait_until(lambda: woo.log.count("products.list") >= 3, timeout=60)
+            wait_until(lambda: seller.pages_read() >= 3, timeout=60)
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
             assert _catalogue_run(database_url, channel_id)[0] == "running"
@@ -78,9 +142,9 @@ def test_a_worker_killed_mid_run_leaves_it_to_the_next_which_finishes_it_once(
         finally:
             if first.poll() is None:
                 first.kill()
-    woo.close()
+    seller.sandbox.close()
 
     state, read, step = _catalogue_run(database_url, channel_id)
-    assert (state, read, step) == ("done", PRODUCTS, 1 + PAGES)  # the orders poll, each page
+    assert (state, read, step) == ("done", seller.items, 1 + PAGES)  # the orders poll, each page
     # The second worker resumed at the page the first was reading, not from the first page.
-    assert woo.log.count("products.list") <= PAGES + 1
+    assert seller.pages_read() <= PAGES + 1
