@@ -107,7 +107,7 @@ def test_the_long_tail_goes_in_one_feed_followed_until_processed(walmart):
     for sku in skus:
         walmart.seller.add_item(sku, 0)
     with walmart.gateway() as gateway:
-        submitted = gateway.push(pushes(*[(sku, 3) for sku in skus], ("UNLISTED", 1)))
+        submitted = gateway.push(pushes(*[(sku, 30) for sku in skus], ("UNLISTED", 10)))
         assert {r.status for r in submitted} == {PushStatus.SUBMITTED}
         assert len({r.ticket for r in submitted}) == 1
         results = settled(gateway, submitted)
@@ -115,7 +115,7 @@ def test_the_long_tail_goes_in_one_feed_followed_until_processed(walmart):
     assert walmart.seller.log.count("inventory.put") == 0
     by_sku = {r.sku: r.status for r in results}
     assert by_sku == {**dict.fromkeys(skus, PushStatus.APPLIED), "UNLISTED": PushStatus.UNKNOWN_SKU}
-    assert {walmart.seller.stock(sku) for sku in skus} == {3}
+    assert {walmart.seller.stock(sku) for sku in skus} == {30}
 
 
 def test_feeds_keep_within_the_hours_limit_and_the_rest_goes_one_by_one(walmart):
@@ -124,12 +124,25 @@ def test_feeds_keep_within_the_hours_limit_and_the_rest_goes_one_by_one(walmart)
         walmart.seller.add_item(sku, 0)
     gate = ChannelGate(MemoryLimits(), "walmart-feeds", GatePolicy(rate=100))
     with walmart.gateway(gate=gate, put_most=4) as gateway:
-        first = gateway.push(pushes(*[(sku, 1) for sku in skus]))
-        second = gateway.push(pushes(*[(sku, 2) for sku in skus]))
+        first = gateway.push(pushes(*[(sku, 11) for sku in skus]))
+        second = gateway.push(pushes(*[(sku, 12) for sku in skus]))
     assert {r.status for r in first} == {PushStatus.SUBMITTED}
     # No second feed within the hour's spacing: four go one by one, the rest wait.
     assert [(r.sku, r.status) for r in second] == [(s, PushStatus.APPLIED) for s in skus[:4]]
     assert walmart.seller.log.count("feeds.post") == 1
+
+
+def test_a_move_to_zero_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
+    skus = [f"ZERO-{n:03}" for n in range(20)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway() as gateway:
+        tail = [(sku, 25) for sku in skus[1:]]
+        results = gateway.push([Push(skus[0], 0, 2, acknowledged=3), *pushes(*tail)])
+    statuses = {r.sku: r.status for r in results}
+    assert statuses.pop(skus[0]) == PushStatus.APPLIED  # shown now, not once a feed is processed
+    assert set(statuses.values()) == {PushStatus.SUBMITTED}
+    assert walmart.seller.log.count("inventory.put", 200) == 1
 
 
 def test_a_hot_sku_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
@@ -137,13 +150,13 @@ def test_a_hot_sku_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
     for sku in skus:
         walmart.seller.add_item(sku, 0)
     with walmart.gateway() as gateway:
-        for quantity in (9, 8):
+        for quantity in (19, 18):
             gateway.push(pushes((skus[7], quantity)))
-        results = gateway.push(pushes(*[(sku, 1) for sku in skus]))
+        results = gateway.push(pushes(*[(sku, 11) for sku in skus]))
     statuses = {r.sku: r.status for r in results}
     assert statuses.pop(skus[7]) == PushStatus.APPLIED
     assert set(statuses.values()) == {PushStatus.SUBMITTED}
-    assert walmart.seller.stock(skus[7]) == 1
+    assert walmart.seller.stock(skus[7]) == 11
 
 
 def test_a_429_names_the_wait_until_the_bucket_refills(walmart):
@@ -161,7 +174,7 @@ def test_an_outage_is_unavailable_and_a_feed_is_settled_after_it(walmart):
     for sku in skus:
         walmart.seller.add_item(sku, 0)
     with walmart.gateway() as gateway:
-        submitted = gateway.push(pushes(*[(sku, 4) for sku in skus]))
+        submitted = gateway.push(pushes(*[(sku, 40) for sku in skus]))
         walmart.seller.faults.outage = True
         with pytest.raises(ChannelUnavailable):
             gateway.push(pushes(("OUT-000", 1)))

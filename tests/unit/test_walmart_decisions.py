@@ -11,11 +11,17 @@ from infrastructure.channels.gateway import Push
 from infrastructure.channels.walmart.client import retry_after
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, document
 from infrastructure.channels.walmart.level_reading import page_on
-from infrastructure.channels.walmart.split import HOT_PUSHES, Split, split, without_feed
+from infrastructure.channels.walmart.split import (
+    HOT_PUSHES,
+    LOW_UNITS,
+    Split,
+    split,
+    without_feed,
+)
 
 
 def pushes(count: int) -> list[Push]:
-    return [Push(f"SKU-{n}", n, 1) for n in range(count)]
+    return [Push(f"SKU-{n}", LOW_UNITS + 1 + n, 1) for n in range(count)]
 
 
 def test_a_call_small_enough_goes_one_by_one_whatever_is_hot():
@@ -36,6 +42,23 @@ def test_no_more_hot_skus_go_alone_than_the_call_allows():
     assert len(planned.bulk) == 7
 
 
+def test_a_move_to_or_from_zero_or_to_a_few_units_goes_alone_before_hot_skus():
+    many = pushes(12)
+    to_zero = Push("SKU-LAST", 0, 2, acknowledged=1)
+    from_zero = Push("SKU-BACK", 40, 2, acknowledged=0)
+    few = Push("SKU-FEW", LOW_UNITS, 2, acknowledged=9)
+    planned = split([*many, to_zero, from_zero, few], {"SKU-4": HOT_PUSHES}, put_most=4)
+    assert [p.sku for p in planned.singles] == ["SKU-LAST", "SKU-BACK", "SKU-FEW", "SKU-4"]
+    assert [p.sku for p in planned.bulk] == [p.sku for p in many if p.sku != "SKU-4"]
+
+
+def test_pushes_at_risk_beyond_what_the_call_allows_wait_in_the_feed_never_dropped():
+    risky = [Push(f"LOW-{n}", 1, 1) for n in range(6)]
+    planned = split(risky, {}, put_most=4)
+    assert [p.sku for p in planned.singles] == ["LOW-0", "LOW-1", "LOW-2", "LOW-3"]
+    assert [p.sku for p in planned.bulk] == ["LOW-4", "LOW-5"]
+
+
 def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
     planned = Split(singles=pushes(2), bulk=pushes(10)[2:])
     assert without_feed(planned, put_most=5) == Split(singles=pushes(5))
@@ -46,12 +69,18 @@ def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits
     count=st.integers(0, 60),
     put_most=st.integers(1, 20),
     hot=st.sets(st.integers(0, 59)),
+    low=st.sets(st.integers(0, 59)),
 )
-def test_every_push_goes_once_either_way_and_never_more_singles_than_allowed(count, put_most, hot):
-    many = pushes(count)
+def test_every_push_goes_once_either_way_and_never_more_singles_than_allowed(
+    count, put_most, hot, low
+):
+    many = [Push(p.sku, 1 if n in low else p.quantity, 1) for n, p in enumerate(pushes(count))]
     planned = split(many, {f"SKU-{n}": HOT_PUSHES for n in hot}, put_most)
     assert sorted(p.sku for p in planned.singles + planned.bulk) == sorted(p.sku for p in many)
     assert len(planned.singles) <= put_most
+    if count > put_most:  # a feed is planned: the pushes at risk go alone first
+        risky = [p for p in many if p.quantity <= LOW_UNITS][:put_most]
+        assert planned.singles[: len(risky)] == risky
     fallback = without_feed(planned, put_most)
     assert len(fallback.singles) <= max(put_most, len(planned.singles))
     assert not fallback.bulk
