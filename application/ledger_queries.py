@@ -97,6 +97,10 @@ class LedgerQueries:
         """Sales that drove available stock below zero, newest first."""
         return self._receipts.select_oversells(limit, before)
 
+    def oversells_since(self, since: datetime) -> int:
+        """How many sales drove available stock below zero at or after `since`."""
+        return self._receipts.count_oversells(since)
+
     def channel_rules(self, defaults: ChannelRule) -> tuple[ChannelRule, ChannelRules | None]:
         """The channel's rules now: the last change recorded, else the configured defaults."""
         rules_id = channel_rules_id(defaults.channel_id)

@@ -63,6 +63,14 @@ class DeadLetters:
             for row in rows
         ]
 
+    def count(self, state: str = "dead") -> int:
+        """How many dead letters are in `state`."""
+        with psycopg.connect(self._database_url) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM dead_letters WHERE state = %s", [state]
+            ).fetchone()
+        return int(found[0]) if found else 0
+
     def retry(self, dead_letter_id: int) -> bool:
         """Send the message again with fresh retries; False if there is no such dead letter."""
         with psycopg.connect(self._database_url, row_factory=dict_row) as conn:

@@ -241,6 +241,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
         return self._select(query, [before, before, limit])
 
+    def count_oversells(self, since: datetime) -> int:
+        query = self._sql(
+            "SELECT count(*) AS n FROM {schema}.{table} WHERE shortfall > 0 AND recorded_at >= %s"
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, [since])
+            row = curs.fetchone()
+        return int(row["n"]) if row else 0
+
     def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]:
         return self._select(*self.audit_query(audit, limit))
 

@@ -175,6 +175,11 @@ class PostgresInbox:
         )
         return [_jsonable(row) for row in rows]
 
+    def count(self, state: DeliveryState) -> int:
+        """How many deliveries are in `state`."""
+        rows = self._rows("SELECT count(*) AS n FROM inbox_deliveries WHERE state = %s", [state])
+        return int(rows[0]["n"])
+
     def release_waiting(
         self, known_skus: Callable[[set[str]], set[str]], limit: int = 1000
     ) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from application.ledger import Ledger
 from application.reservations import Reservations
 from domain.allocation import ChannelRule
 from infrastructure.config import Config
+from infrastructure.console_sessions import ConsoleSessions
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.periodic import every
 from infrastructure.postgres import check_database, check_migrated
@@ -111,6 +112,13 @@ class Service:
         self._running.callback(reconciliation.close)
         return reconciliation
 
+    @cached_property
+    def console_sessions(self) -> ConsoleSessions:
+        """The operator console's sessions, in the Redis every HTTP process shares."""
+        sessions = ConsoleSessions(self.redis_url, self.settings.queue_namespace)
+        self._running.callback(sessions.close)
+        return sessions
+
     def start_upkeep(self, *, with_keys: bool = False) -> None:
         """Expire reservations every few seconds, and delete what is past its retention every
         `[retention] every_seconds` (with the API's idempotency keys when `with_keys`)."""
@@ -175,6 +183,7 @@ class Service:
                 self.ledger,
                 {channel.id: channel for channel in self.config.channels},
             ),
+            sessions=self.console_sessions,
             limits=self.settings.http,
         )
 

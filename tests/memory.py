@@ -73,6 +73,9 @@ class MemoryRecorder(POPOApplicationRecorder):
         ]
         return sorted(found, key=lambda r: r.recorded_at, reverse=True)[:limit]
 
+    def count_oversells(self, since: datetime) -> int:
+        return sum(1 for r in self._all() if r.shortfall > 0 and r.recorded_at >= since)
+
     def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]:
         found = [r for r in self._all() if _audited(r, audit)]
         found.sort(key=lambda r: (r.recorded_at, r.business_key), reverse=True)

@@ -173,10 +173,11 @@ def open_showing_less(conn: Connection[Any], limit: int = 1000) -> list[Discrepa
         ).fetchall()
 
 
-def open_count(conn: Connection[Any], channel_id: str) -> int:
-    """How many discrepancies of the channel wait for review."""
+def open_count(conn: Connection[Any], channel_id: str | None = None) -> int:
+    """How many discrepancies of the channel (of every channel: None) wait for review."""
     row = conn.execute(
-        "SELECT count(*) FROM reconcile_discrepancies WHERE state = 'open' AND channel_id = %s",
-        [channel_id],
+        "SELECT count(*) FROM reconcile_discrepancies WHERE state = 'open' "
+        "AND (%(channel)s::text IS NULL OR channel_id = %(channel)s)",
+        {"channel": channel_id},
     ).fetchone()
     return int(row[0]) if row else 0

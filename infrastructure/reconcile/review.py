@@ -44,6 +44,11 @@ class Review:
         with self._connect() as conn:
             return discrepancies.listed(conn, **filters)
 
+    def open_count(self) -> int:
+        """How many discrepancies wait for review, on every channel."""
+        with self._connect() as conn:
+            return discrepancies.open_count(conn)
+
     def resolve(self, discrepancy_id: UUID, action: str, reason: str, by: str) -> DiscrepancyRow:
         """Resolve the discrepancy by `action`; its row as resolved.
 

@@ -18,6 +18,7 @@ from application.time_travel import TimeTravel
 from domain.allocation import ChannelRule
 from infrastructure.channels.routing import ChannelRouter
 from infrastructure.config import ApiToken
+from infrastructure.console_sessions import ConsoleSessions
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox
@@ -62,6 +63,7 @@ class Api:
     sync: Status | None = None
     reconciliation: Reconciliation | None = None
     review: Review | None = None  # of the discrepancies reconciliation found
+    sessions: ConsoleSessions | None = None  # the operator's console's: it is served with them
     limits: HttpLimits = DEFAULT_LIMITS
 
     @cached_property

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from interfaces.http.api import Api, Intake
 from interfaces.http.auth import BearerAuth
 from interfaces.http.catalogue import OPENAPI_PATH
+from interfaces.http.console import console_routes
 from interfaces.http.discrepancies import discrepancy_routes
 from interfaces.http.errors import exception_handlers
 from interfaces.http.health import health_routes, metrics_route
@@ -71,6 +72,7 @@ def _routes(api: Api) -> list[BaseRoute]:
         *(sync_routes(api.sync) if api.sync is not None else []),
         *(reconcile_routes(api.reconciliation) if api.reconciliation is not None else []),
         *(discrepancy_routes(api.review) if api.review is not None else []),
+        *(console_routes(api, api.sessions) if api.sessions is not None else []),
         Route(
             "/api/v1/stock-changes",
             stock_changes_endpoint(ledger, api.idempotency, wait),

@@ -3,6 +3,8 @@ and one SKU's history."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,20 +35,23 @@ def sku_routes(api: Api) -> list[Route]:
 
     def sku(request: Request) -> Response:
         explain = flag(request.query_params.get("explain"), "explain")
-        item = queries.get_item(request.path_params["sku"])
-        # What the projection holds and sent each channel; computed here only for a SKU it has
-        # not folded yet.
-        if held := api.sent(item.sku) if api.sent is not None else {}:
-            return JSONResponse(
-                {**item_document(item), "channels": sent_channels_document(held, explain=explain)}
-            )
-        sold = api.velocities(item.sku) if api.velocities is not None else None
-        channels = channels_document(
-            item, queries.rules_for(item.sku, api.rules), explain=explain, velocities=sold
-        )
-        return JSONResponse({**item_document(item), "channels": channels})
+        return JSONResponse(sku_document(api, request.path_params["sku"], explain=explain))
 
     return [Route("/api/v1/skus", skus), Route(f"/api/v1/skus/{SKU_PARAM}", sku)]
+
+
+def sku_document(api: Api, sku: str, *, explain: bool = False) -> dict[str, Any]:
+    """The SKU's stock and what each channel may sell (`GET /api/v1/skus/{sku}`, the console's
+    SKU page). Raises `UnknownSku`."""
+    item = api.queries.get_item(sku)
+    # What the projection holds and sent each channel; computed here only for a SKU it has
+    # not folded yet.
+    if held := api.sent(item.sku) if api.sent is not None else {}:
+        return {**item_document(item), "channels": sent_channels_document(held, explain=explain)}
+    sold = api.velocities(item.sku) if api.velocities is not None else None
+    rules = api.queries.rules_for(item.sku, api.rules)
+    channels = channels_document(item, rules, explain=explain, velocities=sold)
+    return {**item_document(item), "channels": channels}
 
 
 def sku_history_route(api: Api) -> Route:

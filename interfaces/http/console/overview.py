@@ -1,0 +1,51 @@
+"""The overview: is anything stuck or wrong? Each channel's backlog, breaker and consistency
+windows (what `GET /api/v1/channels/{id}/sync` answers), and counts of what waits for a person:
+open discrepancies, dead letters, parked deliveries, oversells today."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from application.intake import DeliveryState
+from interfaces.http.api import Api
+from interfaces.http.console.base import Console, Page
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    def overview(request: Request) -> Response:
+        api = console.api
+        return console.render(request, "overview.html", channels=channels(api), counts=counts(api))
+
+    return [Route("/console/", console.view(overview), methods=["GET"])]
+
+
+PAGE = Page("Overview", "/console/", routes)
+
+
+def channels(api: Api) -> list[dict[str, Any]]:
+    """Each configured channel's sync status (None for a channel invsync does not push to)."""
+    return [
+        {"id": rule.channel_id, "sync": api.sync(rule.channel_id) if api.sync else None}
+        for rule in api.rules
+    ]
+
+
+def counts(api: Api) -> dict[str, int | None]:
+    """What waits for a person; None for what this process does not hold."""
+    intake = api.intake
+    return {
+        "discrepancies": api.review.open_count() if api.review is not None else None,
+        "dead_letters": intake.dead_letters.count("dead") if intake is not None else None,
+        "parked": intake.inbox.count(DeliveryState.PARKED) if intake is not None else None,
+        "oversells_today": api.queries.oversells_since(_midnight()),
+    }
+
+
+def _midnight() -> datetime:
+    """Today's start (UTC: the service's clock and the ledger's timestamps)."""
+    return datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
