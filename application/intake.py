@@ -25,6 +25,7 @@ class DeliveryState(StrEnum):
     # Names SKUs the ledger does not know yet: applied by itself once they are received or
     # counted (`waiting_for` lists them).
     WAITING = "waiting"
+    DISCARDED = "discarded"  # an operator decided it will never apply (kept, then pruned)
 
 
 @dataclass(frozen=True)

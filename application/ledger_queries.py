@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -25,6 +25,19 @@ class HistoryPage:
 
     events: list[InventoryItem.StockEvent]
     next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChange:
+    """A recorded change of a channel's rules: its keys as set (`sku` None) or one SKU's
+    override (`rules` empty: removed), who made it and why."""
+
+    at: datetime
+    version: int
+    sku: str | None
+    rules: dict[str, Any]
+    changed_by: str
+    reason: str
 
 
 class LedgerQueries:
@@ -110,6 +123,14 @@ class LedgerQueries:
             return defaults, None
         return rules.rule(defaults), rules
 
+    def rule_changes(self, channel_id: str, limit: int = 50) -> list[RuleChange]:
+        """The channel's recorded rule changes and SKU overrides, newest first."""
+        events = self._ledger.events.get(channel_rules_id(channel_id), desc=True, limit=limit)
+        changes = (
+            e for e in events if isinstance(e, ChannelRules.Changed | ChannelRules.SkuOverridden)
+        )
+        return [_rule_change(event) for event in changes]
+
     def rule_for(self, sku: str, default: ChannelRule) -> ChannelRule:
         """The rule of `default`'s channel for `sku`: its recorded changes and the SKU's
         override over `default`, the configured rule."""
@@ -119,3 +140,14 @@ class LedgerQueries:
     def rules_for(self, sku: str, defaults: Sequence[ChannelRule]) -> list[ChannelRule]:
         """Each channel's rule for `sku` (see `rule_for`)."""
         return [self.rule_for(sku, default) for default in defaults]
+
+
+def _rule_change(event: ChannelRules.Changed | ChannelRules.SkuOverridden) -> RuleChange:
+    return RuleChange(
+        at=event.timestamp,
+        version=event.originator_version,
+        sku=getattr(event, "sku", None),
+        rules=dict(event.rules),
+        changed_by=event.changed_by,
+        reason=event.reason,
+    )

@@ -82,7 +82,7 @@ class RetentionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    deliveries_days: float = Field(default=30, gt=0)  # processed webhooks, with their bodies
+    deliveries_days: float = Field(default=30, gt=0)  # processed or discarded webhooks, with bodies
     observations_days: float = Field(default=30, gt=0)  # what channels reported of their stock
     dead_letters_days: float = Field(default=30, gt=0)  # once retried or discarded
     every_seconds: float = Field(default=3600, gt=0)  # how often `run` and `worker` apply it

@@ -212,12 +212,36 @@ class PostgresInbox:
         )
         return row[0] if row else None
 
+    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        """One delivery with its headers and body (the body as text, bytes that are not UTF-8
+        replaced: for a person to read, never to apply); None if there is no such delivery."""
+        rows = self._rows(
+            "SELECT id, channel_id, delivery_key, topic, received_at, state, reason, "
+            "processed_at, coalesce(waiting_for, '{}') AS waiting_for, headers, body "
+            "FROM inbox_deliveries WHERE id = %s",
+            [delivery_id],
+        )
+        if not rows:
+            return None
+        return _jsonable({**rows[0], "body": bytes(rows[0]["body"]).decode(errors="replace")})
+
+    def discard(self, delivery_id: int, by: str) -> bool:
+        """Discard a parked or waiting delivery for good (a person decided it will never
+        apply), saying who did; False if it is neither."""
+        rows = self._rows(
+            "UPDATE inbox_deliveries SET state = 'discarded', reason = %s, processed_at = now(),"
+            " waiting_for = NULL WHERE id = %s AND state IN ('parked', 'waiting') RETURNING id",
+            [f"discarded by {by}", delivery_id],
+        )
+        return bool(rows)
+
     def prune(self, deliveries_days: float, observations_days: float) -> dict[str, int]:
-        """Delete processed deliveries and channel observations older than these many days;
-        parked and waiting deliveries stay until someone or something deals with them."""
+        """Delete processed and discarded deliveries and channel observations older than these
+        many days; parked and waiting deliveries stay until someone or something deals with
+        them."""
         with self._pool.connection() as conn:
             deliveries = conn.execute(
-                "DELETE FROM inbox_deliveries WHERE state = 'processed' "
+                "DELETE FROM inbox_deliveries WHERE state IN ('processed', 'discarded') "
                 "AND processed_at < now() - make_interval(secs => %s)",
                 [deliveries_days * 86400],
             ).rowcount

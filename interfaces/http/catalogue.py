@@ -86,6 +86,7 @@ KINDS = Param("kind", list[ChangeKind], description="only these kinds; repeat fo
 SKU_HISTORY_CURSOR = Annotated[int, Field(ge=0, le=2**63 - 1)]
 DEAD_LETTER_STATES = Literal["dead", "retried", "discarded"]
 DEAD_LETTER = Param("dead_id", RowId, where="path")
+DELIVERY = Param("delivery_id", RowId, where="path")
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -380,13 +381,31 @@ OPERATIONS: list[Operation] = [
         params=(Param("state", DeliveryState, description="default parked"),),
     ),
     Operation(
+        "GET",
+        "/api/v1/deliveries/{delivery_id}",
+        "One delivery with its headers and body (as text), for review",
+        "intake",
+        answers={200: s.DeliveryPayload},
+        problems=(404,),
+        params=(DELIVERY,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/deliveries/{delivery_id}",
+        "Discard a parked or waiting delivery for good",
+        "intake",
+        answers={200: s.Accepted},
+        problems=(404,),
+        params=(DELIVERY,),
+    ),
+    Operation(
         "POST",
         "/api/v1/deliveries/{delivery_id}/retry",
         "Put a parked delivery back in the queue",
         "intake",
         answers={202: s.Accepted},
         problems=(404,),
-        params=(Param("delivery_id", RowId, where="path"),),
+        params=(DELIVERY,),
     ),
     Operation(
         "GET",

@@ -1,4 +1,5 @@
-"""Operator endpoints for intake: parked deliveries and dead letters, to review and retry."""
+"""Operator endpoints for intake: parked deliveries and dead letters, to review, retry or
+discard."""
 
 from __future__ import annotations
 
@@ -29,6 +30,21 @@ def operations_routes(intake: Intake) -> list[Route]:
         await run_in_threadpool(intake.queues.send, Lane(row["lane"]), [row["id"]])
         return JSONResponse({"status": "pending", "id": row["id"]}, status_code=202)
 
+    async def delivery(request: Request) -> Response:
+        delivery_id = _id(request.path_params["delivery_id"])
+        row = await run_in_threadpool(intake.inbox.delivery, delivery_id) if delivery_id else None
+        if row is None:
+            return problem(404, "No such delivery", f"no delivery {delivery_id} in the inbox")
+        return JSONResponse(row)
+
+    async def discard_delivery(request: Request) -> Response:
+        delivery_id = _id(request.path_params["delivery_id"])
+        by = getattr(request.state, "token", None) or "api"
+        if not delivery_id or not await run_in_threadpool(intake.inbox.discard, delivery_id, by):
+            detail = f"delivery {delivery_id} is neither parked nor waiting"
+            return problem(404, "No such parked delivery", detail)
+        return JSONResponse({"status": "discarded", "id": delivery_id})
+
     def dead_letters(request: Request) -> Response:
         state = request.query_params.get("state", "dead")
         if state not in ("dead", "retried", "discarded"):
@@ -49,6 +65,8 @@ def operations_routes(intake: Intake) -> list[Route]:
 
     return [
         Route("/api/v1/deliveries", deliveries),
+        Route("/api/v1/deliveries/{delivery_id}", delivery, methods=["GET"]),
+        Route("/api/v1/deliveries/{delivery_id}", discard_delivery, methods=["DELETE"]),
         Route("/api/v1/deliveries/{delivery_id}/retry", retry_delivery, methods=["POST"]),
         Route("/api/v1/dead-letters", dead_letters),
         Route("/api/v1/dead-letters/{dead_id}/retry", retry_dead_letter, methods=["POST"]),

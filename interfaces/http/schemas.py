@@ -226,6 +226,11 @@ class Delivery(Closed):
     waiting_for: list[str]  # the SKUs a waiting delivery needs in the ledger first
 
 
+class DeliveryPayload(Delivery):
+    headers: dict[str, str]  # as verified, names lower-cased
+    body: str  # as received, bytes that are not UTF-8 replaced
+
+
 class Deliveries(Closed):
     deliveries: list[Delivery]
 

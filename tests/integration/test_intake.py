@@ -250,6 +250,49 @@ def test_an_untranslatable_signed_delivery_is_answered_2xx_and_parked(service):
     assert httpx.get(f"{service.url}/api/v1/deliveries?state=nonsense").status_code == 400
 
 
+def test_a_parked_delivery_is_read_with_its_payload_and_discarded_for_good(service):
+    body = b'{"id": "<script>alert(1)</script>", "\xff": 1'
+    key = post_shopify(service, body, topic="orders/create").json()["delivery_key"]
+
+    def listed(state: str):
+        rows = httpx.get(f"{service.url}/api/v1/deliveries?state={state}").json()["deliveries"]
+        return next((r for r in rows if r["delivery_key"] == key), None)
+
+    wait_until(lambda: listed("parked"))
+    delivery_id = listed("parked")["id"]
+    payload = httpx.get(f"{service.url}/api/v1/deliveries/{delivery_id}").json()
+    assert payload["body"] == body.decode(errors="replace")
+    assert payload["headers"]["x-shopify-topic"] == "orders/create"
+    assert payload["state"] == "parked"
+
+    gone = httpx.delete(f"{service.url}/api/v1/deliveries/{delivery_id}")
+    assert gone.json() == {"status": "discarded", "id": delivery_id}
+    assert listed("parked") is None
+    assert listed("discarded")["reason"] == "discarded by api"
+    # Discarded is final: it is neither retried nor discarded again.
+    assert httpx.post(f"{service.url}/api/v1/deliveries/{delivery_id}/retry").status_code == 404
+    assert httpx.delete(f"{service.url}/api/v1/deliveries/{delivery_id}").status_code == 404
+    for missing in ("999999999", "abc"):
+        assert httpx.get(f"{service.url}/api/v1/deliveries/{missing}").status_code == 404
+        assert httpx.delete(f"{service.url}/api/v1/deliveries/{missing}").status_code == 404
+
+
+def test_a_waiting_delivery_discarded_never_applies_once_its_sku_is_received(service, ledger):
+    sku = random_sku()
+    key = post_shopify(service, shopify_order(6007, [(1, sku, 2)])).json()["delivery_key"]
+
+    def waiting():
+        rows = httpx.get(f"{service.url}/api/v1/deliveries?state=waiting").json()["deliveries"]
+        return next((r for r in rows if r["delivery_key"] == key), None)
+
+    wait_until(waiting)
+    assert httpx.delete(f"{service.url}/api/v1/deliveries/{waiting()['id']}").status_code == 200
+    receive(service, sku, 5)
+    wait_until(lambda: LedgerQueries(ledger).known_skus([sku]))
+    time.sleep(1.5)  # a sweep or two: a waiting delivery would have been sent again by now
+    assert committed(ledger, sku) == 0
+
+
 def test_a_woocommerce_order_processing_cancelled_processing_nets_exactly(service, ledger, queries):
     sku = random_sku()
     receive(service, sku, 10)

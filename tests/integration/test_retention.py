@@ -1,5 +1,5 @@
-"""Retention: processed webhooks, channel observations and resolved dead letters go once past
-their days; what still needs somebody stays, and so does everything recent."""
+"""Retention: processed and discarded webhooks, channel observations and resolved dead letters
+go once past their days; what still needs somebody stays, and so does everything recent."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def _fill(database: str) -> None:
         _delivery(conn, "new-processed", "processed", 29)
         _delivery(conn, "old-parked", "parked", 90)
         _delivery(conn, "old-waiting", "waiting", 90)
+        _delivery(conn, "old-discarded", "discarded", 31)
+        _delivery(conn, "new-discarded", "discarded", 1)
         _dead_letter(conn, "old-retried", "retried", 31)
         _dead_letter(conn, "old-discarded", "discarded", 40)
         _dead_letter(conn, "new-discarded", "discarded", 1)
@@ -61,7 +63,7 @@ def _fill(database: str) -> None:
 
 
 KEPT = (
-    {"new-processed", "old-parked", "old-waiting"},
+    {"new-processed", "new-discarded", "old-parked", "old-waiting"},
     {"new-discarded", "old-dead"},
     {"NEW"},
 )
@@ -72,7 +74,7 @@ def test_what_is_past_its_days_goes_and_what_needs_somebody_stays(scratch_databa
     inbox = PostgresInbox(scratch_database)
     try:
         retention = Retention(inbox, DeadLetters(scratch_database), RetentionConfig())
-        assert retention.apply() == {"deliveries": 1, "observations": 1, "dead_letters": 2}
+        assert retention.apply() == {"deliveries": 2, "observations": 1, "dead_letters": 2}
         assert retention.apply() == {"deliveries": 0, "observations": 0, "dead_letters": 0}
     finally:
         inbox.close()
@@ -88,11 +90,11 @@ def test_invsync_prune_applies_the_configured_days(scratch_database, tmp_path, m
     monkeypatch.setenv("INVSYNC_CONFIG", str(config))
     result = CliRunner().invoke(app, ["prune"])
     assert result.exit_code == 0, result.output
-    assert "2 deliveries, 1 observations, 2 dead_letters, 0 idempotency_keys deleted" in (
+    assert "3 deliveries, 1 observations, 2 dead_letters, 0 idempotency_keys deleted" in (
         result.output
     )
     with psycopg.connect(scratch_database) as conn:
-        assert _left(conn)[0] == {"old-parked", "old-waiting"}
+        assert _left(conn)[0] == {"new-discarded", "old-parked", "old-waiting"}
 
 
 def test_a_retention_of_no_days_is_refused_with_the_key(tmp_path, monkeypatch):

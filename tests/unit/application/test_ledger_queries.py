@@ -5,6 +5,7 @@ import pytest
 
 from application.errors import UnknownSku
 from application.receipts import AuditFilter, HistoryFilter
+from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from tests import ledger_scenarios as scenarios
 from tests.helpers import change, random_sku
@@ -52,3 +53,21 @@ def test_oversells_are_listed_newest_first(ledger, queries):
     assert [(r.business_key, r.shortfall) for r in found] == [("order:2", 1), ("order:1", 2)]
     assert found[1] == short.receipt
     assert queries.oversells(before=found[0].recorded_at) == [short.receipt]
+
+
+def test_a_channels_rule_changes_read_newest_first_with_who_and_why(ledger, queries):
+    ledger.change_channel_rules(ChannelRule("shop", safety_buffer=2), "ops", "weekend sale")
+    ledger.override_sku_rules("shop", "MUG-1", {"max_quantity": 5}, "ops", "fragile")
+    ledger.override_sku_rules("shop", "MUG-1", {}, "lead", "mugs are fine now")
+    ledger.change_channel_rules(ChannelRule("elsewhere", safety_buffer=1), "ops", "not this one")
+
+    changes = queries.rule_changes("shop")
+
+    assert [(c.sku, c.rules, c.changed_by, c.reason) for c in changes] == [
+        ("MUG-1", {}, "lead", "mugs are fine now"),
+        ("MUG-1", {"max_quantity": 5}, "ops", "fragile"),
+        (None, {**changes[2].rules, "safety_buffer": 2}, "ops", "weekend sale"),
+    ]
+    assert changes[0].at >= changes[1].at >= changes[2].at
+    assert [c.version for c in changes] == [4, 3, 2]  # version 1 is the channel's creation
+    assert queries.rule_changes("nowhere") == []
