@@ -7,6 +7,7 @@ event with `class_version` and an `upcast_v1_v2`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -55,6 +56,49 @@ def overridden(
     if observed >= expected or acknowledged_at is None or acknowledged_at <= read_at:
         return False
     return acknowledged != observed
+
+
+class CountLocationUnclear(DomainError):
+    """Raised when accepting a channel's quantity cannot name the one location of ours to count
+    the difference at: the channel sells the sum of several, and its configuration maps none of
+    them as where its stock lives, or maps one that does not feed it."""
+
+
+def count_location(
+    channel_id: str,
+    feeding: Sequence[str] | None,
+    held: Sequence[str],
+    mapped: str | None,
+) -> str:
+    """Where accepting `channel_id`'s quantity records its count: the location of ours its
+    configuration maps the channel's own stock location to (`mapped`: Shopify's `location_id`,
+    Walmart's `ship_node`), else the one location that feeds the channel (its rule's `feeding`
+    locations, None: every one) and holds the SKU (`held`), else the one it is fed from.
+
+    A difference spread over several locations by a guess would move stock the channel never
+    showed anywhere; so several candidates and no mapping is refused, as is a mapped location
+    the channel's rule does not feed from (a count there would not move the channel).
+
+    Raises:
+        CountLocationUnclear: no one location can be named.
+    """
+    if mapped is not None:
+        if feeding is not None and mapped not in feeding:
+            raise CountLocationUnclear(
+                f"{channel_id}'s stock location maps to {mapped!r}, which does not feed it "
+                f"(rules.locations: {', '.join(feeding)}): fix the channel's locations or rules"
+            )
+        return mapped
+    candidates = [name for name in held if feeding is None or name in feeding] or list(
+        feeding or ()
+    )
+    if len(candidates) != 1:
+        raise CountLocationUnclear(
+            f"{channel_id} sells the sum of {', '.join(candidates) or 'no location'}, and its "
+            "configuration maps none of them as where its stock lives: map its location in "
+            "[channels.locations], or record a count at each location instead"
+        )
+    return candidates[0]
 
 
 def discrepancy_id(channel_id: str, sku: str, read_at: datetime) -> UUID:

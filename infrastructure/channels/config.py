@@ -211,6 +211,22 @@ class ChannelConfig(BaseModel):
             self._channel_skus = (self.sku_map, channel_skus)
         return channel_skus.get(our_sku, our_sku)
 
+    @property
+    def selling_location(self) -> str:
+        """The channel's own id of the location whose stock it sells, for a kind that names one
+        (Shopify's `location_id`, Walmart's `ship_node`); empty for the others."""
+        return ""
+
+    def stock_location(self) -> str | None:
+        """Our location where the channel's stock lives, as its table says: `locations`' entry
+        for its `selling_location` (a Shopify gid or its number), else a `default_location` the
+        table sets; None: the table says neither."""
+        own = self.selling_location
+        for key in (own, own.rsplit("/", 1)[-1]) if own else ():
+            if key in self.locations:
+                return self.locations[key]
+        return self.default_location if "default_location" in self.model_fields_set else None
+
     def location_for(self, channel_location: object) -> str:
         """Our location for a channel's location id (the default one when it names none)."""
         if channel_location in (None, ""):

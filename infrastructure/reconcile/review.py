@@ -17,7 +17,13 @@ from psycopg import Connection
 
 from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
-from domain.discrepancy import Discrepancy, DiscrepancyResolved, Resolution, overridden
+from domain.discrepancy import (
+    Discrepancy,
+    DiscrepancyResolved,
+    Resolution,
+    count_location,
+    overridden,
+)
 from domain.errors import InvsyncError
 from domain.stock import LIMITS, ChangeKind, StockChange
 from infrastructure import outbox
@@ -90,9 +96,9 @@ class Review:
             outbox.push_again(curs, found.channel_id, found.sku, found.observed)
 
     def _count(self, found: Discrepancy) -> None:
-        channel = self._channels.get(found.channel_id)
-        location = channel.default_location if channel is not None else "main"
-        on_hand = LedgerQueries(self._ledger).get_item(found.sku).levels_at(location).on_hand
+        item = LedgerQueries(self._ledger).get_item(found.sku)
+        location = self._location(found.channel_id, list(item.locations))
+        on_hand = item.levels_at(location).on_hand
         self._ledger.record(
             StockChange(
                 kind=ChangeKind.COUNT,
@@ -109,6 +115,15 @@ class Review:
                 ],
             )
         )
+
+    def _location(self, channel_id: str, held: list[str]) -> str:
+        """Where the channel's stock lives (`count_location`: a channel no longer configured
+        maps nothing); raises `CountLocationUnclear`."""
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            return count_location(channel_id, None, held, None)
+        feeding, mapped = channel.rules.locations, channel.stock_location()
+        return count_location(channel_id, feeding, held or [channel.default_location], mapped)
 
 
 def supersede_overridden(conn: Connection[Any]) -> int:

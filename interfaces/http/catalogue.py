@@ -340,8 +340,9 @@ OPERATIONS: list[Operation] = [
     Operation(
         "POST",
         "/api/v1/discrepancies/{discrepancy_id}/resolve",
-        "Resolve a discrepancy: accept_channel records a count so the ledger moves to what the "
-        "channel showed; push_ledger sets the channel back to the ledger's quantity",
+        "Resolve a discrepancy: accept_channel records a count where the channel's stock lives "
+        "so the ledger moves to what the channel showed (409 when its configuration names no "
+        "one location); push_ledger sets the channel back to the ledger's quantity",
         "reconciliation",
         answers={200: s.Discrepancy},
         problems=(404, 409, 422),

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from application.errors import UnknownSku
-from domain.discrepancy import DiscrepancyResolved, InvalidResolution
+from domain.discrepancy import CountLocationUnclear, DiscrepancyResolved, InvalidResolution
 from infrastructure.reconcile.discrepancies import DiscrepancyChanged, DiscrepancyRow
 from infrastructure.reconcile.review import Review, UnknownDiscrepancy
 from interfaces.http.inputs import Reason
@@ -82,6 +82,8 @@ class _Routes:
             return problem(422, "Invalid resolution", str(error))
         except UnknownSku as error:  # accepting the channel counts stock the ledger must know
             return problem(409, "SKU unknown to the ledger", str(error))
+        except CountLocationUnclear as error:  # the configuration names no one location
+            return problem(409, "No one location to count at", str(error))
         return JSONResponse(discrepancy_document(row))
 
 

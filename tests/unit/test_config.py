@@ -6,6 +6,7 @@ from infrastructure.channels.gateway import UNGATED
 from infrastructure.channels.internal.config import InternalConfig
 from infrastructure.channels.kinds import KINDS, gateway_for
 from infrastructure.channels.shopify.config import ShopifyConfig
+from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.config import CHANNEL_MODELS, KIND_NAMES, ConfigError, PushConfig, load_config
 
@@ -391,3 +392,25 @@ def test_a_push_table_given_as_a_model_keeps_its_rate_or_takes_the_documented_on
     unset = ShopifyConfig(id="a", kind="shopify", push=PushConfig(batch_window_seconds=1))
     assert (set_.push.rate_per_second, unset.push.rate_per_second) == (4, 10)
     assert unset.push.batch_window_seconds == 1
+
+
+WALMART = {"kind": "walmart", "client_id": "id", "client_secret": "secret"}
+
+
+@pytest.mark.parametrize(
+    ("model", "table", "where"),
+    [
+        (ShopifyConfig, {"location_id": "71", "locations": {"71": "east"}}, "east"),
+        (
+            ShopifyConfig,
+            {"location_id": "gid://shopify/Location/71", "locations": {"71": "east"}},
+            "east",
+        ),
+        (WalmartConfig, {**WALMART, "ship_node": "SN-2", "locations": {"SN-2": "dc2"}}, "dc2"),
+        (ShopifyConfig, {"location_id": "72", "locations": {"71": "east"}}, None),
+        (WooCommerceConfig, {"default_location": "shop-floor"}, "shop-floor"),
+        (WooCommerceConfig, {}, None),  # `main` by default, said by no table
+    ],
+)
+def test_a_channels_stock_location_is_the_one_its_table_maps_it_to(model, table, where):
+    assert model.model_validate({"id": "shop", **table}).stock_location() == where

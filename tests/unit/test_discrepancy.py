@@ -3,10 +3,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.discrepancy import (
+    CountLocationUnclear,
     Discrepancy,
     DiscrepancyResolved,
     InvalidResolution,
     Resolution,
+    count_location,
     discrepancy_id,
     overridden,
 )
@@ -93,3 +95,34 @@ def test_a_superseded_discrepancy_is_resolved_by_invsync_saying_what_the_channel
         discrepancy.resolve("accept_channel", "too late", by="alice")
     with pytest.raises(DiscrepancyResolved):
         discrepancy.supersede(18, LATER, by="invsync")
+
+
+@pytest.mark.parametrize(
+    ("feeding", "held", "mapped", "where"),
+    [
+        (None, ["main"], None, "main"),  # one location: today's case
+        (None, ["east", "main"], "east", "east"),  # the channel's location maps to east
+        (("east", "main"), ["main"], "east", "east"),  # counted where mapped, held there or not
+        (("east",), ["east", "main"], None, "east"),  # the one held that feeds it
+        (("east",), ["main"], None, "east"),  # fed from one location only, not held there yet
+    ],
+)
+def test_an_accepted_quantity_is_counted_where_the_channels_stock_lives(
+    feeding, held, mapped, where
+):
+    assert count_location("shop", feeding, held, mapped) == where
+
+
+@pytest.mark.parametrize(
+    ("feeding", "held", "mapped", "says"),
+    [
+        (None, ["east", "main"], None, "sells the sum of east, main"),
+        (("east", "west"), ["main"], None, "sells the sum of east, west"),
+        (("main",), ["main"], "east", "maps to 'east', which does not feed it"),
+    ],
+)
+def test_an_accepted_quantity_with_no_one_location_to_count_at_is_refused_saying_why(
+    feeding, held, mapped, says
+):
+    with pytest.raises(CountLocationUnclear, match=says):
+        count_location("shop", feeding, held, mapped)

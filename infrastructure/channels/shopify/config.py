@@ -22,3 +22,7 @@ class ShopifyConfig(ChannelConfig):
     access_token: ChannelText = Field(default="", repr=False)  # X-Shopify-Access-Token
     # The location whose `available` quantity is set: its number or its gid.
     location_id: ChannelText = ""
+
+    @property
+    def selling_location(self) -> str:
+        return self.location_id

@@ -36,6 +36,10 @@ class WalmartConfig(ChannelConfig):
     # Walmart's 10 inventory feeds an hour, spaced evenly (lower it for a sandbox's 30).
     feeds_per_hour: float = Field(default=10.0, gt=0, le=30)
 
+    @property
+    def selling_location(self) -> str:
+        return self.ship_node
+
     @model_validator(mode="after")
     def _reconciling_has_credentials(self) -> WalmartConfig:
         # `api_base_url` has a default, so a table of webhook secrets alone would reconcile
