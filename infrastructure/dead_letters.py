@@ -11,6 +11,7 @@ import dramatiq
 import psycopg
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
+from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -43,6 +44,15 @@ class DeadLetterRecorder(Middleware):
                 last = error.splitlines()[-1] if error else ""
                 reason = f"processing failed (dead letter {message.message_id}): {last}"
                 inbox.park(conn, message.args[0], reason)
+
+
+STATES = ("dead", "retried", "discarded")
+
+
+def counts(conn: Connection[Any]) -> dict[str, int]:
+    """How many dead letters are in each state (every state named, 0 when none)."""
+    rows = conn.execute("SELECT state, count(*) FROM dead_letters GROUP BY state").fetchall()
+    return {**dict.fromkeys(STATES, 0), **dict(rows)}
 
 
 class DeadLetters:

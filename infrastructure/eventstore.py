@@ -241,14 +241,35 @@ class LedgerRecorder(PostgresApplicationRecorder):
         )
         return self._select(query, [before, before, limit])
 
-    def count_oversells(self, since: datetime) -> int:
+    def count_oversells(self, since: datetime | None = None) -> int:
+        """How many recorded sales drove a SKU's available stock below zero, since `since` (or
+        ever); a partial index holds exactly those."""
         query = self._sql(
-            "SELECT count(*) AS n FROM {schema}.{table} WHERE shortfall > 0 AND recorded_at >= %s"
+            "SELECT count(*) FROM {schema}.{table} WHERE shortfall > 0 "
+            "AND (%s::timestamptz IS NULL OR recorded_at >= %s)"
         )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, [since])
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(query, [since, since])
             row = curs.fetchone()
-        return int(row["n"]) if row else 0
+        return int(row[0]) if row else 0
+
+    def recorded_after(self, position: int) -> datetime | None:
+        """When the first event after ledger `position` that has a receipt was recorded; None
+        when there is none (events of other aggregates, rule changes, carry no receipt)."""
+        query = SQL(
+            "SELECT r.recorded_at FROM {schema}.{events} e JOIN {schema}.{table} r "
+            "ON r.item_id = e.originator_id AND r.last_version >= e.originator_version "
+            "AND r.first_version <= e.originator_version "
+            "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT 1"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            events=Identifier(self.events_table_name),
+            table=Identifier(self.receipts_table),
+        )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(query, [position])
+            row = curs.fetchone()
+        return row[0] if row else None
 
     def select_audit(self, audit: AuditFilter, limit: int) -> list[Receipt]:
         return self._select(*self.audit_query(audit, limit))

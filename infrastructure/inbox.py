@@ -98,6 +98,21 @@ def unpark(conn: Connection[Any], ids: Sequence[int]) -> None:
     )
 
 
+def waiting_counts(conn: Connection[Any]) -> tuple[dict[str, int], datetime | None]:
+    """How many deliveries are pending, parked and waiting (each read by its own partial
+    index), and when the oldest pending one was enqueued. Processed ones, the history kept
+    for days, are not counted: that is a scan of the table."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM inbox_deliveries WHERE state = 'pending'), "
+        "(SELECT count(*) FROM inbox_deliveries WHERE state = 'parked'), "
+        "(SELECT count(*) FROM inbox_deliveries WHERE state = 'waiting'), "
+        "(SELECT min(enqueued_at) FROM inbox_deliveries WHERE state = 'pending')"
+    ).fetchone()
+    assert row is not None  # an aggregate answers one row
+    pending, parked, waiting, oldest = row
+    return {"pending": pending, "parked": parked, "waiting": waiting}, oldest
+
+
 class PostgresInbox:
     """Implements the `Inbox` port of intake processing."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 
 @functools.cache
@@ -50,11 +50,6 @@ RECONCILE_DRIFT = Counter(
     "Drift found by reconciliation, by channel and size (small: corrected at once; large: "
     "escalated as a discrepancy for review).",
     ["channel", "size"],
-)
-RECONCILE_OPEN_DISCREPANCIES = Gauge(
-    "invsync_reconcile_open_discrepancies",
-    "Discrepancies waiting for review, by channel (as of this process's last check or review).",
-    ["channel"],
 )
 ORDERS_ACKNOWLEDGED = Counter(
     "invsync_orders_acknowledged_total",

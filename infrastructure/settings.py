@@ -112,6 +112,12 @@ class DatabaseLimits:
         )
 
 
+# The seed's consistency targets: seconds from a ledger event of each kind to the channel
+# showing its result (`INVSYNC_CONSISTENCY_TARGETS` replaces them). A push slower than its
+# kind's target counts in `invsync_consistency_breaches_total`; kinds without one never do.
+CONSISTENCY_TARGETS = {"sale": 5.0, "return": 60.0, "adjustment": 300.0}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything invsync reads from its environment.
@@ -130,6 +136,13 @@ class Settings:
     demo: bool | None = None  # sandbox stores and shoppers; None: when there is no config file
     http: HttpLimits = field(default_factory=HttpLimits)
     database: DatabaseLimits = field(default_factory=DatabaseLimits)
+    # Where `invsync worker` and `invsync project` serve `/metrics` (`run` serves it on its
+    # HTTP port); no port: each command's own default.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    consistency_targets: Mapping[str, float] = field(
+        default_factory=lambda: dict(CONSISTENCY_TARGETS)
+    )
 
     @property
     def embedded(self) -> bool:
@@ -152,11 +165,44 @@ class Settings:
             demo=_flag(environ, "INVSYNC_DEMO"),
             http=HttpLimits.from_env(environ),
             database=DatabaseLimits.from_env(environ),
+            metrics_host=environ.get("INVSYNC_METRICS_HOST") or "127.0.0.1",
+            metrics_port=_port(environ, "INVSYNC_METRICS_PORT"),
+            consistency_targets=_targets(environ.get("INVSYNC_CONSISTENCY_TARGETS", "")),
         )
 
     @property
     def wants_demo(self) -> bool:
         return self.demo if self.demo is not None else not self.config_path.exists()
+
+
+def _port(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise SettingsError(f"{name} must be a port number, got {value[:40]!r}")
+    return int(value)
+
+
+def _targets(value: str) -> dict[str, float]:
+    """`kind=seconds,...` (e.g. `sale=5,return=60,adjustment=300`); empty: the seed's."""
+    if not value.strip():
+        return dict(CONSISTENCY_TARGETS)
+    return dict(_target(pair) for pair in value.split(","))
+
+
+def _target(pair: str) -> tuple[str, float]:
+    kind, _, seconds = (part.strip() for part in pair.partition("="))
+    try:
+        number = float(seconds)
+    except ValueError:
+        number = 0.0
+    if not kind or not 0 < number < 86_400:  # NaN fails this too
+        raise SettingsError(
+            f"INVSYNC_CONSISTENCY_TARGETS: {pair.strip()[:40]!r} is not kind=seconds (seconds "
+            "above 0, under a day), e.g. sale=5,return=60,adjustment=300"
+        )
+    return kind, number
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool | None:

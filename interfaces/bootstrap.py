@@ -15,6 +15,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from prometheus_client import REGISTRY, start_http_server
+
 from application.ledger import Ledger
 from application.reservations import Reservations
 from domain.allocation import ChannelRule
@@ -98,6 +100,7 @@ class Service:
             self.intake,
             self.settings.queue_namespace,
             limits=self.settings.database,
+            targets=self.settings.consistency_targets,
         )
         self._running.callback(propagation.stop)
         return propagation
@@ -118,6 +121,31 @@ class Service:
         sessions = ConsoleSessions(self.redis_url, self.settings.queue_namespace)
         self._running.callback(sessions.close)
         return sessions
+
+    def report_state(self) -> None:
+        """Add the database's state, as gauges read at each scrape, to this process's metrics
+        until the service closes: every process then reports the same truth."""
+        metrics = composition.state_metrics(
+            self.database_url,
+            self.ledger,
+            self.config,
+            self.propagation.breakers,
+            self.settings.consistency_targets,
+        )
+        self._running.callback(metrics.close)
+        REGISTRY.register(metrics)
+        self._running.callback(REGISTRY.unregister, metrics)
+
+    def serve_metrics(self, port: int) -> int:
+        """Serve this process's `/metrics` on `port` at the configured host (Prometheus's own
+        small server, in a thread) until the service closes; returns the port (given 0: the
+        one the system chose)."""
+        self.report_state()
+        server, thread = start_http_server(port, self.settings.metrics_host)
+        self._running.callback(thread.join, 5.0)
+        self._running.callback(server.server_close)
+        self._running.callback(server.shutdown)
+        return int(server.server_address[1])
 
     def start_upkeep(self, *, with_keys: bool = False) -> None:
         """Expire reservations every few seconds, and delete what is past its retention every

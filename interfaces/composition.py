@@ -48,6 +48,7 @@ from infrastructure.reconcile.service import Reconciliation
 from infrastructure.reconcile.steps import ChannelSteps
 from infrastructure.reservation_store import PostgresReservations
 from infrastructure.settings import DatabaseLimits, Settings
+from infrastructure.state_metrics import StateMetrics
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +250,11 @@ def build_propagation(
     namespace: str = "invsync",
     *,
     limits: DatabaseLimits | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> Propagation:
     """Pushers for every channel with a gateway, their queues declared on the intake's broker:
-    build it before `intake.workers.start()`, so the same worker consumes them."""
+    build it before `intake.workers.start()`, so the same worker consumes them; `targets`:
+    the consistency targets by kind (default: the seed's)."""
     gateways = {
         channel.id: (build, channel.push)
         for channel in config.channels
@@ -268,7 +271,21 @@ def build_propagation(
         pool_max=min(4, limits.pool_max),
         statement_timeout_ms=limits.statement_timeout_ms,
         buffers={channel.id: channel.rules.safety_buffer for channel in config.channels},
+        targets=targets,
     )
+
+
+def state_metrics(
+    database_url: str,
+    ledger: Ledger,
+    config: Config,
+    breakers: Callable[[], Mapping[str, bool]],
+    targets: Mapping[str, float],
+) -> StateMetrics:
+    """The gauges read from the database at each scrape, for the configured channels."""
+    assert isinstance(ledger.recorder, LedgerRecorder), "build_ledger refuses any other"
+    channels = [channel.id for channel in config.channels]
+    return StateMetrics(database_url, ledger.recorder, channels, breakers, targets)
 
 
 def build_reconciliation(

@@ -21,7 +21,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
@@ -470,3 +470,12 @@ def _earliest_day(events: Sequence[Any]) -> date:
         for e in events
     ]
     return min(days)
+
+
+def folded(conn: Connection[Any], application: str) -> int:
+    """The ledger position the live projection has folded up to (0: none yet)."""
+    row = conn.execute(
+        f"SELECT max(notification_id) FROM {NAME}_tracking WHERE application_name = %s",
+        [application],
+    ).fetchone()
+    return int(row[0] or 0) if row else 0

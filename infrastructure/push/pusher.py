@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Histogram
@@ -28,6 +28,7 @@ from infrastructure.push import policy as decide
 from infrastructure.push.gate import ChannelGate
 from infrastructure.push.policy import Outcomes, Outgoing
 from infrastructure.push.store import PushStore, Submission
+from infrastructure.settings import CONSISTENCY_TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ CONSISTENCY = Histogram(
     "From a ledger change to the channel's acknowledgement of the quantity it led to",
     ["channel", "kind"],
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+BREACHES = Counter(
+    "invsync_consistency_breaches_total",
+    "Ledger changes the channel showed later than their kind's consistency target",
+    ["channel", "kind"],
 )
 CALLS = Counter("invsync_channel_calls_total", "Calls to channel APIs", ["channel", "outcome"])
 REFUSALS = Counter(
@@ -71,6 +77,8 @@ class PushPolicy:
     # share of the channel's rate or more: in a quiet store no company comes (0: always waits).
     quiet_share: float = 0.5
     buffer: int = 0  # the channel's safety buffer: a SKU at or below it (and its sales) is at risk
+    # Seconds from a ledger change of each kind to the channel showing it; slower is a breach.
+    targets: Mapping[str, float] = field(default_factory=lambda: dict(CONSISTENCY_TARGETS))
 
 
 class Pusher:
@@ -92,6 +100,8 @@ class Pusher:
         self._settle_at = 0.0  # monotonic time of the next look at open submissions
         self._causes = decide.Causes()
         self._woken = threading.Event()  # set when the outbox has moved
+        for kind in policy.targets:  # exported at 0 from the start: rates need a first sample
+            BREACHES.labels(self.channel_id, kind)
 
     def wake(self) -> None:
         """The outbox has moved: a lingering drain looks at once instead of at its next poll."""
@@ -198,6 +208,8 @@ class Pusher:
         store, channel_id = self.store, self.channel_id
         for kind, seconds in store.acknowledge(channel_id, found.acknowledged, answered_at):
             CONSISTENCY.labels(channel_id, kind).observe(seconds)
+            if seconds > self.policy.targets.get(kind, float("inf")):
+                BREACHES.labels(channel_id, kind).inc()
         store.shown(channel_id, found.shown, answered_at)
         store.drifts(channel_id, found.drifts)
         store.observe(channel_id, found.observed, reference="push:stale")

@@ -21,6 +21,7 @@ from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.limits import LimitsBackend
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import PushStore
+from infrastructure.settings import CONSISTENCY_TARGETS
 
 # A channel's gateway, built behind the gate its pusher is given.
 GatewayFactory = Callable[[Gate], ChannelGateway]
@@ -79,6 +80,13 @@ class Propagation:
             pusher.gateway.close()
         self.store.close()
 
+    def breakers(self) -> dict[str, bool]:
+        """Each channel's circuit breaker, True while open (shared by every worker, in Redis)."""
+        return {
+            channel_id: pusher.gate.state()["breaker"] == "open"
+            for channel_id, pusher in self.pushers.items()
+        }
+
     def status(self, channel_id: str) -> dict[str, Any] | None:
         """How far behind the channel is, whether it may be called, how fast it followed (its
         accepted pushes), what it refused over the last hour (by its code), and how many SKUs
@@ -109,16 +117,18 @@ def build_propagation(
     pool_max: int = 4,
     statement_timeout_ms: int | None = None,
     buffers: Mapping[str, int] | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> Propagation:
     """A pusher per channel of `gateways` (its gateway built behind the channel's gate, and how
     it pushes), their queues on `broker`, and the dispatcher; limits shared through `limits`;
-    `buffers`: each channel's safety buffer (what puts a SKU at risk, with its sales)."""
+    `buffers`: each channel's safety buffer (what puts a SKU at risk, with its sales);
+    `targets`: the consistency targets by kind (default: the seed's)."""
     store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms)
     sellers, buffers = Sellers(store), buffers or {}
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():
         gate = ChannelGate(limits, channel_id, gate_policy(config), namespace)
-        policy = push_policy(config, buffers.get(channel_id, 0))
+        policy = push_policy(config, buffers.get(channel_id, 0), targets)
         pushers[channel_id] = Pusher(
             gateway(gate), store, gate, policy, hot=sellers.hot, velocity=sellers.velocity
         )
@@ -137,9 +147,12 @@ def gate_policy(config: PushConfig) -> GatePolicy:
     )
 
 
-def push_policy(config: PushConfig, buffer: int = 0) -> PushPolicy:
+def push_policy(
+    config: PushConfig, buffer: int = 0, targets: Mapping[str, float] | None = None
+) -> PushPolicy:
     return PushPolicy(
         buffer=buffer,
+        targets=dict(CONSISTENCY_TARGETS if targets is None else targets),
         batch_window=config.batch_window_seconds,
         sku_interval=config.sku_interval_seconds,
         linger=config.linger_seconds,

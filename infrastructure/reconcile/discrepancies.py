@@ -181,3 +181,13 @@ def open_count(conn: Connection[Any], channel_id: str | None = None) -> int:
         {"channel": channel_id},
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def open_by_channel(conn: Connection[Any]) -> dict[str, tuple[int, datetime]]:
+    """Per channel with discrepancies waiting for review: how many, and when the oldest was
+    detected."""
+    rows = conn.execute(
+        "SELECT channel_id, count(*), min(detected_at) FROM reconcile_discrepancies "
+        "WHERE state = 'open' GROUP BY channel_id"
+    ).fetchall()
+    return {channel_id: (count, oldest) for channel_id, count, oldest in rows}

@@ -38,7 +38,7 @@ from domain.drift import (
     judge,
     set_back_at_once,
 )
-from infrastructure import metrics, outbox
+from infrastructure import outbox
 from infrastructure.channels.base import LevelReading
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway
@@ -124,17 +124,7 @@ def judged(
     if not readings:
         return LevelsChecked()
     with connect() as conn:
-        checked = _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(readings)
-    if checked.escalated:
-        with connect() as conn:
-            count_open(conn, channel.id)
-    return checked
-
-
-def count_open(conn: Connection[Any], channel_id: str) -> None:
-    """Set the gauge of the channel's discrepancies waiting for review."""
-    opened = discrepancies.open_count(conn, channel_id)
-    metrics.RECONCILE_OPEN_DISCREPANCIES.labels(channel_id).set(opened)
+        return _Judge(channel, conn, sales, timedelta(seconds=settle)).batch(readings)
 
 
 def _batches(readings: Iterable[LevelReading]) -> Iterator[list[LevelReading]]:

@@ -30,7 +30,7 @@ from infrastructure import outbox
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.reconcile import discrepancies
 from infrastructure.reconcile.discrepancies import DiscrepancyChanged, DiscrepancyRow
-from infrastructure.reconcile.levels import AUTO, Connect, count_open
+from infrastructure.reconcile.levels import AUTO, Connect
 
 
 class UnknownDiscrepancy(InvsyncError):
@@ -72,7 +72,6 @@ class Review:
             pushed = outbox.pushed(conn, found.channel_id, [found.sku]).get(found.sku)
             if not _superseded(conn, found, pushed):
                 return self._resolved(conn, found, action, reason, by)
-            count_open(conn, found.channel_id)
         raise DiscrepancyResolved(f"discrepancy {discrepancy_id} was {found.reason}")
 
     def _resolved(
@@ -84,7 +83,6 @@ class Review:
         with conn.transaction(), conn.cursor() as curs:
             self._apply(curs, found)
             discrepancies.save(conn, found)
-        count_open(conn, found.channel_id)
         resolved = discrepancies.row(conn, found.id)
         assert resolved is not None  # saved just above, in this transaction
         return resolved
@@ -137,8 +135,6 @@ def supersede_overridden(conn: Connection[Any]) -> int:
         pushes = outbox.pushed(conn, channel_id, [row.sku for row in rows])
         shut = [row for row in rows if _overridden(row, pushes.get(row.sku))]
         closed += sum(_supersede_row(conn, row.id, pushes[row.sku]) for row in shut)
-        if shut:
-            count_open(conn, channel_id)
     return closed
 
 

@@ -49,6 +49,7 @@ def run(
         for channel in service.config.channels:
             log.info("channel %s (%s): POST /webhooks/%s", channel.id, channel.kind, channel.id)
         service.start_upkeep(with_keys=True)
+        service.report_state()
         api = service.api()
         for channel_id in service.propagation.pushers:
             log.info("pushing available-to-sell to %s", channel_id)
@@ -70,6 +71,7 @@ def http_process() -> None:
 
     _stop_with_parent()
     with _sigterm_as_ctrl_c(), _service() as service:
+        service.report_state()
         _serve(create_app(service.api()), service.settings, _shared_port(service.settings))
 
 
@@ -133,29 +135,63 @@ def _stop_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+# `/metrics` of `invsync worker` and `invsync project` when neither INVSYNC_METRICS_PORT nor
+# --metrics-port says otherwise: apart, so both run on one host as they are.
+WORKER_METRICS_PORT, PROJECT_METRICS_PORT = 9101, 9102
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        max=65535,
+        help="Serve /metrics on this port (default: INVSYNC_METRICS_PORT, else the command's "
+        "own; 0: any free one, logged).",
+        show_default=False,
+    ),
+]
+
+
 def worker(
     threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 8,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run intake and push workers, and the expiry of reservations, beside
-    `invsync run --no-workers`."""
+    `invsync run --no-workers`; /metrics on a port of its own (9101)."""
     with _service(threads=threads) as service:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        _serve_metrics(service, metrics_port, WORKER_METRICS_PORT)
         service.start_upkeep()
         service.start_workers()
         log.info("worker running with %d threads", threads)
         stop.wait()
 
 
-def project() -> None:
-    """Run the projections (read models) as a process of their own."""
+def project(metrics_port: MetricsPort = None) -> None:
+    """Run the projections (read models) as a process of their own; /metrics on a port of its
+    own (9102)."""
     with _service() as service:
         runner = service.projection
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: runner.stop())
+        _serve_metrics(service, metrics_port, PROJECT_METRICS_PORT)
         log.info("projection runner started: availability")
         runner.run_forever()
+
+
+def _serve_metrics(service: Service, given: int | None, default: int) -> None:
+    """Serve the process's /metrics on the port given, else the configured one, else
+    `default`. Raises `CliError` when the port is taken."""
+    settings = service.settings
+    port = next(p for p in (given, settings.metrics_port, default) if p is not None)
+    try:
+        port = service.serve_metrics(port)
+    except OSError as error:
+        raise CliError(
+            f"cannot serve /metrics on {settings.metrics_host}:{port}: {error.strerror}; "
+            "give another with --metrics-port or INVSYNC_METRICS_PORT"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.testclient import TestClient
 
 from application.ledger import Ledger
@@ -41,11 +41,13 @@ from infrastructure.channels.walmart.kind import WALMART
 from infrastructure.channels.woocommerce.config import WooCommerceConfig
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import PushConfig
+from infrastructure.eventstore import LedgerRecorder
 from infrastructure.reconcile import runs
 from infrastructure.reconcile.level_steps import LevelChecks
 from infrastructure.reconcile.levels import LevelsChecked, check_levels
 from infrastructure.reconcile.review import Review, supersede_overridden
 from infrastructure.reconcile.runs import Counts, LevelStep, Stepped
+from infrastructure.state_metrics import StateMetrics
 from interfaces.composition import running_propagation
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
@@ -270,11 +272,17 @@ def reconciled(request, scratch_database, scratch_ledger, redis_url) -> Iterator
         reader.close()
 
 
-def open_discrepancies() -> float:
-    return (
-        REGISTRY.get_sample_value("invsync_reconcile_open_discrepancies", {"channel": CHANNEL})
-        or 0.0
-    )
+def open_discrepancies(reconciled: Reconciled) -> float | None:
+    """The channel's open discrepancies as a scrape reads them (from the table)."""
+    registry = CollectorRegistry()
+    recorder = reconciled.ledger.recorder
+    assert isinstance(recorder, LedgerRecorder)
+    state = StateMetrics(reconciled.database_url, recorder, [CHANNEL], dict, {})
+    registry.register(state)
+    try:
+        return registry.get_sample_value("invsync_discrepancies_open", {"channel": CHANNEL})
+    finally:
+        state.close()
 
 
 @pytest.mark.parametrize("edit", [+1, -1])
@@ -338,11 +346,11 @@ def test_a_runs_level_step_measures_the_skus_it_read_and_its_drift_by_size(recon
         measured("invsync_reconcile_drift_total", size="large"),
     )
     assert [b - a for a, b in zip(before, after, strict=True)] == [3, 1, 1]
-    # The gauge is set from the table (earlier tests' databases set it before): it counts the
-    # channel's open discrepancies, the large drift's among them.
+    # The gauge is read from the table at the scrape: it counts the channel's open
+    # discrepancies, the large drift's among them.
     still_open = reconciled.review.listed(state="open")
     assert large in {d.sku for d in still_open}
-    assert open_discrepancies() == len(still_open)
+    assert open_discrepancies(reconciled) == len(still_open)
 
 
 def test_a_dozen_more_is_escalated_and_set_back_at_once(reconciled):
@@ -392,7 +400,7 @@ def test_a_channel_showing_less_overridden_by_a_later_push_is_closed_as_supersed
         "invsync",
     )
     assert "acknowledged 19" in (closed.reason or "")
-    assert open_discrepancies() == 0
+    assert open_discrepancies(reconciled) == 0
 
 
 def test_resolving_a_discrepancy_a_push_overrode_closes_it_as_superseded_and_says_so(reconciled):
@@ -411,9 +419,9 @@ def test_pushing_the_ledger_sets_the_channel_back(reconciled):
     reconciled.shop.edit(sku, 8)
     reconciled.check(sku)
     [discrepancy] = reconciled.review.listed(state="open", sku=sku)
-    assert open_discrepancies() == 1
+    assert open_discrepancies(reconciled) == 1
     resolved = reconciled.review.resolve(discrepancy.id, "push_ledger", "a typo", by="alice")
-    assert open_discrepancies() == 0
+    assert open_discrepancies(reconciled) == 0
     assert (resolved.state, resolved.action, resolved.resolved_by) == (
         "resolved",
         "push_ledger",

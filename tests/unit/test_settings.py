@@ -104,3 +104,36 @@ def test_database_limits_are_read_from_the_environment():
 def test_a_bad_database_limit_is_refused_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_consistency_targets_default_to_the_seeds_and_are_replaced_from_the_environment():
+    assert Settings.from_env({}).consistency_targets == {
+        "sale": 5.0,
+        "return": 60.0,
+        "adjustment": 300.0,
+    }
+    given = Settings.from_env({"INVSYNC_CONSISTENCY_TARGETS": " sale=2.5 , receipt=30"})
+    assert given.consistency_targets == {"sale": 2.5, "receipt": 30.0}
+
+
+@pytest.mark.parametrize(
+    "value", ["sale", "sale=", "=5", "sale=five", "sale=0", "sale=nan", "sale=1e9"]
+)
+def test_a_bad_consistency_target_is_refused_with_an_example(value):
+    with pytest.raises(SettingsError, match=r"INVSYNC_CONSISTENCY_TARGETS.*sale=5,return=60"):
+        Settings.from_env({"INVSYNC_CONSISTENCY_TARGETS": value})
+
+
+def test_the_metrics_port_and_host_are_read_from_the_environment():
+    assert (Settings.from_env({}).metrics_port, Settings.from_env({}).metrics_host) == (
+        None,
+        "127.0.0.1",
+    )
+    given = Settings.from_env({"INVSYNC_METRICS_PORT": "9200", "INVSYNC_METRICS_HOST": "0.0.0.0"})
+    assert (given.metrics_port, given.metrics_host) == (9200, "0.0.0.0")
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "http", "-1"])
+def test_a_bad_metrics_port_is_refused_naming_the_variable(value):
+    with pytest.raises(SettingsError, match="INVSYNC_METRICS_PORT must be a port number"):
+        Settings.from_env({"INVSYNC_METRICS_PORT": value})
