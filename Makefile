@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench bench-intake bench-rebuild bench-propagation bench-reconcile clean
+.PHONY: run test lint unit screenshots bench bench-intake bench-rebuild bench-propagation bench-reconcile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "invsync needs Python 3.11+")'
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+screenshots: $(STAMP)  ## the console's browser tests, refreshing docs/console/*.png (needs chromium)
+	INVSYNC_SCREENSHOTS=docs $(BIN)/pytest tests/browser -q
 
 bench: $(STAMP)  ## ledger throughput against the library's own ceiling
 	$(BIN)/python benchmarks/ledger.py

@@ -20,6 +20,7 @@ from tests.helpers import random_sku
 
 
 def test_a_wrong_token_is_refused_and_a_right_one_lands_on_the_overview(page, console_server):
+    record(console_server, _change("receipt", random_sku("OVERVIEW"), 5, "main"))
     page.goto(console_server.url + "/")
     assert page.url == console_server.url + "/console/login"
     screenshot(page, "login")
@@ -28,7 +29,10 @@ def test_a_wrong_token_is_refused_and_a_right_one_lands_on_the_overview(page, co
     log_in(page, console_server, ADMIN)
     page.wait_for_url(console_server.url + "/console/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.locator("#channel-shop")).to_contain_text("shop")
+    expect(page.locator("#channel-shop")).to_contain_text("invsync does not push to this channel")
+    store = page.locator("#channel-store")
+    assert int(store.locator("[data-field=pending]").inner_text()) >= 1  # no worker pushes
+    expect(store.locator("[data-field=breaker]")).to_have_text("closed")
     screenshot(page, "overview")
 
 
