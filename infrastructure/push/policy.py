@@ -5,15 +5,17 @@ asks these, calls the gateway and records; nothing here does I/O or reads a cloc
 
 Due: a hot SKU (top sellers) at once; any other once its oldest change has waited the batch
 window, so the long tail travels in few, full calls, but only while the channel's calls are in
-demand (`cutoff`): in a quiet store nothing comes to share a call, and a sale of a slow mover
-goes at once. A SKU at risk goes at once whatever its velocity (`at_risk`: its new quantity at
-or below what could sell during the batch window plus the channel's buffer, or a move to or from
-zero), and leads the call (`rank`: the lowest cover in days of sales first, then by velocity), so
-a channel that takes few SKUs a call (Amazon's patches) spends them where an oversell is
-nearest. A call that goes takes every other pending row along, up to the batch size: riders cost
-no call. A SKU that caused a call a moment ago causes none of its own (it may ride along, and a
-move to or from zero goes all the same), so a best seller costs calls per interval, not per
-sale, and while many SKUs change, calls go at the channel's full rate.
+demand: in a quiet store nothing comes to share a call, and a sale of a slow mover goes at once
+(`quiet`). A SKU that caused a call within the window is no slow mover: it waits the window
+like the long tail, so a SKU selling without pause that is not hot yet calls once a window, not
+once every interval. A SKU at risk goes at once whatever its velocity (`at_risk`: its new
+quantity at or below what could sell during the batch window plus the channel's buffer, or a
+move to or from zero), and leads the call (`rank`: the lowest cover in days of sales first, then
+by velocity), so a channel that takes few SKUs a call (Amazon's patches) spends them where an
+oversell is nearest. A call that goes takes every other pending row along, up to the batch
+size: riders cost no call. A SKU that caused a call a moment ago causes none of its own (it may
+ride along, and a move to or from zero goes all the same), so a best seller costs calls per
+interval, not per sale, and while many SKUs change, calls go at the channel's full rate.
 
 A channel that refuses a push because it moved under us (Shopify's compare-and-set answers
 CHANGE_FROM_QUANTITY_STALE, and is read again) keeps its row pending: what it shows now is the
@@ -146,6 +148,16 @@ def quiet(calls: Sequence[float], now: float, rate: float, share: float) -> bool
     return sum(1 for at in calls if now - at < 1.0) < share * rate
 
 
+def slow_mover(store_quiet: bool, caused_in_window: bool) -> bool:
+    """True when a SKU's change may skip the batch window: the store is quiet (`quiet`) and
+    the SKU caused no call during the window (a SKU that did keeps selling: it waits)."""
+    return store_quiet and not caused_in_window
+
+
+def never(sku: str) -> bool:
+    return False
+
+
 def due(
     rows: Sequence[Outgoing],
     *,
@@ -154,28 +166,24 @@ def due(
     resting: Callable[[str], bool],
     max_batch: int,
     risk: Risk = Risk(),
+    quiet: Callable[[str], bool] = never,
 ) -> list[Outgoing]:
     """What the next call carries: nothing unless some row may cause a call (its SKU is `hot`,
-    at `risk`, or its oldest change is no later than `cutoff`, and it is not `resting` unless
-    it moves to or from zero); else those rows in `risk`'s rank, then every other one riding
-    along, in their order, up to `max_batch`."""
-    causing = [o for o in rows if _causes(o, hot, cutoff, resting, risk)]
+    at `risk`, `quiet` (may skip the batch window), or its oldest change is no later than
+    `cutoff`, and it is not `resting` unless it moves to or from zero); else those rows in
+    `risk`'s rank, then every other one riding along, in their order, up to `max_batch`."""
+
+    def causes(row: Outgoing) -> bool:
+        sku = row.sku
+        waited = sku in hot or row.pending.first_changed_at <= cutoff or risk.at_risk(row)
+        return ((waited or quiet(sku)) and not resting(sku)) or zero_move(row)
+
+    causing = [o for o in rows if causes(o)]
     if not causing:
         return []
     causing.sort(key=risk.rank)
     chosen = {o.sku for o in causing}
     return (causing + [o for o in rows if o.sku not in chosen])[:max_batch]
-
-
-def _causes(
-    row: Outgoing,
-    hot: Collection[str],
-    cutoff: datetime,
-    resting: Callable[[str], bool],
-    risk: Risk,
-) -> bool:
-    waited = row.sku in hot or row.pending.first_changed_at <= cutoff or risk.at_risk(row)
-    return (waited and not resting(row.sku)) or zero_move(row)
 
 
 class Causes:

@@ -149,15 +149,18 @@ class Pusher:
         rows = decide.sendable(self.store.pending(self.channel_id, limit), now, wait)
         if not rows:
             return []
-        since = time.monotonic() - self.policy.sku_interval
-        window = self.policy.batch_window
+        now, window = time.monotonic(), self.policy.batch_window
+        since, store_quiet = now - self.policy.sku_interval, self._quiet()
         return decide.due(
             rows,
             hot=self._hot(),
-            cutoff=datetime.now(UTC) - timedelta(seconds=0.0 if self._quiet() else window),
+            cutoff=datetime.now(UTC) - timedelta(seconds=window),
             resting=lambda sku: self._causes.resting(sku, since),
             max_batch=self.gateway.max_batch,
             risk=decide.Risk(self._velocity(), window, self.policy.buffer),
+            quiet=lambda sku: decide.slow_mover(
+                store_quiet, self._causes.resting(sku, now - window)
+            ),
         )
 
     def _quiet(self) -> bool:
@@ -168,7 +171,8 @@ class Pusher:
     def _call(self, due: list[Outgoing]) -> bool:
         """One call; False when the channel should not be called again now."""
         now = time.monotonic()
-        self._causes.caused(due[0].sku, now, now - self.policy.sku_interval)
+        remembered = max(self.policy.sku_interval, self.policy.batch_window)
+        self._causes.caused(due[0].sku, now, now - remembered)
         self._calls.append(now)
         due = self._with_sales(due)
         self.gateway.turn_taken()  # the first call goes on the turn just taken

@@ -147,6 +147,10 @@ def test_in_a_quiet_store_a_slow_movers_change_goes_at_once_not_after_the_batch_
     pusher = pusher_for(channel, store, client, window=60.0, quiet=0.5, rate=10)
     assert pusher.drain() == 1  # nothing else called: no company to wait for
     assert channel.shows == {sku: 50}
+    scratch_ledger.record(change(K.SALE, sku, 1))
+    settle(runner, scratch_ledger)
+    assert pusher.drain() == 0  # it called within the window: it sells on, and waits the window
+    assert channel.shows == {sku: 50}
 
 
 def test_a_slow_mover_at_risk_goes_at_once_while_the_rest_of_the_long_tail_waits(

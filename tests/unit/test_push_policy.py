@@ -42,6 +42,7 @@ from infrastructure.push.policy import (
     refusal_code,
     sendable,
     setback,
+    slow_mover,
     with_sales,
     zero_move,
 )
@@ -421,6 +422,67 @@ def test_the_long_tail_waits_for_company_only_while_calls_are_in_demand(calls, e
 
 def test_a_share_of_zero_is_never_quiet():
     assert not quiet([], 100.0, rate=10.0, share=0.0)
+
+
+@pytest.mark.parametrize(
+    ("store_quiet", "caused_in_window", "expected"),
+    [(True, False, True), (True, True, False), (False, False, False), (False, True, False)],
+)
+def test_only_a_sku_that_caused_no_call_in_the_window_skips_it_in_a_quiet_store(
+    store_quiet, caused_in_window, expected
+):
+    assert slow_mover(store_quiet, caused_in_window) is expected
+
+
+def test_a_quiet_skus_change_goes_at_once_and_a_resting_one_waits_even_then():
+    fresh = rows("A", "B", changed=T0 + timedelta(seconds=1))  # within the window
+    carried = due(
+        fresh, hot=set(), cutoff=T0, resting=nothing_rests, max_batch=5, quiet={"B"}.__contains__
+    )
+    assert [o.sku for o in carried] == ["B", "A"]
+    resting = {"B"}.__contains__
+    assert due(fresh, hot=set(), cutoff=T0, resting=resting, max_batch=5, quiet=resting) == []
+
+
+INTERVAL, WINDOW, TICK = 0.25, 2.0, 0.01
+
+
+def selling(gap: float, seconds: float) -> list[float]:
+    """When each call of a pusher goes (by `due`) for one SKU, not hot, sold every `gap`
+    seconds for `seconds` in a quiet store, the pusher looking every `TICK`."""
+    causes, calls, changed = Causes(), [], None
+    sales = {round(n * gap / TICK) for n in range(math.ceil(seconds / gap))}
+    for step in range(round((seconds + 2 * WINDOW) / TICK)):
+        now = step * TICK
+        if step in sales and changed is None:
+            changed = now  # the oldest change not pushed yet
+        if changed is None:
+            continue
+        row = as_pending(pending("HOT-1", first_changed_at=T0 + timedelta(seconds=changed)))
+        going = due(
+            [row],
+            hot=set(),
+            cutoff=T0 + timedelta(seconds=now - WINDOW),
+            resting=lambda sku, now=now: causes.resting(sku, now - INTERVAL),
+            max_batch=5,
+            quiet=lambda sku, now=now: slow_mover(True, causes.resting(sku, now - WINDOW)),
+        )
+        if going:
+            causes.caused("HOT-1", now, now - WINDOW)
+            calls.append(now - changed)
+            changed = None
+    return calls
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.005, 0.5), st.floats(1.0, 12.0))
+def test_a_sku_selling_without_pause_in_a_quiet_store_calls_once_a_window_after_its_first(
+    gap, seconds
+):
+    waits = selling(gap, seconds)
+    assert waits[0] == 0.0  # the first sale goes at once
+    assert len(waits) <= 2 + seconds / WINDOW
+    assert max(waits) <= WINDOW + TICK  # none waits longer than the window
 
 
 RISKY = st.builds(
