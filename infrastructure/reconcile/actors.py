@@ -4,13 +4,15 @@ batch of SKUs, or a page of the catalogue. A step is claimed under a lease, rene
 runs, and counted only if the run is still at it, so a message delivered twice, or retried after
 its work was recorded, changes nothing; a worker killed mid-step leaves the run to another once
 its lease is over; a step that fails is retried by Dramatiq until the run gives up on it
-(`runs.MAX_ATTEMPTS`)."""
+(`runs.MAX_ATTEMPTS`), except when the channel asked for a wait (`step_wait`): then the step
+waits that long, as the channel's pushes do, and spends none of its attempts."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -19,6 +21,7 @@ from application.reconcile_plan import Step, last_planned, step_at
 from domain.errors import InvsyncError
 from infrastructure import metrics
 from infrastructure.channels.config import ChannelConfig
+from infrastructure.channels.gateway import Throttled
 from infrastructure.periodic import every
 from infrastructure.reconcile import readings, runs
 from infrastructure.reconcile.runs import Counts, LevelStep, Run, RunStore, Stepped
@@ -39,19 +42,36 @@ class Reconcilers:
     check_levels: Callable[[ChannelConfig, LevelStep], Stepped]
 
 
+def step_wait(error: Exception) -> float | None:
+    """Seconds a failed step waits before it is tried again when the channel asked for a wait:
+    a 429's `Retry-After`, or what the kind makes of a 429 naming none (eBay: twice the wait
+    before it in a row, never past eBay's next day, when a spent daily call limit starts
+    again; `ebay/call_limits.py`), the same `Throttled.retry_after` the pushers pause the
+    channel for. None for any other failure, which spends one of the run's attempts: a spent
+    day would otherwise fail every run until Pacific midnight, each after `MAX_ATTEMPTS` calls."""
+    return error.retry_after if isinstance(error, Throttled) else None
+
+
+class Send(Protocol):
+    """Sends a run's step, to be worked `delay` seconds from now at the earliest."""
+
+    def __call__(self, run_id: int, step: int, delay: float = 0.0) -> None: ...
+
+
 class UnknownRunChannel(InvsyncError):
     """Raised when a run names a channel the configuration no longer holds."""
 
 
 class StepWorker:
-    """Works the step a message names, then sends the run's next step (`send`)."""
+    """Works the step a message names, then sends the run's next step (`send`: run, step,
+    seconds to delay it)."""
 
     def __init__(
         self,
         store: RunStore,
         channels: Mapping[str, ChannelConfig],
         reconcilers: Reconcilers,
-        send: Callable[[int, int], None],
+        send: Send,
         *,
         lease: float = runs.LEASE_SECONDS,
     ) -> None:
@@ -69,7 +89,7 @@ class StepWorker:
         try:
             with every(self._lease / 3, lambda: self._renew(run, step), name="reconcile-lease"):
                 stepped = self._stepped(run, step)
-        except Exception as error:  # recorded on the run, then retried or given up
+        except Exception as error:  # recorded on the run, then waited, retried or given up
             return self._failed(run, step, error)
         return self._advanced(run, step, stepped)
 
@@ -92,6 +112,10 @@ class StepWorker:
         return self._reconcilers.check_levels(channel, LevelStep(run.id, step.skus, cursor, last))
 
     def _failed(self, run: Run, step: int, error: Exception) -> Run | None:
+        wait = step_wait(error)
+        if wait is not None:
+            self._waiting(run, step, wait, error)
+            return None
         with self._store.connection() as conn:
             gave_up = runs.failed(conn, run.id, step, f"{type(error).__name__}: {error}")
             if gave_up:
@@ -101,6 +125,14 @@ class StepWorker:
         log.warning("reconciliation run %d of %s failed: %s", run.id, run.channel_id, error)
         count_reconciled(run, Counts(), "failed")
         return None
+
+    def _waiting(self, run: Run, step: int, wait: float, error: Exception) -> None:
+        why = f"{type(error).__name__}: {error}; waiting {wait:.0f} s as the channel asked"
+        with self._store.connection() as conn:
+            held = runs.wait(conn, run.id, step, wait, why)
+        if held:  # the lease ends with the wait: the delayed message finds the step free
+            log.info("reconciliation run %d of %s: %s", run.id, run.channel_id, why)
+            self._send(run.id, step, wait)
 
     def _advanced(self, run: Run, step: int, stepped: Stepped) -> Run | None:
         with self._store.connection() as conn:
@@ -144,8 +176,9 @@ class RunQueue:
     def serve(self, worker: StepWorker) -> None:
         self._worker = worker
 
-    def send(self, run_id: int, step: int) -> None:
-        self.actor.send(run_id, step)
+    def send(self, run_id: int, step: int, delay: float = 0.0) -> None:
+        """Send the run's `step`, to be worked `delay` seconds from now at the earliest."""
+        self.actor.send_with_options(args=(run_id, step), delay=round(delay * 1000) or None)
 
     def _work(self, run_id: int, step: int) -> None:
         if self._worker is None:

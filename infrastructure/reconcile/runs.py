@@ -242,6 +242,19 @@ def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:
     return row is not None and row[0] == "failed"
 
 
+def wait(conn: Connection[Any], run_id: int, step: int, seconds: float, why: str) -> bool:
+    """Hold the run's `step` for `seconds`, spending none of its attempts: the channel asked
+    for the wait (`actors.step_wait`). Its lease lasts the wait, so no worker claims the step
+    and `to_send` hands it out only once the wait is over; False when the run moved on."""
+    return bool(
+        conn.execute(
+            "UPDATE reconcile_runs SET claimed_until = now() + make_interval(secs => %s), "
+            "sent_at = now(), error = %s WHERE id = %s AND step = %s AND state = 'running'",
+            [seconds, why[:2000], run_id, step],
+        ).rowcount
+    )
+
+
 def to_send(
     conn: Connection[Any], channel_ids: Sequence[str], resend_after: float = RESEND_SECONDS
 ) -> list[tuple[int, int]]:
