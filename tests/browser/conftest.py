@@ -84,7 +84,7 @@ def server_env(
         "INVSYNC_HTTP_PORT": str(free_port()),
         "INVSYNC_HTTP_WORKERS": "2",
         "INVSYNC_DEMO": "0",
-        "INVSYNC_DB_POOL_MAX": "2",
+        "INVSYNC_DB_POOL_MAX": "4",  # each pool: three servers share a PostgreSQL
         "INVSYNC_QUEUE_NAMESPACE": f"console-{uuid.uuid4().hex[:8]}",
     }
 
@@ -112,15 +112,17 @@ def serve() -> Iterator[Callable[[Mapping[str, str]], Server]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(env: Mapping[str, str]) -> Server:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("invsync")), "run", "--no-workers"],
-            env=dict(env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = Path(env["INVSYNC_CONFIG"]).with_suffix(".log")
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("invsync")), "run", "--no-workers"],
+                env=dict(env),
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
         started.append(process)
         url = f"http://127.0.0.1:{env['INVSYNC_HTTP_PORT']}"
-        wait_until(lambda: _answers(url, process), timeout=90, every=0.3)
+        wait_until(lambda: _answers(url, process, log), timeout=90, every=0.3)
         return Server(url, env)
 
     yield start
@@ -134,9 +136,10 @@ def serve() -> Iterator[Callable[[Mapping[str, str]], Server]]:
             process.wait()
 
 
-def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
+def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
     if process.poll() is not None:
-        raise AssertionError(f"invsync run exited with {process.returncode}")
+        said = log.read_text(errors="replace")[-2000:]
+        raise AssertionError(f"invsync run exited with {process.returncode}:\n{said}")
     try:
         return httpx.get(url + "/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
