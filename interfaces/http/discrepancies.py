@@ -50,7 +50,7 @@ class _Routes:
 
     async def listed(self, request: Request) -> Response:
         try:
-            filters = _filters(request.query_params)
+            filters = filters_of(request.query_params)
         except BadQuery as error:
             return problem(400, "Bad query", str(error))
         assert self._review is not None
@@ -58,7 +58,7 @@ class _Routes:
         return JSONResponse({"discrepancies": [discrepancy_document(row) for row in rows]})
 
     async def resolve(self, request: Request) -> Response:
-        discrepancy_id = _uuid(request.path_params["discrepancy_id"])
+        discrepancy_id = uuid_of(request.path_params["discrepancy_id"])
         if discrepancy_id is None:
             return problem(404, "Unknown discrepancy", "discrepancy ids are UUIDs")
         try:
@@ -74,20 +74,37 @@ class _Routes:
             row = await run_in_threadpool(
                 self._review.resolve, discrepancy_id, wanted.action, wanted.reason, by
             )
-        except UnknownDiscrepancy as error:
-            return problem(404, "Unknown discrepancy", str(error))
-        except (DiscrepancyResolved, DiscrepancyChanged) as error:
-            return problem(409, "Discrepancy already resolved", str(error))
-        except InvalidResolution as error:
-            return problem(422, "Invalid resolution", str(error))
-        except UnknownSku as error:  # accepting the channel counts stock the ledger must know
-            return problem(409, "SKU unknown to the ledger", str(error))
-        except CountLocationUnclear as error:  # the configuration names no one location
-            return problem(409, "No one location to count at", str(error))
+        except RESOLVE_ERRORS as error:
+            return problem(*resolve_refusal(error), str(error))
         return JSONResponse(discrepancy_document(row))
 
 
-def _filters(query: Any) -> dict[str, Any]:
+# What `Review.resolve` raises, each answered with its own status and title (`resolve_refusal`).
+RESOLVE_ERRORS = (
+    UnknownDiscrepancy,
+    DiscrepancyResolved,
+    DiscrepancyChanged,
+    InvalidResolution,
+    UnknownSku,
+    CountLocationUnclear,
+)
+
+
+def resolve_refusal(error: Exception) -> tuple[int, str]:
+    """The status and title that answer one of `RESOLVE_ERRORS`."""
+    if isinstance(error, UnknownDiscrepancy):
+        return 404, "Unknown discrepancy"
+    if isinstance(error, DiscrepancyResolved | DiscrepancyChanged):
+        return 409, "Discrepancy already resolved"
+    if isinstance(error, InvalidResolution):
+        return 422, "Invalid resolution"
+    if isinstance(error, CountLocationUnclear):  # the configuration names no one location
+        return 409, "No one location to count at"
+    return 409, "SKU unknown to the ledger"  # accepting the channel counts stock it must know
+
+
+def filters_of(query: Any) -> dict[str, Any]:
+    """`Review.listed`'s filters from a query string. Raises `BadQuery`."""
     state = query.get("state")
     if state is not None and state not in STATES:
         raise BadQuery(f"state must be open or resolved, got {state[:40]!r}")
@@ -99,7 +116,7 @@ def _filters(query: Any) -> dict[str, Any]:
     }
 
 
-def _uuid(value: str) -> UUID | None:
+def uuid_of(value: str) -> UUID | None:
     try:
         return UUID(value)
     except ValueError:

@@ -23,22 +23,20 @@ def operations_routes(intake: Intake) -> list[Route]:
         return JSONResponse({"deliveries": intake.inbox.deliveries(DeliveryState(state))})
 
     async def retry_delivery(request: Request) -> Response:
-        delivery_id = _id(request.path_params["delivery_id"])
-        row = await run_in_threadpool(intake.inbox.release, delivery_id) if delivery_id else None
-        if row is None:
+        delivery_id = row_id(request.path_params["delivery_id"])
+        if not await run_in_threadpool(release_delivery, intake, delivery_id):
             return problem(404, "No such parked delivery", f"delivery {delivery_id} is not parked")
-        await run_in_threadpool(intake.queues.send, Lane(row["lane"]), [row["id"]])
-        return JSONResponse({"status": "pending", "id": row["id"]}, status_code=202)
+        return JSONResponse({"status": "pending", "id": delivery_id}, status_code=202)
 
     async def delivery(request: Request) -> Response:
-        delivery_id = _id(request.path_params["delivery_id"])
+        delivery_id = row_id(request.path_params["delivery_id"])
         row = await run_in_threadpool(intake.inbox.delivery, delivery_id) if delivery_id else None
         if row is None:
             return problem(404, "No such delivery", f"no delivery {delivery_id} in the inbox")
         return JSONResponse(row)
 
     async def discard_delivery(request: Request) -> Response:
-        delivery_id = _id(request.path_params["delivery_id"])
+        delivery_id = row_id(request.path_params["delivery_id"])
         by = getattr(request.state, "token", None) or "api"
         if not delivery_id or not await run_in_threadpool(intake.inbox.discard, delivery_id, by):
             detail = f"delivery {delivery_id} is neither parked nor waiting"
@@ -52,13 +50,13 @@ def operations_routes(intake: Intake) -> list[Route]:
         return JSONResponse({"dead_letters": intake.dead_letters.list(state)})
 
     async def retry_dead_letter(request: Request) -> Response:
-        dead_id = _id(request.path_params["dead_id"])
+        dead_id = row_id(request.path_params["dead_id"])
         if not dead_id or not await run_in_threadpool(intake.dead_letters.retry, dead_id):
             return problem(404, "No such dead letter", f"no dead letter {dead_id} awaits review")
         return JSONResponse({"status": "retried", "id": dead_id}, status_code=202)
 
     async def discard_dead_letter(request: Request) -> Response:
-        dead_id = _id(request.path_params["dead_id"])
+        dead_id = row_id(request.path_params["dead_id"])
         if not dead_id or not await run_in_threadpool(intake.dead_letters.discard, dead_id):
             return problem(404, "No such dead letter", f"no dead letter {dead_id} awaits review")
         return JSONResponse({"status": "discarded", "id": dead_id})
@@ -74,5 +72,14 @@ def operations_routes(intake: Intake) -> list[Route]:
     ]
 
 
-def _id(value: str) -> int:
+def release_delivery(intake: Intake, delivery_id: int) -> bool:
+    """Put a parked delivery back to pending and send it; False if it is not parked."""
+    row = intake.inbox.release(delivery_id) if delivery_id else None
+    if row is not None:
+        intake.queues.send(Lane(row["lane"]), [row["id"]])
+    return row is not None
+
+
+def row_id(value: str) -> int:
+    """A table row's id from a path, 0 (no row has it) for anything but digits."""
     return int(value) if value.isascii() and value.isdigit() else 0

@@ -10,13 +10,18 @@ from starlette.staticfiles import StaticFiles
 
 from infrastructure.console_sessions import ConsoleSessions
 from interfaces.http.api import Api
-from interfaces.http.console import overview, skus
+from interfaces.http.console import discrepancies, intake, oversells, overview, rules, runs, skus
 from interfaces.http.console.auth import HOME, auth_routes
 from interfaces.http.console.base import Console, Page, templates
 
 PAGES: tuple[Page, ...] = (
     overview.PAGE,
     skus.PAGE,
+    discrepancies.PAGE,
+    intake.PAGE,
+    oversells.PAGE,
+    runs.PAGE,
+    rules.PAGE,
 )
 
 
