@@ -212,6 +212,7 @@ class Service:
                 {channel.id: channel for channel in self.config.channels},
             ),
             sessions=self.console_sessions,
+            consistency_targets=self.settings.consistency_targets,
             limits=self.settings.http,
         )
 

@@ -64,6 +64,9 @@ class Api:
     reconciliation: Reconciliation | None = None
     review: Review | None = None  # of the discrepancies reconciliation found
     sessions: ConsoleSessions | None = None  # the operator's console's: it is served with them
+    # Seconds from a ledger event of each kind to the channel showing it (the console shows
+    # each channel's windows against them).
+    consistency_targets: Mapping[str, float] = field(default_factory=dict)
     limits: HttpLimits = DEFAULT_LIMITS
 
     @cached_property

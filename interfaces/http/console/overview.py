@@ -4,6 +4,7 @@ open discrepancies, dead letters, parked deliveries, oversells today."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -28,10 +29,35 @@ PAGE = Page("Overview", "/console/", routes)
 
 
 def channels(api: Api) -> list[dict[str, Any]]:
-    """Each configured channel's sync status (None for a channel invsync does not push to)."""
+    """Each configured channel's sync status (None for a channel invsync does not push to) and
+    its consistency windows against the targets."""
+    found = []
+    for rule in api.rules:
+        sync = api.sync(rule.channel_id) if api.sync else None
+        windows = sync["consistency_window_seconds"] if sync else {}
+        found.append(
+            {
+                "id": rule.channel_id,
+                "sync": sync,
+                "windows": against(windows, api.consistency_targets),
+            }
+        )
+    return found
+
+
+def against(
+    windows: Mapping[str, Mapping[str, float]], targets: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Each kind's window (pushes, p50, p99) with its target and whether the p99 met it (None
+    for a kind without a target), kinds in order."""
     return [
-        {"id": rule.channel_id, "sync": api.sync(rule.channel_id) if api.sync else None}
-        for rule in api.rules
+        {
+            "kind": kind,
+            **window,
+            "target": targets.get(kind),
+            "met": window["p99"] <= targets[kind] if kind in targets else None,
+        }
+        for kind, window in sorted(windows.items())
     ]
 
 
