@@ -31,10 +31,13 @@ from infrastructure.state_metrics import StateMetrics
 from sandboxes.server import SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from tests.channels import shopify_headers, shopify_order
+from tests.deploy_files import alert_expressions, dashboard_expressions, invsync_metrics
 from tests.helpers import change, migrated_database, random_sku
 from tests.integration.intake_fixtures import SHOPIFY_SECRET, free_port, wait_until
 
 CHANNEL = "shop"
+# The sample names of each type of family (the parser names a counter without its _total).
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -49,6 +52,16 @@ class Processes:
 
     def scrape(self, process: str) -> Samples:
         return samples(httpx.get(self.metrics[process], timeout=10).text)
+
+    def exported(self, process: str) -> set[str]:
+        """The sample names the process's metrics have, or will have once counted (a labelled
+        family is listed before its first sample)."""
+        text = httpx.get(self.metrics[process], timeout=10).text
+        return {
+            family.name + suffix
+            for family in text_string_to_metric_families(text)
+            for suffix in SUFFIXES.get(family.type, ("",))
+        }
 
     def value(self, process: str, name: str, **labels: str) -> float | None:
         return self.scrape(process).get((name, frozenset(labels.items())))
@@ -186,6 +199,10 @@ def test_every_process_reports_the_same_state_and_the_worker_its_pushes(processe
     assert pushes[(breaches[0], breaches[1] | {("kind", "return")})] == 0  # none was pushed
     stored = {"channel": CHANNEL, "outcome": "stored"}
     assert processes.value("run", "invsync_webhooks_received_total", **stored) == 2
+    # deploy/'s alerts and dashboard read only what these processes export.
+    exported = set().union(*(processes.exported(p) for p in ("run", "worker", "project")))
+    used = invsync_metrics(alert_expressions() + dashboard_expressions())
+    assert used - exported == set()
 
 
 def test_a_channel_down_shows_its_open_breaker_and_waiting_push_in_every_process(processes):
