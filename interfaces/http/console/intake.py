@@ -121,7 +121,10 @@ class _Pages:
 
 
 def _shown_letter(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "message": pretty(row["message"])}
+    # The traceback Dramatiq keeps in the message's options is the letter's error, shown apart.
+    message = dict(row["message"])
+    message["options"] = {k: v for k, v in message.get("options", {}).items() if k != "traceback"}
+    return {**row, "message": pretty(message)}
 
 
 def pretty(value: Any) -> str:
