@@ -44,6 +44,7 @@ def test_an_operator_finds_a_sku_and_reads_the_numbers_the_ledger_holds(logged_i
     page.click("text=SKUs")
     page.fill("input[name=search]", sku[-12:])
     page.click("button:has-text('Search')")
+    screenshot(page, "skus")
     page.click(f"a:has-text('{sku}')")
     expect(page.locator(".sku-name")).to_have_text(sku)
     assert _levels(page, "main") == {
