@@ -34,8 +34,9 @@ class BodyTooSlow(Exception):
 
 
 class BodyLimits:
-    """ASGI middleware: a request body must arrive within `body_timeout_seconds`, and, outside
-    webhooks (which have the channel file's own limit), hold at most `max_api_body_bytes`.
+    """ASGI middleware: a request body must arrive within `body_timeout_seconds` and hold at most
+    `max_api_body_bytes`. Webhooks are left to their endpoint (`webhooks.py`), which keeps the
+    same timeout and the channel file's own size limit.
 
     A body declared too large is answered 413 before a byte of it is read; one that turns out
     too large or too slow raises `BodyTooLarge` or `BodyTooSlow` where the route reads it, which
@@ -47,18 +48,18 @@ class BodyLimits:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(WEBHOOK_PREFIX):
             await self.app(scope, receive, send)
             return
-        limit = None if scope["path"].startswith(WEBHOOK_PREFIX) else self.limits.max_api_body_bytes
+        limit = self.limits.max_api_body_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if limit is not None and declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit:
             await too_large(limit)(scope, receive, send)
             return
         await self.app(scope, _bounded(receive, limit, self.limits.body_timeout_seconds), send)
 
 
-def _bounded(receive: Receive, limit: int | None, seconds: float) -> Receive:
+def _bounded(receive: Receive, limit: int, seconds: float) -> Receive:
     """`receive`, refusing a body past `limit` bytes or not whole `seconds` after the request
     began (its headers are in)."""
     size, whole = 0, False
@@ -76,7 +77,7 @@ def _bounded(receive: Receive, limit: int | None, seconds: float) -> Receive:
             raise BodyTooSlow(seconds) from None
         if message["type"] == "http.request":
             size += len(message.get("body", b""))
-            if limit is not None and size > limit:
+            if size > limit:
                 raise BodyTooLarge(limit)
             whole = not message.get("more_body", False)
         return message

@@ -1,8 +1,16 @@
 """`POST /webhooks/{channel_id}`: verify on the raw bytes, store durably, answer at once; and
-`GET /webhooks/{channel_id}?...`: a channel's endpoint validation (eBay's challenge)."""
+`GET /webhooks/{channel_id}?...`: a channel's endpoint validation (eBay's challenge).
+
+The POST is an ASGI endpoint of its own, reading the body and answering with ASGI messages
+rather than through Starlette's `Request` and `Response`: at load nearly every request is one,
+and the app (`InvsyncApp`) hands it here past the middleware stack and router, which cost as
+much as verifying and storing it. So it keeps the limits itself that the middleware keeps for
+the API: its body must be whole `body_timeout_seconds` after the request reached the app.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -14,6 +22,7 @@ import orjson
 from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from infrastructure.channels.base import (
     ChallengeRefused,
@@ -30,11 +39,18 @@ from infrastructure.intake_writer import GroupCommitWriter, InboxUnavailable, Ro
 from infrastructure.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, counted
 from infrastructure.settings import DEFAULT_LIMITS, HttpLimits
 from interfaces.http.body_slots import BodySlots, client_of
+from interfaces.http.limits import too_slow
 from interfaces.http.problems import problem
 
 log = logging.getLogger(__name__)
 
 BODY_SLOT_WAIT = 1.0  # seconds a webhook waits for a body slot before it is asked to retry
+_JSON_HEADERS = (b"content-type", b"application/json")
+
+# What a request's handling yields: a Starlette answer, the JSON body of a 200, or nothing when
+# the client went away before its body was whole (nobody reads an answer).
+Answer = Response | bytes | None
+Checked = tuple[dict[str, str], bytes, Verdict]
 
 
 class BodyTooLarge(Exception):
@@ -43,51 +59,71 @@ class BodyTooLarge(Exception):
 
 class WebhookReceiver:
     """The endpoint. Its group-commit writer lives in the event loop, so the app's lifespan
-    starts it and hands it over as the app's state (`request.state.writer`)."""
+    starts it and hands it over as the app's state (`scope["state"]["writer"]`)."""
 
     def __init__(self, router: ChannelRouter, limits: HttpLimits = DEFAULT_LIMITS) -> None:
         self.router = router
         self.limits = limits
+        # Looked up on every webhook: the configuration's own lookup walks its list.
+        self._channels = {channel.id: channel for channel in router.config.channels}
         # Bodies not yet known to be signed: at most `webhook_bodies` held at once, so anyone's
         # unfinished bodies cost at most that many times `max_webhook_bytes`; and at most a
         # quarter of them per client address, so one client cannot hold them all.
         self._bodies = BodySlots(limits.webhook_bodies)
         self._verifiers: CapacityLimiter | None = None  # made in the event loop, on first use
 
-    async def handle(self, request: Request) -> Response:
-        channel_id = request.path_params["channel_id"]
-        channel = self.router.channel(channel_id)
+    async def receive(self, scope: Scope, receive: Receive, send: Send, channel_id: str) -> None:
+        """Answer the POST of a webhook to `channel_id`."""
+        answer = await self._answer(scope, receive, channel_id)
+        if isinstance(answer, bytes):
+            length = (b"content-length", str(len(answer)).encode())
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [_JSON_HEADERS, length]}
+            )
+            await send({"type": "http.response.body", "body": answer})
+        elif answer is not None:
+            await answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, channel_id: str) -> Answer:
+        # The body's time runs from here, as the API's runs from the middleware.
+        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout_seconds
+        channel = self._channels.get(channel_id)
         if channel is None:
             return problem(404, "Unknown channel", f"no channel {channel_id!r} is configured")
-        client = _client_of(request.client.host) if request.client else ""
+        peer = scope.get("client")
+        client = _client_of(peer[0]) if peer else ""
         if not await self._bodies.take(client, BODY_SLOT_WAIT):
             counted(WEBHOOKS_REJECTED, channel_id, "busy")
             return _retry_later("Too many webhooks at once", "no body can be received now; retry")
         try:
-            checked = await self._read_and_verify(request, channel)
+            checked = await self._read_and_verify(scope, receive, channel, deadline)
         finally:
             self._bodies.release(client)
-        if isinstance(checked, Response):
+        if not isinstance(checked, tuple):
             return checked
+        return await self._accept(scope["state"]["writer"], channel, checked)
+
+    async def _accept(
+        self, writer: GroupCommitWriter, channel: ChannelConfig, checked: Checked
+    ) -> Answer:
         headers, body, verdict = checked
         if isinstance(verdict, Ping):
-            counted(WEBHOOKS_RECEIVED, channel_id, "ping")
-            return JSONResponse({"status": "ok"})
-        lane = self.router.kind(channel).lane(verdict.topic)
+            counted(WEBHOOKS_RECEIVED, channel.id, "ping")
+            return orjson.dumps({"status": "ok"})
+        kind = self.router.kind(channel)
         delivery = storable(
             IncomingDelivery(
-                channel_id,
+                channel.id,
                 verdict.delivery_key,
                 verdict.topic,
-                lane.value,
+                kind.lane(verdict.topic).value,
                 _kept_headers(headers),
                 body,
             )
         )
-        stored = await self._store(request.state.writer, delivery)
-        success = self.router.kind(channel).success_status
-        if stored.status_code == 200 and success != 200:
-            return Response(status_code=success)  # the kind answers with no body
+        stored = await self._store(writer, delivery)
+        if isinstance(stored, bytes) and kind.success_status != 200:
+            return Response(status_code=kind.success_status)  # the kind answers with no body
         return stored
 
     async def challenge(self, request: Request) -> Response:
@@ -109,7 +145,7 @@ class WebhookReceiver:
         except ChallengeRefused as error:
             return problem(400, "Challenge refused", str(error))
 
-    async def _store(self, writer: GroupCommitWriter, delivery: IncomingDelivery) -> Response:
+    async def _store(self, writer: GroupCommitWriter, delivery: IncomingDelivery) -> Answer:
         channel_id = delivery.channel_id
         try:
             stored = await writer.store(delivery)
@@ -131,15 +167,18 @@ class WebhookReceiver:
         outcome = "duplicate" if stored.id is None else "stored"
         counted(WEBHOOKS_RECEIVED, channel_id, outcome)
         # orjson: the standard encoder took a tenth of the request's time.
-        answer = orjson.dumps({"status": outcome, "delivery_key": delivery.delivery_key})
-        return Response(answer, media_type="application/json")
+        return orjson.dumps({"status": outcome, "delivery_key": delivery.delivery_key})
 
     async def _read_and_verify(
-        self, request: Request, channel: ChannelConfig
-    ) -> tuple[dict[str, str], bytes, Verdict] | Response:
+        self, scope: Scope, receive: Receive, channel: ChannelConfig, deadline: float
+    ) -> Checked | Answer:
+        # ASGI servers give header names lower-cased.
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
         limit = self.router.config.max_webhook_bytes
         try:
-            body = await _read_body(request, limit)
+            body = await _read_body(receive, headers.get("content-length", ""), limit, deadline)
         except BodyTooLarge:
             counted(WEBHOOKS_REJECTED, channel.id, "too_large")
             refusal = problem(
@@ -147,8 +186,11 @@ class WebhookReceiver:
             )
             refusal.headers["Connection"] = "close"  # the rest of the body is never read
             return refusal
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        signed = SignedRequest(headers, body, request.method, _target(request))
+        except TimeoutError:
+            return too_slow(self.limits.body_timeout_seconds)
+        if body is None:
+            return None
+        signed = SignedRequest(headers, body, scope["method"], _target(scope))
         verdict = await self._verify(channel, signed)
         if isinstance(verdict, Response):
             return verdict
@@ -174,11 +216,11 @@ class WebhookReceiver:
             return _retry_later("Signature not checkable now", str(error))
 
 
-def _target(request: Request) -> str:
+def _target(scope: Scope) -> str:
     """The path and query as the sender wrote them: a signature over them (Walmart's) was made
-    on these bytes, not on Starlette's decoded path."""
-    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
-    query: bytes = request.scope.get("query_string", b"")
+    on these bytes, not on the decoded path."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
     target = raw_path.decode("latin-1")
     return f"{target}?{query.decode('latin-1')}" if query else target
 
@@ -193,17 +235,28 @@ def _retry_later(title: str, detail: str) -> Response:
     return response
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
+async def _read_body(receive: Receive, declared: str, limit: int, deadline: float) -> bytes | None:
+    """The whole body, or None when the client went away first.
+
+    Raises:
+        BodyTooLarge: it is declared or turns out longer than `limit` bytes.
+        TimeoutError: it is not whole at `deadline` (the loop's time).
+    """
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    async with asyncio.timeout_at(deadline):  # one timer for the whole body, not one a chunk
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 # What is worth keeping of a request's headers: the channel's own, and the content type.

@@ -21,7 +21,7 @@ from tests.channels import (
     woocommerce_body,
     woocommerce_headers,
 )
-from tests.helpers import random_sku
+from tests.helpers import assert_problem, random_sku
 from tests.integration.intake_fixtures import (
     ERP_SECRET,
     SHOPIFY_SECRET,
@@ -200,6 +200,33 @@ def test_an_unknown_channel_is_404_and_an_oversized_body_413(service):
         headers=shopify_headers(SHOPIFY_SECRET, big, "orders/create", "big"),
     )
     assert answer.status_code == 413
+
+
+def test_a_body_streamed_past_the_limit_without_a_length_is_413_and_nothing_is_stored(
+    service, database_url
+):
+    webhook_id = str(uuid.uuid4())
+
+    def chunks():
+        for _ in range(70):  # 70,000 bytes, the channel file's limit 65,536
+            yield b" " * 1000
+
+    answer = httpx.post(
+        f"{service.url}/webhooks/shopify-us",
+        content=chunks(),  # chunked: no Content-Length to refuse it by
+        headers=shopify_headers(SHOPIFY_SECRET, b"", "orders/create", webhook_id),
+    )
+    assert "65536 bytes" in assert_problem(answer, 413)["detail"]
+    assert answer.headers["connection"] == "close"
+    assert inbox_rows(database_url, "shopify-us", webhook_id) == 0
+
+
+def test_a_webhook_request_the_endpoint_does_not_take_gets_the_api_s_answers(service):
+    url = f"{service.url}/webhooks/shopify-us"
+    assert_problem(httpx.post(f"{url}?x=%00", content=b"{}"), 400)  # a NUL, as anywhere
+    assert_problem(httpx.put(url, content=b"{}"), 405)
+    assert_problem(httpx.post(f"{url}/more", content=b"{}"), 404)
+    assert_problem(httpx.post(f"{service.url}/webhooks/", content=b"{}"), 404)
 
 
 def test_an_expired_internal_timestamp_is_refused(service):
