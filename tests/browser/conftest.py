@@ -55,7 +55,10 @@ class Server:
     env: Mapping[str, str]
 
 
-@pytest.fixture(scope="session")
+# A module's, not the session's: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is open, and every later test calling asyncio.run (tests/unit, collected after
+# tests/browser) would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
