@@ -41,7 +41,7 @@ bench-rebuild: $(STAMP)  ## a rebuild of 1,000,000 events against the raw decode
 	$(BIN)/python benchmarks/rebuild.py
 
 bench-propagation: $(STAMP)  ## consistency window and calls per hot SKU, sandbox channels
-	$(BIN)/python benchmarks/propagation.py
+	$(BIN)/python -m benchmarks.propagation
 
 bench-reconcile: $(STAMP)  ## a 20,000-SKU catalogue reconciled: calls and push latency against baselines
 	$(BIN)/python -m benchmarks.reconcile

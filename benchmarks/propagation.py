@@ -2,7 +2,7 @@
 webhook reaches `invsync run`'s intake, and the window closes when every other store shows the
 sale (read from the sandboxes' own state, as a shopper there would see it).
 
-    make bench-propagation   (or: .venv/bin/python benchmarks/propagation.py [--seconds 40])
+    make bench-propagation   (or: .venv/bin/python -m benchmarks.propagation [--seconds 40])
 
 Stores: Shopify, WooCommerce, eBay and Walmart (each pushed at its documented default rate,
 `rate_per_second` left unset) and Amazon (its documented usage plans; shown apart). While the
@@ -27,6 +27,7 @@ Amazon: at-risk p99 <= 2 s, and every SKU converges once the load eases.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ from infrastructure.channels.gateway import UNGATED, Push
 from infrastructure.channels.kinds import gateway_for
 from infrastructure.config import Config, load_config
 from infrastructure.postgres import eventsourcing_env
+from sandboxes.amazon.quotas import RATES as QUOTAS
 from sandboxes.amazon.seller import AmazonSandbox
 from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import CallLog, SandboxServer
@@ -91,6 +94,7 @@ class Probe:
     started: float
     waiting: dict[str, Callable[[str], int | None]]
     seen: dict[str, float] = field(default_factory=dict)
+    bought_at: float = field(default_factory=time.time)  # the purchase, by the wall clock
 
 
 def free_port() -> int:
@@ -243,6 +247,8 @@ class Watcher:
     def __init__(self) -> None:
         self.open: list[Probe] = []
         self.done: list[Probe] = []
+        # (class, SKU, store, what it showed at the timeout, what it should show)
+        self.missed: list[tuple[str, str, str, int | None, int]] = []
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -265,6 +271,7 @@ class Watcher:
                     elif now - probe.started > TIMEOUT:
                         probe.seen[store_id] = TIMEOUT
                         del probe.waiting[store_id]
+                        self.missed.append((probe.cls, probe.sku, store_id, shows, probe.shows))
                 if not probe.waiting:
                     with self._lock:
                         self.open.remove(probe)
@@ -317,20 +324,53 @@ def probes_under_load(shoppers: Shoppers, seconds: float, every: float) -> None:
         time.sleep(every)
 
 
-def pending(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM availability_outbox WHERE position > pushed_position) "
-            "+ (SELECT count(*) FROM push_submissions)"
-        ).fetchone()
+# Where a probe's time went, from the database's own records of each step (its clock): the
+# webhook stored, recorded in the ledger, folded by the projection, acknowledged by each store.
+STAGES = """
+SELECT o.sku, o.channel_id,
+       (SELECT min(extract(epoch FROM received_at)) FROM inbox_deliveries
+         WHERE position(convert_to(o.sku, 'UTF8') IN body) > 0),
+       extract(epoch FROM o.changed_at),
+       (SELECT extract(epoch FROM max(updated_at)) FROM availability a WHERE a.sku = o.sku),
+       extract(epoch FROM o.acknowledged_at)
+  FROM availability_outbox o WHERE o.sku = ANY(%s)
+"""
+
+
+STEPS = ("purchase -> stored", "stored -> ledger", "ledger -> projected")
+
+
+def stages(conn: psycopg.Connection[Any], probes: list[Probe]) -> dict[str, list[float]]:
+    """Seconds each step took for `probes` (SKUs sold once): the purchase to the webhook stored,
+    stored to recorded in the ledger, recorded to projected, projected to each store's
+    acknowledgement (by store)."""
+    bought = {p.sku: p.bought_at for p in probes}
+    rows = conn.execute(STAGES, [list(bought)]).fetchall()
+    steps: dict[str, list[float]] = {}
+    for sku, channel_id, received, recorded, projected, acknowledged in rows:
+        if None in (received, recorded, projected, acknowledged):
+            continue
+        at = [bought[sku], float(received), float(recorded), float(projected)]
+        if channel_id == "shopify":  # the SKU's steps once, not once per store
+            for name, (start, end) in zip(STEPS, itertools.pairwise(at), strict=True):
+                steps.setdefault(name, []).append(end - start)
+        steps.setdefault(f"projected -> {channel_id}", []).append(float(acknowledged) - at[-1])
+    return steps
+
+
+def pending(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM availability_outbox WHERE position > pushed_position) "
+        "+ (SELECT count(*) FROM push_submissions)"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
-def converge(database_url: str, timeout: float) -> float | None:
+def converge(conn: psycopg.Connection[Any], timeout: float) -> float | None:
     """Seconds until nothing is pending for any store (None: not within `timeout`)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if pending(database_url) == 0:
+        if pending(conn) == 0:
             return time.monotonic() - started
         time.sleep(0.2)
     return None
@@ -354,8 +394,11 @@ def bare_call(table: dict[str, Any], sku: str, rounds: int) -> float:
 
 
 @contextmanager
-def invsync_run(database_url: str, redis_url: str, config: Path, port: int) -> Iterator[None]:
-    """`invsync run`: the API, webhooks, intake workers, projections and pushers."""
+def invsync_run(
+    database_url: str, redis_url: str, config: Path, port: int, log: Path | None
+) -> Iterator[None]:
+    """`invsync run`: the API, webhooks, intake workers, projections and pushers; its log kept
+    in `log` (None: dropped)."""
     env = {
         **os.environ,
         "INVSYNC_DATABASE_URL": database_url,
@@ -365,7 +408,9 @@ def invsync_run(database_url: str, redis_url: str, config: Path, port: int) -> I
         "INVSYNC_QUEUE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
     }
     invsync = str(Path(sys.executable).with_name("invsync"))
-    process = subprocess.Popen([invsync, "run"], env=env, stderr=subprocess.DEVNULL)
+    kept = log.open("w") if log is not None else None
+    stderr = subprocess.DEVNULL if kept is None else kept
+    process = subprocess.Popen([invsync, "run"], env=env, stderr=stderr)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -383,14 +428,21 @@ def invsync_run(database_url: str, redis_url: str, config: Path, port: int) -> I
         except subprocess.TimeoutExpired:  # a drain's turn outlasted the wait: measured already
             process.kill()
             process.wait()
+        if kept is not None:
+            kept.close()
 
 
-def run(server_url: str, redis_url: str, seconds: float, rate: int) -> dict[str, Any]:
+def run(
+    server_url: str, redis_url: str, seconds: float, rate: int, log: Path | None = None
+) -> dict[str, Any]:
     port = free_port()
     with (
         scratch_database(server_url) as url,
         stores(port) as channels,
         tempfile.TemporaryDirectory() as folder,
+        # One connection for the whole run: the server is shared, and one asked for later may
+        # find it full.
+        psycopg.connect(url, autocommit=True) as watch,
     ):
         ledger = Ledger(env=eventsourcing_env(url))
         config = configuration(Path(folder), channels)
@@ -405,8 +457,8 @@ def run(server_url: str, redis_url: str, seconds: float, rate: int) -> dict[str,
         result: dict[str, Any] = {"baseline": baseline, "rates": rates(config)}
         watcher = Watcher()
         started = time.monotonic()
-        with invsync_run(url, redis_url, config, port):
-            result["opening_converged"] = converge(url, 120)
+        with invsync_run(url, redis_url, config, port, log):
+            result["opening_converged"] = converge(watch, 120)
             shoppers = Shoppers(channels, watcher)
             stop, counted = threading.Event(), [0]
             load = threading.Thread(target=traffic, args=(ledger, stop, rate, counted))
@@ -418,30 +470,64 @@ def run(server_url: str, redis_url: str, seconds: float, rate: int) -> dict[str,
             load.join()
             result["events"] = counted[0] - events_before
             watcher.drain(TIMEOUT)
-            result["converged"] = converge(url, 120)
+            result["converged"] = converge(watch, 120)
             for n in range(10):  # single sales in a quiet store
                 time.sleep(2.5)
                 shoppers.buy("cold, quiet store", COLD[n])
                 watcher.drain(5)
             before = {c.id: sum(c.log.count(op) for op in c.writes) for c in channels}
-            for _ in range(100):  # 1,000 sales on one hot SKU in 10 s
+            selling = time.monotonic()
+            for n in range(100):  # 1,000 sales on one hot SKU in 10 s, on their schedule
                 ledger.record_batch(
                     [change(ChangeKind.SALE, "HOT-1", 1, "bench") for _ in range(10)]
                 )
-                time.sleep(0.1)
-            converge(url, 120)
+                time.sleep(max(0.0, selling + (n + 1) * 0.1 - time.monotonic()))
+            result["selling"] = time.monotonic() - selling
+            converge(watch, 120)
             result["calls"] = {
                 c.id: sum(c.log.count(op) for op in c.writes) - before[c.id] for c in channels
             }
         watcher.stop()
         ledger.close()
         result["probes"] = [(p.cls, p.seen) for p in watcher.done]
-        result["busiest"] = {
-            c.id: max(c.log.busiest_second(op, since=started) for op in (None,)) for c in channels
-        }
+        result["missed"] = watcher.missed
+        once = [p for p in watcher.done if p.cls in ("cold", "at risk")]
+        result["stages"] = stages(watch, once)
+        result["busiest"] = {c.id: busiest(c.log, started) for c in channels}
         result["throttled"] = {c.id: c.log.count(None, 429) for c in channels}
+        result["overdrawn"] = {c.id: overdrawn(c.log, started) for c in channels if c.apart}
         result["apart"] = [c.id for c in channels if c.apart]
         return result
+
+
+def busiest(log: CallLog, since: float) -> dict[str, int]:
+    """The calls a store answered (every operation) in its busiest second since `since`, by
+    operation: a sliding second, as a channel counts them."""
+    calls = sorted((t, op) for t, op, _ in list(log.calls) if t >= since)
+    most, start, end = 0, 0, 0
+    for n, (moment, _) in enumerate(calls):
+        while moment - calls[start][0] >= 1.0:
+            start += 1
+        if n - start + 1 > most:
+            most, end = n - start + 1, n
+    return dict(Counter(op for _, op in calls[end - most + 1 : end + 1]))
+
+
+def overdrawn(log: CallLog, since: float) -> dict[str, int]:
+    """Amazon's count: calls that found their operation's token bucket empty (its documented
+    rate and burst, as the sandbox holds them), by operation."""
+    found: dict[str, int] = {}
+    for operation, rate in QUOTAS.items():
+        times = sorted(t for t, op, _ in list(log.calls) if t >= since and op == operation)
+        tokens, last = float(rate.burst), since
+        for moment in times:
+            tokens = min(rate.burst, tokens + (moment - last) * rate.rate)
+            last = moment
+            if tokens < 1:
+                found[operation] = found.get(operation, 0) + 1
+            else:
+                tokens -= 1
+    return found
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -475,13 +561,25 @@ def report(result: dict[str, Any], seconds: float) -> None:
                 f"   {store + (' (apart)' if store in apart else ''):<16} p50"
                 f" {percentile(its, 0.5):.3f} s  p99 {percentile(its, 0.99):.3f} s"
             )
+    print("where the time went under load (cold and at-risk probes, median / p99):")
+    for step, spans in result["stages"].items():
+        print(f"   {step:<24} {percentile(spans, 0.5):.3f} s / {percentile(spans, 0.99):.3f} s")
+    missed = result["missed"]
+    print(f"{len(missed)} probes not seen within {TIMEOUT:.0f} s; a few (store: shows, expected):")
+    for cls, sku, store, shows, expected in missed[:: max(1, len(missed) // 8)]:
+        print(f"   {cls} {sku} {store}: {shows}, <= {expected}")
     print(f"backlog converged {result['converged']} s after the load stopped")
+    print(f"1,000 sales of one hot SKU recorded in {result['selling']:.1f} s")
     for store, calls in result["calls"].items():
-        busiest, limit = result["busiest"][store], result["rates"][store]
+        ops, limit = result["busiest"][store], result["rates"][store]
+        busiest = sum(ops.values())
+        if store in result["overdrawn"]:  # Amazon counts each operation's bucket apart
+            over = result["overdrawn"][store]
+            print(f"{store}: calls beyond an operation's token bucket {over or 0}")
         print(
             f"{store}: {calls} calls for 1,000 sales on one hot SKU (ratio {calls / 1000:.3f};"
             f" target <= 50); busiest second {busiest} calls (limit {limit:g}, violations"
-            f" {int(busiest > limit)}); {result['throttled'][store]} answered 429"
+            f" {int(busiest > limit)}: {ops}); {result['throttled'][store]} answered 429"
         )
 
 
@@ -489,12 +587,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--log", type=Path, help="keep invsync run's log in this file")
     args = parser.parse_args()
     server = os.environ.get(
         "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    report(run(server, redis_url, args.seconds, args.rate), args.seconds)
+    report(run(server, redis_url, args.seconds, args.rate, args.log), args.seconds)
 
 
 if __name__ == "__main__":
