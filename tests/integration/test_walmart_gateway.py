@@ -3,6 +3,7 @@ bulk writes within the feed limit, feeds followed until processed, reads, thrott
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -247,3 +248,17 @@ def test_many_named_skus_are_read_by_pages_while_fewer_pages_than_skus_are_left(
     # The first page holds one of them; 59 pages for 59 SKUs is no cheaper: one call each.
     assert walmart.seller.log.count("inventories.get") - paged == 1
     assert walmart.seller.log.count("inventory.get") - alone == 59
+
+
+def test_the_token_call_takes_the_channels_turn_as_every_other_call_does(walmart):
+    """Walmart counts every call against its limit, the token's too: behind a gate of 5 calls a
+    second, the token call and the PUTs after it arrive a turn apart, none back to back."""
+    for sku in ("A", "B", "C"):
+        walmart.seller.add_item(sku, 0)
+    gate = ChannelGate(MemoryLimits(), "walmart", GatePolicy(rate=5))
+    with walmart.gateway(gate=gate) as gateway:
+        gateway.push(pushes(("A", 5), ("B", 0), ("C", 7)))
+    arrived = sorted(at for at, _, _ in walmart.seller.log.calls)
+    assert len(arrived) == 4  # the token call and three PUTs
+    assert min(b - a for a, b in itertools.pairwise(arrived)) >= 0.2  # a turn is 250 ms
+    assert walmart.seller.log.busiest_second() <= 4

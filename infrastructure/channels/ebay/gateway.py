@@ -109,7 +109,9 @@ class EbayGateway(AnswersAtOnce):
             base_url=api_base_url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
         )
         grant = user_grant(refresh_token)
-        self._tokens = EbayTokens(self._client, api_base_url, client_id, client_secret, grant)
+        self._tokens = EbayTokens(
+            self._client, api_base_url, client_id, client_secret, grant, turn=self.take_turn
+        )
         self._offers: TTLCache[str, tuple[tuple[str, str], ...]] = TTLCache(100_000, OFFER_SECONDS)
 
     # Pushes -------------------------------------------------------------------------------
@@ -274,14 +276,16 @@ class EbayGateway(AnswersAtOnce):
     # Calls --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One call with the user token, replaced once if eBay says it expired."""
-        self.take_turn()
+        """One call with the user token, replaced once if eBay says it expired. A token fetched
+        takes a turn of its own, before the call's, so the two do not go back to back."""
         token = self._tokens.current()
+        self.take_turn()
         response = self._send(method, path, token, **options)
         if response.status_code == 401:
             self._tokens.forget(token)
+            token = self._tokens.current()
             self.take_turn()
-            response = self._send(method, path, self._tokens.current(), **options)
+            response = self._send(method, path, token, **options)
         self._throttled_in_a_row = 0
         if response.status_code in (401, 403):
             raise ChannelAuthFailed(

@@ -44,6 +44,7 @@ class EbayTokens(CachedToken):
         grant: the token request's form (`application_grant()` or `user_grant(...)`).
         refresh_margin: seconds before its expiry a token is no longer used.
         clock: monotonic seconds, for tests.
+        turn: takes the channel's turn before each fetch (see `CachedToken`).
 
     `current()` raises `ChannelAuthFailed` (eBay refused the client credentials or the
     refresh token), `Throttled` (429) or `ChannelUnavailable` (unreachable, timed out, 5xx).
@@ -59,8 +60,9 @@ class EbayTokens(CachedToken):
         *,
         refresh_margin: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        turn: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(self._fetch, refresh_margin=refresh_margin, clock=clock)
+        super().__init__(self._fetch, refresh_margin=refresh_margin, clock=clock, turn=turn)
         self._client, self._url = client, api_base_url.rstrip("/") + TOKEN_PATH
         self._auth = httpx.BasicAuth(client_id, client_secret)
         self._grant = grant

@@ -35,6 +35,7 @@ class WalmartApi:
         timeout: seconds for each HTTP exchange.
         transport: an httpx transport, for tests.
         clock: wall-clock seconds (`X-Next-Replenishment-Time` is a time), for tests.
+        turn: takes the channel's turn before a token is fetched (see `CachedToken`).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class WalmartApi:
         timeout: float,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        turn: Callable[[], None] = lambda: None,
     ) -> None:
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -56,7 +58,7 @@ class WalmartApi:
         self._clock = clock
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         self._basic = f"Basic {basic}"
-        self.tokens = CachedToken(self._fetch)
+        self.tokens = CachedToken(self._fetch, turn=turn)  # POST /v3/token counts as a call
 
     def call(self, method: str, path: str, **options: Any) -> httpx.Response:
         """One call with a current token; a token refused (401) is replaced once.

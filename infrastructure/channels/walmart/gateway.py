@@ -75,7 +75,12 @@ class WalmartGateway(AnswersAtOnce):
         self.turn_wait = timeout
         self.turns = gate.turns({FEED: feeds_per_hour / 3600})
         self.api = WalmartApi(
-            base_url, client_id, client_secret, timeout=timeout, transport=transport
+            base_url,
+            client_id,
+            client_secret,
+            timeout=timeout,
+            transport=transport,
+            turn=lambda: AnswersAtOnce.take_turn(self),
         )
         self._feeds = Feeds(self.api, ship_node, feed_poll_interval)
         self._pushes = gate.tally("pushes")  # each SKU's pushes this hour, across workers
@@ -102,6 +107,12 @@ class WalmartGateway(AnswersAtOnce):
         results.extend(self._put(p) for p in planned.singles)
         self._count(planned)
         return results
+
+    def take_turn(self) -> None:
+        """The channel's turn for the next call, a token fetched first if one is due (taking a
+        turn of its own, before the call's, so the two do not go back to back)."""
+        self.api.tokens.current()
+        super().take_turn()
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         """The results of feed `ticket` carrying `skus`; None while Walmart processes it, or
