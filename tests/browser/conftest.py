@@ -4,7 +4,7 @@ PostgreSQL and Redis.
 
 Fixtures to reuse for a console page's test:
 - `console_server`: an `invsync run` with tokens (`ADMIN`, `READER`, `WRITER` below), two HTTP
-  worker processes (a session must hold in both); `open_server`: one with no tokens.
+  worker processes (a session must hold in both); `open_server`: one with no tokens, one worker.
 - `page`: a fresh browser context's page; `logged_in`: the same, logged in as admin.
 - `record(server, change)`: a stock change through the JSON API, as a client makes it.
 - `screenshot(page, name)`: keeps the page as a test artefact (`tests/browser/artefacts/`), and
@@ -73,7 +73,11 @@ def browser() -> Iterator[Any]:
 
 
 def server_env(
-    database_url: str, redis_url: str, folder: Path, tokens: Mapping[str, tuple[str, str]]
+    database_url: str,
+    redis_url: str,
+    folder: Path,
+    tokens: Mapping[str, tuple[str, str]],
+    workers: int = 1,
 ) -> dict[str, str]:
     """The environment of an `invsync run` with `tokens` (name: (value, scope)) and the
     `CHANNELS`, on its own queue namespace."""
@@ -85,7 +89,7 @@ def server_env(
         "INVSYNC_REDIS_URL": redis_url,
         "INVSYNC_CONFIG": str(config),
         "INVSYNC_HTTP_PORT": str(free_port()),
-        "INVSYNC_HTTP_WORKERS": "2",
+        "INVSYNC_HTTP_WORKERS": str(workers),
         "INVSYNC_DEMO": "0",
         "INVSYNC_DB_POOL_MAX": "4",  # each pool: three servers share a PostgreSQL
         "INVSYNC_QUEUE_NAMESPACE": f"console-{uuid.uuid4().hex[:8]}",
@@ -151,7 +155,10 @@ def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
 
 @pytest.fixture(scope="session")
 def console_server(database_url, redis_url, tmp_path_factory, serve) -> Server:
-    return serve(server_env(database_url, redis_url, tmp_path_factory.mktemp("console"), TOKENS))
+    # Two worker processes: a session opened in one must hold in the other. The other servers
+    # run one, as their connections come from the PostgreSQL every test run shares.
+    folder = tmp_path_factory.mktemp("console")
+    return serve(server_env(database_url, redis_url, folder, TOKENS, workers=2))
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def counts(console: Console) -> dict[str, int]:
     page = console.client.get("/console/")
     assert page.status_code == 200, page.text
     return {
-        key: int(re.search(rf'id="count-{key}">\s*<span class="figure">(\d+)<', page.text)[1])
+        key: int(re.search(rf'id="count-{key}"[^>]*>\s*<span class="figure">(\d+)<', page.text)[1])
         for key in COUNTS
     }
 
@@ -71,6 +71,19 @@ def test_one_more_of_each_thing_waiting_for_a_person_counts_one_more(console, le
     ledger.record(change(ChangeKind.RECEIPT, sku, 1))
     ledger.record(change(ChangeKind.SALE, sku, 3))  # two beyond what was available
     assert counts(console) == {key: before[key] + 1 for key in COUNTS}
+
+
+def test_each_count_links_to_the_page_that_reviews_it(console):
+    page = console.client.get("/console/").text
+    links = dict(re.findall(r'id="count-(\w+)" href="([^"]+)"', page))
+    assert links == {
+        "discrepancies": "/console/discrepancies",
+        "dead_letters": "/console/intake",
+        "parked": "/console/intake",
+        "oversells_today": "/console/oversells",
+    }
+    for path in set(links.values()):
+        assert console.client.get(path).status_code == 200
 
 
 def test_an_open_console_needs_no_login_and_its_pages_carry_the_security_headers(console):

@@ -14,13 +14,24 @@ from starlette.routing import BaseRoute, Route
 
 from application.intake import DeliveryState
 from interfaces.http.api import Api
+from interfaces.http.console import discrepancies, intake, oversells
 from interfaces.http.console.base import Console, Page
+
+# What waits for a person: each count, what it counts, and the page that reviews them.
+WAITING = (
+    ("discrepancies", "open discrepancies", discrepancies.PATH),
+    ("dead_letters", "dead letters", intake.PATH),
+    ("parked", "parked deliveries", intake.PATH),
+    ("oversells_today", "oversells today", oversells.PATH),
+)
 
 
 def routes(console: Console) -> list[BaseRoute]:
     def overview(request: Request) -> Response:
         api = console.api
-        return console.render(request, "overview.html", channels=channels(api), counts=counts(api))
+        return console.render(
+            request, "overview.html", channels=channels(api), counts=counts(api), waiting=WAITING
+        )
 
     return [Route("/console/", console.view(overview), methods=["GET"])]
 
