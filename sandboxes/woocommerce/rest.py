@@ -135,7 +135,8 @@ class RestApi:
         wanted = request.query_params.get("sku", "")
         skus = {*wanted.split(","), wanted}  # the whole string is a SKU too, as in WooCommerce
         with self.store.lock:
-            newest_first = sorted(self.store.products.values(), key=lambda p: -p.id)
+            # Ids are handed out in order and products kept as added: reversed, newest first.
+            newest_first = list(reversed(self.store.products.values()))
             if wanted:  # filtering by SKU takes variations too (`WC_REST_Products_V2_Controller`)
                 matching = [p for p in newest_first if p.sku in skus]
             else:

@@ -125,6 +125,11 @@ class WooCommerceSandbox:
         self.stock_management = True  # the store's "Enable stock management" setting
         self.oauth = OAuthCheck(lambda key: self.keys.get(key, (None, False))[0])
         self.products: dict[int, Product] = {}
+        # Indexes, as WooCommerce's database has them: scanning 20,000 products for each SKU a
+        # push names, or each page's variations, made the store, not invsync, the benchmark's
+        # bottleneck.
+        self._skus: dict[str, int] = {}  # SKU -> product id
+        self._variations: dict[int, list[int]] = {}  # parent id -> its variations' ids
         self.orders: dict[int, Order] = {}
         self._ids, self._line_ids = itertools.count(90), itertools.count(300)
         self.lock = threading.RLock()
@@ -157,13 +162,20 @@ class WooCommerceSandbox:
             if parent is not None:
                 self.products[parent].type = "variable"
                 product.parent_id, product.type = parent, "variation"
+                self._variations.setdefault(parent, []).append(product.id)
             self.products[product.id] = product
+            if sku:
+                self._skus[sku] = product.id
             return product.id
 
     def delete_product(self, sku: str) -> None:
         """Delete for good (`force=true`): its id is gone, its SKU free again."""
         with self.lock:
-            del self.products[self.product_named(sku).id]
+            product = self.products.pop(self.product_named(sku).id)
+            del self._skus[sku]
+            self._variations.pop(product.id, None)
+            if product.parent_id in self._variations:
+                self._variations[product.parent_id].remove(product.id)
 
     def stock(self, sku: str) -> int | None:
         with self.lock:
@@ -348,7 +360,7 @@ class WooCommerceSandbox:
             "stock_quantity": product.stock_quantity if managed else None,
             "price": str(product.price),
             "stock_status": "instock" if stocked else "outofstock",
-            "variations": [p.id for p in self.products.values() if p.parent_id == product.id],
+            "variations": list(self._variations.get(product.id, ())),
             "_links": self.links(f"products/{product.id}"),
         }
 
@@ -376,7 +388,8 @@ class WooCommerceSandbox:
     # Lookups ------------------------------------------------------------------------------
 
     def _by_sku(self, sku: str) -> Product | None:
-        return next((p for p in self.products.values() if p.sku == sku), None)
+        found = self._skus.get(sku)
+        return None if found is None else self.products.get(found)
 
     def product_named(self, sku: str) -> Product:
         product = self._by_sku(sku)
