@@ -123,26 +123,38 @@ def run_wrk(url: str, script: Path, seconds: int) -> tuple[tuple[float, float, i
 
 @contextmanager
 def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    """The server `command` runs, once it answers on `port`; stopped as Ctrl-C stops it."""
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.post(f"{url}/webhooks/shop", content=b"", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
+    """The server `command` runs, once it answers on `port`; stopped as Ctrl-C stops it.
+
+    Raises:
+        RuntimeError: it ended or did not answer within 60 s (on a shared machine, PostgreSQL
+            may have had no connection left), with the end of what it wrote.
+    """
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + 60
+            while not _answers(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    errors.seek(0)
+                    said = errors.read()[-2000:].decode(errors="replace")
+                    raise RuntimeError(f"{command[0]} did not start serving: {said}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.post(f"{url}/webhooks/shop", content=b"", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 def pending(url: str) -> int:
