@@ -343,20 +343,23 @@ def report_intake(
 
 def report_paced(args: argparse.Namespace, env: dict[str, str], database_url: str) -> None:
     """Latency at the client, open loop at 1,000 requests/s (paced.py), invsync and the
-    baseline alike."""
+    baseline alike, each run measuring every server in turn."""
     count = 1_000 * args.seconds
     servers = [(BARE, bare_server, env)]
     servers += [(label, our_server, variant) for label, variant in variants(args, env).items()]
-    for label, make, variant in servers:
-        runs = []
-        for run in range(args.runs):
+    measured: dict[str, list[paced.Paced]] = {}
+    for run in range(args.runs):
+        # Every server once a run, in turn: the runs of one number share the machine's load.
+        for label, make, variant in servers:
             command, server_env, port = make(variant, args.http_workers)
             orders = signed_orders(count, 10**9 + run * count)
             prefix = uuid.uuid4().hex[:8]
             with server(command, server_env, port):
-                runs.append(paced.run("127.0.0.1", port, http_requests(orders, prefix), 1_000, 64))
-            if make is our_server and stored(database_url, prefix) < count - runs[-1].non_2xx:
+                found = paced.run("127.0.0.1", port, http_requests(orders, prefix), 1_000, 64)
+            measured.setdefault(label, []).append(found)
+            if make is our_server and stored(database_url, prefix) < count - found.non_2xx:
                 print(f"  run {run + 1}: {label} acknowledged deliveries it did not store")
+    for label, runs in measured.items():
         print(
             f"{label + ' paced 1,000 req/s':<52}"
             f"p50 {statistics.median(r.p50 for r in runs):5.1f} ms   "
