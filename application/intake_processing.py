@@ -10,6 +10,7 @@ with its reason at once, and the rest of its batch is applied.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,8 +26,10 @@ from application.intake import (
 )
 from application.ledger import Ledger
 from application.ledger_queries import LedgerQueries
-from application.outcomes import OutcomeStatus
+from application.outcomes import Outcome, OutcomeStatus
 from domain.stock import ChangeKind
+
+log = logging.getLogger(__name__)
 
 # Kinds that may introduce a SKU to the ledger; anything else on an unknown SKU waits.
 _INTRODUCING = frozenset({ChangeKind.RECEIPT, ChangeKind.COUNT, ChangeKind.ADJUSTMENT})
@@ -99,6 +102,9 @@ class IntakeProcessor:
         ready, waiting = self._hold_unknown_skus(translations)
         results = [*waiting, *self._record_apart(ready)]
         self._inbox.finish(results)
+        for result in results:
+            if result.state is DeliveryState.PARKED:
+                _log_parked(result)
         return results
 
     def _translated(self, delivery: Delivery) -> Translation:
@@ -175,12 +181,49 @@ class IntakeProcessor:
                 reason = "; ".join(errors)
                 results.append(DeliveryResult(delivery, DeliveryState.PARKED, reason))
                 continue
+            _log_recorded(delivery, [*mine, *(c for o in taught for c in o.changes)])
             results.append(
                 DeliveryResult(
                     delivery, DeliveryState.PROCESSED, observations=translation.observations
                 )
             )
         return results
+
+
+def _log_parked(result: DeliveryResult) -> None:
+    delivery = result.delivery
+    log.warning(
+        "%s delivery %d (%s) parked for review: %s",
+        delivery.channel_id,
+        delivery.id,
+        delivery.topic,
+        result.reason,
+        extra={"channel": delivery.channel_id, "delivery_id": delivery.id},
+    )
+
+
+def _log_recorded(delivery: Delivery, outcomes: Sequence[Outcome]) -> None:
+    """A line per change the delivery recorded, with the ids that find it again: the channel,
+    the delivery, the SKU and the ledger event's business key (`event_id`)."""
+    for outcome in outcomes:
+        if outcome.status is not OutcomeStatus.APPLIED:
+            continue
+        change = outcome.change
+        log.info(
+            "%s recorded %s of %d x %s at %s (delivery %d)",
+            delivery.channel_id,
+            change.kind,
+            change.quantity,
+            change.sku,
+            change.location,
+            delivery.id,
+            extra={
+                "channel": delivery.channel_id,
+                "delivery_id": delivery.id,
+                "sku": change.sku,
+                "event_id": change.business_key,
+            },
+        )
 
 
 def _skus_needed(translation: Translation) -> set[str]:

@@ -10,13 +10,21 @@ environment.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from domain.allocation import ChannelRule
@@ -66,14 +74,33 @@ AnyChannel = Annotated[
 misspelt credential) is refused by name."""
 
 
+# A token given by value is refused shorter than this: it is all that stands before the API.
+MIN_TOKEN_CHARS = 16
+
+
 class ApiToken(BaseModel):
-    """`[[api_tokens]]`: a bearer token, stored only as the hex SHA-256 of its value."""
+    """`[[api_tokens]]`: a bearer token, stored only as the hex SHA-256 of its value: given as
+    `sha256`, or as `token` (best `env:NAME`: a container's environment), digested as the file
+    is read and never kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: tuple[Literal["read", "write", "admin"], ...] = ("read",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_token(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "token" not in data:
+            return data
+        given = dict(data)
+        token = given.pop("token")
+        if "sha256" in given:
+            raise ValueError("give sha256 or token, not both")
+        if not isinstance(token, str) or len(token.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"token: at least {MIN_TOKEN_CHARS} characters")
+        return {**given, "sha256": hashlib.sha256(token.strip().encode()).hexdigest()}
 
 
 class RetentionConfig(BaseModel):

@@ -105,7 +105,15 @@ class SandboxServer:
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host, self.port = host, port or free_port(host)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
+            # Its lines go through the process's own handlers (invsync's JSON in the demo).
+            uvicorn.Config(
+                app,
+                host=self.host,
+                port=self.port,
+                log_level="warning",
+                log_config=None,
+                lifespan="on",
+            )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="sandbox")
 

@@ -224,7 +224,13 @@ class Pusher:
 
     def _log(self, found: Outcomes) -> None:
         if found.applied:
-            log.info("%s now shows %s", self.channel_id, _some(found.applied, APPLIED_LOGGED))
+            skus = [shown.rpartition("=")[0] for shown in found.applied[:APPLIED_LOGGED]]
+            ids: dict[str, object] = {"channel": self.channel_id, "skus": skus}
+            if len(found.applied) == 1:
+                ids["sku"] = skus[0]
+            log.info(
+                "%s now shows %s", self.channel_id, _some(found.applied, APPLIED_LOGGED), extra=ids
+            )
         for unusual in found.unusual:
             log.warning("%s: %s", self.channel_id, unusual)
         for refusal in found.refusals:

