@@ -7,7 +7,9 @@ Target (issue 4): a rebuild replays >= 50,000 events/s, and >= 0.5 x the rate at
 notifications are merely read and decoded into domain events, on at least 1,000,000 events.
 
 The ledger is filled once through the ledger itself (receipts, sales, returns, adjustments over
---skus SKUs) and kept in the database `invsync_bench_rebuild` for later runs (--fresh refills it).
+--skus SKUs) and kept in the database `invsync_bench_rebuild` (or --database) for later runs
+(--fresh refills it). Comparing checkouts, give each a database of its own (CREATE DATABASE ...
+TEMPLATE a filled one is quicker than a fill): a rebuild swaps its checkout's tables in.
 Each figure is the median of --runs rounds; the ratio is the median of the per-round ratios.
 """
 
@@ -41,15 +43,15 @@ RULES = (
 KINDS = [ChangeKind.RECEIPT, ChangeKind.SALE, ChangeKind.SALE, ChangeKind.RETURN]
 
 
-def database(server_url: str, events: int, skus: int, fresh: bool) -> str:
-    """The benchmark's database, holding at least `events` ledger events."""
-    url = make_conninfo(server_url, dbname=DATABASE)
+def database(server_url: str, name: str, events: int, skus: int, fresh: bool) -> str:
+    """The benchmark's database `name`, holding at least `events` ledger events."""
+    url = make_conninfo(server_url, dbname=name)
     with psycopg.connect(server_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists and fresh:
-            conn.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         if not exists or fresh:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
     migrate(url)
     ledger = Ledger(env=eventsourcing_env(url))
     try:
@@ -109,11 +111,12 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fresh", action="store_true", help="refill the ledger from scratch")
+    parser.add_argument("--database", default=DATABASE, help="the ledger's database, kept")
     args = parser.parse_args()
     server = os.environ.get(
         "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
-    url = database(server, args.events, args.skus, args.fresh)
+    url = database(server, args.database, args.events, args.skus, args.fresh)
     decodes, rebuilds, ratios = [], [], []
     for round_ in range(1, args.runs + 1):
         decoded, count = decode_rate(url)
