@@ -242,41 +242,50 @@ def traffic(ledger: Ledger, stop: threading.Event, rate: int, counted: list[int]
 
 
 class Watcher:
-    """Reads every open probe's SKU from the stores it waits for, every couple of ms."""
+    """Reads every open probe's SKU from the stores it waits for, every couple of ms: a thread
+    per store, so a store whose reads wait (its lock held while it sends a webhook) delays only
+    its own figures, not every other store's behind it."""
 
-    def __init__(self) -> None:
+    def __init__(self, stores: list[str]) -> None:
         self.open: list[Probe] = []
         self.done: list[Probe] = []
         # (class, SKU, store, what it showed at the timeout, what it should show)
         self.missed: list[tuple[str, str, str, int | None, int]] = []
         self._lock, self._stop = threading.Lock(), threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(store,), daemon=True) for store in stores
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def add(self, probe: Probe) -> None:
         with self._lock:
             self.open.append(probe)
 
-    def _run(self) -> None:
+    def _run(self, store: str) -> None:
         while not self._stop.is_set():
             with self._lock:
-                probes = list(self.open)
-            now = time.monotonic()
-            for probe in probes:
-                for store_id, stock in list(probe.waiting.items()):
-                    shows = stock(probe.sku)
-                    if shows is not None and shows <= probe.shows:
-                        probe.seen[store_id] = time.monotonic() - probe.started
-                        del probe.waiting[store_id]
-                    elif now - probe.started > TIMEOUT:
-                        probe.seen[store_id] = TIMEOUT
-                        del probe.waiting[store_id]
-                        self.missed.append((probe.cls, probe.sku, store_id, shows, probe.shows))
-                if not probe.waiting:
-                    with self._lock:
-                        self.open.remove(probe)
-                        self.done.append(probe)
+                probes = [(p, p.waiting[store]) for p in self.open if store in p.waiting]
+            for probe, stock in probes:
+                shows = stock(probe.sku)
+                self._saw(probe, store, shows)
             time.sleep(0.002)
+
+    def _saw(self, probe: Probe, store: str, shows: int | None) -> None:
+        """`store` showed `shows` of the probe's SKU just now."""
+        elapsed = time.monotonic() - probe.started
+        with self._lock:
+            if shows is not None and shows <= probe.shows:
+                probe.seen[store] = elapsed
+            elif elapsed > TIMEOUT:
+                probe.seen[store] = TIMEOUT
+                self.missed.append((probe.cls, probe.sku, store, shows, probe.shows))
+            else:
+                return
+            del probe.waiting[store]
+            if not probe.waiting:
+                self.open.remove(probe)
+                self.done.append(probe)
 
     def drain(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -285,7 +294,8 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 class Shoppers:
@@ -393,6 +403,13 @@ def bare_call(table: dict[str, Any], sku: str, rounds: int) -> float:
         gateway.close()
 
 
+def ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @contextmanager
 def invsync_run(
     database_url: str, redis_url: str, config: Path, port: int, log: Path | None
@@ -406,6 +423,9 @@ def invsync_run(
         "INVSYNC_CONFIG": str(config),
         "INVSYNC_HTTP_PORT": str(port),
         "INVSYNC_QUEUE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
+        # Pools of 4 at most (10 by default): the server is shared, and one asked for more
+        # connections than it has left stops invsync run before it measures anything.
+        "INVSYNC_DB_POOL_MAX": os.environ.get("INVSYNC_DB_POOL_MAX", "4"),
     }
     invsync = str(Path(sys.executable).with_name("invsync"))
     kept = log.open("w") if log is not None else None
@@ -413,12 +433,9 @@ def invsync_run(
     process = subprocess.Popen([invsync, "run"], env=env, stderr=stderr)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+        while not ready(port):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("invsync run never answered /readyz: see its --log")
             time.sleep(0.2)
         yield
     finally:
@@ -455,7 +472,7 @@ def run(
         tabled = {t["id"]: t for t in tables(channels)}
         baseline = {c.id: bare_call(tabled[c.id], "HOT-1", 3 if c.apart else 10) for c in channels}
         result: dict[str, Any] = {"baseline": baseline, "rates": rates(config)}
-        watcher = Watcher()
+        watcher = Watcher([c.id for c in channels])
         started = time.monotonic()
         with invsync_run(url, redis_url, config, port, log):
             result["opening_converged"] = converge(watch, 120)
