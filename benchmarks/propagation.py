@@ -21,7 +21,8 @@ Baseline (same run): one bare gateway call to each sandbox (a push of one SKU, i
 cached), the least a push can take. Targets (issue 15): webhook -> every other store showing
 the sale, p50 <= 150 ms and p99 <= 400 ms for each class; a cold sale in a quiet store <= 250
 ms; <= 50 calls per 1,000 hot sales; no second with more calls than a store's rate, no 429.
-Amazon: at-risk p99 <= 2 s, and every SKU converges once the load eases.
+Amazon: at-risk p99 <= 2 s, and every SKU converges once the load eases; its violations are
+calls that found their operation's token bucket empty, as SP-API counts them.
 """
 
 from __future__ import annotations
@@ -590,13 +591,13 @@ def report(result: dict[str, Any], seconds: float) -> None:
     for store, calls in result["calls"].items():
         ops, limit = result["busiest"][store], result["rates"][store]
         busiest = sum(ops.values())
+        violations = int(busiest > limit)
         if store in result["overdrawn"]:  # Amazon counts each operation's bucket apart
-            over = result["overdrawn"][store]
-            print(f"{store}: calls beyond an operation's token bucket {over or 0}")
+            violations = sum(result["overdrawn"][store].values())
         print(
             f"{store}: {calls} calls for 1,000 sales on one hot SKU (ratio {calls / 1000:.3f};"
             f" target <= 50); busiest second {busiest} calls (limit {limit:g}, violations"
-            f" {int(busiest > limit)}: {ops}); {result['throttled'][store]} answered 429"
+            f" {violations}: {ops}); {result['throttled'][store]} answered 429"
         )
 
 
