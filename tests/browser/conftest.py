@@ -113,9 +113,11 @@ def _config(tokens: Mapping[str, tuple[str, str]]) -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def serve() -> Iterator[Callable[[Mapping[str, str]], Server]]:
-    """Starts `invsync run --no-workers` with an environment; stops every one at the end."""
+    """Starts `invsync run --no-workers` with an environment; stops every one at the module's
+    end: a server left running would fold the ledger's events, which every later test shares,
+    into its own channels' projection before the tests' own runners could."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(env: Mapping[str, str]) -> Server:
@@ -153,7 +155,7 @@ def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_server(database_url, redis_url, tmp_path_factory, serve) -> Server:
     # Two worker processes: a session opened in one must hold in the other. The other servers
     # run one, as their connections come from the PostgreSQL every test run shares.
@@ -161,7 +163,7 @@ def console_server(database_url, redis_url, tmp_path_factory, serve) -> Server:
     return serve(server_env(database_url, redis_url, folder, TOKENS, workers=2))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def open_server(database_url, redis_url, tmp_path_factory, serve) -> Server:
     return serve(server_env(database_url, redis_url, tmp_path_factory.mktemp("open"), {}))
 

@@ -17,6 +17,7 @@ from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from tests.helpers import change, random_sku
+from tests.integration.intake_fixtures import free_port
 
 
 def eventually(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -54,7 +55,12 @@ def pushed_by_two_workers(  # noqa: PLR0917 (a scenario's one call)
         "INVSYNC_QUEUE_NAMESPACE": f"rate-{random_sku()}",
     }
     command = [str(Path(sys.executable).with_name("invsync")), "worker", "--threads", "4"]
-    workers = [subprocess.Popen(command, env=env) for _ in range(2)]
+    # Each worker serves /metrics on a port of its own: two on the default port, the second
+    # would stop at start-up and leave the channel to one.
+    workers = [
+        subprocess.Popen(command, env={**env, "INVSYNC_METRICS_PORT": str(free_port())})
+        for _ in range(2)
+    ]
     rules = (ChannelRule(str(channel["id"]), safety_buffer=1),)
     try:
         with AvailabilityRunner(eventsourcing_env(database_url), rules):

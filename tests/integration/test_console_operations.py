@@ -44,6 +44,9 @@ TOKENS = [
 ]
 WOO = reconciled_channel()
 SHOP = "shopify-us"  # intake_fixtures' channel, with "main" its default location
+# The rules' tests change a channel's rules in the database every test of the run shares, so
+# they change those of a channel of their own: "shopify-us" changed here is in force for others.
+RULED = f"ruled-{uuid.uuid4().hex[:8]}"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -85,7 +88,7 @@ def console(ledger, database_url, redis_url) -> Iterator[Console]:
                 intake=intake,
                 tokens=TOKENS,
                 sessions=sessions,
-                rules=(ChannelRule(SHOP), ChannelRule(WOO.id)),
+                rules=(ChannelRule(SHOP), ChannelRule(WOO.id), ChannelRule(RULED)),
                 reconciliation=runs,
                 review=Review(lambda: psycopg.connect(database_url), ledger, {}),
             )
@@ -345,12 +348,12 @@ def test_a_run_is_started_by_an_admin_and_listed_and_bad_asks_start_none(console
 def test_a_rule_changed_with_a_reason_is_in_force_and_in_the_history(console, queries):
     console.as_("writer")
     answer = console.post(
-        f"/console/rules/{SHOP}", key="safety_buffer", value="3", reason="<b>weekend</b>"
+        f"/console/rules/{RULED}", key="safety_buffer", value="3", reason="<b>weekend</b>"
     )
     assert answer.status_code == 303
-    rule, _ = queries.channel_rules(ChannelRule(SHOP))
+    rule, _ = queries.channel_rules(ChannelRule(RULED))
     assert rule.safety_buffer == 3
-    [latest, *_] = queries.rule_changes(SHOP)
+    [latest, *_] = queries.rule_changes(RULED)
     assert (latest.changed_by, latest.reason, latest.sku) == ("writer", "<b>weekend</b>", None)
     page = console.as_("reader").client.get("/console/rules")
     assert "&lt;b&gt;weekend&lt;/b&gt;" in page.text
@@ -359,12 +362,12 @@ def test_a_rule_changed_with_a_reason_is_in_force_and_in_the_history(console, qu
 def test_a_skus_override_is_set_and_removed_key_by_key(console, queries):
     sku = random_sku()
     console.as_("writer")
-    path = f"/console/rules/{SHOP}"
+    path = f"/console/rules/{RULED}"
     assert console.post(path, key="max_quantity", value="5", sku=sku, reason="fragile").is_redirect
-    assert queries.rule_for(sku, ChannelRule(SHOP)).max_quantity == 5
+    assert queries.rule_for(sku, ChannelRule(RULED)).max_quantity == 5
     assert console.post(path, key="max_quantity", value="", sku=sku, reason="fine").is_redirect
-    assert queries.rule_for(sku, ChannelRule(SHOP)).max_quantity is None
-    assert [c.rules for c in queries.rule_changes(SHOP)[:2]] == [{}, {"max_quantity": 5}]
+    assert queries.rule_for(sku, ChannelRule(RULED)).max_quantity is None
+    assert [c.rules for c in queries.rule_changes(RULED)[:2]] == [{}, {"max_quantity": 5}]
 
 
 @pytest.mark.parametrize(
@@ -389,9 +392,9 @@ def test_a_rule_change_it_cannot_take_is_a_422_page_and_records_nothing(
 
 
 def test_a_rule_change_needs_write_csrf_and_a_known_channel(console, queries):
-    before = queries.rule_changes(SHOP)
+    before = queries.rule_changes(RULED)
     form = {"key": "stop_at", "value": "2", "reason": "r"}
-    refused(console.as_("reader").post(f"/console/rules/{SHOP}", **form), 403, "write")
-    refused(console.as_("writer").post(f"/console/rules/{SHOP}", csrf=False, **form), 403, "form")
+    refused(console.as_("reader").post(f"/console/rules/{RULED}", **form), 403, "write")
+    refused(console.as_("writer").post(f"/console/rules/{RULED}", csrf=False, **form), 403, "form")
     refused(console.post("/console/rules/nobody", **form), 404, "No channel")
-    assert queries.rule_changes(SHOP) == before
+    assert queries.rule_changes(RULED) == before
