@@ -78,7 +78,6 @@ class ChannelAuthFailed(ChannelError):
 # The operation of a call counted against the channel's own rate, the one pushes take turns of.
 CHANNEL_CALL = "call"
 NO_RATES: Mapping[str, float] = MappingProxyType({})  # a channel that limits calls as a whole
-NO_BURSTS: Mapping[str, int] = MappingProxyType({})  # every operation one call at a time
 
 
 class Turns(Protocol):
@@ -134,10 +133,9 @@ class Gate(Protocol):
     """Where a gateway takes its turns, given when it is built: its channel's limits, shared by
     every worker (`infrastructure/push/gate.py`)."""
 
-    def turns(self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS) -> Turns:
+    def turns(self, rates: Mapping[str, float]) -> Turns:
         """Turns of the channel's own rate (`CHANNEL_CALL`) and of the operations it limits
-        apart, at these `rates` (calls a second), each up to its `bursts` at once after a rest
-        (one where none is named)."""
+        apart, at these `rates` (calls a second)."""
         ...
 
     def tally(self, name: str) -> Tally:
@@ -148,7 +146,7 @@ class Gate(Protocol):
 class Ungated:
     """No gate: every turn is given at once, and counts are kept in the gateway's process."""
 
-    def turns(self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS) -> Turns:
+    def turns(self, rates: Mapping[str, float]) -> Turns:
         return Unlimited()
 
     def tally(self, name: str) -> Tally:

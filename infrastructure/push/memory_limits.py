@@ -37,10 +37,8 @@ class MemoryLimits:
         self.held_until: dict[str, float] = defaultdict(float)  # key → when a drain frees it
         self.tallies: dict[str, LocalTally] = {}
 
-    def limiter(
-        self, key: str, interval: float, *, yields: bool = False, burst: int = 1
-    ) -> MemoryLimiter:
-        return MemoryLimiter(self, key, interval, yields=yields, burst=burst)
+    def limiter(self, key: str, interval: float, *, yields: bool = False) -> MemoryLimiter:
+        return MemoryLimiter(self, key, interval, yields=yields)
 
     def breaker(self, key: str, policy: GatePolicy) -> MemoryBreaker:
         return MemoryBreaker(self, key, policy)
@@ -54,11 +52,8 @@ class MemoryLimits:
 
 
 class MemoryLimiter:
-    def __init__(
-        self, limits: MemoryLimits, key: str, interval: float, *, yields: bool, burst: int
-    ) -> None:
+    def __init__(self, limits: MemoryLimits, key: str, interval: float, *, yields: bool) -> None:
         self._limits, self._key, self._interval, self._yields = limits, key, interval, yields
-        self._burst = burst
 
     def take(self, wait: float) -> bool:
         return wait_for_turn(self._try, wait)
@@ -68,12 +63,7 @@ class MemoryLimiter:
         with limits.guard:
             now = time.monotonic()
             answer = turn(
-                now,
-                limits.next_at[key],
-                limits.holds[key],
-                self._interval,
-                yields=self._yields,
-                burst=self._burst,
+                now, limits.next_at[key], limits.holds[key], self._interval, yields=self._yields
             )
             limits.next_at[key], limits.holds[key] = answer.next_at, answer.held_until
             return answer.wait

@@ -69,21 +69,6 @@ RATES = MappingProxyType(
         "getOrderItems": 0.5,
     }
 )
-# Their bursts, calls at once after a rest (CHANNELS.md §3.3): a token bucket holds that many,
-# so after a quiet spell 15 feeds may be created at once, where spacing alone made it one per
-# 150 s. Unnamed: one at a time.
-BURSTS = MappingProxyType(
-    {
-        "patchListingsItem": 5,
-        "getListingsItem": 10,
-        "searchListingsItems": 5,
-        "createFeedDocument": 15,
-        "createFeed": 15,
-        "getFeed": 15,
-        "getOrders": 20,
-        "getOrderItems": 30,
-    }
-)
 
 
 class AmazonGateway:
@@ -134,7 +119,7 @@ class AmazonGateway:
         self.channel_id, self.max_batch = channel_id, max_batch
         self.timeout = timeout
         self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
-        self.turns = gate.turns(self.rates, BURSTS)
+        self.turns = gate.turns(self.rates)
         self._prepaid = False  # the caller took the channel's turn for the next call
         self._api = SpApi(
             base_url,
