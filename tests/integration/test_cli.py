@@ -350,13 +350,21 @@ def test_an_unreachable_database_is_a_one_line_error_saying_so(invsync, monkeypa
 
 
 def test_rebuild_replays_the_ledger_and_reports_what_it_changed(
-    invsync: Invoke, ledger: Any, database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    invsync: Invoke,
+    scratch_ledger: Any,
+    scratch_database: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A ledger of its own: a rebuild replays every event, and the shared one holds whatever
+    # earlier tests (other channels, their servers' projections) left in it.
+    database_url = scratch_database
+    monkeypatch.setenv("INVSYNC_DATABASE_URL", database_url)
     config = tmp_path / "invsync.toml"
     config.write_text('[[channels]]\nid = "erp"\nkind = "internal"\nwebhook_secrets = ["s"]\n')
     monkeypatch.setenv("INVSYNC_CONFIG", str(config))
     sku = random_sku()
-    ledger.record(change(ChangeKind.RECEIPT, sku, 7))
+    scratch_ledger.record(change(ChangeKind.RECEIPT, sku, 7))
     result = _ok(invsync("rebuild", "availability"))
     assert "rebuilt availability" in result.stdout
     assert "availability_levels" in result.stdout
