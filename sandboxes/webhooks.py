@@ -1,9 +1,10 @@
 """One webhook sender for every sandbox, behaving as a channel's delivery service does
-(CHANNELS.md §7): each message is signed by the channel's signer, posted from a background thread,
-retried after each of the channel's documented delays with the same id and bytes, and every
-attempt is recorded. What channels do to receivers is there on demand: duplicates
-(`duplicates`), deliveries out of order (`held()`), outages of the receiver (a refused or
-timed-out post fails like a 5xx and is retried alike), and messages lost on the way (`lose`).
+(CHANNELS.md §7): each message is signed by the channel's signer, posted by a bounded pool of
+delivery threads (many at once, as delivery services post), retried after each of the channel's
+documented delays with the same id and bytes, and every attempt is recorded. What channels do to
+receivers is there on demand: duplicates (`duplicates`), deliveries out of order (`held()`),
+outages of the receiver (a refused or timed-out post fails like a 5xx and is retried alike), and
+messages lost on the way (`lose`).
 
 A channel plugs in two things: its `Signer` (written from the channel's documentation, never
 from our verifiers, so a mistake on one side cannot cancel out) and its retry schedule, with what
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -75,6 +77,14 @@ class Attempt:
         return self.message.headers
 
 
+# Deliveries in flight at once, by default. Delivery services post many webhooks concurrently
+# (Shopify documents no figure; SNS delivers unthrottled unless a policy says otherwise), so a
+# receiver's pace, not one queue in the sender, sets how soon a webhook arrives. Ten is enough
+# that a burst (Shopify sends an inventory_levels/update for every quantity set) never waits
+# behind a slow answer, and few enough that a sandbox cannot swamp a receiver on this machine.
+DELIVERIES_AT_ONCE = 10
+
+
 def two_hundreds(status: int) -> bool:
     """What most channels count as delivered: a 2xx (a redirect is a failure)."""
     return 200 <= status < 300
@@ -92,7 +102,9 @@ class WebhookSender:
         delivered: which statuses count as delivered.
         remove_when_spent: whether the channel removes the subscription (`active` False) once a
             message's retries are spent.
-        name: the background thread's name.
+        name: the background threads' name.
+        concurrency: deliveries posted at once; 1: one at a time, in the order they fell due
+            (what a test of the order of arrival asks for).
     """
 
     def __init__(
@@ -105,6 +117,7 @@ class WebhookSender:
         delivered: Callable[[int], bool] = two_hundreds,
         remove_when_spent: bool = False,
         name: str = "sandbox-webhooks",
+        concurrency: int = DELIVERIES_AT_ONCE,
     ) -> None:
         self.url, self.signer = url, signer
         self.retry_delays, self.delivered = retry_delays, delivered
@@ -113,8 +126,12 @@ class WebhookSender:
         self.duplicates = 0  # extra copies of each message sent, as at-least-once delivery may
         self.attempts: list[Attempt] = []
         self._losing = 0  # messages still to lose
+        # The timeline decides when each delivery or retry falls due; the pool posts them.
         self._timeline = Timeline(name)
-        self._client = httpx.Client(timeout=timeout)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
+        self._client = httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_keepalive_connections=concurrency)
+        )
         self._held: list[tuple[Message, int]] | None = None
         self._busy = 0  # deliveries queued or running, retries included
         self._idle = threading.Condition()
@@ -137,7 +154,8 @@ class WebhookSender:
     def deliver(self, message: Message) -> Attempt:
         """Sign and deliver `message` now, on the caller's thread (a failure is retried later as
         the schedule says)."""
-        return self._attempt(self.signer.sign(message), retry=0)
+        signed = self.signer.sign(message)
+        return self._lost_attempt(signed) or self._attempt(signed, retry=0)
 
     def lose(self, count: int = 1) -> None:
         """The next `count` messages are lost on the way: never posted nor retried, while the
@@ -176,28 +194,44 @@ class WebhookSender:
         return True
 
     def close(self) -> None:
-        """Stop delivering: what is still queued is never sent."""
+        """Stop delivering: what is still queued is never sent (deliveries under way finish)."""
         self._timeline.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def _queue(self, message: Message, retry: int, delay: float) -> None:
         with self._idle:
             self._busy += 1
-        self._timeline.after(delay, lambda: self._queued(message, retry))
+        self._timeline.after(delay, lambda: self._due(message, retry))
+
+    def _due(self, message: Message, retry: int) -> None:
+        """On the timeline's thread, in the order deliveries fell due: which message is lost is
+        decided here, so `lose` takes the next messages whatever the pool does with them."""
+        if retry == 0 and self._lost_attempt(message):
+            self._done()
+        else:
+            self._pool.submit(self._queued, message, retry)
 
     def _queued(self, message: Message, retry: int) -> None:
         try:
             self._attempt(message, retry)
         finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
+            self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def _lost_attempt(self, message: Message) -> Attempt | None:
+        """The first delivery of `message` lost on the way, if it is one of those to lose."""
+        if not self._lost():
+            return None
+        lost = Attempt(message, 0, None, delivered=True, lost=True)
+        self.attempts.append(lost)
+        return lost
 
     def _attempt(self, message: Message, retry: int) -> Attempt:
-        if retry == 0 and self._lost():
-            lost = Attempt(message, retry, None, delivered=True, lost=True)
-            self.attempts.append(lost)
-            return lost
         status = self._post(message)
         attempt = Attempt(message, retry, status, status is not None and self.delivered(status))
         self.attempts.append(attempt)

@@ -65,7 +65,7 @@ from sandboxes.shopify.orders import Order
 from sandboxes.shopify.schema import invalid_variables, resolved_schema
 from sandboxes.shopify.stock import Change, Item, OutOfStock, gid, gid_number, now
 from sandboxes.shopify.webhooks import DOCUMENTED_RETRY_DELAYS
-from sandboxes.webhooks import Message
+from sandboxes.webhooks import DELIVERIES_AT_ONCE, Message
 
 API_VERSION = "2026-04"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -86,6 +86,7 @@ class ShopifySandbox:
         retry_delays: seconds before each of the 8 retries of a failed delivery (compress them
             in tests).
         restore_rate, maximum_available: the cost bucket (Standard plan by default).
+        webhook_concurrency: deliveries posted at once (1: in the order they were sent).
 
     Whether Shopify answers THROTTLED with HTTP 200 or 429 is not settled (§1.3): 200 by
     default, `throttle_status = 429` answers 429 with a Retry-After as well.
@@ -103,6 +104,7 @@ class ShopifySandbox:
         retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
         restore_rate: float = cost.RESTORE_RATE,
         maximum_available: float = cost.MAXIMUM_AVAILABLE,
+        webhook_concurrency: int = DELIVERIES_AT_ONCE,
     ) -> None:
         self.access_token = access_token
         self.api_version = api_version
@@ -112,7 +114,9 @@ class ShopifySandbox:
         self.bucket = cost.Bucket(maximum_available, restore_rate, maximum_available)
         self.throttle_status = 200
         self.shop_domain = shop_domain
-        self.webhooks = webhooks.sender(webhook_url, webhook_secret, retry_delays)
+        self.webhooks = webhooks.sender(
+            webhook_url, webhook_secret, retry_delays, concurrency=webhook_concurrency
+        )
         self._items: dict[str, Item] = {}
         self._ids = count(45_000_000_001)
         # key → [parameters' fingerprint, "running" | "failed" | "done", first result]

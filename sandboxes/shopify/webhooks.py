@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from sandboxes.webhooks import Message, WebhookSender
+from sandboxes.webhooks import DELIVERIES_AT_ONCE, Message, WebhookSender
 
 # 8 retries over about 4 hours with exponential backoff (§1.1); the exact steps are not published.
 DOCUMENTED_RETRY_DELAYS = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, 7200.0)
@@ -38,9 +38,14 @@ class ShopifySigner:
 
 
 def sender(
-    url: str | None, secret: str, retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS
+    url: str | None,
+    secret: str,
+    retry_delays: tuple[float, ...] = DOCUMENTED_RETRY_DELAYS,
+    *,
+    concurrency: int = DELIVERIES_AT_ONCE,
 ) -> WebhookSender:
-    """A shop's webhook subscription to `url` (None: no subscription)."""
+    """A shop's webhook subscription to `url` (None: no subscription), `concurrency` deliveries
+    at once."""
     return WebhookSender(
         url,
         ShopifySigner(secret),
@@ -48,6 +53,7 @@ def sender(
         timeout=TIMEOUT,
         remove_when_spent=True,  # an Admin API subscription is deleted
         name="shopify-hooks",
+        concurrency=concurrency,
     )
 
 

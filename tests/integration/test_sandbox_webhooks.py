@@ -1,9 +1,11 @@
 """The one webhook sender every sandbox delivers through: retries on the channel's schedule with
 the same bytes, what counts as delivered, subscriptions removed once retries are spent, receivers
-that are down, duplicates and deliveries out of order."""
+that are down, duplicates, deliveries out of order and many at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -97,7 +99,7 @@ def test_what_counts_as_delivered_is_the_channels_own(receiver):
 
 def test_duplicates_keep_the_id_and_held_messages_go_out_newest_first(receiver):
     endpoint, url = receiver
-    hooks = sender(url)
+    hooks = sender(url, concurrency=1)  # one at a time: the order of arrival is the test
     hooks.duplicates = 1
     first = hooks.send(Message("first", b"1"))
     assert hooks.wait_idle()
@@ -118,3 +120,45 @@ def test_without_a_subscription_nothing_is_sent():
     assert hooks.send(Message("t", b"{}")) is None
     hooks.close()
     assert hooks.attempts == []
+
+
+class Gate:
+    """A receiver that holds each delivery until `wanted` are in flight together (at most
+    `patience` seconds), and notes the most it ever held at once."""
+
+    def __init__(self, wanted: int, patience: float = 3.0) -> None:
+        self.wanted, self.patience = wanted, patience
+        self.in_flight = self.most = 0
+        self.full = asyncio.Event()
+        self.app = Starlette(routes=[Route("/hooks", self.hook, methods=["POST"])])
+
+    async def hook(self, request: Request) -> Response:
+        await request.body()
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        if self.in_flight >= self.wanted:
+            self.full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.full.wait(), self.patience)
+        self.in_flight -= 1
+        return Response(status_code=200)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "gate", "most"),
+    [
+        # The first delivery is still held when the third arrives; no fourth comes in beside.
+        (3, Gate(wanted=3), 3),
+        # One at a time never overlaps: each waits out the gate's patience alone.
+        (1, Gate(wanted=2, patience=0.2), 1),
+    ],
+)
+def test_deliveries_overlap_up_to_the_senders_bound(concurrency, gate, most):
+    with SandboxServer(gate.app) as server:
+        hooks = sender(f"{server.url}/hooks", concurrency=concurrency)
+        for n in range(5):
+            hooks.send(Message("t", str(n).encode()))
+        assert hooks.wait_idle()
+        hooks.close()
+    assert gate.most == most
+    assert [a.status for a in hooks.attempts] == [200] * 5

@@ -66,7 +66,10 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 @pytest.fixture
 def shop(receiver: tuple[Receiver, str]) -> Iterator[ShopifySandbox]:
-    sandbox = ShopifySandbox(TOKEN, SHOPIFY_SECRET, webhook_url=receiver[1], retry_delays=FAST)
+    # One delivery at once: these tests read the order webhooks arrive in.
+    sandbox = ShopifySandbox(
+        TOKEN, SHOPIFY_SECRET, webhook_url=receiver[1], retry_delays=FAST, webhook_concurrency=1
+    )
     yield sandbox
     sandbox.close()
 
