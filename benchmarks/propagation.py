@@ -2,7 +2,13 @@
 webhook reaches `invsync run`'s intake, and the window closes when every other store shows the
 sale (read from the sandboxes' own state, as a shopper there would see it).
 
-    make bench-propagation   (or: .venv/bin/python -m benchmarks.propagation [--seconds 40])
+    make bench-propagation   (or: .venv/bin/python -m benchmarks.propagation [--seconds 40]
+                              [--rate 200] [--log PATH] [--pin])
+
+The stores, their webhook senders and the watchers run in a process of their own
+(`benchmarks.propagation_stores`), apart from this one's load generator; `--pin` puts them on
+the last core and `invsync run` on the others. Calls are counted from each store's call log,
+fetched at the end.
 
 Stores: Shopify, WooCommerce, eBay and Walmart (each pushed at its documented default rate,
 `rate_per_second` left unset) and Amazon (its documented usage plans; shown apart). While the
@@ -42,9 +48,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,49 +58,29 @@ import psycopg
 
 from application.ledger import Ledger
 from benchmarks.harness import change, scratch_database
+from benchmarks.propagation_stores import (
+    BACKGROUND,
+    BUFFER,
+    COLD,
+    HOT,
+    RISK,
+    SECRET,
+    SKUS,
+    TIMEOUT,
+    Hosted,
+    StoreInfo,
+    hosted,
+    opening,
+)
 from domain.stock import ChangeKind
 from infrastructure.channels.gateway import UNGATED, Push
 from infrastructure.channels.kinds import gateway_for
 from infrastructure.config import Config, load_config
 from infrastructure.postgres import eventsourcing_env
 from sandboxes.amazon.quotas import RATES as QUOTAS
-from sandboxes.amazon.seller import AmazonSandbox
-from sandboxes.ebay.seller import EbaySandbox
-from sandboxes.server import CallLog, SandboxServer
-from sandboxes.shopify.store import ShopifySandbox
-from sandboxes.walmart.seller import WalmartSandbox
-from sandboxes.woocommerce.store import WooCommerceSandbox
+from sandboxes.server import CallLog
 
-BACKGROUND = [f"PROP-{n:04d}" for n in range(200)]
-HOT = [f"HOTP-{n:02d}" for n in range(10)]
-COLD = [f"COLD-{n:03d}" for n in range(80)]
-RISK = [f"RISK-{n:03d}" for n in range(120)]
-PLENTY, BUFFER = 100_000, 1
 KINDS = [ChangeKind.SALE] * 6 + [ChangeKind.RETURN] * 2 + [ChangeKind.ADJUSTMENT] * 2
-TIMEOUT = 30.0  # a probe not seen by then counts as this long
-SECRET = "bench_webhook_secret"
-
-
-@dataclass
-class Store:
-    id: str
-    settings: dict[str, Any]
-    stock: Callable[[str], int | None]
-    log: CallLog
-    writes: tuple[str | None, ...]  # the CallLog operations that set stock
-    buy: Callable[[str], object] | None = None  # a shopper's purchase, with its webhook
-    apart: bool = False  # Amazon: its documented limits cannot meet the targets
-
-
-@dataclass
-class Probe:
-    cls: str
-    sku: str
-    shows: int  # what every other store shows once the sale has reached it
-    started: float
-    waiting: dict[str, Callable[[str], int | None]]
-    seen: dict[str, float] = field(default_factory=dict)
-    bought_at: float = field(default_factory=time.time)  # the purchase, by the wall clock
 
 
 def free_port() -> int:
@@ -104,92 +89,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def opening(sku: str) -> int:
-    """A SKU's opening stock: at-risk SKUs 2 or 3 units, every other plenty."""
-    return 2 + int(sku[-1]) % 2 if sku in RISK else PLENTY
-
-
-@contextmanager
-def stores(port: int) -> Iterator[list[Store]]:
-    hooks = f"http://127.0.0.1:{port}/webhooks"
-    skus = [*BACKGROUND, *HOT, *COLD, *RISK, "HOT-1"]
-    with ExitStack() as stack:
-        shopify = ShopifySandbox("shpat_bench", SECRET, webhook_url=f"{hooks}/shopify")
-        woo = WooCommerceSandbox("ck_bench", "cs_bench", site_url="http://woo.bench/")
-        woo.webhooks.add("order.created", f"{hooks}/woo", SECRET)
-        ebay, walmart, amazon = EbaySandbox(), WalmartSandbox(), AmazonSandbox()
-        for sandbox in (shopify, woo, ebay, walmart, amazon):
-            stack.callback(sandbox.close)
-        for sku in skus:
-            ats = opening(sku) - BUFFER
-            shopify.set_stock(sku, ats)
-            woo.add_product(sku, ats)
-            ebay.add_item(sku, ats)
-            walmart.add_item(sku, ats)
-            amazon.add_listing(sku, ats)
-        urls = [stack.enter_context(SandboxServer(s.app)).url for s in (shopify, woo, ebay)]
-        walmart_url = stack.enter_context(walmart.server()).url
-        amazon_url = stack.enter_context(amazon.server()).url
-        yield [
-            Store(
-                "shopify",
-                {
-                    "kind": "shopify",
-                    "api_base_url": urls[0],
-                    "access_token": "shpat_bench",
-                    "location_id": shopify.location_id,
-                    "locations": {str(shopify.location_id): "main"},
-                },
-                shopify.stock,
-                shopify.calls,
-                (None,),
-                shopify.buy,
-            ),
-            Store(
-                "woo",
-                {
-                    "kind": "woocommerce",
-                    "api_base_url": urls[1],
-                    "consumer_key": "ck_bench",
-                    "consumer_secret": "cs_bench",
-                },
-                woo.stock,
-                woo.log,
-                ("products.batch", "products.update"),
-                woo.buy,
-            ),
-            Store(
-                "ebay",
-                {
-                    "kind": "ebay",
-                    "api_base_url": urls[2],
-                    "client_id": ebay.client_id,
-                    "client_secret": ebay.client_secret,
-                    "refresh_token": ebay.refresh_token,
-                },
-                ebay.stock,
-                ebay.log,
-                ("inventory.bulk_update",),
-            ),
-            Store(
-                "walmart",
-                {**walmart.channel_settings(walmart_url), "feed_poll_seconds": 1},
-                walmart.stock,
-                walmart.log,
-                ("inventory.put", "feeds.post"),
-            ),
-            Store(
-                "amazon",
-                {**amazon.channel_settings(amazon_url), "feed_poll_seconds": 1},
-                amazon.stock,
-                amazon.log,
-                ("patchListingsItem", "createFeed"),
-                apart=True,
-            ),
-        ]
-
-
-def tables(channels: list[Store]) -> list[dict[str, Any]]:
+def tables(channels: list[StoreInfo]) -> list[dict[str, Any]]:
     """The stores' tables in the configuration file: rate_per_second left to each kind."""
     return [
         {
@@ -202,7 +102,7 @@ def tables(channels: list[Store]) -> list[dict[str, Any]]:
     ]
 
 
-def configuration(folder: Path, channels: list[Store]) -> Path:
+def configuration(folder: Path, channels: list[StoreInfo]) -> Path:
     lines = []
     for table in tables(channels):
         rules = table.pop("rules")
@@ -242,83 +142,21 @@ def traffic(ledger: Ledger, stop: threading.Event, rate: int, counted: list[int]
         time.sleep(max(0.0, (counted[0] / per_tick) * tick - (time.monotonic() - started)))
 
 
-class Watcher:
-    """Reads every open probe's SKU from the stores it waits for, every couple of ms: a thread
-    per store, so a store whose reads wait (its lock held while it sends a webhook) delays only
-    its own figures, not every other store's behind it."""
-
-    def __init__(self, stores: list[str]) -> None:
-        self.open: list[Probe] = []
-        self.done: list[Probe] = []
-        # (class, SKU, store, what it showed at the timeout, what it should show)
-        self.missed: list[tuple[str, str, str, int | None, int]] = []
-        self._lock, self._stop = threading.Lock(), threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(store,), daemon=True) for store in stores
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def add(self, probe: Probe) -> None:
-        with self._lock:
-            self.open.append(probe)
-
-    def _run(self, store: str) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                probes = [(p, p.waiting[store]) for p in self.open if store in p.waiting]
-            for probe, stock in probes:
-                shows = stock(probe.sku)
-                self._saw(probe, store, shows)
-            time.sleep(0.002)
-
-    def _saw(self, probe: Probe, store: str, shows: int | None) -> None:
-        """`store` showed `shows` of the probe's SKU just now."""
-        elapsed = time.monotonic() - probe.started
-        with self._lock:
-            if shows is not None and shows <= probe.shows:
-                probe.seen[store] = elapsed
-            elif elapsed > TIMEOUT:
-                probe.seen[store] = TIMEOUT
-                self.missed.append((probe.cls, probe.sku, store, shows, probe.shows))
-            else:
-                return
-            del probe.waiting[store]
-            if not probe.waiting:
-                self.open.remove(probe)
-                self.done.append(probe)
-
-    def drain(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.open and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-
 class Shoppers:
     """Probe sales, alternating between the stores that send webhooks; each probe waits for
     every other store (Amazon's figures kept apart)."""
 
-    def __init__(self, channels: list[Store], watcher: Watcher) -> None:
-        self.channels, self.watcher = channels, watcher
+    def __init__(self, window: Hosted) -> None:
+        self.window = window
         self.left = {sku: opening(sku) for sku in [*HOT, *COLD, *RISK]}
-        self.sellers = [c for c in channels if c.buy is not None]
+        self.sellers = [c.id for c in window.stores if c.sells]
         self.turn = 0
 
     def buy(self, cls: str, sku: str) -> None:
         seller = self.sellers[self.turn % len(self.sellers)]
         self.turn += 1
         self.left[sku] -= 1
-        shows = max(0, self.left[sku] - BUFFER)
-        others = {c.id: c.stock for c in self.channels if c is not seller}
-        probe = Probe(cls, sku, shows, time.monotonic(), others)
-        assert seller.buy is not None
-        seller.buy(sku)
-        self.watcher.add(probe)
+        self.window.buy(seller, cls, sku, max(0, self.left[sku] - BUFFER))
 
 
 def probes_under_load(shoppers: Shoppers, seconds: float, every: float) -> None:
@@ -351,11 +189,10 @@ SELECT o.sku, o.channel_id,
 STEPS = ("purchase -> stored", "stored -> ledger", "ledger -> projected")
 
 
-def stages(conn: psycopg.Connection[Any], probes: list[Probe]) -> dict[str, list[float]]:
-    """Seconds each step took for `probes` (SKUs sold once): the purchase to the webhook stored,
-    stored to recorded in the ledger, recorded to projected, projected to each store's
-    acknowledgement (by store)."""
-    bought = {p.sku: p.bought_at for p in probes}
+def stages(conn: psycopg.Connection[Any], bought: dict[str, float]) -> dict[str, list[float]]:
+    """Seconds each step took for SKUs sold once (`bought`: when, by the wall clock): the
+    purchase to the webhook stored, stored to recorded in the ledger, recorded to projected,
+    projected to each store's acknowledgement (by store)."""
     rows = conn.execute(STAGES, [list(bought)]).fetchall()
     steps: dict[str, list[float]] = {}
     for sku, channel_id, received, recorded, projected, acknowledged in rows:
@@ -413,10 +250,16 @@ def ready(port: int) -> bool:
 
 @contextmanager
 def invsync_run(
-    database_url: str, redis_url: str, config: Path, port: int, log: Path | None
+    database_url: str,
+    redis_url: str,
+    config: Path,
+    port: int,
+    *,
+    log: Path | None,
+    cpus: list[int] | None = None,
 ) -> Iterator[None]:
     """`invsync run`: the API, webhooks, intake workers, projections and pushers; its log kept
-    in `log` (None: dropped)."""
+    in `log` (None: dropped); on `cpus` if given (the processes it starts inherit them)."""
     env = {
         **os.environ,
         "INVSYNC_DATABASE_URL": database_url,
@@ -432,6 +275,8 @@ def invsync_run(
     kept = log.open("w") if log is not None else None
     stderr = subprocess.DEVNULL if kept is None else kept
     process = subprocess.Popen([invsync, "run"], env=env, stderr=stderr)
+    if cpus:
+        os.sched_setaffinity(process.pid, cpus)
     try:
         deadline = time.monotonic() + 60
         while not ready(port):
@@ -451,77 +296,100 @@ def invsync_run(
 
 
 def run(
-    server_url: str, redis_url: str, seconds: float, rate: int, log: Path | None = None
+    server_url: str, redis_url: str, *, seconds: float, rate: int, log: Path | None, pin: bool
 ) -> dict[str, Any]:
     port = free_port()
+    sandbox_cpus, invsync_cpus = split_cores(sorted(os.sched_getaffinity(0)), pin=pin)
     with (
         scratch_database(server_url) as url,
-        stores(port) as channels,
+        hosted(port, sandbox_cpus) as window,
         tempfile.TemporaryDirectory() as folder,
         # One connection for the whole run: the server is shared, and one asked for later may
         # find it full.
         psycopg.connect(url, autocommit=True) as watch,
     ):
         ledger = Ledger(env=eventsourcing_env(url))
+        channels = window.stores
         config = configuration(Path(folder), channels)
-        skus = [*BACKGROUND, *HOT, *COLD, *RISK, "HOT-1"]
-        ledger.record_batch([change(ChangeKind.RECEIPT, s, opening(s), "bench") for s in skus])
+        ledger.record_batch([change(ChangeKind.RECEIPT, s, opening(s), "bench") for s in SKUS])
         # The hot probes' record: the most units sold (recorded, then received back).
         for sku in HOT:
             ledger.record_batch([change(ChangeKind.SALE, sku, 1, "bench") for _ in range(500)])
             ledger.record(change(ChangeKind.RECEIPT, sku, 500, "bench"))
         tabled = {t["id"]: t for t in tables(channels)}
         baseline = {c.id: bare_call(tabled[c.id], "HOT-1", 3 if c.apart else 10) for c in channels}
-        result: dict[str, Any] = {"baseline": baseline, "rates": rates(config)}
-        watcher = Watcher([c.id for c in channels])
+        result: dict[str, Any] = {"baseline": baseline, "rates": rates(config), "pinned": pin}
         started = time.monotonic()
-        with invsync_run(url, redis_url, config, port, log):
+        with invsync_run(url, redis_url, config, port, log=log, cpus=invsync_cpus):
             result["opening_converged"] = converge(watch, 120)
-            shoppers = Shoppers(channels, watcher)
-            stop, counted = threading.Event(), [0]
-            load = threading.Thread(target=traffic, args=(ledger, stop, rate, counted))
-            load.start()
-            time.sleep(10)  # the hot set forms, the pushers settle in
-            events_before = counted[0]
-            probes_under_load(shoppers, seconds, 0.25)
-            stop.set()
-            load.join()
-            result["events"] = counted[0] - events_before
-            watcher.drain(TIMEOUT)
+            shoppers = Shoppers(window)
+            result["events"] = under_load(ledger, shoppers, seconds, rate)
+            window.drain(TIMEOUT)
             result["converged"] = converge(watch, 120)
             for n in range(10):  # single sales in a quiet store
                 time.sleep(2.5)
                 shoppers.buy("cold, quiet store", COLD[n])
-                watcher.drain(5)
-            before = {c.id: sum(c.log.count(op) for op in c.writes) for c in channels}
-            selling = time.monotonic()
-            for n in range(100):  # 1,000 sales on one hot SKU in 10 s, on their schedule
-                ledger.record_batch(
-                    [change(ChangeKind.SALE, "HOT-1", 1, "bench") for _ in range(10)]
-                )
-                time.sleep(max(0.0, selling + (n + 1) * 0.1 - time.monotonic()))
-            result["selling"] = time.monotonic() - selling
+                window.drain(5)
+            before = {c.id: writes(window.log(c.id), c) for c in channels}
+            result["selling"] = hot_sales(ledger)
             converge(watch, 120)
-            result["calls"] = {
-                c.id: sum(c.log.count(op) for op in c.writes) - before[c.id] for c in channels
-            }
-        watcher.stop()
+            logs = {c.id: window.log(c.id) for c in channels}
+            result["calls"] = {c.id: writes(logs[c.id], c) - before[c.id] for c in channels}
         ledger.close()
-        result["probes"] = [(p.cls, p.seen) for p in watcher.done]
-        result["missed"] = watcher.missed
-        once = [p for p in watcher.done if p.cls in ("cold", "at risk")]
+        probes = window.probes()
+        result["probes"] = [(p["cls"], p["seen"]) for p in probes["done"]]
+        result["missed"] = probes["missed"]
+        once = {p["sku"]: p["bought_at"] for p in probes["done"] if p["cls"] in ("cold", "at risk")}
         result["stages"] = stages(watch, once)
-        result["busiest"] = {c.id: busiest(c.log, started) for c in channels}
-        result["throttled"] = {c.id: c.log.count(None, 429) for c in channels}
-        result["overdrawn"] = {c.id: overdrawn(c.log, started) for c in channels if c.apart}
+        result["busiest"] = {c.id: busiest(logs[c.id], started) for c in channels}
+        result["throttled"] = {c.id: logs[c.id].count(None, 429) for c in channels}
+        result["overdrawn"] = {c.id: overdrawn(logs[c.id], started) for c in channels if c.apart}
         result["apart"] = [c.id for c in channels if c.apart]
         return result
+
+
+def split_cores(cores: list[int], *, pin: bool) -> tuple[list[int] | None, list[int] | None]:
+    """The cores for the sandboxes' process and for invsync run (None: wherever the kernel puts
+    them). Pinned, the sandboxes get the last core and invsync run (with the processes it
+    starts) the others; this process and PostgreSQL are never pinned. One core: nothing to
+    split."""
+    if not pin or len(cores) < 2:
+        return None, None
+    return cores[-1:], cores[:-1]
+
+
+def under_load(ledger: Ledger, shoppers: Shoppers, seconds: float, rate: int) -> int:
+    """Probe sales for `seconds` while `rate` ledger events a second change the background
+    SKUs; the events recorded meanwhile."""
+    stop, counted = threading.Event(), [0]
+    load = threading.Thread(target=traffic, args=(ledger, stop, rate, counted))
+    load.start()
+    time.sleep(10)  # the hot set forms, the pushers settle in
+    events_before = counted[0]
+    probes_under_load(shoppers, seconds, 0.25)
+    stop.set()
+    load.join()
+    return counted[0] - events_before
+
+
+def hot_sales(ledger: Ledger) -> float:
+    """1,000 sales on one hot SKU in 10 s, on their schedule; the seconds they took."""
+    selling = time.monotonic()
+    for n in range(100):
+        ledger.record_batch([change(ChangeKind.SALE, "HOT-1", 1, "bench") for _ in range(10)])
+        time.sleep(max(0.0, selling + (n + 1) * 0.1 - time.monotonic()))
+    return time.monotonic() - selling
+
+
+def writes(log: CallLog, store: StoreInfo) -> int:
+    """The calls in `log` that set stock."""
+    return sum(log.count(op) for op in store.writes)
 
 
 def busiest(log: CallLog, since: float) -> dict[str, int]:
     """The calls a store answered (every operation) in its busiest second since `since`, by
     operation: a sliding second, as a channel counts them."""
-    calls = sorted((t, op) for t, op, _ in list(log.calls) if t >= since)
+    calls = sorted((t, op) for t, op, _ in log.entries() if t >= since)
     most, start, end = 0, 0, 0
     for n, (moment, _) in enumerate(calls):
         while moment - calls[start][0] >= 1.0:
@@ -536,7 +404,7 @@ def overdrawn(log: CallLog, since: float) -> dict[str, int]:
     rate and burst, as the sandbox holds them), by operation."""
     found: dict[str, int] = {}
     for operation, rate in QUOTAS.items():
-        times = sorted(t for t, op, _ in list(log.calls) if t >= since and op == operation)
+        times = sorted(t for t, op, _ in log.entries() if t >= since and op == operation)
         tokens, last = float(rate.burst), since
         for moment in times:
             tokens = min(rate.burst, tokens + (moment - last) * rate.rate)
@@ -606,12 +474,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--log", type=Path, help="keep invsync run's log in this file")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the sandboxes on the last core, invsync run on the others",
+    )
     args = parser.parse_args()
     server = os.environ.get(
         "INVSYNC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     redis_url = os.environ.get("INVSYNC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    report(run(server, redis_url, args.seconds, args.rate, args.log), args.seconds)
+    result = run(
+        server, redis_url, seconds=args.seconds, rate=args.rate, log=args.log, pin=args.pin
+    )
+    report(result, args.seconds)
 
 
 if __name__ == "__main__":

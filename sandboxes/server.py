@@ -45,6 +45,11 @@ class CallLog:
         with self._lock:
             self.calls.append((time.monotonic() if at is None else at, operation, status))
 
+    def entries(self) -> list[tuple[float, str, int]]:
+        """Every call so far, a copy (the log goes on growing)."""
+        with self._lock:
+            return list(self.calls)
+
     def count(self, operation: str | None = None, status: int | None = None) -> int:
         with self._lock:
             return sum(
