@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -28,6 +29,9 @@ INTAKE_RETRIES = 8
 # How often an idle consumer looks for messages (ms): a message waits for it, so it is part of
 # every intake's and every push's latency; Redis takes the polling without noticing.
 CONSUMER_POLL_MS = 20
+# The intake lanes' queues (`Lane`'s values) start so: the worker serves them from a pool of
+# their own.
+INTAKE_QUEUES = "intake."
 
 
 def make_broker(redis_url: str, database_url: str, namespace: str = "invsync") -> RedisBroker:
@@ -122,19 +126,43 @@ class Sweeper:
                 log.warning("sweep failed; retrying", exc_info=True)
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Worker threads of their own for the queues whose names start with `prefix` (and are no
+    earlier pool's): work on other queues, however long it holds its threads (a drain staying
+    on a busy channel, a reconciliation step waiting for a turn or for its readings to settle),
+    never keeps these queues' messages waiting for a thread."""
+
+    prefix: str
+    threads: int
+
+
+def pooled(queue_names: Iterable[str], pools: Sequence[Pool]) -> list[tuple[Pool, set[str]]]:
+    """Each pool with the queues it serves (the first pool whose prefix a queue's name starts
+    with), leaving out pools with none: a Dramatiq worker given no queues consumes every one."""
+    served: dict[Pool, set[str]] = {pool: set() for pool in pools}
+    for name in queue_names:
+        pool = next((pool for pool in pools if name.startswith(pool.prefix)), None)
+        if pool is not None:
+            served[pool].add(name)
+    return [(pool, names) for pool, names in served.items() if names]
+
+
 class Workers:
-    """An in-process Dramatiq worker plus the sweeper (for `invsync run` and `invsync worker`)."""
+    """In-process Dramatiq workers, one per pool of queues (`Pool`), plus the sweeper (for
+    `invsync run` and `invsync worker`). Every queue declared on the broker when they start is
+    served by the first pool whose prefix it matches; one matching none is not consumed here."""
 
     def __init__(
         self,
         queues: IntakeQueues,
         sweeper: Sweeper,
-        threads: int = 4,
+        pools: Sequence[Pool] = (Pool("", 4),),
         warm_up: Callable[[], object] | None = None,
     ) -> None:
-        self._queues, self._sweeper, self._threads = queues, sweeper, threads
+        self._queues, self._sweeper, self._pools = queues, sweeper, tuple(pools)
         self._warm_up = warm_up
-        self._worker: dramatiq.Worker | None = None
+        self._workers: list[dramatiq.Worker] = []
 
     def start(self) -> None:
         if self._warm_up is not None:
@@ -142,14 +170,16 @@ class Workers:
             self._warm_up()
         broker = self._queues.broker
         broker.emit_after("process_boot")  # without it, time limits are silently off
-        self._worker = dramatiq.Worker(
-            broker, worker_threads=self._threads, worker_timeout=CONSUMER_POLL_MS
-        )
-        self._worker.start()
+        for pool, names in pooled(broker.get_declared_queues(), self._pools):
+            worker = dramatiq.Worker(
+                broker, queues=names, worker_threads=pool.threads, worker_timeout=CONSUMER_POLL_MS
+            )
+            worker.start()
+            self._workers.append(worker)
         self._sweeper.start()
 
     def stop(self) -> None:
         self._sweeper.stop()
-        if self._worker is not None:
-            self._worker.stop()
+        for worker in self._workers:
+            worker.stop()
         self._queues.broker.close()

@@ -27,7 +27,9 @@ from infrastructure.periodic import every
 from infrastructure.postgres import check_database, check_migrated
 from infrastructure.projections import AvailabilityRunner
 from infrastructure.projections.jobs import RebuildJobs
+from infrastructure.push.dispatch import PUSH_QUEUES
 from infrastructure.push.service import Propagation
+from infrastructure.queue import INTAKE_QUEUES, Pool
 from infrastructure.reconcile.review import Review
 from infrastructure.reconcile.scheduler import TICK_SECONDS
 from infrastructure.reconcile.service import Reconciliation
@@ -220,11 +222,13 @@ class Service:
         self._running.close()
 
 
-def worker_threads(config: Config, threads: int) -> int:
-    """Threads for the worker: `threads` for intake and upkeep, and one more per channel that
-    pushes, as its drain holds a thread while the channel stays busy (up to its turn): with
-    fewer, webhooks waited behind the pushers for seconds."""
-    return threads + sum(1 for channel in config.channels if channel.pushes)
+def worker_pools(config: Config, threads: int) -> list[Pool]:
+    """The worker's pools of threads: `threads` for the intake lanes; one per channel that
+    pushes (its drain holds one while the channel stays busy) and one to spare for the pushes;
+    `threads` for the rest (reconciliation's steps). In one pool, webhooks waited for a thread
+    behind drains and reconciliation steps waiting for turns or for their readings to settle."""
+    pushing = sum(1 for channel in config.channels if channel.pushes)
+    return [Pool(INTAKE_QUEUES, threads), Pool(PUSH_QUEUES, pushing + 1), Pool("", threads)]
 
 
 @contextmanager
@@ -244,7 +248,7 @@ def open_service(
             found.redis_url,
             config,
             ledger,
-            worker_threads=worker_threads(config, threads),
+            pools=worker_pools(config, threads),
             namespace=settings.queue_namespace,
             limits=settings.database,
         )

@@ -40,7 +40,14 @@ from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import GatewayFactory, Propagation
 from infrastructure.push.service import build_propagation as build_push_service
-from infrastructure.queue import CONSUMER_POLL_MS, IntakeQueues, Sweeper, Workers, make_broker
+from infrastructure.queue import (
+    CONSUMER_POLL_MS,
+    IntakeQueues,
+    Pool,
+    Sweeper,
+    Workers,
+    make_broker,
+)
 from infrastructure.reconcile.actors import RunQueue
 from infrastructure.reconcile.level_steps import LevelChecks
 from infrastructure.reconcile.runs import RunStore
@@ -220,10 +227,12 @@ def build_intake(
     config: Config,
     ledger: Ledger,
     *,
-    worker_threads: int = 4,
+    pools: Sequence[Pool] = (Pool("", 4),),
     namespace: str = "invsync",
     limits: DatabaseLimits | None = None,
 ) -> Intake:
+    """Intake on `redis_url`'s broker, its workers serving the broker's queues in `pools`
+    (see `Workers`)."""
     reads = GatewayReads(read_gates(redis.Redis.from_url(redis_url), namespace))
     router = ChannelRouter(config, reads)
     store = inbox(database_url, limits)
@@ -234,7 +243,7 @@ def build_intake(
     workers = Workers(
         queues,
         sweeper,
-        threads=worker_threads,
+        pools,
         warm_up=lambda: [processor.process([], lane.value) for lane in Lane],
     )
     return Intake(

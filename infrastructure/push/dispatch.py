@@ -24,6 +24,9 @@ from infrastructure.push.store import PushStore
 
 log = logging.getLogger(__name__)
 
+# Every channel's queue is `push.<channel>`: the worker serves them from a pool of their own.
+PUSH_QUEUES = "push."
+
 
 class PushQueues:
     def __init__(self, broker: RedisBroker, pushers: Mapping[str, Pusher]) -> None:
@@ -32,7 +35,7 @@ class PushQueues:
             channel_id: dramatiq.actor(
                 broker=broker,
                 actor_name=f"push_{channel_id}",
-                queue_name=f"push.{channel_id}",
+                queue_name=f"{PUSH_QUEUES}{channel_id}",
                 max_retries=3,  # failures of the channel never reach here: bugs, or storage
                 min_backoff=200,
                 max_backoff=5_000,

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from infrastructure.config import Config
+from infrastructure.queue import Pool
 from interfaces.composition import Intake, build_intake
 from interfaces.http.api import Api
 from interfaces.http.app import create_app
@@ -59,15 +60,17 @@ def running_intake(
     *,
     workers: bool = True,
     namespace: str | None = None,
+    pools: Sequence[Pool] = (Pool("", 4),),
     **app_options: Any,
 ) -> Iterator[RunningIntake]:
-    """The app over `ledger` and a fresh intake, served by uvicorn; `app_options` go to
-    `create_app` (rules, reservations, tokens, ...)."""
+    """The app over `ledger` and a fresh intake (its workers' `pools`), served by uvicorn;
+    `app_options` go to `create_app` (rules, reservations, tokens, ...)."""
     intake = build_intake(
         database_url,
         redis_url,
         config or channel_config(),
         ledger,
+        pools=pools,
         namespace=namespace or f"test-{uuid.uuid4().hex[:8]}",
     )
     port = free_port()
