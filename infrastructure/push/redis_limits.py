@@ -112,7 +112,12 @@ class RedisBreaker:
         self._redis, self._key, self._policy = client, key, policy
 
     def closed_for(self) -> float:
-        left = [cast(int, self._redis.pttl(f"{self._key}:{name}")) for name in ("pause", "open")]
+        # One round trip for both keys: a drain asks before every call and every look at the
+        # outbox, and under load each trip to Redis waits for the machine's cores.
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name in ("pause", "open"):
+                pipe.pttl(f"{self._key}:{name}")
+            left = cast(list[int], pipe.execute())
         return max((ms for ms in left if ms > 0), default=0) / 1000
 
     def pause(self, seconds: float) -> None:
