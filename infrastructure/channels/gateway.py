@@ -78,6 +78,7 @@ class ChannelAuthFailed(ChannelError):
 # The operation of a call counted against the channel's own rate, the one pushes take turns of.
 CHANNEL_CALL = "call"
 NO_RATES: Mapping[str, float] = MappingProxyType({})  # a channel that limits calls as a whole
+NO_BURSTS: Mapping[str, int] = MappingProxyType({})  # every operation one call at a time
 
 
 class Turns(Protocol):
@@ -133,9 +134,10 @@ class Gate(Protocol):
     """Where a gateway takes its turns, given when it is built: its channel's limits, shared by
     every worker (`infrastructure/push/gate.py`)."""
 
-    def turns(self, rates: Mapping[str, float]) -> Turns:
+    def turns(self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS) -> Turns:
         """Turns of the channel's own rate (`CHANNEL_CALL`) and of the operations it limits
-        apart, at these `rates` (calls a second)."""
+        apart, at these `rates` (calls a second), each up to its `bursts` at once after a rest
+        (one where none is named)."""
         ...
 
     def tally(self, name: str) -> Tally:
@@ -146,7 +148,7 @@ class Gate(Protocol):
 class Ungated:
     """No gate: every turn is given at once, and counts are kept in the gateway's process."""
 
-    def turns(self, rates: Mapping[str, float]) -> Turns:
+    def turns(self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS) -> Turns:
         return Unlimited()
 
     def tally(self, name: str) -> Tally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from infrastructure.channels.gateway import CHANNEL_CALL, Tally
+from infrastructure.channels.gateway import CHANNEL_CALL, NO_BURSTS, Tally
 from infrastructure.push.limits import (
     GatePolicy,
     Limiter,
@@ -23,7 +23,8 @@ __all__ = ["ChannelGate", "GatePolicy", "OperationTurns"]
 
 class OperationTurns:
     """`Turns`: a limiter per operation the channel limits apart, at these `rates` (calls a
-    second), and `channel`'s own for `CHANNEL_CALL`; each `yields` to pushes if asked."""
+    second) and `bursts` (calls at once after a rest; one where none is named), and `channel`'s
+    own for `CHANNEL_CALL`; each `yields` to pushes if asked."""
 
     def __init__(
         self,
@@ -32,11 +33,15 @@ class OperationTurns:
         rates: Mapping[str, float],
         channel: Limiter,
         *,
+        bursts: Mapping[str, int] = NO_BURSTS,
         yields: bool = False,
     ) -> None:
         self._limiters = {
             operation: limits.limiter(
-                f"{key}:op:{operation}", operation_interval(rate), yields=yields
+                f"{key}:op:{operation}",
+                operation_interval(rate),
+                yields=yields,
+                burst=bursts.get(operation, 1),
             )
             for operation, rate in rates.items()
         }
@@ -80,9 +85,14 @@ class ChannelGate:
         """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
         return self._calls.take(timeout)
 
-    def turns(self, rates: Mapping[str, float]) -> OperationTurns:
-        """Limiters for the operations the channel limits apart, at these rates (calls/s)."""
-        return OperationTurns(self._limits, self._key, rates, self._calls, yields=self._yields)
+    def turns(
+        self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS
+    ) -> OperationTurns:
+        """Limiters for the operations the channel limits apart, at these rates (calls/s) and
+        bursts (calls at once after a rest)."""
+        return OperationTurns(
+            self._limits, self._key, rates, self._calls, bursts=bursts, yields=self._yields
+        )
 
     def tally(self, name: str) -> Tally:
         """The channel's counts under `name`, shared by every worker."""

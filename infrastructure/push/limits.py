@@ -34,7 +34,8 @@ class GatePolicy:
 
 
 class Limiter(Protocol):
-    """At most one call per interval under one key, across every worker sharing the backend."""
+    """At most one call per interval under one key, across every worker sharing the backend;
+    after a rest, up to its burst at once (a token bucket holding that many)."""
 
     def take(self, wait: float) -> bool:
         """True once a call may go, waiting at most `wait` seconds for its turn; a turn not
@@ -84,9 +85,12 @@ class DrainLock(Protocol):
 class LimitsBackend(Protocol):
     """Where a gate's limits live; the same key names the same limit in every gate built."""
 
-    def limiter(self, key: str, interval: float, *, yields: bool = False) -> Limiter:
-        """The limiter under `key`; one that `yields` takes a turn only while no call of a
-        limiter that does not is waiting for one (`turn`)."""
+    def limiter(
+        self, key: str, interval: float, *, yields: bool = False, burst: int = 1
+    ) -> Limiter:
+        """The limiter under `key`, a call per `interval` and up to `burst` at once after a
+        rest; one that `yields` takes a turn only while no call of a limiter that does not is
+        waiting for one (`turn`)."""
         ...
 
     def breaker(self, key: str, policy: GatePolicy) -> Breaker: ...
@@ -122,18 +126,30 @@ class Turn:
     held_until: float
 
 
-def turn(now: float, next_at: float, held_until: float, interval: float, *, yields: bool) -> Turn:
-    """Whether a call may go at `now` under a limiter whose next turn is at `next_at`, calls a
-    turn per `interval`. Pushes keep priority over reconciliation's reads within a channel's
+def turn(
+    now: float,
+    next_at: float,
+    held_until: float,
+    interval: float,
+    *,
+    yields: bool,
+    burst: int = 1,
+) -> Turn:
+    """Whether a call may go at `now` under a limiter whose next turn is at `next_at` (the
+    theoretical arrival time of the cell rate algorithm), calls a turn per `interval` and up to
+    `burst` at once after a rest: a call may go up to `burst - 1` intervals ahead of its turn,
+    as a token bucket holding `burst` tokens refilled one per interval lets it (SP-API's
+    documented bursts). Pushes keep priority over reconciliation's reads within a channel's
     one budget: a call that does not yield (a push) and must wait holds the calls that do (reads)
     off until just after the turn it waits for, and frees them once it takes a turn; a call that
     yields goes only when no such hold is on, so a waiting push takes the next turn, not a read."""
     if yields and now < held_until:
         return Turn(held_until - now, next_at, held_until)
-    if now < next_at:
-        hold = held_until if yields else max(held_until, next_at + interval)
-        return Turn(next_at - now, next_at, hold)
-    return Turn(0.0, now + interval, held_until if yields else 0.0)
+    earliest = next_at - (burst - 1) * interval
+    if now < earliest:
+        hold = held_until if yields else max(held_until, earliest + interval)
+        return Turn(earliest - now, next_at, hold)
+    return Turn(0.0, max(now, next_at) + interval, held_until if yields else 0.0)
 
 
 def cooldown(policy: GatePolicy, trips: int) -> float:

@@ -37,8 +37,10 @@ class MemoryLimits:
         self.held_until: dict[str, float] = defaultdict(float)  # key → when a drain frees it
         self.tallies: dict[str, LocalTally] = {}
 
-    def limiter(self, key: str, interval: float, *, yields: bool = False) -> MemoryLimiter:
-        return MemoryLimiter(self, key, interval, yields=yields)
+    def limiter(
+        self, key: str, interval: float, *, yields: bool = False, burst: int = 1
+    ) -> MemoryLimiter:
+        return MemoryLimiter(self, key, interval, yields=yields, burst=burst)
 
     def breaker(self, key: str, policy: GatePolicy) -> MemoryBreaker:
         return MemoryBreaker(self, key, policy)
@@ -52,8 +54,11 @@ class MemoryLimits:
 
 
 class MemoryLimiter:
-    def __init__(self, limits: MemoryLimits, key: str, interval: float, *, yields: bool) -> None:
+    def __init__(
+        self, limits: MemoryLimits, key: str, interval: float, *, yields: bool, burst: int
+    ) -> None:
         self._limits, self._key, self._interval, self._yields = limits, key, interval, yields
+        self._burst = burst
 
     def take(self, wait: float) -> bool:
         return wait_for_turn(self._try, wait)
@@ -63,7 +68,12 @@ class MemoryLimiter:
         with limits.guard:
             now = time.monotonic()
             answer = turn(
-                now, limits.next_at[key], limits.holds[key], self._interval, yields=self._yields
+                now,
+                limits.next_at[key],
+                limits.holds[key],
+                self._interval,
+                yields=self._yields,
+                burst=self._burst,
             )
             limits.next_at[key], limits.holds[key] = answer.next_at, answer.held_until
             return answer.wait

@@ -1,6 +1,6 @@
 """The limits (`limits.py`) in Redis, shared by every worker process, by Redis's clock.
 
-The rate is the cell rate algorithm (GCRA) with a burst of one, in one Lua script. Why not
+The rate is the cell rate algorithm (GCRA), with the limiter's burst, in one Lua script. Why not
 Dramatiq's limiters for it: its bucket limiter admits one call per bucket anywhere in it, so two
 calls can go back to back across a bucket's edge, and a sliding second overlaps one bucket more
 than 1000/bucket; to keep every one-second window within a channel's limit it has to run at 80 %
@@ -21,7 +21,8 @@ from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
 
 # `limits.turn` in Redis. KEYS[1]: the theoretical arrival time (ms) of the next call; KEYS[2]:
 # until when calls that yield hold off. ARGV[1]: the interval (ms); ARGV[2]: '1' if the call
-# yields. Returns 0 when the call may go now (and books the next slot), else the ms to wait.
+# yields; ARGV[3]: how far ahead of its turn a call may go (ms: burst - 1 intervals). Returns 0
+# when the call may go now (and books the next slot), else the ms to wait.
 _TAKE = """
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -29,16 +30,18 @@ local next_at = tonumber(redis.call('GET', KEYS[1]) or '0')
 local held_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 local interval = tonumber(ARGV[1])
 local yields = ARGV[2] == '1'
+local earliest = next_at - tonumber(ARGV[3])
 if yields and ms < held_until then
   return held_until - ms
 end
-if ms < next_at then
-  if not yields and held_until < next_at + interval then
-    redis.call('SET', KEYS[2], next_at + interval, 'PX', next_at + interval - ms)
+if ms < earliest then
+  if not yields and held_until < earliest + interval then
+    redis.call('SET', KEYS[2], earliest + interval, 'PX', earliest + interval - ms)
   end
-  return next_at - ms
+  return earliest - ms
 end
-redis.call('SET', KEYS[1], ms + interval, 'PX', interval)
+local booked = math.max(ms, next_at) + interval
+redis.call('SET', KEYS[1], booked, 'PX', booked - ms)
 if not yields then
   redis.call('DEL', KEYS[2])
 end
@@ -52,8 +55,10 @@ class RedisLimits:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def limiter(self, key: str, interval: float, *, yields: bool = False) -> RedisLimiter:
-        return RedisLimiter(self.client, key, interval, yields=yields)
+    def limiter(
+        self, key: str, interval: float, *, yields: bool = False, burst: int = 1
+    ) -> RedisLimiter:
+        return RedisLimiter(self.client, key, interval, yields=yields, burst=burst)
 
     def breaker(self, key: str, policy: GatePolicy) -> RedisBreaker:
         return RedisBreaker(self.client, key, policy)
@@ -88,13 +93,17 @@ class RedisTally:
 
 
 class RedisLimiter:
-    """At most one call per `interval` seconds under `key`, across every worker; one that
-    `yields` waits while a call that does not is waiting (`limits.turn`)."""
+    """At most one call per `interval` seconds under `key`, and `burst` at once after a rest,
+    across every worker; one that `yields` waits while a call that does not is waiting
+    (`limits.turn`)."""
 
-    def __init__(self, client: redis.Redis, key: str, interval: float, *, yields: bool) -> None:
+    def __init__(
+        self, client: redis.Redis, key: str, interval: float, *, yields: bool, burst: int = 1
+    ) -> None:
         self.key, self.interval = key, interval
         self._take = client.register_script(_TAKE)
-        self._args = [max(1, round(interval * 1000)), int(yields)]
+        ms = max(1, round(interval * 1000))
+        self._args = [ms, int(yields), (burst - 1) * ms]
 
     def take(self, wait: float) -> bool:
         return wait_for_turn(self._try, wait)

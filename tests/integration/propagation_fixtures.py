@@ -55,21 +55,23 @@ def pushed_by_two_workers(  # noqa: PLR0917 (a scenario's one call)
         "INVSYNC_QUEUE_NAMESPACE": f"rate-{random_sku()}",
     }
     command = [str(Path(sys.executable).with_name("invsync")), "worker", "--threads", "4"]
-    # Each worker serves /metrics on a port of its own: two on the default port, the second
-    # would stop at start-up and leave the channel to one.
-    workers = [
-        subprocess.Popen(command, env={**env, "INVSYNC_METRICS_PORT": str(free_port())})
-        for _ in range(2)
-    ]
     rules = (ChannelRule(str(channel["id"]), safety_buffer=1),)
-    try:
-        with AvailabilityRunner(eventsourcing_env(database_url), rules):
+    # The projection's runner connects before the workers start: two processes starting beside
+    # it on a loaded machine left its first connection waiting past the pool's 1 s timeout.
+    with AvailabilityRunner(eventsourcing_env(database_url), rules):
+        # Each worker serves /metrics on a port of its own: two on the default port, the
+        # second would stop at start-up and leave the channel to one.
+        workers = [
+            subprocess.Popen(command, env={**env, "INVSYNC_METRICS_PORT": str(free_port())})
+            for _ in range(2)
+        ]
+        try:
             for _ in range(30):
                 ledger.record_batch([change(ChangeKind.RECEIPT, sku, 1) for sku in skus])
                 time.sleep(0.2)
             eventually(lambda: all(stock(s) == 29 for s in skus), 30, "every SKU reaches 29")
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGINT)
-        for worker in workers:
-            worker.wait(timeout=30)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGINT)
+            for worker in workers:
+                worker.wait(timeout=30)

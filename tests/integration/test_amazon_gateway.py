@@ -186,7 +186,7 @@ class Turns:
     def __init__(self, refuse=(), allow=None):
         self.taken, self.refuse, self.allow = [], set(refuse), dict(allow or {})
 
-    def turns(self, rates):
+    def turns(self, rates, bursts):
         return self
 
     def take(self, operation, wait):
@@ -355,8 +355,11 @@ def test_a_feed_still_processing_is_not_settled_and_is_looked_at_no_more_often_t
 
 @pytest.fixture
 def gate(redis_url):
+    """A real gate in Redis, the channel's own rate high enough that only the operations'
+    documented limits bind."""
     client = redis.Redis.from_url(redis_url)
-    yield ChannelGate(RedisLimits(client), "amazon-us", GatePolicy(), namespace=uuid.uuid4().hex)
+    policy = GatePolicy(rate=100)
+    yield ChannelGate(RedisLimits(client), "amazon-us", policy, namespace=uuid.uuid4().hex)
     client.close()
 
 
@@ -366,21 +369,29 @@ class Given:
     def __init__(self, turns):
         self._turns = turns
 
-    def turns(self, rates):
+    def turns(self, rates, bursts):
         return self._turns
 
 
-def test_without_a_create_feed_turn_the_first_push_goes_as_a_patch_and_the_rest_wait(seller, gate):
-    for sku in ("AMZ-1", "AMZ-2", "AMZ-3"):
+def test_feeds_go_at_once_up_to_the_reports_amazon_lets_us_read_and_each_settles_at_once(
+    seller, gate
+):
+    skus = [f"AMZ-{n}" for n in range(22)]
+    for sku in skus:
         seller.sandbox.add_listing(sku, 0)
-    with seller.gateway(gate=gate) as gateway:  # createFeed: one per 150 s
-        first = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
-        second = gateway.push([push("AMZ-3", 3), push("AMZ-1", 4)])
-    assert {r.status for r in first} == {SUBMITTED}
-    assert [(r.sku, r.status) for r in second] == [("AMZ-3", APPLIED)]  # AMZ-1 waits
-    assert seller.calls("createFeed") == 1
+    # createFeed: 15 at once, but getFeedDocument only 10; then one feed per 150 s.
+    with seller.gateway(gate=gate) as gateway:
+        burst = [gateway.push([push(skus[n], 1), push(skus[n + 1], 2)]) for n in range(0, 20, 2)]
+        after = gateway.push([push("AMZ-20", 3), push("AMZ-21", 4)])
+        assert [(r.sku, r.status) for r in after] == [("AMZ-20", APPLIED)]  # AMZ-21 waits
+        for answer in burst:  # no feed's SKUs wait a minute for their report's turn
+            feed_skus = [r.sku for r in answer]
+            assert {r.status for r in settled(gateway, answer[0].ticket, feed_skus)} == {APPLIED}
+    assert {r.status for answer in burst for r in answer} == {SUBMITTED}
+    assert seller.calls("createFeed") == seller.calls("getFeedDocument") == 10
+    assert seller.sandbox.log.count(status=429) == 0
     assert seller.calls("patchListingsItem") == 1
-    wait_until(lambda: seller.sandbox.stock("AMZ-3") == 3, timeout=3)
+    wait_until(lambda: seller.sandbox.stock("AMZ-20") == 3, timeout=3)
 
 
 def test_patches_wait_for_their_documented_turn_across_gateways(seller, gate):

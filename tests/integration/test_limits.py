@@ -221,3 +221,11 @@ def test_a_tally_counts_on_the_embedded_redis_too(tmp_path):
         assert 0 < client.ttl("invsync:push:tally:tally:pushes:SKU-1") <= 60
     finally:
         client.shutdown()
+
+
+def test_a_limiter_with_a_burst_takes_that_many_at_once_after_a_rest_then_keeps_its_interval(
+    limits,
+):
+    limiter = limits.limiter(key(), 10.0, burst=3)
+    assert all(limiter.take(wait=0) for _ in range(3))  # the bucket holds three turns
+    assert not limiter.take(wait=0)  # then none before the interval refills one

@@ -67,3 +67,30 @@ def test_no_read_takes_a_turn_while_a_push_waits_for_it(reads, push_at):
         return  # the push went at once: nothing to wait for
     for at in sorted(a for a in reads if push_at <= a < next_at + INTERVAL):
         assert turn(at, push.next_at, push.held_until, INTERVAL, yields=True).wait > 0
+
+
+STEP = 0.125  # exact in binary: turns booked one after another land on it exactly
+
+
+@given(st.integers(1, 20), st.lists(st.floats(0.0, 0.5), min_size=1, max_size=60))
+def test_a_burst_never_lets_more_through_than_a_bucket_of_that_many_refilled_each_interval(
+    burst, gaps
+):
+    """Calls asking at any times: within any span, those admitted are at most `burst` plus one
+    per interval of the span, as Amazon's token buckets allow, and the first `burst` after a
+    rest go at once."""
+    next_at, admitted, now = 0.0, [], 100.0
+    for gap in gaps:
+        now += gap
+        answer = turn(now, next_at, 0.0, STEP, yields=False, burst=burst)
+        next_at = answer.next_at
+        if answer.wait == 0:
+            admitted.append(now)
+    for first, last in itertools.combinations(range(len(admitted)), 2):
+        span = admitted[last] - admitted[first]
+        assert last - first + 1 <= burst + span / STEP + 1e-9
+    rested = [turn(1000.0, next_at, 0.0, STEP, yields=False, burst=burst)]
+    for _ in range(burst - 1):
+        rested.append(turn(1000.0, rested[-1].next_at, 0.0, STEP, yields=False, burst=burst))
+    assert all(answer.wait == 0 for answer in rested)
+    assert turn(1000.0, rested[-1].next_at, 0.0, STEP, yields=False, burst=burst).wait > 0

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -189,6 +190,17 @@ class Feeds:
         except ValueError:
             raise ChannelError(f"the processing report {document_id} is not JSON") from None
         return report if isinstance(report, dict) else {}
+
+
+def report_bound(bursts: Mapping[str, int]) -> Mapping[str, int]:
+    """`bursts` with createFeed's no larger than getFeedDocument's. A feed's SKUs are pushed no
+    more until its report is read (`push_submissions`), one getFeedDocument call a feed: with
+    15 feeds at once and reports read one a minute, the SKUs of all but the first waited
+    minutes (the two-worker stall of 583af07, where getFeedDocument had no burst). Reports
+    refill faster than feeds (one per 45 s against one per 120 s), so with no larger a burst
+    every feed the limits allow finds a turn to read its report once Amazon is done with it."""
+    most = min(bursts.get("createFeed", 1), bursts.get("getFeedDocument", 1))
+    return MappingProxyType({**bursts, "createFeed": most})
 
 
 def _feed_issues(report: Mapping[str, Any]) -> str:

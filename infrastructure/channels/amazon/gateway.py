@@ -33,7 +33,7 @@ import httpx
 
 from infrastructure.channels.amazon.client import SpApi, describe, objects
 from infrastructure.channels.amazon.config import LWA_TOKEN_URL
-from infrastructure.channels.amazon.feeds import FEED_MESSAGE_LIMIT, Feeds
+from infrastructure.channels.amazon.feeds import FEED_MESSAGE_LIMIT, Feeds, report_bound
 from infrastructure.channels.amazon.listings import (
     Listings,
     Refused,
@@ -67,6 +67,23 @@ RATES = MappingProxyType(
         "getFeedDocument": 0.0222,
         "getOrders": 0.0167,  # the Orders model's (ordersV0), as getOrderItems'
         "getOrderItems": 0.5,
+    }
+)
+# Their bursts, calls at once after a rest (CHANNELS.md §3.3; getFeedDocument's from the Feeds
+# model): a token bucket holds that many, so after a quiet spell feeds may be created several at
+# once, where spacing alone made it one per 150 s. Unnamed: one at a time. The limiters take
+# createFeed's bounded by its report's (`feeds.report_bound`).
+BURSTS = MappingProxyType(
+    {
+        "patchListingsItem": 5,
+        "getListingsItem": 10,
+        "searchListingsItems": 5,
+        "createFeedDocument": 15,
+        "createFeed": 15,
+        "getFeed": 15,
+        "getFeedDocument": 10,
+        "getOrders": 20,
+        "getOrderItems": 30,
     }
 )
 
@@ -119,7 +136,7 @@ class AmazonGateway:
         self.channel_id, self.max_batch = channel_id, max_batch
         self.timeout = timeout
         self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
-        self.turns = gate.turns(self.rates)
+        self.turns = gate.turns(self.rates, report_bound(BURSTS))
         self._prepaid = False  # the caller took the channel's turn for the next call
         self._api = SpApi(
             base_url,
