@@ -262,3 +262,40 @@ def test_the_token_call_takes_the_channels_turn_as_every_other_call_does(walmart
     assert len(arrived) == 4  # the token call and three PUTs
     assert min(b - a for a, b in itertools.pairwise(arrived)) >= 0.2  # a turn is 250 ms
     assert walmart.seller.log.busiest_second() <= 4
+
+
+def test_each_page_of_a_feeds_status_takes_a_turn_of_the_channels_rate(walmart):
+    """A feed of 2,500 items is read in three status pages (1,000 items a page), each on a turn
+    of its own: behind a gate of 5 calls a second, no two arrive back to back, and a status
+    bucket refilled every 200 ms and holding one call refuses none."""
+    skus = [f"PAGE-{n:04}" for n in range(2_500)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    walmart.seller.set_rate("feeds.get", 5.0, 1)
+    gate = ChannelGate(MemoryLimits(), "walmart-pages", GatePolicy(rate=5))
+    with walmart.gateway(gate=gate) as gateway:
+        fed = [r for r in gateway.push(pushes(*[(s, 3) for s in skus])) if r.ticket]
+        results = settled(gateway, fed)
+    assert len(fed) > 2_000  # the long tail, beside a few one by one
+    assert {r.sku: r.status for r in results} == {r.sku: PushStatus.APPLIED for r in fed}
+    log = walmart.seller.log
+    pages = sorted(at for at, operation, _ in log.calls if operation == "feeds.get")
+    assert log.count(status=429) == 0
+    assert len(pages) >= 3
+    assert min(b - a for a, b in itertools.pairwise(pages)) >= 0.2  # a turn is 250 ms
+    assert log.busiest_second() <= 5  # the channel's rate
+
+
+def test_a_feed_not_due_for_a_look_takes_no_turn_from_the_pushes(walmart):
+    walmart.seller.add_item("A", 0)
+    gate = ChannelGate(MemoryLimits(), "walmart-due", GatePolicy(rate=5))
+    skus = [f"DUE-{n:02}" for n in range(20)]
+    for sku in skus:
+        walmart.seller.add_item(sku, 0)
+    with walmart.gateway(gate=gate, feed_poll_interval=60.0) as gateway:
+        submitted = gateway.push(pushes(*[(sku, 3) for sku in skus]))
+        time.sleep(0.3)  # the channel's next turn is free
+        assert gateway.settle(submitted[0].ticket, skus) is None  # looked at on submission
+        started = time.monotonic()
+        gateway.push(pushes(("A", 4)))  # the next turn is the push's, at once
+        assert time.monotonic() - started < 0.2

@@ -6,14 +6,16 @@ Walmart has processed it; each item's ingestion status is then its push's result
 A feed is at most `FEED_ITEMS` items (well under Walmart's 5 MB a file) and goes on the
 channel's `feed` turn (its feeds an hour, shared by every worker); its pushes are SUBMITTED
 under the feed's id, and the gateway's `settle` follows it on later rounds, every
-`poll_interval` seconds at most, so a feed that takes half an hour holds no worker.
+`poll_interval` seconds at most, so a feed that takes half an hour holds no worker. Each page of
+its status after the first waits for a turn of the channel's rate (`turn`), as every other call:
+Walmart counts them all against its limit.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -42,10 +44,15 @@ def document(pushes: Sequence[Push], ship_node: str) -> dict[str, Any]:
 
 
 class Feeds:
-    """The feeds one gateway submitted, and when each was last looked at."""
+    """The feeds one gateway submitted, and when each was last looked at; `turn` waits for the
+    channel's turn before each status page after the first (raising `Throttled` when none
+    comes), the caller having taken the first's."""
 
-    def __init__(self, api: WalmartApi, ship_node: str, poll_interval: float) -> None:
+    def __init__(
+        self, api: WalmartApi, ship_node: str, poll_interval: float, turn: Callable[[], None]
+    ) -> None:
         self._api, self.ship_node, self.poll_interval = api, ship_node, poll_interval
+        self._turn = turn
         self._looked_at: dict[str, float] = {}
 
     def submit(self, pushes: Sequence[Push]) -> list[PushResult]:
@@ -80,10 +87,9 @@ class Feeds:
         Raises:
             ChannelError: as `submit`.
         """
-        now = time.monotonic()
-        if now - self._looked_at.get(feed_id, 0.0) < self.poll_interval:
+        if not self.due(feed_id):
             return None
-        self._looked_at[feed_id] = now
+        self._looked_at[feed_id] = time.monotonic()
         status = self._status(feed_id, 0)
         state = status.get("feedStatus")
         if state == _FAILED:
@@ -97,6 +103,10 @@ class Feeds:
         return [
             result for item in self._items(feed_id, status) if (result := _result(item, wanted))
         ]
+
+    def due(self, feed_id: str) -> bool:
+        """Whether `poll_interval` has passed since feed `feed_id` was last looked at."""
+        return time.monotonic() - self._looked_at.get(feed_id, 0.0) >= self.poll_interval
 
     def _status(self, feed_id: str, offset: int) -> dict[str, Any]:
         return self._api.call_json(
@@ -113,6 +123,7 @@ class Feeds:
             offset += len(items)
             if not items or offset >= _count(page):
                 return
+            self._turn()
             page = self._status(feed_id, offset)
 
 

@@ -82,7 +82,7 @@ class WalmartGateway(AnswersAtOnce):
             transport=transport,
             turn=lambda: AnswersAtOnce.take_turn(self),
         )
-        self._feeds = Feeds(self.api, ship_node, feed_poll_interval)
+        self._feeds = Feeds(self.api, ship_node, feed_poll_interval, self.take_turn)
         self._pushes = gate.tally("pushes")  # each SKU's pushes this hour, across workers
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
@@ -119,9 +119,11 @@ class WalmartGateway(AnswersAtOnce):
         before the feed poll interval has passed, or when the channel has no turn now.
 
         Raises:
-            ChannelError: Walmart refused the status call; and as `push`.
+            ChannelError: Walmart refused the status call; and as `push` (Throttled too when
+                a later page of the status found no turn in time).
         """
-        if not self.turns.take(CHANNEL_CALL, 0):
+        # Too soon to look takes no turn: a turn taken for no call is lost to the pushes.
+        if not self._feeds.due(ticket) or not self.turns.take(CHANNEL_CALL, 0):
             return None
         return self._feeds.settle(ticket, skus)
 
