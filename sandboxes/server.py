@@ -31,6 +31,23 @@ class Faults:
     outage: bool = False  # every API call answers 503
     error_rate: float = 0.0  # this share of API calls answers 500
     delay: float = 0.0  # seconds before any API answer (beyond a client's timeout: a timeout)
+    # SKU -> its next updates that fail on the channel's side, each answered as a failed item
+    # inside a successful batch answer (`fail_items`).
+    failing_items: dict[str, int] = field(default_factory=dict)
+
+    def fail_items(self, sku: str, count: int = 1) -> None:
+        """The next `count` updates of `sku` fail on the channel's side, as the sandbox's
+        batch endpoint answers a failed item (WooCommerce: an item `error` with status 500 in
+        a 200; eBay: `statusCode` 500 in a 207)."""
+        self.failing_items[sku] = count
+
+    def item_fails(self, sku: str) -> bool:
+        """True (and one fewer left) when this update of `sku` is to fail; called under the
+        sandbox's lock."""
+        left = self.failing_items.get(sku, 0)
+        if left:
+            self.failing_items[sku] = left - 1
+        return left > 0
 
 
 @dataclass

@@ -165,7 +165,8 @@ class ChannelGateway(Protocol):
     max_batch: int  # the most pushes one `push` call may carry
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set the quantities, in as few API calls as the channel allows; one result per push.
+        """Set the quantities, in as few API calls as the channel allows; one result per push,
+        but none for a push the channel failed on its side (it stays pending, and goes again).
         Raises `Throttled`, `ChannelUnavailable` or `ChannelAuthFailed`."""
         ...
 

@@ -203,6 +203,9 @@ class InventoryApi:
         if spent:
             message = "REVISION_LIMIT: the listing was revised 250 times today"
             return [_failed(sku, o.offer_id, 400, 25020, message) for o in spent]
+        if self.seller.faults.item_fails(sku):  # eBay's 25001, a system error: try again
+            failed: list[str | None] = [*offers] or [None]
+            return [_failed(sku, o, 500, 25001, "A system error has occurred.") for o in failed]
         _apply(item, asked, offers)
         for offer in item.offers:
             key = (offer.listing_id, self.seller.today())

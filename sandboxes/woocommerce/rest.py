@@ -198,6 +198,12 @@ class RestApi:
                 return _item_error(
                     product.id, "rest_invalid_param", f"Invalid parameter(s): {name}", 400
                 )
+        if self.store.faults.item_fails(product.sku):
+            # WordPress's answer to a save its database refused (`db_update_error`, 500); in a
+            # batch, `WC_REST_Controller::batch_items` puts it in the item's `error` and the
+            # request still answers 200.
+            message = "Could not update the product in the database."
+            return _item_error(product.id, "db_update_error", message, 500)
         self.store.save_product(product, fields)
         return self.store.product_json(product)
 

@@ -92,6 +92,24 @@ def test_an_unknown_sku_and_a_refused_item_are_told_apart(account):
     gateway.close()
 
 
+def test_an_item_ebay_fails_on_its_side_gets_no_result_goes_again_and_spends_no_revision(
+    account,
+):
+    seller, url = account
+    seller.add_item("A", 1, offers=2)
+    seller.add_item("B", 1)
+    gateway = gateway_for(url)
+    seller.faults.fail_items("A")
+    results = gateway.push([Push("A", 0, 1, 1), Push("B", 0, 1, 1)])
+    assert [(r.sku, r.status) for r in results] == [("B", PushStatus.APPLIED)]
+    assert (seller.shown("A"), seller.shown("B")) == (1, 0)
+    listing = seller.items["A"].offers[0].listing_id
+    assert gateway.revisions.counts([f"{seller.today()}:{listing}"]) == [0]
+    [again] = gateway.push([Push("A", 0, 2, 1)])
+    assert (again.status, seller.shown("A")) == (PushStatus.APPLIED, 0)
+    gateway.close()
+
+
 def test_more_than_25_skus_are_refused_by_ebay_and_never_sent_by_the_gateway(account):
     seller, url = account
     for n in range(26):

@@ -109,6 +109,18 @@ def test_a_sku_woocommerce_does_not_list_is_unknown_and_the_others_are_applied(s
     assert store.sandbox.stock("WOO-1") == 2
 
 
+def test_an_item_woocommerce_fails_in_a_200_batch_has_no_result_and_goes_again(store, gateway):
+    store.sandbox.add_product("WOO-1", 5)
+    store.sandbox.add_product("WOO-2", 5)
+    store.sandbox.faults.fail_items("WOO-1")
+    results = gateway.push([push("WOO-1", 0), push("WOO-2", 0)])
+    assert store.calls("products.batch", 200) == 1  # the batch itself succeeded
+    assert results == [PushResult("WOO-2", APPLIED, 0)]  # WOO-1: neither applied nor refused
+    assert (store.sandbox.stock("WOO-1"), store.sandbox.stock("WOO-2")) == (5, 0)
+    assert gateway.push([push("WOO-1", 0)]) == [PushResult("WOO-1", APPLIED, 0)]
+    assert store.sandbox.stock("WOO-1") == 0
+
+
 def test_a_product_deleted_and_created_again_is_looked_up_again(store, gateway):
     store.sandbox.add_product("WOO-1", 5)
     gateway.push([push("WOO-1", 6)])

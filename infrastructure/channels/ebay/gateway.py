@@ -117,9 +117,10 @@ class EbayGateway(AnswersAtOnce):
     # Pushes -------------------------------------------------------------------------------
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's quantity on eBay, one result per push: APPLIED, UNKNOWN_SKU where
+        """Set each SKU's quantity on eBay, a result per push: APPLIED, UNKNOWN_SKU where
         eBay has no such item, REJECTED with eBay's error where it refused the item, SUBMITTED
-        (held, see `settle`) where the revision budget does not allow it now.
+        (held, see `settle`) where the revision budget does not allow it now; none where eBay
+        failed the item on its side (a 5xx `statusCode`): it goes again.
 
         Raises:
             Throttled: eBay answered 429.
@@ -183,12 +184,17 @@ class EbayGateway(AnswersAtOnce):
         if response.status_code not in (200, 207):
             raise _refused(response, "a bulk update")
         answers = _by_sku(json_object(response).get("responses"))
-        results = [_result(p, answers.get(p.sku, [])) for p in pushes]
+        found = [(p, _result(p, answers.get(p.sku, []))) for p in pushes]
+        for push, result in found:
+            if result is None:
+                sku, quantity = push.sku, push.quantity
+                log.warning("%s: %s=%d goes again: eBay failed it", self.channel_id, sku, quantity)
+        results = [result for _, result in found if result is not None]
         day, _ = ebay_day(self._clock())
         revised = [
             f"{day}:{listing}"
-            for p, r in zip(pushes, results, strict=True)
-            if r.status is PushStatus.APPLIED
+            for p, r in found
+            if r is not None and r.status is PushStatus.APPLIED
             for _, listing in offers[p.sku]
         ]
         self.revisions.add(revised, REVISIONS_KEPT)
@@ -336,11 +342,17 @@ def _by_sku(responses: object) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def _result(push: Push, answers: list[dict[str, Any]]) -> PushResult:
-    """A SKU's result from eBay's answers for it (one per offer): applied when every one is."""
+def _result(push: Push, answers: list[dict[str, Any]]) -> PushResult | None:
+    """A SKU's result from eBay's answers for it (one per offer): applied when every one is;
+    None (it goes again) when eBay failed one on its side. Each answer's `statusCode` is an
+    HTTP status for that offer or item alone (`PriceQuantityResponse`), and the call answers
+    200 or 207 whatever they are: a 5xx is eBay's own failure (errorId 25001, "A system error
+    has occurred"), which the same update may get past later, not a refusal of it."""
     failed = [a for a in answers if a.get("statusCode") != 200]
     if answers and not failed:
         return PushResult(push.sku, PushStatus.APPLIED, push.quantity)
+    if any(_server_error(a.get("statusCode")) for a in failed):
+        return None
     if not answers:
         return PushResult(
             push.sku, PushStatus.REJECTED, detail="EBAY_NO_ANSWER: eBay did not answer for this SKU"
@@ -348,6 +360,10 @@ def _result(push: Push, answers: list[dict[str, Any]]) -> PushResult:
     if any(a.get("statusCode") == 404 for a in failed):
         return PushResult(push.sku, PushStatus.UNKNOWN_SKU, detail=_errors(failed[0]))
     return PushResult(push.sku, PushStatus.REJECTED, detail=_errors(failed[0]))
+
+
+def _server_error(status: object) -> bool:
+    return isinstance(status, int) and status >= 500
 
 
 def _refused(response: httpx.Response, what: str) -> ChannelError:

@@ -22,6 +22,7 @@ Credentials: HTTP Basic over HTTPS; one-legged OAuth 1.0a over plain HTTP (see `
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,12 +43,17 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.channels.http import exchange, json_of
 from infrastructure.channels.woocommerce.auth import api_auth
+from infrastructure.channels.woocommerce.batch_items import failed_on_its_side
 from infrastructure.channels.woocommerce.compare_and_set import Verdict, decide, needs_read
 from infrastructure.channels.woocommerce.refunds import WooRefund, parse_refunds
+
+log = logging.getLogger(__name__)
 
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100  # objects per batch request (`woocommerce_rest_batch_items_limit`)
 PAGE_LIMIT = 100  # WordPress's largest `per_page`, so one lookup call names this many SKUs
+# A push WooCommerce failed on its side (`failed_on_its_side`): no result, so it goes again.
+_AGAIN = PushResult("", PushStatus.REJECTED, detail="failed on WooCommerce's side")
 _INVALID_IDS = frozenset(
     {"woocommerce_rest_product_invalid_id", "woocommerce_rest_product_variation_invalid_id"}
 )
@@ -114,7 +120,8 @@ class WooCommerceGateway(AnswersAtOnce):
         """Set each SKU's `stock_quantity` (and `manage_stock`), one result per push: APPLIED
         with what the store shows; STALE with what it shows, nothing written, where it no
         longer shows what it acknowledged; REJECTED where WooCommerce refused or ignored it;
-        UNKNOWN_SKU where no product has the SKU.
+        UNKNOWN_SKU where no product has the SKU; none where WooCommerce failed the item on
+        its side (a 5xx in the batch's 200 answer): it goes again.
 
         Raises:
             Throttled: the host answered 429 (batches sent before it stay applied).
@@ -128,7 +135,8 @@ class WooCommerceGateway(AnswersAtOnce):
         evicted = [(i, push) for i, push in indexed if results[i] is None]
         if evicted:
             results.update(self._push_once(evicted))
-        return [results[i] or _unknown(push.sku) for i, push in indexed]
+        # A push WooCommerce failed on its side has no result (`_AGAIN`): it goes again.
+        return [r or _unknown(p.sku) for i, p in indexed if (r := results[i]) is not _AGAIN]
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
         """The `stock_quantity` WooCommerce shows for each SKU; None for a SKU it does not list
@@ -233,6 +241,8 @@ class WooCommerceGateway(AnswersAtOnce):
         }
 
     def _result(self, push: Push, quantity: int, item: Any) -> PushResult | None:
+        """The push's result from its item in the batch's answer: None where its id has gone
+        (the cache evicted), `_AGAIN` where WooCommerce failed on its side."""
         error = item.get("error") if isinstance(item, dict) else None
         if error is None and isinstance(item, dict):
             if item.get("manage_stock") is True and item.get("stock_quantity") == quantity:
@@ -243,6 +253,9 @@ class WooCommerceGateway(AnswersAtOnce):
             self._refs.pop(push.sku, None)
             return None
         detail = f"{error.get('code', 'error')}: {error.get('message', item)}"
+        if failed_on_its_side(error):
+            log.warning("%s: %s=%d goes again: %s", self.channel_id, push.sku, quantity, detail)
+            return _AGAIN
         return PushResult(push.sku, PushStatus.REJECTED, detail=detail)
 
     # Looking up ---------------------------------------------------------------------------
