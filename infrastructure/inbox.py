@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg import Connection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from application.intake import Delivery, DeliveryState
 from application.intake_processing import DeliveryResult
@@ -28,11 +28,14 @@ CLAIM_SECONDS = 10
 INTAKE_ACTORS = {lane: f"apply_{lane.name.lower()}" for lane in Lane}
 
 # The webhook path's insert, a batch of deliveries at once (binary arrays: no text escaping);
-# a delivery stored before returns no row.
+# a delivery stored before returns no row. The headers come as JSON text, encoded by orjson:
+# psycopg's Jsonb array encoded each with the standard library, a twentieth of the request.
 STORE = (
     "INSERT INTO inbox_deliveries "
-    "(channel_id, delivery_key, topic, lane, headers, body) SELECT * FROM unnest("
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::bytea[]) "
+    "(channel_id, delivery_key, topic, lane, headers, body) "
+    "SELECT channel_id, delivery_key, topic, lane, headers::jsonb, body FROM unnest("
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[]) "
+    "AS d(channel_id, delivery_key, topic, lane, headers, body) "
     "ON CONFLICT (channel_id, delivery_key) DO NOTHING "
     "RETURNING id, channel_id, delivery_key"
 )
@@ -65,7 +68,7 @@ def columns(deliveries: Sequence[IncomingDelivery]) -> list[list[object]]:
         [d.delivery_key for d in deliveries],
         [d.topic for d in deliveries],
         [d.lane for d in deliveries],
-        [Jsonb(dict(d.headers)) for d in deliveries],
+        [orjson.dumps(dict(d.headers)).decode() for d in deliveries],
         [d.body for d in deliveries],
     ]
 

@@ -201,13 +201,7 @@ class GroupCommitWriter:
         return await self._connect()
 
     async def _connect(self) -> psycopg.AsyncConnection:
-        return await psycopg.AsyncConnection.connect(
-            self._database_url,
-            connect_timeout=max(2, int(self._commit_within)),
-            autocommit=True,  # each batch is one statement (its savepoints: a transaction)
-            # Locks or a slow disk: answered in time by the server itself.
-            options=f"-c statement_timeout={int(self._commit_within * 1000)}",
-        )
+        return await connect(self._database_url, self._commit_within)
 
     async def _insert(
         self, deliveries: list[IncomingDelivery]
@@ -256,6 +250,30 @@ class GroupCommitWriter:
                 if row is not None:
                     found[key] = row[0]
         return found
+
+
+async def connect(database_url: str, commit_within: float) -> psycopg.AsyncConnection:
+    """A connection for the inbox's commits: each statement its own transaction, answered
+    within `commit_within` seconds by the server itself (locks, a slow disk), and committed
+    durably whatever the database's or role's default: a 2xx promises the delivery is stored,
+    and `synchronous_commit = off` would answer before the disk has it (a crash then loses the
+    last deliveries the channel was told were stored). A stronger setting (`remote_apply`,
+    waiting for a standby) is left as configured."""
+    conn = await psycopg.AsyncConnection.connect(
+        database_url,
+        connect_timeout=max(2, int(commit_within)),
+        autocommit=True,  # each batch is one statement (its savepoints: a transaction)
+        options=f"-c statement_timeout={int(commit_within * 1000)}",
+    )
+    try:
+        await conn.execute(
+            "SELECT set_config('synchronous_commit', 'on', false) "
+            "WHERE current_setting('synchronous_commit') = 'off'"
+        )
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 def _outcomes(

@@ -4,10 +4,7 @@ propagation) is built from one `Settings`; `interfaces.bootstrap` puts them toge
 from __future__ import annotations
 
 import logging
-import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -32,6 +29,7 @@ from infrastructure.embedded import EmbeddedPostgres, EmbeddedRedis
 from infrastructure.eventstore import LedgerRecorder
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.inbox import PostgresInbox, Stored
+from infrastructure.intake_hints import HintSender
 from infrastructure.intake_writer import GroupCommitWriter
 from infrastructure.migrations import apply_pending, migration_lock
 from infrastructure.postgres import check_migrated, eventsourcing_env
@@ -58,8 +56,6 @@ from infrastructure.settings import DatabaseLimits, Settings
 from infrastructure.state_metrics import StateMetrics
 
 log = logging.getLogger(__name__)
-
-MAX_WAITING_HINTS = 100
 
 
 @dataclass(frozen=True)
@@ -182,15 +178,13 @@ class Intake:
     dead_letters: DeadLetters
     workers: Workers
 
-    hints: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="intake-hints")
-    )
-    _hint_slots: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(MAX_WAITING_HINTS)
-    )
+    hints: HintSender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hints = HintSender(self.queues.send)
 
     def close(self) -> None:
-        self.hints.shutdown(wait=False, cancel_futures=True)
+        self.hints.close()
         self.inbox.close()
         self.router.close()
 
@@ -199,26 +193,8 @@ class Intake:
         return GroupCommitWriter(self.database_url, after_commit=self.hint)
 
     def hint(self, stored: Sequence[Stored]) -> None:
-        """Tell the workers about stored deliveries, without waiting. While Redis is slow or
-        down, hints beyond a hundred waiting are dropped: the sweeper re-sends from the inbox."""
-        if stored and self._hint_slots.acquire(blocking=False):
-            self.hints.submit(self._send, stored)
-
-    def _send(self, stored: Sequence[Stored]) -> None:
-        try:
-            self._send_now(stored)
-        except Exception:
-            log.warning("could not enqueue %d deliveries; the sweeper will", len(stored))
-        finally:
-            self._hint_slots.release()
-
-    def _send_now(self, stored: Sequence[Stored]) -> None:
-        by_lane: dict[Lane, list[int]] = defaultdict(list)
-        for item in stored:
-            assert item.id is not None
-            by_lane[Lane(item.delivery.lane)].append(item.id)
-        for lane, ids in by_lane.items():
-            self.queues.send(lane, ids)
+        """Tell the workers about stored deliveries, without waiting (`HintSender`)."""
+        self.hints.hint(stored)
 
 
 def build_intake(

@@ -216,3 +216,31 @@ def test_in_any_order_with_repeats_each_good_key_is_stored_once_and_bad_rows_fai
     good = {f"prop-{run}-{n}" for n, bad in arrivals if not bad}
     assert set(firsts) == good
     assert _stored_keys(database_url, sorted(good)) == good
+
+
+@pytest.mark.parametrize(
+    ("default", "committed_with"),
+    [("off", "on"), ("local", "local"), ("remote_apply", "remote_apply"), ("on", "on")],
+)
+def test_the_inbox_commits_durably_whatever_the_database_s_default(
+    scratch_database, default, committed_with
+):
+    from infrastructure.intake_writer import connect
+
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = {default}')
+    with psycopg.connect(scratch_database) as conn:  # what any other session gets
+        assert conn.execute("SHOW synchronous_commit").fetchone() == (default,)
+
+    async def inbox_setting() -> str:
+        conn = await connect(scratch_database, 2.0)
+        try:
+            cursor = await conn.execute("SHOW synchronous_commit")
+            row = await cursor.fetchone()
+            assert row is not None
+            return str(row[0])
+        finally:
+            await conn.close()
+
+    assert asyncio.run(inbox_setting()) == committed_with
