@@ -323,7 +323,10 @@ def report_intake(
             durable = (min(rows, answered) / figures[3], figures[1], figures[2], figures[3])
             ours.setdefault(label, []).append(durable)
             ratios.setdefault(label, []).append(durable[0] / bare[-1][0])
-            print(f"  run {run + 1}: baseline {bare[-1][0]:,.0f}/s, {label} {durable[0]:,.0f}/s")
+            print(
+                f"  run {run + 1}: baseline {bare[-1][0]:,.0f}/s, {label} {durable[0]:,.0f}/s "
+                f"(load average {_load()})"
+            )
     print(
         f"medians of {args.runs} runs, 64 connections, {args.seconds} s each, "
         f"invsync with INVSYNC_HTTP_WORKERS={args.http_workers}"
@@ -357,6 +360,10 @@ def report_paced(args: argparse.Namespace, env: dict[str, str], database_url: st
             with server(command, server_env, port):
                 found = paced.run("127.0.0.1", port, http_requests(orders, prefix), 1_000, 64)
             measured.setdefault(label, []).append(found)
+            print(
+                f"  paced run {run + 1}: {label} p99 {found.p99:.1f} ms, "
+                f"achieved {found.achieved:,.0f}/s (load average {_load()})"
+            )
             if make is our_server and stored(database_url, prefix) < count - found.non_2xx:
                 print(f"  run {run + 1}: {label} acknowledged deliveries it did not store")
     for label, runs in measured.items():
@@ -369,6 +376,11 @@ def report_paced(args: argparse.Namespace, env: dict[str, str], database_url: st
             f"achieved {statistics.median(r.achieved for r in runs):,.0f}/s   "
             f"non-2xx {sum(r.non_2xx for r in runs)}"
         )
+
+
+def _load() -> str:
+    """The machine's 1-minute load average: figures taken beside other work say so."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def http_requests(orders: list[tuple[str, str]], prefix: str) -> list[bytes]:
