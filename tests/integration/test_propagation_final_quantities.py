@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.allocation import ChannelRule
 from domain.stock import ChangeKind
 from infrastructure.channels.ebay.gateway import EbayGateway
+from infrastructure.channels.gateway import Push, PushResult, PushStatus
 from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import PushConfig
 from interfaces.composition import running_propagation
@@ -147,3 +150,40 @@ def test_an_item_the_store_fails_inside_a_successful_batch_goes_again_until_it_s
         eventually(lambda: store.stock(other) == 4, 10, "the batch's other item is applied")
         eventually(lambda: store.stock(sku) == 4, 10, f"{kind} shows the failed item at last")
         assert store.faults.failing_items[sku] == 0
+
+
+@pytest.fixture(scope="module")
+def served_stores() -> Iterator[dict[str, Store]]:
+    with woocommerce() as woo, ebay() as seller:
+        yield {"woocommerce": woo, "ebay": seller}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(sorted(STORES)),
+    steps=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=8),
+)
+def test_whatever_the_order_of_moves_and_failed_items_the_store_ends_at_the_last(
+    served_stores, kind, steps
+):
+    """A gateway's pushes, each carrying what the store last acknowledged and sent again while
+    the store fails the item on its side, leave the store showing the last quantity."""
+    store, sku = served_stores[kind], random_sku("order")
+    store.add(sku, 0)
+    gateway = store.gateway(channel_id=kind)
+    acknowledged: int | None = 0
+    try:
+        for version, (quantity, fails) in enumerate(steps, start=1):
+            if fails:
+                store.faults.fail_items(sku)
+            results: list[PushResult] = []
+            for _ in range(2):  # a failed item has no result: the pusher sends it again
+                results = gateway.push([Push(sku, quantity, version, acknowledged)])
+                if results:
+                    break
+            [result] = results
+            assert result.status is PushStatus.APPLIED
+            acknowledged = result.channel_quantity
+        assert store.stock(sku) == steps[-1][0]
+    finally:
+        gateway.close()
