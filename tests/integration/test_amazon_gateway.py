@@ -15,6 +15,7 @@ from infrastructure.channels.gateway import (
     ChannelError,
     ChannelUnavailable,
     Push,
+    PushResult,
     PushStatus,
     Throttled,
 )
@@ -97,6 +98,11 @@ def gateway(seller: Seller) -> Iterator[AmazonGateway]:
     gateway = seller.gateway()
     yield gateway
     gateway.close()
+
+
+def fed(results: list[PushResult]) -> set[str]:
+    """The tickets of the feeds that carried some of `results`."""
+    return {r.ticket for r in results if r.ticket}
 
 
 def push(sku: str, quantity: int) -> Push:
@@ -251,10 +257,14 @@ def test_a_batch_is_looked_at_20_skus_a_search_and_a_sku_with_a_comma_on_its_own
     for sku in skus:
         seller.sandbox.add_listing(sku, 0)
     results = gateway.push([push(sku, 1) for sku in [*skus, "NOPE"]])
-    assert [(r.sku, r.status) for r in results] == [
-        ("NOPE", UNKNOWN),
-        *((sku, SUBMITTED) for sku in skus),
-    ]
+    assert (
+        [(r.sku, r.status) for r in results]
+        == [
+            ("NOPE", UNKNOWN),
+            ("AMZ-00", APPLIED),  # the call's lead goes as a patch
+            *((sku, SUBMITTED) for sku in skus[1:]),
+        ]
+    )
     assert seller.calls("searchListingsItems", 200) == 3  # 41 SKUs without a comma
     assert seller.calls("getListingsItem", 200) == 1  # "A,B"
 
@@ -273,7 +283,7 @@ def test_a_batch_more_than_one_call_can_sort_goes_as_one_feed_once_every_sku_is_
             for result in results:
                 del pending[result.sku]
     assert answered[:2] == [[APPLIED], [APPLIED]]  # one patch each while SKUs are left to sort
-    assert answered[2] == [SUBMITTED] * 43  # then one feed for all the rest
+    assert answered[2] == [APPLIED] + [SUBMITTED] * 42  # then the lead, and one feed for the rest
     assert seller.calls("createFeed") == 1
 
 
@@ -304,8 +314,10 @@ def test_our_push_changes_only_the_quantity_and_keeps_the_sellers_lead_time_and_
     seller.sandbox.add_listing("AMZ-1", 3, **fields)
     seller.sandbox.add_listing("AMZ-2", 3, **fields)
     seller.sandbox.add_listing("AMZ-3", 3, **fields)
+    seller.sandbox.add_listing("AMZ-4", 3, **fields)
     gateway.push([push("AMZ-1", 7)])
-    [ticket] = {r.ticket for r in gateway.push([push("AMZ-2", 8), push("AMZ-3", 9)])}
+    sent = gateway.push([push("AMZ-1", 7), push("AMZ-2", 8), push("AMZ-3", 9)])
+    [ticket] = {r.ticket for r in sent if r.status is SUBMITTED}
     settled(gateway, ticket, ["AMZ-2", "AMZ-3"])
     wait_until(lambda: seller.sandbox.stock("AMZ-1") == 7, timeout=5)
     for sku, quantity in (("AMZ-1", 7), ("AMZ-2", 8), ("AMZ-3", 9)):
@@ -323,30 +335,35 @@ def test_a_batch_of_50_goes_as_one_feed_settled_later_without_its_sku_the_seller
     pushes = [push(sku, n + 1) for n, sku in enumerate(skus)]
     pushes.insert(20, push("GHOST", 3))
     submitted = gateway.push(pushes)
-    assert [(r.sku, r.status) for r in submitted] == [
-        ("GHOST", UNKNOWN),
-        *((sku, SUBMITTED) for sku in skus),
-    ]
+    assert (
+        [(r.sku, r.status) for r in submitted]
+        == [
+            ("GHOST", UNKNOWN),
+            ("AMZ-00", APPLIED),  # the call's lead goes as a patch
+            *((sku, SUBMITTED) for sku in skus[1:]),
+        ]
+    )
     [ticket] = {r.ticket for r in submitted if r.status is SUBMITTED}
     assert seller.calls("getFeed") == 0  # the push does not wait for the feed
-    results = settled(gateway, ticket, skus)
+    results = settled(gateway, ticket, skus[1:])
     assert {r.status for r in results} == {APPLIED}
     assert seller.calls("searchListingsItems") == 3  # 20 SKUs a look
+    wait_until(lambda: seller.sandbox.stock("AMZ-00") == 1, timeout=5)
     assert [seller.sandbox.stock(sku) for sku in skus] == list(range(1, 50))
     assert seller.sandbox.stock("GHOST") is None
     for operation in ("createFeedDocument", "document.upload", "createFeed", "getFeedDocument"):
         assert seller.calls(operation) == 1, operation
     assert seller.calls("getFeed") >= 1
-    assert seller.calls("patchListingsItem") == 0
+    assert seller.calls("patchListingsItem") == 1
 
 
 def test_a_feed_still_processing_is_not_settled_and_is_looked_at_no_more_often_than_asked(seller):
     seller.sandbox.feeds.feed_delay = 5.0
-    seller.sandbox.add_listing("AMZ-1", 0)
-    seller.sandbox.add_listing("AMZ-2", 0)
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
+        seller.sandbox.add_listing(sku, 0)
     with seller.gateway(feed_poll_interval=0.3) as gateway:
-        submitted = gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
-        ticket = submitted[0].ticket
+        submitted = gateway.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)])
+        ticket = submitted[1].ticket  # the lead went as a patch
         for _ in range(10):
             assert gateway.settle(ticket, ["AMZ-1", "AMZ-2"]) is None
             time.sleep(0.05)
@@ -376,22 +393,24 @@ class Given:
 def test_feeds_go_at_once_up_to_the_reports_amazon_lets_us_read_and_each_settles_at_once(
     seller, gate
 ):
-    skus = [f"AMZ-{n}" for n in range(22)]
+    skus = [f"AMZ-{n}" for n in range(33)]
     for sku in skus:
         seller.sandbox.add_listing(sku, 0)
-    # createFeed: 15 at once, but getFeedDocument only 10; then one feed per 150 s.
+    # createFeed: 15 at once, but getFeedDocument only 10; then one feed per 150 s. Each
+    # call's lead goes as a patch, the other two in a feed.
     with seller.gateway(gate=gate) as gateway:
-        burst = [gateway.push([push(skus[n], 1), push(skus[n + 1], 2)]) for n in range(0, 20, 2)]
-        after = gateway.push([push("AMZ-20", 3), push("AMZ-21", 4)])
-        assert [(r.sku, r.status) for r in after] == [("AMZ-20", APPLIED)]  # AMZ-21 waits
+        burst = [gateway.push([push(s, 1) for s in skus[n : n + 3]]) for n in range(0, 30, 3)]
+        after = gateway.push([push(s, 3) for s in skus[30:]])
+        assert [(r.sku, r.status) for r in after] == [("AMZ-30", APPLIED)]  # the rest wait
         for answer in burst:  # no feed's SKUs wait a minute for their report's turn
-            feed_skus = [r.sku for r in answer]
-            assert {r.status for r in settled(gateway, answer[0].ticket, feed_skus)} == {APPLIED}
-    assert {r.status for answer in burst for r in answer} == {SUBMITTED}
+            [ticket] = fed(answer)
+            feed_skus = [r.sku for r in answer if r.ticket]
+            assert {r.status for r in settled(gateway, ticket, feed_skus)} == {APPLIED}
+    assert [r.status for r in burst[0]] == [APPLIED, SUBMITTED, SUBMITTED]
     assert seller.calls("createFeed") == seller.calls("getFeedDocument") == 10
     assert seller.sandbox.log.count(status=429) == 0
-    assert seller.calls("patchListingsItem") == 1
-    wait_until(lambda: seller.sandbox.stock("AMZ-20") == 3, timeout=3)
+    assert seller.calls("patchListingsItem") == 11
+    wait_until(lambda: seller.sandbox.stock("AMZ-30") == 3, timeout=3)
 
 
 def test_patches_wait_for_their_documented_turn_across_gateways(seller, gate):
@@ -501,21 +520,21 @@ def test_a_429_naming_its_rate_waits_for_the_next_token_at_that_rate(naming_sell
 
 
 def test_an_empty_create_feed_bucket_waits_for_createfeeds_documented_rate(seller, gateway):
-    seller.sandbox.add_listing("AMZ-1", 0)
-    seller.sandbox.add_listing("AMZ-2", 0)
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
+        seller.sandbox.add_listing(sku, 0)
     seller.sandbox.set_rate("createFeed", 0.0083, 0)
     with pytest.raises(Throttled) as throttled:
-        gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+        gateway.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)])
     assert throttled.value.retry_after == pytest.approx(1 / 0.0083)  # 2 minutes, not 1 s
     assert seller.calls("createFeed", 429) == 1
 
 
 def test_feeds_given_up_are_no_longer_followed(seller):
     seller.sandbox.feeds.feed_delay = 30.0
-    seller.sandbox.add_listing("AMZ-1", 0)
-    seller.sandbox.add_listing("AMZ-2", 0)
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
+        seller.sandbox.add_listing(sku, 0)
     with seller.gateway(feed_memory=0.3) as gateway:
-        [ticket] = {r.ticket for r in gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])}
+        [ticket] = fed(gateway.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)]))
         assert gateway.settle(ticket, ["AMZ-1", "AMZ-2"]) is None
         assert gateway.followed_feeds() == [ticket]
         time.sleep(0.35)
@@ -523,19 +542,19 @@ def test_feeds_given_up_are_no_longer_followed(seller):
 
 
 def test_a_feed_settled_is_no_longer_followed(seller, gateway):
-    seller.sandbox.add_listing("AMZ-1", 0)
-    seller.sandbox.add_listing("AMZ-2", 0)
-    [ticket] = {r.ticket for r in gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])}
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
+        seller.sandbox.add_listing(sku, 0)
+    [ticket] = fed(gateway.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)]))
     settled(gateway, ticket, ["AMZ-1", "AMZ-2"])
     assert gateway.followed_feeds() == []
 
 
 def test_a_throttled_feed_look_raises_and_the_results_still_come_on_a_later_one(seller):
-    for sku in ("AMZ-1", "AMZ-2"):
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
         seller.sandbox.add_listing(sku, 0)
     seller.sandbox.set_rate("getFeed", 20.0, 1)
     with seller.gateway(feed_poll_interval=0.0) as eager:
-        ticket = eager.push([push("AMZ-1", 1), push("AMZ-2", 2)])[0].ticket
+        [ticket] = fed(eager.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)]))
         results = settled(eager, ticket, ["AMZ-1", "AMZ-2"])
     assert [r.status for r in results] == [APPLIED, APPLIED]
     assert seller.calls("getFeed", 429) >= 1

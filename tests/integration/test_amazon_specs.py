@@ -145,12 +145,14 @@ def test_every_request_the_gateway_makes_and_every_answer_it_gets_are_what_the_m
     seller,
 ):
     fields = {"lead_time_to_ship_max_days": 2}
-    for sku in ("AMZ-1", "AMZ-2", "AMZ/3 ü"):
+    for sku in ("AMZ-1", "AMZ-2", "AMZ/3 ü", "AMZ-4"):
         seller.sandbox.add_listing(sku, 0, **fields)
     with seller.gateway() as gateway:
         assert gateway.push([push("AMZ-1", 4)])[0].status is PushStatus.APPLIED
         assert gateway.push([push("NOPE", 4)])[0].status is PushStatus.UNKNOWN_SKU
-        submitted = gateway.push([push("AMZ-2", 5), push("AMZ/3 ü", 6), push("NOPE", 1)])
+        # The call's lead goes as a patch, the rest by feed.
+        sent = [push("AMZ-4", 7), push("AMZ-2", 5), push("AMZ/3 ü", 6), push("NOPE", 1)]
+        submitted = gateway.push(sent)
         [ticket] = {r.ticket for r in submitted if r.status is PushStatus.SUBMITTED}
         assert [r.status for r in settled(gateway, ticket, ["AMZ-2", "AMZ/3 ü"])] == [
             PushStatus.APPLIED,
@@ -182,10 +184,10 @@ def test_every_request_the_gateway_makes_and_every_answer_it_gets_are_what_the_m
 
 
 def test_a_feed_document_the_gateway_uploads_patches_by_merge(seller):
-    for sku in ("AMZ-1", "AMZ-2"):
+    for sku in ("AMZ-0", "AMZ-1", "AMZ-2"):
         seller.sandbox.add_listing(sku, 0)
-    with seller.gateway() as gateway:
-        gateway.push([push("AMZ-1", 1), push("AMZ-2", 2)])
+    with seller.gateway() as gateway:  # the call's lead goes as a patch, the rest by feed
+        gateway.push([push("AMZ-0", 0), push("AMZ-1", 1), push("AMZ-2", 2)])
     [upload] = [r for r, _ in seller.recording.exchanges if r.method == "PUT"]
     document = json.loads(upload.content)
     assert required_models().feed_problems(document) == []

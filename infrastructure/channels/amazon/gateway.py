@@ -6,12 +6,15 @@ without a listing is UNKNOWN_SKU and never patched.
 One SKU goes as a Listings Items `patchListingsItem`, a JSON Patch `merge` of
 `fulfillment_availability`: only the quantity changes, and the seller's
 `lead_time_to_ship_max_days` and `restock_date` stay (a `replace` would drop them). Amazon
-answers `ACCEPTED` and applies it a little later: APPLIED, the quantity accepted to show. More
-go as one `JSON_LISTINGS_FEED` of the same patches (`feeds.py`) when the feed operations' rates
-allow one now: those pushes are SUBMITTED under the feed's id, and `settle` follows the feed on
-later rounds. When no feed may be created, the first push goes as a patch and the rest wait for
-the next call, as do SKUs not yet looked at when `timeout` seconds of looking have passed (and a
-feed waits until none is left to look at: the next may be minutes away).
+answers `ACCEPTED` and applies it a little later: APPLIED, the quantity accepted to show. A
+call's first push always goes as a patch: the pusher ranks SKUs at risk first (the fewest days
+of sales covered), then the fastest sellers, so the 5 patches a second go where an oversell is
+nearest. The rest go as one `JSON_LISTINGS_FEED` of the same patches (`feeds.py`) when the feed
+operations' rates allow one now, on the channel's next turn: those pushes are SUBMITTED under
+the feed's id, and `settle` follows the feed on later rounds (a feed takes minutes, a patch a
+second). When no feed may be created, the rest wait for the next call, as do SKUs not yet looked
+at when `timeout` seconds of looking have passed (and a feed waits until none is left to look
+at: the next may be minutes away).
 
 SP-API limits each operation apart (CHANNELS.md §3.3): `rates` holds the documented default
 rates, and the gateway takes a turn from `turns` (shared by every worker) before each call. A
@@ -159,9 +162,10 @@ class AmazonGateway:
         )
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's merchant-fulfilled quantity: one patch for one push; a feed for more
-        when one may be created now (each SUBMITTED under its id), else a patch of the first.
-        A SKU without a listing is UNKNOWN_SKU; one not looked at in time gets no result.
+        """Set each SKU's merchant-fulfilled quantity: a patch of the first listed push, and a
+        feed of the rest when one may be created now (each SUBMITTED under its id). A SKU
+        without a listing is UNKNOWN_SKU; one not looked at in time, or left for want of a
+        feed, gets no result.
 
         Raises:
             Throttled: an operation's turn did not come in time, or its token bucket was empty
@@ -182,9 +186,13 @@ class AmazonGateway:
             raise Throttled(f"no turn to call {self.channel_id} in {self.timeout} s", 1.0)
         # A feed waits until every SKU is sorted: the next may be minutes away.
         sorted_all = len(listed) + len(results) == len(pushes)
-        if len(listed) > 1 and sorted_all and self._feeds.may_create(self.turns):
-            return results + self._feeds.submit(listed)
         results.append(self._patch(listed[0]))
+        rest = listed[1:]
+        # The feed's turns are taken before the channel's: most calls find no feed allowed, and
+        # a channel turn taken for nothing would be lost to the patches.
+        feed = len(rest) > 1 and sorted_all and self._feeds.may_create(self.turns)
+        if feed and self.turns.take(CHANNEL_CALL, self.timeout):
+            results.extend(self._feeds.submit(rest))
         return results
 
     def turn_taken(self) -> None:
