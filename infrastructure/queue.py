@@ -176,6 +176,7 @@ class Workers:
             )
             worker.start()
             self._workers.append(worker)
+            log.info("worker pool started: %d threads on %s", pool.threads, ", ".join(names))
         self._sweeper.start()
 
     def stop(self) -> None:
