@@ -60,6 +60,8 @@ class Inbox(Protocol):
 Translate = Callable[[Delivery], Translation]
 # Performs the outbound hand-shake a stored delivery asks for (an SNS subscription), once.
 Acknowledge = Callable[[Delivery], None]
+# Deliveries a worker applies at most a message (`IntakeProcessor.process`'s batch).
+BATCH = 1_000
 
 
 class IntakeProcessor:
@@ -78,7 +80,7 @@ class IntakeProcessor:
         self._translate = translate
         self._acknowledge = acknowledge
 
-    def process(self, ids: Sequence[int], lane: str, batch: int = 1000) -> list[DeliveryResult]:
+    def process(self, ids: Sequence[int], lane: str, batch: int = BATCH) -> list[DeliveryResult]:
         """Apply the still-pending deliveries among `ids`, with whatever else waits in their
         lane (up to `batch`): under load, many small messages become a few large batches, and
         messages whose deliveries a batch already took cost one query. Returns what became of

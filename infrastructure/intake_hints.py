@@ -12,14 +12,15 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from application.intake_processing import BATCH
 from infrastructure.channels.base import Lane
 from infrastructure.inbox import Stored
 
 log = logging.getLogger(__name__)
 
-# A worker applies at most this many deliveries a message (`IntakeProcessor.process`'s batch):
-# ids beyond it in one message would wait for the sweeper.
-MESSAGE_IDS = 1_000
+# A worker applies at most this many deliveries a message: ids beyond it in one message would
+# wait for the sweeper.
+MESSAGE_IDS = BATCH
 MAX_WAITING = 20_000  # ids: some seconds of full-rate intake while Redis does not answer
 
 Send = Callable[[Lane, list[int]], None]
