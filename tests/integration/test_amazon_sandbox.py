@@ -137,7 +137,11 @@ def test_a_purchase_lowers_stock_and_its_order_change_verifies_and_translates(se
 
 def test_a_cancellation_gives_the_units_back_and_translates_to_a_release(seller, endpoint):
     seller.sandbox.add_listing("AMZ-1", 5)
-    seller.sandbox.cancel(seller.sandbox.buy("AMZ-1", 2))
+    order_id = seller.sandbox.buy("AMZ-1", 2)
+    # SNS posts several notifications at once: the cancellation is made once the order's
+    # notification has arrived, so they are applied in the order the channel sent them.
+    wait_until(lambda: len(endpoint.received) == 1, timeout=5)
+    seller.sandbox.cancel(order_id)
     assert seller.sandbox.stock("AMZ-1") == 5
     wait_until(lambda: len(endpoint.received) == 2, timeout=5)
     kinds = changes(seller, endpoint.received)
