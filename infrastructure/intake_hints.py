@@ -97,4 +97,5 @@ class HintSender:
                         "could not enqueue %d deliveries (%s); the sweeper will", len(ids), error
                     )
                     continue
-                self._dropping = False
+                with self._ready:  # hint() reads and sets it under the lock
+                    self._dropping = False

@@ -116,3 +116,22 @@ def test_after_close_nothing_more_is_sent():
     sender.hint(_stored(SALE, 2))
     time.sleep(0.05)
     assert redis.sent == [(SALE, [1])]
+
+
+def test_dropping_is_warned_once_until_a_send_succeeds_and_again_after(caplog):
+    redis = _Redis()
+    sender = HintSender(redis.send, max_waiting=2)
+    for sends, first in ((2, 0), (4, 10)):
+        redis.sending.clear()
+        redis.hold.clear()
+        sender.hint(_stored(SALE, first))
+        assert redis.sending.wait(5)
+        sender.hint(_stored(SALE, first + 1, first + 2))
+        for n in range(first + 3, first + 6):  # beyond the bound: dropped, warned once
+            sender.hint(_stored(SALE, n))
+        redis.hold.set()
+        redis.wait_for(sends)
+    dropped = [r for r in caplog.records if "the sweeper sends the next ones" in r.getMessage()]
+    assert len(dropped) == 2
+    assert redis.sent == [(SALE, [0]), (SALE, [1, 2]), (SALE, [10]), (SALE, [11, 12])]
+    sender.close()
