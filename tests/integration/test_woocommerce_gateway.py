@@ -131,6 +131,30 @@ def test_a_product_deleted_and_created_again_is_looked_up_again(store, gateway):
     assert store.calls("products.list") == 2
 
 
+def test_in_one_push_a_gone_product_is_unknown_a_re_created_one_applied_a_failed_one_again(
+    store, gateway
+):
+    for sku in ("GONE", "BACK", "BACK-FAILS", "FAILS", "PLAIN"):
+        store.sandbox.add_product(sku, 5)
+    gateway.push([push(sku, 4) for sku in ("GONE", "BACK", "BACK-FAILS", "FAILS", "PLAIN")])
+    for sku in ("GONE", "BACK", "BACK-FAILS"):
+        store.sandbox.delete_product(sku)
+    store.sandbox.add_product("BACK", 0)
+    store.sandbox.add_product("BACK-FAILS", 0)
+    store.sandbox.faults.fail_items("FAILS")
+    store.sandbox.faults.fail_items("BACK-FAILS")
+    results = gateway.push(
+        [push(sku, 3) for sku in ("GONE", "BACK", "BACK-FAILS", "FAILS", "PLAIN")]
+    )
+    assert [(r.sku, r.status) for r in results] == [
+        ("GONE", UNKNOWN),
+        ("BACK", APPLIED),
+        ("PLAIN", APPLIED),
+    ]  # FAILS and BACK-FAILS (failed in the second round): no result, they go again
+    shown = {sku: store.sandbox.stock(sku) for sku in ("BACK", "BACK-FAILS", "FAILS", "PLAIN")}
+    assert shown == {"BACK": 3, "BACK-FAILS": 0, "FAILS": 4, "PLAIN": 3}
+
+
 def test_a_push_of_250_skus_goes_in_three_batch_calls_of_at_most_100(store, gateway):
     skus = [f"BULK-{n:03d}" for n in range(250)]
     for sku in skus:

@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Self
 
 import httpx
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 API = "/wp-json/wc/v3"
 BATCH_LIMIT = 100  # objects per batch request (`woocommerce_rest_batch_items_limit`)
 PAGE_LIMIT = 100  # WordPress's largest `per_page`, so one lookup call names this many SKUs
-# A push WooCommerce failed on its side (`failed_on_its_side`): no result, so it goes again.
-_AGAIN = PushResult("", PushStatus.REJECTED, detail="failed on WooCommerce's side")
 _INVALID_IDS = frozenset(
     {"woocommerce_rest_product_invalid_id", "woocommerce_rest_product_variation_invalid_id"}
 )
@@ -61,6 +60,16 @@ _INVALID_IDS = frozenset(
 
 Indexed = tuple[int, Push]  # a push and its place in the `push` call
 Write = tuple[int, Push, int]  # ... and the quantity to write
+
+
+class _NoResult(Enum):
+    """Why a push written in a batch has no result yet."""
+
+    EVICTED = "its cached id has gone: the SKU is looked up again"
+    AGAIN = "WooCommerce failed the item on its side (`failed_on_its_side`): it goes again"
+
+
+_Outcome = PushResult | _NoResult
 
 
 @dataclass(frozen=True)
@@ -132,11 +141,10 @@ class WooCommerceGateway(AnswersAtOnce):
         results = self._push_once(indexed)
         # An id that no longer exists means the product was deleted, maybe re-created under a
         # new id: the cache was evicted, so one more round looks those SKUs up afresh.
-        evicted = [(i, push) for i, push in indexed if results[i] is None]
+        evicted = [(i, push) for i, push in indexed if results[i] is _NoResult.EVICTED]
         if evicted:
             results.update(self._push_once(evicted))
-        # A push WooCommerce failed on its side has no result (`_AGAIN`): it goes again.
-        return [r or _unknown(p.sku) for i, p in indexed if (r := results[i]) is not _AGAIN]
+        return [r for i, p in indexed if (r := _answer(p, results[i])) is not None]
 
     def read(self, skus: Sequence[str]) -> Mapping[str, int | None]:
         """The `stock_quantity` WooCommerce shows for each SKU; None for a SKU it does not list
@@ -197,11 +205,11 @@ class WooCommerceGateway(AnswersAtOnce):
 
     # Pushing ------------------------------------------------------------------------------
 
-    def _push_once(self, pushes: Sequence[Indexed]) -> dict[int, PushResult | None]:
-        """Results by the pushes' indexes; None where the cached id has gone (cache evicted)."""
+    def _push_once(self, pushes: Sequence[Indexed]) -> dict[int, _Outcome]:
+        """Results by the pushes' indexes, or why a push has none."""
         wanted = [p.sku for _, p in pushes if p.sku not in self._refs or needs_read(p.acknowledged)]
         shown = self._lookup(wanted) if wanted else {}
-        results: dict[int, PushResult | None] = {}
+        results: dict[int, _Outcome] = {}
         by_parent: dict[int, list[Write]] = defaultdict(list)
         for i, push in pushes:
             ref = self._refs.get(push.sku)
@@ -220,7 +228,7 @@ class WooCommerceGateway(AnswersAtOnce):
                 results.update(self._batch(parent, group[start : start + BATCH_LIMIT]))
         return results
 
-    def _batch(self, parent: int, writes: Sequence[Write]) -> dict[int, PushResult | None]:
+    def _batch(self, parent: int, writes: Sequence[Write]) -> dict[int, _Outcome]:
         path = f"/products/{parent}/variations/batch" if parent else "/products/batch"
         update = [
             {"id": self._refs[p.sku].id, "manage_stock": True, "stock_quantity": quantity}
@@ -240,9 +248,8 @@ class WooCommerceGateway(AnswersAtOnce):
             for (i, p, quantity), item in zip(writes, answered, strict=True)
         }
 
-    def _result(self, push: Push, quantity: int, item: Any) -> PushResult | None:
-        """The push's result from its item in the batch's answer: None where its id has gone
-        (the cache evicted), `_AGAIN` where WooCommerce failed on its side."""
+    def _result(self, push: Push, quantity: int, item: Any) -> _Outcome:
+        """The push's result from its item in the batch's answer, or why it has none."""
         error = item.get("error") if isinstance(item, dict) else None
         if error is None and isinstance(item, dict):
             if item.get("manage_stock") is True and item.get("stock_quantity") == quantity:
@@ -251,11 +258,11 @@ class WooCommerceGateway(AnswersAtOnce):
         error = error if isinstance(error, dict) else {}
         if error.get("code") in _INVALID_IDS:
             self._refs.pop(push.sku, None)
-            return None
+            return _NoResult.EVICTED
         detail = f"{error.get('code', 'error')}: {error.get('message', item)}"
         if failed_on_its_side(error):
             log.warning("%s: %s=%d goes again: %s", self.channel_id, push.sku, quantity, detail)
-            return _AGAIN
+            return _NoResult.AGAIN
         return PushResult(push.sku, PushStatus.REJECTED, detail=detail)
 
     # Looking up ---------------------------------------------------------------------------
@@ -334,6 +341,18 @@ def _check_order_id(order_id: str) -> None:
     # Checked before it goes into a path: only digits name an order.
     if not order_id.isdigit():
         raise ValueError(f"WooCommerce order ids are numbers, not {order_id!r}")
+
+
+def _answer(push: Push, outcome: _Outcome) -> PushResult | None:
+    """The push's result once its rounds are over: none where it goes again, UNKNOWN_SKU
+    where its id went in the second round too."""
+    match outcome:
+        case _NoResult.AGAIN:
+            return None
+        case _NoResult.EVICTED:
+            return _unknown(push.sku)
+        case _:
+            return outcome
 
 
 def _unknown(sku: str) -> PushResult:
