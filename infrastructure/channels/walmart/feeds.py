@@ -80,15 +80,13 @@ class Feeds:
         ]
 
     def settle(self, feed_id: str, skus: Sequence[str]) -> list[PushResult] | None:
-        """The results of feed `feed_id` carrying `skus`, None while Walmart processes it (or
-        before `poll_interval` has passed since the last look). Items Walmart could not
-        process for want of time or a system error get no result: they go again.
+        """The results of feed `feed_id` carrying `skus`, None while Walmart processes it.
+        Items Walmart could not process for want of time or a system error get no result:
+        they go again. The caller has found the feed `due` and taken the first call's turn.
 
         Raises:
             ChannelError: as `submit`.
         """
-        if not self.due(feed_id):
-            return None
         self._looked_at[feed_id] = time.monotonic()
         status = self._status(feed_id, 0)
         state = status.get("feedStatus")
