@@ -53,9 +53,12 @@ def step_wait(error: Exception) -> float | None:
 
 
 class Send(Protocol):
-    """Sends a run's step, to be worked `delay` seconds from now at the earliest."""
+    """Sends a run's step, to be worked `delay` seconds from now at the earliest (`judging`:
+    the last level step, its page read, sent again to judge its readings)."""
 
-    def __call__(self, run_id: int, step: int, delay: float = 0.0) -> None: ...
+    def __call__(
+        self, run_id: int, step: int, delay: float = 0.0, *, judging: bool = False
+    ) -> None: ...
 
 
 class UnknownRunChannel(InvsyncError):
@@ -78,38 +81,44 @@ class StepWorker:
         self._store, self._channels, self._reconcilers = store, channels, reconcilers
         self._send, self._lease = send, lease
 
-    def work(self, run_id: int, step: int) -> Run | None:
+    def work(self, run_id: int, step: int, *, judging: bool = False) -> Run | None:
         """Work `step` of the run unless it is past it or leased by another worker; returns the
-        run as the step left it (None: nothing was done). Raises what the step raised while
-        the run still retries it."""
+        run as the step left it (None: nothing was done). `judging`: the run's last level step
+        sent again once its page was read. Raises what the step raised while the run still
+        retries it."""
         with self._store.connection() as conn:
             run = runs.claim(conn, run_id, step, self._lease)
         if run is None:
             return None
         try:
             with every(self._lease / 3, lambda: self._renew(run, step), name="reconcile-lease"):
-                stepped = self._stepped(run, step)
+                stepped = self._stepped(run, step, judging)
         except Exception as error:  # recorded on the run, then waited, retried or given up
             return self._failed(run, step, error)
+        if stepped.settling is not None:
+            return self._settling(run, step, stepped.settling)
         return self._advanced(run, step, stepped)
 
     def _renew(self, run: Run, step: int) -> None:
         with self._store.connection() as conn:
             runs.renew(conn, run.id, step, self._lease)
 
-    def _stepped(self, run: Run, index: int) -> Stepped:
+    def _stepped(self, run: Run, index: int, judging: bool) -> Stepped:
         channel = self._channels.get(run.channel_id)
         if channel is None:
             raise UnknownRunChannel(f"channel {run.channel_id!r} is no longer configured")
         step = step_at(run.what, run.skus, index)
-        return Stepped() if step is None else self._do(run, index, step, channel)
+        return Stepped() if step is None else self._do(run, index, step, channel, judging)
 
-    def _do(self, run: Run, index: int, step: Step, channel: ChannelConfig) -> Stepped:
+    def _do(
+        self, run: Run, index: int, step: Step, channel: ChannelConfig, judging: bool
+    ) -> Stepped:
         if step.what == "orders":
             return Stepped(self._reconcilers.poll_orders(channel))
         cursor = run.page_cursor if step.skus is None else None
         last = last_planned(run.what, run.skus, index)
-        return self._reconcilers.check_levels(channel, LevelStep(run.id, step.skus, cursor, last))
+        level_step = LevelStep(run.id, step.skus, cursor, last, judging)
+        return self._reconcilers.check_levels(channel, level_step)
 
     def _failed(self, run: Run, step: int, error: Exception) -> Run | None:
         wait = step_wait(error)
@@ -133,6 +142,16 @@ class StepWorker:
         if held:  # the lease ends with the wait: the delayed message finds the step free
             log.info("reconciliation run %d of %s: %s", run.id, run.channel_id, why)
             self._send(run.id, step, wait)
+
+    def _settling(self, run: Run, step: int, seconds: float) -> Run:
+        # Sent again rather than waited out, so the thread works other messages meanwhile;
+        # held for the wait, so neither `to_send` nor a message delivered twice reads the
+        # page again before the delayed message judges it.
+        with self._store.connection() as conn:
+            held = runs.wait(conn, run.id, step, seconds, None)
+        if held:
+            self._send(run.id, step, seconds, judging=True)
+        return run
 
     def _advanced(self, run: Run, step: int, stepped: Stepped) -> Run | None:
         with self._store.connection() as conn:
@@ -176,11 +195,13 @@ class RunQueue:
     def serve(self, worker: StepWorker) -> None:
         self._worker = worker
 
-    def send(self, run_id: int, step: int, delay: float = 0.0) -> None:
-        """Send the run's `step`, to be worked `delay` seconds from now at the earliest."""
-        self.actor.send_with_options(args=(run_id, step), delay=round(delay * 1000) or None)
+    def send(self, run_id: int, step: int, delay: float = 0.0, *, judging: bool = False) -> None:
+        """Send the run's `step`, to be worked `delay` seconds from now at the earliest
+        (`judging`: the last level step, its page read, to judge its readings)."""
+        args = (run_id, step, True) if judging else (run_id, step)
+        self.actor.send_with_options(args=args, delay=round(delay * 1000) or None)
 
-    def _work(self, run_id: int, step: int) -> None:
+    def _work(self, run_id: int, step: int, judging: bool = False) -> None:
         if self._worker is None:
             raise RuntimeError("this process sends reconciliation runs; it does not work them")
-        self._worker.work(run_id, step)
+        self._worker.work(run_id, step, judging=judging)

@@ -2,7 +2,9 @@
 page of the channel (a batch of named SKUs, or one API page of its catalogue through the kind's
 `read_page`) and keeps its readings with the run (`readings`); the readings of earlier pages whose
 settle time has passed are judged by the next step, while later pages are read, so no worker
-waits out a page's settle time; the run's last step waits for its own, then judges the rest.
+waits out a page's settle time; the run's last step, once its page is read, answers how long its
+readings need to settle, and is sent again with that delay to judge the rest (`judging`), so no
+worker's thread waits either.
 
 A reading is taken out of the run's in the transaction that judges it and adds its counts to
 the run, so a step worked twice (a message delivered again, a worker killed mid-step and its
@@ -12,7 +14,6 @@ step resumed by another) reads its page again but judges each reading once.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,13 @@ from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway
 from infrastructure.channels.kinds import kind_of
 from infrastructure.reconcile import readings, runs
-from infrastructure.reconcile.levels import ChannelSales, Connect, LevelsChecked, judged
+from infrastructure.reconcile.levels import (
+    ChannelSales,
+    Connect,
+    LevelsChecked,
+    judged,
+    settling_for,
+)
 from infrastructure.reconcile.runs import Counts, LevelStep, Stepped
 
 
@@ -49,19 +56,22 @@ class LevelChecks:
 
     def __call__(self, channel: ChannelConfig, step: LevelStep) -> Stepped:
         """Judge the run's readings that settled, read the step's page, and at the run's last
-        page wait for its readings to settle and judge them.
+        page judge the rest, or answer how long they need to settle first (`Stepped.settling`:
+        the step is sent again then, `judging`, and reads nothing more).
 
         Raises what the kind's reads raise (`Throttled`, `ChannelUnavailable`, ...): the step
         is retried, from the same page."""
         gateway = self._gateway(channel)
         if gateway is None or kind_of(channel).read_levels is None:
             return Stepped()
+        if step.judging:
+            return self._judge_the_rest(channel, step.run_id)
         self._judge(channel, step.run_id, datetime.now(UTC) - timedelta(seconds=self._settle))
         page = read_page(channel, gateway, step)
         with self._connect() as conn:
             readings.put(conn, step.run_id, page.readings)
         if step.last and page.next is None:
-            self._judge_the_rest(channel, step.run_id)
+            return self._judge_the_rest(channel, step.run_id)
         return Stepped(next_page=page.next)
 
     def close(self) -> None:
@@ -76,13 +86,16 @@ class LevelChecks:
             runs.add_counts(conn, run_id, _counts(checked))
         _measured(channel.id, checked)
 
-    def _judge_the_rest(self, channel: ChannelConfig, run_id: int) -> None:
+    def _judge_the_rest(self, channel: ChannelConfig, run_id: int) -> Stepped:
         with self._connect() as conn:
             last = readings.last_read_at(conn, run_id)
-        if last is not None:
-            wait = self._settle - (datetime.now(UTC) - last).total_seconds()
-            time.sleep(max(0.0, wait))
-            self._judge(channel, run_id, last)
+        if last is None:
+            return Stepped()
+        wait = settling_for(last, datetime.now(UTC), self._settle)
+        if wait is not None:
+            return Stepped(settling=wait)
+        self._judge(channel, run_id, last)
+        return Stepped()
 
     def _gateway(self, channel: ChannelConfig) -> ChannelGateway | None:
         with self._lock:

@@ -106,6 +106,13 @@ def settled(
     return ready, [reading for reading in readings if reading.read_at > before]
 
 
+def settling_for(last_read: datetime, now: datetime, settle: float) -> float | None:
+    """Seconds from `now` until a reading taken at `last_read` has settled; None once it
+    has (to judge now)."""
+    left = last_read + timedelta(seconds=settle) - now  # as `settled` counts, to the microsecond
+    return left.total_seconds() if left > timedelta(0) else None
+
+
 def wait_settled(readings: Sequence[LevelReading], settle: float) -> None:
     """Wait until `settle` seconds have passed since the last of `readings` was taken."""
     if readings:

@@ -80,20 +80,25 @@ class Run:
 class LevelStep:
     """What a run's level step reads: the levels of `skus`, or (None) the page of the catalogue
     at `cursor`; `last` when no planned step follows it (its readings are judged before it
-    ends, unless the catalogue has a next page)."""
+    ends, unless the catalogue has a next page); `judging` when it is the last step sent again
+    once its page was read, to judge the readings that have settled since."""
 
     run_id: int
     skus: tuple[str, ...] | None
     cursor: str | None
     last: bool
+    judging: bool = False  # its page was read: only judge the run's readings once settled
 
 
 @dataclass(frozen=True)
 class Stepped:
-    """What a step counted, and where the catalogue's next page starts (None: no next page)."""
+    """What a step counted, and where the catalogue's next page starts (None: no next page);
+    `settling`: seconds until the readings of the run's last page have settled, when the step
+    is sent again to judge them (None: the step is done)."""
 
     counts: Counts = Counts()
     next_page: str | None = None
+    settling: float | None = None
 
 
 _COLUMNS = ", ".join(f.name for f in fields(Run))
@@ -242,15 +247,16 @@ def failed(conn: Connection[Any], run_id: int, step: int, error: str) -> bool:
     return row is not None and row[0] == "failed"
 
 
-def wait(conn: Connection[Any], run_id: int, step: int, seconds: float, why: str) -> bool:
+def wait(conn: Connection[Any], run_id: int, step: int, seconds: float, why: str | None) -> bool:
     """Hold the run's `step` for `seconds`, spending none of its attempts: the channel asked
-    for the wait (`actors.step_wait`). Its lease lasts the wait, so no worker claims the step
-    and `to_send` hands it out only once the wait is over; False when the run moved on."""
+    for the wait (`actors.step_wait`, `why` recorded as the run's error), or its last readings
+    settle (`why` None). Its lease lasts the wait, so no worker claims the step and `to_send`
+    hands it out only once the wait is over; False when the run moved on."""
     return bool(
         conn.execute(
             "UPDATE reconcile_runs SET claimed_until = now() + make_interval(secs => %s), "
             "sent_at = now(), error = %s WHERE id = %s AND step = %s AND state = 'running'",
-            [seconds, why[:2000], run_id, step],
+            [seconds, why and why[:2000], run_id, step],
         ).rowcount
     )
 

@@ -38,8 +38,10 @@ def reconciled_channel(channel_id: str | None = None, **reconcile: object) -> Ch
 class CountingSteps:
     """Steps that count what they were asked: each orders poll finds `orders` and applies one,
     each level check reads its SKUs (`catalogue` a page when it names none, in `pages` pages
-    whose cursors are their numbers, listed in `pages_read`) and corrects one. A step takes
-    `seconds`, and raises `fail_with` while `failures` lasts."""
+    whose cursors are their numbers, listed in `pages_read`) and corrects one; with `settling`,
+    a run's last level step answers that its readings settle that many seconds, and counts
+    once it is sent again to judge them (when, in `judged_at`). A step takes `seconds`, and
+    raises `fail_with` while `failures` lasts."""
 
     orders: int = 2
     catalogue: int = 10
@@ -47,6 +49,8 @@ class CountingSteps:
     pages_read: list[int] = field(default_factory=list)
     failures: int = 0
     seconds: float = 0.0  # each step takes this long
+    settling: float = 0.0
+    judged_at: list[float] = field(default_factory=list)
     fail_with: BaseException = field(default_factory=lambda: ConnectionError("channel down"))
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,7 +63,12 @@ class CountingSteps:
         return Counts(orders_found=self.orders, orders_applied=1)
 
     def check_levels(self, channel: ChannelConfig, step: LevelStep) -> Stepped:
+        if step.judging:
+            self.judged_at.append(time.monotonic())
+            return Stepped(Counts(skus_read=len(step.skus or ()), corrected=1))
         self._count(channel.id, "levels")
+        if self.settling and step.last and step.skus is not None:
+            return Stepped(settling=self.settling)
         if step.skus is not None:
             return Stepped(Counts(skus_read=len(step.skus), corrected=1))
         page = int(step.cursor or 0)
@@ -90,15 +99,21 @@ def reconciliation(
     finally:
         store.close()
         broker.close()
+        # Dramatiq's close leaves the pool's sockets to the collector, each consumer's (the
+        # delay queue's too) a connection of its own.
+        broker.client.connection_pool.disconnect()
 
 
 @contextmanager
-def working(reconciliation: Reconciliation, steps: CountingSteps, **serve: float) -> Iterator[None]:
-    """A Dramatiq worker working `reconciliation`'s runs with `steps` until the block ends."""
+def working(
+    reconciliation: Reconciliation, steps: CountingSteps, *, threads: int = 2, **serve: float
+) -> Iterator[None]:
+    """A Dramatiq worker of `threads` threads working `reconciliation`'s runs with `steps`
+    until the block ends."""
     reconciliation.serve(steps.reconcilers(), **serve)
     broker = reconciliation.queue.actor.broker
     broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=CONSUMER_POLL_MS)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=CONSUMER_POLL_MS)
     worker.start()
     try:
         yield

@@ -319,6 +319,34 @@ def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(re
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
+def test_a_runs_last_level_step_answers_how_long_its_readings_settle_then_judges_them_sent_again(
+    reconciled,
+):
+    sku = reconciled.stocked(20)
+    reconciled.shop.edit(sku, 19)
+    time.sleep(1.0)  # the push's acknowledgement settled: drift within it is left unjudged
+    sales = TimeTravel(reconciled.ledger).channel_sales
+    with reconciled.connect() as conn:
+        run_id = runs.request_check(conn, CHANNEL, [sku])
+    checks = LevelChecks(lambda c: api_for(c, UNGATED), reconciled.connect, sales, settle=1.0)
+    try:
+        started = time.monotonic()
+        read = checks(reconciled.shop.channel, LevelStep(run_id, (sku,), None, last=True))
+        assert time.monotonic() - started < 1.0  # nothing waited in the step
+        assert read.settling == pytest.approx(1.0, abs=0.5)
+        assert reconciled.shop.stock(sku) == 19  # not judged yet
+        time.sleep(read.settling)
+        judging = LevelStep(run_id, (sku,), None, last=True, judging=True)
+        assert checks(reconciled.shop.channel, judging) == Stepped()
+    finally:
+        checks.close()
+    with reconciled.connect() as conn:
+        run = runs.get(conn, run_id)
+    assert run is not None
+    assert run.counts == Counts(skus_read=1, corrected=1)
+    eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
+
+
 def measured(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, {"channel": CHANNEL, **labels}) or 0.0
 

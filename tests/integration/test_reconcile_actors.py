@@ -167,6 +167,31 @@ def test_a_step_longer_than_its_lease_keeps_it_while_its_worker_lives(database_u
     assert (run.state, run.counts.orders_found) == ("done", 2)
 
 
+def test_a_last_step_whose_readings_settle_frees_its_thread_and_ends_by_a_delayed_message(
+    database_url, redis_url
+):
+    levels, orders = reconciled_channel(), reconciled_channel()
+    steps = CountingSteps(settling=1.5)
+    with (
+        reconciliation(database_url, redis_url, [levels, orders]) as runs,
+        working(runs, steps, threads=1),
+    ):
+        started = time.monotonic()
+        settling = runs.request_check(levels.id, ["a", "b"], what="levels")
+        while not steps.calls[(levels.id, "levels")]:  # its page read, its readings settle
+            time.sleep(0.01)
+        polled = finished(runs, runs.request_check(orders.id, None, what="orders"))
+        polled_at = time.monotonic()
+        run = finished(runs, settling)
+
+    assert polled.state == "done"
+    assert polled_at - started < 1.5  # the one thread was free while the readings settled
+    assert [at - started for at in steps.judged_at] == [pytest.approx(1.5, abs=0.5)]
+    assert (run.state, run.step, run.steps, run.error) == ("done", 1, 1, None)
+    assert run.counts == Counts(skus_read=2, corrected=1)
+    assert steps.calls[(levels.id, "levels")] == 1  # the page was not read again
+
+
 def test_a_run_is_refused_for_a_channel_that_is_not_reconciled(database_url, redis_url):
     off = reconciled_channel(enabled=False)
     with reconciliation(database_url, redis_url, [off]) as runs:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infrastructure.channels.base import LevelReading
-from infrastructure.reconcile.levels import settled
+from infrastructure.reconcile.levels import settled, settling_for
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -39,3 +39,20 @@ def test_every_reading_is_judged_now_or_later_never_both(ages, settle):
     assert sorted(ready + waiting, key=lambda r: r.sku) == sorted(readings, key=lambda r: r.sku)
     assert all(NOON - r.read_at >= timedelta(seconds=settle) for r in ready)
     assert all(NOON - r.read_at < timedelta(seconds=settle) for r in waiting)
+
+
+def test_the_last_reading_settles_after_the_rest_of_its_settle_time_and_then_needs_none():
+    assert settling_for(NOON - timedelta(seconds=2), NOON, 5.0) == 3.0
+    assert settling_for(NOON - timedelta(seconds=5), NOON, 5.0) is None
+    assert settling_for(NOON, NOON, 0.0) is None
+
+
+@given(age=st.floats(min_value=0, max_value=60), settle=st.floats(min_value=0, max_value=30))
+def test_a_reading_waits_for_its_settle_time_exactly_when_settled_would_keep_it_waiting(
+    age, settle
+):
+    last = reading("s", age)
+    _, waiting = settled([last], NOON, settle)
+    left = settling_for(last.read_at, NOON, settle)
+    assert (left is not None) == bool(waiting)
+    assert left is None or 0 < left <= settle + 1e-6  # timedelta counts in microseconds
