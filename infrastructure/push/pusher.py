@@ -48,8 +48,11 @@ REFUSALS = Counter(
     "invsync_push_refusals_total", "Pushes a channel refused, by its code", ["channel", "code"]
 )
 # Pending rows read for one decision: beyond a batch, so hot rows behind a long tail are found;
-# bounded, as this is read twice a call and a feed's batch is large.
+# bounded, as this is read up to twice a call and a feed's batch is large.
 READ_BATCHES, READ_MOST = 4, 10_000
+# A turn granted within this many seconds came at once (a limiter's round trip): what was read
+# just before it is as fresh as a second read would be, which would only delay the call.
+AT_ONCE = 0.005
 CALLS_KEPT = 1_000  # call times kept: more than any rate allows in a second
 APPLIED_LOGGED = 5  # SKUs named in the line that says what a call set
 
@@ -117,15 +120,18 @@ class Pusher:
         idle_since = started
         while self.gate.closed_for() == 0 and time.monotonic() - started < self.policy.turn:
             self._settle()
-            if not self._due():
+            due = self._due()
+            if not due:
                 if self._lingered(idle_since):
                     break
                 continue
+            asked = time.monotonic()
             if not self.gate.take_call(self.policy.call_timeout):
                 break
-            due = self._due()  # read again: what changed while waiting goes in this call too
-            if not due:
-                continue
+            if time.monotonic() - asked > AT_ONCE:
+                due = self._due()  # read again: what changed while waiting goes in this call too
+                if not due:
+                    continue
             calls += 1
             if not self._call(due):
                 break
@@ -210,12 +216,12 @@ class Pusher:
         clock = decide.Clock(time.time(), answered_at.date(), self.policy.unrecorded_wait)
         found = decide.outcomes(sent, results, clock)
         store, channel_id = self.store, self.channel_id
-        for kind, seconds in store.acknowledge(channel_id, found.acknowledged, answered_at):
+        windows = store.acknowledge(channel_id, found.acknowledged, answered_at, found.drifts)
+        for kind, seconds in windows:
             CONSISTENCY.labels(channel_id, kind).observe(seconds)
             if seconds > self.policy.targets.get(kind, float("inf")):
                 BREACHES.labels(channel_id, kind).inc()
         store.shown(channel_id, found.shown, answered_at)
-        store.drifts(channel_id, found.drifts)
         store.observe(channel_id, found.observed, reference="push:stale")
         store.refused(channel_id, [(r.sku, r.code) for r in found.refusals])
         for ticket, taken in found.submitted.items():

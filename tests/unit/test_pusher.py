@@ -34,6 +34,10 @@ class Outbox:
     shown_rows: list[Shown] = field(default_factory=list)
     refusals: list[tuple[str, str]] = field(default_factory=list)
     changes: int = 0
+    reads: int = 0
+    # Changes made just after the read of this number (1: the first), as a sale committed
+    # while the pusher waits for its turn.
+    after_read: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
 
     def change(self, sku: str, quantity: int, acknowledged: int | None = None) -> None:
         self.changes += 1
@@ -43,12 +47,16 @@ class Outbox:
         )
 
     def pending(self, channel_id: str, limit: int) -> list[Pending]:
-        return list(self.rows.values())[:limit]
+        self.reads += 1
+        found = list(self.rows.values())[:limit]
+        for sku, quantity in self.after_read.pop(self.reads, []):
+            self.change(sku, quantity)
+        return found
 
     def sold(self, channel_id: str, rows: list[Pending]) -> list[Pending]:
         return [replace(p, sold=0) for p in rows]
 
-    def acknowledge(self, channel_id, acknowledged, answered_at):
+    def acknowledge(self, channel_id, acknowledged, answered_at, drifts=()):
         for answer in acknowledged:
             self.acknowledged.append(answer)
             del self.rows[answer.pending.sku]
@@ -61,9 +69,6 @@ class Outbox:
 
     def refused(self, channel_id, refused):
         self.refusals += refused
-
-    def drifts(self, channel_id, drifts):
-        pass
 
     def observe(self, channel_id, seen, reference):
         pass
@@ -101,7 +106,7 @@ class Channel:
 
 
 def pusher(outbox: Outbox, channel: Channel, limits=None, **gate: float) -> Pusher:
-    policy = GatePolicy(rate=1000, **gate)
+    policy = GatePolicy(**{"rate": 1000, **gate})
     made = ChannelGate(limits or MemoryLimits(), CHANNEL, policy, uuid.uuid4().hex)
     return Pusher(channel, outbox, made, PushPolicy(call_timeout=0.5, sku_interval=0.0))
 
@@ -114,6 +119,23 @@ def test_what_is_due_goes_a_batch_a_call_and_is_acknowledged():
     assert [[p.sku for p in call] for call in channel.calls] == [["A", "B"], ["C"]]
     assert channel.shows == {"A": 1, "B": 2, "C": 3}
     assert outbox.rows == {}
+
+
+def test_a_call_whose_turn_comes_at_once_goes_on_the_one_read_of_what_is_due():
+    outbox, channel = Outbox(), Channel()
+    for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
+        outbox.change(sku, quantity)
+    assert pusher(outbox, channel, rate=100_000).drain() == 2
+    assert outbox.reads == 3  # a read a call, and the one that found nothing due
+
+
+def test_a_call_that_waited_for_its_turn_carries_what_changed_meanwhile():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 1)
+    outbox.after_read = {1: [("B", 2)], 2: [("C", 3)]}  # B during A's call, C after B's read
+    assert pusher(outbox, channel, rate=5).drain() == 2  # a turn every 250 ms
+    assert [[p.sku for p in call] for call in channel.calls] == [["A"], ["B", "C"]]
+    assert channel.shows == {"A": 1, "B": 2, "C": 3}
 
 
 def test_a_throttled_channel_is_paused_and_keeps_its_rows():
