@@ -51,17 +51,26 @@ class PushStore:
             return outbox.held(conn, channel_id)
 
     def acknowledge(
-        self, channel_id: str, acknowledged: Sequence[Acknowledged], answered_at: datetime
+        self,
+        channel_id: str,
+        acknowledged: Sequence[Acknowledged],
+        answered_at: datetime,
+        drifts: Sequence[tuple[Pending, Drift]] = (),
     ) -> list[tuple[str, float]]:
         """Record what the channel took, answering at `answered_at` (`outbox.acknowledge`), and
-        return and keep the consistency windows of the changes applied pushes carried
-        (`windows.record`)."""
-        if not acknowledged:
+        the drifts those answers started again (`drift.keep`), in one transaction; return and
+        keep the consistency windows of the changes applied pushes carried (`windows.record`)."""
+        if not acknowledged and not drifts:
             return []
         applied = [a.pending for a in acknowledged if a.applied]
+        # One commit, not one per table: a drain's next read waits for it. Only this channel's
+        # drain writes its drifts, and the outbox rows are locked in SKU order as the
+        # projection locks them, so the longer transaction deadlocks with neither.
         with self._pool.connection() as conn, conn.cursor() as curs:
             outbox.acknowledge(curs, channel_id, acknowledged, answered_at)
-            return windows.record(curs, channel_id, applied, answered_at)
+            kept = windows.record(curs, channel_id, applied, answered_at) if acknowledged else []
+            drift.keep(curs, channel_id, drifts)
+            return kept
 
     def shown(self, channel_id: str, shown: Sequence[Shown], answered_at: datetime) -> None:
         """Record what the channel shows of SKUs (see `Shown`): the base of the next push's
@@ -70,12 +79,6 @@ class PushStore:
             with self._pool.connection() as conn, conn.cursor() as curs:
                 outbox.shown(curs, channel_id, shown, answered_at)
                 drift.keep(curs, channel_id, [(s.pending, s.drift) for s in shown])
-
-    def drifts(self, channel_id: str, drifts: Sequence[tuple[Pending, Drift]]) -> None:
-        """Keep the drift of each pending row's SKU (see `Shown`)."""
-        if drifts:
-            with self._pool.connection() as conn, conn.cursor() as curs:
-                drift.keep(curs, channel_id, drifts)
 
     def sold(self, channel_id: str, rows: Sequence[Pending]) -> list[Pending]:
         """`rows` with the channel's units sold of their SKUs read (see `Pending.sold`)."""
