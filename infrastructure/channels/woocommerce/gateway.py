@@ -27,7 +27,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Self
 
 import httpx
@@ -44,7 +43,11 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.channels.http import exchange, json_of
 from infrastructure.channels.woocommerce.auth import api_auth
-from infrastructure.channels.woocommerce.batch_items import failed_on_its_side
+from infrastructure.channels.woocommerce.batch_items import (
+    NoResult,
+    failed_on_its_side,
+    stock_ignored,
+)
 from infrastructure.channels.woocommerce.compare_and_set import Verdict, decide, needs_read
 from infrastructure.channels.woocommerce.refunds import WooRefund, parse_refunds
 
@@ -62,14 +65,7 @@ Indexed = tuple[int, Push]  # a push and its place in the `push` call
 Write = tuple[int, Push, int]  # ... and the quantity to write
 
 
-class _NoResult(Enum):
-    """Why a push written in a batch has no result yet."""
-
-    EVICTED = "its cached id has gone: the SKU is looked up again"
-    AGAIN = "WooCommerce failed the item on its side (`failed_on_its_side`): it goes again"
-
-
-_Outcome = PushResult | _NoResult
+_Outcome = PushResult | NoResult
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,7 @@ class WooCommerceGateway(AnswersAtOnce):
         results = self._push_once(indexed)
         # An id that no longer exists means the product was deleted, maybe re-created under a
         # new id: the cache was evicted, so one more round looks those SKUs up afresh.
-        evicted = [(i, push) for i, push in indexed if results[i] is _NoResult.EVICTED]
+        evicted = [(i, push) for i, push in indexed if results[i] is NoResult.EVICTED]
         if evicted:
             results.update(self._push_once(evicted))
         return [r for i, p in indexed if (r := _answer(p, results[i])) is not None]
@@ -254,15 +250,15 @@ class WooCommerceGateway(AnswersAtOnce):
         if error is None and isinstance(item, dict):
             if item.get("manage_stock") is True and item.get("stock_quantity") == quantity:
                 return PushResult(push.sku, PushStatus.APPLIED, quantity)
-            return PushResult(push.sku, PushStatus.REJECTED, detail=_ignored(quantity, item))
+            return PushResult(push.sku, PushStatus.REJECTED, detail=stock_ignored(quantity, item))
         error = error if isinstance(error, dict) else {}
         if error.get("code") in _INVALID_IDS:
             self._refs.pop(push.sku, None)
-            return _NoResult.EVICTED
+            return NoResult.EVICTED
         detail = f"{error.get('code', 'error')}: {error.get('message', item)}"
         if failed_on_its_side(error):
             log.warning("%s: %s=%d goes again: %s", self.channel_id, push.sku, quantity, detail)
-            return _NoResult.AGAIN
+            return NoResult.AGAIN
         return PushResult(push.sku, PushStatus.REJECTED, detail=detail)
 
     # Looking up ---------------------------------------------------------------------------
@@ -346,13 +342,9 @@ def _check_order_id(order_id: str) -> None:
 def _answer(push: Push, outcome: _Outcome) -> PushResult | None:
     """The push's result once its rounds are over: none where it goes again, UNKNOWN_SKU
     where its id went in the second round too."""
-    match outcome:
-        case _NoResult.AGAIN:
-            return None
-        case _NoResult.EVICTED:
-            return _unknown(push.sku)
-        case _:
-            return outcome
+    if outcome is NoResult.AGAIN:
+        return None
+    return _unknown(push.sku) if outcome is NoResult.EVICTED else outcome
 
 
 def _unknown(sku: str) -> PushResult:
@@ -373,17 +365,6 @@ def _moved(push: Push, shows: int) -> PushResult:
         "(its own sales or an edit since); nothing written"
     )
     return PushResult(push.sku, PushStatus.STALE, shows, detail=detail)
-
-
-def _ignored(quantity: int, item: dict[str, Any]) -> str:
-    return (
-        "STOCK_NOT_MANAGED: WooCommerce answered success but shows stock_quantity "
-        f"{item.get('stock_quantity')!r} "
-        f"(manage_stock {item.get('manage_stock')!r}) where {quantity} was sent: stock "
-        "management is off for this product or for the whole store; turn on WooCommerce > "
-        "Settings > Products > Inventory > Enable stock management, and the product's Manage "
-        "stock"
-    )
 
 
 def _sku_groups(skus: Sequence[str]) -> Iterator[list[str]]:
