@@ -21,13 +21,23 @@ from urllib.parse import quote
 
 from infrastructure.channels.amazon.client import SpApi, objects, required
 from infrastructure.channels.amazon.listings import patches, submission_result
-from infrastructure.channels.gateway import ChannelError, Push, PushResult, PushStatus, Turns
+from infrastructure.channels.gateway import (
+    ChannelError,
+    Push,
+    PushResult,
+    PushStatus,
+    Throttled,
+    Turns,
+)
 
 FEEDS = "/feeds/2021-06-30"
 FEED_TYPE = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
 FEED_MESSAGE_LIMIT = 25_000  # messages in one JSON_LISTINGS_FEED document
 _FINISHED = frozenset({"DONE", "FATAL", "CANCELLED"})
+# No SP-API operation: the reports feeds created now may read (`with_reports`).
+REPORTS = "feedReports"
+_CREATING = ("createFeedDocument", REPORTS, "createFeed")  # the turns a feed takes, in order
 
 
 @dataclass
@@ -65,21 +75,32 @@ class Feeds:
         self.product_type = product_type
         self.poll_interval, self.memory = poll_interval, memory
         self._followed: dict[str, _Followed] = {}  # by feed id
+        self._throttled_until = 0.0  # monotonic: Amazon throttled a feed, asking this wait
 
-    @staticmethod
-    def may_create(turns: Turns) -> bool:
-        """Whether the feed operations' rates allow one feed now."""
-        # The document's turn first: a wasted one costs seconds, a wasted createFeed minutes.
-        return turns.take("createFeedDocument", 0) and turns.take("createFeed", 0)
+    def may_create(self, turns: Turns) -> bool:
+        """Whether the feed operations' rates allow one feed now, and Amazon asked for no
+        wait after throttling one here."""
+        if time.monotonic() < self._throttled_until:
+            return False
+        # The cheapest turn first, as a turn taken for a feed that does not go is wasted: the
+        # document's costs 2 s, a report's 45 s, createFeed's 120 s.
+        return all(turns.take(operation, 0) for operation in _CREATING)
 
     def submit(self, pushes: Sequence[Push]) -> list[PushResult]:
         """One feed of `pushes`, each SUBMITTED under its id.
 
         Raises:
             Throttled, ChannelUnavailable, ChannelAuthFailed: as `SpApi.call`; nothing is
-                submitted then.
+                submitted then (and after Throttled, `may_create` no more for its wait).
             ChannelError: SP-API refused a step of it.
         """
+        try:
+            return self._submit(pushes)
+        except Throttled as throttled:
+            self._throttled_until = time.monotonic() + throttled.retry_after
+            raise
+
+    def _submit(self, pushes: Sequence[Push]) -> list[PushResult]:
         document = self._api.call_json(
             "createFeedDocument",
             "POST",
@@ -192,15 +213,23 @@ class Feeds:
         return report if isinstance(report, dict) else {}
 
 
-def report_bound(bursts: Mapping[str, int]) -> Mapping[str, int]:
-    """`bursts` with createFeed's no larger than getFeedDocument's. A feed's SKUs are pushed no
-    more until its report is read (`push_submissions`), one getFeedDocument call a feed: with
-    15 feeds at once and reports read one a minute, the SKUs of all but the first waited
-    minutes (the two-worker stall of 583af07, where getFeedDocument had no burst). Reports
-    refill faster than feeds (one per 45 s against one per 120 s), so with no larger a burst
-    every feed the limits allow finds a turn to read its report once Amazon is done with it."""
-    most = min(bursts.get("createFeed", 1), bursts.get("getFeedDocument", 1))
-    return MappingProxyType({**bursts, "createFeed": most})
+def with_reports(
+    rates: Mapping[str, float], bursts: Mapping[str, int]
+) -> tuple[Mapping[str, float], Mapping[str, int]]:
+    """`rates` and `bursts` with `REPORTS`: getFeedDocument's rate and burst, a turn of which
+    each feed takes as it is created (`may_create`). A feed's SKUs are pushed no more until its
+    report is read (`push_submissions`), one getFeedDocument call a feed: with createFeed's
+    documented burst of 15 against getFeedDocument's 10, the last five feeds of a burst would
+    wait for their reports up to 225 s (the two-worker stall of 583af07, where
+    getFeedDocument had no burst). Holding feeds to the reports' own limiter, every feed
+    created finds a turn to read its report once Amazon is done with it, and createFeed keeps
+    its documented burst: after ten at once, five more come a report's interval apart (45 s),
+    not createFeed's (120 s)."""
+    reports = {REPORTS: rates.get("getFeedDocument", 0.0)}
+    return (
+        MappingProxyType({**rates, **reports}),
+        MappingProxyType({**bursts, REPORTS: bursts.get("getFeedDocument", 1)}),
+    )
 
 
 def _feed_issues(report: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ call with an LWA access token). Quantities are absolute and there is no compare-
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -36,7 +37,7 @@ import httpx
 
 from infrastructure.channels.amazon.client import SpApi, describe, objects
 from infrastructure.channels.amazon.config import LWA_TOKEN_URL
-from infrastructure.channels.amazon.feeds import FEED_MESSAGE_LIMIT, Feeds, report_bound
+from infrastructure.channels.amazon.feeds import FEED_MESSAGE_LIMIT, Feeds, with_reports
 from infrastructure.channels.amazon.listings import (
     Listings,
     Refused,
@@ -58,6 +59,8 @@ from infrastructure.channels.gateway import (
 )
 from infrastructure.channels.http import json_of
 
+log = logging.getLogger(__name__)
+
 # Default usage plans, calls a second (CHANNELS.md §3.3; getFeedDocument's from the Feeds model).
 RATES = MappingProxyType(
     {
@@ -74,8 +77,8 @@ RATES = MappingProxyType(
 )
 # Their bursts, calls at once after a rest (CHANNELS.md §3.3; getFeedDocument's from the Feeds
 # model): a token bucket holds that many, so after a quiet spell feeds may be created several at
-# once, where spacing alone made it one per 150 s. Unnamed: one at a time. The limiters take
-# createFeed's bounded by its report's (`feeds.report_bound`).
+# once, where spacing alone made it one per 150 s. Unnamed: one at a time. The limiters hold
+# feeds to their reports' turns besides (`feeds.with_reports`).
 BURSTS = MappingProxyType(
     {
         "patchListingsItem": 5,
@@ -139,7 +142,7 @@ class AmazonGateway:
         self.channel_id, self.max_batch = channel_id, max_batch
         self.timeout = timeout
         self.rates: Mapping[str, float] = MappingProxyType({**RATES, **(rates or {})})
-        self.turns = gate.turns(self.rates, report_bound(BURSTS))
+        self.turns = gate.turns(*with_reports(self.rates, BURSTS))
         self._prepaid = False  # the caller took the channel's turn for the next call
         self._api = SpApi(
             base_url,
@@ -165,11 +168,11 @@ class AmazonGateway:
         """Set each SKU's merchant-fulfilled quantity: a patch of the first listed push, and a
         feed of the rest when one may be created now (each SUBMITTED under its id). A SKU
         without a listing is UNKNOWN_SKU; one not looked at in time, or left for want of a
-        feed, gets no result.
+        feed (or by a feed Amazon throttled), gets no result.
 
         Raises:
             Throttled: an operation's turn did not come in time, or its token bucket was empty
-                (nothing of a feed was submitted then).
+                (a feed's is not raised: see `_feed`).
             ChannelUnavailable: SP-API or LWA could not be reached, timed out or answered 5xx.
             ChannelAuthFailed: LWA refused the credentials, or SP-API refused a fresh token.
         """
@@ -192,8 +195,23 @@ class AmazonGateway:
         # a channel turn taken for nothing would be lost to the patches.
         feed = len(rest) > 1 and sorted_all and self._feeds.may_create(self.turns)
         if feed and self.turns.take(CHANNEL_CALL, self.timeout):
-            results.extend(self._feeds.submit(rest))
+            results.extend(self._feed(rest))
         return results
+
+    def _feed(self, pushes: Sequence[Push]) -> list[PushResult]:
+        """A feed of `pushes`; none when Amazon throttled it: they go again, and the patch
+        before it keeps its result (raised, the patch's SKU was pushed again). Feeds wait here
+        for what Amazon asked, the patches not: their own rate allows them."""
+        try:
+            return self._feeds.submit(pushes)
+        except Throttled as throttled:
+            log.warning(
+                "%s: Amazon throttled a feed of %d SKUs; they go again, feeds in %.0f s",
+                self.channel_id,
+                len(pushes),
+                throttled.retry_after,
+            )
+            return []
 
     def turn_taken(self) -> None:
         """The caller took the channel's turn for the next call: the write, or the look at a
