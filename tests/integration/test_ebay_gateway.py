@@ -24,7 +24,7 @@ from infrastructure.channels.gateway import (
     Throttled,
     Ungated,
 )
-from sandboxes.ebay.seller import EbaySandbox
+from sandboxes.ebay.seller import EbaySandbox, Offer
 from sandboxes.server import SandboxServer
 
 
@@ -67,6 +67,24 @@ def test_a_push_sets_the_item_and_every_offer_so_the_listing_shows_it(account):
     assert seller.log.count("inventory.offers") == 2  # learned once per SKU ...
     gateway.push([Push("A", 8, 2, 9)])
     assert seller.log.count("inventory.offers") == 2  # ... and kept
+    gateway.close()
+
+
+def test_an_offer_ended_since_it_was_looked_up_goes_again_and_is_looked_up_afresh(account):
+    seller, url = account
+    seller.add_item("A", 5)
+    seller.add_item("B", 5)
+    gateway = gateway_for(url)
+    gateway.push([Push("A", 4, 1, 5), Push("B", 4, 1, 5)])
+    [ended] = seller.items["A"].offers
+    seller.items["A"].offers = [Offer("900", "A", "907", 4)]  # ended, listed again under a new id
+    results = gateway.push([Push("A", 3, 2, 4), Push("B", 3, 2, 4)])
+    assert [(r.sku, r.status) for r in results] == [("B", PushStatus.APPLIED)]  # A: no result
+    assert seller.log.count("inventory.offers") == 2
+    [again] = gateway.push([Push("A", 3, 2, 4)])
+    assert (again.status, seller.shown("A")) == (PushStatus.APPLIED, 3)
+    assert seller.log.count("inventory.offers") == 3  # A's offers looked up afresh, once
+    assert ended.offer_id != "900"
     gateway.close()
 
 

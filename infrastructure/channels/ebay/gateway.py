@@ -2,7 +2,9 @@
 call, setting the item's `shipToLocationAvailability.quantity` and each published offer's
 `availableQuantity` (a listing shows the least of them, so both are set). A SKU's offers are
 learned by `GET /offer?sku=` once and kept an hour (offers are made and ended rarely; a call
-per SKU per push would double the calls).
+per SKU per push would double the calls); an offer eBay no longer has (25713, ended or deleted
+since) leaves its SKU with no result and its offers forgotten, to be looked up again as it goes
+again.
 
 Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
 are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
@@ -29,6 +31,7 @@ from typing import Any
 import httpx
 from cachetools import TTLCache
 
+from infrastructure.channels.ebay.answers import by_sku, described, offer_gone, sku_result
 from infrastructure.channels.ebay.call_limits import throttled_wait
 from infrastructure.channels.ebay.oauth import EbayTokens, user_grant
 from infrastructure.channels.ebay.revisions import (
@@ -183,12 +186,17 @@ class EbayGateway(AnswersAtOnce):
         response = self._call("POST", f"{INVENTORY}/bulk_update_price_quantity", json=body)
         if response.status_code not in (200, 207):
             raise _refused(response, "a bulk update")
-        answers = _by_sku(json_object(response).get("responses"))
-        found = [(p, _result(p, answers.get(p.sku, []))) for p in pushes]
+        answers = by_sku(json_object(response).get("responses"))
+        stale = {p.sku for p in pushes if offer_gone(answers.get(p.sku, []))}
+        for sku in stale:
+            self._offers.pop(sku, None)
+        found = [
+            (p, None if p.sku in stale else sku_result(p, answers.get(p.sku, []))) for p in pushes
+        ]
         for push, result in found:
             if result is None:
-                sku, quantity = push.sku, push.quantity
-                log.warning("%s: %s=%d goes again: eBay failed it", self.channel_id, sku, quantity)
+                sku, quantity, why = push.sku, push.quantity, _again(push.sku in stale)
+                log.warning("%s: %s=%d goes again: %s", self.channel_id, sku, quantity, why)
         results = [result for _, result in found if result is not None]
         day, _ = ebay_day(self._clock())
         revised = [
@@ -334,49 +342,14 @@ def _request(push: Push, offers: Sequence[tuple[str, str]]) -> dict[str, Any]:
     return request
 
 
-def _by_sku(responses: object) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for answer in responses if isinstance(responses, list) else []:
-        if isinstance(answer, dict):
-            found.setdefault(str(answer.get("sku")), []).append(answer)
-    return found
-
-
-def _result(push: Push, answers: list[dict[str, Any]]) -> PushResult | None:
-    """A SKU's result from eBay's answers for it (one per offer): applied when every one is;
-    None (it goes again) when eBay failed one on its side. Each answer's `statusCode` is an
-    HTTP status for that offer or item alone (`PriceQuantityResponse`), and the call answers
-    200 or 207 whatever they are: a 5xx is eBay's own failure (errorId 25001, "A system error
-    has occurred"), which the same update may get past later, not a refusal of it."""
-    failed = [a for a in answers if a.get("statusCode") != 200]
-    if answers and not failed:
-        return PushResult(push.sku, PushStatus.APPLIED, push.quantity)
-    if any(_server_error(a.get("statusCode")) for a in failed):
-        return None
-    if not answers:
-        return PushResult(
-            push.sku, PushStatus.REJECTED, detail="EBAY_NO_ANSWER: eBay did not answer for this SKU"
-        )
-    if any(a.get("statusCode") == 404 for a in failed):
-        return PushResult(push.sku, PushStatus.UNKNOWN_SKU, detail=_errors(failed[0]))
-    return PushResult(push.sku, PushStatus.REJECTED, detail=_errors(failed[0]))
-
-
-def _server_error(status: object) -> bool:
-    return isinstance(status, int) and status >= 500
-
-
 def _refused(response: httpx.Response, what: str) -> ChannelError:
     return ChannelError(
-        f"eBay answered {response.status_code} to {what}: {_errors(json_object(response))}"
+        f"eBay answered {response.status_code} to {what}: {described(json_object(response))}"
     )
 
 
-def _errors(answer: Mapping[str, Any]) -> str:
-    """eBay's errors as `EBAY_<errorId>: message`, the form refusals are coded by."""
-    errors = answer.get("errors")
-    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-    return f"EBAY_{first.get('errorId', 'ERROR')}: {first.get('message', '')}"[:500]
+def _again(offer_gone: bool) -> str:
+    return "an offer eBay no longer has, looked up again" if offer_gone else "eBay failed it"
 
 
 def item_quantity(item: object) -> int | None:
