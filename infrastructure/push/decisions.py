@@ -33,8 +33,9 @@ class Drift:
     lost: int
     sold: int
     at: float
-    # Whether the channel's stock is known to follow its recorded sales (`expected`): on once
-    # a read found it moved by exactly those, off again once it did not move for them.
+    # Whether the channel's stock is taken to follow its recorded sales (`expected`): on from
+    # a SKU's first count (`settled`) and once a read found it moved by exactly those, off once
+    # a read found it did not move for them.
     guesses: bool = False
 
 
@@ -79,10 +80,13 @@ def refused(
 def settled(drift: Drift | None, sold: int, now: float, wait: float) -> Drift | None:
     """After the channel accepted a push: a count that starts again at `sold` (the channel's
     units sold the ledger held before the push) when nothing is missing any more; None when
-    the drift must be kept as it is (sales still unrecorded)."""
+    the drift must be kept as it is (sales still unrecorded). A SKU's first count guesses:
+    a channel's stock follows its own sales, and a guess proved wrong costs the read that
+    not guessing costs every time (the channel's sale of a SKU pushed once was refused,
+    read again and pushed again, three calls where one does)."""
     if unrecorded(drift, sold, now, wait) > 0:
         return None
-    return Drift(0, sold, now, drift is not None and drift.guesses)
+    return Drift(0, sold, now, drift is None or drift.guesses)
 
 
 def expected(
@@ -92,9 +96,9 @@ def expected(
     but its own sales the ledger recorded since (`sold` against the count's base), and the
     count with those seen: the base of the next push's compare-and-set, which proves it (or
     refuses, and the channel is read). So a push that follows a sale recorded in the ledger
-    is not refused, and needs no read. Only for a channel known to move by its recorded sales
-    (`Drift.guesses`): one whose stock ignores them (untracked, or sales recorded for it that
-    it never made) would refuse every such push."""
+    is not refused, and needs no read. Only while the channel is taken to move by its recorded
+    sales (`Drift.guesses`): one whose stock ignores them (untracked, or sales recorded for it
+    that it never made) would refuse every such push."""
     if acknowledged is None or drift is None or not drift.guesses:
         return acknowledged, drift
     recorded = sold - drift.sold - drift.lost  # beyond the losses already seen

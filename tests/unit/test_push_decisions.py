@@ -75,7 +75,7 @@ def test_after_the_wait_the_losses_count_no_more():
 
 
 def test_an_accepted_push_starts_the_count_again_once_nothing_is_missing():
-    assert settled(None, 5, 1.0, WAIT) == Drift(0, 5, 1.0)
+    assert settled(None, 5, 1.0, WAIT) == Drift(0, 5, 1.0, guesses=True)  # the first: guesses
     assert settled(Drift(3, 5, 0.0), 8, 1.0, WAIT) == Drift(0, 8, 1.0)
     assert settled(Drift(3, 5, 0.0), 7, 1.0, WAIT) is None  # one still unrecorded: kept
 
@@ -89,6 +89,12 @@ def test_the_channels_sales_recorded_since_are_expected_off_what_it_showed():
     assert expected(7, seen, 9) == (5, Drift(5, 4, 0.0, guesses=True))
     assert expected(None, base, 9) == (None, base)
     assert expected(10, None, 9) == (10, None)
+
+
+def test_a_skus_first_count_expects_the_channels_recorded_sales_to_have_moved_it():
+    first = settled(None, 4, 0.0, WAIT)
+    assert first is not None
+    assert expected(10, first, 5) == (9, Drift(1, 4, 0.0, guesses=True))
 
 
 def test_a_channel_not_known_to_move_by_its_recorded_sales_is_expected_to_show_the_same():
@@ -243,7 +249,7 @@ def test_pushes_that_wait_a_bounded_time_converge_once_the_webhooks_are_in(on_ha
     assert world.shows == world.ats()
 
 
-def test_once_the_channel_moved_by_its_recorded_sales_a_push_after_one_is_not_refused():
+def test_a_push_after_the_channels_recorded_sale_is_not_refused():
     world = World(10)
     world.push(WAIT)
     for _ in range(5):  # a shopper, the webhook, our push: the usual order
@@ -253,6 +259,6 @@ def test_once_the_channel_moved_by_its_recorded_sales_a_push_after_one_is_not_re
         world.push(WAIT)
     world.on_hand += 4
     world.push(WAIT)
-    # The first sale's push is refused (the channel not known yet to move by its recorded
-    # sales); the read shows it did, and no push after is refused.
-    assert (world.shows, world.refusals) == (9, 1)
+    # Not the first sale's either: a SKU's first count takes the channel to move by its
+    # recorded sales (it was refused, and read, before that).
+    assert (world.shows, world.refusals) == (9, 0)

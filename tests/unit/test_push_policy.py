@@ -301,7 +301,7 @@ def test_submitted_pushes_are_kept_by_ticket_and_rows_without_an_answer_go_again
     ("kept", "sold", "sold_from", "expected"),
     [
         (None, None, None, None),  # a submission settled: nothing read, nothing counted
-        (None, 4, TODAY, Drift(0, 4, 100.0)),  # the first count starts here
+        (None, 4, TODAY, Drift(0, 4, 100.0, guesses=True)),  # the first count starts here
         (Drift(0, 4, 50.0), 4, TODAY, None),  # nothing moved: the one on file stands
         (Drift(0, 4, 50.0), 4, TODAY - timedelta(days=3), Drift(0, 4, 100.0)),  # old days
         (Drift(2, 4, 99.0), 6, TODAY, Drift(0, 6, 100.0)),  # its losses all recorded
