@@ -51,8 +51,9 @@ class DoorbellBroker(RedisBroker):
     more messages blocks on it (BLPOP) for up to `idle_wait_ms`. Polled every 10-20 ms, a
     stored webhook waited 7.5 ms on average for its intake worker to look, and the looks, two
     consumers a queue with its delay queue, were a fifth of `invsync run`'s CPU under the
-    propagation benchmark's load (py-spy). Delay queues are polled as Dramatiq does: their
-    consumers must move each delayed message on at its time."""
+    propagation benchmark's load (py-spy). A delay queue's consumer waits so only while it
+    holds no delayed message: one it holds must be moved on at its time, so it looks as
+    Dramatiq does, every `CONSUMER_POLL_MS`."""
 
     def __init__(self, *, idle_wait_ms: int = IDLE_WAIT_MS, **options: Any) -> None:
         super().__init__(**options)  # type: ignore[no-untyped-call]
@@ -64,13 +65,18 @@ class DoorbellBroker(RedisBroker):
 
     def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> Any:
         enqueued = super().enqueue(message, delay=delay)
-        if enqueued.queue_name == q_name(enqueued.queue_name):  # not delayed: someone may wait
-            bell = self.doorbell(enqueued.queue_name)
-            with self.client.pipeline(transaction=False) as ring:  # one round trip
-                ring.lpush(bell, 1)
-                ring.ltrim(bell, 0, RINGS_KEPT - 1)
-                ring.execute()
+        bell = self.doorbell(enqueued.queue_name)  # the queue's, or its delay queue's
+        with self.client.pipeline(transaction=False) as ring:  # one round trip
+            ring.lpush(bell, 1)
+            ring.ltrim(bell, 0, RINGS_KEPT - 1)
+            ring.execute()
         return enqueued
+
+    def close(self) -> None:
+        """Close the broker's connections to Redis, its consumers' waits among them (Dramatiq's
+        own close leaves them open until the process ends)."""
+        super().close()
+        self.client.connection_pool.disconnect()
 
     def doorbell(self, queue_name: str) -> str:
         return f"{self.namespace}:{queue_name}.bell"
@@ -81,20 +87,23 @@ class _WokenConsumer(_RedisConsumer):
     own consumer (its private class: the wait is the one thing changed) sleeps instead."""
 
     def __init__(self, broker: DoorbellBroker, queue_name: str, prefetch: int, timeout: int):
-        self._bell = broker.doorbell(queue_name) if queue_name == q_name(queue_name) else None
-        self._poll = timeout / 1000
         # Dramatiq's wait after a look that found nothing goes (0 ms); `_wait` replaces it.
-        super().__init__(broker, queue_name, prefetch, timeout if self._bell is None else 0)  # type: ignore[no-untyped-call]
+        super().__init__(broker, queue_name, prefetch, 0)  # type: ignore[no-untyped-call]
+        self._bell = broker.doorbell(queue_name)
+        self._poll = timeout / 1000
+        # Holding this many, it looks again soon instead: with every thread busy, a ring taken
+        # would be lost to the messages it announced; a delayed message held is moved on at
+        # its time only between looks.
+        self._held = prefetch if queue_name == q_name(queue_name) else 1
 
     def __next__(self) -> Any:
         message = super().__next__()  # type: ignore[no-untyped-call]
-        if message is None and self._bell is not None:
+        if message is None:
             self._wait()
         return message
 
     def _wait(self) -> None:
-        if self.outstanding_message_count >= self.prefetch:
-            # Every thread busy: a ring taken now would be lost to the messages it announced.
+        if self.outstanding_message_count >= self._held:
             time.sleep(self._poll)
             return
         try:
