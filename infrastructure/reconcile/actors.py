@@ -156,6 +156,8 @@ class StepWorker:
     def _advanced(self, run: Run, step: int, stepped: Stepped) -> Run | None:
         with self._store.connection() as conn:
             after = runs.advance(conn, run.id, step, stepped.counts, stepped.next_page)
+            if after is not None and after.state == "done":
+                readings.discard(conn, run.id)  # judged, kept only while a step could resume
         if after is None:
             return None
         count_reconciled(after, stepped.counts, after.state)

@@ -347,6 +347,28 @@ def test_a_runs_last_level_step_answers_how_long_its_readings_settle_then_judges
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
+def test_a_level_step_worked_again_after_its_readings_were_judged_counts_each_sku_once(reconciled):
+    # A worker killed after its step's readings were judged by the next look: the step resumed by
+    # another worker reads its page again, and the run's last step judges only what is new.
+    first, second = reconciled.stocked(20), reconciled.stocked(20)
+    reconciled.shop.edit(first, 19)
+    sales = TimeTravel(reconciled.ledger).channel_sales
+    with reconciled.connect() as conn:
+        run_id = runs.request_check(conn, CHANNEL, [first, second])
+    checks = LevelChecks(lambda c: api_for(c, UNGATED), reconciled.connect, sales, settle=0)
+    try:
+        page = LevelStep(run_id, (first,), None, last=False)
+        checks(reconciled.shop.channel, page)
+        checks(reconciled.shop.channel, page)  # judges the first reading, then reads it again
+        checks(reconciled.shop.channel, LevelStep(run_id, (second,), None, last=True))
+    finally:
+        checks.close()
+    with reconciled.connect() as conn:
+        run = runs.get(conn, run_id)
+    assert run is not None
+    assert run.counts == Counts(skus_read=2, corrected=1)
+
+
 def measured(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, {"channel": CHANNEL, **labels}) or 0.0
 

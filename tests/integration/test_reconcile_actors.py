@@ -199,3 +199,21 @@ def test_a_run_is_refused_for_a_channel_that_is_not_reconciled(database_url, red
             runs.request_check(off.id, ["a"])
         with pytest.raises(NotReconciled):
             runs.request_check("nobody", ["a"])
+
+
+def test_a_run_done_drops_its_readings_kept_against_a_step_read_twice(database_url, redis_url):
+    shop = reconciled_channel()
+    steps = CountingSteps()
+    with reconciliation(database_url, redis_url, [shop]) as runs:
+        run_id = runs.request_check(shop.id, ["a"], what="both")
+        with runs.store.connection() as conn:  # judged, kept while a step could be read again
+            readings.put(conn, run_id, [LevelReading("a", 3, datetime.now(UTC))])
+            assert [r.sku for r in readings.take(conn, run_id, datetime.now(UTC))] == ["a"]
+        with working(runs, steps):
+            run = finished(runs, run_id)
+        with runs.store.connection() as conn:
+            left = conn.execute(
+                "SELECT count(*) FROM reconcile_readings WHERE run_id = %s", [run_id]
+            ).fetchone()
+
+    assert (run.state, left) == ("done", (0,))
