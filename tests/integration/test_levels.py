@@ -300,6 +300,13 @@ def test_a_hand_edit_of_one_unit_is_corrected(reconciled, edit):
     assert correction.difference == edit
 
 
+def run_counts(reconciled: Reconciled, run_id: int) -> Counts:
+    with reconciled.connect() as conn:
+        run = runs.get(conn, run_id)
+    assert run is not None
+    return run.counts
+
+
 def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(reconciled):
     sku = reconciled.stocked(20)
     reconciled.shop.edit(sku, 19)
@@ -312,10 +319,7 @@ def test_a_runs_level_step_reads_through_the_gateway_the_channels_table_makes(re
         assert checks(reconciled.shop.channel, step) == Stepped()
     finally:
         checks.close()
-    with reconciled.connect() as conn:
-        run = runs.get(conn, run_id)
-    assert run is not None
-    assert run.counts == Counts(skus_read=1, corrected=1)
+    assert run_counts(reconciled, run_id) == Counts(skus_read=1, corrected=1)
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
@@ -340,10 +344,7 @@ def test_a_runs_last_level_step_answers_how_long_its_readings_settle_then_judges
         assert checks(reconciled.shop.channel, judging) == Stepped()
     finally:
         checks.close()
-    with reconciled.connect() as conn:
-        run = runs.get(conn, run_id)
-    assert run is not None
-    assert run.counts == Counts(skus_read=1, corrected=1)
+    assert run_counts(reconciled, run_id) == Counts(skus_read=1, corrected=1)
     eventually(lambda: reconciled.shop.stock(sku) == 20, 10, "the shop is set back to 20")
 
 
@@ -363,10 +364,7 @@ def test_a_level_step_worked_again_after_its_readings_were_judged_counts_each_sk
         checks(reconciled.shop.channel, LevelStep(run_id, (second,), None, last=True))
     finally:
         checks.close()
-    with reconciled.connect() as conn:
-        run = runs.get(conn, run_id)
-    assert run is not None
-    assert run.counts == Counts(skus_read=2, corrected=1)
+    assert run_counts(reconciled, run_id) == Counts(skus_read=2, corrected=1)
 
 
 def measured(name: str, **labels: str) -> float:
