@@ -117,7 +117,9 @@ def wait_settled(readings: Sequence[LevelReading], settle: float) -> None:
     """Wait until `settle` seconds have passed since the last of `readings` was taken."""
     if readings:
         last = max(reading.read_at for reading in readings)
-        time.sleep(max(0.0, settle - (datetime.now(UTC) - last).total_seconds()))
+        wait = settling_for(last, datetime.now(UTC), settle)
+        if wait is not None:
+            time.sleep(wait)
 
 
 def judged(
