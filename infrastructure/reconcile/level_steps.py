@@ -6,9 +6,10 @@ waits out a page's settle time; the run's last step, once its page is read, answ
 readings need to settle, and is sent again with that delay to judge the rest (`judging`), so no
 worker's thread waits either.
 
-A reading is taken out of the run's in the transaction that judges it and adds its counts to
-the run, so a step worked twice (a message delivered again, a worker killed mid-step and its
-step resumed by another) reads its page again but judges each reading once.
+A reading is marked judged in the transaction that judges it and adds its counts to the run,
+and stays with the run until it is done, so a step worked twice (a message delivered again, a
+worker killed mid-step and its step resumed by another) reads its page again but judges each
+SKU once.
 """
 
 from __future__ import annotations
