@@ -14,8 +14,10 @@ from the channel's side).
 
 from __future__ import annotations
 
+import bisect
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +38,7 @@ from sandboxes.ebay.seller import EbaySandbox
 from sandboxes.server import CallLog, SandboxServer
 from sandboxes.shopify.store import ShopifySandbox
 from sandboxes.walmart.seller import WalmartSandbox
+from sandboxes.webhooks import Attempt
 from sandboxes.woocommerce.store import WooCommerceSandbox
 
 BACKGROUND = [f"PROP-{n:04d}" for n in range(200)]
@@ -75,12 +78,14 @@ class Store:
     stock: Callable[[str], int | None]
     log: CallLog
     buy: Callable[[str], object] | None = None
+    attempts: Callable[[], list[Attempt]] | None = None  # its webhooks' deliveries, if it sells
 
 
 @dataclass
 class Probe:
     cls: str
     sku: str
+    seller: str
     shows: int  # what every other store shows once the sale has reached it
     started: float
     waiting: dict[str, Callable[[str], int | None]]
@@ -135,12 +140,14 @@ def stores(port: int) -> Iterator[list[Store]]:
                 shopify.stock,
                 shopify.calls,
                 shopify.buy,
+                lambda: list(shopify.webhooks.attempts),
             ),
             Store(
                 StoreInfo("woo", woo_settings, ("products.batch", "products.update"), sells=True),
                 woo.stock,
                 woo.log,
                 woo.buy,
+                woo.webhooks.attempts,
             ),
             Store(
                 StoreInfo("ebay", ebay_settings, ("inventory.bulk_update",)), ebay.stock, ebay.log
@@ -212,10 +219,18 @@ class Watcher:
                 self.open.remove(probe)
                 self.done.append(probe)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, posts: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+        """The probes done, each with `posted`: seconds from its purchase to the first post of
+        its webhook (`posts`: by seller, by SKU), None if none was posted."""
         with self._lock:
             done = [
-                {"cls": p.cls, "sku": p.sku, "seen": p.seen, "bought_at": p.bought_at}
+                {
+                    "cls": p.cls,
+                    "sku": p.sku,
+                    "seen": p.seen,
+                    "bought_at": p.bought_at,
+                    "posted": posted_after(posts[p.seller].get(p.sku, []), p.started),
+                }
                 for p in self.done
             ]
             return {"open": len(self.open), "done": done, "missed": list(self.missed)}
@@ -226,6 +241,24 @@ class Watcher:
             thread.join(timeout=5)
 
 
+SKU_FIELD = re.compile(rb'"sku":\s*"([^"]+)"')
+
+
+def posts_by_sku(attempts: list[Attempt]) -> dict[str, list[float]]:
+    """When each SKU's webhooks (an order's line items naming it) were posted, in order."""
+    posts: dict[str, list[float]] = {}
+    for attempt in attempts:
+        for sku in {m.decode() for m in SKU_FIELD.findall(attempt.body)}:
+            posts.setdefault(sku, []).append(attempt.posted)
+    return {sku: sorted(times) for sku, times in posts.items()}
+
+
+def posted_after(times: list[float], bought: float) -> float | None:
+    """Seconds from `bought` to the first of `times` at or after it; None if there is none."""
+    n = bisect.bisect_left(times, bought)
+    return times[n] - bought if n < len(times) else None
+
+
 def window(channels: list[Store], watcher: Watcher) -> Starlette:
     """The benchmark's window into the stores (see the module's docstring)."""
     by_id = {c.info.id: c for c in channels}
@@ -233,7 +266,9 @@ def window(channels: list[Store], watcher: Watcher) -> Starlette:
     def buy(request: Request, body: dict[str, Any]) -> Response:
         seller = by_id[body["store"]]
         others = {c.info.id: c.stock for c in channels if c is not seller}
-        probe = Probe(body["cls"], body["sku"], int(body["shows"]), time.monotonic(), others)
+        probe = Probe(
+            body["cls"], body["sku"], body["store"], int(body["shows"]), time.monotonic(), others
+        )
         assert seller.buy is not None
         seller.buy(probe.sku)
         watcher.add(probe)
@@ -244,7 +279,8 @@ def window(channels: list[Store], watcher: Watcher) -> Starlette:
             # A purchase takes the store's lock and sends its webhook: off the event loop.
             body = await request.json()
             return await run_in_threadpool(buy, request, body)
-        return JSONResponse(watcher.report())
+        posts = {c.info.id: posts_by_sku(c.attempts()) for c in channels if c.attempts}
+        return JSONResponse(watcher.report(posts))
 
     async def calls(request: Request) -> Response:
         return JSONResponse(by_id[request.path_params["store"]].log.entries())

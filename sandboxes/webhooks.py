@@ -63,6 +63,8 @@ class Attempt:
     status: int | None
     delivered: bool
     lost: bool = False  # lost on the way: the channel counts it delivered, nobody received it
+    # When the post began (`time.monotonic()`): where a receiver's clock starts for this message.
+    posted: float = field(default_factory=time.monotonic)
 
     @property
     def topic(self) -> str:
@@ -232,8 +234,10 @@ class WebhookSender:
         return lost
 
     def _attempt(self, message: Message, retry: int) -> Attempt:
+        posted = time.monotonic()
         status = self._post(message)
-        attempt = Attempt(message, retry, status, status is not None and self.delivered(status))
+        delivered = status is not None and self.delivered(status)
+        attempt = Attempt(message, retry, status, delivered, posted=posted)
         self.attempts.append(attempt)
         if attempt.delivered:
             return attempt

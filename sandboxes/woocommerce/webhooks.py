@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from sandboxes.timeline import Timeline
-from sandboxes.webhooks import Message, WebhookSender
+from sandboxes.webhooks import Attempt, Message, WebhookSender
 
 USER_AGENT = "WooCommerce/9.9.0 Hookshot (WordPress/6.8.1)"
 
@@ -137,6 +137,12 @@ class Webhooks:
                 self._pending.add(key)
                 if self.auto_deliver:
                     self._timeline.after(self.delivery_delay, functools.partial(self._deliver, key))
+
+    def attempts(self) -> list[Attempt]:
+        """Every webhook's delivery attempts, as their senders recorded them."""
+        with self._lock:
+            senders = list(self._senders.values())
+        return [attempt for sender in senders for attempt in sender.attempts]
 
     def deliver_pending(self) -> list[WebhookDelivery]:
         """Deliver every pending webhook now, each with the resource as it is now."""

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from benchmarks.propagation_stores import PLENTY, Hosted, hosted
+from benchmarks.propagation_stores import PLENTY, Hosted, hosted, posted_after, posts_by_sku
 from sandboxes.server import SandboxServer
+from sandboxes.webhooks import Attempt, Message
 from tests.integration.propagation_fixtures import eventually
 
 
@@ -68,5 +69,21 @@ def test_a_probe_sends_the_webhook_and_closes_once_every_other_store_shows_the_s
     assert set(probe["seen"]) == {"shopify", "ebay", "walmart", "amazon"}
     assert max(probe["seen"].values()) < 10
     eventually(lambda: "/webhooks/woo" in intake.paths, 10, "the order's webhook delivered")
+    # The window opens at the webhook's post: WooCommerce's sandbox holds it 50 ms first.
+    [probe] = [p for p in window.probes()["done"] if p["sku"] == "COLD-000"]
+    assert 0.05 <= probe["posted"] < 10
     # The window's purchase and every watcher's read went past the stores' APIs.
     assert {s.id: window.log(s.id).count() for s in window.stores} == before
+
+
+def test_a_probe_is_matched_to_the_first_post_of_its_sku_after_its_purchase():
+    bodies = [b'{"line_items":[{"sku":"A"},{"sku": "B"}]}', b'{"line_items":[{"sku":"A"}]}']
+    attempts = [
+        Attempt(Message("orders/create", body), 0, 200, True, posted=at)
+        for body, at in zip(bodies, (5.0, 9.0), strict=True)
+    ]
+    posts = posts_by_sku(attempts)
+    assert posts == {"A": [5.0, 9.0], "B": [5.0]}
+    assert posted_after(posts["A"], 4.0) == 1.0
+    assert posted_after(posts["A"], 6.0) == 3.0  # the same SKU bought again: its own webhook
+    assert posted_after(posts["B"], 6.0) is None
