@@ -26,6 +26,9 @@ from sandboxes.woocommerce.store import WooCommerceSandbox
 from tests.integration.intake_fixtures import wait_until
 
 PAGES = 10  # at 2 calls a second: a read of some seconds
+# Deadlines for what takes 3-8 s (the first worker's start and three pages) and about 40 s (the
+# killed worker's 30 s lease, then the rest) on a busy machine: they only ever end a stuck run.
+FIRST_PAGES_WITHIN, DONE_WITHIN = 180, 300
 
 
 @dataclass
@@ -88,6 +91,15 @@ def walmart() -> Seller:
     )
 
 
+def _until(
+    condition: Callable[[], object], worker: subprocess.Popen[bytes], log: Path, timeout: float
+) -> None:
+    """Wait for `condition` while `worker` runs: a worker that stops (its database refusing
+    it, say) fails the test at once with its own last lines, not at the deadline."""
+    wait_until(lambda: condition() or worker.poll() is not None, timeout=timeout, every=0.1)
+    assert condition(), f"invsync worker exited {worker.returncode}: {log.read_text()[-2000:]}"
+
+
 def _catalogue_run(database_url: str, channel_id: str) -> tuple[str, int, int] | None:
     with psycopg.connect(database_url) as conn:
         return conn.execute(
@@ -118,23 +130,33 @@ def test_a_worker_killed_mid_run_leaves_it_to_the_next_which_finishes_it_once(
         }
         invsync = str(Path(sys.executable).with_name("invsync"))
 
-        def worker() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                [invsync, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+        def worker(log: Path) -> subprocess.Popen[bytes]:
+            # Metrics on a port of the system's choosing: on the default one, any other
+            # `invsync worker` on the machine (a benchmark's, another test's) stops this one.
+            with log.open("wb") as stderr:
+                return subprocess.Popen(
+                    [invsync, "worker", "--metrics-port", "0"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
 
-        first = worker()
+        first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+        first = worker(first_log)
         try:
             # Its scheduler makes the catalogue's run at once; kill it a few pages in.
-            wait_until(lambda: seller.pages_read() >= 3, timeout=60)
+            _until(lambda: seller.pages_read() >= 3, first, first_log, FIRST_PAGES_WITHIN)
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
             assert _catalogue_run(database_url, channel_id)[0] == "running"
             time.sleep(1)
-            second = worker()
+            second = worker(second_log)
             try:
-                wait_until(
-                    lambda: _catalogue_run(database_url, channel_id)[0] == "done", timeout=120
+                _until(
+                    lambda: _catalogue_run(database_url, channel_id)[0] == "done",
+                    second,
+                    second_log,
+                    DONE_WITHIN,
                 )
             finally:
                 second.send_signal(signal.SIGINT)
