@@ -84,7 +84,11 @@ class DoorbellBroker(RedisBroker):
 
 class _WokenConsumer(_RedisConsumer):
     """A queue's consumer that, finding nothing, waits for the queue's doorbell; Dramatiq's
-    own consumer (its private class: the wait is the one thing changed) sleeps instead."""
+    own consumer (its private class, pinned in pyproject: the wait is the one thing changed)
+    sleeps instead. Its wait holds back no ack or nack: the worker thread that ran a message
+    sends them through the broker at once, not with the consumer's next look, so a worker
+    killed while its consumers wait has no finished message run again
+    (`tests/unit/test_doorbell_consumer.py`, `tests/integration/test_queue_doorbell.py`)."""
 
     def __init__(self, broker: DoorbellBroker, queue_name: str, prefetch: int, timeout: int):
         # Dramatiq's wait after a look that found nothing goes (0 ms); `_wait` replaces it.
