@@ -117,7 +117,8 @@ def test_a_killed_worker_loses_and_doubles_nothing(
 
     def start_worker() -> subprocess.Popen:
         return subprocess.Popen(
-            [invsync, "worker", "--threads", "4"],
+            # Metrics on a free port: another `invsync worker` on the machine may hold the default.
+            [invsync, "worker", "--threads", "4", "--metrics-port", "0"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

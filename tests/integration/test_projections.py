@@ -107,7 +107,8 @@ def test_invsync_project_runs_the_projection_as_a_process_of_its_own(
         "INVSYNC_CONFIG": str(config),
     }
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("invsync")), "project"],
+        # Metrics on a free port: another `invsync project` on the machine may hold the default one.
+        [str(Path(sys.executable).with_name("invsync")), "project", "--metrics-port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

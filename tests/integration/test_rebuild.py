@@ -181,7 +181,8 @@ def test_a_runner_killed_mid_stream_and_restarted_leaves_the_views_of_a_full_reb
         "INVSYNC_REDIS_URL": redis_url,
         "INVSYNC_CONFIG": str(config),
     }
-    command = [str(Path(sys.executable).with_name("invsync")), "project"]
+    # Metrics on a free port: another `invsync project` on the machine may hold the default one.
+    command = [str(Path(sys.executable).with_name("invsync")), "project", "--metrics-port", "0"]
     rng = random.Random(11)
     skus = [random_sku() for _ in range(40)]
     scratch_ledger.record_batch([change(K.RECEIPT, sku, 80) for sku in skus])
