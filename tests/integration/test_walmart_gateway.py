@@ -65,7 +65,7 @@ def settled(gateway: WalmartGateway, results: list[PushResult]) -> list[PushResu
 def test_a_few_skus_are_set_one_call_each_with_one_token_and_walmarts_headers(walmart):
     for sku in ("A", "B", "C"):
         walmart.seller.add_item(sku, 0)
-    with walmart.gateway() as gateway:
+    with walmart.gateway(put_most=3) as gateway:
         results = gateway.push(pushes(("A", 5), ("B", 0), ("C", 7)))
     assert [(r.sku, r.status, r.channel_quantity) for r in results] == [
         ("A", PushStatus.APPLIED, 5),
@@ -77,6 +77,16 @@ def test_a_few_skus_are_set_one_call_each_with_one_token_and_walmarts_headers(wa
     assert walmart.seller.log.count("inventory.put", 200) == 3
     ids = walmart.seller.correlation_ids
     assert len(ids) == len(set(ids)) == 4  # the token call and three PUTs, each its own
+
+
+def test_a_push_sets_one_sku_the_one_at_risk_first_and_the_rest_go_in_later_calls(walmart):
+    for sku in ("A", "B", "C"):
+        walmart.seller.add_item(sku, 9)
+    with walmart.gateway() as gateway:
+        results = gateway.push(pushes(("A", 8), ("B", 1), ("C", 7)))
+    assert [(r.sku, r.status) for r in results] == [("B", PushStatus.APPLIED)]
+    assert [walmart.seller.stock(s) for s in "ABC"] == [9, 1, 9]
+    assert walmart.seller.log.count("inventory.put") == 1
 
 
 def test_a_sku_walmart_does_not_list_is_unknown(walmart):
@@ -256,7 +266,7 @@ def test_the_token_call_takes_the_channels_turn_as_every_other_call_does(walmart
     for sku in ("A", "B", "C"):
         walmart.seller.add_item(sku, 0)
     gate = ChannelGate(MemoryLimits(), "walmart", GatePolicy(rate=5))
-    with walmart.gateway(gate=gate) as gateway:
+    with walmart.gateway(gate=gate, put_most=3) as gateway:
         gateway.push(pushes(("A", 5), ("B", 0), ("C", 7)))
     arrived = sorted(at for at, _, _ in walmart.seller.log.calls)
     assert len(arrived) == 4  # the token call and three PUTs

@@ -14,6 +14,7 @@ from infrastructure.channels.walmart.level_reading import page_on
 from infrastructure.channels.walmart.split import (
     HOT_PUSHES,
     LOW_UNITS,
+    SMALL_CALL,
     Split,
     split,
     without_feed,
@@ -28,6 +29,13 @@ def test_a_call_small_enough_goes_one_by_one_whatever_is_hot():
     assert split(pushes(3), {}, put_most=3) == Split(singles=pushes(3))
 
 
+def test_a_small_call_sends_what_one_call_may_at_risk_first_and_the_rest_waits_unsent():
+    risky = Push("SKU-LOW", 1, 2, acknowledged=3)
+    planned = split([*pushes(3), risky], {"SKU-2": HOT_PUSHES}, put_most=2)
+    assert planned == Split(singles=[risky, pushes(3)[2]])  # no feed: the rest, a later call
+    assert split([*pushes(3), risky], {}, put_most=1) == Split(singles=[risky])
+
+
 def test_the_long_tail_of_a_large_call_goes_in_a_feed_and_hot_skus_on_their_own():
     many = pushes(12)
     planned = split(many, {"SKU-4": HOT_PUSHES, "SKU-9": HOT_PUSHES + 3, "SKU-1": 1}, put_most=5)
@@ -36,10 +44,10 @@ def test_the_long_tail_of_a_large_call_goes_in_a_feed_and_hot_skus_on_their_own(
 
 
 def test_no_more_hot_skus_go_alone_than_the_call_allows():
-    hot = {f"SKU-{n}": HOT_PUSHES for n in range(10)}
-    planned = split(pushes(10), hot, put_most=3)
+    hot = {f"SKU-{n}": HOT_PUSHES for n in range(SMALL_CALL + 2)}
+    planned = split(pushes(SMALL_CALL + 2), hot, put_most=3)
     assert [p.sku for p in planned.singles] == ["SKU-0", "SKU-1", "SKU-2"]
-    assert len(planned.bulk) == 7
+    assert len(planned.bulk) == SMALL_CALL - 1
 
 
 def test_a_move_to_or_from_zero_or_to_a_few_units_goes_alone_before_hot_skus():
@@ -53,10 +61,9 @@ def test_a_move_to_or_from_zero_or_to_a_few_units_goes_alone_before_hot_skus():
 
 
 def test_pushes_at_risk_beyond_what_the_call_allows_wait_in_the_feed_never_dropped():
-    risky = [Push(f"LOW-{n}", 1, 1) for n in range(6)]
+    risky = [Push(f"LOW-{n}", 1, 1) for n in range(SMALL_CALL + 2)]
     planned = split(risky, {}, put_most=4)
-    assert [p.sku for p in planned.singles] == ["LOW-0", "LOW-1", "LOW-2", "LOW-3"]
-    assert [p.sku for p in planned.bulk] == ["LOW-4", "LOW-5"]
+    assert planned == Split(singles=risky[:4], bulk=risky[4:])
 
 
 def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
@@ -71,16 +78,19 @@ def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits
     hot=st.sets(st.integers(0, 59)),
     low=st.sets(st.integers(0, 59)),
 )
-def test_every_push_goes_once_either_way_and_never_more_singles_than_allowed(
+def test_no_push_goes_twice_a_feed_takes_all_the_singles_leave_and_singles_keep_the_limit(
     count, put_most, hot, low
 ):
     many = [Push(p.sku, 1 if n in low else p.quantity, 1) for n, p in enumerate(pushes(count))]
     planned = split(many, {f"SKU-{n}": HOT_PUSHES for n in hot}, put_most)
-    assert sorted(p.sku for p in planned.singles + planned.bulk) == sorted(p.sku for p in many)
+    sent = [p.sku for p in planned.singles + planned.bulk]
+    assert len(sent) == len(set(sent))
+    assert len(planned.singles) == min(count, put_most) or count > SMALL_CALL
     assert len(planned.singles) <= put_most
-    if count > put_most:  # a feed is planned: the pushes at risk go alone first
-        risky = [p for p in many if p.quantity <= LOW_UNITS][:put_most]
-        assert planned.singles[: len(risky)] == risky
+    risky = [p for p in many if p.quantity <= LOW_UNITS][:put_most]
+    assert planned.singles[: len(risky)] == risky  # the pushes at risk go alone first
+    if count > SMALL_CALL:  # a feed is planned: every push goes one way or the other
+        assert sorted(sent) == sorted(p.sku for p in many)
     fallback = without_feed(planned, put_most)
     assert len(fallback.singles) <= max(put_most, len(planned.singles))
     assert not fallback.bulk

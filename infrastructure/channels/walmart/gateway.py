@@ -1,7 +1,8 @@
 """Walmart inventory writes and reads (CHANNELS.md §5).
 
 A push of a few SKUs, and of hot ones, goes one SKU a call: `PUT /v3/inventory?sku=` (with
-`shipNode` when the channel names one), the absolute quantity, shown at once (APPLIED). The long
+`shipNode` when the channel names one), the absolute quantity, shown at once (APPLIED); one such
+call a push by default (`put_most`), so the pusher decides afresh at each turn. The long
 tail of a large push goes as one bulk feed (`feeds.py`) when the channel's `feed` turn allows
 one (its `feeds_per_hour`, shared by every worker); its pushes are SUBMITTED and `settle`
 follows the feed. Which go how is `split.py`'s decision. Quantities are absolute and there is
@@ -49,7 +50,9 @@ class WalmartGateway(AnswersAtOnce):
         ship_node: the ship node whose quantities are set and read; Walmart's default if "".
         feeds_per_hour: the feeds Walmart allows an hour (the `feed` turn's rate).
         feed_poll_interval: seconds between two looks at a feed being processed.
-        put_most: the most single-SKU calls one push makes.
+        put_most: the most single-SKU calls one push makes. One: each takes a turn of the
+            channel's rate, and the pusher decides its next call afresh at each turn, so a SKU
+            at risk goes at the next turn instead of behind the rest of a longer call.
         timeout: seconds for each HTTP call, and the most a call waits for its turn.
         transport: an httpx transport, for tests.
         gate: where each call takes its turn of the channel's rate, and each feed its own.
@@ -65,7 +68,7 @@ class WalmartGateway(AnswersAtOnce):
         ship_node: str = "",
         feeds_per_hour: float = 10.0,
         feed_poll_interval: float = 60.0,
-        put_most: int = 10,
+        put_most: int = 1,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         gate: Gate = UNGATED,
@@ -86,9 +89,10 @@ class WalmartGateway(AnswersAtOnce):
         self._pushes = gate.tally("pushes")  # each SKU's pushes this hour, across workers
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's quantity: hot SKUs and small calls one SKU a call, the long tail of a
-        large call in one feed when one may be submitted now (else as many one by one as
-        `put_most` allows; the rest get no result and go again).
+        """Set each SKU's quantity: SKUs at risk, hot SKUs and small calls one SKU a call, at
+        most `put_most` of them, the long tail of a large call in one feed when one may be
+        submitted now (else as many one by one as `put_most` allows); the rest get no result
+        and go again.
 
         Raises:
             Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).
