@@ -16,6 +16,7 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
+from infrastructure.push import pusher as push_loop
 from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.memory_limits import MemoryLimits
 from infrastructure.push.pusher import Pusher, PushPolicy
@@ -121,7 +122,11 @@ def test_what_is_due_goes_a_batch_a_call_and_is_acknowledged():
     assert outbox.rows == {}
 
 
-def test_a_call_whose_turn_comes_at_once_goes_on_the_one_read_of_what_is_due():
+def test_a_call_whose_turn_comes_at_once_goes_on_the_one_read_of_what_is_due(monkeypatch):
+    # Granted with the rate to spare, the turn comes at once; but a busy machine can hold the
+    # thread past the 5 ms a limiter's round trip takes (131 drains in 3,000 read again so
+    # beside other test runs), so here a turn counts as at once within a second.
+    monkeypatch.setattr(push_loop, "AT_ONCE", 1.0)
     outbox, channel = Outbox(), Channel()
     for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
         outbox.change(sku, quantity)
