@@ -71,6 +71,10 @@ class PushConfig(BaseModel):
     # calls are spaced for one fewer (see push/limits.py). Unset: what the kind's API documents
     # (`ChannelConfig.documented_rate`).
     rate_per_second: float = Field(default=2.0, ge=2, le=1000)
+    # The calls one push makes back to back on one turn of that rate (WooCommerce: the read of
+    # its compare-and-set, then the write); calls are spaced to leave room for them. Unset: the
+    # kind's (`ChannelConfig.push_calls`).
+    calls_per_push: int = Field(default=1, ge=1, le=2)
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
     sku_interval_seconds: float = Field(default=0.25, ge=0, le=3600)  # one SKU, at most this often
     # A drain stays on the channel this long with nothing due before it gives its thread back.
@@ -116,6 +120,8 @@ class ChannelConfig(BaseModel):
     # `push.rate_per_second` when the table does not set it: the calls a second the kind's API
     # documents (each kind says its source; the README lists them).
     documented_rate: ClassVar[float] = 2.0
+    # `push.calls_per_push` when the table does not set it: the calls the kind's push makes.
+    push_calls: ClassVar[int] = 1
 
     id: str
     kind: str
@@ -152,18 +158,20 @@ class ChannelConfig(BaseModel):
 
     @field_validator("push", mode="before")
     @classmethod
-    def _documented_rate_unless_set(cls, value: Any) -> Any:
-        if isinstance(value, PushConfig) and "rate_per_second" not in value.model_fields_set:
-            return value.model_copy(update={"rate_per_second": cls.documented_rate})
-        if isinstance(value, dict) and "rate_per_second" not in value:
-            return {**value, "rate_per_second": cls.documented_rate}
+    def _kinds_defaults_unless_set(cls, value: Any) -> Any:
+        kinds = {"rate_per_second": cls.documented_rate, "calls_per_push": cls.push_calls}
+        if isinstance(value, PushConfig):
+            unset = {k: v for k, v in kinds.items() if k not in value.model_fields_set}
+            return value.model_copy(update=unset)
+        if isinstance(value, dict):
+            return {**kinds, **value}
         return value
 
     @model_validator(mode="before")
     @classmethod
     def _push_table_or_not(cls, data: Any) -> Any:
-        # A table without `[channels.push]` gets the kind's documented rate too (a default
-        # is not validated).
+        # A table without `[channels.push]` gets the kind's documented rate (and calls per
+        # push) too (a default is not validated).
         if isinstance(data, dict) and data.get("push") is None:
             return {**data, "push": {}}
         return data

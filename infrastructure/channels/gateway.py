@@ -170,8 +170,9 @@ class ChannelGateway(Protocol):
         Raises `Throttled`, `ChannelUnavailable` or `ChannelAuthFailed`."""
         ...
 
-    def turn_taken(self) -> None:
-        """The caller took the channel's turn for the gateway's next call."""
+    def turn_taken(self, calls: int = 1) -> None:
+        """The caller took the channel's turns for the gateway's next `calls` calls, which go
+        on them back to back (0: none, so turns left unused lapse)."""
         ...
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
@@ -188,24 +189,24 @@ class ChannelGateway(Protocol):
 
 class AnswersAtOnce:
     """For a gateway whose channel answers every push in the call and limits calls as a whole:
-    no per-operation rates, nothing to settle. The pusher takes the channel's turn for the next
-    call (and says so with `turn_taken`); every other call (a lookup, a re-read, a second batch)
+    no per-operation rates, nothing to settle. The pusher takes the channel's turns for the next
+    calls (and says so with `turn_taken`); every other call (a lookup, a re-read, a second batch)
     takes one of its own through `take_turn`, so no call goes unmetered."""
 
     channel_id: str
     turns: Turns  # of the channel's own rate: `gate.turns(NO_RATES)`, when it is built
     turn_wait: float = 5.0  # seconds a call waits for its turn before the channel counts as busy
-    _prepaid = False
+    _prepaid = 0  # the calls the caller took turns for
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         raise ValueError(f"{self.channel_id} answers every push at once: nothing to settle")
 
-    def turn_taken(self) -> None:
-        self._prepaid = True
+    def turn_taken(self, calls: int = 1) -> None:
+        self._prepaid = calls
 
     def take_turn(self) -> None:
         """Before each call: wait for the channel's turn, unless the caller took it."""
-        if self._prepaid:
-            self._prepaid = False
+        if self._prepaid > 0:
+            self._prepaid -= 1
         elif not self.turns.take(CHANNEL_CALL, self.turn_wait):
             raise Throttled(f"no turn to call {self.channel_id} in {self.turn_wait} s", 1.0)

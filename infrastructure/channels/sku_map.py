@@ -45,8 +45,8 @@ class SkuMappedGateway:
         results = self.gateway.push(sent) if sent else []
         return [self._ours(result) for result in results] + nameless
 
-    def turn_taken(self) -> None:
-        self.gateway.turn_taken()
+    def turn_taken(self, calls: int = 1) -> None:
+        self.gateway.turn_taken(calls)
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         # Only SKUs with a name on the channel were pushed, so only those are submitted.

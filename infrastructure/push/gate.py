@@ -68,8 +68,10 @@ class ChannelGate:
     ) -> None:
         self.channel_id, self.policy, self._yields = channel_id, policy, yields
         self._limits, self._key = limits, f"{namespace}:push:{channel_id}"
-        interval = call_interval(policy.rate)
-        self._calls = limits.limiter(f"{self._key}:rate", interval, yields=yields)
+        interval = call_interval(policy.rate, policy.burst)
+        self._calls = limits.limiter(
+            f"{self._key}:rate", interval, yields=yields, burst=policy.burst
+        )
         self._breaker = limits.breaker(self._key, policy)
         self._lock = limits.lock(f"{self._key}:drain", policy.hold)
 
@@ -81,9 +83,10 @@ class ChannelGate:
         """True while some worker is draining the channel."""
         return self._lock.busy()
 
-    def take_call(self, timeout: float) -> bool:
-        """Wait (at most `timeout` seconds) for the rate limit to admit one call."""
-        return self._calls.take(timeout)
+    def take_call(self, timeout: float, calls: int = 1) -> bool:
+        """Wait (at most `timeout` seconds) for the rate limit to admit `calls` calls (at most
+        the policy's burst) back to back."""
+        return self._calls.take(timeout, calls)
 
     def turns(
         self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS

@@ -24,6 +24,10 @@ class GatePolicy:
     to `max_cooldown` while the channel stays down."""
 
     rate: float = 2.0
+    # The calls one push makes back to back, taken as one turn (WooCommerce's compare-and-set:
+    # a read, then its write); calls are spaced so a one-second window holds the rate with
+    # them (`call_interval`).
+    burst: int = 1
     failures: int = 3
     cooldown: float = 1.0
     max_cooldown: float = 60.0
@@ -37,9 +41,9 @@ class Limiter(Protocol):
     """At most one call per interval under one key, across every worker sharing the backend;
     after a rest, up to its burst at once (a token bucket holding that many)."""
 
-    def take(self, wait: float) -> bool:
-        """True once a call may go, waiting at most `wait` seconds for its turn; a turn not
-        taken books nothing."""
+    def take(self, wait: float, calls: int = 1) -> bool:
+        """True once `calls` calls (at most the burst) may go back to back, waiting at most
+        `wait` seconds for their turn; a turn not taken books nothing."""
         ...
 
 
@@ -102,12 +106,15 @@ class LimitsBackend(Protocol):
         ...
 
 
-def call_interval(rate: float) -> float:
-    """The spacing of a channel's calls at `rate` a second: for rate - 1 calls a second (80 %
-    of the rate at least), so a window of one second holds rate - 1 calls as admitted, and the
-    channel, counting calls as they arrive a few ms apart from when they were admitted, sees
-    the rate at most. Whole milliseconds, rounded up."""
-    return math.ceil(1000 / max(rate - 1, rate * 0.8)) / 1000
+def call_interval(rate: float, burst: int = 1) -> float:
+    """The spacing of a channel's calls at `rate` a second when up to `burst` go at once: for
+    rate - burst calls a second (80 % of rate - burst + 1 at least), so a window of one second
+    holds `burst` calls at once and one per interval after them, the rate less one (at low
+    rates, where 80 % applies, the rate), and the channel, counting calls as they arrive up to
+    an interval (0.25 s at low rates) later than they were admitted, sees the rate at most.
+    Whole milliseconds, rounded up."""
+    steady = rate - burst + 1  # what a window holds one by one, beside the burst's first call
+    return math.ceil(1000 / max(steady - 1, steady * 0.8)) / 1000
 
 
 def operation_interval(rate: float) -> float:
@@ -134,22 +141,25 @@ def turn(
     *,
     yields: bool,
     burst: int = 1,
+    calls: int = 1,
 ) -> Turn:
-    """Whether a call may go at `now` under a limiter whose next turn is at `next_at` (the
-    theoretical arrival time of the cell rate algorithm), calls a turn per `interval` and up to
-    `burst` at once after a rest: a call may go up to `burst - 1` intervals ahead of its turn,
-    as a token bucket holding `burst` tokens refilled one per interval lets it (SP-API's
-    documented bursts). Pushes keep priority over reconciliation's reads within a channel's
-    one budget: a call that does not yield (a push) and must wait holds the calls that do (reads)
-    off until just after the turn it waits for, and frees them once it takes a turn; a call that
-    yields goes only when no such hold is on, so a waiting push takes the next turn, not a read."""
+    """Whether `calls` calls may go at `now` under a limiter whose next turn is at `next_at`
+    (the theoretical arrival time of the cell rate algorithm), calls a turn per `interval` and
+    up to `burst` at once after a rest: they may go up to `burst - calls` intervals ahead of
+    their turn, as a token bucket holding `burst` tokens refilled one per interval lets them
+    (SP-API's documented bursts; one push's read and write), and book one interval each.
+    Pushes keep priority over reconciliation's reads within a channel's one budget: a call that
+    does not yield (a push) and must wait holds the calls that do (reads) off until just after
+    the turn it waits for, and frees them once it takes a turn; a call that yields goes only
+    when no such hold is on, so a waiting push takes the next turn, not a read."""
     if yields and now < held_until:
         return Turn(held_until - now, next_at, held_until)
-    earliest = next_at - (burst - 1) * interval
+    earliest = next_at - (burst - calls) * interval
     if now < earliest:
         hold = held_until if yields else max(held_until, earliest + interval)
         return Turn(earliest - now, next_at, hold)
-    return Turn(0.0, max(now, next_at) + interval, held_until if yields else 0.0)
+    booked = max(now, next_at) + calls * interval
+    return Turn(0.0, booked, held_until if yields else 0.0)
 
 
 def cooldown(policy: GatePolicy, trips: int) -> float:

@@ -60,10 +60,10 @@ class MemoryLimiter:
         self._limits, self._key, self._interval, self._yields = limits, key, interval, yields
         self._burst = burst
 
-    def take(self, wait: float) -> bool:
-        return wait_for_turn(self._try, wait)
+    def take(self, wait: float, calls: int = 1) -> bool:
+        return wait_for_turn(lambda: self._try(calls), wait)
 
-    def _try(self) -> float:
+    def _try(self, calls: int) -> float:
         limits, key = self._limits, self._key
         with limits.guard:
             now = time.monotonic()
@@ -74,6 +74,7 @@ class MemoryLimiter:
                 self._interval,
                 yields=self._yields,
                 burst=self._burst,
+                calls=calls,
             )
             limits.next_at[key], limits.holds[key] = answer.next_at, answer.held_until
             return answer.wait

@@ -126,7 +126,7 @@ class Pusher:
                     break
                 continue
             asked = time.monotonic()
-            if not self.gate.take_call(self.policy.call_timeout):
+            if not self.gate.take_call(self.policy.call_timeout, self.gate.policy.burst):
                 break
             if time.monotonic() - asked > AT_ONCE:
                 due = self._due()  # read again: what changed while waiting goes in this call too
@@ -181,13 +181,17 @@ class Pusher:
         self._causes.caused(due[0].sku, now, now - remembered)
         self._calls.append(now)
         due = self._with_sales(due)
-        self.gateway.turn_taken()  # the first call goes on the turn just taken
+        # The call's first calls (a burst: WooCommerce's read and write) go on the turns just
+        # taken; those it leaves unused lapse, as they were granted for now, not a later call.
+        self.gateway.turn_taken(self.gate.policy.burst)
         try:
             self._file_listings(due)
             results = self.gateway.push([o.push() for o in due])
         except ChannelError as error:
             self._set_back(error)
             return False
+        finally:
+            self.gateway.turn_taken(0)
         CALLS.labels(self.channel_id, "ok").inc()
         self.gate.succeeded()
         self._record(due, results)

@@ -21,8 +21,9 @@ from infrastructure.push.limits import GatePolicy, cooldown, wait_for_turn
 
 # `limits.turn` in Redis. KEYS[1]: the theoretical arrival time (ms) of the next call; KEYS[2]:
 # until when calls that yield hold off. ARGV[1]: the interval (ms); ARGV[2]: '1' if the call
-# yields; ARGV[3]: how far ahead of its turn a call may go (ms: burst - 1 intervals). Returns 0
-# when the call may go now (and books the next slot), else the ms to wait.
+# yields; ARGV[3]: how far ahead of their turn the calls may go (ms: burst - calls intervals);
+# ARGV[4]: what they book (ms: calls intervals). Returns 0 when the calls may go now (and books
+# their slots), else the ms to wait.
 _TAKE = """
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -40,7 +41,7 @@ if ms < earliest then
   end
   return earliest - ms
 end
-local booked = math.max(ms, next_at) + interval
+local booked = math.max(ms, next_at) + tonumber(ARGV[4])
 redis.call('SET', KEYS[1], booked, 'PX', booked - ms)
 if not yields then
   redis.call('DEL', KEYS[2])
@@ -102,15 +103,16 @@ class RedisLimiter:
     ) -> None:
         self.key, self.interval = key, interval
         self._take = client.register_script(_TAKE)
-        ms = max(1, round(interval * 1000))
-        self._args = [ms, int(yields), (burst - 1) * ms]
+        self._ms, self._yields, self._burst = max(1, round(interval * 1000)), yields, burst
 
-    def take(self, wait: float) -> bool:
-        return wait_for_turn(self._try, wait)
+    def take(self, wait: float, calls: int = 1) -> bool:
+        return wait_for_turn(lambda: self._try(calls), wait)
 
-    def _try(self) -> float:
+    def _try(self, calls: int) -> float:
         keys = [self.key, f"{self.key}:held"]
-        return cast(int, self._take(keys=keys, args=self._args)) / 1000
+        ms, ahead = self._ms, (self._burst - calls) * self._ms
+        args = [ms, int(self._yields), ahead, calls * ms]
+        return cast(int, self._take(keys=keys, args=args)) / 1000
 
 
 class RedisBreaker:

@@ -229,3 +229,16 @@ def test_a_limiter_with_a_burst_takes_that_many_at_once_after_a_rest_then_keeps_
     limiter = limits.limiter(key(), 10.0, burst=3)
     assert all(limiter.take(wait=0) for _ in range(3))  # the bucket holds three turns
     assert not limiter.take(wait=0)  # then none before the interval refills one
+
+
+def test_a_pair_takes_both_turns_of_a_rested_limiter_with_a_burst_of_two_at_once(limits):
+    limiter = limits.limiter(key(), 10.0, burst=2)
+    assert limiter.take(wait=0, calls=2)  # a push's read and its write, after a rest
+    assert not limiter.take(wait=0)  # none left before the interval refills one
+
+
+def test_a_pair_waits_while_one_turn_is_left_and_a_single_call_takes_it(limits):
+    limiter = limits.limiter(key(), 10.0, burst=2)
+    assert limiter.take(wait=0)  # a read took one of the two
+    assert not limiter.take(wait=0, calls=2)  # the pair waits for the interval, booking nothing
+    assert limiter.take(wait=0)

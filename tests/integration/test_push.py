@@ -65,7 +65,7 @@ class FakeChannel:
     def read(self, skus):
         return {sku: self.shows.get(sku) for sku in skus}
 
-    def turn_taken(self):
+    def turn_taken(self, calls=1):
         pass
 
     def close(self):

@@ -396,6 +396,19 @@ def test_a_push_table_given_as_a_model_keeps_its_rate_or_takes_the_documented_on
     assert unset.push.batch_window_seconds == 1
 
 
+@pytest.mark.parametrize("kind", ["shopify", "woocommerce", "amazon", "ebay", "walmart"])
+def test_only_woocommerces_pushes_take_two_calls_together_unless_the_table_says(kind):
+    model = next(m for m in CHANNEL_MODELS if m.model_fields["kind"].default == kind)
+    table = {"id": "a", "kind": kind, "api_base_url": ""}
+    together = 2 if kind == "woocommerce" else 1  # its compare-and-set: a read, then the write
+    assert model.model_validate(table).push.calls_per_push == together
+    assert model.model_validate({**table, "push": {"rate_per_second": 3}}).push.calls_per_push == (
+        together
+    )
+    given = model.model_validate({**table, "push": PushConfig(calls_per_push=1)})
+    assert given.push.calls_per_push == 1
+
+
 WALMART = {"kind": "walmart", "client_id": "id", "client_secret": "secret"}
 
 

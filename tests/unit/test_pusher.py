@@ -88,6 +88,7 @@ class Channel:
         self.calls: list[list[Push]] = []
         self.failures: list[Exception] = []  # raised, first first, one per call
         self.moved: dict[str, int] = {}  # what a shopper left on the channel meanwhile
+        self.turns: list[int] = []  # the calls the pusher took turns for, as it said each time
 
     def push(self, pushes):
         self.calls.append(list(pushes))
@@ -102,8 +103,8 @@ class Channel:
         self.shows[push.sku] = push.quantity
         return PushResult(push.sku, PushStatus.APPLIED, push.quantity)
 
-    def turn_taken(self) -> None:
-        pass
+    def turn_taken(self, calls: int = 1) -> None:
+        self.turns.append(calls)
 
 
 def pusher(outbox: Outbox, channel: Channel, limits=None, **gate: float) -> Pusher:
@@ -190,3 +191,14 @@ def test_a_stale_answer_keeps_the_row_with_what_the_channel_shows_as_the_next_ba
     assert channel.calls[1] == [Push("A", 6, 2, acknowledged=10)]
     assert channel.calls[-1] == [Push("A", 6, 2, acknowledged=7)]  # then from what it shows
     assert channel.shows == {"A": 6}
+
+
+def test_a_call_goes_on_the_turns_taken_together_for_it_and_those_it_left_lapse_after_it():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 1)
+    channel.failures = [ChannelUnavailable("503")]
+    draining = pusher(outbox, channel, burst=2)  # a read and its write, as WooCommerce's
+    draining.drain()  # the call fails
+    draining.drain()
+    assert channel.turns == [2, 0, 2, 0]
+    assert channel.shows == {"A": 1}

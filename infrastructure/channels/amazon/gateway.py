@@ -213,10 +213,11 @@ class AmazonGateway:
             )
             return []
 
-    def turn_taken(self) -> None:
+    def turn_taken(self, calls: int = 1) -> None:
         """The caller took the channel's turn for the next call: the write, or the look at a
-        SKU's listing before it (the write then takes the channel's next turn)."""
-        self._prepaid = True
+        SKU's listing before it (the write then takes the channel's next turn); a turn for a
+        second call lapses, as Amazon's calls take their operations' turns too."""
+        self._prepaid = calls > 0
 
     def settle(self, ticket: str, skus: Sequence[str]) -> list[PushResult] | None:
         """The results of the feed `ticket` carrying `skus` (in message order), None while

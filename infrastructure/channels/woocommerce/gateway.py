@@ -93,8 +93,8 @@ class WooCommerceGateway(AnswersAtOnce):
         ValueError: `base_url` is neither https:// nor http://.
     """
 
-    # One read and one batch call per push for simple products; a larger push still works,
-    # split into calls of 100, each extra call taking a turn of its own.
+    # One read and one batch call per push for simple products, on the two turns the pusher
+    # takes together; a larger push still works, in calls of 100, each extra on a turn of its own.
     max_batch = BATCH_LIMIT
 
     def __init__(
