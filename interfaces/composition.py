@@ -38,6 +38,7 @@ from infrastructure.push.gate import ChannelGate, GatePolicy
 from infrastructure.push.redis_limits import RedisLimits
 from infrastructure.push.service import GatewayFactory, Propagation
 from infrastructure.push.service import build_propagation as build_push_service
+from infrastructure.push.store import PushStore
 from infrastructure.queue import (
     CONSUMER_POLL_MS,
     IntakeQueues,
@@ -239,24 +240,26 @@ def build_propagation(
 ) -> Propagation:
     """Pushers for every channel with a gateway, their queues declared on the intake's broker:
     build it before `intake.workers.start()`, so the same worker consumes them; `targets`:
-    the consistency targets by kind (default: the seed's)."""
+    the consistency targets by kind (default: the seed's). The gateways file the offers they
+    look up in the pushers' store, where they find them again after a restart."""
+    limits = _given(limits)
+    pool_max, timeout_ms = min(4, limits.pool_max), limits.statement_timeout_ms
+    store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=timeout_ms)
     gateways = {
         channel.id: (build, channel.push)
         for channel in config.channels
-        if (build := push_gateway(channel)) is not None
+        if (build := push_gateway(channel, store)) is not None
     }
     client = redis.Redis.from_url(redis_url)
-    limits = _given(limits)
     return build_push_service(
         database_url,
         intake.queues.broker,
         RedisLimits(client),
         gateways,
         namespace,
-        pool_max=min(4, limits.pool_max),
-        statement_timeout_ms=limits.statement_timeout_ms,
         buffers={channel.id: channel.rules.safety_buffer for channel in config.channels},
         targets=targets,
+        store=store,
     )
 
 

@@ -20,6 +20,7 @@ from infrastructure.channels.base import (
 )
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Gate
+from infrastructure.channels.offer_file import OfferFile
 
 C = TypeVar("C", bound=ChannelConfig)
 
@@ -35,8 +36,9 @@ class ChannelKind(Generic[C]):
             delivery; raises `SignatureInvalid` or `VerificationUnavailable`.
         translate: what a stored delivery teaches; parks (never raises) what it cannot read.
         lane: the intake queue of a delivery's topic.
-        gateway: the kind's API for pushes and reads, built behind the channel's gate; None for
-            a kind invsync does not push to.
+        gateway: the kind's API for pushes and reads, built behind the channel's gate with the
+            file of the offers its gateways looked up (eBay's; the others look none up); None
+            for a kind invsync does not push to.
         acknowledge: an outbound hand-shake a stored delivery asks for (SNS subscriptions).
         blocking: whether verification may do I/O (fetching a certificate): run it off-loop.
         read_levels: the quantities the channel shows, read in bulk through its gateway (in the
@@ -60,7 +62,7 @@ class ChannelKind(Generic[C]):
     verify: Callable[[C, SignedRequest, datetime], Verdict]
     translate: Callable[[C, Delivery, ChannelReads], Translation]
     lane: Callable[[str], Lane]
-    gateway: Callable[[C, Gate], ChannelGateway] | None = None
+    gateway: Callable[[C, Gate, OfferFile], ChannelGateway] | None = None
     acknowledge: Callable[[C, Delivery], None] | None = None
     blocking: bool = False
     # The gateway is the kind's own class (Any): each kind reads through its own API.

@@ -118,12 +118,18 @@ def build_propagation(
     statement_timeout_ms: int | None = None,
     buffers: Mapping[str, int] | None = None,
     targets: Mapping[str, float] | None = None,
+    store: PushStore | None = None,
 ) -> Propagation:
     """A pusher per channel of `gateways` (its gateway built behind the channel's gate, and how
     it pushes), their queues on `broker`, and the dispatcher; limits shared through `limits`;
     `buffers`: each channel's safety buffer (what puts a SKU at risk, with its sales);
-    `targets`: the consistency targets by kind (default: the seed's)."""
-    store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms)
+    `targets`: the consistency targets by kind (default: the seed's); `store`: the pushers'
+    store, when the gateways were given it already (their offer file), else one of its own
+    (`pool_max`, `statement_timeout_ms`), closed with the rest."""
+    if store is None:
+        store = PushStore(
+            database_url, max_size=pool_max, statement_timeout_ms=statement_timeout_ms
+        )
     sellers, buffers = Sellers(store), buffers or {}
     pushers = {}
     for channel_id, (gateway, config) in gateways.items():

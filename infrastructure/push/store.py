@@ -1,15 +1,16 @@
 """The pushers' storage: one pool, and per call the owner module of each table it touches (the
-outbox, `windows`, `submissions`, `refusals`, `drift`, the observations), so that what one push
-records it records in one transaction."""
+outbox, `windows`, `submissions`, `refusals`, `drift`, the observations, the offers on file), so
+that what one push records it records in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from infrastructure import observations, outbox
+from infrastructure import channel_offers, observations, outbox
+from infrastructure.channels.offer_file import Lookup
 from infrastructure.outbox import Acknowledged, Pending, Shown
 from infrastructure.postgres import open_pool
 from infrastructure.projections import sales
@@ -137,6 +138,25 @@ class PushStore:
         if refs:
             with self._pool.connection() as conn:
                 observations.remember_listings(conn, channel_id, refs)
+
+    def filed_offers(self, channel_id: str, skus: Sequence[str]) -> dict[str, Lookup]:
+        """See `channel_offers.filed`: the gateways' `OfferFile`."""
+        if not skus:
+            return {}
+        with self._pool.connection() as conn:
+            return channel_offers.filed(conn, channel_id, skus)
+
+    def file_offers(self, channel_id: str, found: Mapping[str, Lookup]) -> None:
+        """See `channel_offers.file`."""
+        if found:
+            with self._pool.connection() as conn:
+                channel_offers.file(conn, channel_id, found)
+
+    def forget_offers(self, channel_id: str, skus: Sequence[str]) -> None:
+        """See `channel_offers.forget`."""
+        if skus:
+            with self._pool.connection() as conn:
+                channel_offers.forget(conn, channel_id, skus)
 
     def velocities(self) -> dict[str, float]:
         """See `sales.velocities`."""

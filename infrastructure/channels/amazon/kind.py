@@ -10,9 +10,10 @@ from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.offer_file import OfferFile
 
 
-def gateway(channel: AmazonConfig, gate: Gate) -> AmazonGateway:
+def gateway(channel: AmazonConfig, gate: Gate, _offers: OfferFile) -> AmazonGateway:
     credentials = LwaCredentials(
         channel.lwa_client_id, channel.lwa_client_secret, channel.lwa_refresh_token
     )

@@ -2,9 +2,10 @@
 call, setting the item's `shipToLocationAvailability.quantity` and each published offer's
 `availableQuantity` (a listing shows the least of them, so both are set). A SKU's offers are
 learned by `GET /offer?sku=` once and kept an hour (offers are made and ended rarely; a call
-per SKU per push would double the calls); an offer eBay no longer has (25713, ended or deleted
-since) leaves its SKU with no result and its offers forgotten, to be looked up again as it goes
-again.
+per SKU per push would double the calls), in memory and in the offer file the gateway is given
+(`offer_file.py`), where a gateway started afresh finds them; an offer eBay no longer has
+(25713, ended or deleted since) leaves its SKU with no result and its offers forgotten, on file
+too, to be looked up again as it goes again.
 
 Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
 are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
@@ -52,6 +53,7 @@ from infrastructure.channels.gateway import (
     PushStatus,
 )
 from infrastructure.channels.http import exchange, json_object
+from infrastructure.channels.offer_file import UNFILED, Lookup, OfferFile, Offers, in_force
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class EbayGateway(AnswersAtOnce):
         clock: the time now, for eBay's day (tests).
         default_retry_after: seconds to wait after a 429 that names none, doubled for each
             such 429 in a row up to eBay's next day (its daily call limits).
+        offers: where the SKUs' offers looked up are filed, and first looked for.
     """
 
     max_batch = BULK_LIMIT
@@ -98,9 +101,11 @@ class EbayGateway(AnswersAtOnce):
         budget: RevisionBudget = DEFAULT_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         default_retry_after: float = 5.0,
+        offers: OfferFile = UNFILED,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.channel_id, self.budget, self._clock = channel_id, budget, clock
+        self._file = offers
         self.turns = gate.turns(NO_RATES)
         self.revisions = gate.tally("revisions")
         self.default_retry_after = default_retry_after
@@ -115,7 +120,8 @@ class EbayGateway(AnswersAtOnce):
         self._tokens = EbayTokens(
             self._client, api_base_url, client_id, client_secret, grant, turn=self.take_turn
         )
-        self._offers: TTLCache[str, tuple[tuple[str, str], ...]] = TTLCache(100_000, OFFER_SECONDS)
+        # Each lookup holds an hour from eBay's answer (`in_force`), also one read from the file.
+        self._offers: TTLCache[str, Lookup] = TTLCache(100_000, OFFER_SECONDS)
 
     # Pushes -------------------------------------------------------------------------------
 
@@ -190,6 +196,8 @@ class EbayGateway(AnswersAtOnce):
         stale = {p.sku for p in pushes if offer_gone(answers.get(p.sku, []))}
         for sku in stale:
             self._offers.pop(sku, None)
+        if stale:
+            self._file.forget_offers(self.channel_id, sorted(stale))
         found = [
             (p, None if p.sku in stale else sku_result(p, answers.get(p.sku, []))) for p in pushes
         ]
@@ -208,17 +216,31 @@ class EbayGateway(AnswersAtOnce):
         self.revisions.add(revised, REVISIONS_KEPT)
         return results
 
-    def _offers_of(self, skus: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
-        """Each SKU's published offers (offer id, listing id), from the cache or eBay."""
-        found = {}
-        for sku in skus:
-            cached = self._offers.get(sku)
-            if cached is None:
-                cached = self._offers[sku] = self._lookup_offers(sku)
-            found[sku] = cached
+    def _offers_of(self, skus: Sequence[str]) -> dict[str, Offers]:
+        """Each SKU's published offers (offer id, listing id): as this gateway looked them up
+        within the hour, else as filed within the hour, else from eBay (then filed)."""
+        now = self._clock()
+        found, unknown = in_force(skus, self._offers, now, OFFER_SECONDS)
+        if unknown:
+            filed = self._file.filed_offers(self.channel_id, unknown)
+            known, unknown = in_force(unknown, filed, now, OFFER_SECONDS)
+            self._offers.update(known)
+            found |= known | self._looked_up(unknown)
+        return {sku: found[sku].offers for sku in skus}
+
+    def _looked_up(self, skus: Sequence[str]) -> dict[str, Lookup]:
+        """The offers of `skus` from eBay, a call each, kept and filed: those looked up before
+        a call fails too, so they are not asked for again."""
+        found: dict[str, Lookup] = {}
+        try:
+            for sku in skus:
+                found[sku] = Lookup(self._lookup_offers(sku), self._clock())
+        finally:
+            self._offers.update(found)
+            self._file.file_offers(self.channel_id, found)
         return found
 
-    def _lookup_offers(self, sku: str) -> tuple[tuple[str, str], ...]:
+    def _lookup_offers(self, sku: str) -> Offers:
         response = self._call("GET", f"{INVENTORY}/offer", params={"sku": sku})
         if response.status_code == 404:
             return ()

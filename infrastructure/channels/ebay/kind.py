@@ -16,9 +16,10 @@ from infrastructure.channels.ebay.config import EbayConfig
 from infrastructure.channels.ebay.gateway import EbayGateway
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.offer_file import OfferFile
 
 
-def gateway(channel: EbayConfig, gate: Gate) -> EbayGateway:
+def gateway(channel: EbayConfig, gate: Gate, offers: OfferFile) -> EbayGateway:
     return EbayGateway(
         channel.api_base_url,
         channel.client_id,
@@ -28,6 +29,7 @@ def gateway(channel: EbayConfig, gate: Gate) -> EbayGateway:
         marketplace_id=channel.marketplace_id,
         timeout=channel.push.timeout_seconds,
         gate=gate,
+        offers=offers,
     )
 
 

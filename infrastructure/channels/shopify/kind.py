@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.offer_file import OfferFile
 from infrastructure.channels.shopify import level_reading, order_listing, translator, verifier
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 
 
-def gateway(channel: ShopifyConfig, gate: Gate) -> ShopifyGateway:
+def gateway(channel: ShopifyConfig, gate: Gate, _offers: OfferFile) -> ShopifyGateway:
     return ShopifyGateway(
         channel.api_base_url,
         channel.access_token,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.offer_file import OfferFile
 from infrastructure.channels.walmart import level_reading, order_listing, translator, verifier
 from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.walmart.gateway import WalmartGateway
 
 
-def gateway(channel: WalmartConfig, gate: Gate) -> WalmartGateway:
+def gateway(channel: WalmartConfig, gate: Gate, _offers: OfferFile) -> WalmartGateway:
     return WalmartGateway(
         channel.api_base_url,
         channel.client_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.offer_file import OfferFile
 from infrastructure.channels.woocommerce import (
     level_reading,
     order_listing,
@@ -15,7 +16,7 @@ from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ConfigError
 
 
-def gateway(channel: WooCommerceConfig, gate: Gate) -> WooCommerceGateway:
+def gateway(channel: WooCommerceConfig, gate: Gate, _offers: OfferFile) -> WooCommerceGateway:
     """Raises `ConfigError` for an `api_base_url` the gateway cannot authenticate to."""
     try:
         return WooCommerceGateway(
