@@ -87,7 +87,9 @@ def pending(database_url: str) -> int:
 
 
 @contextmanager
-def propagation_processes(database_url: str, redis_url: str, config: Path) -> Iterator[None]:
+def propagation_processes(
+    database_url: str, redis_url: str, config: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """The projection and a worker (intake and pushers), each a process, as deployed."""
     env = {
         **os.environ,
@@ -98,11 +100,15 @@ def propagation_processes(database_url: str, redis_url: str, config: Path) -> It
     }
     invsync = str(Path(sys.executable).with_name("invsync"))
     processes = [
-        subprocess.Popen([invsync, *command], env=env, stderr=subprocess.DEVNULL)
+        # /metrics on free ports, read by none here: on the default ones (9101, 9102), any other
+        # invsync worker or project on the machine (a test's, a benchmark's) stops these at start.
+        subprocess.Popen(
+            [invsync, *command, "--metrics-port", "0"], env=env, stderr=subprocess.DEVNULL
+        )
         for command in (["project"], ["worker", "--threads", "8"])
     ]
     try:
-        yield
+        yield processes
     finally:
         for process in processes:
             process.send_signal(signal.SIGINT)

@@ -440,7 +440,9 @@ def report_backlog(
     waiting = pending(database_url)
     started = time.monotonic()
     worker = subprocess.Popen(
-        [str(BIN / "invsync"), "worker", "--threads", "8"],
+        # /metrics on a free port, read by none here: any other invsync worker on the machine
+        # may hold the default one (9101), which stops this one at start.
+        [str(BIN / "invsync"), "worker", "--threads", "8", "--metrics-port", "0"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
