@@ -17,7 +17,6 @@ from domain.stock import ChangeKind
 from infrastructure.postgres import eventsourcing_env
 from infrastructure.projections import AvailabilityRunner
 from tests.helpers import change, random_sku
-from tests.integration.intake_fixtures import free_port
 
 
 def eventually(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -54,17 +53,16 @@ def pushed_by_two_workers(  # noqa: PLR0917 (a scenario's one call)
         "INVSYNC_CONFIG": str(config),
         "INVSYNC_QUEUE_NAMESPACE": f"rate-{random_sku()}",
     }
-    command = [str(Path(sys.executable).with_name("invsync")), "worker", "--threads", "4"]
+    # Each worker serves /metrics on a free port the system picks as it binds: two on the
+    # default port, or on one picked before it binds, the second would stop at start-up and
+    # leave the channel to one.
+    invsync = str(Path(sys.executable).with_name("invsync"))
+    command = [invsync, "worker", "--threads", "4", "--metrics-port", "0"]
     rules = (ChannelRule(str(channel["id"]), safety_buffer=1),)
     # The projection's runner connects before the workers start: two processes starting beside
     # it on a loaded machine left its first connection waiting past the pool's 1 s timeout.
     with AvailabilityRunner(eventsourcing_env(database_url), rules):
-        # Each worker serves /metrics on a port of its own: two on the default port, the
-        # second would stop at start-up and leave the channel to one.
-        workers = [
-            subprocess.Popen(command, env={**env, "INVSYNC_METRICS_PORT": str(free_port())})
-            for _ in range(2)
-        ]
+        workers = [subprocess.Popen(command, env=env) for _ in range(2)]
         try:
             for _ in range(30):
                 ledger.record_batch([change(ChangeKind.RECEIPT, sku, 1) for sku in skus])
