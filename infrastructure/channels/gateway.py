@@ -30,12 +30,15 @@ class Push:
 
     `version` is the SKU's ledger version the quantity was computed at (idempotency keys are
     derived from it); `acknowledged` is the quantity the channel last confirmed, None for a
-    first push (Shopify's `changeFromQuantity` compare-and-set)."""
+    first push (Shopify's `changeFromQuantity` compare-and-set). `urgent` is the pusher's
+    verdict that the SKU is at risk or among the hot sellers (`push/policy.py`): a gateway with
+    few quick calls (Walmart's single PUTs) spends them on these first, in the order given."""
 
     sku: str
     quantity: int
     version: int
     acknowledged: int | None = None
+    urgent: bool = False
 
 
 class PushStatus(StrEnum):

@@ -12,10 +12,13 @@ once every interval. A SKU at risk goes at once whatever its velocity (`at_risk`
 quantity at or below what could sell during the batch window plus the channel's buffer, or a
 move to or from zero), and leads the call (`rank`: the lowest cover in days of sales first, then
 by velocity), so a channel that takes few SKUs a call (Amazon's patches) spends them where an
-oversell is nearest. A call that goes takes every other pending row along, up to the batch
-size: riders cost no call. A SKU that caused a call a moment ago causes none of its own (it may
-ride along, and a move to or from zero goes all the same), so a best seller costs calls per
-interval, not per sale, and while many SKUs change, calls go at the channel's full rate.
+oversell is nearest. Each push carries that verdict (`urgent`: at risk or hot), so a gateway
+that sets a few SKUs quickly and the rest slowly (Walmart's single PUTs beside a feed) follows
+the pusher's judgement instead of making one of its own. A call that goes takes every other
+pending row along, up to the batch size: riders cost no call. A SKU that caused a call a moment
+ago causes none of its own (it may ride along, and a move to or from zero goes all the same), so
+a best seller costs calls per interval, not per sale, and while many SKUs change, calls go at
+the channel's full rate.
 
 A channel that refuses a push because it moved under us (Shopify's compare-and-set answers
 CHANGE_FROM_QUANTITY_STALE, and is read again) keeps its row pending: what it shows now is the
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from infrastructure.channels.gateway import (
@@ -51,22 +54,23 @@ CAUSES_KEPT = 10_000
 @dataclass(frozen=True)
 class Outgoing:
     """A pending row, the quantity its push may set now (its own, or part of a raise), what
-    the channel is expected to show (the compare-and-set's base) and the count of its losses
-    if it does."""
+    the channel is expected to show (the compare-and-set's base), the count of its losses if
+    it does, and whether `due` judged it `urgent`."""
 
     pending: Pending
     quantity: int
     shows: int | None
     drift: Drift | None
+    urgent: bool = False
 
     @property
     def sku(self) -> str:
         return self.pending.sku
 
     def push(self) -> Push:
-        """What the gateway is asked: the quantity, the ledger version it was computed at, and
-        what the channel is expected to show (the compare-and-set's base)."""
-        return Push(self.sku, self.quantity, self.pending.version, self.shows)
+        """What the gateway is asked: the quantity, the ledger version it was computed at,
+        what the channel is expected to show (the compare-and-set's base) and the verdict."""
+        return Push(self.sku, self.quantity, self.pending.version, self.shows, self.urgent)
 
 
 def as_pending(pending: Pending) -> Outgoing:
@@ -96,9 +100,11 @@ def with_sales(
     sent: Sequence[Outgoing], read: Mapping[str, Pending], now: float, wait: float
 ) -> list[Outgoing]:
     """`sent` once the channel's sales of the rows that went without were `read` (by SKU): what
-    the channel is expected to show follows from them (the push's compare-and-set base)."""
+    the channel is expected to show follows from them (the push's compare-and-set base). Each
+    keeps its verdict: the call was decided on it."""
     again = [(o, outgoing(read[o.sku], now, wait) if o.sku in read else o) for o in sent]
-    return [o if redone is None else redone for o, redone in again]  # None: nothing was lost
+    # None: nothing was lost, the row goes as it was.
+    return [o if redone is None else replace(redone, urgent=o.urgent) for o, redone in again]
 
 
 SECONDS_A_DAY = 86_400.0
@@ -154,6 +160,12 @@ def slow_mover(store_quiet: bool, caused_in_window: bool) -> bool:
     return store_quiet and not caused_in_window
 
 
+def urgent(row: Outgoing, hot: Collection[str], risk: Risk) -> bool:
+    """The verdict `row`'s push carries: True when it is at `risk` or its SKU is among the
+    `hot` sellers, the pushes a channel with few quick calls spends them on first."""
+    return row.sku in hot or risk.at_risk(row)
+
+
 def never(sku: str) -> bool:
     return False
 
@@ -171,11 +183,12 @@ def due(
     """What the next call carries: nothing unless some row may cause a call (its SKU is `hot`,
     at `risk`, `quiet` (may skip the batch window), or its oldest change is no later than
     `cutoff`, and it is not `resting` unless it moves to or from zero); else those rows in
-    `risk`'s rank, then every other one riding along, in their order, up to `max_batch`."""
+    `risk`'s rank, then every other one riding along, in their order, up to `max_batch`, each
+    judged (`urgent`; a rider too: a hot SKU resting after its last call still sells fast)."""
 
     def causes(row: Outgoing) -> bool:
         sku = row.sku
-        waited = sku in hot or row.pending.first_changed_at <= cutoff or risk.at_risk(row)
+        waited = urgent(row, hot, risk) or row.pending.first_changed_at <= cutoff
         return ((waited or quiet(sku)) and not resting(sku)) or zero_move(row)
 
     causing = [o for o in rows if causes(o)]
@@ -183,7 +196,9 @@ def due(
         return []
     causing.sort(key=risk.rank)
     chosen = {o.sku for o in causing}
-    return (causing + [o for o in rows if o.sku not in chosen])[:max_batch]
+    carried = (causing + [o for o in rows if o.sku not in chosen])[:max_batch]
+    # Rows come unjudged from `sendable`: only the urgent need a copy.
+    return [replace(o, urgent=True) if urgent(o, hot, risk) else o for o in carried]
 
 
 class Causes:

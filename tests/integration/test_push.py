@@ -240,7 +240,7 @@ def test_a_stale_answer_is_not_overwritten_and_becomes_an_observation(
     scratch_ledger.record(change(K.SALE, sku, 3, source=CHANNEL))  # the webhook arrives
     settle(runner, scratch_ledger)
     assert pusher.drain() == 1
-    assert channel.calls[-1] == [Push(sku, 6, 4, acknowledged=7)]
+    assert channel.calls[-1] == [Push(sku, 6, 4, acknowledged=7, urgent=True)]
     assert store.pending(CHANNEL, 10) == []
 
 
@@ -290,12 +290,15 @@ def test_a_sku_pushed_a_moment_ago_makes_no_call_of_its_own_but_rides_along_othe
     scratch_ledger.record(change(K.RECEIPT, quiet, 9))
     settle(runner, scratch_ledger)
     assert pusher.drain() == 1
-    assert channel.calls[-1] == [Push(quiet, 9, 2), Push(busy, 49, 3, acknowledged=50)]
+    assert channel.calls[-1] == [
+        Push(quiet, 9, 2, urgent=True),
+        Push(busy, 49, 3, acknowledged=50, urgent=True),  # hot, riding along: urgent still
+    ]
     scratch_ledger.record(change(K.SALE, busy, 1))
     settle(runner, scratch_ledger)
     threading.Event().wait(0.5)
     assert pusher.drain() == 1  # its interval is over
-    assert channel.calls[-1] == [Push(busy, 48, 4, acknowledged=49)]
+    assert channel.calls[-1] == [Push(busy, 48, 4, acknowledged=49, urgent=True)]
 
 
 def test_a_lingering_drain_takes_changes_that_arrive_while_it_waits(
@@ -312,7 +315,7 @@ def test_a_lingering_drain_takes_changes_that_arrive_while_it_waits(
     calls = pusher.drain()
     later.join()
     assert calls == 2  # one drain, two calls: no nudge needed for the second
-    assert channel.calls[-1] == [Push(sku, 5, 3, acknowledged=8)]
+    assert channel.calls[-1] == [Push(sku, 5, 3, acknowledged=8, urgent=True)]
     assert time.monotonic() - started >= 0.6  # it left only after lingering with nothing due
     assert not pusher.gate.busy()
 
@@ -381,7 +384,7 @@ def test_a_submitted_feed_holds_its_skus_until_settled_then_a_newer_quantity_goe
     channel.processed.add("feed-1")
     assert pusher.drain() == 1  # settled, then the newer quantity of `one` goes
     assert channel.shows == {one: 9, two: 20}
-    assert channel.calls[-1] == [Push(one, 9, 3, acknowledged=10)]
+    assert channel.calls[-1] == [Push(one, 9, 3, acknowledged=10, urgent=True)]
     assert store.submissions(CHANNEL) == []
     assert set(store.windows(CHANNEL)) == {"receipt", "sale"}
 

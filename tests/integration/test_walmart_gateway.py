@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -79,11 +79,12 @@ def test_a_few_skus_are_set_one_call_each_with_one_token_and_walmarts_headers(wa
     assert len(ids) == len(set(ids)) == 4  # the token call and three PUTs, each its own
 
 
-def test_a_push_sets_one_sku_the_one_at_risk_first_and_the_rest_go_in_later_calls(walmart):
+def test_a_push_sets_one_sku_the_urgent_one_first_and_the_rest_go_in_later_calls(walmart):
     for sku in ("A", "B", "C"):
         walmart.seller.add_item(sku, 9)
     with walmart.gateway() as gateway:
-        results = gateway.push(pushes(("A", 8), ("B", 1), ("C", 7)))
+        a, b, c = pushes(("A", 8), ("B", 1), ("C", 7))
+        results = gateway.push([a, replace(b, urgent=True), c])
     assert [(r.sku, r.status) for r in results] == [("B", PushStatus.APPLIED)]
     assert [walmart.seller.stock(s) for s in "ABC"] == [9, 1, 9]
     assert walmart.seller.log.count("inventory.put") == 1
@@ -143,31 +144,33 @@ def test_feeds_keep_within_the_hours_limit_and_the_rest_goes_one_by_one(walmart)
     assert walmart.seller.log.count("feeds.post") == 1
 
 
-def test_a_move_to_zero_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
+def test_an_urgent_move_to_zero_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
     skus = [f"ZERO-{n:03}" for n in range(20)]
     for sku in skus:
         walmart.seller.add_item(sku, 0)
     with walmart.gateway() as gateway:
         tail = [(sku, 25) for sku in skus[1:]]
-        results = gateway.push([Push(skus[0], 0, 2, acknowledged=3), *pushes(*tail)])
+        results = gateway.push([Push(skus[0], 0, 2, acknowledged=3, urgent=True), *pushes(*tail)])
     statuses = {r.sku: r.status for r in results}
     assert statuses.pop(skus[0]) == PushStatus.APPLIED  # shown now, not once a feed is processed
     assert set(statuses.values()) == {PushStatus.SUBMITTED}
     assert walmart.seller.log.count("inventory.put", 200) == 1
 
 
-def test_a_hot_sku_goes_on_its_own_beside_a_feed_of_the_tail(walmart):
+def test_the_pushers_verdict_alone_sends_a_sku_on_its_own_beside_a_feed_of_the_tail(walmart):
     skus = [f"MIX-{n:03}" for n in range(20)]
     for sku in skus:
         walmart.seller.add_item(sku, 0)
-    with walmart.gateway() as gateway:
-        for quantity in (19, 18):
-            gateway.push(pushes((skus[7], quantity)))
-        results = gateway.push(pushes(*[(sku, 11) for sku in skus]))
+    with walmart.gateway(put_most=2) as gateway:
+        for quantity in (19, 18):  # pushed often, but not judged urgent: no count of its own
+            gateway.push(pushes((skus[3], quantity)))
+        calls = [replace(p, urgent=p.sku == skus[7]) for p in pushes(*[(s, 11) for s in skus])]
+        results = gateway.push(calls)
     statuses = {r.sku: r.status for r in results}
     assert statuses.pop(skus[7]) == PushStatus.APPLIED
-    assert set(statuses.values()) == {PushStatus.SUBMITTED}
+    assert set(statuses.values()) == {PushStatus.SUBMITTED}  # skus[3] among them
     assert walmart.seller.stock(skus[7]) == 11
+    assert walmart.seller.log.count("inventory.put", 200) == 3  # the two before, and skus[7]
 
 
 def test_a_429_names_the_wait_until_the_bucket_refills(walmart):

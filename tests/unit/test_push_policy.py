@@ -43,6 +43,7 @@ from infrastructure.push.policy import (
     sendable,
     setback,
     slow_mover,
+    urgent,
     with_sales,
     zero_move,
 )
@@ -197,6 +198,7 @@ def test_a_decrease_is_never_held_back_and_a_raise_never_passes_its_target(
 def test_a_row_asks_the_gateway_for_its_quantity_against_what_the_channel_should_show():
     row = Outgoing(pending("A", quantity=9, version=4), 7, 6, None)
     assert row.push() == Push("A", 7, 4, acknowledged=6)
+    assert replace(row, urgent=True).push() == Push("A", 7, 4, acknowledged=6, urgent=True)
 
 
 def test_rows_waiting_for_the_channels_sales_are_not_sendable():
@@ -214,6 +216,14 @@ def test_rows_sent_without_their_sales_are_decided_again_once_read():
     assert again == [as_pending(unread), other]
     lower = replace(read, quantity=3)
     assert with_sales([as_pending(unread)], {"A": lower}, 100.0, WAIT)[0].quantity == 3
+
+
+def test_rows_decided_again_once_their_sales_are_read_keep_the_verdict_the_call_was_made_on():
+    unread = pending("A", quantity=9, acknowledged_quantity=6)
+    lower = replace(unread, quantity=3, drift=Drift(4, 1, 99.0), sold=1)
+    judged = replace(as_pending(unread), urgent=True)
+    again = with_sales([judged, as_pending(pending("B"))], {"A": lower}, 100.0, WAIT)
+    assert [(o.quantity, o.urgent) for o in again] == [(3, True), (5, False)]
 
 
 # -- setback: a call that failed as a whole -----------------------------------------------------
@@ -401,6 +411,35 @@ def test_a_call_leads_with_the_lowest_cover_at_risk_then_the_fastest_sellers():
     assert [o.sku for o in carried] == ["GONE", "LOW", "LOWER", "FAST", "SLOW"]
 
 
+def test_each_push_carries_the_verdict_at_risk_or_hot_a_resting_rider_too_and_the_tail_not():
+    risk = Risk({"HOT": 50.0, "TAIL": 1.0}, window=2.0, buffer=2)
+    rows_ = [row("TAIL", 40), row("HOT", 40), row("LOW", 2), row("RESTING", 40), row("SAFE", 9)]
+    carried = due(
+        rows_,
+        hot={"HOT", "RESTING"},
+        cutoff=LATER,  # every row waited the window: the tail causes the call too
+        resting={"RESTING"}.__contains__,
+        max_batch=10,
+        risk=risk,
+    )
+    assert [(o.sku, o.urgent) for o in carried] == [
+        ("LOW", True),
+        ("HOT", True),
+        ("TAIL", False),
+        ("SAFE", False),
+        ("RESTING", True),
+    ]
+    assert [o.push().urgent for o in carried] == [o.urgent for o in carried]
+
+
+def test_the_verdict_is_hot_or_at_risk_and_nothing_else():
+    risk = Risk({}, window=2.0, buffer=2)
+    assert urgent(row("A", 40), {"A"}, risk)
+    assert urgent(row("A", 2), set(), risk)  # at the buffer
+    assert urgent(row("A", 0, 3), set(), risk)  # to zero
+    assert not urgent(row("A", 3), {"B"}, risk)
+
+
 def test_days_of_cover_are_none_at_zero_and_endless_for_what_does_not_sell():
     assert cover(0, 5.0) == 0.0
     assert cover(10, 5.0) == 2.0
@@ -522,6 +561,7 @@ def test_only_rows_at_risk_cause_a_call_of_slow_movers_and_they_lead_it_lowest_c
     covers = [cover(o.quantity, velocity.get(o.sku, 0.0)) for o in led]
     assert covers == sorted(covers)
     assert len(carried) == min(max_batch, len(candidates))
+    assert [o.urgent for o in carried] == [risk.at_risk(o) for o in carried]
 
 
 def test_the_hot_skus_are_the_top_fifth_by_velocity_rounded_up():

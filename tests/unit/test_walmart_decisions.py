@@ -1,7 +1,9 @@
-"""The Walmart gateway's pure decisions: which pushes go one by one and which wait for a feed,
-how long a 429 asks us to wait, how large a feed may grow, and when named SKUs are read by pages."""
+"""The Walmart gateway's pure decisions: which pushes go one by one (the pusher's urgent ones
+first) and which wait for a feed, how long a 429 asks us to wait, how large a feed may grow, and
+when named SKUs are read by pages."""
 
 import json
+from dataclasses import replace
 
 import httpx
 from hypothesis import given
@@ -11,59 +13,46 @@ from infrastructure.channels.gateway import Push
 from infrastructure.channels.walmart.client import retry_after
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, document
 from infrastructure.channels.walmart.level_reading import page_on
-from infrastructure.channels.walmart.split import (
-    HOT_PUSHES,
-    LOW_UNITS,
-    SMALL_CALL,
-    Split,
-    split,
-    without_feed,
-)
+from infrastructure.channels.walmart.split import SMALL_CALL, Split, split, without_feed
 
 
 def pushes(count: int) -> list[Push]:
-    return [Push(f"SKU-{n}", LOW_UNITS + 1 + n, 1) for n in range(count)]
+    return [Push(f"SKU-{n}", 1 + n, 1) for n in range(count)]
 
 
-def test_a_call_small_enough_goes_one_by_one_whatever_is_hot():
-    assert split(pushes(3), {}, put_most=3) == Split(singles=pushes(3))
+def urgent(push: Push) -> Push:
+    return replace(push, urgent=True)
 
 
-def test_a_small_call_sends_what_one_call_may_at_risk_first_and_the_rest_waits_unsent():
-    risky = Push("SKU-LOW", 1, 2, acknowledged=3)
-    planned = split([*pushes(3), risky], {"SKU-2": HOT_PUSHES}, put_most=2)
-    assert planned == Split(singles=[risky, pushes(3)[2]])  # no feed: the rest, a later call
-    assert split([*pushes(3), risky], {}, put_most=1) == Split(singles=[risky])
+def test_a_call_small_enough_goes_one_by_one_in_the_order_given():
+    assert split(pushes(3), put_most=3) == Split(singles=pushes(3))
 
 
-def test_the_long_tail_of_a_large_call_goes_in_a_feed_and_hot_skus_on_their_own():
-    many = pushes(12)
-    planned = split(many, {"SKU-4": HOT_PUSHES, "SKU-9": HOT_PUSHES + 3, "SKU-1": 1}, put_most=5)
-    assert [p.sku for p in planned.singles] == ["SKU-4", "SKU-9"]
+def test_a_small_call_sends_what_one_call_may_urgent_first_and_the_rest_waits_unsent():
+    first = urgent(Push("SKU-LOW", 1, 2, acknowledged=3))
+    planned = split([*pushes(3), first], put_most=2)
+    assert planned == Split(singles=[first, pushes(3)[0]])  # no feed: the rest, a later call
+    assert split([*pushes(3), first], put_most=1) == Split(singles=[first])
+
+
+def test_the_long_tail_of_a_large_call_goes_in_a_feed_and_urgent_pushes_on_their_own():
+    many = [urgent(p) if p.sku in ("SKU-9", "SKU-4") else p for p in pushes(12)]
+    planned = split(many, put_most=5)
+    assert [p.sku for p in planned.singles] == ["SKU-4", "SKU-9"]  # in the order given
     assert [p.sku for p in planned.bulk] == [p.sku for p in many if p.sku not in ("SKU-4", "SKU-9")]
 
 
-def test_no_more_hot_skus_go_alone_than_the_call_allows():
-    hot = {f"SKU-{n}": HOT_PUSHES for n in range(SMALL_CALL + 2)}
-    planned = split(pushes(SMALL_CALL + 2), hot, put_most=3)
-    assert [p.sku for p in planned.singles] == ["SKU-0", "SKU-1", "SKU-2"]
-    assert len(planned.bulk) == SMALL_CALL - 1
+def test_the_gateway_judges_nothing_itself_a_few_units_or_a_move_to_zero_unmarked_go_by_feed():
+    # The pusher's verdict alone decides: it found these safe (a buffer of 0, nothing selling).
+    many = [*pushes(12), Push("SKU-LAST", 0, 2, acknowledged=1), Push("SKU-FEW", 2, 2)]
+    planned = split(many, put_most=4)
+    assert planned == Split(bulk=many)
 
 
-def test_a_move_to_or_from_zero_or_to_a_few_units_goes_alone_before_hot_skus():
-    many = pushes(12)
-    to_zero = Push("SKU-LAST", 0, 2, acknowledged=1)
-    from_zero = Push("SKU-BACK", 40, 2, acknowledged=0)
-    few = Push("SKU-FEW", LOW_UNITS, 2, acknowledged=9)
-    planned = split([*many, to_zero, from_zero, few], {"SKU-4": HOT_PUSHES}, put_most=4)
-    assert [p.sku for p in planned.singles] == ["SKU-LAST", "SKU-BACK", "SKU-FEW", "SKU-4"]
-    assert [p.sku for p in planned.bulk] == [p.sku for p in many if p.sku != "SKU-4"]
-
-
-def test_pushes_at_risk_beyond_what_the_call_allows_wait_in_the_feed_never_dropped():
-    risky = [Push(f"LOW-{n}", 1, 1) for n in range(SMALL_CALL + 2)]
-    planned = split(risky, {}, put_most=4)
-    assert planned == Split(singles=risky[:4], bulk=risky[4:])
+def test_urgent_pushes_beyond_what_the_call_allows_go_in_the_feed_first_never_dropped():
+    marked = [urgent(p) for p in pushes(SMALL_CALL + 2)]
+    planned = split([*pushes(3), *marked], put_most=4)
+    assert planned == Split(singles=marked[:4], bulk=[*marked[4:], *pushes(3)])
 
 
 def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
@@ -72,25 +61,31 @@ def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits
     assert without_feed(Split(singles=pushes(6)), put_most=5) == Split(singles=pushes(6))
 
 
+def test_without_a_feed_urgent_pushes_beyond_the_singles_fill_the_room_first():
+    marked = urgent(Push("SKU-HOT", 7, 1))
+    planned = split([*pushes(SMALL_CALL), marked], put_most=3)
+    assert without_feed(planned, put_most=3) == Split(singles=[marked, *pushes(2)])
+
+
 @given(
     count=st.integers(0, 60),
     put_most=st.integers(1, 20),
-    hot=st.sets(st.integers(0, 59)),
-    low=st.sets(st.integers(0, 59)),
+    marked=st.sets(st.integers(0, 59)),
 )
 def test_no_push_goes_twice_a_feed_takes_all_the_singles_leave_and_singles_keep_the_limit(
-    count, put_most, hot, low
+    count, put_most, marked
 ):
-    many = [Push(p.sku, 1 if n in low else p.quantity, 1) for n, p in enumerate(pushes(count))]
-    planned = split(many, {f"SKU-{n}": HOT_PUSHES for n in hot}, put_most)
+    many = [urgent(p) if n in marked else p for n, p in enumerate(pushes(count))]
+    planned = split(many, put_most)
     sent = [p.sku for p in planned.singles + planned.bulk]
     assert len(sent) == len(set(sent))
     assert len(planned.singles) == min(count, put_most) or count > SMALL_CALL
     assert len(planned.singles) <= put_most
-    risky = [p for p in many if p.quantity <= LOW_UNITS][:put_most]
-    assert planned.singles[: len(risky)] == risky  # the pushes at risk go alone first
+    first = [p for p in many if p.urgent][:put_most]
+    assert planned.singles[: len(first)] == first  # the urgent go alone first, in order
     if count > SMALL_CALL:  # a feed is planned: every push goes one way or the other
         assert sorted(sent) == sorted(p.sku for p in many)
+        assert all(p.urgent for p in planned.singles)
     fallback = without_feed(planned, put_most)
     assert len(fallback.singles) <= max(put_most, len(planned.singles))
     assert not fallback.bulk

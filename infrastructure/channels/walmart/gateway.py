@@ -1,12 +1,13 @@
 """Walmart inventory writes and reads (CHANNELS.md §5).
 
-A push of a few SKUs, and of hot ones, goes one SKU a call: `PUT /v3/inventory?sku=` (with
-`shipNode` when the channel names one), the absolute quantity, shown at once (APPLIED); one such
-call a push by default (`put_most`), so the pusher decides afresh at each turn. The long
-tail of a large push goes as one bulk feed (`feeds.py`) when the channel's `feed` turn allows
-one (its `feeds_per_hour`, shared by every worker); its pushes are SUBMITTED and `settle`
-follows the feed. Which go how is `split.py`'s decision. Quantities are absolute and there is
-no compare-and-set, so `Push.acknowledged` is not used and no result is STALE.
+A push of a few SKUs, and of urgent ones (the pusher's verdict: at risk or hot), goes one SKU a
+call: `PUT /v3/inventory?sku=` (with `shipNode` when the channel names one), the absolute
+quantity, shown at once (APPLIED); one such call a push by default (`put_most`), so the pusher
+decides afresh at each turn. The long tail of a large push goes as one bulk feed (`feeds.py`)
+when the channel's `feed` turn allows one (its `feeds_per_hour`, shared by every worker); its
+pushes are SUBMITTED and `settle` follows the feed. Which go how is `split.py`'s decision.
+Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
+no result is STALE.
 
 Every call takes a turn of the channel's rate: the pusher's for the first, its own for the
 others; a 429 pauses the channel for what Walmart asked (`client.py`).
@@ -32,11 +33,10 @@ from infrastructure.channels.gateway import (
 from infrastructure.channels.http import json_of
 from infrastructure.channels.walmart.client import WalmartApi, describe
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, Feeds
-from infrastructure.channels.walmart.split import Split, split, without_feed
+from infrastructure.channels.walmart.split import split, without_feed
 
 INVENTORY = "/v3/inventory"
 FEED = "feed"  # the operation whose turns space the feeds
-HOT_WINDOW = 3600.0  # seconds a push counts towards making its SKU hot
 
 
 class WalmartGateway(AnswersAtOnce):
@@ -86,13 +86,12 @@ class WalmartGateway(AnswersAtOnce):
             turn=lambda: AnswersAtOnce.take_turn(self),
         )
         self._feeds = Feeds(self.api, ship_node, feed_poll_interval, self.take_turn)
-        self._pushes = gate.tally("pushes")  # each SKU's pushes this hour, across workers
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
-        """Set each SKU's quantity: SKUs at risk, hot SKUs and small calls one SKU a call, at
-        most `put_most` of them, the long tail of a large call in one feed when one may be
-        submitted now (else as many one by one as `put_most` allows); the rest get no result
-        and go again.
+        """Set each SKU's quantity: urgent pushes (`Push.urgent`) and small calls one SKU a
+        call, at most `put_most` of them, the long tail of a large call in one feed when one
+        may be submitted now (else as many one by one as `put_most` allows); the rest get no
+        result and go again.
 
         Raises:
             Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).
@@ -101,7 +100,7 @@ class WalmartGateway(AnswersAtOnce):
         """
         if len(pushes) > self.max_batch:
             raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
-        planned = split(pushes, self._recent(pushes), self.put_most)
+        planned = split(pushes, self.put_most)
         if planned.bulk and not self.turns.take(FEED, 0):
             planned = without_feed(planned, self.put_most)
         results = []
@@ -109,7 +108,6 @@ class WalmartGateway(AnswersAtOnce):
             self.take_turn()
             results = self._feeds.submit(planned.bulk)
         results.extend(self._put(p) for p in planned.singles)
-        self._count(planned)
         return results
 
     def take_turn(self) -> None:
@@ -191,16 +189,6 @@ class WalmartGateway(AnswersAtOnce):
 
     def _where(self, sku: str) -> dict[str, str]:
         return {"sku": sku, "shipNode": self.ship_node} if self.ship_node else {"sku": sku}
-
-    def _recent(self, pushes: Sequence[Push]) -> dict[str, int]:
-        if len(pushes) <= self.put_most:
-            return {}  # all go one by one: what is hot does not matter
-        skus = [p.sku for p in pushes]
-        return dict(zip(skus, self._pushes.counts(skus), strict=True))
-
-    def _count(self, sent: Split) -> None:
-        """Count the pushes of the hour, which decide what is hot."""
-        self._pushes.add([p.sku for p in [*sent.singles, *sent.bulk]], HOT_WINDOW)
 
 
 def _amount(response: httpx.Response) -> int | None:
