@@ -296,7 +296,9 @@ def read_gates(client: redis.Redis, namespace: str) -> Callable[[ChannelConfig],
     each turn a push is waiting for (pushes keep priority)."""
 
     def gate(channel: ChannelConfig) -> Gate:
-        policy = GatePolicy(rate=channel.push.rate_per_second, burst=channel.push.calls_per_push)
+        policy = GatePolicy(
+            rate=channel.push.rate_per_second, calls_per_push=channel.push.calls_per_push
+        )
         return ChannelGate(RedisLimits(client), channel.id, policy, namespace, yields=True)
 
     return gate

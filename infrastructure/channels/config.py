@@ -73,7 +73,7 @@ class PushConfig(BaseModel):
     rate_per_second: float = Field(default=2.0, ge=2, le=1000)
     # The calls one push makes back to back on one turn of that rate (WooCommerce: the read of
     # its compare-and-set, then the write); calls are spaced to leave room for them. Unset: the
-    # kind's (`ChannelConfig.push_calls`).
+    # kind's (`ChannelConfig.documented_calls_per_push`).
     calls_per_push: int = Field(default=1, ge=1, le=2)
     batch_window_seconds: float = Field(default=2.0, ge=0, le=3600)  # the long tail's wait
     sku_interval_seconds: float = Field(default=0.25, ge=0, le=3600)  # one SKU, at most this often
@@ -121,7 +121,7 @@ class ChannelConfig(BaseModel):
     # documents (each kind says its source; the README lists them).
     documented_rate: ClassVar[float] = 2.0
     # `push.calls_per_push` when the table does not set it: the calls the kind's push makes.
-    push_calls: ClassVar[int] = 1
+    documented_calls_per_push: ClassVar[int] = 1
 
     id: str
     kind: str
@@ -159,7 +159,10 @@ class ChannelConfig(BaseModel):
     @field_validator("push", mode="before")
     @classmethod
     def _kinds_defaults_unless_set(cls, value: Any) -> Any:
-        kinds = {"rate_per_second": cls.documented_rate, "calls_per_push": cls.push_calls}
+        kinds = {
+            "rate_per_second": cls.documented_rate,
+            "calls_per_push": cls.documented_calls_per_push,
+        }
         if isinstance(value, PushConfig):
             unset = {k: v for k, v in kinds.items() if k not in value.model_fields_set}
             return value.model_copy(update=unset)

@@ -68,9 +68,10 @@ class ChannelGate:
     ) -> None:
         self.channel_id, self.policy, self._yields = channel_id, policy, yields
         self._limits, self._key = limits, f"{namespace}:push:{channel_id}"
-        interval = call_interval(policy.rate, policy.burst)
+        # A push's calls go on turns booked together: the limiter's burst is that many.
+        interval = call_interval(policy.rate, policy.calls_per_push)
         self._calls = limits.limiter(
-            f"{self._key}:rate", interval, yields=yields, burst=policy.burst
+            f"{self._key}:rate", interval, yields=yields, burst=policy.calls_per_push
         )
         self._breaker = limits.breaker(self._key, policy)
         self._lock = limits.lock(f"{self._key}:drain", policy.hold)
@@ -85,7 +86,7 @@ class ChannelGate:
 
     def take_call(self, timeout: float, calls: int = 1) -> bool:
         """Wait (at most `timeout` seconds) for the rate limit to admit `calls` calls (at most
-        the policy's burst) back to back."""
+        the policy's `calls_per_push`) back to back."""
         return self._calls.take(timeout, calls)
 
     def turns(

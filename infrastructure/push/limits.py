@@ -24,10 +24,10 @@ class GatePolicy:
     to `max_cooldown` while the channel stays down."""
 
     rate: float = 2.0
-    # The calls one push makes back to back, taken as one turn (WooCommerce's compare-and-set:
-    # a read, then its write); calls are spaced so a one-second window holds the rate with
-    # them (`call_interval`).
-    burst: int = 1
+    # The calls one push makes back to back, on turns booked together (WooCommerce's
+    # compare-and-set: a read, then its write); calls are spaced so a one-second window holds
+    # the rate with them (`call_interval`).
+    calls_per_push: int = 1
     failures: int = 3
     cooldown: float = 1.0
     max_cooldown: float = 60.0
@@ -106,14 +106,23 @@ class LimitsBackend(Protocol):
         ...
 
 
-def call_interval(rate: float, burst: int = 1) -> float:
-    """The spacing of a channel's calls at `rate` a second when up to `burst` go at once: for
-    rate - burst calls a second (80 % of rate - burst + 1 at least), so a window of one second
-    holds `burst` calls at once and one per interval after them, the rate less one (at low
-    rates, where 80 % applies, the rate), and the channel, counting calls as they arrive up to
-    an interval (0.25 s at low rates) later than they were admitted, sees the rate at most.
-    Whole milliseconds, rounded up."""
-    steady = rate - burst + 1  # what a window holds one by one, beside the burst's first call
+def call_interval(rate: float, calls_per_push: int = 1) -> float:
+    """How far apart (seconds) a channel's turns are spaced, so that the channel counts at most
+    `rate` calls in any one second when each push makes `calls_per_push` calls back to back
+    and a call may reach it a little later than it was let go.
+
+    At worst a second holds one push's calls at once and then one call per interval. Spacing
+    for `rate - calls_per_push` calls a second makes that `rate - 1`: one to spare, for a call
+    that arrives late. For example, at rate 10 with 2 calls a push (WooCommerce's read, then
+    its write), turns are spaced for 8 a second (0.125 s): any one second holds at most 2 at
+    once and 7 after them, 9 calls, and no more than 10 even if a call arrives up to an
+    interval late.
+
+    At low rates one call spare is too large a share, so turns are spaced for 80 % of
+    `rate - calls_per_push + 1` a second when that is more: at rate 4 with one call a push,
+    3.2 a second (0.3125 s), so any one second holds at most 4, and still 4 if a call arrives
+    up to 0.25 s late. Whole milliseconds, rounded up."""
+    steady = rate - calls_per_push + 1  # a push's first call, then one a turn
     return math.ceil(1000 / max(steady - 1, steady * 0.8)) / 1000
 
 

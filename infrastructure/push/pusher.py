@@ -126,7 +126,7 @@ class Pusher:
                     break
                 continue
             asked = time.monotonic()
-            if not self.gate.take_call(self.policy.call_timeout, self.gate.policy.burst):
+            if not self.gate.take_call(self.policy.call_timeout, self.gate.policy.calls_per_push):
                 break
             if time.monotonic() - asked > AT_ONCE:
                 due = self._due()  # read again: what changed while waiting goes in this call too
@@ -181,9 +181,10 @@ class Pusher:
         self._causes.caused(due[0].sku, now, now - remembered)
         self._calls.append(now)
         due = self._with_sales(due)
-        # The call's first calls (a burst: WooCommerce's read and write) go on the turns just
-        # taken; those it leaves unused lapse, as they were granted for now, not a later call.
-        self.gateway.turn_taken(self.gate.policy.burst)
+        # The call's first calls (`calls_per_push`: WooCommerce's read and write) go on the
+        # turns just taken; those it leaves unused lapse, as they were granted for now, not a
+        # later call.
+        self.gateway.turn_taken(self.gate.policy.calls_per_push)
         try:
             self._file_listings(due)
             results = self.gateway.push([o.push() for o in due])

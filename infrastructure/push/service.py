@@ -146,7 +146,7 @@ def build_propagation(
 def gate_policy(config: PushConfig) -> GatePolicy:
     return GatePolicy(
         rate=config.rate_per_second,
-        burst=config.calls_per_push,
+        calls_per_push=config.calls_per_push,
         failures=config.failures_to_open,
         cooldown=config.cooldown_seconds,
         max_cooldown=config.max_cooldown_seconds,

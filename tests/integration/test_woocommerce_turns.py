@@ -38,7 +38,7 @@ def test_a_push_reads_then_writes_on_the_two_turns_taken_for_it_with_none_betwee
 ):
     # At 2 a second two at a time, turns are 1.25 s apart; a gateway that waits no time for a
     # turn of its own raises Throttled for any call that is not on the two taken for it.
-    policy = GatePolicy(rate=2, burst=2)
+    policy = GatePolicy(rate=2, calls_per_push=2)
     sandbox.add_product("WOO-1", 5)
     with redis.Redis.from_url(redis_url) as client, SandboxServer(sandbox.app) as server:
         gate = ChannelGate(RedisLimits(client), CHANNEL, policy, uuid.uuid4().hex)
@@ -65,7 +65,7 @@ def test_a_burst_of_pushes_and_reconciliations_reads_never_exceed_the_rate_in_an
     for sku in skus:
         sandbox.add_product(sku, 0)
     namespace = f"test-{random_sku()}"
-    policy = GatePolicy(rate=RATE, burst=2)
+    policy = GatePolicy(rate=RATE, calls_per_push=2)
     with redis.Redis.from_url(redis_url) as client, SandboxServer(sandbox.app) as server:
         woo = partial(WooCommerceGateway, server.url, KEY, SECRET, channel_id=CHANNEL)
         push = PushConfig(rate_per_second=RATE, calls_per_push=2, batch_window_seconds=0)

@@ -197,7 +197,7 @@ def test_a_call_goes_on_the_turns_taken_together_for_it_and_those_it_left_lapse_
     outbox, channel = Outbox(), Channel()
     outbox.change("A", 1)
     channel.failures = [ChannelUnavailable("503")]
-    draining = pusher(outbox, channel, burst=2)  # a read and its write, as WooCommerce's
+    draining = pusher(outbox, channel, calls_per_push=2)  # a read and its write, as WooCommerce's
     draining.drain()  # the call fails
     draining.drain()
     assert channel.turns == [2, 0, 2, 0]

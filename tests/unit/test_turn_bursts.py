@@ -1,6 +1,6 @@
 """A push whose calls go back to back (WooCommerce's read, then its write) takes their turns
 together (`limits.turn` with `calls`), and the spacing leaves room for it (`call_interval` with
-a burst): in any one-second window the channel still counts its rate at most."""
+`calls_per_push`): in any one-second window the channel still counts its rate at most."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ STEP = 0.125  # exact in binary: turns booked one after another land on it exact
 
 
 def test_a_channel_without_bursts_keeps_its_spacing():
-    assert call_interval(10) == call_interval(10, burst=1) == 0.112
+    assert call_interval(10) == call_interval(10, calls_per_push=1) == 0.112
     assert call_interval(2) == 0.625
 
 
 def test_calls_two_at_a_time_are_spaced_for_two_fewer_a_second():
-    assert call_interval(10, burst=2) == 0.125  # 8 a second, and two at once: 9 in a second
-    assert call_interval(2, burst=2) == 1.25  # 80 % of one, as for one call at 2 a second
+    assert (
+        call_interval(10, calls_per_push=2) == 0.125
+    )  # 8 a second, and two at once: 9 in a second
+    assert call_interval(2, calls_per_push=2) == 1.25  # 80 % of one, as for one call at 2 a second
 
 
 def test_a_pair_after_a_rest_goes_at_once_and_books_both_turns():
@@ -70,7 +72,7 @@ def test_no_window_a_little_longer_than_a_second_holds_more_than_the_rate(rate, 
     any window of a second and up to 90 % of an interval (200 ms at most) holds the rate at
     most, so calls arriving that much later than they were admitted (the write after its read
     among them) are still within it."""
-    interval = call_interval(rate, burst=2)
+    interval = call_interval(rate, calls_per_push=2)
     now, next_at, held_until, admitted = 100.0, 0.0, 0.0, []
     for gap, (calls, yields) in asked:
         now += gap

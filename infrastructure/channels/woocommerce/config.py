@@ -18,7 +18,7 @@ class WooCommerceConfig(ChannelConfig):
     # the same as Shopify's, which a modest host answers; raise it for a larger one.
     documented_rate: ClassVar[float] = 10.0
     # A push reads what the store shows, then writes (`compare_and_set`): both on one turn.
-    push_calls: ClassVar[int] = 2
+    documented_calls_per_push: ClassVar[int] = 2
 
     kind: Literal["woocommerce"] = "woocommerce"
     consumer_key: ChannelText = ""  # a key with read/write permission
