@@ -89,6 +89,12 @@ class ChannelGate:
         the policy's `calls_per_push`) back to back."""
         return self._calls.take(timeout, calls)
 
+    def try_call(self, calls: int = 1) -> float:
+        """Take the rate limit's turn for `calls` calls back to back if it has come: 0 when
+        taken, else the seconds until it comes (nothing booked; reconciliation's reads hold off
+        for it meanwhile, `limits.turn`)."""
+        return self._calls.try_take(calls)
+
     def turns(
         self, rates: Mapping[str, float], bursts: Mapping[str, int] = NO_BURSTS
     ) -> OperationTurns:

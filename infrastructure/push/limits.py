@@ -46,6 +46,11 @@ class Limiter(Protocol):
         `wait` seconds for their turn; a turn not taken books nothing."""
         ...
 
+    def try_take(self, calls: int = 1) -> float:
+        """Take the turn of `calls` calls (at most the burst) if it has come, without waiting:
+        0 when taken, else the seconds until it comes (booking nothing)."""
+        ...
+
 
 class Breaker(Protocol):
     """Whether a channel may be called: not while it asked us to wait, nor while the breaker

@@ -61,9 +61,9 @@ class MemoryLimiter:
         self._burst = burst
 
     def take(self, wait: float, calls: int = 1) -> bool:
-        return wait_for_turn(lambda: self._try(calls), wait)
+        return wait_for_turn(lambda: self.try_take(calls), wait)
 
-    def _try(self, calls: int) -> float:
+    def try_take(self, calls: int = 1) -> float:
         limits, key = self._limits, self._key
         with limits.guard:
             now = time.monotonic()

@@ -2,10 +2,12 @@
 call, as fast as the gate allows, and records what the channel acknowledged. Each round reads
 (the store), decides (`policy.py`, pure), calls (the gateway) and records (the store).
 
-A drain stays on a busy channel: it waits for the rate limit's next turn, then reads what is due
-at that moment, so a call carries every change up to the instant it leaves, with no queue hop
-between two calls. Nothing is lost when the channel fails: rows stay pending in PostgreSQL and
-go out, in ledger order, when it answers.
+A drain stays on a busy channel: it reads what is due and takes the rate limit's turn only then,
+just before the call, so calls reach the channel no closer together than the limit spaces them
+however slow the reads; a call whose turn has not come waits for it and reads again, so it
+carries every change up to the instant it leaves, with no queue hop between two calls. Nothing
+is lost when the channel fails: rows stay pending in PostgreSQL and go out, in ledger order,
+when it answers.
 
 A channel that takes pushes for processing later (an Amazon feed) answers SUBMITTED with a
 ticket; the rows are kept aside until `settle` finds the channel has answered for them. A
@@ -50,9 +52,6 @@ REFUSALS = Counter(
 # Pending rows read for one decision: beyond a batch, so hot rows behind a long tail are found;
 # bounded, as this is read up to twice a call and a feed's batch is large.
 READ_BATCHES, READ_MOST = 4, 10_000
-# A turn granted within this many seconds came at once (a limiter's round trip): what was read
-# just before it is as fresh as a second read would be, which would only delay the call.
-AT_ONCE = 0.005
 CALLS_KEPT = 1_000  # call times kept: more than any rate allows in a second
 APPLIED_LOGGED = 5  # SKUs named in the line that says what a call set
 
@@ -117,26 +116,49 @@ class Pusher:
 
     def _drain(self) -> int:
         calls, started = 0, time.monotonic()
-        idle_since = started
+        idle_since, deadline = started, 0.0  # deadline: of the next call's turn (0: not asked)
         while self.gate.closed_for() == 0 and time.monotonic() - started < self.policy.turn:
             self._settle()
+            reading = time.monotonic()
             due = self._due()
             if not due:
+                deadline = 0.0
                 if self._lingered(idle_since):
                     break
                 continue
-            asked = time.monotonic()
-            if not self.gate.take_call(self.policy.call_timeout, self.gate.policy.calls_per_push):
+            ready = self._ready(due)
+            if ready is None:
                 break
-            if time.monotonic() - asked > AT_ONCE:
-                due = self._due()  # read again: what changed while waiting goes in this call too
-                if not due:
-                    continue
-            calls += 1
-            if not self._call(due):
+            deadline = deadline or time.monotonic() + self.policy.call_timeout
+            taken = self._take_turn(time.monotonic() - reading, deadline)
+            if taken is None:
+                continue  # read again just before the turn: what changed goes in this call
+            if not taken:
+                break
+            calls, deadline = calls + 1, 0.0
+            if not self._call(ready):
                 break
             idle_since = time.monotonic()
         return calls
+
+    def _take_turn(self, reads: float, deadline: float) -> bool | None:
+        """Take the channel's turn for the call just read, after its reads (which took `reads`
+        seconds), so that the call reaches the channel no sooner after the last one than the
+        limiter spaces them: True when taken, False once `deadline` has passed. A turn no
+        further off than the reads took is waited for: the rows are then no staler than a read
+        after the turn would leave them, and the call keeps the turn's time. A turn further
+        off is slept towards, waking as long before it as the reads took; None: read again,
+        so the reads end about when the turn comes."""
+        calls = self.gate.policy.calls_per_push
+        wait, left = self.gate.try_call(calls), deadline - time.monotonic()
+        if wait == 0:
+            return True
+        if left <= 0:
+            return False
+        if wait <= reads:
+            return self.gate.take_call(left, calls)
+        time.sleep(min(wait - reads, left))
+        return None
 
     def _lingered(self, idle_since: float) -> bool:
         """True once nothing has been due for `linger` seconds; else waits for the outbox to
@@ -174,19 +196,29 @@ class Pusher:
         rate, share = self.gate.policy.rate, self.policy.quiet_share
         return decide.quiet(self._calls, time.monotonic(), rate, share)
 
+    def _ready(self, due: list[Outgoing]) -> list[Outgoing] | None:
+        """`due` with the channel's sales read and its SKUs' listings filed, before the turn is
+        taken; None when the channel failed a lookup and should not be called again now."""
+        due = self._with_sales(due)
+        try:
+            self._file_listings(due)  # a lookup takes a turn of its own, just before it goes
+        except ChannelError as error:
+            self._set_back(error)
+            return None
+        return due
+
     def _call(self, due: list[Outgoing]) -> bool:
-        """One call; False when the channel should not be called again now."""
+        """One call, on the turns just taken; False when the channel should not be called
+        again now."""
         now = time.monotonic()
         remembered = max(self.policy.sku_interval, self.policy.batch_window)
         self._causes.caused(due[0].sku, now, now - remembered)
         self._calls.append(now)
-        due = self._with_sales(due)
         # The call's first calls (`calls_per_push`: WooCommerce's read and write) go on the
         # turns just taken; those it leaves unused lapse, as they were granted for now, not a
         # later call.
         self.gateway.turn_taken(self.gate.policy.calls_per_push)
         try:
-            self._file_listings(due)
             results = self.gateway.push([o.push() for o in due])
         except ChannelError as error:
             self._set_back(error)

@@ -106,9 +106,9 @@ class RedisLimiter:
         self._ms, self._yields, self._burst = max(1, round(interval * 1000)), yields, burst
 
     def take(self, wait: float, calls: int = 1) -> bool:
-        return wait_for_turn(lambda: self._try(calls), wait)
+        return wait_for_turn(lambda: self.try_take(calls), wait)
 
-    def _try(self, calls: int) -> float:
+    def try_take(self, calls: int = 1) -> float:
         keys = [self.key, f"{self.key}:held"]
         ms, ahead = self._ms, (self._burst - calls) * self._ms
         args = [ms, int(self._yields), ahead, calls * ms]

@@ -5,6 +5,7 @@ Redis)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,8 @@ from infrastructure.channels.gateway import (
     PushStatus,
     Throttled,
 )
-from infrastructure.push import pusher as push_loop
 from infrastructure.push.gate import ChannelGate, GatePolicy
+from infrastructure.push.limits import call_interval
 from infrastructure.push.memory_limits import MemoryLimits
 from infrastructure.push.pusher import Pusher, PushPolicy
 from infrastructure.push.store import Acknowledged, Pending, Shown
@@ -39,6 +40,7 @@ class Outbox:
     # Changes made just after the read of this number (1: the first), as a sale committed
     # while the pusher waits for its turn.
     after_read: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+    slow_sales: list[float] = field(default_factory=list)  # seconds the reads of sales take
 
     def change(self, sku: str, quantity: int, acknowledged: int | None = None) -> None:
         self.changes += 1
@@ -55,7 +57,12 @@ class Outbox:
         return found
 
     def sold(self, channel_id: str, rows: list[Pending]) -> list[Pending]:
+        if self.slow_sales:
+            time.sleep(self.slow_sales.pop(0))
         return [replace(p, sold=0) for p in rows]
+
+    def remember_listings(self, channel_id: str, refs: list[tuple[str, str]]) -> None:
+        pass
 
     def acknowledge(self, channel_id, acknowledged, answered_at, drifts=()):
         for answer in acknowledged:
@@ -89,8 +96,10 @@ class Channel:
         self.failures: list[Exception] = []  # raised, first first, one per call
         self.moved: dict[str, int] = {}  # what a shopper left on the channel meanwhile
         self.turns: list[int] = []  # the calls the pusher took turns for, as it said each time
+        self.arrived: list[float] = []  # when each call came (monotonic)
 
     def push(self, pushes):
+        self.arrived.append(time.monotonic())
         self.calls.append(list(pushes))
         if self.failures:
             raise self.failures.pop(0)
@@ -105,6 +114,21 @@ class Channel:
 
     def turn_taken(self, calls: int = 1) -> None:
         self.turns.append(calls)
+
+
+class Listing(Channel):
+    """A channel whose pushes are preceded by a lookup of the SKUs it names by its own ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked_up: list[list[str]] = []
+        self.lookup_failures: list[Exception] = []
+
+    def listings(self, skus):
+        self.looked_up.append(list(skus))
+        if self.lookup_failures:
+            raise self.lookup_failures.pop(0)
+        return [(f"item:{sku}", sku) for sku in skus]
 
 
 def pusher(outbox: Outbox, channel: Channel, limits=None, **gate: float) -> Pusher:
@@ -123,12 +147,9 @@ def test_what_is_due_goes_a_batch_a_call_and_is_acknowledged():
     assert outbox.rows == {}
 
 
-def test_a_call_whose_turn_comes_at_once_goes_on_the_one_read_of_what_is_due(monkeypatch):
-    # Granted with the rate to spare, the turn comes at once; but a busy machine can hold the
-    # thread past the 5 ms a limiter's round trip takes (131 drains in 3,000 read again so
-    # beside other test runs), so here a turn counts as at once within a second.
-    monkeypatch.setattr(push_loop, "AT_ONCE", 1.0)
-    outbox, channel = Outbox(), Channel()
+def test_a_call_whose_turn_came_during_its_reads_goes_on_the_one_read_of_what_is_due():
+    # Turns every millisecond, reads of 2 ms: each call's turn has come when it asks.
+    outbox, channel = Outbox(slow_sales=[0.002, 0.002]), Channel()
     for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
         outbox.change(sku, quantity)
     assert pusher(outbox, channel, rate=100_000).drain() == 2
@@ -142,6 +163,56 @@ def test_a_call_that_waited_for_its_turn_carries_what_changed_meanwhile():
     assert pusher(outbox, channel, rate=5).drain() == 2  # a turn every 250 ms
     assert [[p.sku for p in call] for call in channel.calls] == [["A"], ["B", "C"]]
     assert channel.shows == {"A": 1, "B": 2, "C": 3}
+
+
+def test_calls_reach_the_channel_no_closer_than_the_limit_spaces_them_however_slow_the_reads():
+    # The reads before the first call take 200 ms, those before the second none: a turn taken
+    # before them would let the second call follow the first 50 ms later on a 250 ms spacing.
+    outbox, channel = Outbox(slow_sales=[0.2]), Channel()
+    for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
+        outbox.change(sku, quantity)
+    draining = pusher(outbox, channel, rate=5)  # a turn every 250 ms
+    assert draining.drain() == 2
+    first, second = channel.arrived
+    assert second - first >= call_interval(5) - 0.005  # the clock's and the thread's slack
+    assert channel.shows == {"A": 1, "B": 2, "C": 3}
+
+
+def test_a_turn_no_further_off_than_the_reads_took_is_waited_for_without_reading_again():
+    # Reads of 200 ms on a 250 ms spacing: the second call's turn is 50 ms off when it asks.
+    outbox, channel = Outbox(slow_sales=[0.2, 0.2]), Channel()
+    for sku, quantity in (("A", 1), ("B", 2), ("C", 3)):
+        outbox.change(sku, quantity)
+    assert pusher(outbox, channel, rate=5).drain() == 2
+    assert outbox.reads == 3  # a read a call, and the one that found nothing due
+    first, second = channel.arrived
+    assert second - first >= call_interval(5) - 0.005
+
+
+def test_a_channel_that_fails_a_lookup_before_the_turn_is_set_back_and_takes_no_turn():
+    outbox, channel = Outbox(), Listing()
+    outbox.change("A", 1)
+    channel.lookup_failures = [ChannelUnavailable("503")]
+    draining = pusher(outbox, channel)
+    assert draining.drain() == 0
+    assert draining.gate.state()["failures_in_a_row"] == 1
+    assert channel.calls == []
+    assert channel.turns == []
+    assert draining.drain() == 1  # looked up, then pushed
+    assert channel.looked_up == [["A"], ["A"]]
+    assert channel.shows == {"A": 1}
+
+
+def test_a_call_whose_turn_does_not_come_within_its_timeout_gives_the_turn_up_keeping_its_rows():
+    outbox, channel = Outbox(), Channel()
+    outbox.change("A", 1)
+    draining = pusher(outbox, channel, rate=2)  # a turn every 625 ms; a call waits 500 ms
+    assert draining.gate.take_call(0)  # another worker's call took the turn
+    started = time.monotonic()
+    assert draining.drain() == 0
+    assert time.monotonic() - started >= 0.5
+    assert channel.calls == []
+    assert list(outbox.rows) == ["A"]
 
 
 def test_a_throttled_channel_is_paused_and_keeps_its_rows():
