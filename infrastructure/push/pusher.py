@@ -129,8 +129,9 @@ class Pusher:
             ready = self._ready(due)
             if ready is None:
                 break
+            again = bool(deadline)  # this call's rows were read again already
             deadline = deadline or time.monotonic() + self.policy.call_timeout
-            taken = self._take_turn(time.monotonic() - reading, deadline)
+            taken = self._take_turn(time.monotonic() - reading, deadline, again)
             if taken is None:
                 continue  # read again just before the turn: what changed goes in this call
             if not taken:
@@ -141,21 +142,25 @@ class Pusher:
             idle_since = time.monotonic()
         return calls
 
-    def _take_turn(self, reads: float, deadline: float) -> bool | None:
+    def _take_turn(self, reads: float, deadline: float, again: bool) -> bool | None:
         """Take the channel's turn for the call just read, after its reads (which took `reads`
         seconds), so that the call reaches the channel no sooner after the last one than the
         limiter spaces them: True when taken, False once `deadline` has passed. A turn no
         further off than the reads took is waited for: the rows are then no staler than a read
         after the turn would leave them, and the call keeps the turn's time. A turn further
         off is slept towards, waking as long before it as the reads took; None: read again,
-        so the reads end about when the turn comes."""
+        so the reads end about when the turn comes. A call reads again once (`again`: it did),
+        then waits for its turn: other callers of the channel (a lookup's turns, reconciliation's
+        reads) may take each turn it slept towards, and reading again each time would keep the
+        call from ever going (eBay's pushes waited seconds so under load, its lookups of new
+        SKUs taking the turns)."""
         calls = self.gate.policy.calls_per_push
         wait, left = self.gate.try_call(calls), deadline - time.monotonic()
         if wait == 0:
             return True
         if left <= 0:
             return False
-        if wait <= reads:
+        if wait <= reads or again:
             return self.gate.take_call(left, calls)
         time.sleep(min(wait - reads, left))
         return None

@@ -189,6 +189,23 @@ def test_a_turn_no_further_off_than_the_reads_took_is_waited_for_without_reading
     assert second - first >= call_interval(5) - 0.005
 
 
+def test_a_call_reads_again_once_then_waits_for_its_turn_though_others_take_the_turns():
+    # Another caller of the channel (a lookup, a reconciliation read) takes the next turn at
+    # every read of the outbox: a call that slept towards its turn and read again each time
+    # would never go within its 500 ms.
+    class Contended(Outbox):
+        def pending(self, channel_id: str, limit: int) -> list[Pending]:
+            draining.gate.take_call(1.0)  # the rival's turn, taken as the pusher reads
+            return super().pending(channel_id, limit)
+
+    outbox, channel = Contended(), Channel()
+    outbox.change("A", 1)
+    draining = pusher(outbox, channel, rate=20)  # a turn every 50 ms or so
+    assert draining.drain() == 1
+    assert [[p.sku for p in call] for call in channel.calls] == [["A"]]
+    assert outbox.reads <= 4  # the read, the one read again, and the one that found nothing
+
+
 def test_a_channel_that_fails_a_lookup_before_the_turn_is_set_back_and_takes_no_turn():
     outbox, channel = Outbox(), Listing()
     outbox.change("A", 1)
