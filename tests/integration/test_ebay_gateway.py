@@ -4,7 +4,6 @@ in bulk and by page, and each listing's daily revisions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -26,14 +25,7 @@ from infrastructure.channels.gateway import (
 )
 from sandboxes.ebay.seller import EbaySandbox, Offer
 from sandboxes.server import SandboxServer
-
-
-@pytest.fixture
-def account() -> Iterator[tuple[EbaySandbox, str]]:
-    seller = EbaySandbox()
-    with SandboxServer(seller.app) as server:
-        yield seller, server.url
-    seller.close()
+from tests.integration.ebay_fixtures import account as account  # noqa: PLC0414 (a fixture: the alias marks it used)
 
 
 def gateway_for(url: str, **options) -> EbayGateway:

@@ -20,17 +20,9 @@ from infrastructure.push.store import PushStore
 from infrastructure.queue import make_broker
 from interfaces.composition import build_propagation
 from sandboxes.ebay.seller import EbaySandbox, Offer
-from sandboxes.server import SandboxServer
+from tests.integration.ebay_fixtures import account as account  # noqa: PLC0414 (a fixture: the alias marks it used)
 
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def account() -> Iterator[tuple[EbaySandbox, str]]:
-    seller = EbaySandbox()
-    with SandboxServer(seller.app) as server:
-        yield seller, server.url
-    seller.close()
 
 
 @pytest.fixture
