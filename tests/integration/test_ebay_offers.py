@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,19 @@ def gateway_for_url(url: str, channel: str, store: PushStore, **options) -> Ebay
         url, "sandbox-app", "sandbox-cert", "sandbox-refresh", channel_id=channel, offers=store,
         **options,
     )  # fmt: skip
+
+
+def ebay_table(seller: EbaySandbox, url: str, channel: str, **extra: Any) -> dict[str, Any]:
+    """The table of an eBay channel pushing to `seller`'s account at `url`, with `extra` keys."""
+    return {
+        "id": channel,
+        "kind": "ebay",
+        "api_base_url": url,
+        "client_id": seller.client_id,
+        "client_secret": seller.client_secret,
+        "refresh_token": seller.refresh_token,
+        **extra,
+    }
 
 
 def filed(store: PushStore, channel: str, *skus: str) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -146,21 +160,8 @@ def test_an_ebay_channel_s_push_gateway_files_its_offers_under_the_channel_s_own
 ):
     seller, url = account
     seller.add_item("THEIRS-1", 5)
-    config = Config.model_validate(
-        {
-            "channels": [
-                {
-                    "id": channel,
-                    "kind": "ebay",
-                    "api_base_url": url,
-                    "client_id": seller.client_id,
-                    "client_secret": seller.client_secret,
-                    "refresh_token": seller.refresh_token,
-                    "sku_map": {"THEIRS-1": "OURS-1"},
-                }
-            ]
-        }
-    )
+    table = ebay_table(seller, url, channel, sku_map={"THEIRS-1": "OURS-1"})
+    config = Config.model_validate({"channels": [table]})
     for _ in range(2):  # a start, and another
         gateway = gateway_for(config.channels[0], UNGATED, store)
         assert gateway is not None
@@ -176,15 +177,7 @@ def test_the_composition_root_gives_ebay_gateways_the_pushers_store_as_their_off
 ):
     seller, url = account
     seller.add_item("A", 5)
-    table = {
-        "id": channel,
-        "kind": "ebay",
-        "api_base_url": url,
-        "client_id": seller.client_id,
-        "client_secret": seller.client_secret,
-        "refresh_token": seller.refresh_token,
-    }
-    config = Config.model_validate({"channels": [table]})
+    config = Config.model_validate({"channels": [ebay_table(seller, url, channel)]})
     for quantity in (4, 3):  # a start, and one after a restart
         broker = make_broker(redis_url, scratch_database, f"test-{uuid.uuid4().hex[:8]}")
         intake = SimpleNamespace(queues=SimpleNamespace(broker=broker))  # only its broker is used
