@@ -20,8 +20,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 from prometheus_client import Counter, Histogram
 
@@ -83,6 +84,51 @@ class PushPolicy:
     targets: Mapping[str, float] = field(default_factory=lambda: dict(CONSISTENCY_TARGETS))
 
 
+class Turn(Enum):
+    """What a call's attempt at the channel's turn came to."""
+
+    TAKEN = "taken"  # the call goes now
+    READ_AGAIN = "read again"  # slept towards the turn: read what is due once more just before it
+    GIVEN_UP = "given up"  # the attempt's deadline passed: the rows stay for the next drain
+
+
+@dataclass(frozen=True)
+class CallAttempt:
+    """One call's attempt at the channel's turn, made when the call is first decided. The turn
+    is taken after the reads, just before the call, so calls reach the channel no closer
+    together than the limiter spaces them however slow the reads. A turn no further off than
+    the reads took is waited for: the rows are then no staler than a read after the turn would
+    leave them, and the call keeps the turn's time. A turn further off is slept towards, waking
+    as long before it as the reads took, so the call reads again and its reads end about when
+    the turn comes; but once only (`read_again`): other callers of the channel (a lookup's
+    turns, reconciliation's reads) may take each turn it slept towards, and reading again every
+    time would keep the call from ever going (eBay's pushes waited seconds so under load, its
+    lookups of new SKUs taking the turns)."""
+
+    deadline: float  # monotonic, `call_timeout` after the first decision: reading again keeps it
+    read_again: bool = False
+
+    @classmethod
+    def starting(cls, timeout: float) -> CallAttempt:
+        return cls(time.monotonic() + timeout)
+
+    def reading_again(self) -> CallAttempt:
+        return replace(self, read_again=True)
+
+    def take_turn(self, gate: ChannelGate, reads: float) -> Turn:
+        """Take `gate`'s turns for one call (`calls_per_push`) whose reads took `reads` seconds."""
+        calls = gate.policy.calls_per_push
+        wait, left = gate.try_call(calls), self.deadline - time.monotonic()
+        if wait == 0:
+            return Turn.TAKEN
+        if left <= 0:
+            return Turn.GIVEN_UP
+        if wait <= reads or self.read_again:
+            return Turn.TAKEN if gate.take_call(left, calls) else Turn.GIVEN_UP
+        time.sleep(min(wait - reads, left))
+        return Turn.READ_AGAIN
+
+
 class Pusher:
     def __init__(
         self,
@@ -116,54 +162,33 @@ class Pusher:
 
     def _drain(self) -> int:
         calls, started = 0, time.monotonic()
-        idle_since, deadline = started, 0.0  # deadline: of the next call's turn (0: not asked)
+        idle_since = started
+        # Kept across a read again, so the call's deadline holds and it reads again once only.
+        attempt: CallAttempt | None = None
         while self.gate.closed_for() == 0 and time.monotonic() - started < self.policy.turn:
             self._settle()
             reading = time.monotonic()
             due = self._due()
             if not due:
-                deadline = 0.0
+                attempt = None
                 if self._lingered(idle_since):
                     break
                 continue
             ready = self._ready(due)
             if ready is None:
                 break
-            again = bool(deadline)  # this call's rows were read again already
-            deadline = deadline or time.monotonic() + self.policy.call_timeout
-            taken = self._take_turn(time.monotonic() - reading, deadline, again)
-            if taken is None:
-                continue  # read again just before the turn: what changed goes in this call
-            if not taken:
+            attempt = attempt or CallAttempt.starting(self.policy.call_timeout)
+            turn = attempt.take_turn(self.gate, time.monotonic() - reading)
+            if turn is Turn.READ_AGAIN:
+                attempt = attempt.reading_again()  # what changed meanwhile goes in this call
+                continue
+            if turn is Turn.GIVEN_UP:
                 break
-            calls, deadline = calls + 1, 0.0
+            calls, attempt = calls + 1, None
             if not self._call(ready):
                 break
             idle_since = time.monotonic()
         return calls
-
-    def _take_turn(self, reads: float, deadline: float, again: bool) -> bool | None:
-        """Take the channel's turn for the call just read, after its reads (which took `reads`
-        seconds), so that the call reaches the channel no sooner after the last one than the
-        limiter spaces them: True when taken, False once `deadline` has passed. A turn no
-        further off than the reads took is waited for: the rows are then no staler than a read
-        after the turn would leave them, and the call keeps the turn's time. A turn further
-        off is slept towards, waking as long before it as the reads took; None: read again,
-        so the reads end about when the turn comes. A call reads again once (`again`: it did),
-        then waits for its turn: other callers of the channel (a lookup's turns, reconciliation's
-        reads) may take each turn it slept towards, and reading again each time would keep the
-        call from ever going (eBay's pushes waited seconds so under load, its lookups of new
-        SKUs taking the turns)."""
-        calls = self.gate.policy.calls_per_push
-        wait, left = self.gate.try_call(calls), deadline - time.monotonic()
-        if wait == 0:
-            return True
-        if left <= 0:
-            return False
-        if wait <= reads or again:
-            return self.gate.take_call(left, calls)
-        time.sleep(min(wait - reads, left))
-        return None
 
     def _lingered(self, idle_since: float) -> bool:
         """True once nothing has been due for `linger` seconds; else waits for the outbox to
