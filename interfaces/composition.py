@@ -248,7 +248,7 @@ def build_propagation(
     gateways = {
         channel.id: (build, channel.push)
         for channel in config.channels
-        if (build := push_gateway(channel, store)) is not None
+        if (build := push_gateway(channel, offers=store)) is not None
     }
     client = redis.Redis.from_url(redis_url)
     return build_push_service(

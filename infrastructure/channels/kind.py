@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from application.intake import Delivery, Translation
 from infrastructure.channels.base import (
@@ -20,9 +20,29 @@ from infrastructure.channels.base import (
 )
 from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.gateway import ChannelGateway, Gate
-from infrastructure.channels.offer_file import OfferFile
+from infrastructure.channels.offer_file import UNFILED, OfferFile
 
 C = TypeVar("C", bound=ChannelConfig)
+C_contra = TypeVar("C_contra", bound=ChannelConfig, contravariant=True)
+
+
+class GatewayBuilder(Protocol[C_contra]):
+    """Builds a channel's gateway behind its gate, filing the offers its gateways look up in
+    `offers` (eBay's); a kind whose gateways look none up registers `files_no_offers(build)`."""
+
+    def __call__(
+        self, channel: C_contra, gate: Gate, *, offers: OfferFile = UNFILED
+    ) -> ChannelGateway: ...
+
+
+def files_no_offers(build: Callable[[C, Gate], ChannelGateway]) -> GatewayBuilder[C]:
+    """`build`, a kind's builder that takes no offer file, as a `GatewayBuilder`: its gateways
+    look up no offers, so it is never given the file."""
+
+    def built(channel: C, gate: Gate, *, offers: OfferFile = UNFILED) -> ChannelGateway:
+        return build(channel, gate)
+
+    return built
 
 
 @dataclass(frozen=True)
@@ -36,9 +56,9 @@ class ChannelKind(Generic[C]):
             delivery; raises `SignatureInvalid` or `VerificationUnavailable`.
         translate: what a stored delivery teaches; parks (never raises) what it cannot read.
         lane: the intake queue of a delivery's topic.
-        gateway: the kind's API for pushes and reads, built behind the channel's gate with the
-            file of the offers its gateways looked up (eBay's; the others look none up); None
-            for a kind invsync does not push to.
+        gateway: the kind's API for pushes and reads, built behind the channel's gate, with
+            the file of the offers its gateways look up by keyword (eBay's; the others look
+            none up and take none: `files_no_offers`); None for a kind invsync does not push to.
         acknowledge: an outbound hand-shake a stored delivery asks for (SNS subscriptions).
         blocking: whether verification may do I/O (fetching a certificate): run it off-loop.
         read_levels: the quantities the channel shows, read in bulk through its gateway (in the
@@ -62,7 +82,7 @@ class ChannelKind(Generic[C]):
     verify: Callable[[C, SignedRequest, datetime], Verdict]
     translate: Callable[[C, Delivery, ChannelReads], Translation]
     lane: Callable[[str], Lane]
-    gateway: Callable[[C, Gate, OfferFile], ChannelGateway] | None = None
+    gateway: GatewayBuilder[C] | None = None
     acknowledge: Callable[[C, Delivery], None] | None = None
     blocking: bool = False
     # The gateway is the kind's own class (Any): each kind reads through its own API.

@@ -12,7 +12,7 @@ from infrastructure.channels.config import ChannelConfig
 from infrastructure.channels.ebay.kind import EBAY
 from infrastructure.channels.gateway import ChannelGateway, Gate
 from infrastructure.channels.internal.kind import INTERNAL
-from infrastructure.channels.kind import ChannelKind
+from infrastructure.channels.kind import ChannelKind, GatewayBuilder
 from infrastructure.channels.offer_file import UNFILED, OfferFile
 from infrastructure.channels.shopify.kind import SHOPIFY
 from infrastructure.channels.sku_map import with_sku_map
@@ -39,11 +39,11 @@ def api_for(channel: ChannelConfig, gate: Gate) -> ChannelGateway | None:
     make = kind_of(channel).gateway
     if make is None or not channel.api_base_url:
         return None
-    return _built(channel, make, gate, UNFILED)
+    return _built(channel, make, gate)
 
 
 def gateway_for(
-    channel: ChannelConfig, gate: Gate, offers: OfferFile = UNFILED
+    channel: ChannelConfig, gate: Gate, *, offers: OfferFile = UNFILED
 ) -> ChannelGateway | None:
     """The gateway pushes go through, built behind `gate` with `offers`, in our SKUs whatever
     the channel's `sku_map`; None when nothing is pushed to the channel (see `push_gateway`).
@@ -51,12 +51,12 @@ def gateway_for(
     Raises:
         ConfigError: as `api_for`.
     """
-    build = push_gateway(channel, offers)
+    build = push_gateway(channel, offers=offers)
     return None if build is None else build(gate)
 
 
 def push_gateway(
-    channel: ChannelConfig, offers: OfferFile = UNFILED
+    channel: ChannelConfig, *, offers: OfferFile = UNFILED
 ) -> Callable[[Gate], ChannelGateway] | None:
     """How the gateway pushes go through is built behind the gate its pusher is given, filing
     the offers it looks up in `offers` (in the channel's SKUs); None when nothing is pushed to
@@ -64,17 +64,18 @@ def push_gateway(
     make = kind_of(channel).gateway
     if make is None or not channel.api_base_url or not channel.push.enabled:
         return None
-    return lambda gate: with_sku_map(_built(channel, make, gate, offers), channel)
+    return lambda gate: with_sku_map(_built(channel, make, gate, offers=offers), channel)
 
 
 def _built(
     channel: ChannelConfig,
-    make: Callable[[Any, Gate, OfferFile], ChannelGateway],
+    make: GatewayBuilder[Any],
     gate: Gate,
-    offers: OfferFile,
+    *,
+    offers: OfferFile = UNFILED,
 ) -> ChannelGateway:
     missing = channel.missing_credentials()
     if missing:  # a channel that does not push may still be read: its table was not refused
         needs = f"reading a {channel.kind} channel needs {missing[0]}"
         raise ConfigError(f"channels.{channel.id}: {needs}")
-    return make(channel, gate, offers)
+    return make(channel, gate, offers=offers)

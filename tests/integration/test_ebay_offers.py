@@ -163,7 +163,7 @@ def test_an_ebay_channel_s_push_gateway_files_its_offers_under_the_channel_s_own
     table = ebay_table(seller, url, channel, sku_map={"THEIRS-1": "OURS-1"})
     config = Config.model_validate({"channels": [table]})
     for _ in range(2):  # a start, and another
-        gateway = gateway_for(config.channels[0], UNGATED, store)
+        gateway = gateway_for(config.channels[0], UNGATED, offers=store)
         assert gateway is not None
         [result] = gateway.push([Push("OURS-1", 4, 1, 5)])
         assert (result.sku, result.status) == ("OURS-1", PushStatus.APPLIED)

@@ -34,7 +34,6 @@ from infrastructure.channels.ebay.gateway import EbayGateway
 from infrastructure.channels.ebay.revisions import RevisionBudget
 from infrastructure.channels.gateway import UNGATED, ChannelGateway, Gate
 from infrastructure.channels.kinds import api_for
-from infrastructure.channels.offer_file import UNFILED
 from infrastructure.channels.shopify.config import ShopifyConfig
 from infrastructure.channels.shopify.gateway import ShopifyGateway
 from infrastructure.channels.walmart.config import WalmartConfig
@@ -141,7 +140,7 @@ def amazon() -> Iterator[Shop]:
             seller.stock,
             lambda sku, quantity: seller.buy(sku, quantity, notify=False),
             channel,
-            lambda gate: AMAZON.gateway(channel, gate, UNFILED),
+            lambda gate: AMAZON.gateway(channel, gate),
         )
     seller.close()
 
@@ -164,7 +163,7 @@ def walmart() -> Iterator[Shop]:
             seller.stock,
             lambda sku, quantity: seller.buy(sku, quantity, notify=False),
             channel,
-            lambda gate: WALMART.gateway(channel, gate, UNFILED),
+            lambda gate: WALMART.gateway(channel, gate),
         )
     seller.close()
 

@@ -9,11 +9,10 @@ from infrastructure.channels.amazon.config import AmazonConfig
 from infrastructure.channels.amazon.gateway import AmazonGateway
 from infrastructure.channels.amazon.lwa import LwaCredentials
 from infrastructure.channels.gateway import Gate
-from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.offer_file import OfferFile
+from infrastructure.channels.kind import ChannelKind, files_no_offers
 
 
-def gateway(channel: AmazonConfig, gate: Gate, _offers: OfferFile) -> AmazonGateway:
+def gateway(channel: AmazonConfig, gate: Gate) -> AmazonGateway:
     credentials = LwaCredentials(
         channel.lwa_client_id, channel.lwa_client_secret, channel.lwa_refresh_token
     )
@@ -35,7 +34,7 @@ AMAZON = ChannelKind(
     verify=verifier.verify,
     translate=translator.translate,
     lane=translator.lane,
-    gateway=gateway,
+    gateway=files_no_offers(gateway),
     acknowledge=translator.acknowledge,
     blocking=True,  # the first message of a certificate fetches it over the network
     read_levels=level_reading.read_levels,

@@ -16,10 +16,10 @@ from infrastructure.channels.ebay.config import EbayConfig
 from infrastructure.channels.ebay.gateway import EbayGateway
 from infrastructure.channels.gateway import Gate
 from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.offer_file import OfferFile
+from infrastructure.channels.offer_file import UNFILED, OfferFile
 
 
-def gateway(channel: EbayConfig, gate: Gate, offers: OfferFile) -> EbayGateway:
+def gateway(channel: EbayConfig, gate: Gate, *, offers: OfferFile = UNFILED) -> EbayGateway:
     return EbayGateway(
         channel.api_base_url,
         channel.client_id,

@@ -6,14 +6,13 @@ quantities set by item and by bulk feed (`gateway.py`), levels read in pages
 from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
-from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.offer_file import OfferFile
+from infrastructure.channels.kind import ChannelKind, files_no_offers
 from infrastructure.channels.walmart import level_reading, order_listing, translator, verifier
 from infrastructure.channels.walmart.config import WalmartConfig
 from infrastructure.channels.walmart.gateway import WalmartGateway
 
 
-def gateway(channel: WalmartConfig, gate: Gate, _offers: OfferFile) -> WalmartGateway:
+def gateway(channel: WalmartConfig, gate: Gate) -> WalmartGateway:
     return WalmartGateway(
         channel.api_base_url,
         channel.client_id,
@@ -32,7 +31,7 @@ WALMART = ChannelKind(
     verify=verifier.verify,
     translate=translator.translate,
     lane=translator.lane,
-    gateway=gateway,
+    gateway=files_no_offers(gateway),
     read_levels=level_reading.read_levels,
     read_page=level_reading.read_page,
     list_orders=order_listing.list_orders,

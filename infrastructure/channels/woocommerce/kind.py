@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from infrastructure.channels.gateway import Gate
-from infrastructure.channels.kind import ChannelKind
-from infrastructure.channels.offer_file import OfferFile
+from infrastructure.channels.kind import ChannelKind, files_no_offers
 from infrastructure.channels.woocommerce import (
     level_reading,
     order_listing,
@@ -16,7 +15,7 @@ from infrastructure.channels.woocommerce.gateway import WooCommerceGateway
 from infrastructure.config import ConfigError
 
 
-def gateway(channel: WooCommerceConfig, gate: Gate, _offers: OfferFile) -> WooCommerceGateway:
+def gateway(channel: WooCommerceConfig, gate: Gate) -> WooCommerceGateway:
     """Raises `ConfigError` for an `api_base_url` the gateway cannot authenticate to."""
     try:
         return WooCommerceGateway(
@@ -36,7 +35,7 @@ WOOCOMMERCE = ChannelKind(
     verify=verifier.verify,
     translate=translator.translate,
     lane=translator.lane,
-    gateway=gateway,
+    gateway=files_no_offers(gateway),
     read_levels=level_reading.read_levels,
     read_page=level_reading.read_page,
     list_orders=order_listing.list_orders,
