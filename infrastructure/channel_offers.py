@@ -1,7 +1,8 @@
 """Each SKU's published offers on a channel as its gateway last looked them up
 (`channel_offers`, created by migration 0007). The only module that writes or reads the table:
 the pushers' store files and reads through it what their gateways looked up
-(`channels/offer_file.py`), so a gateway started afresh need not ask the channel again."""
+(`channels/offer_file.py`), so a gateway started afresh need not ask the channel again; a lookup
+past its hour is pruned with what else is kept only for a while (`retention.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from psycopg import Connection
 
-from infrastructure.channels.offer_file import Lookup
+from infrastructure.channels.offer_file import OFFER_SECONDS, Lookup
 
 
 def filed(conn: Connection[Any], channel_id: str, skus: Sequence[str]) -> dict[str, Lookup]:
@@ -53,3 +54,13 @@ def forget(conn: Connection[Any], channel_id: str, skus: Sequence[str]) -> None:
         "DELETE FROM channel_offers WHERE channel_id = %s AND sku = ANY(%s)",
         [channel_id, list(skus)],
     )
+
+
+def prune(conn: Connection[Any]) -> int:
+    """Delete every channel's lookups past the hour they hold (`OFFER_SECONDS`): no gateway
+    takes one again, it looks the SKU up afresh and files that in its place; returns how many
+    went."""
+    return conn.execute(
+        "DELETE FROM channel_offers WHERE looked_up_at < now() - make_interval(secs => %s)",
+        [OFFER_SECONDS],
+    ).rowcount

@@ -151,14 +151,19 @@ class Service:
 
     def start_upkeep(self, *, with_keys: bool = False) -> None:
         """Expire reservations every few seconds, and delete what is past its retention every
-        `[retention] every_seconds` (with the API's idempotency keys when `with_keys`)."""
+        `[retention] every_seconds` (with the API's idempotency keys when `with_keys`, and the
+        offer lookups in the pushers' store past their hour)."""
         expire = self.reservations.expire
         self._running.enter_context(
             every(RESERVATION_EXPIRY_SECONDS, expire, name="reservation-expiry")
         )
         keys = self.idempotency if with_keys else None
         retention = Retention(
-            self.intake.inbox, self.intake.dead_letters, self.config.retention, keys
+            self.intake.inbox,
+            self.intake.dead_letters,
+            self.config.retention,
+            keys,
+            offers=self.propagation.store,
         )
         seconds = self.config.retention.every_seconds
         self._running.enter_context(every(seconds, retention.apply, name="retention"))

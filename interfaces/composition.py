@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import dramatiq
 import redis
@@ -57,6 +58,8 @@ from infrastructure.settings import DatabaseLimits, Settings
 from infrastructure.state_metrics import StateMetrics
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S")  # a store, built by `_bounded`
 
 
 @dataclass(frozen=True)
@@ -139,30 +142,33 @@ def projection_env(database_url: str, limits: DatabaseLimits | None = None) -> d
 
 
 def idempotency_store(database_url: str, limits: DatabaseLimits | None = None) -> IdempotencyStore:
-    limits = _given(limits)
-    return IdempotencyStore(
-        database_url,
-        max_size=min(4, limits.pool_max),
-        statement_timeout_ms=limits.statement_timeout_ms,
-    )
+    return _bounded(IdempotencyStore, database_url, limits, most=4)
 
 
 def reservation_store(
     database_url: str, limits: DatabaseLimits | None = None
 ) -> PostgresReservations:
-    limits = _given(limits)
-    return PostgresReservations(
-        database_url,
-        max_size=min(4, limits.pool_max),
-        statement_timeout_ms=limits.statement_timeout_ms,
-    )
+    return _bounded(PostgresReservations, database_url, limits, most=4)
 
 
 def inbox(database_url: str, limits: DatabaseLimits | None = None) -> PostgresInbox:
+    return _bounded(PostgresInbox, database_url, limits, most=8)
+
+
+def push_store(database_url: str, limits: DatabaseLimits | None = None) -> PushStore:
+    """The pushers' store: the outbox and what pushes record, and the offers on file."""
+    return _bounded(PushStore, database_url, limits, most=4)
+
+
+def _bounded(
+    store: Callable[..., S], database_url: str, limits: DatabaseLimits | None, *, most: int
+) -> S:
+    """`store` over a pool of `most` connections at most (fewer when `limits.pool_max` is),
+    each statement cancelled after `limits`' timeout."""
     limits = _given(limits)
-    return PostgresInbox(
+    return store(
         database_url,
-        max_size=min(8, limits.pool_max),
+        max_size=min(most, limits.pool_max),
         statement_timeout_ms=limits.statement_timeout_ms,
     )
 
@@ -242,9 +248,7 @@ def build_propagation(
     build it before `intake.workers.start()`, so the same worker consumes them; `targets`:
     the consistency targets by kind (default: the seed's). The gateways file the offers they
     look up in the pushers' store, where they find them again after a restart."""
-    limits = _given(limits)
-    pool_max, timeout_ms = min(4, limits.pool_max), limits.statement_timeout_ms
-    store = PushStore(database_url, max_size=pool_max, statement_timeout_ms=timeout_ms)
+    store = push_store(database_url, limits)
     gateways = {
         channel.id: (build, channel.push)
         for channel in config.channels

@@ -17,6 +17,8 @@ from typing import Protocol
 
 # (offer id, listing id) of each of a SKU's published offers; empty: it has none.
 Offers = tuple[tuple[str, str], ...]
+# How long a lookup holds (`in_force`), in memory or on file; one older is never used again.
+OFFER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)

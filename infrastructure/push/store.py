@@ -158,6 +158,11 @@ class PushStore:
             with self._pool.connection() as conn:
                 channel_offers.forget(conn, channel_id, skus)
 
+    def prune_offers(self) -> int:
+        """See `channel_offers.prune`."""
+        with self._pool.connection() as conn:
+            return channel_offers.prune(conn)
+
     def velocities(self) -> dict[str, float]:
         """See `sales.velocities`."""
         with self._pool.connection() as conn:

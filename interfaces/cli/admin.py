@@ -80,16 +80,20 @@ def _print_rebuild(report: RebuildReport) -> None:
 
 def prune() -> None:
     """Delete what is past its retention now (processed webhooks, channel observations,
-    resolved dead letters: see `[retention]`); `run` and `worker` do it every hour."""
+    resolved dead letters: see `[retention]`; idempotency keys and offer lookups past their
+    time); `run` and `worker` do it every hour."""
     with errors_as_messages():
         settings = Settings.from_env()
         config = load_config(settings.config_path).retention
         with database_only(settings) as database_url:
             inbox = composition.inbox(database_url)
             keys = composition.idempotency_store(database_url)
+            offers = composition.push_store(database_url)
             try:
-                deleted = Retention(inbox, DeadLetters(database_url), config, keys).apply()
+                retention = Retention(inbox, DeadLetters(database_url), config, keys, offers)
+                deleted = retention.apply()
             finally:
                 inbox.close()
                 keys.close()
+                offers.close()
     typer.echo(", ".join(f"{count} {what}" for what, count in deleted.items()) + " deleted")

@@ -1,5 +1,6 @@
 """Retention: processed and discarded webhooks, channel observations and resolved dead letters
-go once past their days; what still needs somebody stays, and so does everything recent."""
+go once past their days, eBay's offer lookups on file once past their hour; what still needs
+somebody stays, and so does everything recent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 from infrastructure.config import RetentionConfig
 from infrastructure.dead_letters import DeadLetters
 from infrastructure.inbox import PostgresInbox
+from infrastructure.push.store import PushStore
 from infrastructure.retention import Retention
 from interfaces.cli import app
 
@@ -37,6 +39,18 @@ def _observation(conn: psycopg.Connection, sku: str, days_ago: float) -> None:
         "reference) VALUES ('shop', %s, 'main', 1, now() - make_interval(secs => %s), '')",
         [sku, days_ago * 86400],
     )
+
+
+def _lookup(conn: psycopg.Connection, channel: str, sku: str, minutes_ago: float) -> None:
+    conn.execute(
+        "INSERT INTO channel_offers (channel_id, sku, offer_ids, listing_ids, looked_up_at) "
+        "VALUES (%s, %s, '{O1}', '{L1}', now() - make_interval(secs => %s))",
+        [channel, sku, minutes_ago * 60],
+    )
+
+
+def _lookups(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    return {(r[0], r[1]) for r in conn.execute("SELECT channel_id, sku FROM channel_offers")}
 
 
 def _left(conn: psycopg.Connection) -> tuple[set[str], set[str], set[str]]:
@@ -86,15 +100,40 @@ def test_invsync_prune_applies_the_configured_days(scratch_database, tmp_path, m
     _fill(scratch_database)
     config = tmp_path / "invsync.toml"
     config.write_text("[retention]\ndeliveries_days = 10\n")
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        _lookup(conn, "ebay", "OLD", 61)
+        _lookup(conn, "ebay", "NEW", 59)
     monkeypatch.setenv("INVSYNC_DATABASE_URL", scratch_database)
     monkeypatch.setenv("INVSYNC_CONFIG", str(config))
     result = CliRunner().invoke(app, ["prune"])
     assert result.exit_code == 0, result.output
-    assert "3 deliveries, 1 observations, 2 dead_letters, 0 idempotency_keys deleted" in (
-        result.output
-    )
+    deleted = "3 deliveries, 1 observations, 2 dead_letters, 0 idempotency_keys, 1 offer_lookups"
+    assert f"{deleted} deleted" in result.output
     with psycopg.connect(scratch_database) as conn:
         assert _left(conn)[0] == {"new-discarded", "old-parked", "old-waiting"}
+        assert _lookups(conn) == {("ebay", "NEW")}
+
+
+def test_offer_lookups_past_their_hour_go_and_those_within_it_stay_whatever_the_channel(
+    scratch_database,
+):
+    with psycopg.connect(scratch_database, autocommit=True) as conn:
+        _lookup(conn, "ebay-a", "OLD", 61)
+        _lookup(conn, "ebay-a", "A-DAY-OLD", 24 * 60)
+        _lookup(conn, "ebay-a", "NEW", 59)
+        _lookup(conn, "ebay-b", "OLD", 59)  # the same SKU within the hour on another channel
+        _lookup(conn, "ebay-b", "NEW", 0)
+    inbox, store = PostgresInbox(scratch_database), PushStore(scratch_database)
+    try:
+        retention = Retention(inbox, DeadLetters(scratch_database), RetentionConfig(), offers=store)
+        assert retention.apply()["offer_lookups"] == 2
+        assert retention.apply()["offer_lookups"] == 0
+        assert set(store.filed_offers("ebay-b", ["OLD", "NEW"])) == {"OLD", "NEW"}
+    finally:
+        inbox.close()
+        store.close()
+    with psycopg.connect(scratch_database) as conn:
+        assert _lookups(conn) == {("ebay-a", "NEW"), ("ebay-b", "OLD"), ("ebay-b", "NEW")}
 
 
 def test_a_retention_of_no_days_is_refused_with_the_key(tmp_path, monkeypatch):

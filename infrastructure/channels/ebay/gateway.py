@@ -53,7 +53,14 @@ from infrastructure.channels.gateway import (
     PushStatus,
 )
 from infrastructure.channels.http import exchange, json_object
-from infrastructure.channels.offer_file import UNFILED, Lookup, OfferFile, Offers, in_force
+from infrastructure.channels.offer_file import (
+    OFFER_SECONDS,
+    UNFILED,
+    Lookup,
+    OfferFile,
+    Offers,
+    in_force,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,6 @@ INVENTORY = "/sell/inventory/v1"
 FULFILLMENT = "/sell/fulfillment/v1"
 BULK_LIMIT = 25  # SKUs per bulk update or bulk read
 PAGE_LIMIT = 200  # items or orders per page
-OFFER_SECONDS = 3600.0
 REVISIONS_KEPT = 2 * 86400.0  # a day's counts outlive the day
 # A held push is looked at again this long after: what is due then may be a move to zero.
 HOLD_SECONDS = 30.0
