@@ -191,3 +191,31 @@ def test_the_composition_root_gives_ebay_gateways_the_pushers_store_as_their_off
             broker.close()
     assert seller.log.count("inventory.offers") == 1
     assert seller.shown("A") == 3
+
+
+def test_a_call_with_offers_known_looks_up_two_new_skus_and_leaves_the_rest_to_later_calls(
+    account, store, channel
+):
+    seller, url = account
+    for sku in "ABCDEFG":
+        seller.add_item(sku, 5)
+    gateway = gateway_for_url(url, channel, store)
+    gateway.push([Push("A", 4, 1, 5), Push("B", 4, 1, 5)])  # A's and B's offers known from here
+    assert seller.log.count("inventory.offers") == 2
+
+    pushes = [Push(sku, 3, 2, 4 if sku in "AB" else 5) for sku in "CADEBFG"]
+    results = gateway.push(pushes)
+    # A and B go at once with the first two new SKUs in the call's order; E, F and G, no result.
+    assert sorted((r.sku, r.status) for r in results) == [
+        (sku, PushStatus.APPLIED) for sku in "ABCD"
+    ]
+    assert seller.log.count("inventory.offers") == 4
+    assert [seller.shown(sku) for sku in "ABCDEFG"] == [3, 3, 3, 3, 5, 5, 5]
+    operations = [operation for _, operation, _ in seller.log.entries()]
+    assert operations[-3:] == ["inventory.offers", "inventory.offers", "inventory.bulk_update"]
+
+    again = gateway.push([p for p in pushes if p.sku in "EFG"])  # the pusher's next call
+    assert [(r.sku, r.status) for r in again] == [(sku, PushStatus.APPLIED) for sku in "EFG"]
+    assert [seller.shown(sku) for sku in "EFG"] == [3, 3, 3]
+    assert seller.log.count("inventory.offers") == 7  # nothing else ready: all three looked up
+    gateway.close()

@@ -5,7 +5,8 @@ learned by `GET /offer?sku=` once and kept an hour (offers are made and ended ra
 per SKU per push would double the calls), in memory and in the offer file the gateway is given
 (`offer_file.py`), where a gateway started afresh finds them; an offer eBay no longer has
 (25713, ended or deleted since) leaves its SKU with no result and its offers forgotten, on file
-too, to be looked up again as it goes again.
+too, to be looked up again as it goes again. Lookups take turns before the call: one whose other
+pushes are ready makes `LOOKUPS_BESIDE_PUSHES`, the rest go again later (`looked_up_now`).
 
 Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
 are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
@@ -60,6 +61,7 @@ from infrastructure.channels.offer_file import (
     OfferFile,
     Offers,
     in_force,
+    looked_up_now,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ REVISIONS_KEPT = 2 * 86400.0  # a day's counts outlive the day
 # A held push is looked at again this long after: what is due then may be a move to zero.
 HOLD_SECONDS = 30.0
 HOLD = "revisions-held:"
+LOOKUPS_BESIDE_PUSHES = 2  # at eBay's 20 calls a second, ready pushes wait 0.1 s at most
 
 
 class EbayGateway(AnswersAtOnce):
@@ -135,7 +138,8 @@ class EbayGateway(AnswersAtOnce):
         """Set each SKU's quantity on eBay, a result per push: APPLIED, UNKNOWN_SKU where
         eBay has no such item, REJECTED with eBay's error where it refused the item, SUBMITTED
         (held, see `settle`) where the revision budget does not allow it now; none where eBay
-        failed the item on its side (a 5xx `statusCode`): it goes again.
+        failed the item on its side (a 5xx `statusCode`) or its offers wait for a later lookup
+        (`looked_up_now`): it goes again.
 
         Raises:
             Throttled: eBay answered 429.
@@ -146,12 +150,13 @@ class EbayGateway(AnswersAtOnce):
             raise ValueError(f"at most {BULK_LIMIT} SKUs a bulk update, not {len(pushes)}")
         unchanged = [p for p in pushes if p.quantity == p.acknowledged]
         offers = self._offers_of([p.sku for p in pushes if p not in unchanged])
-        going = self._allowed([p for p in pushes if p not in unchanged], offers)
+        ready = [p for p in pushes if p not in unchanged and p.sku in offers]
+        going = self._allowed(ready, offers)
         results = [PushResult(p.sku, PushStatus.APPLIED, p.quantity) for p in unchanged]
         # Unique, as a submission's ticket is: the time it is up, and a name of its own.
         until = (self._clock() + timedelta(seconds=HOLD_SECONDS)).isoformat()
         ticket = f"{HOLD}{until}#{uuid.uuid4().hex[:12]}"
-        held = [p for p in pushes if p not in unchanged and p not in going]
+        held = [p for p in ready if p not in going]
         results += [PushResult(p.sku, PushStatus.SUBMITTED, ticket=ticket) for p in held]
         if going:
             results += self._bulk_update(going, offers)
@@ -223,16 +228,17 @@ class EbayGateway(AnswersAtOnce):
         return results
 
     def _offers_of(self, skus: Sequence[str]) -> dict[str, Offers]:
-        """Each SKU's published offers (offer id, listing id): as this gateway looked them up
-        within the hour, else as filed within the hour, else from eBay (then filed)."""
+        """Published offers (offer id, listing id) by SKU: looked up by this gateway or filed within
+        the hour, else from eBay (then filed) as far as `looked_up_now` allows; others left out."""
         now = self._clock()
         found, unknown = in_force(skus, self._offers, now, OFFER_SECONDS)
         if unknown:
             filed = self._file.filed_offers(self.channel_id, unknown)
             known, unknown = in_force(unknown, filed, now, OFFER_SECONDS)
             self._offers.update(known)
-            found |= known | self._looked_up(unknown)
-        return {sku: found[sku].offers for sku in skus}
+            found |= known
+            found |= self._looked_up(looked_up_now(unknown, bool(found), LOOKUPS_BESIDE_PUSHES))
+        return {sku: found[sku].offers for sku in skus if sku in found}
 
     def _looked_up(self, skus: Sequence[str]) -> dict[str, Lookup]:
         """The offers of `skus` from eBay, a call each, kept and filed: those looked up before
