@@ -173,6 +173,62 @@ def test_the_pushers_verdict_alone_sends_a_sku_on_its_own_beside_a_feed_of_the_t
     assert walmart.seller.log.count("inventory.put", 200) == 3  # the two before, and skus[7]
 
 
+def test_urgent_pushes_beyond_put_most_wait_for_the_next_call_and_only_the_tail_is_fed(walmart):
+    tail, hot = [f"TAIL-{n:02}" for n in range(12)], ["HOT-0", "HOT-1", "HOT-2"]
+    for sku in [*tail, *hot]:
+        walmart.seller.add_item(sku, 9)
+    with walmart.gateway() as gateway:
+        marked = [replace(p, urgent=True) for p in pushes(*[(sku, 4) for sku in hot])]
+        results = gateway.push([*pushes(*[(sku, 30) for sku in tail]), *marked])
+        statuses = {r.sku: r.status for r in results}
+        assert statuses.pop("HOT-0") == PushStatus.APPLIED
+        assert statuses == dict.fromkeys(tail, PushStatus.SUBMITTED)  # no result: HOT-1, 2
+        settled(gateway, [r for r in results if r.ticket])
+        assert [walmart.seller.stock(sku) for sku in hot] == [4, 9, 9]  # not in the feed
+        [following] = gateway.push(marked[1:])  # the next call: the next PUT, in rank order
+    assert (following.sku, following.status) == ("HOT-1", PushStatus.APPLIED)
+    assert {walmart.seller.stock(sku) for sku in tail} == {30}
+    assert walmart.seller.log.count("feeds.post") == 1
+    assert walmart.seller.log.count("inventory.put", 200) == 2
+
+
+def test_a_push_left_pending_for_put_wait_goes_in_the_next_feed(walmart):
+    for sku in ("A", "B", "C"):
+        walmart.seller.add_item(sku, 9)
+    with walmart.gateway(put_wait=0.2) as gateway:
+        a, b, c = (replace(p, urgent=True) for p in pushes(("A", 1), ("B", 2), ("C", 3)))
+        assert [r.sku for r in gateway.push([a, b, c])] == ["A"]  # B and C left pending
+        assert [r.sku for r in gateway.push([b, c])] == ["B"]  # not overdue yet
+        time.sleep(0.25)
+        results = gateway.push([replace(a, quantity=0), c])  # A leads again; C waited 0.25 s
+        statuses = {r.sku: r.status for r in results}
+        assert statuses == {"A": PushStatus.APPLIED, "C": PushStatus.SUBMITTED}
+        settled(gateway, [r for r in results if r.ticket])
+    assert [walmart.seller.stock(sku) for sku in "ABC"] == [0, 2, 3]
+    assert walmart.seller.log.count("feeds.post") == 1
+
+
+def test_a_call_whose_put_is_throttled_has_submitted_no_feed_and_spent_no_feed_turn(walmart):
+    """The pusher records nothing of a call that raised: a feed sent before the PUT went
+    untracked, and an older quantity of its could land over a later PUT."""
+    skus = [f"HELD-{n:02}" for n in range(12)]
+    for sku in [*skus, "URGENT"]:
+        walmart.seller.add_item(sku, 0)
+    walmart.seller.set_rate("inventory.put", 4.0, 0)  # every PUT answered 429 for now
+    gate = ChannelGate(MemoryLimits(), "walmart-held", GatePolicy(rate=100))
+    call = [Push("URGENT", 1, 1, urgent=True), *pushes(*[(sku, 5) for sku in skus])]
+    with walmart.gateway(gate=gate) as gateway:
+        with pytest.raises(Throttled):
+            gateway.push(call)
+        assert walmart.seller.log.count("feeds.post") == 0
+        walmart.seller.set_rate("inventory.put", 10.0, 20)
+        results = gateway.push(call)
+    assert {r.sku: r.status for r in results} == {
+        "URGENT": PushStatus.APPLIED,
+        **dict.fromkeys(skus, PushStatus.SUBMITTED),  # the hour's first feed turn, still free
+    }
+
+
 def test_a_429_names_the_wait_until_the_bucket_refills(walmart):
     walmart.seller.add_item("A", 0)
     walmart.seller.set_rate("inventory.put", 0.5, 1)

@@ -1,6 +1,7 @@
 """The Walmart gateway's pure decisions: which pushes go one by one (the pusher's urgent ones
-first) and which wait for a feed, how long a 429 asks us to wait, how large a feed may grow, and
-when named SKUs are read by pages."""
+first), which wait for a feed and which for the next call, when a push left call after call goes
+in a feed all the same, how long a 429 asks us to wait, how large a feed may grow, and when named
+SKUs are read by pages."""
 
 import json
 from dataclasses import replace
@@ -13,7 +14,14 @@ from infrastructure.channels.gateway import Push
 from infrastructure.channels.walmart.client import retry_after
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, document
 from infrastructure.channels.walmart.level_reading import page_on
-from infrastructure.channels.walmart.split import SMALL_CALL, Split, split, without_feed
+from infrastructure.channels.walmart.split import (
+    SMALL_CALL,
+    Split,
+    left_since,
+    overdue,
+    split,
+    without_feed,
+)
 
 
 def pushes(count: int) -> list[Push]:
@@ -49,10 +57,44 @@ def test_the_gateway_judges_nothing_itself_a_few_units_or_a_move_to_zero_unmarke
     assert planned == Split(bulk=many)
 
 
-def test_urgent_pushes_beyond_what_the_call_allows_go_in_the_feed_first_never_dropped():
-    marked = [urgent(p) for p in pushes(SMALL_CALL + 2)]
+def test_urgent_pushes_beyond_what_the_call_allows_wait_for_the_next_calls_not_a_feed():
+    marked = [urgent(Push(f"HOT-{n}", 5, 1)) for n in range(SMALL_CALL + 2)]
     planned = split([*pushes(3), *marked], put_most=4)
-    assert planned == Split(singles=marked[:4], bulk=[*marked[4:], *pushes(3)])
+    assert planned == Split(singles=marked[:4], bulk=pushes(3))  # marked[4:]: no result
+
+
+def test_pushes_left_too_long_go_in_the_feed_first_whatever_the_calls_size():
+    marked = [urgent(Push(f"HOT-{n}", 5, 1)) for n in range(SMALL_CALL + 2)]
+    late = {marked[0].sku, marked[6].sku, pushes(3)[2].sku}
+    planned = split([*pushes(3), *marked], put_most=4, overdue=late)
+    assert planned == Split(singles=marked[:4], bulk=[marked[6], *pushes(3)])  # [0] went
+    small = split([*pushes(3), marked[9]], put_most=1, overdue=late)
+    assert small == Split(singles=[marked[9]], bulk=[pushes(3)[2]])
+
+
+def test_a_push_outranked_call_after_call_goes_in_a_feed_once_left_for_the_wait():
+    # Three hot SKUs and one PUT a call: the two fastest take turns leading, C never does.
+    a, b, c = (urgent(Push(sku, 5, 1)) for sku in "ABC")
+    left: dict[str, float] = {}
+    fed = []
+    for now in range(40):
+        call = [a, b, c] if now % 2 == 0 else [b, a, c]
+        planned = split(call, put_most=1, overdue=overdue(left, now, wait=30))
+        left = left_since(left, call, planned, now)
+        fed.extend((now, p.sku) for p in planned.bulk)
+    assert fed[0] == (30, "C")  # left from the first call, 30 s before
+    assert set(left) <= {"A", "B", "C"}
+
+
+def test_a_push_is_left_since_the_first_call_that_left_it_and_forgotten_once_it_goes():
+    a, b, c = pushes(3)
+    first = left_since({}, [a, b, c], Split(singles=[a]), now=10.0)
+    assert first == {b.sku: 10.0, c.sku: 10.0}
+    later = left_since(first, [a, b, c], Split(singles=[a], bulk=[c]), now=12.0)
+    assert later == {b.sku: 10.0}
+    assert left_since(later, [a, c], Split(singles=[a]), now=13.0) == {c.sku: 13.0}  # b gone
+    assert overdue(later, now=14.9, wait=5.0) == set()
+    assert overdue(later, now=15.0, wait=5.0) == {b.sku}
 
 
 def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
@@ -71,24 +113,30 @@ def test_without_a_feed_urgent_pushes_beyond_the_singles_fill_the_room_first():
     count=st.integers(0, 60),
     put_most=st.integers(1, 20),
     marked=st.sets(st.integers(0, 59)),
+    late=st.sets(st.integers(0, 59)),
 )
-def test_no_push_goes_twice_a_feed_takes_all_the_singles_leave_and_singles_keep_the_limit(
-    count, put_most, marked
+def test_no_push_goes_twice_the_feed_takes_the_tail_and_the_late_and_singles_keep_the_limit(
+    count, put_most, marked, late
 ):
     many = [urgent(p) if n in marked else p for n, p in enumerate(pushes(count))]
-    planned = split(many, put_most)
+    overdue_skus = {p.sku for n, p in enumerate(many) if n in late}
+    planned = split(many, put_most, overdue_skus)
     sent = [p.sku for p in planned.singles + planned.bulk]
     assert len(sent) == len(set(sent))
     assert len(planned.singles) == min(count, put_most) or count > SMALL_CALL
     assert len(planned.singles) <= put_most
     first = [p for p in many if p.urgent][:put_most]
     assert planned.singles[: len(first)] == first  # the urgent go alone first, in order
-    if count > SMALL_CALL:  # a feed is planned: every push goes one way or the other
-        assert sorted(sent) == sorted(p.sku for p in many)
+    assert overdue_skus <= set(sent)  # a push left too long goes one way or the other
+    if count > SMALL_CALL:  # a feed is planned: it takes every push that is not urgent
+        assert {p.sku for p in many if not p.urgent} <= set(sent)
         assert all(p.urgent for p in planned.singles)
+        assert all(p.sku in overdue_skus for p in planned.bulk if p.urgent)
     fallback = without_feed(planned, put_most)
     assert len(fallback.singles) <= max(put_most, len(planned.singles))
     assert not fallback.bulk
+    left = left_since({}, many, planned, 1.0)
+    assert set(left) == {p.sku for p in many} - set(sent)
 
 
 def answer(**headers: str) -> httpx.Response:

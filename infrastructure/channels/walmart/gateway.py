@@ -3,11 +3,19 @@
 A push of a few SKUs, and of urgent ones (the pusher's verdict: at risk or hot), goes one SKU a
 call: `PUT /v3/inventory?sku=` (with `shipNode` when the channel names one), the absolute
 quantity, shown at once (APPLIED); one such call a push by default (`put_most`), so the pusher
-decides afresh at each turn. The long tail of a large push goes as one bulk feed (`feeds.py`)
-when the channel's `feed` turn allows one (its `feeds_per_hour`, shared by every worker); its
-pushes are SUBMITTED and `settle` follows the feed. Which go how is `split.py`'s decision.
+decides afresh at each turn, and urgent pushes beyond it wait for the next call's. The long
+tail of a large push goes as one bulk feed (`feeds.py`) when the channel's `feed` turn allows
+one (its `feeds_per_hour`, shared by every worker); its pushes are SUBMITTED and `settle`
+follows the feed. Which go how is `split.py`'s decision; the gateway keeps when each push was
+first left pending, so one outranked call after call goes in a feed after `put_wait` seconds.
 Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
 no result is STALE.
+
+The PUTs go before the feed: a push that raises has then submitted no feed. The pusher records
+nothing of a call that raised, so a feed sent before a throttled PUT went untracked, its SKUs
+pending as if never sent, and one PUT meanwhile at a newer quantity was set back to the feed's
+when Walmart processed it. A SKU in a feed the pusher tracks is not pushed again until the feed
+is settled (`push/submissions.py`).
 
 Every call takes a turn of the channel's rate: the pusher's for the first, its own for the
 others; a 429 pauses the channel for what Walmart asked (`client.py`).
@@ -15,6 +23,7 @@ others; a 429 pauses the channel for what Walmart asked (`client.py`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -33,7 +42,14 @@ from infrastructure.channels.gateway import (
 from infrastructure.channels.http import json_of
 from infrastructure.channels.walmart.client import WalmartApi, describe
 from infrastructure.channels.walmart.feeds import FEED_ITEMS, Feeds
-from infrastructure.channels.walmart.split import split, without_feed
+from infrastructure.channels.walmart.split import (
+    PUT_WAIT,
+    Split,
+    left_since,
+    overdue,
+    split,
+    without_feed,
+)
 
 INVENTORY = "/v3/inventory"
 FEED = "feed"  # the operation whose turns space the feeds
@@ -53,6 +69,8 @@ class WalmartGateway(AnswersAtOnce):
         put_most: the most single-SKU calls one push makes. One: each takes a turn of the
             channel's rate, and the pusher decides its next call afresh at each turn, so a SKU
             at risk goes at the next turn instead of behind the rest of a longer call.
+        put_wait: seconds a push may be left pending, call after call, before it goes in the
+            next feed (`split.PUT_WAIT`).
         timeout: seconds for each HTTP call, and the most a call waits for its turn.
         transport: an httpx transport, for tests.
         gate: where each call takes its turn of the channel's rate, and each feed its own.
@@ -69,12 +87,16 @@ class WalmartGateway(AnswersAtOnce):
         feeds_per_hour: float = 10.0,
         feed_poll_interval: float = 60.0,
         put_most: int = 1,
+        put_wait: float = PUT_WAIT,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         gate: Gate = UNGATED,
     ) -> None:
         self.channel_id, self.ship_node = channel_id, ship_node
-        self.max_batch, self.put_most = FEED_ITEMS, put_most
+        self.max_batch, self.put_most, self.put_wait = FEED_ITEMS, put_most, put_wait
+        # SKU -> when this worker's calls first left it pending (monotonic). Each worker sees
+        # its own calls: a drain that moves to another starts counting again there.
+        self._left: dict[str, float] = {}
         self.turn_wait = timeout
         self.turns = gate.turns({FEED: feeds_per_hour / 3600})
         self.api = WalmartApi(
@@ -89,9 +111,10 @@ class WalmartGateway(AnswersAtOnce):
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set each SKU's quantity: urgent pushes (`Push.urgent`) and small calls one SKU a
-        call, at most `put_most` of them, the long tail of a large call in one feed when one
-        may be submitted now (else as many one by one as `put_most` allows); the rest get no
-        result and go again.
+        call, at most `put_most` of them, then the long tail of a large call in one feed when
+        one may be submitted now (else as many one by one as `put_most` allows), and pushes
+        left pending for `put_wait` seconds in that feed too; the rest, urgent ones beyond
+        `put_most` among them, get no result and go again.
 
         Raises:
             Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).
@@ -100,15 +123,12 @@ class WalmartGateway(AnswersAtOnce):
         """
         if len(pushes) > self.max_batch:
             raise ValueError(f"{len(pushes)} pushes exceed max_batch {self.max_batch}")
-        planned = split(pushes, self.put_most)
-        if planned.bulk and not self.turns.take(FEED, 0):
-            planned = without_feed(planned, self.put_most)
-        results = []
-        if planned.bulk:
-            self.take_turn()
-            results = self._feeds.submit(planned.bulk)
-        results.extend(self._put(p) for p in planned.singles)
-        return results
+        now = time.monotonic()
+        planned = split(pushes, self.put_most, overdue(self._left, now, self.put_wait))
+        results = [self._put(p) for p in planned.singles]
+        went, submitted = self._bulk(planned)
+        self._left = left_since(self._left, pushes, went, now)
+        return [*results, *submitted]
 
     def take_turn(self) -> None:
         """The channel's turn for the next call, a token fetched first if one is due (taking a
@@ -172,6 +192,17 @@ class WalmartGateway(AnswersAtOnce):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _bulk(self, planned: Split) -> tuple[Split, list[PushResult]]:
+        """What went of `planned`, its singles PUT, and the results of its bulk: in one feed
+        when one may be submitted now, else as much of it one by one as `put_most` allows."""
+        if not planned.bulk:
+            return planned, []
+        if self.turns.take(FEED, 0):
+            self.take_turn()
+            return planned, self._feeds.submit(planned.bulk)
+        went = without_feed(planned, self.put_most)
+        return went, [self._put(p) for p in went.singles[len(planned.singles) :]]
 
     def _put(self, push: Push) -> PushResult:
         self.take_turn()
