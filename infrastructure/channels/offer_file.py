@@ -72,11 +72,3 @@ def in_force(
         sku: lookup for sku in skus if (lookup := kept.get(sku)) is not None and lookup.at > since
     }
     return found, [sku for sku in skus if sku not in found]
-
-
-def looked_up_now(unknown: Sequence[str], others_ready: bool, most: int) -> list[str]:
-    """Which of `unknown` (SKUs whose offers must be asked for, a call and a turn each, in the
-    order their pushes came) a call looks up before it goes: all of them when no other push of
-    the call is ready, else the first `most`, so the pushes whose offers are known wait at most
-    `most` turns for SKUs new to the gateway; the rest go again on later calls."""
-    return list(unknown) if not others_ready else list(unknown[:most])

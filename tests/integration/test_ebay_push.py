@@ -71,3 +71,37 @@ def test_a_held_raise_rests_without_a_call_and_a_move_to_zero_goes_once_it_is_up
         assert seller.log.count("inventory.bulk_update") == 2
         gateway.close()
     seller.close()
+
+
+def test_new_skus_beside_a_ready_push_are_looked_up_two_a_call_and_all_go_within_one_drain(
+    runner, scratch_ledger, store, client
+):
+    seller, known = EbaySandbox(), random_sku("ebay-known")
+    new = [random_sku(f"ebay-new{n}") for n in range(5)]
+    for sku in (known, *new):
+        seller.add_item(sku, 0)
+    with SandboxServer(seller.app) as server:
+        gate = ChannelGate(RedisLimits(client), CHANNEL, GatePolicy(rate=50), uuid.uuid4().hex)
+        gateway = EbayGateway(
+            server.url, seller.client_id, seller.client_secret, seller.refresh_token,
+            channel_id=CHANNEL, gate=gate,
+        )  # fmt: skip
+        policy = PushPolicy(batch_window=0.0, call_timeout=1.0, sku_interval=0.0, settle_every=0.0)
+        pusher = Pusher(gateway, store, gate, policy, hot=lambda: {known})
+        scratch_ledger.record(change(K.RECEIPT, known, 10))
+        settle(runner, scratch_ledger)
+        pusher.drain()  # the known SKU's offers looked up: nothing else was ready
+        assert seller.log.count("inventory.offers") == 1
+
+        scratch_ledger.record_batch([change(K.RECEIPT, sku, 4) for sku in (known, *new)])
+        settle(runner, scratch_ledger)
+        pusher.drain()
+        assert [seller.stock(sku) for sku in (known, *new)] == [14, 4, 4, 4, 4, 4]
+        operations = [op for _, op, _ in seller.log.entries() if op.startswith("inventory.")]
+        second = operations[operations.index("inventory.bulk_update") + 1 :]
+        # The known SKU went at once beside two lookups; the other new SKUs on the next calls.
+        assert second[:3] == ["inventory.offers", "inventory.offers", "inventory.bulk_update"]
+        assert second.count("inventory.offers") == 5
+        assert second.count("inventory.bulk_update") >= 2
+        gateway.close()
+    seller.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from infrastructure.channels.offer_file import Lookup, in_force, looked_up_now
+from infrastructure.channels.offer_file import Lookup, in_force
 
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -30,13 +30,3 @@ def test_a_sku_found_to_have_no_offers_is_known_as_such_for_the_hour():
 def test_nothing_kept_leaves_every_sku_to_look_for():
     assert in_force(["A", "B"], {}, NOW, HOUR) == ({}, ["A", "B"])
     assert in_force([], {"A": looked_up(1)}, NOW, HOUR) == ({}, [])
-
-
-def test_a_call_with_pushes_ready_looks_up_only_the_first_new_skus_in_their_order():
-    assert looked_up_now(["C", "A", "B", "D"], others_ready=True, most=2) == ["C", "A"]
-    assert looked_up_now(["C"], others_ready=True, most=2) == ["C"]
-
-
-def test_a_call_with_no_other_push_ready_looks_up_every_new_sku():
-    # Nothing waits on the lookups but the SKUs themselves: a first sync goes at full speed.
-    assert looked_up_now(["C", "A", "B", "D"], others_ready=False, most=2) == ["C", "A", "B", "D"]

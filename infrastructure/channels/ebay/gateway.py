@@ -2,11 +2,10 @@
 call, setting the item's `shipToLocationAvailability.quantity` and each published offer's
 `availableQuantity` (a listing shows the least of them, so both are set). A SKU's offers are
 learned by `GET /offer?sku=` once and kept an hour (offers are made and ended rarely; a call
-per SKU per push would double the calls), in memory and in the offer file the gateway is given
-(`offer_file.py`), where a gateway started afresh finds them; an offer eBay no longer has
-(25713, ended or deleted since) leaves its SKU with no result and its offers forgotten, on file
-too, to be looked up again as it goes again. Lookups take turns before the call: one whose other
-pushes are ready makes `LOOKUPS_BESIDE_PUSHES`, the rest go again later (`looked_up_now`).
+per SKU per push would double the calls), in memory and in the offer file the gateway is given,
+where a gateway started afresh finds them, a call with other pushes ready looking up a few new
+SKUs at most (`offers.py`); an offer eBay no longer has (25713, ended or deleted since) leaves
+its SKU with no result and its offers forgotten, on file too, to be looked up again.
 
 Each push revises the SKU's listings, of which eBay allows 250 a listing a day: the revisions
 are counted per listing and eBay day in the channel's gate (shared by every worker), and a push
@@ -31,11 +30,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from cachetools import TTLCache
 
 from infrastructure.channels.ebay.answers import by_sku, described, offer_gone, sku_result
 from infrastructure.channels.ebay.call_limits import throttled_wait
 from infrastructure.channels.ebay.oauth import EbayTokens, user_grant
+from infrastructure.channels.ebay.offers import OfferBook
 from infrastructure.channels.ebay.revisions import (
     DEFAULT_BUDGET,
     RevisionBudget,
@@ -54,15 +53,7 @@ from infrastructure.channels.gateway import (
     PushStatus,
 )
 from infrastructure.channels.http import exchange, json_object
-from infrastructure.channels.offer_file import (
-    OFFER_SECONDS,
-    UNFILED,
-    Lookup,
-    OfferFile,
-    Offers,
-    in_force,
-    looked_up_now,
-)
+from infrastructure.channels.offer_file import UNFILED, OfferFile, Offers
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +65,6 @@ REVISIONS_KEPT = 2 * 86400.0  # a day's counts outlive the day
 # A held push is looked at again this long after: what is due then may be a move to zero.
 HOLD_SECONDS = 30.0
 HOLD = "revisions-held:"
-LOOKUPS_BESIDE_PUSHES = 2  # at eBay's 20 calls a second, ready pushes wait 0.1 s at most
 
 
 class EbayGateway(AnswersAtOnce):
@@ -114,7 +104,6 @@ class EbayGateway(AnswersAtOnce):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.channel_id, self.budget, self._clock = channel_id, budget, clock
-        self._file = offers
         self.turns = gate.turns(NO_RATES)
         self.revisions = gate.tally("revisions")
         self.default_retry_after = default_retry_after
@@ -129,8 +118,7 @@ class EbayGateway(AnswersAtOnce):
         self._tokens = EbayTokens(
             self._client, api_base_url, client_id, client_secret, grant, turn=self.take_turn
         )
-        # Each lookup holds an hour from eBay's answer (`in_force`), also one read from the file.
-        self._offers: TTLCache[str, Lookup] = TTLCache(100_000, OFFER_SECONDS)
+        self._offers = OfferBook(channel_id, offers, self._lookup_offers, clock)
 
     # Pushes -------------------------------------------------------------------------------
 
@@ -139,7 +127,7 @@ class EbayGateway(AnswersAtOnce):
         eBay has no such item, REJECTED with eBay's error where it refused the item, SUBMITTED
         (held, see `settle`) where the revision budget does not allow it now; none where eBay
         failed the item on its side (a 5xx `statusCode`) or its offers wait for a later lookup
-        (`looked_up_now`): it goes again.
+        (`offers.to_look_up_now`): it goes again.
 
         Raises:
             Throttled: eBay answered 429.
@@ -149,14 +137,17 @@ class EbayGateway(AnswersAtOnce):
         if len(pushes) > BULK_LIMIT:
             raise ValueError(f"at most {BULK_LIMIT} SKUs a bulk update, not {len(pushes)}")
         unchanged = [p for p in pushes if p.quantity == p.acknowledged]
-        offers = self._offers_of([p.sku for p in pushes if p not in unchanged])
-        ready = [p for p in pushes if p not in unchanged and p.sku in offers]
-        going = self._allowed(ready, offers)
+        changing = [p for p in pushes if p not in unchanged]
+        offers = self._offers.known([p.sku for p in changing])
+        going = self._allowed([p for p in changing if p.sku in offers], offers)
+        new = [p.sku for p in changing if p.sku not in offers]
+        offers |= self._offers.look_up(new, pushes_ready=bool(going)) if new else {}
+        going += self._allowed([p for p in changing if p.sku in new and p.sku in offers], offers)
         results = [PushResult(p.sku, PushStatus.APPLIED, p.quantity) for p in unchanged]
         # Unique, as a submission's ticket is: the time it is up, and a name of its own.
         until = (self._clock() + timedelta(seconds=HOLD_SECONDS)).isoformat()
         ticket = f"{HOLD}{until}#{uuid.uuid4().hex[:12]}"
-        held = [p for p in ready if p not in going]
+        held = [p for p in changing if p.sku in offers and p not in going]
         results += [PushResult(p.sku, PushStatus.SUBMITTED, ticket=ticket) for p in held]
         if going:
             results += self._bulk_update(going, offers)
@@ -205,10 +196,7 @@ class EbayGateway(AnswersAtOnce):
             raise _refused(response, "a bulk update")
         answers = by_sku(json_object(response).get("responses"))
         stale = {p.sku for p in pushes if offer_gone(answers.get(p.sku, []))}
-        for sku in stale:
-            self._offers.pop(sku, None)
-        if stale:
-            self._file.forget_offers(self.channel_id, sorted(stale))
+        self._offers.forget(sorted(stale))
         found = [
             (p, None if p.sku in stale else sku_result(p, answers.get(p.sku, []))) for p in pushes
         ]
@@ -226,31 +214,6 @@ class EbayGateway(AnswersAtOnce):
         ]
         self.revisions.add(revised, REVISIONS_KEPT)
         return results
-
-    def _offers_of(self, skus: Sequence[str]) -> dict[str, Offers]:
-        """Published offers (offer id, listing id) by SKU: looked up by this gateway or filed within
-        the hour, else from eBay (then filed) as far as `looked_up_now` allows; others left out."""
-        now = self._clock()
-        found, unknown = in_force(skus, self._offers, now, OFFER_SECONDS)
-        if unknown:
-            filed = self._file.filed_offers(self.channel_id, unknown)
-            known, unknown = in_force(unknown, filed, now, OFFER_SECONDS)
-            self._offers.update(known)
-            found |= known
-            found |= self._looked_up(looked_up_now(unknown, bool(found), LOOKUPS_BESIDE_PUSHES))
-        return {sku: found[sku].offers for sku in skus if sku in found}
-
-    def _looked_up(self, skus: Sequence[str]) -> dict[str, Lookup]:
-        """The offers of `skus` from eBay, a call each, kept and filed: those looked up before
-        a call fails too, so they are not asked for again."""
-        found: dict[str, Lookup] = {}
-        try:
-            for sku in skus:
-                found[sku] = Lookup(self._lookup_offers(sku), self._clock())
-        finally:
-            self._offers.update(found)
-            self._file.file_offers(self.channel_id, found)
-        return found
 
     def _lookup_offers(self, sku: str) -> Offers:
         response = self._call("GET", f"{INVENTORY}/offer", params={"sku": sku})
