@@ -1,7 +1,7 @@
 """The Walmart gateway's pure decisions: which pushes go one by one (the pusher's urgent ones
-first), which wait for a feed and which for the next call, when a push left call after call takes
-the next PUT ahead of the others, how long a 429 asks us to wait, how large a feed may grow, and
-when named SKUs are read by pages."""
+first), which wait for a feed and which for the next call, when a push left call after call goes
+in a feed all the same, how long a 429 asks us to wait, how large a feed may grow, and when named
+SKUs are read by pages."""
 
 import json
 from dataclasses import replace
@@ -63,28 +63,26 @@ def test_urgent_pushes_beyond_what_the_call_allows_wait_for_the_next_calls_not_a
     assert planned == Split(singles=marked[:4], bulk=pushes(3))  # marked[4:]: no result
 
 
-def test_pushes_left_too_long_take_the_puts_first_the_longest_left_first():
+def test_pushes_left_too_long_go_in_the_feed_first_whatever_the_calls_size():
     marked = [urgent(Push(f"HOT-{n}", 5, 1)) for n in range(SMALL_CALL + 2)]
-    late = {marked[6].sku: 3.0, marked[9].sku: 1.0, pushes(3)[2].sku: 0.0}
+    late = {marked[0].sku, marked[6].sku, pushes(3)[2].sku}
     planned = split([*pushes(3), *marked], put_most=4, overdue=late)
-    # A feed would hold them from PUTs for up to half an hour; the tail's feed is as before.
-    assert planned == Split(singles=[marked[9], marked[6], *marked[:2]], bulk=pushes(3))
+    assert planned == Split(singles=marked[:4], bulk=[marked[6], *pushes(3)])  # [0] went
     small = split([*pushes(3), marked[9]], put_most=1, overdue=late)
-    assert small == Split(singles=[pushes(3)[2]])  # in a small call, the late go first too
+    assert small == Split(singles=[marked[9]], bulk=[pushes(3)[2]])
 
 
-def test_a_push_outranked_call_after_call_takes_a_put_once_left_for_the_wait():
+def test_a_push_outranked_call_after_call_goes_in_a_feed_once_left_for_the_wait():
     # Three hot SKUs and one PUT a call: the two fastest take turns leading, C never does.
     a, b, c = (urgent(Push(sku, 5, 1)) for sku in "ABC")
     left: dict[str, float] = {}
-    put = []
+    fed = []
     for now in range(40):
         call = [a, b, c] if now % 2 == 0 else [b, a, c]
         planned = split(call, put_most=1, overdue=overdue(left, now, wait=30))
         left = left_since(left, call, planned, now)
-        put.extend((now, p.sku) for p in planned.singles)
-        assert planned.bulk == []  # never a feed, which would hold C from PUTs for minutes
-    assert next((now, sku) for now, sku in put if sku == "C") == (30, "C")  # left at 0
+        fed.extend((now, p.sku) for p in planned.bulk)
+    assert fed[0] == (30, "C")  # left from the first call, 30 s before
     assert set(left) <= {"A", "B", "C"}
 
 
@@ -95,8 +93,8 @@ def test_a_push_is_left_since_the_first_call_that_left_it_and_forgotten_once_it_
     later = left_since(first, [a, b, c], Split(singles=[a], bulk=[c]), now=12.0)
     assert later == {b.sku: 10.0}
     assert left_since(later, [a, c], Split(singles=[a]), now=13.0) == {c.sku: 13.0}  # b gone
-    assert overdue(later, now=14.9, wait=5.0) == {}
-    assert overdue(later, now=15.0, wait=5.0) == {b.sku: 10.0}
+    assert overdue(later, now=14.9, wait=5.0) == set()
+    assert overdue(later, now=15.0, wait=5.0) == {b.sku}
 
 
 def test_without_a_feed_the_tail_fills_what_the_call_has_left_and_the_rest_waits():
@@ -121,21 +119,19 @@ def test_no_push_goes_twice_the_feed_takes_the_tail_and_the_late_and_singles_kee
     count, put_most, marked, late
 ):
     many = [urgent(p) if n in marked else p for n, p in enumerate(pushes(count))]
-    since = {p.sku: float(-n) for n, p in enumerate(many) if n in late}  # later, longer left
-    planned = split(many, put_most, since)
+    overdue_skus = {p.sku for n, p in enumerate(many) if n in late}
+    planned = split(many, put_most, overdue_skus)
     sent = [p.sku for p in planned.singles + planned.bulk]
     assert len(sent) == len(set(sent))
     assert len(planned.singles) == min(count, put_most) or count > SMALL_CALL
     assert len(planned.singles) <= put_most
-    # The PUTs go to those of the call's candidates left too long first, the longest left first,
-    # then to the others in the pusher's order, the urgent first.
-    candidates = [p for p in many if p.urgent or count <= SMALL_CALL]
-    candidates.sort(key=lambda p: not p.urgent)
-    late_ones = sorted((p for p in candidates if p.sku in since), key=lambda p: since[p.sku])
-    others = [p for p in candidates if p.sku not in since]
-    assert planned.singles == [*late_ones, *others][:put_most]
-    if count > SMALL_CALL:  # a feed is planned: it takes every push that is not urgent, alone
-        assert planned.bulk == [p for p in many if not p.urgent]
+    first = [p for p in many if p.urgent][:put_most]
+    assert planned.singles[: len(first)] == first  # the urgent go alone first, in order
+    assert overdue_skus <= set(sent)  # a push left too long goes one way or the other
+    if count > SMALL_CALL:  # a feed is planned: it takes every push that is not urgent
+        assert {p.sku for p in many if not p.urgent} <= set(sent)
+        assert all(p.urgent for p in planned.singles)
+        assert all(p.sku in overdue_skus for p in planned.bulk if p.urgent)
     fallback = without_feed(planned, put_most)
     assert len(fallback.singles) <= max(put_most, len(planned.singles))
     assert not fallback.bulk

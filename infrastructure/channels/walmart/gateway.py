@@ -7,7 +7,7 @@ decides afresh at each turn, and urgent pushes beyond it wait for the next call'
 tail of a large push goes as one bulk feed (`feeds.py`) when the channel's `feed` turn allows
 one (its `feeds_per_hour`, shared by every worker); its pushes are SUBMITTED and `settle`
 follows the feed. Which go how is `split.py`'s decision; the gateway keeps when each push was
-first left pending, so one outranked call after call takes the next PUT after `put_wait` seconds.
+first left pending, so one outranked call after call goes in a feed after `put_wait` seconds.
 Quantities are absolute and there is no compare-and-set, so `Push.acknowledged` is not used and
 no result is STALE.
 
@@ -69,8 +69,8 @@ class WalmartGateway(AnswersAtOnce):
         put_most: the most single-SKU calls one push makes. One: each takes a turn of the
             channel's rate, and the pusher decides its next call afresh at each turn, so a SKU
             at risk goes at the next turn instead of behind the rest of a longer call.
-        put_wait: seconds a push may be left pending, call after call, before it takes the
-            next PUT ahead of the pusher's order (`split.PUT_WAIT`).
+        put_wait: seconds a push may be left pending, call after call, before it goes in the
+            next feed (`split.PUT_WAIT`).
         timeout: seconds for each HTTP call, and the most a call waits for its turn.
         transport: an httpx transport, for tests.
         gate: where each call takes its turn of the channel's rate, and each feed its own.
@@ -112,9 +112,9 @@ class WalmartGateway(AnswersAtOnce):
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set each SKU's quantity: urgent pushes (`Push.urgent`) and small calls one SKU a
         call, at most `put_most` of them, then the long tail of a large call in one feed when
-        one may be submitted now (else as many one by one as `put_most` allows), pushes left
-        pending for `put_wait` seconds first; the rest, urgent ones beyond `put_most` among
-        them, get no result and go again.
+        one may be submitted now (else as many one by one as `put_most` allows), and pushes
+        left pending for `put_wait` seconds in that feed too; the rest, urgent ones beyond
+        `put_most` among them, get no result and go again.
 
         Raises:
             Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).

@@ -18,24 +18,21 @@ allows, and the rest wait for a later call.
 
 A push that others keep outranking (three hot SKUs changing all the time, and one PUT a call:
 the two fastest take turns and the third never gets one) would wait for ever; one left pending
-for `PUT_WAIT` seconds (`overdue`) takes the next PUT instead, the longest left first. A feed
-would not do: it is processed in up to half an hour, and holds its SKUs from PUTs until then.
+for `PUT_WAIT` seconds (`overdue`) goes in the next feed instead, whatever the call's size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from infrastructure.channels.gateway import Push
 
 SMALL_CALL = 10  # a call of this many pushes or fewer submits no feed: they go one by one
-# Seconds a push may be left pending, call after call, before it takes the next PUT ahead of
-# the pusher's order: at Walmart's 5 calls a second, 10 s is some 50 PUTs, ample for the urgent
-# SKUs of a busy store to take turns; one still waiting is outranked without end.
-PUT_WAIT = 10.0
-NONE: Mapping[str, float] = MappingProxyType({})  # no push overdue
+# Seconds a push may be left pending, call after call, before it goes in the next feed: at
+# Walmart's 5 calls a second a minute is some 300 PUTs, ample for a backlog of urgent SKUs after
+# an outage; one still waiting is outranked without end, and a feed is sooner than never.
+PUT_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,27 +44,26 @@ class Split:
     bulk: list[Push] = field(default_factory=list)
 
 
-def split(pushes: Sequence[Push], put_most: int, overdue: Mapping[str, float] = NONE) -> Split:
+def split(pushes: Sequence[Push], put_most: int, overdue: Collection[str] = ()) -> Split:
     """Urgent pushes one by one, at most `put_most` of them, in the order given (the
     pusher's, most urgent first), the other urgent ones left for later calls; a call of no
     more than `SMALL_CALL` pushes goes one by one, the urgent first, `put_most` of it now and
     the rest in later calls; a larger call sends the pushes that are not urgent as a feed.
-    Pushes of `overdue` SKUs that would wait take the PUTs first, the longest left first.
+    Pushes of `overdue` SKUs that go in neither way go in the feed too, first.
 
     Parameters:
         put_most: the most single pushes one call makes.
-        overdue: SKUs left pending for too long, and since when (`overdue`).
+        overdue: SKUs left pending for too long (`overdue`).
     """
     urgent, other = _apart(pushes)
+    ranked = [*urgent, *other]
     if len(pushes) <= SMALL_CALL:
-        return Split(singles=_late_first([*urgent, *other], overdue)[:put_most])
-    return Split(singles=_late_first(urgent, overdue)[:put_most], bulk=other)
-
-
-def _late_first(pushes: list[Push], overdue: Mapping[str, float]) -> list[Push]:
-    """`pushes` with those of `overdue` SKUs first, the longest left first; the rest in order."""
-    late = sorted((p for p in pushes if p.sku in overdue), key=lambda p: overdue[p.sku])
-    return [*late, *(p for p in pushes if p.sku not in overdue)]
+        singles, bulk = ranked[:put_most], []
+    else:
+        singles, bulk = urgent[:put_most], other
+    going = {p.sku for p in [*singles, *bulk]}
+    late = [p for p in ranked if p.sku in overdue and p.sku not in going]
+    return Split(singles=singles, bulk=[*late, *bulk])
 
 
 def _apart(pushes: Sequence[Push]) -> tuple[list[Push], list[Push]]:
@@ -96,6 +92,6 @@ def left_since(
     return {p.sku: before.get(p.sku, now) for p in pushes if p.sku not in gone}
 
 
-def overdue(left: Mapping[str, float], now: float, wait: float) -> dict[str, float]:
-    """Those of `left` (`left_since`) left pending for `wait` seconds or more by `now`."""
-    return {sku: since for sku, since in left.items() if now - since >= wait}
+def overdue(left: Mapping[str, float], now: float, wait: float) -> set[str]:
+    """The SKUs of `left` (`left_since`) left pending for `wait` seconds or more by `now`."""
+    return {sku for sku, since in left.items() if now - since >= wait}
