@@ -111,10 +111,10 @@ class WalmartGateway(AnswersAtOnce):
 
     def push(self, pushes: Sequence[Push]) -> list[PushResult]:
         """Set each SKU's quantity: urgent pushes (`Push.urgent`) and small calls one SKU a
-        call, at most `put_most` of them, then the long tail of a large call in one feed when
-        one may be submitted now (else as many one by one as `put_most` allows), and pushes
-        left pending for `put_wait` seconds in that feed too; the rest, urgent ones beyond
-        `put_most` among them, get no result and go again.
+        call, at most `put_most` of them, then the rest of a large call (urgent ones beyond
+        `put_most` first) in one feed when one may be submitted now (else as many one by one
+        as `put_most` allows), and pushes left pending for `put_wait` seconds in that feed too;
+        the rest get no result and go again.
 
         Raises:
             Throttled: Walmart answered 429, or no turn came in time (nothing more is sent).
