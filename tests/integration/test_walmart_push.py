@@ -133,7 +133,7 @@ def test_the_sku_at_risk_with_the_lowest_cover_takes_the_calls_put_and_the_other
     scratch_ledger, scratch_database, redis_url
 ):
     """Left pending for the next calls' PUTs instead, some 40 urgent SKUs under load were read
-    again at every call and slowed every store twice over (ae03659): they ride in the feed."""
+    again at every call (ae03659): they ride in the feed."""
     tail, risky = [random_sku() for _ in range(TAIL)], [random_sku() for _ in range(3)]
     sandbox = WalmartSandbox(feed_delay=30.0)
     for sku in [*tail, *risky]:

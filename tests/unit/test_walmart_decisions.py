@@ -58,8 +58,8 @@ def test_the_gateway_judges_nothing_itself_a_few_units_or_a_move_to_zero_unmarke
 
 
 def test_urgent_pushes_beyond_what_a_large_call_puts_go_in_its_feed_first():
-    # Left for later calls, some 40 urgent SKUs under load were read again at every call and
-    # slowed every store (ae03659); the feed takes them at once.
+    # Left for later calls, some 40 urgent SKUs under load were read again at every call
+    # (ae03659); the feed takes them at once.
     marked = [urgent(Push(f"HOT-{n}", 5, 1)) for n in range(SMALL_CALL + 2)]
     planned = split([*pushes(3), *marked], put_most=4)
     assert planned == Split(singles=marked[:4], bulk=[*marked[4:], *pushes(3)])

@@ -46,7 +46,8 @@ def to_look_up_now(
     if not pushes_ready:
         return list(unknown)
     overdue = [s for s in unknown if now - left_since.get(s, now) >= OVERDUE_SECONDS]
-    rest = [s for s in unknown if s not in set(overdue)]
+    late = set(overdue)
+    rest = [s for s in unknown if s not in late]
     return (overdue + rest)[:most]
 
 

@@ -14,8 +14,9 @@ behind this call's queue. The rest of a large call, urgent pushes beyond `put_mo
 goes in one feed when one may be submitted now; when none may, as many of it go one by one as
 the call's budget allows, and the rest wait for a later call. Urgent pushes beyond `put_most`
 were once left out of the feed for the next calls' PUTs (ae03659): under load some 40 urgent
-SKUs stayed pending against 5 PUTs a second, each call read them all again, and every store's
-propagation ran twice as slow (Shopify p50 0.46 s against 0.13 s with them in the feed).
+SKUs stayed pending against 5 PUTs a second and each call read them all again; its 2 runs had
+every store slower (Shopify p50 0.43-0.49 s), though a later run with them in the feed was slow
+too, so how much of that was the rule is not established (README, fourth round).
 
 A push that others keep outranking (three hot SKUs changing all the time, and one PUT a call:
 the two fastest take turns and the third never gets one) would wait for ever; one left pending
